@@ -1,0 +1,45 @@
+//! # remdb
+//!
+//! The REM (Resources · Entities · Moments) database: JSON entities in tables defined by JSON
+//! Schema, secondary indexes, tenants and a write-ahead log for sync — one synchronous core that
+//! runs natively and as WebAssembly.
+//!
+//! Layers, bottom to top: [`kv`] (ordered byte store, three backends) → [`store`] (schemas,
+//! entities, indexes, WAL; one write path) → faces ([`Database`] here, the `rem` CLI and the
+//! wasm-bindgen JS face).
+//!
+//! ```
+//! use remdb::{Database, ListOptions};
+//! use serde_json::json;
+//!
+//! let db = Database::memory();
+//! let t = db.tenant("default")?;
+//! t.register_schema(json!({
+//!     "title": "Person", "type": "object",
+//!     "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+//!     "required": ["name"],
+//!     "json_schema_extra": {"key_field": "name", "indexed_fields": ["age"]}
+//! }))?;
+//! let ada = t.insert("person", json!({"name": "Ada", "age": 36}))?;
+//! assert!(t.insert("person", json!({"name": "Bob", "age": -1})).is_err());
+//! assert_eq!(t.list("person", &ListOptions::default())?.len(), 1);
+//! assert_eq!(t.wal_seq()?, 2); // the schema, then Ada
+//! # let _ = ada;
+//! # Ok::<(), remdb::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod database;
+mod error;
+pub mod kv;
+pub mod store;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use database::{Database, OpenOptions, DEFAULT_TENANT};
+pub use error::{Error, Result, ValidationIssue};
+pub use store::{
+    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, Tenant, WalEntry, WalOp, BUILTIN_TABLES,
+    SYSTEM_FIELDS,
+};

@@ -1,0 +1,169 @@
+//! Byte encodings: row values and order-preserving index values.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Row value header: format version in the high nibble, flags in the low one.
+const ROW_V1: u8 = 0x10;
+const ROW_DELETED: u8 = 0x01;
+
+/// Encodes a row (already serialized to JSON) with its header byte.
+pub(crate) fn encode_row(json: &[u8], deleted: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() + 1);
+    out.push(ROW_V1 | if deleted { ROW_DELETED } else { 0 });
+    out.extend_from_slice(json);
+    out
+}
+
+/// Splits a stored row value into (deleted flag, JSON bytes).
+pub(crate) fn decode_row(value: &[u8]) -> Result<(bool, &[u8])> {
+    match value.split_first() {
+        Some((&h, json)) if h & 0xf0 == ROW_V1 => Ok((h & ROW_DELETED != 0, json)),
+        _ => Err(Error::storage("corrupt row: unknown header")),
+    }
+}
+
+/// Type tags, in sort order: null < false < true < numbers < strings < arrays/objects.
+pub(crate) const TAG_NULL: u8 = 0x01;
+pub(crate) const TAG_FALSE: u8 = 0x02;
+pub(crate) const TAG_TRUE: u8 = 0x03;
+pub(crate) const TAG_NUMBER: u8 = 0x04;
+pub(crate) const TAG_STRING: u8 = 0x05;
+pub(crate) const TAG_JSON: u8 = 0x06;
+
+/// Appends the order-preserving encoding of a scalar (or, as canonical JSON text, of an array or
+/// object). Numbers compare numerically whether written as ints or floats; strings compare by
+/// UTF-8 bytes. Every encoding is self-delimiting, so an id can follow it in a key.
+pub(crate) fn encode_index_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(TAG_NULL),
+        Value::Bool(false) => out.push(TAG_FALSE),
+        Value::Bool(true) => out.push(TAG_TRUE),
+        Value::Number(n) => {
+            out.push(TAG_NUMBER);
+            out.extend_from_slice(&sortable_f64(n.as_f64().unwrap_or(0.0)));
+        }
+        Value::String(s) => {
+            out.push(TAG_STRING);
+            escape_into(s.as_bytes(), out);
+        }
+        Value::Array(_) | Value::Object(_) => {
+            out.push(TAG_JSON);
+            escape_into(value.to_string().as_bytes(), out);
+        }
+    }
+}
+
+/// The type tag a value encodes under.
+pub(crate) fn tag_of(value: &Value) -> u8 {
+    match value {
+        Value::Null => TAG_NULL,
+        Value::Bool(false) => TAG_FALSE,
+        Value::Bool(true) => TAG_TRUE,
+        Value::Number(_) => TAG_NUMBER,
+        Value::String(_) => TAG_STRING,
+        _ => TAG_JSON,
+    }
+}
+
+/// Every encoded index value of a field: one for a scalar (missing counts as null), one per
+/// distinct element for an array (none for an empty array).
+pub(crate) fn index_values(value: Option<&Value>) -> Vec<Vec<u8>> {
+    let one = |v: &Value| {
+        let mut out = Vec::new();
+        encode_index_value(v, &mut out);
+        out
+    };
+    match value {
+        None => vec![one(&Value::Null)],
+        Some(Value::Array(items)) => {
+            let mut all: Vec<Vec<u8>> = items.iter().map(one).collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+        Some(v) => vec![one(v)],
+    }
+}
+
+fn sortable_f64(f: f64) -> [u8; 8] {
+    let f = if f == 0.0 { 0.0 } else { f }; // -0.0 sorts as 0.0
+    let bits = f.to_bits();
+    let key = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    key.to_be_bytes()
+}
+
+/// `0x00` becomes `0x00 0xff`; the string ends with `0x00 0x01`. Byte order is preserved and no
+/// encoded string is a prefix of another.
+fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend_from_slice(&[0, 1]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn enc(v: Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_index_value(&v, &mut out);
+        out
+    }
+
+    #[test]
+    fn order_matches_value_order() {
+        let ordered = vec![
+            json!(null),
+            json!(false),
+            json!(true),
+            json!(-1e300),
+            json!(-5),
+            json!(-0.5),
+            json!(0),
+            json!(0.25),
+            json!(1),
+            json!(1.5),
+            json!(2),
+            json!(10),
+            json!(1e300),
+            json!(""),
+            json!("a"),
+            json!("a\u{0}"),
+            json!("a\u{0}b"),
+            json!("ab"),
+            json!("b"),
+            json!("é"),
+        ];
+        for pair in ordered.windows(2) {
+            assert!(enc(pair[0].clone()) < enc(pair[1].clone()), "{} !< {}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn ints_and_floats_compare_numerically() {
+        assert_eq!(enc(json!(3)), enc(json!(3.0)));
+        assert_eq!(enc(json!(-0.0)), enc(json!(0)));
+    }
+
+    #[test]
+    fn arrays_index_each_distinct_element() {
+        assert_eq!(index_values(Some(&json!(["b", "a", "b"]))).len(), 2);
+        assert!(index_values(Some(&json!([]))).is_empty());
+        assert_eq!(index_values(None), vec![vec![TAG_NULL]]);
+    }
+
+    #[test]
+    fn row_header_round_trips() {
+        let v = encode_row(b"{}", true);
+        assert_eq!(decode_row(&v).unwrap(), (true, &b"{}"[..]));
+        assert!(decode_row(b"").is_err());
+        assert!(decode_row(b"{}").is_err());
+    }
+}

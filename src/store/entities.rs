@@ -1,0 +1,255 @@
+//! Entity operations: insert (upsert by natural key), get, update, delete, list, count, lookup.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entity::{
+    build_row, bump, derive_id, format_ts, key_id, merge_patch, parse_id, reject_system_fields, user_fields, Row,
+    SYSTEM_FIELDS,
+};
+use super::keys::trailing_id;
+use super::wal::WalOp;
+use super::write::{count_meta, WriteTx};
+use super::{codec, decode_row_value, into_object, read_row, Tenant};
+use crate::error::{Error, Result};
+use crate::kv::Direction;
+
+/// Paging and visibility for [`Tenant::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Most rows returned (all when `None`).
+    pub limit: Option<usize>,
+    /// Rows skipped first.
+    pub offset: usize,
+    /// Include soft-deleted rows.
+    pub include_deleted: bool,
+}
+
+impl WriteTx<'_> {
+    /// Validates `data` for `table` and stores it as a new row, or as an upsert of the row with the
+    /// same natural key (keeping `created_at`, bumping `modified_at`).
+    pub(crate) fn insert(&mut self, table: &str, data: Value) -> Result<Uuid> {
+        let schema = self.schema(table)?;
+        let mut data = Value::Object(into_object(table, data)?);
+        schema.apply_defaults(&mut data);
+        let Value::Object(user) = data else { return Err(Error::InvalidArgument("entity is not an object".into())) };
+        reject_system_fields(table, &user)?;
+        schema.validate(&Value::Object(user.clone()))?;
+        let (id, _) = derive_id(self.tenant().name(), &schema.info, &user)?;
+        let old = self.row(table, &id)?;
+        let now = self.now();
+        let (op, created_at) = match &old {
+            Some(old) => (WalOp::Update, old.get("created_at").cloned().unwrap_or(Value::Null)),
+            None => (WalOp::Insert, Value::String(format_ts(now))),
+        };
+        let modified_at = format_ts(bump(old.as_ref().and_then(|o| o.get("modified_at")), now));
+        let row = build_row(&id, user, created_at, modified_at, Value::Null);
+        let ts = self.now_string();
+        self.put_row(op, table, id, row, &ts)?;
+        Ok(id)
+    }
+
+    fn live_row(&self, id: &Uuid) -> Result<(String, Row)> {
+        let not_found = || Error::NotFound(format!("no entity with id {id}"));
+        let table = self.table_of(id)?.ok_or_else(not_found)?;
+        let row = self.row(&table, id)?.ok_or_else(not_found)?;
+        if super::is_deleted(&row) {
+            return Err(not_found());
+        }
+        Ok((table, row))
+    }
+}
+
+impl Tenant {
+    /// Inserts one entity into `table` and returns its id. Inserting an entity whose natural key
+    /// already exists replaces that row's data (upsert).
+    pub fn insert(&self, table: &str, data: Value) -> Result<Uuid> {
+        self.write(|tx| tx.insert(table, data))
+    }
+
+    /// Inserts many entities in one atomic batch: if any is invalid, none is written.
+    pub fn insert_many(&self, table: &str, items: Vec<Value>) -> Result<Vec<Uuid>> {
+        self.write(|tx| {
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| tx.insert(table, item).map_err(|e| at_index(e, i)))
+                .collect()
+        })
+    }
+
+    /// The live row with `id`, or `None`.
+    pub fn get(&self, id: &str) -> Result<Option<Row>> {
+        self.get_with(id, false)
+    }
+
+    /// The row with `id`, soft-deleted ones too when `include_deleted`.
+    pub fn get_with(&self, id: &str, include_deleted: bool) -> Result<Option<Row>> {
+        let id = parse_id(id)?;
+        let snap = self.snapshot()?;
+        let Some(table) = snap.get(&self.keys.dir(&id))? else { return Ok(None) };
+        let table = String::from_utf8(table).map_err(|_| Error::storage("corrupt directory entry"))?;
+        Ok(read_row(&*snap, &self.keys, &table, &id)?
+            .filter(|(_, deleted)| include_deleted || !deleted)
+            .map(|(row, _)| row))
+    }
+
+    /// The table that holds `id` (soft-deleted rows included).
+    pub fn table_of(&self, id: &str) -> Result<Option<String>> {
+        let id = parse_id(id)?;
+        match self.store.kv().get(&self.keys.dir(&id))? {
+            Some(t) => String::from_utf8(t).map(Some).map_err(|_| Error::storage("corrupt directory entry")),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to the live row `id`, re-validates and returns the new
+    /// row. System fields cannot change; neither can the natural key a deterministic id was made of.
+    pub fn update(&self, id: &str, patch: Value) -> Result<Row> {
+        let id = parse_id(id)?;
+        self.write(|tx| {
+            let (table, old) = tx.live_row(&id)?;
+            let patch = into_object(&table, patch)?;
+            for field in SYSTEM_FIELDS {
+                if let Some(v) = patch.get(field) {
+                    if old.get(field) != Some(v) {
+                        return Err(Error::validation(
+                            &table,
+                            format!("/{field}"),
+                            format!("`{field}` is a system field owned by the store and cannot be changed"),
+                        ));
+                    }
+                }
+            }
+            let patch: Row = patch.into_iter().filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str())).collect();
+            let mut user = Value::Object(user_fields(&old));
+            merge_patch(&mut user, &Value::Object(patch));
+            let schema = tx.schema(&table)?;
+            schema.validate(&user)?;
+            let Value::Object(user) = user else { return Err(Error::InvalidArgument("patch result is not an object".into())) };
+            let (new_id, deterministic) = derive_id(self.name(), &schema.info, &user)?;
+            let was_deterministic = super::entity::natural_key(&schema.info, &user_fields(&old))?
+                .is_some_and(|k| key_id(self.name(), &table, &k) == id);
+            if was_deterministic && (!deterministic || new_id != id) {
+                return Err(Error::InvalidArgument(format!(
+                    "the patch changes the natural key of {id} in `{table}`, which its id is derived from; insert a new entity instead"
+                )));
+            }
+            let now = tx.now();
+            let modified_at = format_ts(bump(old.get("modified_at"), now));
+            let created_at = old.get("created_at").cloned().unwrap_or(Value::Null);
+            let row = build_row(&id, user, created_at, modified_at, Value::Null);
+            let ts = tx.now_string();
+            tx.put_row(WalOp::Update, &table, id, row.clone(), &ts)?;
+            Ok(row)
+        })
+    }
+
+    /// Soft-deletes the live row `id`: sets `deleted_at`, hides it from reads unless asked.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let id = parse_id(id)?;
+        self.write(|tx| {
+            let (table, mut row) = tx.live_row(&id)?;
+            let now = tx.now();
+            let modified_at = bump(row.get("modified_at"), now);
+            row.insert("modified_at".into(), Value::String(format_ts(modified_at)));
+            row.insert("deleted_at".into(), Value::String(format_ts(modified_at)));
+            let ts = tx.now_string();
+            tx.put_row(WalOp::Delete, &table, id, row, &ts)
+        })
+    }
+
+    /// Removes the row `id` (live or soft-deleted) and its index entries for good.
+    pub fn hard_delete(&self, id: &str) -> Result<()> {
+        let id = parse_id(id)?;
+        self.write(|tx| {
+            let table = tx.table_of(&id)?.ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
+            let ts = tx.now_string();
+            tx.purge_row(&table, id, &ts)
+        })
+    }
+
+    /// Rows of `table` in id order (random ids are time-ordered, so that is insertion order for
+    /// them), paged by `options`.
+    pub fn list(&self, table: &str, options: &ListOptions) -> Result<Vec<Row>> {
+        self.compiled_schema(table)?;
+        let mut rows = Vec::new();
+        let mut to_skip = options.offset;
+        let limit = options.limit.unwrap_or(usize::MAX);
+        if limit == 0 {
+            return Ok(rows);
+        }
+        let snap = self.snapshot()?;
+        for pair in snap.scan(&self.keys.rows(table), Direction::Forward)? {
+            let (_, value) = pair?;
+            let (deleted, json) = codec::decode_row(&value)?;
+            if deleted && !options.include_deleted {
+                continue;
+            }
+            if to_skip > 0 {
+                to_skip -= 1;
+                continue;
+            }
+            rows.push(serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?);
+            if rows.len() >= limit {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Calls `f` for each row of `table` in id order until it returns `false`.
+    pub fn for_each_row(&self, table: &str, include_deleted: bool, mut f: impl FnMut(Uuid, Row) -> bool) -> Result<()> {
+        self.compiled_schema(table)?;
+        let snap = self.snapshot()?;
+        for pair in snap.scan(&self.keys.rows(table), Direction::Forward)? {
+            let (key, value) = pair?;
+            let (row, deleted) = decode_row_value(&value)?;
+            if (include_deleted || !deleted) && !f(trailing_id(&key)?, row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of rows in `table` (soft-deleted ones only when `include_deleted`). Constant time:
+    /// the write path maintains the counters.
+    pub fn count(&self, table: &str, include_deleted: bool) -> Result<u64> {
+        self.compiled_schema(table)?;
+        self.meta_u64(&count_meta(table, !include_deleted))
+    }
+
+    /// Rows whose natural key (key field, `uri`, `key` or `name`) equals one of `keys`, across
+    /// every table: `(table, row)` pairs in key order, then table order.
+    pub fn lookup(&self, keys: &[&str]) -> Result<Vec<(String, Row)>> {
+        let tables = self.table_names()?;
+        let snap = self.snapshot()?;
+        let mut found = Vec::new();
+        for key in keys {
+            for table in &tables {
+                let id = key_id(self.name(), table, key);
+                if let Some((row, false)) = read_row(&*snap, &self.keys, table, &id)? {
+                    found.push((table.clone(), row));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Prefixes an error of item `i` of a batch insert with its position.
+fn at_index(err: Error, i: usize) -> Error {
+    match err {
+        Error::Validation { table, issues } => Error::Validation {
+            table,
+            issues: issues
+                .into_iter()
+                .map(|mut issue| {
+                    issue.pointer = format!("/{i}{}", issue.pointer);
+                    issue
+                })
+                .collect(),
+        },
+        other => other,
+    }
+}

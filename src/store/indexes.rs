@@ -1,0 +1,118 @@
+//! Secondary-index lookups (equality, IN, ranges) over `indexed_fields`, for the SQL planner.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::codec::{encode_index_value, tag_of};
+use super::entity::Row;
+use super::keys::trailing_id;
+use super::{read_row, Tenant};
+use crate::error::{Error, Result};
+use crate::kv::{prefix_successor, Direction, KeyRange};
+
+/// A lookup on one indexed field. Values compare as the index orders them: null < false < true <
+/// numbers (ints and floats numerically) < strings (by UTF-8 bytes). Ranges stay within the type
+/// of their bound (`< 10` never returns strings or nulls).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexQuery {
+    /// `field = value` (for array fields: any element equals `value`).
+    Eq(Value),
+    /// `field IN (values)`.
+    In(Vec<Value>),
+    /// `lower <(=) field <(=) upper`.
+    Range {
+        /// Lower bound.
+        lower: Bound<Value>,
+        /// Upper bound.
+        upper: Bound<Value>,
+    },
+}
+
+impl Tenant {
+    /// Ids of rows of `table` matching `query` on the indexed `field`, in index order, each once.
+    pub fn index_lookup_ids(&self, table: &str, field: &str, query: &IndexQuery, include_deleted: bool) -> Result<Vec<Uuid>> {
+        Ok(self.index_lookup(table, field, query, include_deleted)?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Rows of `table` matching `query` on the indexed `field`, in index order, each once.
+    pub fn index_lookup(&self, table: &str, field: &str, query: &IndexQuery, include_deleted: bool) -> Result<Vec<(Uuid, Row)>> {
+        let schema = self.compiled_schema(table)?;
+        if !schema.info.indexed_fields.iter().any(|f| f == field) {
+            return Err(Error::InvalidArgument(format!(
+                "`{field}` is not an indexed field of `{table}`; indexed fields: {}",
+                if schema.info.indexed_fields.is_empty() { "(none)".to_string() } else { schema.info.indexed_fields.join(", ") }
+            )));
+        }
+        let prefix = self.keys.index_field(table, field);
+        let ranges = match query {
+            IndexQuery::Eq(v) => vec![eq_range(&prefix, v)],
+            IndexQuery::In(values) => values.iter().map(|v| eq_range(&prefix, v)).collect(),
+            IndexQuery::Range { lower, upper } => vec![bounds_range(&prefix, lower, upper)],
+        };
+        let snap = self.snapshot()?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for range in ranges {
+            for pair in snap.scan(&range, Direction::Forward)? {
+                let (key, _) = pair?;
+                let id = trailing_id(&key)?;
+                if !seen.insert(id) {
+                    continue;
+                }
+                match read_row(&*snap, &self.keys, table, &id)? {
+                    Some((row, deleted)) if include_deleted || !deleted => out.push((id, row)),
+                    Some(_) => {}
+                    None => return Err(Error::storage(format!("index entry for missing row {id} in `{table}`"))),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn encoded(prefix: &[u8], v: &Value) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    encode_index_value(v, &mut k);
+    k
+}
+
+fn eq_range(prefix: &[u8], v: &Value) -> KeyRange {
+    KeyRange::prefix(&encoded(prefix, v))
+}
+
+fn class_range(prefix: &[u8], tag: u8) -> (Vec<u8>, Vec<u8>) {
+    ([prefix, &[tag]].concat(), [prefix, &[tag + 1]].concat())
+}
+
+fn bounds_range(prefix: &[u8], lower: &Bound<Value>, upper: &Bound<Value>) -> KeyRange {
+    let tag = match (lower, upper) {
+        (Bound::Included(v) | Bound::Excluded(v), _) | (_, Bound::Included(v) | Bound::Excluded(v)) => Some(tag_of(v)),
+        _ => None,
+    };
+    let start = match lower {
+        Bound::Included(v) => Bound::Included(encoded(prefix, v)),
+        Bound::Excluded(v) => match prefix_successor(&encoded(prefix, v)) {
+            Some(s) => Bound::Included(s),
+            None => Bound::Unbounded,
+        },
+        Bound::Unbounded => match tag {
+            Some(t) => Bound::Included(class_range(prefix, t).0),
+            None => Bound::Included(prefix.to_vec()),
+        },
+    };
+    let end = match upper {
+        Bound::Included(v) => match prefix_successor(&encoded(prefix, v)) {
+            Some(e) => Bound::Excluded(e),
+            None => Bound::Unbounded,
+        },
+        Bound::Excluded(v) => Bound::Excluded(encoded(prefix, v)),
+        Bound::Unbounded => match tag {
+            Some(t) => Bound::Excluded(class_range(prefix, t).1),
+            None => prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        },
+    };
+    KeyRange { start, end }
+}

@@ -1,0 +1,178 @@
+//! Key layout. Every key of a tenant starts with `t<tenant>\0`; one tag byte then names the space:
+//!
+//! | space  | key after the tenant prefix            | value                          |
+//! |--------|----------------------------------------|--------------------------------|
+//! | schema | `S<table>`                             | schema JSON                    |
+//! | row    | `R<table>\0<id:16>`                    | header byte + row JSON         |
+//! | dir    | `D<id:16>`                             | table name                     |
+//! | index  | `I<table>\0<field>\0<value><id:16>`    | empty                          |
+//! | wal    | `W<seq:u64 BE>`                        | WAL entry JSON                 |
+//! | meta   | `M<name>`                              | counters                       |
+//!
+//! Outside tenants, `r<tenant>` records that a tenant exists.
+
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::kv::KeyRange;
+
+const SCHEMA: u8 = b'S';
+const ROW: u8 = b'R';
+const DIR: u8 = b'D';
+const INDEX: u8 = b'I';
+const WAL: u8 = b'W';
+const META: u8 = b'M';
+
+/// Prefix of the tenant registry keys.
+pub(crate) const TENANT_REGISTRY: &[u8] = b"r";
+
+/// Longest tenant name, in bytes.
+pub const MAX_TENANT_LEN: usize = 128;
+
+/// Checks a tenant name: 1–128 bytes, no control characters.
+pub(crate) fn check_tenant(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_TENANT_LEN || name.chars().any(char::is_control) {
+        return Err(Error::InvalidArgument(format!(
+            "tenant name must be 1–{MAX_TENANT_LEN} bytes without control characters, got {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Builds every key of one tenant.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: Vec<u8>,
+}
+
+impl Keys {
+    pub(crate) fn new(tenant: &str) -> Self {
+        let mut prefix = Vec::with_capacity(tenant.len() + 2);
+        prefix.push(b't');
+        prefix.extend_from_slice(tenant.as_bytes());
+        prefix.push(0);
+        Keys { prefix }
+    }
+
+    fn key(&self, tag: u8, extra: usize) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + 1 + extra);
+        k.extend_from_slice(&self.prefix);
+        k.push(tag);
+        k
+    }
+
+    pub(crate) fn registry(tenant: &str) -> Vec<u8> {
+        [TENANT_REGISTRY, tenant.as_bytes()].concat()
+    }
+
+    pub(crate) fn schema(&self, table: &str) -> Vec<u8> {
+        let mut k = self.key(SCHEMA, table.len());
+        k.extend_from_slice(table.as_bytes());
+        k
+    }
+
+    pub(crate) fn schemas(&self) -> KeyRange {
+        KeyRange::prefix(&self.key(SCHEMA, 0))
+    }
+
+    pub(crate) fn table_name_of_schema_key<'k>(&self, key: &'k [u8]) -> Option<&'k str> {
+        std::str::from_utf8(key.get(self.prefix.len() + 1..)?).ok()
+    }
+
+    fn rows_prefix(&self, table: &str) -> Vec<u8> {
+        let mut k = self.key(ROW, table.len() + 17);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        k
+    }
+
+    pub(crate) fn row(&self, table: &str, id: &Uuid) -> Vec<u8> {
+        let mut k = self.rows_prefix(table);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    pub(crate) fn rows(&self, table: &str) -> KeyRange {
+        KeyRange::prefix(&self.rows_prefix(table))
+    }
+
+    pub(crate) fn dir(&self, id: &Uuid) -> Vec<u8> {
+        let mut k = self.key(DIR, 16);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    pub(crate) fn index_table(&self, table: &str) -> KeyRange {
+        let mut k = self.key(INDEX, table.len() + 1);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        KeyRange::prefix(&k)
+    }
+
+    pub(crate) fn index_field(&self, table: &str, field: &str) -> Vec<u8> {
+        let mut k = self.key(INDEX, table.len() + field.len() + 2);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        k.extend_from_slice(field.as_bytes());
+        k.push(0);
+        k
+    }
+
+    pub(crate) fn wal(&self, seq: u64) -> Vec<u8> {
+        let mut k = self.key(WAL, 8);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    pub(crate) fn wal_from(&self, first_seq: u64) -> KeyRange {
+        let start = self.wal(first_seq);
+        let end = crate::kv::prefix_successor(&self.key(WAL, 0)).unwrap_or_default();
+        KeyRange::half_open(&start, &end)
+    }
+
+    pub(crate) fn meta(&self, name: &str) -> Vec<u8> {
+        let mut k = self.key(META, name.len());
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+}
+
+/// The id stored in the last 16 bytes of row and index keys.
+pub(crate) fn trailing_id(key: &[u8]) -> Result<Uuid> {
+    key.len()
+        .checked_sub(16)
+        .and_then(|at| Uuid::from_slice(&key[at..]).ok())
+        .ok_or_else(|| Error::storage("corrupt key: no trailing id"))
+}
+
+/// Decodes a big-endian u64 counter value.
+pub(crate) fn decode_u64(bytes: &[u8]) -> Result<u64> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::storage("corrupt counter"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_never_share_a_prefix() {
+        let a = Keys::new("a").row("t", &Uuid::nil());
+        let ab = Keys::new("ab").rows("t");
+        assert!(!ab.contains(&a));
+        assert!(check_tenant("bad\0name").is_err());
+        assert!(check_tenant("").is_err());
+        assert!(check_tenant("acme-corp").is_ok());
+    }
+
+    #[test]
+    fn wal_keys_sort_by_seq() {
+        let k = Keys::new("x");
+        assert!(k.wal(2) < k.wal(10));
+        assert!(k.wal(255) < k.wal(256));
+        assert!(k.wal_from(3).contains(&k.wal(u64::MAX)));
+        assert!(!k.wal_from(3).contains(&k.wal(2)));
+    }
+}

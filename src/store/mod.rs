@@ -1,0 +1,191 @@
+//! The store: tenants, schemas, entities, secondary indexes and the WAL, over any [`Kv`].
+//!
+//! Every mutation goes through [`Tenant::write`] and its [`WriteTx`](write::WriteTx), which puts
+//! the data, the index entries, the counters and the WAL entry into one atomic batch.
+
+mod builtin;
+mod codec;
+pub(crate) mod entity;
+mod entities;
+mod indexes;
+pub(crate) mod keys;
+pub(crate) mod schema;
+mod schemas;
+mod wal;
+pub(crate) mod write;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::kv::{Direction, KeyRange, Kv, KvSnapshot};
+
+pub use self::entities::ListOptions;
+pub use self::entity::{parse_id, Row, SYSTEM_FIELDS};
+pub use self::indexes::IndexQuery;
+pub use self::schema::{Category, TableSchema};
+pub use self::wal::{ApplyReport, WalEntry, WalOp};
+pub use self::builtin::BUILTIN_TABLES;
+
+use self::keys::Keys;
+use self::schema::{CompiledSchema, StoredSchema};
+
+/// Shared state of one open database: the KV, the writer lock and compiled schemas.
+pub(crate) struct Store {
+    kv: Arc<dyn Kv>,
+    /// Serializes writers: the WAL sequence and read-modify-write of rows need one writer at a time.
+    writer: Mutex<()>,
+    /// Compiled schemas by (tenant, table).
+    schemas: RwLock<HashMap<(String, String), Arc<CompiledSchema>>>,
+}
+
+impl Store {
+    pub(crate) fn new(kv: Arc<dyn Kv>) -> Self {
+        Store { kv, writer: Mutex::new(()), schemas: RwLock::new(HashMap::new()) }
+    }
+
+    pub(crate) fn kv(&self) -> &dyn Kv {
+        &*self.kv
+    }
+
+    /// Names of tenants that have written anything.
+    pub(crate) fn tenants(&self) -> Result<Vec<String>> {
+        self.kv
+            .scan(&KeyRange::prefix(keys::TENANT_REGISTRY), Direction::Forward)?
+            .map(|pair| {
+                let (k, _) = pair?;
+                String::from_utf8(k[keys::TENANT_REGISTRY.len()..].to_vec())
+                    .map_err(|_| Error::storage("corrupt tenant registry key"))
+            })
+            .collect()
+    }
+}
+
+/// One tenant's view of the database. Cheap to clone; every key it touches lives under the
+/// tenant's prefix, so no operation can reach another tenant's data.
+#[derive(Clone)]
+pub struct Tenant {
+    store: Arc<Store>,
+    name: Arc<str>,
+    keys: Arc<Keys>,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant").field("name", &self.name).finish()
+    }
+}
+
+impl Tenant {
+    pub(crate) fn new(store: Arc<Store>, name: &str) -> Result<Self> {
+        keys::check_tenant(name)?;
+        Ok(Tenant { store, name: name.into(), keys: Arc::new(Keys::new(name)) })
+    }
+
+    /// The tenant name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Short name of the storage backend.
+    pub fn backend_name(&self) -> &'static str {
+        self.store.kv.backend_name()
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {
+        self.store.kv.snapshot()
+    }
+
+    /// The compiled schema of `table`, loading and caching it on first use.
+    pub(crate) fn compiled_schema(&self, table: &str) -> Result<Arc<CompiledSchema>> {
+        let cache_key = (self.name.to_string(), table.to_string());
+        if let Some(found) = self.store.schemas.read().map_err(poisoned)?.get(&cache_key) {
+            return Ok(found.clone());
+        }
+        let raw = match self.store.kv.get(&self.keys.schema(table))? {
+            Some(raw) => raw,
+            None => {
+                return Err(Error::UnknownTable { table: table.to_string(), known: self.table_names()? });
+            }
+        };
+        let compiled = Arc::new(compile_stored(&raw)?);
+        let mut cache = self.store.schemas.write().map_err(poisoned)?;
+        // A writer that committed meanwhile has already put the newer schema: keep it.
+        Ok(cache.entry(cache_key).or_insert(compiled).clone())
+    }
+
+    fn cache_schema(&self, compiled: Arc<CompiledSchema>) -> Result<()> {
+        let mut cache = self.store.schemas.write().map_err(poisoned)?;
+        cache.insert((self.name.to_string(), compiled.info.name.clone()), compiled);
+        Ok(())
+    }
+
+    /// Names of every table of this tenant, sorted.
+    pub fn table_names(&self) -> Result<Vec<String>> {
+        self.store
+            .kv
+            .scan(&self.keys.schemas(), Direction::Forward)?
+            .map(|pair| {
+                let (k, _) = pair?;
+                self.keys
+                    .table_name_of_schema_key(&k)
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::storage("corrupt schema key"))
+            })
+            .collect()
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::storage("internal lock poisoned by an earlier panic")
+}
+
+pub(crate) fn compile_stored(raw: &[u8]) -> Result<CompiledSchema> {
+    let stored: StoredSchema =
+        serde_json::from_slice(raw).map_err(|e| Error::storage(format!("corrupt schema record: {e}")))?;
+    CompiledSchema::compile(TableSchema::parse(stored.schema)?)
+}
+
+/// Reads one row from a snapshot: `(row, deleted)`.
+pub(crate) fn read_row(snap: &dyn KvSnapshot, keys: &Keys, table: &str, id: &Uuid) -> Result<Option<(Row, bool)>> {
+    match snap.get(&keys.row(table, id))? {
+        Some(value) => decode_row_value(&value).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn decode_row_value(value: &[u8]) -> Result<(Row, bool)> {
+    let (deleted, json) = codec::decode_row(value)?;
+    let row: Row = serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?;
+    Ok((row, deleted))
+}
+
+/// `true` when the JSON value is a non-null `deleted_at`.
+pub(crate) fn is_deleted(row: &Row) -> bool {
+    row.get("deleted_at").is_some_and(|v| !v.is_null())
+}
+
+pub(crate) fn into_object(table: &str, data: Value) -> Result<Row> {
+    match data {
+        Value::Object(obj) => Ok(obj),
+        other => Err(Error::validation(
+            table,
+            "",
+            format!("an entity must be a JSON object, got {}", json_type(&other)),
+        )),
+    }
+}
+
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

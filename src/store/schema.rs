@@ -1,0 +1,406 @@
+//! Table schemas: JSON Schema documents plus the REM extensions read from `json_schema_extra`
+//! (or from the top level of the schema, where Pydantic puts them).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result, ValidationIssue};
+use crate::store::entity::SYSTEM_FIELDS;
+
+/// Who a table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Built into remdb (resources, agents, sessions, messages, moments).
+    System,
+    /// Agent definitions.
+    Agents,
+    /// Shared, public tables.
+    Public,
+    /// Application tables (the default).
+    User,
+}
+
+impl Category {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::System => "system",
+            Category::Agents => "agents",
+            Category::Public => "public",
+            Category::User => "user",
+        }
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "system" => Ok(Category::System),
+            "agents" => Ok(Category::Agents),
+            "public" => Ok(Category::Public),
+            "user" => Ok(Category::User),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown category `{other}`; choose one of system, agents, public, user"
+            ))),
+        }
+    }
+}
+
+/// A registered table: its name, its JSON Schema and the REM extensions read from it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableSchema {
+    /// Table name (`short_name`, else `name`, else `title` or the last segment of
+    /// `fully_qualified_name` in snake_case).
+    pub name: String,
+    /// Who the table is for.
+    pub category: Category,
+    /// Field whose value makes the id deterministic.
+    pub key_field: Option<String>,
+    /// Fields with a secondary index (dotted paths reach into nested objects).
+    pub indexed_fields: Vec<String>,
+    /// Fields embedded into vectors.
+    pub embedding_fields: Vec<String>,
+    /// Default embedding provider for this table.
+    pub embedding_provider: Option<String>,
+    /// Alternative embedding provider.
+    pub embedding_provider_alt: Option<String>,
+    /// Fully qualified model name, e.g. `myapp.models.Person`.
+    pub fully_qualified_name: Option<String>,
+    /// Short name, when given.
+    pub short_name: Option<String>,
+    /// Schema version string.
+    pub version: Option<String>,
+    /// Human description (falls back to the schema's `description`).
+    pub description: Option<String>,
+    /// Tools an agent table declares.
+    pub tools: Vec<Value>,
+    /// Top-level property names, in schema order.
+    pub fields: Vec<String>,
+    /// The JSON Schema document as registered.
+    pub schema: Value,
+}
+
+fn extension<'a>(schema: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    schema
+        .get("json_schema_extra")
+        .and_then(|extra| extra.get(key))
+        .or_else(|| schema.get(key))
+        .filter(|v| !v.is_null())
+}
+
+fn ext_string(schema: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    match extension(schema, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Error::InvalidSchema(format!("`{key}` must be a string, got {other}"))),
+    }
+}
+
+fn ext_strings(schema: &Map<String, Value>, key: &str) -> Result<Vec<String>> {
+    match extension(schema, key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) if !s.is_empty() && !s.contains('\0') => Ok(s.clone()),
+                other => Err(Error::InvalidSchema(format!(
+                    "`{key}` must be a list of field names, found {other}"
+                ))),
+            })
+            .collect(),
+        Some(other) => Err(Error::InvalidSchema(format!("`{key}` must be a list of field names, got {other}"))),
+    }
+}
+
+/// `ProjectTask` → `project_task`, `my-table` → `my_table`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+            prev_lower = true;
+        } else {
+            if !out.ends_with('_') && !out.is_empty() {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+/// Checks a table name: lowercase ASCII letter first, then letters, digits or `_`, at most 64.
+pub(crate) fn check_table_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidSchema(format!(
+            "table name `{name}` must start with a lowercase letter and use only a-z, 0-9 and _ (at most 64)"
+        )))
+    }
+}
+
+impl TableSchema {
+    /// Reads a JSON Schema document and its REM extensions. Does not compile the schema.
+    pub fn parse(schema: Value) -> Result<Self> {
+        let obj = schema
+            .as_object()
+            .ok_or_else(|| Error::InvalidSchema("a table schema must be a JSON object".into()))?;
+        let is_object_schema = match obj.get("type") {
+            Some(Value::String(t)) => t == "object",
+            None => obj.contains_key("properties"),
+            _ => false,
+        };
+        if !is_object_schema {
+            return Err(Error::InvalidSchema(
+                "a table schema must describe an object (`\"type\": \"object\"` with `properties`)".into(),
+            ));
+        }
+        let fully_qualified_name = ext_string(obj, "fully_qualified_name")?;
+        let short_name = ext_string(obj, "short_name")?;
+        let name = match (&short_name, ext_string(obj, "name")?, obj.get("title").and_then(Value::as_str)) {
+            (Some(short), _, _) => short.clone(),
+            (None, Some(name), _) => name,
+            (None, None, Some(title)) => snake_case(title),
+            (None, None, None) => match &fully_qualified_name {
+                Some(fq) => snake_case(fq.rsplit('.').next().unwrap_or(fq)),
+                None => {
+                    return Err(Error::InvalidSchema(
+                        "the schema names no table: set `short_name` (in `json_schema_extra`) or `title`".into(),
+                    ))
+                }
+            },
+        };
+        check_table_name(&name)?;
+        let category = match ext_string(obj, "category")? {
+            Some(c) => c.parse().map_err(|e: Error| Error::InvalidSchema(e.to_string()))?,
+            None => Category::User,
+        };
+        let fields: Vec<String> = obj
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Some(sys) = fields.iter().find(|f| SYSTEM_FIELDS.contains(&f.as_str())) {
+            return Err(Error::InvalidSchema(format!(
+                "property `{sys}` is a system field owned by the store; remove it from the schema"
+            )));
+        }
+        let key_field = ext_string(obj, "key_field")?;
+        let indexed_fields = ext_strings(obj, "indexed_fields")?;
+        let embedding_fields = ext_strings(obj, "embedding_fields")?;
+        let tools = match extension(obj, "tools") {
+            None => Vec::new(),
+            Some(Value::Array(tools)) => tools.clone(),
+            Some(other) => return Err(Error::InvalidSchema(format!("`tools` must be a list, got {other}"))),
+        };
+        let version = match extension(obj, "version") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => return Err(Error::InvalidSchema(format!("`version` must be a string, got {other}"))),
+        };
+        let description = match ext_string(obj, "description")? {
+            Some(d) => Some(d),
+            None => None,
+        };
+        Ok(TableSchema {
+            name,
+            category,
+            key_field,
+            indexed_fields,
+            embedding_fields,
+            embedding_provider: ext_string(obj, "embedding_provider")?,
+            embedding_provider_alt: ext_string(obj, "embedding_provider_alt")?,
+            fully_qualified_name,
+            short_name,
+            version,
+            description,
+            tools,
+            fields,
+            schema,
+        })
+    }
+}
+
+/// A schema compiled for validation.
+pub(crate) struct CompiledSchema {
+    pub(crate) info: TableSchema,
+    validator: jsonschema::Validator,
+}
+
+impl std::fmt::Debug for CompiledSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledSchema").field("name", &self.info.name).finish()
+    }
+}
+
+/// Most validation issues reported for one object.
+const MAX_ISSUES: usize = 16;
+
+impl CompiledSchema {
+    /// Compiles the schema (draft from `$schema`: 2020-12 by default, 2019-09, 7, 6 and 4 too).
+    /// Formats (`date-time`, `email`, ...) are validated, not only annotated.
+    pub(crate) fn compile(info: TableSchema) -> Result<Self> {
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&info.schema)
+            .map_err(|e| Error::InvalidSchema(format!("{e} (at schema path {})", e.schema_path())))?;
+        Ok(CompiledSchema { info, validator })
+    }
+
+    /// Validates user data (system fields excluded) against the schema.
+    pub(crate) fn validate(&self, data: &Value) -> Result<()> {
+        let issues: Vec<ValidationIssue> = self
+            .validator
+            .iter_errors(data)
+            .take(MAX_ISSUES)
+            .map(|e| ValidationIssue { pointer: e.instance_path().as_str().to_string(), reason: e.to_string() })
+            .collect();
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation { table: self.info.name.clone(), issues })
+        }
+    }
+
+    /// Fills in `default` values of missing properties, recursing into present nested objects and
+    /// array items, following local `$ref`s (`#/$defs/...`, `#/definitions/...`).
+    pub(crate) fn apply_defaults(&self, data: &mut Value) {
+        apply_defaults(&self.info.schema, &self.info.schema, data, 0);
+    }
+}
+
+const MAX_SCHEMA_DEPTH: usize = 32;
+
+fn resolve<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..MAX_SCHEMA_DEPTH {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) if r.starts_with('#') => match root.pointer(&r[1..]) {
+                Some(target) => schema = target,
+                None => return schema,
+            },
+            _ => return schema,
+        }
+    }
+    schema
+}
+
+fn apply_defaults(root: &Value, schema: &Value, data: &mut Value, depth: usize) {
+    if depth > MAX_SCHEMA_DEPTH {
+        return;
+    }
+    let schema = resolve(root, schema);
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for sub in all {
+            apply_defaults(root, sub, data, depth + 1);
+        }
+    }
+    match data {
+        Value::Object(obj) => {
+            let Some(props) = schema.get("properties").and_then(Value::as_object) else { return };
+            for (name, sub) in props {
+                let sub = resolve(root, sub);
+                if !obj.contains_key(name) {
+                    if let Some(default) = sub.get("default") {
+                        obj.insert(name.clone(), default.clone());
+                    }
+                }
+                if let Some(child) = obj.get_mut(name) {
+                    apply_defaults(root, sub, child, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items").filter(|s| s.is_object()) {
+                for item in items {
+                    apply_defaults(root, item_schema, item, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The raw form a schema takes in the KV and in WAL entries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredSchema {
+    pub(crate) name: String,
+    pub(crate) schema: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extensions_top_level_or_nested() {
+        let nested = TableSchema::parse(json!({
+            "title": "ProjectTask", "type": "object", "properties": {"name": {"type": "string"}},
+            "json_schema_extra": {"key_field": "name", "indexed_fields": ["name", "owner.email"], "category": "public"}
+        }))
+        .unwrap();
+        assert_eq!(nested.name, "project_task");
+        assert_eq!(nested.key_field.as_deref(), Some("name"));
+        assert_eq!(nested.indexed_fields, vec!["name", "owner.email"]);
+        assert_eq!(nested.category, Category::Public);
+        let top = TableSchema::parse(json!({
+            "type": "object", "properties": {}, "short_name": "people", "embedding_fields": ["bio"]
+        }))
+        .unwrap();
+        assert_eq!(top.name, "people");
+        assert_eq!(top.embedding_fields, vec!["bio"]);
+        assert_eq!(top.category, Category::User);
+    }
+
+    #[test]
+    fn bad_schemas_are_refused() {
+        assert!(TableSchema::parse(json!([])).is_err());
+        assert!(TableSchema::parse(json!({"type": "string", "title": "x"})).is_err());
+        assert!(TableSchema::parse(json!({"type": "object", "properties": {}})).is_err());
+        assert!(TableSchema::parse(json!({"type": "object", "title": "x", "indexed_fields": "a"})).is_err());
+        assert!(TableSchema::parse(json!({"type": "object", "title": "x", "properties": {"id": {}}})).is_err());
+        assert!(TableSchema::parse(json!({"type": "object", "short_name": "Bad Name"})).is_err());
+        let bad_type = TableSchema::parse(json!({"type": "object", "title": "x", "properties": {"a": {"type": 5}}})).unwrap();
+        assert!(matches!(CompiledSchema::compile(bad_type), Err(Error::InvalidSchema(_))));
+    }
+
+    #[test]
+    fn defaults_follow_refs_into_nested_objects() {
+        let info = TableSchema::parse(json!({
+            "title": "Emp", "type": "object",
+            "$defs": {"Addr": {"type": "object", "properties": {"country": {"type": "string", "default": "NZ"}}}},
+            "properties": {
+                "level": {"type": "integer", "default": 1},
+                "address": {"$ref": "#/$defs/Addr"},
+                "tags": {"type": "array", "default": []}
+            }
+        }))
+        .unwrap();
+        let c = CompiledSchema::compile(info).unwrap();
+        let mut v = json!({"address": {}});
+        c.apply_defaults(&mut v);
+        assert_eq!(v, json!({"address": {"country": "NZ"}, "level": 1, "tags": []}));
+    }
+
+    #[test]
+    fn snake_case_names() {
+        assert_eq!(snake_case("ProjectTask"), "project_task");
+        assert_eq!(snake_case("my-table"), "my_table");
+        assert_eq!(snake_case("HTTPServer"), "httpserver");
+    }
+}

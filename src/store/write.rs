@@ -1,0 +1,296 @@
+//! The one write path. [`Tenant::write`] runs a closure against a [`WriteTx`]; every mutation
+//! the closure makes (rows, index entries, counters, schemas) lands in one atomic batch together
+//! with its WAL entries, or — when the closure fails — nothing is written at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::codec::{encode_row, index_values};
+use super::entity::{format_ts, get_path, now, Row};
+use super::keys::{decode_u64, Keys};
+use super::schema::{CompiledSchema, StoredSchema, TableSchema};
+use super::wal::{encode_entry, WalOp};
+use super::{is_deleted, poisoned, read_row, Tenant};
+use crate::error::{Error, Result};
+use crate::kv::{Direction, KvSnapshot, WriteBatch};
+
+pub(crate) const META_WAL_SEQ: &str = "wal_seq";
+pub(crate) const META_WAL_FIRST: &str = "wal_first";
+
+pub(crate) fn count_meta(table: &str, live: bool) -> String {
+    format!("{}:{table}", if live { "live" } else { "total" })
+}
+
+/// A row as the transaction sees it: written in this transaction, or read from the snapshot.
+#[derive(Clone)]
+enum Staged {
+    Row { table: String, row: Row },
+    Purged,
+}
+
+/// One writer's transaction. Reads see the snapshot plus this transaction's own writes.
+pub(crate) struct WriteTx<'a> {
+    tenant: &'a Tenant,
+    snapshot: Box<dyn KvSnapshot + 'a>,
+    batch: WriteBatch,
+    now: DateTime<Utc>,
+    start_seq: u64,
+    seq: u64,
+    rows: HashMap<Uuid, Staged>,
+    schemas: HashMap<String, Arc<CompiledSchema>>,
+    counts: HashMap<(String, bool), i64>,
+}
+
+impl Tenant {
+    /// Runs `f` as one atomic write. Writers are serialized; readers never wait.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R>) -> Result<R> {
+        let _writer = self.store.writer.lock().map_err(poisoned)?;
+        let snapshot = self.snapshot()?;
+        let start_seq = match snapshot.get(&self.keys.meta(META_WAL_SEQ))? {
+            Some(v) => decode_u64(&v)?,
+            None => 0,
+        };
+        let mut tx = WriteTx {
+            tenant: self,
+            snapshot,
+            batch: WriteBatch::new(),
+            now: now(),
+            start_seq,
+            seq: start_seq,
+            rows: HashMap::new(),
+            schemas: HashMap::new(),
+            counts: HashMap::new(),
+        };
+        let out = f(&mut tx)?;
+        let schemas = std::mem::take(&mut tx.schemas);
+        let batch = tx.finish()?;
+        if !batch.is_empty() {
+            self.store.kv.write(batch)?;
+        }
+        for compiled in schemas.into_values() {
+            self.cache_schema(compiled)?;
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> WriteTx<'a> {
+    pub(crate) fn tenant(&self) -> &Tenant {
+        self.tenant
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.tenant.keys
+    }
+
+    /// The time of this transaction.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The last WAL sequence number assigned so far.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub(crate) fn snapshot(&self) -> &dyn KvSnapshot {
+        &*self.snapshot
+    }
+
+    /// The schema of `table` as this transaction sees it.
+    pub(crate) fn schema(&self, table: &str) -> Result<Arc<CompiledSchema>> {
+        match self.schemas.get(table) {
+            Some(s) => Ok(s.clone()),
+            None => self.tenant.compiled_schema(table),
+        }
+    }
+
+    /// The table that holds `id`, if any row (live or soft-deleted) has it.
+    pub(crate) fn table_of(&self, id: &Uuid) -> Result<Option<String>> {
+        match self.rows.get(id) {
+            Some(Staged::Row { table, .. }) => Ok(Some(table.clone())),
+            Some(Staged::Purged) => Ok(None),
+            None => match self.snapshot.get(&self.keys().dir(id))? {
+                Some(t) => String::from_utf8(t).map(Some).map_err(|_| Error::storage("corrupt directory entry")),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The current row `id` of `table` (live or soft-deleted).
+    pub(crate) fn row(&self, table: &str, id: &Uuid) -> Result<Option<Row>> {
+        match self.rows.get(id) {
+            Some(Staged::Row { table: t, row }) if t == table => Ok(Some(row.clone())),
+            Some(_) => Ok(None),
+            None => Ok(read_row(&*self.snapshot, self.keys(), table, id)?.map(|(row, _)| row)),
+        }
+    }
+
+    /// Stores the full after-image `row` (it must carry the system fields) and logs it as `op`.
+    pub(crate) fn put_row(&mut self, op: WalOp, table: &str, id: Uuid, row: Row, ts: &str) -> Result<()> {
+        let schema = self.schema(table)?;
+        let old = self.row(table, &id)?;
+        if old.is_none() {
+            if let Some(other) = self.table_of(&id)? {
+                return Err(Error::InvalidArgument(format!("id {id} already belongs to table `{other}`")));
+            }
+        }
+        let deleted = is_deleted(&row);
+        let json = serde_json::to_vec(&row).map_err(Error::storage)?;
+        let keys = self.tenant.keys.clone();
+        self.batch.put(keys.row(table, &id), encode_row(&json, deleted));
+        if old.is_none() {
+            self.batch.put(keys.dir(&id), table.as_bytes());
+        }
+        self.update_index_entries(&schema.info, &id, old.as_ref(), Some(&row));
+        let old_live = old.as_ref().map(|r| !is_deleted(r));
+        self.count(table, old_live, Some(!deleted));
+        self.append_wal(op, table, Some(&id), Some(&json), ts);
+        self.rows.insert(id, Staged::Row { table: table.to_string(), row });
+        Ok(())
+    }
+
+    /// Removes row `id` of `table` for good, with its index entries, and logs a tombstone.
+    pub(crate) fn purge_row(&mut self, table: &str, id: Uuid, ts: &str) -> Result<()> {
+        let schema = self.schema(table)?;
+        let old = self
+            .row(table, &id)?
+            .ok_or_else(|| Error::NotFound(format!("no row {id} in table `{table}`")))?;
+        let keys = self.tenant.keys.clone();
+        self.batch.delete(keys.row(table, &id));
+        self.batch.delete(keys.dir(&id));
+        self.update_index_entries(&schema.info, &id, Some(&old), None);
+        self.count(table, Some(!is_deleted(&old)), None);
+        self.append_wal(WalOp::Purge, table, Some(&id), None, ts);
+        self.rows.insert(id, Staged::Purged);
+        Ok(())
+    }
+
+    /// Registers (or replaces) a table schema, rebuilding its indexes when the indexed fields
+    /// change, and logs it.
+    pub(crate) fn put_schema(&mut self, stored: StoredSchema, ts: &str) -> Result<Arc<CompiledSchema>> {
+        let compiled = Arc::new(CompiledSchema::compile(TableSchema::parse(stored.schema.clone())?)?);
+        let name = compiled.info.name.clone();
+        if name != stored.name {
+            return Err(Error::InvalidSchema(format!(
+                "schema names table `{name}` but was stored as `{}`",
+                stored.name
+            )));
+        }
+        let old = match self.schema(&name) {
+            Ok(old) => Some(old),
+            Err(Error::UnknownTable { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let json = serde_json::to_vec(&stored).map_err(Error::storage)?;
+        self.batch.put(self.keys().schema(&name), json.clone());
+        if old.as_ref().is_some_and(|o| o.info.indexed_fields != compiled.info.indexed_fields) {
+            self.rebuild_indexes(&compiled.info)?;
+        }
+        self.append_wal(WalOp::Schema, &name, None, Some(&json), ts);
+        self.schemas.insert(name, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Drops WAL entries with `seq < before`.
+    pub(crate) fn compact_wal(&mut self, before: u64) {
+        let keys = self.tenant.keys.clone();
+        self.batch.delete_range(keys.wal(0), keys.wal(before));
+        self.batch.put(keys.meta(META_WAL_FIRST), before.to_be_bytes());
+    }
+
+    /// Appends a WAL entry with the next sequence number.
+    fn append_wal(&mut self, op: WalOp, table: &str, id: Option<&Uuid>, data: Option<&[u8]>, ts: &str) {
+        self.seq += 1;
+        let entry = encode_entry(self.seq, ts, op, table, id, data);
+        let key = self.tenant.keys.wal(self.seq);
+        self.batch.put(key, entry);
+    }
+
+    fn update_index_entries(&mut self, schema: &TableSchema, id: &Uuid, old: Option<&Row>, new: Option<&Row>) {
+        for field in &schema.indexed_fields {
+            let old_vals = old.map(|r| index_values(get_path(r, field))).unwrap_or_default();
+            let new_vals = new.map(|r| index_values(get_path(r, field))).unwrap_or_default();
+            if old_vals == new_vals {
+                continue;
+            }
+            let prefix = self.tenant.keys.index_field(&schema.name, field);
+            let key = |v: &[u8]| [prefix.as_slice(), v, id.as_bytes()].concat();
+            for v in old_vals.iter().filter(|v| !new_vals.contains(v)) {
+                self.batch.delete(key(v));
+            }
+            for v in new_vals.iter().filter(|v| !old_vals.contains(v)) {
+                self.batch.put(key(v), Vec::new());
+            }
+        }
+    }
+
+    fn rebuild_indexes(&mut self, schema: &TableSchema) -> Result<()> {
+        let keys = self.tenant.keys.clone();
+        let range = keys.index_table(&schema.name);
+        if let (std::ops::Bound::Included(start), std::ops::Bound::Excluded(end)) = (&range.start, &range.end) {
+            self.batch.delete_range(start.clone(), end.clone());
+        }
+        let mut rows: Vec<(Uuid, Row)> = Vec::new();
+        for pair in self.snapshot.scan(&keys.rows(&schema.name), Direction::Forward)? {
+            let (k, v) = pair?;
+            let id = super::keys::trailing_id(&k)?;
+            if !self.rows.contains_key(&id) {
+                rows.push((id, super::decode_row_value(&v)?.0));
+            }
+        }
+        for (id, staged) in &self.rows {
+            if let Staged::Row { table, row } = staged {
+                if *table == schema.name {
+                    rows.push((*id, row.clone()));
+                }
+            }
+        }
+        for (id, row) in rows {
+            self.update_index_entries(schema, &id, None, Some(&row));
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, table: &str, old_live: Option<bool>, new_live: Option<bool>) {
+        let as_i = |b: Option<bool>| i64::from(b == Some(true));
+        let live = as_i(new_live) - as_i(old_live);
+        let total = i64::from(new_live.is_some()) - i64::from(old_live.is_some());
+        *self.counts.entry((table.to_string(), true)).or_default() += live;
+        *self.counts.entry((table.to_string(), false)).or_default() += total;
+    }
+
+    /// Adds counters, the WAL sequence and the tenant registry to the batch.
+    fn finish(mut self) -> Result<WriteBatch> {
+        let keys = self.tenant.keys.clone();
+        for ((table, live), delta) in std::mem::take(&mut self.counts) {
+            if delta == 0 {
+                continue;
+            }
+            let key = keys.meta(&count_meta(&table, live));
+            let current = match self.snapshot.get(&key)? {
+                Some(v) => decode_u64(&v)?,
+                None => 0,
+            };
+            let next = current
+                .checked_add_signed(delta)
+                .ok_or_else(|| Error::storage(format!("row counter of `{table}` out of range")))?;
+            self.batch.put(key, next.to_be_bytes());
+        }
+        if self.seq != self.start_seq {
+            self.batch.put(keys.meta(META_WAL_SEQ), self.seq.to_be_bytes());
+            if self.start_seq == 0 {
+                self.batch.put(Keys::registry(self.tenant.name()), Vec::new());
+            }
+        }
+        Ok(self.batch)
+    }
+
+    /// Timestamp string of this transaction.
+    pub(crate) fn now_string(&self) -> String {
+        format_ts(self.now)
+    }
+}
