@@ -1,1 +1,218 @@
-fn main() {}
+//! `rem`: the remdb command line. Schemas, entities, the sync WAL and database info, over a
+//! database directory (redb by default) and one tenant per invocation.
+
+mod commands;
+mod input;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use remdb::kv::Backend;
+use remdb::Category;
+
+/// remdb command line: JSON entities in schema-checked tables, with a write-ahead log for sync.
+#[derive(Debug, Parser)]
+#[command(name = "rem", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Database directory (env REM_DB; default ./remdb-data)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub db: Option<PathBuf>,
+
+    /// Tenant to work in (env REM_TENANT; default `default`)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tenant: Option<String>,
+
+    /// Storage backend: redb, rocksdb or memory (default: the one in DIR, else redb)
+    #[arg(long, global = true, value_name = "BACKEND", value_parser = parse_backend)]
+    pub backend: Option<Backend>,
+
+    /// Print JSON (the default when stdout is not a terminal)
+    #[arg(long, global = true, conflicts_with = "text")]
+    pub json: bool,
+
+    /// Print readable text even when stdout is not a terminal
+    #[arg(long, global = true)]
+    pub text: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the built-in tables (resources, agents, sessions, messages, moments); idempotent
+    Init,
+    /// Register, list and show table schemas
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Insert an entity (a JSON object) or many (a JSON array, in one atomic batch); prints the ids
+    Insert {
+        /// Table name
+        table: String,
+        /// JSON text, `-` to read it from stdin, or `@path` to read it from a file
+        #[arg(value_name = "JSON", allow_hyphen_values = true)]
+        data: String,
+    },
+    /// Print the live entity with this id
+    Get {
+        /// Entity id (UUID)
+        id: String,
+        /// Also find soft-deleted entities
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// Merge a JSON patch (RFC 7396) into an entity and print the result
+    Update {
+        /// Entity id (UUID)
+        id: String,
+        /// JSON object, `-` to read it from stdin, or `@path` to read it from a file
+        #[arg(value_name = "JSON", allow_hyphen_values = true)]
+        data: String,
+    },
+    /// Soft-delete an entity (or remove it for good with --hard)
+    Delete {
+        /// Entity id (UUID)
+        id: String,
+        /// Remove the row and its index entries instead of marking it deleted
+        #[arg(long)]
+        hard: bool,
+    },
+    /// List the rows of a table in id order
+    List {
+        /// Table name
+        table: String,
+        /// Include soft-deleted rows
+        #[arg(long)]
+        include_deleted: bool,
+        /// Most rows printed
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Rows skipped first
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        offset: usize,
+    },
+    /// Count the rows of a table
+    Count {
+        /// Table name
+        table: String,
+        /// Include soft-deleted rows
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// Export, apply and compact the write-ahead log
+    #[command(subcommand)]
+    Wal(WalCommand),
+    /// Backend, path, tenants, WAL position and tables with their row counts
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SchemaCommand {
+    /// Register a JSON Schema file as a table (or replace the table's schema)
+    Add {
+        /// Schema file (`-` for stdin)
+        file: String,
+    },
+    /// List the tables of the tenant
+    List {
+        /// Only tables of this category: system, agents, public or user
+        #[arg(long, value_name = "C", value_parser = parse_category)]
+        category: Option<Category>,
+    },
+    /// Print a table's schema and REM extensions
+    Show {
+        /// Table name
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WalCommand {
+    /// Print WAL entries as JSON lines (always JSON, one entry per line)
+    Export {
+        /// Only entries after this sequence number
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        since: u64,
+        /// Most entries printed
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Apply WAL entries (JSON lines) exported from another database, in one atomic batch
+    Apply {
+        /// File of JSON lines, or `-` for stdin
+        #[arg(allow_hyphen_values = true)]
+        file: String,
+    },
+    /// Drop WAL entries with a sequence number below SEQ
+    Compact {
+        /// First sequence number kept
+        #[arg(long, value_name = "SEQ")]
+        before: u64,
+    },
+    /// Print the sequence number of the last WAL entry
+    Seq,
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse::<Backend>().map_err(|e| e.to_string())
+}
+
+fn parse_category(s: &str) -> Result<Category, String> {
+    s.parse::<Category>().map_err(|e| e.to_string())
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// The database refused or failed.
+    Db(remdb::Error),
+    /// Writing the output failed.
+    Output(std::io::Error),
+    /// Anything else (reading input, bad input JSON), already phrased for the user.
+    Message(String),
+}
+
+impl From<remdb::Error> for CliError {
+    fn from(e: remdb::Error) -> Self {
+        CliError::Db(e)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Output(e)
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Db(remdb::Error::Validation { table, issues }) => {
+                write!(f, "validation failed for table `{table}`:")?;
+                for issue in issues {
+                    write!(f, "\n  - {issue}")?;
+                }
+                Ok(())
+            }
+            CliError::Db(e) => write!(f, "{e}"),
+            CliError::Output(e) => write!(f, "cannot write output: {e}"),
+            CliError::Message(m) => f.write_str(m),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`rem wal export | head`): nothing left to say.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

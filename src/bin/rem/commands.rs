@@ -1,0 +1,275 @@
+//! What each command does.
+
+use std::path::PathBuf;
+
+use remdb::{Database, ListOptions, OpenOptions, TableSchema, Tenant, DEFAULT_TENANT};
+use serde_json::{json, Value};
+
+use crate::output::{cell, Output};
+use crate::{input, Cli, CliError, Command, SchemaCommand, WalCommand};
+
+const DEFAULT_DB: &str = "./remdb-data";
+/// WAL entries read per chunk while exporting.
+const EXPORT_CHUNK: usize = 1024;
+
+/// A non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Opens the database and tenant named by the global options and runs the command.
+pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
+    let dir = cli.db.clone().or_else(|| env_var("REM_DB").map(PathBuf::from)).unwrap_or_else(|| DEFAULT_DB.into());
+    let tenant_name = cli.tenant.clone().or_else(|| env_var("REM_TENANT")).unwrap_or_else(|| DEFAULT_TENANT.into());
+    let db = Database::open_with(&dir, &OpenOptions { backend: cli.backend })?;
+    let tenant = db.tenant(&tenant_name)?;
+    let mut out = Output::new(cli.json, cli.text);
+    let result = dispatch(cli.command, &db, &tenant, &mut out);
+    // Print what was produced even when the command failed half-way (e.g. a read error).
+    let flushed = out.flush();
+    result?;
+    flushed?;
+    Ok(())
+}
+
+fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
+    match command {
+        Command::Init => init(t, out),
+        Command::Schema(SchemaCommand::Add { file }) => schema_add(t, &file, out),
+        Command::Schema(SchemaCommand::List { category }) => schema_list(&t.schemas(category)?, out),
+        Command::Schema(SchemaCommand::Show { name }) => Ok(out.document(&t.schema(&name)?)?),
+        Command::Insert { table, data } => insert(t, &table, &data, out),
+        Command::Get { id, include_deleted } => {
+            let row = t.get_with(&id, include_deleted)?.ok_or_else(|| not_found(&id))?;
+            Ok(out.document(&row)?)
+        }
+        Command::Update { id, data } => {
+            let patch = input::json_arg(&data)?;
+            Ok(out.document(&t.update(&id, patch)?)?)
+        }
+        Command::Delete { id, hard } => delete(t, &id, hard, out),
+        Command::List { table, include_deleted, limit, offset } => {
+            let rows = t.list(&table, &ListOptions { limit, offset, include_deleted })?;
+            if out.json() {
+                Ok(out.compact(&rows)?)
+            } else if rows.is_empty() {
+                Ok(out.line("(no rows)")?)
+            } else {
+                out.rows_table(&rows)?;
+                Ok(out.line(&format!("({} row{})", rows.len(), plural(rows.len())))?)
+            }
+        }
+        Command::Count { table, include_deleted } => {
+            let count = t.count(&table, include_deleted)?;
+            if out.json() {
+                Ok(out.compact(&json!({"table": table, "count": count}))?)
+            } else {
+                Ok(out.line(&count.to_string())?)
+            }
+        }
+        Command::Wal(WalCommand::Export { since, limit }) => wal_export(t, since, limit, out),
+        Command::Wal(WalCommand::Apply { file }) => {
+            let entries = input::wal_entries(&file)?;
+            let report = t.apply_wal(&entries)?;
+            if out.json() {
+                Ok(out.compact(&report)?)
+            } else {
+                Ok(out.line(&format!(
+                    "applied {}, skipped {}; wal seq is now {}",
+                    report.applied, report.skipped, report.seq
+                ))?)
+            }
+        }
+        Command::Wal(WalCommand::Compact { before }) => {
+            t.compact_wal(before)?;
+            if out.json() {
+                Ok(out.compact(&json!({"compacted_before": before, "seq": t.wal_seq()?}))?)
+            } else {
+                Ok(out.line(&format!("removed WAL entries before seq {before}"))?)
+            }
+        }
+        Command::Wal(WalCommand::Seq) => {
+            let seq = t.wal_seq()?;
+            if out.json() {
+                Ok(out.compact(&json!({"seq": seq}))?)
+            } else {
+                Ok(out.line(&seq.to_string())?)
+            }
+        }
+        Command::Info => info(db, t, out),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn not_found(id: &str) -> CliError {
+    CliError::Db(remdb::Error::NotFound(format!("no entity with id {id}")))
+}
+
+/// The short form of a schema used by `schema list` and `init`.
+fn schema_summary(s: &TableSchema) -> Value {
+    json!({
+        "name": s.name,
+        "category": s.category,
+        "key_field": s.key_field,
+        "indexed_fields": s.indexed_fields,
+        "embedding_fields": s.embedding_fields,
+        "fields": s.fields,
+        "version": s.version,
+        "description": s.description,
+    })
+}
+
+fn schema_list(schemas: &[TableSchema], out: &mut Output) -> Result<(), CliError> {
+    if out.json() {
+        return Ok(out.compact(&schemas.iter().map(schema_summary).collect::<Vec<_>>())?);
+    }
+    let headers: Vec<String> =
+        ["name", "category", "key_field", "indexed_fields", "fields"].iter().map(|s| s.to_string()).collect();
+    let rows: Vec<Vec<String>> = schemas
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.category.as_str().to_string(),
+                s.key_field.clone().unwrap_or_default(),
+                cell(Some(&Value::String(s.indexed_fields.join(", ")))),
+                cell(Some(&Value::String(s.fields.join(", ")))),
+            ]
+        })
+        .collect();
+    Ok(out.table(&headers, &rows)?)
+}
+
+fn init(t: &Tenant, out: &mut Output) -> Result<(), CliError> {
+    let before = t.wal_seq()?;
+    let schemas = t.init()?;
+    if out.json() {
+        let tables: Vec<Value> = schemas.iter().map(schema_summary).collect();
+        return Ok(out.compact(&json!({"tenant": t.name(), "created": t.wal_seq()? != before, "tables": tables}))?);
+    }
+    let names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
+    let verb = if t.wal_seq()? != before { "initialized" } else { "already initialized" };
+    Ok(out.line(&format!("{verb} tenant `{}`: {}", t.name(), names.join(", ")))?)
+}
+
+fn schema_add(t: &Tenant, file: &str, out: &mut Output) -> Result<(), CliError> {
+    let schema = input::json_file(file)?;
+    let before = t.wal_seq()?;
+    let info = t.register_schema(schema)?;
+    if out.json() {
+        return Ok(out.compact(&info)?);
+    }
+    let verb = if t.wal_seq()? == before { "unchanged" } else { "registered" };
+    let mut line = format!("{verb} table `{}` (category {}", info.name, info.category.as_str());
+    if let Some(key) = &info.key_field {
+        line.push_str(&format!(", key field {key}"));
+    }
+    if !info.indexed_fields.is_empty() {
+        line.push_str(&format!(", indexed: {}", info.indexed_fields.join(", ")));
+    }
+    line.push(')');
+    Ok(out.line(&line)?)
+}
+
+fn insert(t: &Tenant, table: &str, json: &str, out: &mut Output) -> Result<(), CliError> {
+    match input::json_arg(json)? {
+        Value::Array(items) => {
+            let ids: Vec<String> = t.insert_many(table, items)?.iter().map(ToString::to_string).collect();
+            if out.json() {
+                Ok(out.compact(&json!({ "ids": ids }))?)
+            } else {
+                ids.iter().try_for_each(|id| out.line(id)).map_err(CliError::from)
+            }
+        }
+        item => {
+            let id = t.insert(table, item)?.to_string();
+            if out.json() {
+                Ok(out.compact(&json!({ "id": id }))?)
+            } else {
+                Ok(out.line(&id)?)
+            }
+        }
+    }
+}
+
+fn delete(t: &Tenant, id: &str, hard: bool, out: &mut Output) -> Result<(), CliError> {
+    if hard {
+        t.hard_delete(id)?;
+    } else {
+        t.delete(id)?;
+    }
+    let id = id.trim();
+    if out.json() {
+        Ok(out.compact(&json!({"id": id, "deleted": true, "hard": hard}))?)
+    } else {
+        Ok(out.line(&format!("{} {id}", if hard { "purged" } else { "deleted" }))?)
+    }
+}
+
+fn wal_export(t: &Tenant, since: u64, limit: Option<usize>, out: &mut Output) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut since = since;
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    while remaining > 0 {
+        let chunk = t.wal_entries(since, remaining.min(EXPORT_CHUNK))?;
+        let Some(last) = chunk.last() else { break };
+        since = last.seq;
+        remaining = remaining.saturating_sub(chunk.len());
+        let w = out.writer();
+        for entry in &chunk {
+            serde_json::to_writer(&mut *w, entry).map_err(std::io::Error::from)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
+    let path = db.path().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
+    let tenants = db.tenants()?;
+    let seq = t.wal_seq()?;
+    let mut tables = Vec::new();
+    for s in t.schemas(None)? {
+        let live = t.count(&s.name, false)?;
+        let total = t.count(&s.name, true)?;
+        tables.push((s.name, s.category, live, total));
+    }
+    if out.json() {
+        let tables: Vec<Value> = tables
+            .iter()
+            .map(|(name, category, live, total)| json!({"name": name, "category": category, "live": live, "total": total}))
+            .collect();
+        return Ok(out.compact(&json!({
+            "backend": db.backend_name(),
+            "path": path.as_ref().map(|p| p.display().to_string()),
+            "tenant": t.name(),
+            "tenants": tenants,
+            "wal_seq": seq,
+            "tables": tables,
+        }))?);
+    }
+    let path = path.map_or_else(|| "(in memory)".to_string(), |p| p.display().to_string());
+    let tenants = if tenants.is_empty() { "(none)".to_string() } else { tenants.join(", ") };
+    out.line(&format!("backend  {}", db.backend_name()))?;
+    out.line(&format!("path     {path}"))?;
+    out.line(&format!("tenant   {}", t.name()))?;
+    out.line(&format!("tenants  {tenants}"))?;
+    out.line(&format!("wal seq  {seq}"))?;
+    out.line("")?;
+    if tables.is_empty() {
+        return Ok(out.line("no tables; run `rem init` to create the built-in tables")?);
+    }
+    let headers: Vec<String> = ["table", "category", "live", "total"].iter().map(|s| s.to_string()).collect();
+    let rows: Vec<Vec<String>> = tables
+        .into_iter()
+        .map(|(name, category, live, total)| vec![name, category.as_str().to_string(), live.to_string(), total.to_string()])
+        .collect();
+    Ok(out.table(&headers, &rows)?)
+}
