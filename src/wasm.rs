@@ -1,0 +1,225 @@
+//! The JavaScript face (wasm-bindgen): one [`RemDb`] class over a database and one tenant.
+//!
+//! Values cross as plain JSON-compatible JS objects (never `Map`s). Failures are thrown as JS
+//! `Error`s whose `message` is the remdb error text, with a stable `code` (see [`Error::code`])
+//! and, for `VALIDATION` errors, an `issues` array of `{pointer, reason}`. Nothing here panics on
+//! bad input: malformed values and numbers become `INVALID_ARGUMENT` errors.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+use crate::kv::{MemoryPages, RedbKv};
+use crate::{Database, Error, ListOptions, Tenant, WalEntry, DEFAULT_TENANT};
+
+/// Largest integer a JS number holds exactly (2^53 − 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A remdb database and one of its tenants, as seen from JavaScript.
+#[wasm_bindgen]
+pub struct RemDb {
+    db: Database,
+    tenant: Tenant,
+}
+
+impl Database {
+    /// Wraps this database as the JS face over `tenant` (`default` when `None`), creating the
+    /// built-in tables. This is what [`RemDb::open_memory`] and [`RemDb::open_redb_memory`] do
+    /// over their own stores; it also lets Rust code hand any database to JavaScript.
+    pub fn into_js_face(self, tenant: Option<String>) -> Result<RemDb, JsValue> {
+        let name = tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+        let tenant = self.tenant(name).map_err(js_error)?;
+        tenant.init().map_err(js_error)?;
+        Ok(RemDb { db: self, tenant })
+    }
+}
+
+#[wasm_bindgen]
+impl RemDb {
+    /// Opens a fresh in-memory database (memory backend) on `tenant` (default `default`), with
+    /// the built-in tables.
+    #[wasm_bindgen(js_name = openMemory)]
+    pub fn open_memory(tenant: Option<String>) -> Result<RemDb, JsValue> {
+        Database::memory().into_js_face(tenant)
+    }
+
+    /// Opens a fresh in-memory database backed by redb over in-memory pages (the engine the
+    /// browser persists), on `tenant` (default `default`), with the built-in tables.
+    #[wasm_bindgen(js_name = openRedbMemory)]
+    pub fn open_redb_memory(tenant: Option<String>) -> Result<RemDb, JsValue> {
+        let kv = RedbKv::open_pages(MemoryPages::new()).map_err(js_error)?;
+        Database::with_kv(Arc::new(kv)).into_js_face(tenant)
+    }
+
+    /// Short name of the storage backend (`memory` or `redb`).
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.db.backend_name().to_string()
+    }
+
+    /// The tenant this handle reads and writes.
+    #[wasm_bindgen(getter)]
+    pub fn tenant(&self) -> String {
+        self.tenant.name().to_string()
+    }
+
+    /// Registers (or replaces) a table from a JSON Schema object; returns the table name.
+    #[wasm_bindgen(js_name = registerSchema)]
+    pub fn register_schema(&self, schema: JsValue) -> Result<String, JsValue> {
+        let schema = from_js("schema", schema)?;
+        Ok(self.tenant.register_schema(schema).map_err(js_error)?.name)
+    }
+
+    /// Every table of the tenant (name, category, extensions and JSON Schema), sorted by name.
+    pub fn schemas(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.tenant.schemas(None).map_err(js_error)?)
+    }
+
+    /// Validates and inserts one entity (an object) into `table`; returns its id. An entity with
+    /// an existing natural key replaces that row (upsert).
+    pub fn insert(&self, table: &str, obj: JsValue) -> Result<String, JsValue> {
+        let data = from_js("entity", obj)?;
+        Ok(self.tenant.insert(table, data).map_err(js_error)?.to_string())
+    }
+
+    /// Inserts an array of entities in one atomic batch (all or none); returns their ids.
+    #[wasm_bindgen(js_name = insertMany)]
+    pub fn insert_many(&self, table: &str, items: JsValue) -> Result<JsValue, JsValue> {
+        let items = match from_js("entities", items)? {
+            Value::Array(items) => items,
+            other => {
+                return Err(invalid(format!("insertMany expects an array, got {}", crate::store::json_type(&other))))
+            }
+        };
+        let ids: Vec<String> =
+            self.tenant.insert_many(table, items).map_err(js_error)?.iter().map(ToString::to_string).collect();
+        to_js(&ids)
+    }
+
+    /// The live row with `id`, or `null`.
+    pub fn get(&self, id: &str) -> Result<JsValue, JsValue> {
+        match self.tenant.get(id).map_err(js_error)? {
+            Some(row) => to_js(&row),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Applies a JSON merge patch to the live row `id`, re-validates it and returns the new row.
+    pub fn update(&self, id: &str, patch: JsValue) -> Result<JsValue, JsValue> {
+        let patch = from_js("patch", patch)?;
+        to_js(&self.tenant.update(id, patch).map_err(js_error)?)
+    }
+
+    /// Deletes the live row `id`: soft (sets `deleted_at`) by default, for good when `hard`.
+    pub fn delete(&self, id: &str, hard: Option<bool>) -> Result<(), JsValue> {
+        if hard.unwrap_or(false) { self.tenant.hard_delete(id) } else { self.tenant.delete(id) }.map_err(js_error)
+    }
+
+    /// Rows of `table` in id order. `opts` is optional: `{limit, offset, includeDeleted}`.
+    pub fn list(&self, table: &str, opts: JsValue) -> Result<JsValue, JsValue> {
+        let options = list_options(opts)?;
+        to_js(&self.tenant.list(table, &options).map_err(js_error)?)
+    }
+
+    /// Number of rows in `table` (soft-deleted ones too when `includeDeleted`).
+    pub fn count(&self, table: &str, include_deleted: Option<bool>) -> Result<f64, JsValue> {
+        Ok(self.tenant.count(table, include_deleted.unwrap_or(false)).map_err(js_error)? as f64)
+    }
+
+    /// Sequence number of the tenant's last WAL entry (0 when nothing was written).
+    #[wasm_bindgen(js_name = walSeq)]
+    pub fn wal_seq(&self) -> Result<f64, JsValue> {
+        Ok(self.tenant.wal_seq().map_err(js_error)? as f64)
+    }
+
+    /// WAL entries with `seq > since`, in order, at most `limit` (all when omitted).
+    #[wasm_bindgen(js_name = walEntries)]
+    pub fn wal_entries(&self, since: f64, limit: Option<f64>) -> Result<JsValue, JsValue> {
+        let since = to_u64("since", since)?;
+        let limit = match limit {
+            Some(n) => to_usize("limit", n)?,
+            None => usize::MAX,
+        };
+        to_js(&self.tenant.wal_entries(since, limit).map_err(js_error)?)
+    }
+
+    /// Applies WAL entries exported by another database, atomically; returns
+    /// `{applied, skipped, seq}`. Gaps and divergent histories are `WAL` errors.
+    #[wasm_bindgen(js_name = applyWal)]
+    pub fn apply_wal(&self, entries: JsValue) -> Result<JsValue, JsValue> {
+        let entries: Vec<WalEntry> = serde_json::from_value(from_js("WAL entries", entries)?)
+            .map_err(|e| invalid(format!("invalid WAL entries: {e}")))?;
+        to_js(&self.tenant.apply_wal(&entries).map_err(js_error)?)
+    }
+}
+
+/// The `opts` argument of [`RemDb::list`], as JavaScript spells it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsListOptions {
+    limit: Option<f64>,
+    offset: Option<f64>,
+    include_deleted: Option<bool>,
+}
+
+fn list_options(opts: JsValue) -> Result<ListOptions, JsValue> {
+    if opts.is_undefined() || opts.is_null() {
+        return Ok(ListOptions::default());
+    }
+    // Through JSON, not straight from the JS object: serde-wasm-bindgen looks up only the known
+    // fields, so a misspelt option (`include_deleted`) would otherwise be ignored silently.
+    let opts: JsListOptions = serde_json::from_value(from_js("list options", opts)?)
+        .map_err(|e| invalid(format!("list options must be {{limit, offset, includeDeleted}}: {e}")))?;
+    Ok(ListOptions {
+        limit: opts.limit.map(|n| to_usize("limit", n)).transpose()?,
+        offset: opts.offset.map(|n| to_usize("offset", n)).transpose()?.unwrap_or(0),
+        include_deleted: opts.include_deleted.unwrap_or(false),
+    })
+}
+
+/// A JS value as JSON (`undefined` reads as `null`).
+fn from_js(what: &str, value: JsValue) -> Result<Value, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| invalid(format!("{what} is not JSON-compatible: {e}")))
+}
+
+/// Any serializable result as a plain JS value (objects, not `Map`s).
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(Error::Storage(format!("cannot represent the result in JavaScript: {e}"))))
+}
+
+/// A JS number that must be a non-negative integer JS can hold exactly.
+fn to_u64(what: &str, n: f64) -> Result<u64, JsValue> {
+    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER {
+        Ok(n as u64)
+    } else {
+        Err(invalid(format!("{what} must be a non-negative integer, got {n}")))
+    }
+}
+
+fn to_usize(what: &str, n: f64) -> Result<usize, JsValue> {
+    let n = to_u64(what, n)?;
+    // `usize` is 32 bits on wasm32: saturate (a limit or offset that large means "all"/"none").
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+fn invalid(message: String) -> JsValue {
+    js_error(Error::InvalidArgument(message))
+}
+
+/// A remdb error as a JS `Error` with `code` (and `issues` for validation errors).
+fn js_error(err: Error) -> JsValue {
+    let js = js_sys::Error::new(&err.to_string());
+    // Setting a property on a fresh Error object cannot fail; if it somehow did, the message
+    // still carries the whole story, so the results are deliberately ignored.
+    let _ = js_sys::Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(err.code()));
+    if let Error::Validation { issues, .. } = &err {
+        if let Ok(issues) = to_js(issues) {
+            let _ = js_sys::Reflect::set(&js, &JsValue::from_str("issues"), &issues);
+        }
+    }
+    js.into()
+}
