@@ -8,12 +8,12 @@ use crate::error::{Error, Result};
 const ROW_V1: u8 = 0x10;
 const ROW_DELETED: u8 = 0x01;
 
-/// Encodes a row (already serialized to JSON) with its header byte.
-pub(crate) fn encode_row(json: &[u8], deleted: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len() + 1);
+/// Serializes a row as its header byte followed by its JSON.
+pub(crate) fn encode_row(row: &serde_json::Map<String, Value>, deleted: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
     out.push(ROW_V1 | if deleted { ROW_DELETED } else { 0 });
-    out.extend_from_slice(json);
-    out
+    serde_json::to_writer(&mut out, row).map_err(Error::storage)?;
+    Ok(out)
 }
 
 /// Splits a stored row value into (deleted flag, JSON bytes).
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn row_header_round_trips() {
-        let v = encode_row(b"{}", true);
+        let v = encode_row(&serde_json::Map::new(), true).unwrap();
         assert_eq!(decode_row(&v).unwrap(), (true, &b"{}"[..]));
         assert!(decode_row(b"").is_err());
         assert!(decode_row(b"{}").is_err());

@@ -30,11 +30,13 @@ impl WriteTx<'_> {
     /// same natural key (keeping `created_at`, bumping `modified_at`).
     pub(crate) fn insert(&mut self, table: &str, data: Value) -> Result<Uuid> {
         let schema = self.schema(table)?;
+        if let Value::Object(user) = &data {
+            reject_system_fields(table, user)?;
+        }
         let mut data = Value::Object(into_object(table, data)?);
         schema.apply_defaults(&mut data);
+        schema.validate(&data)?;
         let Value::Object(user) = data else { return Err(Error::InvalidArgument("entity is not an object".into())) };
-        reject_system_fields(table, &user)?;
-        schema.validate(&Value::Object(user.clone()))?;
         let (id, _) = derive_id(self.tenant().name(), &schema.info, &user)?;
         let old = self.row(table, &id)?;
         let now = self.now();

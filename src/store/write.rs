@@ -139,16 +139,17 @@ impl<'a> WriteTx<'a> {
             }
         }
         let deleted = is_deleted(&row);
-        let json = serde_json::to_vec(&row).map_err(Error::storage)?;
+        let value = encode_row(&row, deleted)?;
+        let json = &value[1..];
         let keys = self.tenant.keys.clone();
-        self.batch.put(keys.row(table, &id), encode_row(&json, deleted));
         if old.is_none() {
             self.batch.put(keys.dir(&id), table.as_bytes());
         }
         self.update_index_entries(&schema.info, &id, old.as_ref(), Some(&row));
         let old_live = old.as_ref().map(|r| !is_deleted(r));
         self.count(table, old_live, Some(!deleted));
-        self.append_wal(op, table, Some(&id), Some(&json), ts);
+        self.append_wal(op, table, Some(&id), Some(json), ts);
+        self.batch.put(keys.row(table, &id), value);
         self.rows.insert(id, Staged::Row { table: table.to_string(), row });
         Ok(())
     }

@@ -77,16 +77,18 @@ impl Output {
     }
 }
 
-/// Column names (`id` first, then every other field in the order first seen) and cells.
+/// Column names (`id` first, then the user fields in the order first seen, then the timestamps)
+/// and cells.
 pub(crate) fn rows_to_cells(rows: &[Row]) -> (Vec<String>, Vec<Vec<String>>) {
     let mut headers = vec!["id".to_string()];
     for row in rows {
         for key in row.keys() {
-            if !headers.iter().any(|h| h == key) {
+            if !remdb::SYSTEM_FIELDS.contains(&key.as_str()) && !headers.iter().any(|h| h == key) {
                 headers.push(key.clone());
             }
         }
     }
+    headers.extend(remdb::SYSTEM_FIELDS[1..].iter().map(|f| f.to_string()));
     let cells = rows.iter().map(|row| headers.iter().map(|h| cell(row.get(h))).collect()).collect();
     (headers, cells)
 }
