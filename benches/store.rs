@@ -1,1 +1,198 @@
-fn main() {}
+//! Store benchmarks on every backend, with a side-by-side summary table at the end.
+//!
+//! `cargo bench --bench store` (add `--features rocksdb` for RocksDB). Operations: insert one,
+//! insert_many 1000, get by id, list (scan) 10k rows, indexed equality lookup on 100k rows and WAL
+//! export of 100k entries. Goals: insert_many ≥ 200k entities/s, get ≤ 2 µs, scan 10k ≤ 3 ms.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use remdb::kv::Backend;
+use remdb::{Database, IndexQuery, ListOptions, OpenOptions, Tenant};
+use serde_json::{json, Value};
+
+fn schema() -> Value {
+    json!({
+        "title": "Item", "type": "object",
+        "properties": {
+            "sku": {"type": "string"},
+            "name": {"type": "string"},
+            "category": {"type": "string"},
+            "price": {"type": "number", "minimum": 0},
+            "stock": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}}
+        },
+        "required": ["name", "price"],
+        "json_schema_extra": {"indexed_fields": ["category", "price"]}
+    })
+}
+
+fn item(i: u64) -> Value {
+    json!({
+        "name": format!("item number {i}"),
+        "category": format!("cat-{}", i % 10_000),
+        "price": (i % 1000) as f64 * 0.25,
+        "stock": i % 97,
+        "tags": ["a", "b"]
+    })
+}
+
+struct Setup {
+    backend: Backend,
+    _dir: tempfile::TempDir,
+    db: Database,
+}
+
+fn open(backend: Backend) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(dir.path(), &OpenOptions { backend: Some(backend) }).unwrap();
+    Setup { backend, _dir: dir, db }
+}
+
+fn filled(db: &Database, tenant: &str, rows: u64) -> Tenant {
+    let t = db.tenant(tenant).unwrap();
+    t.register_schema(schema()).unwrap();
+    for start in (0..rows).step_by(10_000) {
+        t.insert_many("item", (start..(start + 10_000).min(rows)).map(item).collect()).unwrap();
+    }
+    t
+}
+
+fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Memory, Backend::Redb];
+    if cfg!(feature = "rocksdb") {
+        all.push(Backend::RocksDb);
+    }
+    all
+}
+
+fn run(c: &mut Criterion) {
+    let setups: Vec<Setup> = backends().into_iter().map(open).collect();
+    for s in &setups {
+        let name = s.backend.name();
+        let t = filled(&s.db, "insert", 0);
+        let mut i = 0u64;
+        c.benchmark_group("insert_one").throughput(Throughput::Elements(1)).bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                i += 1;
+                t.insert("item", item(i)).unwrap()
+            })
+        });
+        let batch: Vec<Value> = (0..1000).map(item).collect();
+        c.benchmark_group("insert_many_1000").throughput(Throughput::Elements(1000)).bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| t.insert_many("item", batch.clone()).unwrap())
+        });
+
+        let t10k = filled(&s.db, "scan", 10_000);
+        let ids: Vec<String> = t10k.list("item", &ListOptions::default()).unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        let mut k = 0usize;
+        c.benchmark_group("get_by_id").throughput(Throughput::Elements(1)).bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                k = (k + 7919) % ids.len();
+                t10k.get(&ids[k]).unwrap().unwrap()
+            })
+        });
+        c.benchmark_group("list_scan_10k").throughput(Throughput::Elements(10_000)).bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                let rows = t10k.list("item", &ListOptions::default()).unwrap();
+                assert_eq!(rows.len(), 10_000);
+                rows
+            })
+        });
+
+        let t100k = filled(&s.db, "big", 100_000);
+        let mut q = 0u64;
+        c.benchmark_group("index_eq_100k").throughput(Throughput::Elements(1)).bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                q = (q + 31) % 10_000;
+                let hits = t100k.index_lookup("item", "category", &IndexQuery::Eq(json!(format!("cat-{q}"))), false).unwrap();
+                assert_eq!(hits.len(), 10);
+                hits
+            })
+        });
+        c.benchmark_group("wal_export_100k").throughput(Throughput::Elements(100_000)).bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                let entries = t100k.wal_entries(0, 100_000).unwrap();
+                assert_eq!(entries.len(), 100_000);
+                entries
+            })
+        });
+    }
+}
+
+/// Reads criterion's mean estimate (ns) for one group/backend.
+fn mean_ns(dir: &Path, group: &str, backend: &str) -> Option<f64> {
+    let raw = std::fs::read_to_string(dir.join(group).join(backend).join("new/estimates.json")).ok()?;
+    let v: Value = serde_json::from_str(&raw).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn human_time(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+fn human_rate(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{:.2}M/s", per_sec / 1e6)
+    } else if per_sec >= 1e3 {
+        format!("{:.1}k/s", per_sec / 1e3)
+    } else {
+        format!("{per_sec:.0}/s")
+    }
+}
+
+fn print_summary(dir: &Path) {
+    let groups: [(&str, f64, &str); 6] = [
+        ("insert_one", 1.0, "-"),
+        ("insert_many_1000", 1000.0, "≥ 200k entities/s"),
+        ("get_by_id", 1.0, "≤ 2 µs"),
+        ("list_scan_10k", 10_000.0, "≤ 3 ms"),
+        ("index_eq_100k", 1.0, "-"),
+        ("wal_export_100k", 100_000.0, "-"),
+    ];
+    let names: Vec<&str> = backends().iter().map(|b| b.name()).collect();
+    println!("\nremdb store benchmarks (mean per iteration; rate in rows or entries per second)\n");
+    print!("| {:<18} |", "operation");
+    for n in &names {
+        print!(" {n:<24} |");
+    }
+    println!(" goal (redb/memory) |");
+    print!("|{}|", "-".repeat(20));
+    for _ in &names {
+        print!("{}|", "-".repeat(26));
+    }
+    println!("{}|", "-".repeat(20));
+    for (group, items, goal) in groups {
+        print!("| {group:<18} |");
+        for n in &names {
+            let cell = match mean_ns(dir, group, n) {
+                Some(ns) => format!("{} ({})", human_time(ns), human_rate(items * 1e9 / ns)),
+                None => "n/a".to_string(),
+            };
+            print!(" {cell:<24} |");
+        }
+        println!(" {goal:<18} |");
+    }
+}
+
+fn main() {
+    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target")).join("criterion");
+    let mut c = Criterion::default()
+        .output_directory(&out)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    run(&mut c);
+    c.final_summary();
+    print_summary(&out);
+}
