@@ -641,3 +641,29 @@ fn memory_backend_and_backend_detection() {
     assert_eq!(db.json(&["info"])["backend"], "redb");
     assert_eq!(db.json(&["info"])["path"], std::fs::canonicalize(&db.dir).unwrap().to_string_lossy().as_ref());
 }
+
+#[test]
+fn find_uses_the_index_and_lookup_finds_keys() {
+    let db = Db::new();
+    db.init();
+    db.person_schema();
+    for (i, team) in ["core", "web", "core", "ops"].iter().enumerate() {
+        db.insert("person", &json!({"email": format!("p{i}@x.io"), "name": format!("P{i}"), "age": 30 + i, "team": team}));
+    }
+    let emails = |rows: Value| rows.as_array().unwrap().iter().map(|r| r["email"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let mut core = emails(db.json(&["find", "person", "team", "--eq", "core"]));
+    core.sort(); // equal values come in id order
+    assert_eq!(core, vec!["p0@x.io", "p2@x.io"]);
+    assert_eq!(emails(db.json(&["find", "person", "team", "--in", "web", "ops"])).len(), 2);
+    assert_eq!(emails(db.json(&["find", "person", "age", "--gt", "30", "--lte", "32"])), vec!["p1@x.io", "p2@x.io"]);
+    assert_eq!(emails(db.json(&["find", "person", "age", "--eq", "31.0"])), vec!["p1@x.io"]);
+    let err = db.fail(&["find", "person", "name", "--eq", "P1"]);
+    assert!(err.contains("not an indexed field"), "{err}");
+    let err = db.fail(&["find", "person", "team"]);
+    assert!(err.contains("exactly one of"), "{err}");
+    db.insert("agents", &json!({"name": "planner"}));
+    let hits = db.json(&["lookup", "planner", "p3@x.io", "nobody"]);
+    let tables: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, vec!["agents", "person"]);
+    assert_eq!(hits[1]["row"]["team"], "ops");
+}

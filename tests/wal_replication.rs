@@ -163,3 +163,19 @@ fn wal_entries_are_plain_json_lines() {
     assert_eq!(v["data"]["email"], "p1@example.com");
     assert_eq!(v["data"]["id"], v["id"]);
 }
+
+#[test]
+fn a_replica_that_ran_init_itself_still_accepts_the_full_log() {
+    let db = Database::memory();
+    let (s, d) = (db.tenant("a").unwrap(), db.tenant("b").unwrap());
+    busy_history(&s); // starts with init: five schema entries
+    d.init().unwrap(); // the same five schemas, logged at other times
+    let report = d.apply_wal(&s.wal_entries(0, usize::MAX).unwrap()).unwrap();
+    assert_eq!(report.skipped, 5);
+    assert_eq!(state(&s), state(&d));
+    // A different schema at the same position is still divergence.
+    let other = db.tenant("c").unwrap();
+    other.register_schema(people_schema()).unwrap();
+    let err = other.apply_wal(&s.wal_entries(0, 1).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("diverged at seq 1"), "{err}");
+}

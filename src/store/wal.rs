@@ -176,7 +176,10 @@ fn check_same(tx: &WriteTx<'_>, entry: &WalEntry) -> Result<()> {
         return Ok(()); // compacted here, or applied earlier in this same batch
     };
     let local: WalEntry = serde_json::from_slice(&raw).map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
-    if local != *entry {
+    // The same schema registered on both sides (e.g. the built-in tables of `init`) at the same
+    // position is the same history, whenever it happened.
+    let same_schema = local.op == WalOp::Schema && entry.op == WalOp::Schema && local.table == entry.table && local.data == entry.data;
+    if local != *entry && !same_schema {
         return Err(Error::Wal(format!(
             "diverged at seq {}: this database logged {} {} at {}, the entry is {} {} at {}",
             entry.seq, local.op.as_str(), local.table, local.ts, entry.op.as_str(), entry.table, entry.ts

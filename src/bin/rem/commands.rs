@@ -50,14 +50,7 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Delete { id, hard } => delete(t, &id, hard, out),
         Command::List { table, include_deleted, limit, offset } => {
             let rows = t.list(&table, &ListOptions { limit, offset, include_deleted })?;
-            if out.json() {
-                Ok(out.compact(&rows)?)
-            } else if rows.is_empty() {
-                Ok(out.line("(no rows)")?)
-            } else {
-                out.rows_table(&rows)?;
-                Ok(out.line(&format!("({} row{})", rows.len(), plural(rows.len())))?)
-            }
+            print_rows(&rows, out)
         }
         Command::Count { table, include_deleted } => {
             let count = t.count(&table, include_deleted)?;
@@ -66,6 +59,46 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
             } else {
                 Ok(out.line(&count.to_string())?)
             }
+        }
+        Command::Lookup { keys } => {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let hits = t.lookup(&keys)?;
+            if out.json() {
+                let hits: Vec<Value> = hits.into_iter().map(|(table, row)| json!({"table": table, "row": row})).collect();
+                Ok(out.compact(&hits)?)
+            } else {
+                let rows: Vec<remdb::Row> = hits
+                    .into_iter()
+                    .map(|(table, mut row)| {
+                        row.insert("_table".into(), Value::String(table));
+                        row
+                    })
+                    .collect();
+                print_rows(&rows, out)
+            }
+        }
+        Command::Find { table, field, eq, any_of, gte, gt, lte, lt, include_deleted } => {
+            use std::ops::Bound;
+            let value = |v: String| serde_json::from_str(&v).unwrap_or(Value::String(v));
+            let query = match (eq, any_of.is_empty()) {
+                (Some(v), true) if gte.is_none() && gt.is_none() && lte.is_none() && lt.is_none() => remdb::IndexQuery::Eq(value(v)),
+                (None, false) if gte.is_none() && gt.is_none() && lte.is_none() && lt.is_none() => {
+                    remdb::IndexQuery::In(any_of.into_iter().map(value).collect())
+                }
+                (None, true) if gte.is_some() || gt.is_some() || lte.is_some() || lt.is_some() => {
+                    let lower = gte.map(|v| Bound::Included(value(v))).or(gt.map(|v| Bound::Excluded(value(v)))).unwrap_or(Bound::Unbounded);
+                    let upper = lte.map(|v| Bound::Included(value(v))).or(lt.map(|v| Bound::Excluded(value(v)))).unwrap_or(Bound::Unbounded);
+                    remdb::IndexQuery::Range { lower, upper }
+                }
+                _ => {
+                    return Err(remdb::Error::InvalidArgument(
+                        "give exactly one of --eq V, --in V..., or a range (--gt/--gte and/or --lt/--lte)".into(),
+                    )
+                    .into())
+                }
+            };
+            let rows: Vec<remdb::Row> = t.index_lookup(&table, &field, &query, include_deleted)?.into_iter().map(|(_, r)| r).collect();
+            print_rows(&rows, out)
         }
         Command::Wal(WalCommand::Export { since, limit }) => wal_export(t, since, limit, out),
         Command::Wal(WalCommand::Apply { file }) => {
@@ -272,4 +305,16 @@ fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
         .map(|(name, category, live, total)| vec![name, category.as_str().to_string(), live.to_string(), total.to_string()])
         .collect();
     Ok(out.table(&headers, &rows)?)
+}
+
+/// Rows as a JSON array, or as a table with a row count.
+fn print_rows(rows: &[remdb::Row], out: &mut Output) -> Result<(), CliError> {
+    if out.json() {
+        Ok(out.compact(&rows)?)
+    } else if rows.is_empty() {
+        Ok(out.line("(no rows)")?)
+    } else {
+        out.rows_table(rows)?;
+        Ok(out.line(&format!("({} row{})", rows.len(), plural(rows.len())))?)
+    }
 }

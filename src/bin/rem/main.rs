@@ -102,6 +102,40 @@ pub(crate) enum Command {
         #[arg(long)]
         include_deleted: bool,
     },
+    /// Find entities by natural key (key field, uri, key or name) across every table
+    Lookup {
+        /// One or more keys
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Rows of TABLE whose indexed FIELD matches, using the secondary index
+    Find {
+        /// Table name
+        table: String,
+        /// Indexed field (dotted paths allowed)
+        field: String,
+        /// Equal to this value (JSON; bare words are strings)
+        #[arg(long, value_name = "V", allow_hyphen_values = true)]
+        eq: Option<String>,
+        /// Equal to any of these values (JSON each; bare words are strings)
+        #[arg(long = "in", value_name = "V", num_args = 1.., allow_hyphen_values = true)]
+        any_of: Vec<String>,
+        /// Greater than or equal to
+        #[arg(long, value_name = "V", allow_hyphen_values = true)]
+        gte: Option<String>,
+        /// Greater than
+        #[arg(long, value_name = "V", allow_hyphen_values = true, conflicts_with = "gte")]
+        gt: Option<String>,
+        /// Less than or equal to
+        #[arg(long, value_name = "V", allow_hyphen_values = true)]
+        lte: Option<String>,
+        /// Less than
+        #[arg(long, value_name = "V", allow_hyphen_values = true, conflicts_with = "lte")]
+        lt: Option<String>,
+        /// Include soft-deleted rows
+        #[arg(long)]
+        include_deleted: bool,
+    },
     /// Export, apply and compact the write-ahead log
     #[command(subcommand)]
     Wal(WalCommand),
