@@ -109,7 +109,7 @@ struct OwnedScan {
 impl OwnedScan {
     fn new(map: Map, range: KeyRange, direction: Direction) -> Self {
         let done = range.is_empty();
-        OwnedScan { map, range, direction, buffer: VecDeque::new(), done }
+        OwnedScan { map, range, direction, buffer: VecDeque::with_capacity(SCAN_CHUNK), done }
     }
 
     fn refill(&mut self) {
@@ -119,32 +119,23 @@ impl OwnedScan {
             return;
         }
         let bounds = self.range.as_slices();
-        let pairs: Vec<KvPair> = match self.direction {
-            Direction::Forward => self
-                .map
-                .range::<_, [u8]>(bounds)
-                .take(SCAN_CHUNK)
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect(),
-            Direction::Reverse => self
-                .map
-                .range::<_, [u8]>(bounds)
-                .rev()
-                .take(SCAN_CHUNK)
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect(),
-        };
-        if pairs.len() < SCAN_CHUNK {
+        // Refill the same buffer: no fresh allocation per chunk.
+        let owned = |(k, v): (&Bytes, &Bytes)| (k.to_vec(), v.to_vec());
+        let before = self.buffer.len();
+        match self.direction {
+            Direction::Forward => self.buffer.extend(self.map.range::<_, [u8]>(bounds).take(SCAN_CHUNK).map(owned)),
+            Direction::Reverse => self.buffer.extend(self.map.range::<_, [u8]>(bounds).rev().take(SCAN_CHUNK).map(owned)),
+        }
+        if self.buffer.len() - before < SCAN_CHUNK {
             self.done = true;
         }
-        if let Some((last, _)) = pairs.last() {
+        if let Some((last, _)) = self.buffer.back() {
             // Narrow the remaining range past the last key returned.
             match self.direction {
                 Direction::Forward => self.range.start = Bound::Excluded(last.clone()),
                 Direction::Reverse => self.range.end = Bound::Excluded(last.clone()),
             }
         }
-        self.buffer.extend(pairs);
     }
 }
 

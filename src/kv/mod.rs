@@ -345,14 +345,10 @@ pub fn open(backend: Backend, dir: &Path) -> Result<Arc<dyn Kv>> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
     match backend {
-        Backend::Memory => unreachable_backend(),
+        Backend::Memory => Ok(Arc::new(MemoryKv::new())),
         Backend::Redb => Ok(Arc::new(RedbKv::open_file(&dir.join(REDB_FILE))?)),
         Backend::RocksDb => open_rocksdb(&dir.join(ROCKSDB_DIR)),
     }
-}
-
-fn unreachable_backend() -> Result<Arc<dyn Kv>> {
-    Err(Error::InvalidArgument("memory backend has no directory".into()))
 }
 
 #[cfg(feature = "rocksdb")]

@@ -127,6 +127,33 @@ impl Image {
     }
 }
 
+/// The part of one chunk that an access of the image touches.
+struct Span {
+    /// Chunk index.
+    index: usize,
+    /// Offset inside the chunk.
+    within: usize,
+    /// Offset inside the caller's buffer.
+    at: usize,
+    /// Bytes in this chunk.
+    len: usize,
+}
+
+/// Splits the access `[offset, offset + len)` (already bounds-checked) at chunk boundaries.
+fn spans(offset: u64, len: usize) -> impl Iterator<Item = Span> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= len {
+            return None;
+        }
+        let pos = offset + at as u64;
+        let within = (pos % CHUNK_SIZE as u64) as usize;
+        let span = Span { index: (pos / CHUNK_SIZE as u64) as usize, within, at, len: (CHUNK_SIZE - within).min(len - at) };
+        at += span.len;
+        Some(span)
+    })
+}
+
 impl redb::StorageBackend for MemoryPages {
     fn len(&self) -> Result<u64, io::Error> {
         Ok(self.lock()?.len)
@@ -135,17 +162,11 @@ impl redb::StorageBackend for MemoryPages {
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
         let image = self.lock()?;
         image.check(offset, out.len())?;
-        let mut done = 0;
-        while done < out.len() {
-            let pos = offset + done as u64;
-            let index = (pos / CHUNK_SIZE as u64) as usize;
-            let within = (pos % CHUNK_SIZE as u64) as usize;
-            let n = (CHUNK_SIZE - within).min(out.len() - done);
+        for Span { index, within, at, len } in spans(offset, out.len()) {
             match &image.chunks[index] {
-                Some(chunk) => out[done..done + n].copy_from_slice(&chunk[within..within + n]),
-                None => out[done..done + n].fill(0),
+                Some(chunk) => out[at..at + len].copy_from_slice(&chunk[within..within + len]),
+                None => out[at..at + len].fill(0),
             }
-            done += n;
         }
         Ok(())
     }
@@ -162,16 +183,10 @@ impl redb::StorageBackend for MemoryPages {
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         let mut image = self.lock()?;
         image.check(offset, data.len())?;
-        let mut done = 0;
-        while done < data.len() {
-            let pos = offset + done as u64;
-            let index = (pos / CHUNK_SIZE as u64) as usize;
-            let within = (pos % CHUNK_SIZE as u64) as usize;
-            let n = (CHUNK_SIZE - within).min(data.len() - done);
+        for Span { index, within, at, len } in spans(offset, data.len()) {
             let chunk = image.chunks[index].get_or_insert_with(|| vec![0; CHUNK_SIZE].into_boxed_slice());
-            chunk[within..within + n].copy_from_slice(&data[done..done + n]);
+            chunk[within..within + len].copy_from_slice(&data[at..at + len]);
             image.dirty.insert(index as u64);
-            done += n;
         }
         Ok(())
     }

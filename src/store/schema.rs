@@ -213,10 +213,7 @@ impl TableSchema {
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(other) => return Err(Error::InvalidSchema(format!("`version` must be a string, got {other}"))),
         };
-        let description = match ext_string(obj, "description")? {
-            Some(d) => Some(d),
-            None => None,
-        };
+        let description = ext_string(obj, "description")?;
         Ok(TableSchema {
             name,
             category,
