@@ -667,3 +667,24 @@ fn find_uses_the_index_and_lookup_finds_keys() {
     assert_eq!(tables, vec!["agents", "person"]);
     assert_eq!(hits[1]["row"]["team"], "ops");
 }
+
+#[test]
+fn reading_commands_do_not_create_a_database() {
+    let db = Db::new();
+    let missing = db.tmp().join("typo");
+    let path = missing.to_string_lossy().into_owned();
+    for args in [&["info"][..], &["list", "resources"], &["count", "resources"], &["wal", "export"], &["schema", "list"]] {
+        let mut full = vec!["--db", path.as_str()];
+        full.extend_from_slice(args);
+        let mut cmd = command();
+        cmd.args(&full);
+        let out = run_with(cmd, None);
+        let err = check_fail(&full, out, 1);
+        assert!(err.contains("no database in"), "{args:?}: {err}");
+    }
+    assert!(!missing.exists(), "a read created {path}");
+    let mut init = command();
+    init.args(["--db", path.as_str(), "init"]);
+    check_ok(&["init"], run_with(init, None));
+    assert!(missing.exists());
+}

@@ -21,6 +21,14 @@ fn env_var(name: &str) -> Option<String> {
 pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     let dir = cli.db.clone().or_else(|| env_var("REM_DB").map(PathBuf::from)).unwrap_or_else(|| DEFAULT_DB.into());
     let tenant_name = cli.tenant.clone().or_else(|| env_var("REM_TENANT")).unwrap_or_else(|| DEFAULT_TENANT.into());
+    if cli.command.only_reads() && cli.backend != Some(remdb::kv::Backend::Memory) && remdb::kv::detect(&dir).is_none() {
+        return Err(remdb::Error::NotFound(format!(
+            "no database in {} (create one with `rem --db {} init`)",
+            dir.display(),
+            dir.display()
+        ))
+        .into());
+    }
     let db = Database::open_with(&dir, &OpenOptions { backend: cli.backend })?;
     let tenant = db.tenant(&tenant_name)?;
     let mut out = Output::new(cli.json, cli.text);

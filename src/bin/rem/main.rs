@@ -143,6 +143,23 @@ pub(crate) enum Command {
     Info,
 }
 
+impl Command {
+    /// Commands that never write: they must not create a database where there is none.
+    pub(crate) fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Get { .. }
+                | Command::List { .. }
+                | Command::Count { .. }
+                | Command::Lookup { .. }
+                | Command::Find { .. }
+                | Command::Info
+                | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
+                | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum SchemaCommand {
     /// Register a JSON Schema file as a table (or replace the table's schema)
