@@ -329,9 +329,21 @@ pub fn detect(dir: &Path) -> Option<Backend> {
 /// Opens (creating when missing) a store of `backend` kind in the directory `dir`.
 /// `dir` is ignored for [`Backend::Memory`].
 pub fn open(backend: Backend, dir: &Path) -> Result<Arc<dyn Kv>> {
-    if backend == Backend::Memory {
-        return Ok(Arc::new(MemoryKv::new()));
+    match backend {
+        Backend::Memory => Ok(Arc::new(MemoryKv::new())),
+        Backend::Redb => {
+            prepare_dir(backend, dir)?;
+            Ok(Arc::new(RedbKv::open_file(&dir.join(REDB_FILE))?))
+        }
+        Backend::RocksDb => {
+            prepare_dir(backend, dir)?;
+            open_rocksdb(&dir.join(ROCKSDB_DIR))
+        }
     }
+}
+
+/// Refuses a directory that holds another backend's database, then creates it when missing.
+fn prepare_dir(backend: Backend, dir: &Path) -> Result<()> {
     if let Some(existing) = detect(dir) {
         if existing != backend {
             return Err(Error::InvalidArgument(format!(
@@ -342,13 +354,7 @@ pub fn open(backend: Backend, dir: &Path) -> Result<Arc<dyn Kv>> {
             )));
         }
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
-    match backend {
-        Backend::Memory => Ok(Arc::new(MemoryKv::new())),
-        Backend::Redb => Ok(Arc::new(RedbKv::open_file(&dir.join(REDB_FILE))?)),
-        Backend::RocksDb => open_rocksdb(&dir.join(ROCKSDB_DIR)),
-    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))
 }
 
 #[cfg(feature = "rocksdb")]

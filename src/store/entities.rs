@@ -30,10 +30,9 @@ impl WriteTx<'_> {
     /// same natural key (keeping `created_at`, bumping `modified_at`).
     pub(crate) fn insert(&mut self, table: &str, data: Value) -> Result<Uuid> {
         let schema = self.schema(table)?;
-        if let Value::Object(user) = &data {
-            reject_system_fields(table, user)?;
-        }
-        let mut data = Value::Object(into_object(table, data)?);
+        let user = into_object(table, data)?;
+        reject_system_fields(table, &user)?;
+        let mut data = Value::Object(user);
         schema.apply_defaults(&mut data);
         schema.validate(&data)?;
         let Value::Object(user) = data else { return Err(Error::InvalidArgument("entity is not an object".into())) };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::codec::{encode_row, index_values};
+use super::codec::{decode_row, encode_row, index_values};
 use super::entity::{format_ts, get_path, now, Row};
 use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
@@ -140,7 +140,7 @@ impl<'a> WriteTx<'a> {
         }
         let deleted = is_deleted(&row);
         let value = encode_row(&row, deleted)?;
-        let json = &value[1..];
+        let (_, json) = decode_row(&value)?;
         let keys = self.tenant.keys.clone();
         if old.is_none() {
             self.batch.put(keys.dir(&id), table.as_bytes());

@@ -88,12 +88,11 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Find { table, field, eq, any_of, gte, gt, lte, lt, include_deleted } => {
             use std::ops::Bound;
             let value = |v: String| serde_json::from_str(&v).unwrap_or(Value::String(v));
-            let query = match (eq, any_of.is_empty()) {
-                (Some(v), true) if gte.is_none() && gt.is_none() && lte.is_none() && lt.is_none() => remdb::IndexQuery::Eq(value(v)),
-                (None, false) if gte.is_none() && gt.is_none() && lte.is_none() && lt.is_none() => {
-                    remdb::IndexQuery::In(any_of.into_iter().map(value).collect())
-                }
-                (None, true) if gte.is_some() || gt.is_some() || lte.is_some() || lt.is_some() => {
+            let ranged = gte.is_some() || gt.is_some() || lte.is_some() || lt.is_some();
+            let query = match (eq, any_of.is_empty(), ranged) {
+                (Some(v), true, false) => remdb::IndexQuery::Eq(value(v)),
+                (None, false, false) => remdb::IndexQuery::In(any_of.into_iter().map(value).collect()),
+                (None, true, true) => {
                     let lower = gte.map(|v| Bound::Included(value(v))).or(gt.map(|v| Bound::Excluded(value(v)))).unwrap_or(Bound::Unbounded);
                     let upper = lte.map(|v| Bound::Included(value(v))).or(lt.map(|v| Bound::Excluded(value(v)))).unwrap_or(Bound::Unbounded);
                     remdb::IndexQuery::Range { lower, upper }
