@@ -55,6 +55,25 @@ pub enum Error {
     /// The storage backend failed (I/O, corruption, locked file).
     #[error("storage: {0}")]
     Storage(String),
+    /// A query that does not parse, or more or fewer than one statement.
+    #[error("SQL syntax: {0}")]
+    SqlSyntax(String),
+    /// A query using a construct remdb does not support; the message names the construct.
+    #[error("SQL not supported: {0}")]
+    SqlUnsupported(String),
+    /// A query naming a column its table does not have.
+    #[error("unknown column `{column}` in `{table}`; its columns: {}", .columns.join(", "))]
+    UnknownColumn {
+        /// The column as written.
+        column: String,
+        /// The table (or tables) searched.
+        table: String,
+        /// The columns the table does have.
+        columns: Vec<String>,
+    },
+    /// A value of the wrong type in a query (`'a' + 1`, a non-integer LIMIT, division by zero).
+    #[error("SQL type error: {0}")]
+    SqlType(String),
 }
 
 fn known_list(known: &[String]) -> String {
@@ -71,7 +90,8 @@ fn issues_list(issues: &[ValidationIssue]) -> String {
 
 impl Error {
     /// Stable code for programs: `UNKNOWN_TABLE`, `VALIDATION`, `INVALID_SCHEMA`, `NOT_FOUND`,
-    /// `INVALID_ARGUMENT`, `WAL`, `STORAGE`.
+    /// `INVALID_ARGUMENT`, `WAL`, `STORAGE`, `SQL_SYNTAX`, `SQL_UNSUPPORTED`, `UNKNOWN_COLUMN`,
+    /// `SQL_TYPE`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownTable { .. } => "UNKNOWN_TABLE",
@@ -81,6 +101,10 @@ impl Error {
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::Wal(_) => "WAL",
             Error::Storage(_) => "STORAGE",
+            Error::SqlSyntax(_) => "SQL_SYNTAX",
+            Error::SqlUnsupported(_) => "SQL_UNSUPPORTED",
+            Error::UnknownColumn { .. } => "UNKNOWN_COLUMN",
+            Error::SqlType(_) => "SQL_TYPE",
         }
     }
 

@@ -33,12 +33,14 @@
 mod database;
 mod error;
 pub mod kv;
+pub mod sql;
 pub mod store;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
 pub use database::{Database, OpenOptions, DEFAULT_TENANT};
 pub use error::{Error, Result, ValidationIssue};
+pub use sql::QueryResult;
 pub use store::{
     ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, Tenant, WalEntry, WalOp, BUILTIN_TABLES,
     SYSTEM_FIELDS,

@@ -1,6 +1,5 @@
 //! Secondary-index lookups (equality, IN, ranges) over `indexed_fields`, for the SQL planner.
 
-use std::collections::HashSet;
 use std::ops::Bound;
 
 use serde_json::Value;
@@ -8,10 +7,9 @@ use uuid::Uuid;
 
 use super::codec::{encode_index_value, tag_of};
 use super::entity::Row;
-use super::keys::trailing_id;
-use super::{read_row, Tenant};
+use super::Tenant;
 use crate::error::{Error, Result};
-use crate::kv::{prefix_successor, Direction, KeyRange};
+use crate::kv::{prefix_successor, KeyRange};
 
 /// A lookup on one indexed field. Values compare as the index orders them: null < false < true <
 /// numbers (ints and floats numerically) < strings (by UTF-8 bytes). Ranges stay within the type
@@ -46,30 +44,27 @@ impl Tenant {
                 if schema.info.indexed_fields.is_empty() { "(none)".to_string() } else { schema.info.indexed_fields.join(", ") }
             )));
         }
-        let prefix = self.keys.index_field(table, field);
-        let ranges = match query {
-            IndexQuery::Eq(v) => vec![eq_range(&prefix, v)],
-            IndexQuery::In(values) => values.iter().map(|v| eq_range(&prefix, v)).collect(),
-            IndexQuery::Range { lower, upper } => vec![bounds_range(&prefix, lower, upper)],
-        };
-        let snap = self.snapshot()?;
-        let mut seen = HashSet::new();
+        let reader = self.reader()?;
         let mut out = Vec::new();
-        for range in ranges {
-            for pair in snap.scan(&range, Direction::Forward)? {
-                let (key, _) = pair?;
-                let id = trailing_id(&key)?;
-                if !seen.insert(id) {
-                    continue;
+        for id in reader.index_ids(table, field, query, None)? {
+            match reader.row(table, &id)? {
+                Some((deleted, json)) if include_deleted || !deleted => {
+                    out.push((id, serde_json::from_slice(&json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?))
                 }
-                match read_row(&*snap, &self.keys, table, &id)? {
-                    Some((row, deleted)) if include_deleted || !deleted => out.push((id, row)),
-                    Some(_) => {}
-                    None => return Err(Error::storage(format!("index entry for missing row {id} in `{table}`"))),
-                }
+                Some(_) => {}
+                None => return Err(Error::storage(format!("index entry for missing row {id} in `{table}`"))),
             }
         }
         Ok(out)
+    }
+}
+
+/// The key ranges of the index entries `query` matches under `prefix` (one per IN value).
+pub(crate) fn index_ranges(prefix: &[u8], query: &IndexQuery) -> Vec<KeyRange> {
+    match query {
+        IndexQuery::Eq(v) => vec![eq_range(prefix, v)],
+        IndexQuery::In(values) => values.iter().map(|v| eq_range(prefix, v)).collect(),
+        IndexQuery::Range { lower, upper } => vec![bounds_range(prefix, lower, upper)],
     }
 }
 

@@ -4,10 +4,11 @@
 //! the data, the index entries, the counters and the WAL entry into one atomic batch.
 
 mod builtin;
-mod codec;
+pub(crate) mod codec;
 pub(crate) mod entity;
 mod entities;
 mod indexes;
+pub(crate) mod read;
 pub(crate) mod keys;
 pub(crate) mod schema;
 mod schemas;

@@ -1,0 +1,161 @@
+//! Parsing: exactly one statement, through `sqlparser` — standard SELECT / EXPLAIN, and the REM
+//! statements `LOOKUP`, `SEARCH` and `TRAVERSE`, parsed with the same tokenizer and expression
+//! grammar.
+
+use sqlparser::ast;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
+
+use crate::error::{Error, Result};
+
+/// A parsed statement.
+#[derive(Debug)]
+pub(crate) enum Statement {
+    /// A SELECT query.
+    Query(Box<ast::Query>),
+    /// `EXPLAIN <statement>`.
+    Explain(Box<Statement>),
+    /// `LOOKUP 'k1', 'k2', ...`: rows by natural key across tables.
+    Lookup(Vec<ast::Expr>),
+    /// `SEARCH 'text' IN table [WHERE ...] [LIMIT n]`.
+    Search { text: ast::Expr, table: ast::Ident, selection: Option<ast::Expr>, limit: Option<ast::Expr> },
+    /// `TRAVERSE FROM 'id' [DEPTH n] [DIRECTION out|in|both] [TYPE 'rel', ...] [STRATEGY bfs|dfs]`.
+    Traverse(Traverse),
+}
+
+/// The clauses of a TRAVERSE statement.
+#[derive(Debug, Default)]
+pub(crate) struct Traverse {
+    pub(crate) start: Option<ast::Expr>,
+    pub(crate) depth: Option<ast::Expr>,
+    pub(crate) direction: Option<String>,
+    pub(crate) rel_types: Vec<ast::Expr>,
+    pub(crate) strategy: Option<String>,
+}
+
+fn syntax(e: ParserError) -> Error {
+    let msg = e.to_string();
+    Error::SqlSyntax(msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string())
+}
+
+/// Parses `sql`, which must hold exactly one statement (a trailing `;` is fine).
+pub(crate) fn parse(sql: &str) -> Result<Statement> {
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let statement = parse_statement(&mut parser)?;
+    while parser.consume_token(&Token::SemiColon) {}
+    match parser.peek_token().token {
+        Token::EOF => Ok(statement),
+        other => Err(Error::SqlSyntax(format!(
+            "exactly one statement per call; unexpected `{other}` after the statement"
+        ))),
+    }
+}
+
+fn peek_word(parser: &Parser<'_>, word: &str) -> bool {
+    matches!(&parser.peek_token().token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
+    if parser.peek_token().token == Token::EOF {
+        return Err(Error::SqlSyntax("empty query".into()));
+    }
+    if peek_word(parser, "EXPLAIN") {
+        parser.next_token();
+        if parser.parse_keyword(Keyword::ANALYZE) {
+            return Err(Error::SqlUnsupported("EXPLAIN ANALYZE; use EXPLAIN".into()));
+        }
+        return Ok(Statement::Explain(Box::new(parse_statement(parser)?)));
+    }
+    if peek_word(parser, "LOOKUP") {
+        parser.next_token();
+        let keys = parser.parse_comma_separated(Parser::parse_expr).map_err(syntax)?;
+        return Ok(Statement::Lookup(keys));
+    }
+    if peek_word(parser, "SEARCH") {
+        parser.next_token();
+        let text = ast::Expr::Value(parser.parse_value().map_err(syntax)?);
+        parser.expect_keyword(Keyword::IN).map_err(syntax)?;
+        let table = parser.parse_identifier().map_err(syntax)?;
+        let selection = if parser.parse_keyword(Keyword::WHERE) { Some(parser.parse_expr().map_err(syntax)?) } else { None };
+        let limit = if parser.parse_keyword(Keyword::LIMIT) { Some(parser.parse_expr().map_err(syntax)?) } else { None };
+        return Ok(Statement::Search { text, table, selection, limit });
+    }
+    if peek_word(parser, "TRAVERSE") {
+        parser.next_token();
+        return parse_traverse(parser).map(Statement::Traverse);
+    }
+    let statement = parser.parse_statement().map_err(syntax)?;
+    match statement {
+        ast::Statement::Query(q) => Ok(Statement::Query(q)),
+        ast::Statement::Explain { .. } | ast::Statement::ExplainTable { .. } => {
+            Err(Error::SqlUnsupported("this form of EXPLAIN; use `EXPLAIN SELECT ...`".into()))
+        }
+        other => {
+            let text = other.to_string();
+            let verb = text.split_whitespace().next().unwrap_or("").to_uppercase();
+            Err(Error::SqlUnsupported(format!(
+                "{verb} statements; SQL in remdb reads (SELECT, EXPLAIN, LOOKUP, SEARCH, TRAVERSE) — write with insert/update/delete"
+            )))
+        }
+    }
+}
+
+fn parse_traverse(parser: &mut Parser<'_>) -> Result<Traverse> {
+    let mut t = Traverse::default();
+    parser.expect_keyword(Keyword::FROM).map_err(syntax)?;
+    t.start = Some(ast::Expr::Value(parser.parse_value().map_err(syntax)?));
+    loop {
+        if peek_word(parser, "DEPTH") {
+            parser.next_token();
+            t.depth = Some(ast::Expr::Value(parser.parse_value().map_err(syntax)?));
+        } else if peek_word(parser, "DIRECTION") {
+            parser.next_token();
+            t.direction = Some(parser.parse_identifier().map_err(syntax)?.value.to_lowercase());
+        } else if peek_word(parser, "TYPE") {
+            parser.next_token();
+            t.rel_types.extend(parser.parse_comma_separated(Parser::parse_expr).map_err(syntax)?);
+        } else if peek_word(parser, "STRATEGY") {
+            parser.next_token();
+            t.strategy = Some(parser.parse_identifier().map_err(syntax)?.value.to_lowercase());
+        } else {
+            return Ok(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_statement_only() {
+        assert!(matches!(parse("SELECT 1;"), Ok(Statement::Query(_))));
+        assert!(matches!(parse("select 1; select 2"), Err(Error::SqlSyntax(_))));
+        assert!(matches!(parse("   "), Err(Error::SqlSyntax(_))));
+        assert!(matches!(parse("DELETE FROM t"), Err(Error::SqlUnsupported(_))));
+    }
+
+    #[test]
+    fn rem_statements() {
+        assert!(matches!(parse("lookup 'a', 'b'"), Ok(Statement::Lookup(k)) if k.len() == 2));
+        match parse("SEARCH 'cats and dogs' IN resources WHERE category = 'x' LIMIT 3").unwrap() {
+            Statement::Search { table, selection, limit, .. } => {
+                assert_eq!(table.value, "resources");
+                assert!(selection.is_some() && limit.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("TRAVERSE FROM 'x' DEPTH 2 DIRECTION both TYPE 'knows', 'likes'").unwrap() {
+            Statement::Traverse(t) => {
+                assert_eq!(t.direction.as_deref(), Some("both"));
+                assert_eq!(t.rel_types.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse("EXPLAIN SELECT 1"), Ok(Statement::Explain(_))));
+        assert!(matches!(parse("SEARCH 'x' resources"), Err(Error::SqlSyntax(_))));
+    }
+}

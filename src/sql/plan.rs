@@ -1,0 +1,456 @@
+//! The plan of a SELECT: sources with their access paths and pushed-down filters, hash joins,
+//! grouping, projection, ordering and paging — and its EXPLAIN rendering.
+
+use std::ops::Bound;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::expr::Expr;
+use super::value::{compare, parse_time, CmpOp};
+use crate::error::Result;
+use crate::store::read::{Fields, Reader};
+use crate::store::IndexQuery;
+
+/// A condition with the SQL text it came from (for EXPLAIN).
+#[derive(Debug, Clone)]
+pub(crate) struct Pred {
+    pub(crate) expr: Expr,
+    pub(crate) text: String,
+}
+
+/// How a source's rows are found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Access {
+    /// Every row, in id order.
+    FullScan,
+    /// Rows by id (`id = ...`, `id IN (...)`).
+    Ids(Vec<Uuid>),
+    /// Rows from a secondary index.
+    Index { field: String, query: IndexQuery, text: String },
+    /// No row can match (e.g. `id = 'not a uuid'`).
+    Empty,
+}
+
+/// One table of the query.
+#[derive(Debug)]
+pub(crate) struct SourcePlan {
+    pub(crate) table: String,
+    pub(crate) alias: String,
+    /// Fields the query reads.
+    pub(crate) fields: Fields,
+    /// Fields the pushed-down filter reads.
+    pub(crate) filter_fields: Fields,
+    pub(crate) include_deleted: bool,
+    /// Conditions on this source alone, checked while scanning.
+    pub(crate) filter: Vec<Pred>,
+    pub(crate) access: Access,
+    /// Rows the access path yields (before the filter).
+    pub(crate) estimate: u64,
+}
+
+/// Kind of join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinKind {
+    Inner,
+    Left,
+}
+
+/// A hash join of the source after it with everything before it.
+#[derive(Debug)]
+pub(crate) struct JoinPlan {
+    pub(crate) kind: JoinKind,
+    /// Equality keys: evaluated on the rows so far (left) and on the joined source (right).
+    pub(crate) left_keys: Vec<Expr>,
+    pub(crate) right_keys: Vec<Expr>,
+    pub(crate) key_texts: Vec<String>,
+    /// Other ON conditions of a LEFT JOIN (part of the match).
+    pub(crate) on_residual: Vec<Pred>,
+    /// WHERE conditions checked once this source is joined.
+    pub(crate) after: Vec<Pred>,
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AggFunc {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+/// One aggregate of a grouped query.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Aggregate {
+    pub(crate) func: AggFunc,
+    /// `None` for `COUNT(*)`.
+    pub(crate) arg: Option<Expr>,
+    pub(crate) distinct: bool,
+    pub(crate) text: String,
+}
+
+/// GROUP BY keys, aggregates and HAVING. Slots are the keys, then the aggregates.
+#[derive(Debug)]
+pub(crate) struct GroupPlan {
+    pub(crate) keys: Vec<Expr>,
+    pub(crate) key_texts: Vec<String>,
+    pub(crate) aggs: Vec<Aggregate>,
+    pub(crate) having: Option<Pred>,
+}
+
+/// One ORDER BY key.
+#[derive(Debug)]
+pub(crate) struct SortKey {
+    pub(crate) expr: Expr,
+    pub(crate) desc: bool,
+    pub(crate) nulls_first: bool,
+    pub(crate) text: String,
+}
+
+/// A planned SELECT.
+#[derive(Debug)]
+pub(crate) struct SelectPlan {
+    pub(crate) sources: Vec<SourcePlan>,
+    /// `joins[i]` joins `sources[i + 1]`.
+    pub(crate) joins: Vec<JoinPlan>,
+    pub(crate) group: Option<GroupPlan>,
+    pub(crate) columns: Vec<String>,
+    pub(crate) outputs: Vec<Expr>,
+    pub(crate) distinct: bool,
+    pub(crate) order: Vec<SortKey>,
+    /// The access path already yields rows in ORDER BY order.
+    pub(crate) presorted: bool,
+    pub(crate) limit: Option<usize>,
+    pub(crate) offset: usize,
+}
+
+impl SelectPlan {
+    /// Whether rows can stream out and stop at `offset + limit`.
+    pub(crate) fn streams(&self) -> bool {
+        self.group.is_none() && !self.distinct && (self.order.is_empty() || self.presorted)
+    }
+}
+
+/// Most index entries counted when estimating an index's selectivity.
+const PROBE_CAP: usize = 10_000;
+
+/// A condition usable by an access path: `field op constant` on this source.
+enum Candidate {
+    Ids(Vec<Value>),
+    Eq(String, Value),
+    In(String, Vec<Value>),
+    Lower(String, Bound<Value>),
+    Upper(String, Bound<Value>),
+}
+
+fn column_of(e: &Expr, source: usize) -> Option<&str> {
+    match e {
+        Expr::Column { source: s, path } if *s == source && path.len() == 1 => Some(&path[0]),
+        _ => None,
+    }
+}
+
+fn constant(e: &Expr) -> Option<Value> {
+    match e {
+        Expr::Literal(v) if !v.is_null() => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn candidates(pred: &Expr, source: usize, out: &mut Vec<Candidate>) {
+    let field = |e: &Expr| column_of(e, source).map(str::to_string);
+    match pred {
+        Expr::Cmp(op, a, b) => {
+            let (f, v, op) = match (field(a), constant(b), field(b), constant(a)) {
+                (Some(f), Some(v), _, _) => (f, v, *op),
+                (_, _, Some(f), Some(v)) => (f, v, op.flip()),
+                _ => return,
+            };
+            if f == "id" {
+                if op == CmpOp::Eq {
+                    out.push(Candidate::Ids(vec![v]));
+                }
+                return;
+            }
+            match op {
+                CmpOp::Eq => out.push(Candidate::Eq(f, v)),
+                CmpOp::Gt => out.push(Candidate::Lower(f, Bound::Excluded(v))),
+                CmpOp::GtEq => out.push(Candidate::Lower(f, Bound::Included(v))),
+                CmpOp::Lt => out.push(Candidate::Upper(f, Bound::Excluded(v))),
+                CmpOp::LtEq => out.push(Candidate::Upper(f, Bound::Included(v))),
+                CmpOp::NotEq => {}
+            }
+        }
+        Expr::In { expr, list, negated: false } => {
+            let Some(f) = field(expr) else { return };
+            let Some(values) = list.iter().map(constant).collect::<Option<Vec<_>>>() else { return };
+            out.push(if f == "id" { Candidate::Ids(values) } else { Candidate::In(f, values) });
+        }
+        Expr::Between { expr, low, high, negated: false } => {
+            if let (Some(f), Some(l), Some(h)) = (field(expr), constant(low), constant(high)) {
+                if f != "id" {
+                    out.push(Candidate::Lower(f.clone(), Bound::Included(l)));
+                    out.push(Candidate::Upper(f, Bound::Included(h)));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A string that reads as a timestamp matches stored strings in other formats and offsets, so
+/// the index (which orders strings by bytes) is searched a day wider on each side; the filter
+/// then decides exactly.
+fn widen(bound: Bound<Value>, lower: bool) -> Bound<Value> {
+    match &bound {
+        Bound::Included(Value::String(s)) | Bound::Excluded(Value::String(s)) => match parse_time(s) {
+            Some(t) => {
+                let day = if lower { t - chrono::Duration::days(1) } else { t + chrono::Duration::days(2) };
+                let date = Value::String(day.format("%Y-%m-%d").to_string());
+                if lower {
+                    Bound::Included(date)
+                } else {
+                    Bound::Excluded(date)
+                }
+            }
+            None => bound,
+        },
+        _ => bound,
+    }
+}
+
+fn tighter(old: Bound<Value>, new: Bound<Value>, lower: bool) -> Option<Bound<Value>> {
+    let value = |b: &Bound<Value>| match b {
+        Bound::Included(v) | Bound::Excluded(v) => Some(v.clone()),
+        Bound::Unbounded => None,
+    };
+    match (value(&old), value(&new)) {
+        (None, _) => Some(new),
+        (_, None) => Some(old),
+        (Some(a), Some(b)) => match compare(&a, &b)? {
+            std::cmp::Ordering::Equal => Some(if matches!(new, Bound::Excluded(_)) { new } else { old }),
+            std::cmp::Ordering::Less => Some(if lower { new } else { old }),
+            std::cmp::Ordering::Greater => Some(if lower { old } else { new }),
+        },
+    }
+}
+
+fn render(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
+    }
+}
+
+fn range_text(field: &str, lower: &Bound<Value>, upper: &Bound<Value>) -> String {
+    let mut parts = Vec::new();
+    match lower {
+        Bound::Included(v) => parts.push(format!("{field} >= {}", render(v))),
+        Bound::Excluded(v) => parts.push(format!("{field} > {}", render(v))),
+        Bound::Unbounded => {}
+    }
+    match upper {
+        Bound::Included(v) => parts.push(format!("{field} <= {}", render(v))),
+        Bound::Excluded(v) => parts.push(format!("{field} < {}", render(v))),
+        Bound::Unbounded => {}
+    }
+    parts.join(" AND ")
+}
+
+/// Picks the access path of `source` from its filter: ids first, else the indexed condition that
+/// matches the fewest entries (counted, up to a cap), else a full scan.
+pub(crate) fn choose_access(reader: &Reader<'_>, plan: &mut SourcePlan, source: usize, indexed: &[String]) -> Result<()> {
+    let total = reader.tenant().count(&plan.table, plan.include_deleted)?;
+    let mut found = Vec::new();
+    for pred in &plan.filter {
+        candidates(&pred.expr, source, &mut found);
+    }
+    // `id = x AND id IN (...)`: the smallest id list wins; ids that are not UUIDs match nothing.
+    let mut best: Option<(Access, u64)> = None;
+    for c in &found {
+        if let Candidate::Ids(values) = c {
+            let ids: Vec<Uuid> = values.iter().filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok())).collect();
+            let access = if ids.is_empty() { Access::Empty } else { Access::Ids(ids) };
+            let n = match &access {
+                Access::Ids(ids) => ids.len() as u64,
+                _ => 0,
+            };
+            if best.as_ref().is_none_or(|(_, m)| n < *m) {
+                best = Some((access, n));
+            }
+        }
+    }
+    if best.is_none() {
+        let mut queries: Vec<(String, IndexQuery, String)> = Vec::new();
+        let mut ranges: Vec<(String, Bound<Value>, Bound<Value>)> = Vec::new();
+        for c in found {
+            match c {
+                Candidate::Eq(f, v) if indexed.contains(&f) => {
+                    let text = format!("{f} = {}", render(&v));
+                    match (&v, v.as_str().and_then(parse_time)) {
+                        (Value::String(_), Some(_)) => ranges.push((f, widen(Bound::Included(v.clone()), true), widen(Bound::Included(v), false))),
+                        _ => queries.push((f, IndexQuery::Eq(v), text)),
+                    }
+                }
+                Candidate::In(f, values) if indexed.contains(&f) => {
+                    if values.iter().any(|v| v.as_str().and_then(parse_time).is_some()) {
+                        continue;
+                    }
+                    let text = format!("{f} IN ({})", values.iter().map(render).collect::<Vec<_>>().join(", "));
+                    queries.push((f, IndexQuery::In(values), text));
+                }
+                Candidate::Lower(f, b) | Candidate::Upper(f, b) if !indexed.contains(&f) => {
+                    let _ = (f, b);
+                }
+                Candidate::Lower(f, b) => merge_range(&mut ranges, f, widen(b, true), true),
+                Candidate::Upper(f, b) => merge_range(&mut ranges, f, widen(b, false), false),
+                _ => {}
+            }
+        }
+        for (f, lower, upper) in ranges {
+            let text = range_text(&f, &lower, &upper);
+            queries.push((f, IndexQuery::Range { lower, upper }, text));
+        }
+        for (field, query, text) in queries {
+            let n = reader.index_ids(&plan.table, &field, &query, Some(PROBE_CAP))?.len() as u64;
+            if best.as_ref().is_none_or(|(_, m)| n < *m) {
+                best = Some((Access::Index { field, query, text }, n));
+            }
+        }
+    }
+    let (access, estimate) = match best {
+        Some((access, n)) if n < total.max(1) || matches!(access, Access::Ids(_) | Access::Empty) => (access, n),
+        _ => (Access::FullScan, total),
+    };
+    plan.access = access;
+    plan.estimate = estimate;
+    Ok(())
+}
+
+fn merge_range(ranges: &mut Vec<(String, Bound<Value>, Bound<Value>)>, field: String, bound: Bound<Value>, lower: bool) {
+    let slot = match ranges.iter().position(|(f, _, _)| *f == field) {
+        Some(i) => i,
+        None => {
+            ranges.push((field, Bound::Unbounded, Bound::Unbounded));
+            ranges.len() - 1
+        }
+    };
+    let entry = &mut ranges[slot];
+    let old = std::mem::replace(if lower { &mut entry.1 } else { &mut entry.2 }, Bound::Unbounded);
+    // Bounds of different types cannot combine: keep the first.
+    let merged = tighter(old.clone(), bound, lower).unwrap_or(old);
+    *(if lower { &mut entry.1 } else { &mut entry.2 }) = merged;
+}
+
+impl SelectPlan {
+    /// The plan as indented lines, outermost step first.
+    pub(crate) fn explain(&self) -> Vec<String> {
+        let mut steps: Vec<String> = Vec::new();
+        if self.limit.is_some() || self.offset > 0 {
+            let mut s = String::from("Limit");
+            if let Some(l) = self.limit {
+                s.push_str(&format!(" {l}"));
+            }
+            if self.offset > 0 {
+                s.push_str(&format!(" offset {}", self.offset));
+            }
+            if self.streams() {
+                s.push_str(" (stops early)");
+            }
+            steps.push(s);
+        }
+        if !self.order.is_empty() {
+            let keys = self
+                .order
+                .iter()
+                .map(|k| format!("{}{}{}", k.text, if k.desc { " DESC" } else { "" }, if k.nulls_first { " NULLS FIRST" } else { " NULLS LAST" }))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if self.presorted {
+                steps.push(format!("Order {keys} (by the scan, no sort)"));
+            } else if let Some(l) = self.limit {
+                steps.push(format!("Top-{} sort {keys}", l + self.offset));
+            } else {
+                steps.push(format!("Sort {keys}"));
+            }
+        }
+        if self.distinct {
+            steps.push("Distinct".into());
+        }
+        steps.push(format!("Project {}", self.columns.join(", ")));
+        if let Some(g) = &self.group {
+            if let Some(h) = &g.having {
+                steps.push(format!("Having {}", h.text));
+            }
+            let aggs = g.aggs.iter().map(|a| a.text.clone()).collect::<Vec<_>>().join(", ");
+            if g.keys.is_empty() {
+                steps.push(format!("Aggregate {aggs}"));
+            } else {
+                steps.push(format!("Hash aggregate by {} computing {}", g.key_texts.join(", "), if aggs.is_empty() { "(keys only)".into() } else { aggs }));
+            }
+        }
+        let mut lines = Vec::new();
+        for (depth, s) in steps.iter().enumerate() {
+            lines.push(format!("{}{s}", "  ".repeat(depth)));
+        }
+        let depth = steps.len();
+        self.explain_sources(self.sources.len(), depth, &mut lines);
+        lines
+    }
+
+    fn explain_sources(&self, n: usize, depth: usize, lines: &mut Vec<String>) {
+        let pad = "  ".repeat(depth);
+        if n == 0 {
+            lines.push(format!("{pad}One row (no FROM)"));
+            return;
+        }
+        if n == 1 {
+            self.explain_scan(0, depth, lines);
+            return;
+        }
+        let join = &self.joins[n - 2];
+        let mut d = depth;
+        if !join.after.is_empty() {
+            lines.push(format!("{pad}Filter {}", texts(&join.after)));
+            d += 1;
+        }
+        let pad = "  ".repeat(d);
+        let kind = if join.kind == JoinKind::Inner { "Hash join" } else { "Hash left join" };
+        let mut s = format!("{pad}{kind} on {}", join.key_texts.join(" AND "));
+        if !join.on_residual.is_empty() {
+            s.push_str(&format!(" and {}", texts(&join.on_residual)));
+        }
+        lines.push(s);
+        self.explain_sources(n - 1, d + 1, lines);
+        lines.push(format!("{}Build hash table:", "  ".repeat(d + 1)));
+        self.explain_scan(n - 1, d + 2, lines);
+    }
+
+    fn explain_scan(&self, i: usize, depth: usize, lines: &mut Vec<String>) {
+        let s = &self.sources[i];
+        let pad = "  ".repeat(depth);
+        let name = if s.alias == s.table { s.table.clone() } else { format!("{} AS {}", s.table, s.alias) };
+        let mut d = depth;
+        if !s.filter.is_empty() {
+            lines.push(format!("{pad}Filter {}", texts(&s.filter)));
+            d += 1;
+        }
+        let pad = "  ".repeat(d);
+        let deleted = if s.include_deleted { ", soft-deleted rows included" } else { "" };
+        let line = match &s.access {
+            Access::FullScan => format!("{pad}Full scan {name} (est. {} rows{deleted})", s.estimate),
+            Access::Ids(ids) => format!("{pad}Id lookup {name} ({} ids{deleted})", ids.len()),
+            Access::Index { text, .. } => {
+                let est = if s.estimate as usize >= PROBE_CAP { format!("≥{PROBE_CAP}") } else { s.estimate.to_string() };
+                format!("{pad}Index scan {name} using {text} (est. {est} rows{deleted})")
+            }
+            Access::Empty => format!("{pad}Empty {name} (no id can match)"),
+        };
+        lines.push(line);
+    }
+}
+
+fn texts(preds: &[Pred]) -> String {
+    preds.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" AND ")
+}

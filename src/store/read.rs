@@ -1,0 +1,193 @@
+//! Consistent reads for query engines: one KV snapshot, raw row bytes, index id lookups.
+//!
+//! [`Reader`] hands out row JSON without materialising it, so the SQL executor can decode only
+//! the fields a query touches ([`decode_fields`]).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::codec::decode_row;
+use super::entity::Row;
+use super::indexes::{index_ranges, IndexQuery};
+use super::keys::trailing_id;
+use super::schema::TableSchema;
+use super::Tenant;
+use crate::error::{Error, Result};
+use crate::kv::{Direction, KvSnapshot};
+
+/// A read-only view of one tenant at one point in time.
+pub(crate) struct Reader<'t> {
+    tenant: &'t Tenant,
+    snap: Box<dyn KvSnapshot + 't>,
+}
+
+impl Tenant {
+    /// A snapshot reader: every read through it sees the same state.
+    pub(crate) fn reader(&self) -> Result<Reader<'_>> {
+        Ok(Reader { tenant: self, snap: self.snapshot()? })
+    }
+}
+
+impl<'t> Reader<'t> {
+    /// The tenant read.
+    pub(crate) fn tenant(&self) -> &'t Tenant {
+        self.tenant
+    }
+
+    /// The schema of `table` (an [`Error::UnknownTable`] when there is none).
+    pub(crate) fn schema(&self, table: &str) -> Result<TableSchema> {
+        Ok(self.tenant.compiled_schema(table)?.info.clone())
+    }
+
+    /// Calls `f(id, deleted, json)` for every row of `table` in id order until it returns `false`.
+    pub(crate) fn scan(&self, table: &str, mut f: impl FnMut(Uuid, bool, &[u8]) -> Result<bool>) -> Result<()> {
+        for pair in self.snap.scan(&self.tenant.keys.rows(table), Direction::Forward)? {
+            let (key, value) = pair?;
+            let (deleted, json) = decode_row(&value)?;
+            if !f(trailing_id(&key)?, deleted, json)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Row `id` of `table` as `(deleted, json)`.
+    pub(crate) fn row(&self, table: &str, id: &Uuid) -> Result<Option<(bool, Vec<u8>)>> {
+        match self.snap.get(&self.tenant.keys.row(table, id))? {
+            Some(mut value) => {
+                let deleted = decode_row(&value)?.0;
+                value.remove(0);
+                Ok(Some((deleted, value)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Ids of rows (soft-deleted ones included) whose indexed `field` matches `query`, in index
+    /// order, each once; at most `cap` when given.
+    pub(crate) fn index_ids(&self, table: &str, field: &str, query: &IndexQuery, cap: Option<usize>) -> Result<Vec<Uuid>> {
+        let prefix = self.tenant.keys.index_field(table, field);
+        let cap = cap.unwrap_or(usize::MAX);
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for range in index_ranges(&prefix, query) {
+            for pair in self.snap.scan(&range, Direction::Forward)? {
+                let (key, _) = pair?;
+                let id = trailing_id(&key)?;
+                if seen.insert(id) {
+                    out.push(id);
+                    if out.len() >= cap {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which top-level fields of a row to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fields {
+    /// Every field.
+    All,
+    /// Only these (sorted, deduplicated).
+    Only(Vec<String>),
+}
+
+impl Fields {
+    /// `true` when `name` is decoded.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        match self {
+            Fields::All => true,
+            Fields::Only(names) => names.binary_search_by(|n| n.as_str().cmp(name)).is_ok(),
+        }
+    }
+}
+
+/// Decodes the `fields` of a row's JSON object, skipping the others without allocating.
+pub(crate) fn decode_fields(json: &[u8], fields: &Fields) -> Result<Row> {
+    let corrupt = |e: serde_json::Error| Error::storage(format!("corrupt row: {e}"));
+    match fields {
+        Fields::All => serde_json::from_slice(json).map_err(corrupt),
+        Fields::Only(_) => {
+            let mut de = serde_json::Deserializer::from_slice(json);
+            let row = FieldsSeed(fields).deserialize(&mut de).map_err(corrupt)?;
+            de.end().map_err(corrupt)?;
+            Ok(row)
+        }
+    }
+}
+
+struct FieldsSeed<'f>(&'f Fields);
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = Row;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Row, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = Row;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Row, A::Error> {
+        let mut row = Row::new();
+        while let Some(Key(key)) = map.next_key()? {
+            if self.0.contains(&key) {
+                row.insert(key.into_owned(), map.next_value::<Value>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_only_the_asked_fields() {
+        let json = br#"{"a":1,"b":{"deep":[1,2,{"x":"y"}]},"c":"s\"q","d\u0065":null}"#;
+        let only = Fields::Only(vec!["c".into(), "de".into()]);
+        let row = decode_fields(json, &only).unwrap();
+        assert_eq!(Value::Object(row), json!({"c": "s\"q", "de": null}));
+        assert_eq!(decode_fields(json, &Fields::All).unwrap().len(), 4);
+        assert!(decode_fields(b"{\"a\":1", &only).is_err());
+        assert!(decode_fields(b"{\"a\":1} x", &only).is_err());
+    }
+}
