@@ -1201,6 +1201,6 @@ mod tests {
     fn duplicate_output_names_get_suffixes() {
         let mut c = vec!["id".to_string(), "id".to_string(), "id_2".to_string(), "id".to_string()];
         dedupe_names(&mut c);
-        assert_eq!(c, ["id", "id_2", "id_2_2", "id_3"]);
+        assert_eq!(c, ["id", "id_3", "id_2", "id_4"]);
     }
 }
