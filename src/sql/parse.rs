@@ -40,11 +40,15 @@ fn syntax(e: ParserError) -> Error {
     Error::SqlSyntax(msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string())
 }
 
+/// Deepest expression nesting accepted (binding and evaluation recurse once per level).
+pub(crate) const MAX_DEPTH: usize = 128;
+
 /// Parses `sql`, which must hold exactly one statement (a trailing `;` is fine).
 pub(crate) fn parse(sql: &str) -> Result<Statement> {
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let statement = parse_statement(&mut parser)?;
+    check_depth(&statement)?;
     while parser.consume_token(&Token::SemiColon) {}
     match parser.peek_token().token {
         Token::EOF => Ok(statement),
@@ -100,6 +104,111 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
                 "{verb} statements; SQL in remdb reads (SELECT, EXPLAIN, LOOKUP, SEARCH, TRAVERSE) — write with insert/update/delete"
             )))
         }
+    }
+}
+
+/// Rejects expressions nested deeper than [`MAX_DEPTH`] (e.g. thousands of chained ORs: use
+/// IN), measured without recursion so hostile input cannot exhaust the stack.
+fn check_depth(statement: &Statement) -> Result<()> {
+    let mut roots: Vec<&ast::Expr> = Vec::new();
+    match statement {
+        Statement::Query(q) => query_exprs(q, &mut roots),
+        Statement::Explain(inner) => return check_depth(inner),
+        Statement::Lookup(keys) => roots.extend(keys),
+        Statement::Search { text, selection, limit, .. } => roots.extend([Some(text), selection.as_ref(), limit.as_ref()].into_iter().flatten()),
+        Statement::Traverse(t) => roots.extend(t.start.iter().chain(&t.depth).chain(&t.rel_types)),
+    }
+    let mut stack: Vec<(&ast::Expr, usize)> = roots.into_iter().map(|e| (e, 1)).collect();
+    while let Some((e, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(Error::SqlUnsupported(format!(
+                "expressions nested more than {MAX_DEPTH} levels deep (for long OR chains of equalities use IN (...))"
+            )));
+        }
+        children(e, &mut |c| stack.push((c, depth + 1)));
+    }
+    Ok(())
+}
+
+fn query_exprs<'a>(q: &'a ast::Query, out: &mut Vec<&'a ast::Expr>) {
+    if let ast::SetExpr::Select(s) = &*q.body {
+        for item in &s.projection {
+            if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } = item {
+                out.push(e);
+            }
+        }
+        for from in &s.from {
+            for j in &from.joins {
+                if let ast::JoinOperator::Join(ast::JoinConstraint::On(e))
+                | ast::JoinOperator::Inner(ast::JoinConstraint::On(e))
+                | ast::JoinOperator::Left(ast::JoinConstraint::On(e))
+                | ast::JoinOperator::LeftOuter(ast::JoinConstraint::On(e)) = &j.join_operator
+                {
+                    out.push(e);
+                }
+            }
+        }
+        out.extend(s.selection.iter().chain(&s.having));
+        if let ast::GroupByExpr::Expressions(g, _) = &s.group_by {
+            out.extend(g);
+        }
+    }
+    if let Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(o), .. }) = &q.order_by {
+        out.extend(o.iter().map(|o| &o.expr));
+    }
+}
+
+/// The direct subexpressions of the forms remdb binds.
+fn children<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
+    use ast::Expr as A;
+    match e {
+        A::BinaryOp { left, right, .. } => {
+            f(left);
+            f(right);
+        }
+        A::UnaryOp { expr, .. }
+        | A::Nested(expr)
+        | A::IsNull(expr)
+        | A::IsNotNull(expr)
+        | A::IsTrue(expr)
+        | A::IsNotTrue(expr)
+        | A::IsFalse(expr)
+        | A::IsNotFalse(expr)
+        | A::Cast { expr, .. } => f(expr),
+        A::In { expr, target, .. } => {
+            f(expr);
+            if let ast::InTarget::List(list) = target {
+                list.iter().for_each(&mut *f);
+            }
+        }
+        A::Between { expr, low, high, .. } => {
+            f(expr);
+            f(low);
+            f(high);
+        }
+        A::Like { expr, pattern, .. } | A::ILike { expr, pattern, .. } => {
+            f(expr);
+            f(pattern);
+        }
+        A::Case { operand, conditions, else_result, .. } => {
+            operand.iter().for_each(|o| f(o));
+            for w in conditions {
+                f(&w.condition);
+                f(&w.result);
+            }
+            else_result.iter().for_each(|o| f(o));
+        }
+        A::Function(func) => {
+            if let ast::FunctionArguments::List(list) = &func.args {
+                for a in &list.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                        f(x);
+                    }
+                }
+            }
+        }
+        A::Interval(iv) => f(&iv.value),
+        _ => {}
     }
 }
 
