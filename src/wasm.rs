@@ -128,6 +128,17 @@ impl RemDb {
         Ok(self.tenant.count(table, include_deleted.unwrap_or(false)).map_err(js_error)? as f64)
     }
 
+    /// Runs one SQL statement; returns the rows as plain objects whose keys follow the column
+    /// order. `params` (optional) is an array bound to `$1, $2, ...` or `?` in order.
+    pub fn sql(&self, query: &str, params: JsValue) -> Result<JsValue, JsValue> {
+        let params = match from_js("params", params)? {
+            Value::Null => Vec::new(),
+            Value::Array(values) => values,
+            _ => return Err(invalid("params must be an array".into())),
+        };
+        to_js(&self.tenant.sql(query, &params).map_err(js_error)?)
+    }
+
     /// Sequence number of the tenant's last WAL entry (0 when nothing was written).
     #[wasm_bindgen(js_name = walSeq)]
     pub fn wal_seq(&self) -> Result<f64, JsValue> {

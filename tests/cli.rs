@@ -688,3 +688,30 @@ fn reading_commands_do_not_create_a_database() {
     check_ok(&["init"], run_with(init, None));
     assert!(missing.exists());
 }
+
+#[test]
+fn sql_prints_rows_in_column_order_with_params_and_explain() {
+    let db = Db::new();
+    db.person_schema();
+    for (email, name, age, team) in [("a@x", "Ada", 36, "core"), ("b@x", "Bob", 25, "web"), ("c@x", "Cy", 41, "core")] {
+        db.insert("person", &json!({"email": email, "name": name, "age": age, "team": team}));
+    }
+    let rows = db.json(&["sql", "SELECT name, age FROM person WHERE team = $1 ORDER BY age DESC", "-p", "core"]);
+    assert_eq!(rows, json!([{"name": "Cy", "age": 41}, {"name": "Ada", "age": 36}]));
+    let raw = db.ok(&["--json", "sql", "SELECT team, COUNT(*) AS n FROM person GROUP BY team ORDER BY n DESC, team"]);
+    assert_eq!(raw.trim(), r#"[{"team":"core","n":2},{"team":"web","n":1}]"#);
+    let rows = db.json(&["sql", "SELECT name FROM person WHERE age > ? AND age < ?", "-p", "30", "-p", "40"]);
+    assert_eq!(rows, json!([{"name": "Ada"}]));
+    let query = db.file("q.sql", "SELECT email\n  FROM person\n WHERE name = 'Bob'\n");
+    assert_eq!(db.json(&["sql", &format!("@{query}")]), json!([{"email": "b@x"}]));
+    assert_eq!(db.json_stdin(&["sql", "-"], b"LOOKUP 'a@x'")[0]["name"], json!("Ada"));
+    let text = db.ok(&["--text", "sql", "SELECT name, age FROM person ORDER BY name"]);
+    assert!(text.contains("name") && text.contains("Ada") && text.contains("(3 rows)"), "{text}");
+    let plan = db.ok(&["--text", "sql", "EXPLAIN SELECT name FROM person WHERE team = 'core'"]);
+    assert!(plan.contains("Index scan person using team = 'core' (est. 2 rows)"), "{plan}");
+    let err = db.fail(&["sql", "SELECT nope FROM person"]);
+    assert!(err.contains("error:") && err.contains("unknown column `nope`") && err.contains("email"), "{err}");
+    let err = db.fail(&["sql", "DELETE FROM person"]);
+    assert!(err.contains("not supported"), "{err}");
+    assert_eq!(db.count("person"), 3);
+}

@@ -1,5 +1,6 @@
 //! SQL answers over realistic fixtures: employees (nested records with `$defs`), projects and
-//! products. Expected answers are hand-checked or computed from the generated data directly.
+//! products. Expected answers are hand-checked or computed from the generated data directly. The
+//! suite runs natively and on wasm32 (in Node and headless Chromium).
 
 use remdb::{Database, Error, QueryResult, Tenant};
 use serde_json::{json, Value};
@@ -117,7 +118,8 @@ fn emp_names(filter: impl Fn(usize) -> bool) -> Vec<String> {
     (0..120).filter(|i| filter(*i)).map(|i| format!("Emp {i:03}")).collect()
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn select_star_returns_id_fields_and_system_fields() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT * FROM product WHERE sku = 'A1'");
@@ -131,7 +133,8 @@ fn select_star_returns_id_fields_and_system_fields() {
     assert_eq!(col(&r, "id"), [id]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn columns_nested_paths_aliases_and_missing_fields() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT name, contact.address.city, e.contact.phone AS phone, level FROM employee e WHERE email = 'e004@corp.example'");
@@ -141,7 +144,8 @@ fn columns_nested_paths_aliases_and_missing_fields() {
     assert_eq!(r.rows, vec![vec![json!(null), json!(null)]]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn expressions_and_arithmetic() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT price * 2 AS double, stock + 1, price / 2, stock % 4, -stock AS neg, name || '!' AS shout, UPPER(name) AS up, LENGTH(name) AS len FROM product WHERE sku = 'D4'");
@@ -154,7 +158,8 @@ fn expressions_and_arithmetic() {
     assert_eq!(r.rows[0], [json!("1000"), json!(42)]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn distinct_values() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT DISTINCT department FROM employee ORDER BY department");
@@ -163,7 +168,8 @@ fn distinct_values() {
     assert_eq!(col(&r, "category"), [json!(null), json!("parts"), json!("tools")]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn where_operators() {
     let (_db, t) = setup();
     assert_eq!(names(&q(&t, "SELECT name FROM employee WHERE age = 34 ORDER BY name")), emp_names(|i| 20 + (i * 7) % 45 == 34));
@@ -181,7 +187,8 @@ fn where_operators() {
     assert_eq!(names(&q(&t, "SELECT name FROM employee WHERE skills = 'k8s' ORDER BY name")), emp_names(|i| i % 6 == 5 || (i / 6) % 6 == 5));
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn like_and_ilike() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT sku FROM product WHERE name LIKE 'b%' ORDER BY sku");
@@ -198,7 +205,8 @@ fn like_and_ilike() {
     assert!(q(&t, "SELECT sku FROM product WHERE name = 'BOLT'").is_empty());
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn null_three_valued_logic() {
     let (_db, t) = setup();
     let all = 120;
@@ -221,7 +229,8 @@ fn null_three_valued_logic() {
     assert_eq!(q(&t, "SELECT sku FROM product WHERE category IS NULL ORDER BY sku").rows, vec![vec![json!("C3")], vec![json!("E5")]]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn parentheses_multiline_spacing_and_quotes() {
     let (_db, t) = setup();
     let sql = "select   name\n  from\temployee\n where (department = 'engineering'\n        OR (department = 'ops' AND age > 50))\n   AND NOT (active = false)\n   and (age < 30 or age >= 60)\n ORDER BY\n   name ;";
@@ -236,7 +245,8 @@ fn parentheses_multiline_spacing_and_quotes() {
     assert_eq!(col(&r, "code"), [json!("P5")]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn parameters_numbered_and_positional() {
     let (_db, t) = setup();
     let r = t.sql("SELECT name FROM employee WHERE department = $1 AND age > $2 ORDER BY name LIMIT $3", &[json!("sales"), json!(50), json!(2)]).unwrap();
@@ -250,7 +260,8 @@ fn parameters_numbered_and_positional() {
     assert_eq!(err.code(), "INVALID_ARGUMENT");
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn timestamps_compare_as_time() {
     let (_db, t) = setup();
     let all = q(&t, "SELECT id FROM employee WHERE created_at >= '2020-01-01'").len();
@@ -267,7 +278,8 @@ fn timestamps_compare_as_time() {
     assert_eq!(names(&q(&t, "SELECT name FROM employee WHERE hired BETWEEN '2018-01-01' AND '2019-12-31T23:59:59Z' ORDER BY name")), expect);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn order_by_several_keys_and_nulls() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT name, department, age FROM employee ORDER BY department DESC, age ASC, name LIMIT 3");
@@ -286,7 +298,8 @@ fn order_by_several_keys_and_nulls() {
     assert_eq!(col(&r, "sku"), [json!("B2")]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn pagination_visits_every_row_once() {
     let (_db, t) = setup();
     let mut seen = Vec::new();
@@ -304,7 +317,8 @@ fn pagination_visits_every_row_once() {
     assert_eq!(names(&q(&t, "SELECT name FROM employee ORDER BY id LIMIT 2 OFFSET 1")).len(), 2);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn group_by_with_aggregates_and_having() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT department, COUNT(*) AS n, COUNT(level) AS with_level, COUNT(DISTINCT contact.address.city) AS cities, SUM(age) AS ages, AVG(salary) AS avg_salary, MIN(age) AS youngest, MAX(hired) AS last_hire FROM employee GROUP BY department ORDER BY department");
@@ -346,7 +360,8 @@ fn group_by_with_aggregates_and_having() {
     assert_eq!(r.rows, vec![vec![json!(null), json!(2)], vec![json!("parts"), json!(1)], vec![json!("tools"), json!(2)]]);
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn joins_inner_left_and_on_id() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT p.code, e.name FROM project p JOIN employee e ON p.lead = e.email ORDER BY p.code");
@@ -386,7 +401,8 @@ fn joins_inner_left_and_on_id() {
     assert!(r.columns.contains(&"budget".to_string()));
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn soft_deleted_rows_hidden_unless_asked() {
     let (_db, t) = setup();
     let id = t.lookup(&["C3"]).unwrap()[0].1["id"].as_str().unwrap().to_string();
@@ -399,7 +415,8 @@ fn soft_deleted_rows_hidden_unless_asked() {
     assert!(t.sql("SELECT sku FROM product WHERE id = $1", &[json!(id)]).unwrap().is_empty());
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn lookup_statement_reads_keys_across_tables() {
     let (_db, t) = setup();
     let r = q(&t, "LOOKUP 'P1', 'e002@corp.example', 'missing'");
@@ -417,7 +434,8 @@ fn err(t: &Tenant, sql: &str) -> Error {
     }
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn errors_name_what_is_wrong() {
     let (_db, t) = setup();
     let e = err(&t, "SELECT * FROM nowhere");
@@ -463,7 +481,8 @@ fn plan(t: &Tenant, sql: &str) -> String {
     r.rows.iter().map(|r| r[0].as_str().unwrap().to_string()).collect::<Vec<_>>().join("\n")
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn explain_shows_index_use_join_strategy_and_estimates() {
     let (_db, t) = setup();
     let p = plan(&t, "SELECT name FROM employee WHERE department = 'ops' AND age > 30");
@@ -492,7 +511,8 @@ fn explain_shows_index_use_join_strategy_and_estimates() {
     assert!(p.contains("Index scan employee using hired"), "{p}");
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn indexed_and_scanned_answers_agree() {
     let (_db, t) = setup();
     // The same rows in a table without indexes give the same answers.
@@ -520,7 +540,8 @@ fn indexed_and_scanned_answers_agree() {
     }
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn updates_are_visible_and_consistent() {
     let (_db, t) = setup();
     let id = t.lookup(&["B2"]).unwrap()[0].1["id"].as_str().unwrap().to_string();
@@ -531,7 +552,8 @@ fn updates_are_visible_and_consistent() {
     assert!(q(&t, "SELECT stock FROM product WHERE sku = 'B2' OR deleted_at IS NOT NULL").is_empty());
 }
 
-#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn results_serialize_in_column_order() {
     let (_db, t) = setup();
     let r = q(&t, "SELECT sku, price, name FROM product WHERE sku = 'A1'");

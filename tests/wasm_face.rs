@@ -209,6 +209,21 @@ on_both_backends! {
         let acme = Database::memory().into_js_face(Some("acme".into())).unwrap();
         assert_eq!(acme.tenant(), "acme");
     }
+
+    fn sql_returns_plain_objects_in_column_order(db) {
+        db.register_schema(person_schema()).unwrap();
+        db.insert_many("person", js(json!([{"name": "Ada", "age": 36}, {"name": "Bob", "age": 41}, {"name": "Cy"}]))).unwrap();
+        let rows = db.sql("SELECT age, name FROM person WHERE age > $1 ORDER BY age DESC", js(json!([30]))).unwrap();
+        let first = js_sys::Array::from(&rows).get(0);
+        let keys: Vec<String> = js_sys::Object::keys(first.unchecked_ref::<js_sys::Object>()).iter().map(|k| k.as_string().unwrap()).collect();
+        assert_eq!(keys, ["age", "name"], "keys follow the select list");
+        assert_eq!(rs(rows), json!([{"age": 41, "name": "Bob"}, {"age": 36, "name": "Ada"}]));
+        assert_eq!(rs(db.sql("SELECT COUNT(*) AS n FROM person WHERE age IS NULL", JsValue::UNDEFINED).unwrap()), json!([{"n": 1}]));
+        assert_eq!(code_of(db.sql("SELECT nope FROM person", JsValue::UNDEFINED)), "UNKNOWN_COLUMN");
+        assert_eq!(code_of(db.sql("UPDATE person SET age = 1", JsValue::UNDEFINED)), "SQL_UNSUPPORTED");
+        assert_eq!(code_of(db.sql("SELECT * FROM person WHERE", JsValue::UNDEFINED)), "SQL_SYNTAX");
+        assert_eq!(code_of(db.sql("SELECT 1", js(json!({"a": 1})))), "INVALID_ARGUMENT");
+    }
 }
 
 /// Builds some history (schema, inserts, upsert, update, soft and hard deletes) on `src`,

@@ -136,6 +136,7 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
                 Ok(out.line(&seq.to_string())?)
             }
         }
+        Command::Sql { query, params } => sql(t, &query, &params, out),
         Command::Info => info(db, t, out),
     }
 }
@@ -312,6 +313,27 @@ fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
         .map(|(name, category, live, total)| vec![name, category.as_str().to_string(), live.to_string(), total.to_string()])
         .collect();
     Ok(out.table(&headers, &rows)?)
+}
+
+fn sql(t: &Tenant, query: &str, params: &[String], out: &mut Output) -> Result<(), CliError> {
+    let query = input::text_arg(query)?;
+    let params: Vec<Value> = params.iter().map(|v| serde_json::from_str(v).unwrap_or(Value::String(v.clone()))).collect();
+    let result = t.sql(&query, &params)?;
+    if out.json() {
+        return Ok(out.compact(&result)?);
+    }
+    if result.columns == ["plan"] && query.trim_start().to_ascii_uppercase().starts_with("EXPLAIN") {
+        for row in &result.rows {
+            out.line(row[0].as_str().unwrap_or_default())?;
+        }
+        return Ok(());
+    }
+    if result.is_empty() {
+        return Ok(out.line(&format!("(no rows; columns: {})", result.columns.join(", ")))?);
+    }
+    let cells: Vec<Vec<String>> = result.rows.iter().map(|r| r.iter().map(|v| cell(Some(v))).collect()).collect();
+    out.table(&result.columns, &cells)?;
+    Ok(out.line(&format!("({} row{})", result.len(), plural(result.len())))?)
 }
 
 /// Rows as a JSON array, or as a table with a row count.

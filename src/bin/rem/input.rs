@@ -61,6 +61,15 @@ pub(crate) fn json_arg(arg: &str) -> Result<Value, CliError> {
     }
 }
 
+/// Text given as an argument: inline, `-` for stdin or `@path` for a file.
+pub(crate) fn text_arg(arg: &str) -> Result<String, CliError> {
+    if arg == "-" || arg.starts_with('@') {
+        Ok(read_path_arg(arg)?.0)
+    } else {
+        Ok(arg.to_string())
+    }
+}
+
 /// A JSON document read from a file argument (`-` for stdin).
 pub(crate) fn json_file(arg: &str) -> Result<Value, CliError> {
     let (text, source) = read_path_arg(arg)?;

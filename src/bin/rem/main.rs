@@ -136,6 +136,15 @@ pub(crate) enum Command {
         #[arg(long)]
         include_deleted: bool,
     },
+    /// Run one SQL statement (SELECT, EXPLAIN, LOOKUP); rows as a table, or JSON objects in column order
+    Sql {
+        /// The statement; `-` reads it from stdin, `@path` from a file
+        #[arg(value_name = "QUERY", allow_hyphen_values = true)]
+        query: String,
+        /// Value of the next parameter ($1, $2, ... or ?), as JSON (bare words are strings); repeatable
+        #[arg(short = 'p', long = "param", value_name = "V", allow_hyphen_values = true)]
+        params: Vec<String>,
+    },
     /// Export, apply and compact the write-ahead log
     #[command(subcommand)]
     Wal(WalCommand),
@@ -153,6 +162,7 @@ impl Command {
                 | Command::Count { .. }
                 | Command::Lookup { .. }
                 | Command::Find { .. }
+                | Command::Sql { .. }
                 | Command::Info
                 | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
                 | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)
