@@ -306,6 +306,48 @@ fn concurrent_readers(h: &mut Harness) {
     }
 }
 
+/// `visit` (borrowed pairs) yields exactly what `scan` does, in both directions, and stops early.
+fn visit_matches_scan(h: &mut Harness) {
+    let kv = h.kv();
+    let mut batch = WriteBatch::new();
+    for i in 0u32..500 {
+        batch.put(format!("v{i:04}").into_bytes(), i.to_be_bytes().to_vec());
+    }
+    batch.put(b"u".to_vec(), b"outside".to_vec());
+    batch.put(b"w".to_vec(), b"outside".to_vec());
+    kv.write(batch).unwrap();
+    let snap = kv.snapshot().unwrap();
+    let ranges = [
+        KeyRange::prefix(b"v"),
+        KeyRange::half_open(b"v0100", b"v0200"),
+        KeyRange { start: Bound::Excluded(b"v0010".to_vec()), end: Bound::Included(b"v0020".to_vec()) },
+        KeyRange::half_open(b"v0300", b"v0300"),
+        KeyRange::all(),
+    ];
+    for range in &ranges {
+        for direction in [Direction::Forward, Direction::Reverse] {
+            let scanned = kv::collect(snap.scan(range, direction).unwrap()).unwrap();
+            let mut visited = Vec::new();
+            snap.visit(range, direction, &mut |k, v| {
+                visited.push((k.to_vec(), v.to_vec()));
+                Ok(true)
+            })
+            .unwrap();
+            assert_eq!(visited, scanned, "{range:?} {direction:?}");
+        }
+    }
+    let mut seen = 0;
+    snap.visit(&KeyRange::prefix(b"v"), Direction::Reverse, &mut |k, _| {
+        seen += 1;
+        assert_eq!(k, b"v0499".as_slice());
+        Ok(false)
+    })
+    .unwrap();
+    assert_eq!(seen, 1);
+    let err = snap.visit(&KeyRange::prefix(b"v"), Direction::Forward, &mut |_, _| Err(remdb::Error::Storage("stop".into())));
+    assert!(err.is_err());
+}
+
 macro_rules! conformance {
     ($module:ident, $factory:path, [$($test:ident),* $(,)?]) => {
         mod $module {
@@ -327,6 +369,7 @@ macro_rules! suite {
         conformance!($module, $factory, [
             byte_ordering, point_ops, prefix_bounds, reverse_scans, batch_atomicity,
             snapshots_are_consistent, large_values, scans_of_100k_keys, reopen_durability,
+            visit_matches_scan,
         ]);
     };
 }

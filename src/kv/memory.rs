@@ -95,6 +95,31 @@ impl KvSnapshot for MemorySnapshot {
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
         Ok(Box::new(OwnedScan::new(self.map.clone(), range.clone(), direction)))
     }
+
+    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let iter = self.map.range::<_, [u8]>(range.as_slices());
+        let mut each = |(k, v): (&Bytes, &Bytes)| f(k, v);
+        match direction {
+            Direction::Forward => {
+                for pair in iter {
+                    if !each(pair)? {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for pair in iter.rev() {
+                    if !each(pair)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A scan over an owned snapshot, refilled in chunks so the iterator needs no borrow.

@@ -240,6 +240,18 @@ pub trait KvSnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Pairs in `range`, as they were when the snapshot was taken.
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>>;
+
+    /// Calls `f(key, value)` for each pair in `range`, in order, until it returns `Ok(false)`.
+    /// Backends that can lend their bytes do so instead of copying every pair (query scans).
+    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        for pair in self.scan(range, direction)? {
+            let (k, v) = pair?;
+            if !f(&k, &v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An ordered byte-key store. Every method is synchronous; implementations are `Send + Sync` so

@@ -144,4 +144,32 @@ impl KvSnapshot for RedbSnapshot {
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
         scan_table(&self.table, range, direction)
     }
+
+    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let iter = self.table.range::<&[u8]>(range.as_slices()).map_err(Error::storage)?;
+        let mut each = |item: std::result::Result<(redb::AccessGuard<'_, &'static [u8]>, redb::AccessGuard<'_, &'static [u8]>), redb::StorageError>| {
+            let (k, v) = item.map_err(Error::storage)?;
+            f(k.value(), v.value())
+        };
+        match direction {
+            Direction::Forward => {
+                for item in iter {
+                    if !each(item)? {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for item in iter.rev() {
+                    if !each(item)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }

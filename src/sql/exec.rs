@@ -199,18 +199,44 @@ struct Collector<'p> {
     rows: Vec<OutRow>,
     seen: HashSet<Vec<u8>>,
     stop_at: Option<usize>,
+    /// Rows arrived so far (the final tie-breaker).
+    seq: usize,
+    /// `offset + limit` when only the first rows of a sort are wanted and no key needs outputs.
+    top_k: Option<usize>,
+    /// The k-th best row seen at the last cut: later rows must beat it.
+    cutoff: Option<OutRow>,
 }
 
 impl Collector<'_> {
     /// Adds a row; returns `false` once enough rows are in.
     fn push(&mut self, tuple: &[Option<Rc<Row>>], slots: &[Value]) -> Result<bool> {
         let env = Env { tuple, slots, outputs: &[] };
+        let seq = self.seq;
+        self.seq += 1;
+        if let Some(k) = self.top_k {
+            // ORDER BY ... LIMIT k: sort keys first; rows that cannot reach the top k are dropped
+            // before their columns are computed, and the buffer is cut back to k as it grows.
+            let keys = sort_keys(&self.plan.order, &env)?;
+            let candidate = OutRow { keys, values: Vec::new(), seq };
+            if self.cutoff.as_ref().is_some_and(|c| cmp_rows(&self.plan.order, &candidate, c) != Ordering::Less) {
+                return Ok(true);
+            }
+            let values = self.plan.outputs.iter().map(|e| e.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
+            self.rows.push(OutRow { values, ..candidate });
+            if self.rows.len() >= 2 * k + 64 {
+                let order = &self.plan.order;
+                self.rows.select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
+                self.rows.truncate(k);
+                let last = self.rows.iter().max_by(|a, b| cmp_rows(order, a, b)).map(|r| OutRow { keys: r.keys.clone(), values: Vec::new(), seq: r.seq });
+                self.cutoff = last;
+            }
+            return Ok(true);
+        }
         let values = self.plan.outputs.iter().map(|e| e.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
         if self.plan.distinct && !self.seen.insert(group_key(&values)) {
             return Ok(true);
         }
         let keys = sort_keys(&self.plan.order, &Env { tuple, slots, outputs: &values })?;
-        let seq = self.rows.len();
         self.rows.push(OutRow { keys, values, seq });
         Ok(self.stop_at.is_none_or(|n| self.rows.len() < n))
     }
@@ -335,7 +361,15 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
     let sides = (0..plan.joins.len()).map(|j| build_side(reader, plan, j)).collect::<Result<Vec<_>>>()?;
     let pipeline = Pipeline { plan, sides };
     let stop_at = (plan.streams()).then(|| plan.limit.map(|l| plan.offset.saturating_add(l))).flatten();
-    let mut collector = Collector { plan, rows: Vec::new(), seen: HashSet::new(), stop_at };
+    let mut uses_outputs = false;
+    for k in &plan.order {
+        k.expr.visit(&mut |e| uses_outputs |= matches!(e, super::expr::Expr::Output(_)));
+    }
+    let top_k = match plan.limit {
+        Some(l) if !plan.order.is_empty() && !plan.presorted && !plan.distinct && !uses_outputs => Some(plan.offset.saturating_add(l)),
+        _ => None,
+    };
+    let mut collector = Collector { plan, rows: Vec::new(), seen: HashSet::new(), stop_at, seq: 0, top_k, cutoff: None };
 
     match &plan.group {
         None => {

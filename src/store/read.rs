@@ -45,14 +45,10 @@ impl<'t> Reader<'t> {
 
     /// Calls `f(id, deleted, json)` for every row of `table` in id order until it returns `false`.
     pub(crate) fn scan(&self, table: &str, mut f: impl FnMut(Uuid, bool, &[u8]) -> Result<bool>) -> Result<()> {
-        for pair in self.snap.scan(&self.tenant.keys.rows(table), Direction::Forward)? {
-            let (key, value) = pair?;
-            let (deleted, json) = decode_row(&value)?;
-            if !f(trailing_id(&key)?, deleted, json)? {
-                break;
-            }
-        }
-        Ok(())
+        self.snap.visit(&self.tenant.keys.rows(table), Direction::Forward, &mut |key, value| {
+            let (deleted, json) = decode_row(value)?;
+            f(trailing_id(key)?, deleted, json)
+        })
     }
 
     /// Row `id` of `table` as `(deleted, json)`.
@@ -95,16 +91,22 @@ impl<'t> Reader<'t> {
 pub(crate) enum Fields {
     /// Every field.
     All,
-    /// Only these (sorted, deduplicated).
+    /// Only these.
     Only(Vec<String>),
 }
 
 impl Fields {
     /// `true` when `name` is decoded.
     pub(crate) fn contains(&self, name: &str) -> bool {
+        self.contains_bytes(name.as_bytes())
+    }
+
+    /// `true` when the field named by these bytes is decoded.
+    pub(crate) fn contains_bytes(&self, name: &[u8]) -> bool {
         match self {
             Fields::All => true,
-            Fields::Only(names) => names.binary_search_by(|n| n.as_str().cmp(name)).is_ok(),
+            // Queries name a handful of fields: a length-first linear scan beats a binary search.
+            Fields::Only(names) => names.iter().any(|n| n.len() == name.len() && n.as_bytes() == name),
         }
     }
 }
@@ -115,10 +117,116 @@ pub(crate) fn decode_fields(json: &[u8], fields: &Fields) -> Result<Row> {
     match fields {
         Fields::All => serde_json::from_slice(json).map_err(corrupt),
         Fields::Only(_) => {
+            let mut row = Row::new();
+            let split = top_level_fields(json, |key, value| {
+                if fields.contains_bytes(key) {
+                    let key = std::str::from_utf8(key).map_err(|_| Error::storage("corrupt row: a key is not UTF-8"))?;
+                    row.insert(key.to_string(), serde_json::from_slice(value).map_err(corrupt)?);
+                }
+                Ok(())
+            });
+            match split {
+                Some(done) => return done.map(|()| row),
+                // Not the compact form the store writes (or a key with escapes): parse it fully.
+                None => {}
+            }
             let mut de = serde_json::Deserializer::from_slice(json);
             let row = FieldsSeed(fields).deserialize(&mut de).map_err(corrupt)?;
             de.end().map_err(corrupt)?;
             Ok(row)
+        }
+    }
+}
+
+/// Splits a JSON object into its top-level `(key, raw value)` pairs without parsing the values,
+/// calling `f` for each (keys as raw bytes: validate the ones you keep). Rows are written compactly by the store, so this is a byte scan; `None`
+/// when the input is anything else (whitespace is fine, escaped keys are not) and the caller
+/// should parse it with serde_json. Values are only delimited here: `f` parses (and so
+/// validates) the ones it needs.
+pub(crate) fn top_level_fields(json: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Option<Result<()>> {
+    let mut i = skip_ws(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(json, i + 1);
+    if json.get(i) == Some(&b'}') {
+        return (skip_ws(json, i + 1) == json.len()).then_some(Ok(()));
+    }
+    loop {
+        if json.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 1;
+        let len = json.get(start..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if json[start + len] != b'"' {
+            return None;
+        }
+        let key = &json[start..start + len];
+        i = skip_ws(json, start + len + 1);
+        if json.get(i) != Some(&b':') {
+            return None;
+        }
+        let value_start = skip_ws(json, i + 1);
+        let value_end = skip_value(json, value_start)?;
+        if let Err(e) = f(key, &json[value_start..value_end]) {
+            return Some(Err(e));
+        }
+        i = skip_ws(json, value_end);
+        match json.get(i) {
+            Some(b',') => i = skip_ws(json, i + 1),
+            Some(b'}') => return (skip_ws(json, i + 1) == json.len()).then_some(Ok(())),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(json: &[u8], mut i: usize) -> usize {
+    while matches!(json.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// End of the string whose opening quote is at `i`.
+fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        i += json.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if json[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2;
+    }
+}
+
+/// End of the value starting at `i` (not validated beyond its delimiters).
+fn skip_value(json: &[u8], i: usize) -> Option<usize> {
+    match *json.get(i)? {
+        b'"' => skip_string(json, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match *json.get(j)? {
+                    b'"' => {
+                        j = skip_string(json, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let len = json[i..].iter().position(|&b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')).unwrap_or(json.len() - i);
+            (len > 0).then_some(i + len)
         }
     }
 }
@@ -189,5 +297,17 @@ mod tests {
         assert_eq!(decode_fields(json, &Fields::All).unwrap().len(), 4);
         assert!(decode_fields(b"{\"a\":1", &only).is_err());
         assert!(decode_fields(b"{\"a\":1} x", &only).is_err());
+        // Nested values with brackets and quotes inside strings are skipped whole.
+        let tricky = br#"{"a":{"x":"}]\"{","y":[1,[2,{"z":null}]]},"c":[true,false],"n":-1.5e3}"#;
+        let row = decode_fields(tricky, &Fields::Only(vec!["c".into(), "n".into()])).unwrap();
+        assert_eq!(Value::Object(row), json!({"c": [true, false], "n": -1500.0}));
+        let row = decode_fields(b" { \"c\" : 1 , \"d\":2 } ", &Fields::Only(vec!["c".into()])).unwrap();
+        assert_eq!(Value::Object(row), json!({"c": 1}));
+        // Corrupt values are errors, not guesses.
+        assert!(decode_fields(b"{\"c\":tru}", &only).is_err());
+        assert!(decode_fields(b"{\"c\":[1,2}", &only).is_err());
+        assert!(decode_fields(b"{\"c\":\"x}", &only).is_err());
+        assert!(decode_fields(b"", &only).is_err());
+        assert!(decode_fields(b"{}", &only).unwrap().is_empty());
     }
 }
