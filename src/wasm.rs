@@ -172,6 +172,26 @@ impl RemDb {
         to_js(&self.tenant.add_edge(src, dst, rel, props).map_err(js_error)?)
     }
 
+    /// Adds many edges `[{src, dst, rel, properties?}]` in one atomic batch (all or none).
+    #[wasm_bindgen(js_name = addEdges)]
+    pub fn add_edges(&self, edges: JsValue) -> Result<(), JsValue> {
+        let items: Vec<JsNewEdge> = serde_json::from_value(from_js("edges", edges)?)
+            .map_err(|e| invalid(format!("addEdges expects an array of {{src, dst, rel, properties}}: {e}")))?;
+        let edges = items
+            .into_iter()
+            .map(|e| {
+                Ok(crate::NewEdge {
+                    src: crate::store::parse_id(&e.src)?,
+                    dst: crate::store::parse_id(&e.dst)?,
+                    rel: e.rel,
+                    properties: e.properties.unwrap_or_default(),
+                })
+            })
+            .collect::<crate::Result<Vec<_>>>()
+            .map_err(js_error)?;
+        self.tenant.add_edges(edges).map_err(js_error)
+    }
+
     /// Removes the edge `src -rel-> dst` (`NOT_FOUND` when there is none).
     #[wasm_bindgen(js_name = removeEdge)]
     pub fn remove_edge(&self, src: &str, dst: &str, rel: &str) -> Result<(), JsValue> {
@@ -247,6 +267,15 @@ impl RemDb {
         };
         to_js(&found.map_err(js_error)?)
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsNewEdge {
+    src: String,
+    dst: String,
+    rel: String,
+    properties: Option<crate::Row>,
 }
 
 #[derive(Deserialize, Default)]

@@ -242,3 +242,20 @@ fn a_long_chain_is_walked_without_recursion() {
     assert_eq!(cycles.paths.len(), 1);
     assert_eq!(cycles.paths[0].depth, N);
 }
+
+#[test]
+fn filters_over_many_relationships_on_a_hub_stay_exact() {
+    // 40 `m` edges sit between the wanted `a` and `z` edges in key order: the spanning scan gives
+    // up past its skip budget and finishes with one scan per relationship.
+    let mut edges: Vec<String> = (0..40).map(|i| format!("hub>m{i}:m")).collect();
+    edges.extend(["hub>x:a".to_string(), "hub>y:z".to_string(), "hub>w:b".to_string(), "hub>v:zz".to_string()]);
+    let edges: Vec<&str> = edges.iter().map(String::as_str).collect();
+    each(&edges, &[], |g| {
+        let with = |rels: &[&str]| TraverseOptions { rel_types: rels.iter().map(|r| r.to_string()).collect(), ..opts(1) };
+        assert_eq!(g.sorted(&g.t.traverse(g.id("hub"), &with(&["a", "z"])).unwrap()), set(&["hub>x", "hub>y"]));
+        assert_eq!(g.sorted(&g.t.traverse(g.id("hub"), &with(&["zz", "a", "b"])).unwrap()), set(&["hub>v", "hub>w", "hub>x"]));
+        assert_eq!(g.t.traverse(g.id("hub"), &with(&["m", "zz"])).unwrap().paths.len(), 41);
+        assert_eq!(g.t.traverse(g.id("hub"), &with(&["a", "b", "m", "z", "zz"])).unwrap().paths.len(), 44);
+        assert!(g.t.traverse(g.id("hub"), &with(&["c", "y"])).unwrap().paths.is_empty());
+    });
+}

@@ -128,9 +128,17 @@ mod face {
 
         fn traverses_and_finds_paths_and_cycles(db) {
             let ids: Vec<(String, String)> = ["a", "b", "c", "d", "e"].iter().map(|n| (n.to_string(), db.insert("agents", js(json!({"name": n}))).unwrap())).collect();
-            for (s, d, w) in [("a", "b", 5), ("b", "c", 1), ("c", "d", 1), ("a", "d", 1), ("d", "a", 1)] {
-                db.add_edge(id(&ids, s), id(&ids, d), "r", js(json!({"weight": w}))).unwrap();
-            }
+            let edges: Vec<Value> = [("a", "b", 5), ("b", "c", 1), ("c", "d", 1), ("a", "d", 1), ("d", "a", 1)]
+                .iter()
+                .map(|(s, d, w)| json!({"src": id(&ids, s), "dst": id(&ids, d), "rel": "r", "properties": {"weight": w}}))
+                .collect();
+            // All or nothing: a bad item anywhere writes none.
+            let mut bad = edges.clone();
+            bad.push(json!({"src": id(&ids, "a"), "dst": "0190a0a0-0000-7000-8000-000000000000", "rel": "r"}));
+            assert_eq!(code_of(db.add_edges(js(Value::Array(bad)))), "NOT_FOUND");
+            assert_eq!(code_of(db.add_edges(js(json!([{"src": id(&ids, "a")}])))), "INVALID_ARGUMENT");
+            assert_eq!(rs(db.edges(id(&ids, "a"), JsValue::NULL).unwrap()), json!([]));
+            db.add_edges(js(Value::Array(edges))).unwrap();
             let bfs = rs(db.traverse(id(&ids, "a"), js(json!({"maxDepth": 2}))).unwrap());
             assert_eq!(name_paths(&ids, &bfs), ["a>b", "a>b>c", "a>d"]);
             assert_eq!(bfs["rows"][id(&ids, "c")]["name"], "c");

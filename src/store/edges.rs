@@ -12,6 +12,7 @@
 //! searches never parse JSON.
 
 use std::collections::HashSet;
+use std::ops::Bound;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,10 @@ use crate::kv::{Direction, KeyRange, KvSnapshot};
 
 /// Longest relationship name, in bytes.
 pub const MAX_REL_LEN: usize = 256;
+
+/// Unwanted edges a relationship-filtered scan skips before it switches to one scan per
+/// relationship.
+const MAX_SKIPPED: usize = 32;
 
 const EDGE_V1: u8 = 0x10;
 const EDGE_WEIGHTED: u8 = 0x01;
@@ -303,7 +308,8 @@ pub(crate) struct GraphSnapshot<'t> {
 
 impl<'t> GraphSnapshot<'t> {
     /// Calls `f` for each edge of `node` in `direction` (out edges first, in (rel, other id)
-    /// order), restricted to the relationships in `rels` when it is not empty. `f` returns
+    /// order), restricted to the relationships in `rels` (sorted, distinct) when it is not
+    /// empty. `f` returns
     /// `false` to stop; the result says whether the walk ran to the end.
     pub(crate) fn for_each_edge(
         &self,
@@ -312,29 +318,71 @@ impl<'t> GraphSnapshot<'t> {
         rels: &[String],
         mut f: impl FnMut(Step<'_>) -> Result<bool>,
     ) -> Result<bool> {
-        let rel_start = self.keys.edge_rel_start();
         for &out in direction.sides() {
-            let mut scan_one = |rel: Option<&str>| -> Result<bool> {
-                let range = KeyRange::prefix(&self.keys.edge_prefix(out, node, rel));
-                for pair in self.snap.scan(&range, Direction::Forward)? {
-                    let (key, value) = pair?;
-                    let (rel, other) = split_edge_key(&key, rel_start)?;
-                    if !f(Step { other, rel, out, value: &value })? {
+            let range_of = |rel: Option<&str>| KeyRange::prefix(&self.keys.edge_prefix(out, node, rel));
+            match rels {
+                [] => {
+                    if !self.scan_edges(&range_of(None), out, &mut f)? {
                         return Ok(false);
                     }
                 }
-                Ok(true)
-            };
-            if rels.is_empty() {
-                if !scan_one(None)? {
-                    return Ok(false);
-                }
-            } else {
-                for rel in rels {
-                    if !scan_one(Some(rel))? {
+                [rel] => {
+                    if !self.scan_edges(&range_of(Some(rel)), out, &mut f)? {
                         return Ok(false);
                     }
                 }
+                [first, .., last] => {
+                    // One scan spanning the first to the last wanted relationship (a scan costs
+                    // more than the few edges of a typical entity), skipping those in between.
+                    // Past MAX_SKIPPED unwanted edges (a hub with other relationships in the
+                    // span), the remaining relationships get one prefix scan each.
+                    let start = self.keys.edge_prefix(out, node, Some(first));
+                    let end = crate::kv::prefix_successor(&self.keys.edge_prefix(out, node, Some(last)));
+                    let range = KeyRange {
+                        start: Bound::Included(start),
+                        end: end.map_or(Bound::Unbounded, Bound::Excluded),
+                    };
+                    let mut skipped = 0;
+                    let mut rest = None;
+                    for pair in self.snap.scan(&range, Direction::Forward)? {
+                        let (key, value) = pair?;
+                        let (rel, other) = split_edge_key(&key, self.keys.edge_rel_start())?;
+                        match rels.binary_search_by(|r| r.as_bytes().cmp(rel)) {
+                            Ok(_) => {
+                                if !f(Step { other, rel, out, value: &value })? {
+                                    return Ok(false);
+                                }
+                            }
+                            Err(pos) => {
+                                skipped += 1;
+                                if skipped > MAX_SKIPPED {
+                                    // rels[..pos] sort before this edge's relationship: done.
+                                    rest = Some(pos);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    for rel in rest.map_or(&[][..], |pos| &rels[pos..]) {
+                        if !self.scan_edges(&range_of(Some(rel)), out, &mut f)? {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Calls `f` for each edge in `range` (edge keys stored under one entity, `out` side or
+    /// not); `false` when `f` stopped the walk.
+    fn scan_edges(&self, range: &KeyRange, out: bool, f: &mut impl FnMut(Step<'_>) -> Result<bool>) -> Result<bool> {
+        let rel_start = self.keys.edge_rel_start();
+        for pair in self.snap.scan(range, Direction::Forward)? {
+            let (key, value) = pair?;
+            let (rel, other) = split_edge_key(&key, rel_start)?;
+            if !f(Step { other, rel, out, value: &value })? {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -546,11 +594,7 @@ impl WriteTx<'_> {
         check_rel(rel)?;
         check_properties(&properties)?;
         for id in [src, dst] {
-            let live = match self.table_of(&id)? {
-                Some(table) => self.row(&table, &id)?.is_some_and(|r| !super::is_deleted(&r)),
-                None => false,
-            };
-            if !live {
+            if !self.is_live(&id)? {
                 return Err(Error::NotFound(format!("no entity with id {id}")));
             }
         }
@@ -575,7 +619,7 @@ impl WriteTx<'_> {
             },
         };
         let ts = self.now_string();
-        self.put_edge(&edge, true, &ts)?;
+        self.put_edge(&edge, &ts)?;
         Ok(edge)
     }
 

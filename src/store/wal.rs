@@ -217,7 +217,7 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
             }
             if entry.op == WalOp::Link {
                 let record = super::edges::Edge::from_json(data).map_err(|e| bad(&e.to_string()))?;
-                tx.put_edge(&record, false, &entry.ts)?;
+                tx.put_edge(&record, &entry.ts)?;
             } else {
                 tx.remove_edge(&edge, &entry.ts)?;
             }

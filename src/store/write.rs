@@ -183,15 +183,28 @@ impl<'a> WriteTx<'a> {
         }
     }
 
+    /// Whether entity `id` exists and is not soft-deleted, as this transaction sees it (reads
+    /// only the row header of stored rows).
+    pub(crate) fn is_live(&self, id: &Uuid) -> Result<bool> {
+        match self.rows.get(id) {
+            Some(Staged::Row { row, .. }) => Ok(!is_deleted(row)),
+            Some(Staged::Purged) => Ok(false),
+            None => {
+                let Some(table) = self.table_of(id)? else { return Ok(false) };
+                match self.snapshot.get(&self.keys().row(&table, id))? {
+                    Some(value) => Ok(!decode_row(&value)?.0),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
     /// Stores `edge` under both of its endpoints and logs it as `link`. Both endpoints must
-    /// exist (live ones only when `require_live`; a replayed log has its own history).
-    pub(crate) fn put_edge(&mut self, edge: &Edge, require_live: bool, ts: &str) -> Result<()> {
+    /// exist (callers adding new edges check they are live; a replayed log has its own history).
+    pub(crate) fn put_edge(&mut self, edge: &Edge, ts: &str) -> Result<()> {
         let mut src_table = None;
         for id in [edge.src, edge.dst] {
             let table = self.table_of(&id)?.ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
-            if require_live && self.row(&table, &id)?.is_none_or(|r| is_deleted(&r)) {
-                return Err(Error::NotFound(format!("no entity with id {id}")));
-            }
             src_table.get_or_insert(table);
         }
         let value = encode_value(edge)?;
