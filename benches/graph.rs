@@ -158,8 +158,6 @@ fn run(c: &mut Criterion, reached: &mut Vec<(String, f64)>) {
             ("traverse_3hop_4rels", three_hops(4, false)),
             ("traverse_3hop_4rels_rows", three_hops(4, true)),
             ("traverse_3hop_all", three_hops(0, false)),
-            ("xp_incl_deleted", TraverseOptions { include_deleted: true, ..three_hops(4, false) }),
-            ("xp_one_rel_5hop", TraverseOptions { max_depth: 5, ..three_hops(1, false) }),
         ] {
             reached.push((format!("{group}/{name}"), mean_reached(&s, &opts)));
             let mut k = 0;
