@@ -100,8 +100,8 @@ pub(crate) fn distances_to(w: &mut Walker<'_>, end: Uuid, direction: EdgeDirecti
             hops.clear();
             w.hops(node, direction, &mut hops)?;
             for hop in &hops {
-                if !dist.contains_key(&hop.to) {
-                    dist.insert(hop.to, depth);
+                if let std::collections::hash_map::Entry::Vacant(slot) = dist.entry(hop.to) {
+                    slot.insert(depth);
                     next.push(hop.to);
                 }
             }
