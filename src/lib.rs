@@ -5,7 +5,7 @@
 //! runs natively and as WebAssembly.
 //!
 //! Layers, bottom to top: [`kv`] (ordered byte store, three backends) → [`store`] (schemas,
-//! entities, indexes, WAL; one write path) → faces ([`Database`] here, the `rem` CLI and the
+//! entities, indexes, edges, WAL; one write path) → [`graph`] (traversal, paths, cycles) → faces ([`Database`] here, the `rem` CLI and the
 //! wasm-bindgen JS face).
 //!
 //! ```
@@ -32,6 +32,7 @@
 
 mod database;
 mod error;
+pub mod graph;
 pub mod kv;
 pub mod sql;
 pub mod store;
@@ -45,3 +46,5 @@ pub use store::{
     ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, Tenant, WalEntry, WalOp, BUILTIN_TABLES,
     SYSTEM_FIELDS,
 };
+pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
+pub use store::{Edge, EdgeDirection, NewEdge};

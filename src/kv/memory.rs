@@ -134,7 +134,9 @@ struct OwnedScan {
 impl OwnedScan {
     fn new(map: Map, range: KeyRange, direction: Direction) -> Self {
         let done = range.is_empty();
-        OwnedScan { map, range, direction, buffer: VecDeque::with_capacity(SCAN_CHUNK), done }
+        // The buffer grows on demand: many scans (e.g. one per entity in a graph walk) return a
+        // handful of pairs, and a 256-pair allocation each made them malloc-bound.
+        OwnedScan { map, range, direction, buffer: VecDeque::new(), done }
     }
 
     fn refill(&mut self) {

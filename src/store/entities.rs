@@ -7,6 +7,7 @@ use super::entity::{
     build_row, bump, derive_id, format_ts, key_id, merge_patch, parse_id, reject_system_fields, user_fields, Row,
     SYSTEM_FIELDS,
 };
+use super::edges::parse_inline_edges;
 use super::keys::trailing_id;
 use super::wal::WalOp;
 use super::write::{count_meta, WriteTx};
@@ -30,7 +31,9 @@ impl WriteTx<'_> {
     /// same natural key (keeping `created_at`, bumping `modified_at`).
     pub(crate) fn insert(&mut self, table: &str, data: Value) -> Result<Uuid> {
         let schema = self.schema(table)?;
-        let user = into_object(table, data)?;
+        let mut user = into_object(table, data)?;
+        // An `edges` array becomes real edges of the new entity and is not stored in the row.
+        let edges = user.remove("edges").map(parse_inline_edges).transpose()?;
         reject_system_fields(table, &user)?;
         let mut data = Value::Object(user);
         schema.apply_defaults(&mut data);
@@ -47,6 +50,9 @@ impl WriteTx<'_> {
         let row = build_row(&id, user, created_at, modified_at, Value::Null);
         let ts = self.now_string();
         self.put_row(op, table, id, row, &ts)?;
+        if let Some(edges) = edges {
+            self.link_inline(id, edges)?;
+        }
         Ok(id)
     }
 
@@ -64,6 +70,10 @@ impl WriteTx<'_> {
 impl Tenant {
     /// Inserts one entity into `table` and returns its id. Inserting an entity whose natural key
     /// already exists replaces that row's data (upsert).
+    ///
+    /// An `edges` array in `data` (`[{dst, rel_type, properties?}]`) is not stored in the row: it
+    /// becomes real edges from the new entity (see [`Tenant::add_edge`]), in the same atomic
+    /// write. The whole array is validated first; a bad item or a missing `dst` writes nothing.
     pub fn insert(&self, table: &str, data: Value) -> Result<Uuid> {
         self.write(|tx| tx.insert(table, data))
     }
@@ -106,11 +116,13 @@ impl Tenant {
 
     /// Applies a JSON merge patch (RFC 7396) to the live row `id`, re-validates and returns the new
     /// row. System fields cannot change; neither can the natural key a deterministic id was made of.
+    /// An `edges` array in the patch adds (or updates) those edges instead of being stored.
     pub fn update(&self, id: &str, patch: Value) -> Result<Row> {
         let id = parse_id(id)?;
         self.write(|tx| {
             let (table, old) = tx.live_row(&id)?;
-            let patch = into_object(&table, patch)?;
+            let mut patch = into_object(&table, patch)?;
+            let edges = patch.remove("edges").map(parse_inline_edges).transpose()?;
             for field in SYSTEM_FIELDS {
                 if let Some(v) = patch.get(field) {
                     if old.get(field) != Some(v) {
@@ -142,6 +154,9 @@ impl Tenant {
             let row = build_row(&id, user, created_at, modified_at, Value::Null);
             let ts = tx.now_string();
             tx.put_row(WalOp::Update, &table, id, row.clone(), &ts)?;
+            if let Some(edges) = edges {
+                tx.link_inline(id, edges)?;
+            }
             Ok(row)
         })
     }

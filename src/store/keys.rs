@@ -6,8 +6,14 @@
 //! | row    | `R<table>\0<id:16>`                    | header byte + row JSON         |
 //! | dir    | `D<id:16>`                             | table name                     |
 //! | index  | `I<table>\0<field>\0<value><id:16>`    | empty                          |
+//! | out    | `E<src:16><rel>\0<dst:16>`              | edge value (see `edges.rs`)    |
+//! | in     | `F<dst:16><rel>\0<src:16>`              | the same edge value            |
 //! | wal    | `W<seq:u64 BE>`                        | WAL entry JSON                 |
 //! | meta   | `M<name>`                              | counters                       |
+//!
+//! Edges are stored under both directions, so "out edges of X", "out edges of X with rel R",
+//! "in edges of X" and "in edges of X with rel R" are all prefix scans. Relationship names never
+//! contain `\0`, so the last 16 bytes of an edge key are always the other endpoint.
 //!
 //! Outside tenants, `r<tenant>` records that a tenant exists.
 
@@ -22,6 +28,8 @@ const DIR: u8 = b'D';
 const INDEX: u8 = b'I';
 const WAL: u8 = b'W';
 const META: u8 = b'M';
+const EDGE_OUT: u8 = b'E';
+const EDGE_IN: u8 = b'F';
 
 /// Prefix of the tenant registry keys.
 pub(crate) const TENANT_REGISTRY: &[u8] = b"r";
@@ -130,6 +138,32 @@ impl Keys {
         KeyRange::half_open(&start, &end)
     }
 
+    /// Prefix of the edges stored under `node` in one direction (`out`: `node` is the source),
+    /// optionally only those with relationship `rel`.
+    pub(crate) fn edge_prefix(&self, out: bool, node: &Uuid, rel: Option<&str>) -> Vec<u8> {
+        let mut k = self.key(if out { EDGE_OUT } else { EDGE_IN }, 16 + rel.map_or(0, |r| r.len() + 17));
+        k.extend_from_slice(node.as_bytes());
+        if let Some(rel) = rel {
+            k.extend_from_slice(rel.as_bytes());
+            k.push(0);
+        }
+        k
+    }
+
+    /// The key of edge `src -rel-> dst` in one direction: under `src` (`out`) or under `dst`.
+    pub(crate) fn edge(&self, out: bool, src: &Uuid, rel: &str, dst: &Uuid) -> Vec<u8> {
+        let (first, last) = if out { (src, dst) } else { (dst, src) };
+        let mut k = self.edge_prefix(out, first, Some(rel));
+        k.extend_from_slice(last.as_bytes());
+        k
+    }
+
+    /// Length of an [`edge_prefix`](Self::edge_prefix) without a relationship: where the
+    /// relationship starts in an edge key.
+    pub(crate) fn edge_rel_start(&self) -> usize {
+        self.prefix.len() + 17
+    }
+
     pub(crate) fn meta(&self, name: &str) -> Vec<u8> {
         let mut k = self.key(META, name.len());
         k.extend_from_slice(name.as_bytes());
@@ -165,6 +199,20 @@ mod tests {
         assert!(check_tenant("bad\0name").is_err());
         assert!(check_tenant("").is_err());
         assert!(check_tenant("acme-corp").is_ok());
+    }
+
+    #[test]
+    fn edge_keys_are_prefix_scannable() {
+        let k = Keys::new("x");
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let key = k.edge(true, &a, "knows", &b);
+        assert!(KeyRange::prefix(&k.edge_prefix(true, &a, None)).contains(&key));
+        assert!(KeyRange::prefix(&k.edge_prefix(true, &a, Some("knows"))).contains(&key));
+        assert!(!KeyRange::prefix(&k.edge_prefix(true, &a, Some("know"))).contains(&key));
+        assert!(!KeyRange::prefix(&k.edge_prefix(false, &a, None)).contains(&key));
+        assert!(KeyRange::prefix(&k.edge_prefix(false, &b, Some("knows"))).contains(&k.edge(false, &a, "knows", &b)));
+        assert_eq!(trailing_id(&key).unwrap(), b);
+        assert_eq!(&key[k.edge_rel_start()..key.len() - 17], b"knows");
     }
 
     #[test]

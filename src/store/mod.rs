@@ -5,6 +5,7 @@
 
 mod builtin;
 pub(crate) mod codec;
+pub(crate) mod edges;
 pub(crate) mod entity;
 mod entities;
 mod indexes;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, Kv, KvSnapshot};
 
+pub use self::edges::{check_rel, Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
 pub use self::entities::ListOptions;
 pub use self::entity::{parse_id, Row, SYSTEM_FIELDS};
 pub use self::indexes::IndexQuery;

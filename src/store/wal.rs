@@ -28,6 +28,13 @@ pub enum WalOp {
     Purge,
     /// A table schema registered or replaced (`data` is `{name, schema}`).
     Schema,
+    /// An edge added or its properties replaced: `table`/`id` name the source entity, `data` is
+    /// the whole edge `{src, rel, dst, properties, created_at, modified_at}`.
+    Link,
+    /// An edge removed: `table`/`id` name the source entity, `data` is `{src, rel, dst}`.
+    /// (Edges removed because an endpoint was purged are not logged: replaying the purge
+    /// removes them again.)
+    Unlink,
 }
 
 impl WalOp {
@@ -38,6 +45,8 @@ impl WalOp {
             WalOp::Delete => "delete",
             WalOp::Purge => "purge",
             WalOp::Schema => "schema",
+            WalOp::Link => "link",
+            WalOp::Unlink => "unlink",
         }
     }
 }
@@ -199,6 +208,19 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
         WalOp::Purge => {
             let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;
             tx.purge_row(&entry.table, id, &entry.ts)?;
+        }
+        WalOp::Link | WalOp::Unlink => {
+            let data = entry.data.as_ref().ok_or_else(|| bad("edge entry without data"))?;
+            let edge = super::edges::EdgeKey::from_json(data).map_err(|e| bad(&e.to_string()))?;
+            if entry.id.as_deref().map(parse_id).transpose()? != Some(edge.src) {
+                return Err(bad("entry id does not match the edge source"));
+            }
+            if entry.op == WalOp::Link {
+                let record = super::edges::Edge::from_json(data).map_err(|e| bad(&e.to_string()))?;
+                tx.put_edge(&record, &entry.ts)?;
+            } else {
+                tx.remove_edge(&edge, &entry.ts)?;
+            }
         }
         WalOp::Insert | WalOp::Update | WalOp::Delete => {
             let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::codec::{decode_row, encode_row, index_values};
+use super::edges::{encode_value, split_edge_key, Edge, EdgeKey};
 use super::entity::{format_ts, get_path, now, Row};
 use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
@@ -42,6 +43,8 @@ pub(crate) struct WriteTx<'a> {
     rows: HashMap<Uuid, Staged>,
     schemas: HashMap<String, Arc<CompiledSchema>>,
     counts: HashMap<(String, bool), i64>,
+    /// Edge values written (`Some`) or removed (`None`) in this transaction.
+    edges: HashMap<EdgeKey, Option<Vec<u8>>>,
 }
 
 impl Tenant {
@@ -63,6 +66,7 @@ impl Tenant {
             rows: HashMap::new(),
             schemas: HashMap::new(),
             counts: HashMap::new(),
+            edges: HashMap::new(),
         };
         let out = f(&mut tx)?;
         let schemas = std::mem::take(&mut tx.schemas);
@@ -165,8 +169,96 @@ impl<'a> WriteTx<'a> {
         self.batch.delete(keys.dir(&id));
         self.update_index_entries(&schema.info, &id, Some(&old), None);
         self.count(table, Some(!is_deleted(&old)), None);
+        self.purge_edges(&id)?;
         self.append_wal(WalOp::Purge, table, Some(&id), None, ts);
         self.rows.insert(id, Staged::Purged);
+        Ok(())
+    }
+
+    /// The stored value of an edge as this transaction sees it.
+    pub(crate) fn edge_value(&self, key: &EdgeKey) -> Result<Option<Vec<u8>>> {
+        match self.edges.get(key) {
+            Some(staged) => Ok(staged.clone()),
+            None => self.snapshot.get(&self.keys().edge(true, &key.src, &key.rel, &key.dst)),
+        }
+    }
+
+    /// Whether entity `id` exists and is not soft-deleted, as this transaction sees it (reads
+    /// only the row header of stored rows).
+    pub(crate) fn is_live(&self, id: &Uuid) -> Result<bool> {
+        match self.rows.get(id) {
+            Some(Staged::Row { row, .. }) => Ok(!is_deleted(row)),
+            Some(Staged::Purged) => Ok(false),
+            None => {
+                let Some(table) = self.table_of(id)? else { return Ok(false) };
+                match self.snapshot.get(&self.keys().row(&table, id))? {
+                    Some(value) => Ok(!decode_row(&value)?.0),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// Stores `edge` under both of its endpoints and logs it as `link`. Both endpoints must
+    /// exist (callers adding new edges check they are live; a replayed log has its own history).
+    pub(crate) fn put_edge(&mut self, edge: &Edge, ts: &str) -> Result<()> {
+        let mut src_table = None;
+        for id in [edge.src, edge.dst] {
+            let table = self.table_of(&id)?.ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
+            src_table.get_or_insert(table);
+        }
+        let value = encode_value(edge)?;
+        let keys = self.tenant.keys.clone();
+        self.batch.put(keys.edge(true, &edge.src, &edge.rel, &edge.dst), value.clone());
+        self.batch.put(keys.edge(false, &edge.src, &edge.rel, &edge.dst), value.clone());
+        let data = serde_json::to_vec(edge).map_err(Error::storage)?;
+        self.append_wal(WalOp::Link, src_table.as_deref().unwrap_or_default(), Some(&edge.src), Some(&data), ts);
+        self.edges.insert(edge.key(), Some(value));
+        Ok(())
+    }
+
+    /// Removes an edge from both of its endpoints and logs it as `unlink`; `NotFound` when
+    /// there is no such edge.
+    pub(crate) fn remove_edge(&mut self, key: &EdgeKey, ts: &str) -> Result<()> {
+        if self.edge_value(key)?.is_none() {
+            return Err(Error::NotFound(format!("no edge {} -[{}]-> {}", key.src, key.rel, key.dst)));
+        }
+        let table = self.table_of(&key.src)?.unwrap_or_default();
+        self.drop_edge(key);
+        let data = serde_json::to_vec(&serde_json::json!({"src": key.src, "rel": key.rel, "dst": key.dst}))
+            .map_err(Error::storage)?;
+        self.append_wal(WalOp::Unlink, &table, Some(&key.src), Some(&data), ts);
+        Ok(())
+    }
+
+    fn drop_edge(&mut self, key: &EdgeKey) {
+        let keys = self.tenant.keys.clone();
+        self.batch.delete(keys.edge(true, &key.src, &key.rel, &key.dst));
+        self.batch.delete(keys.edge(false, &key.src, &key.rel, &key.dst));
+        self.edges.insert(key.clone(), None);
+    }
+
+    /// Removes every edge of `id` in both directions (stored ones and those staged in this
+    /// transaction). Not logged: replaying the purge that calls this does the same.
+    fn purge_edges(&mut self, id: &Uuid) -> Result<()> {
+        let keys = self.tenant.keys.clone();
+        let rel_start = keys.edge_rel_start();
+        let mut doomed: Vec<EdgeKey> = Vec::new();
+        for out in [true, false] {
+            for pair in self.snapshot.scan(&crate::kv::KeyRange::prefix(&keys.edge_prefix(out, id, None)), Direction::Forward)? {
+                let (key, _) = pair?;
+                let (rel, other) = split_edge_key(&key, rel_start)?;
+                let rel = super::edges::rel_string(rel)?;
+                let (src, dst) = if out { (*id, other) } else { (other, *id) };
+                doomed.push(EdgeKey { src, rel, dst });
+            }
+        }
+        doomed.extend(self.edges.iter().filter(|(k, v)| v.is_some() && (k.src == *id || k.dst == *id)).map(|(k, _)| k.clone()));
+        for key in doomed {
+            if self.edges.get(&key).is_none_or(Option::is_some) {
+                self.drop_edge(&key);
+            }
+        }
         Ok(())
     }
 

@@ -100,3 +100,5 @@ pub fn person(i: usize) -> Value {
         "active": i % 2 == 0
     })
 }
+
+pub mod graph;

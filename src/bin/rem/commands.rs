@@ -138,10 +138,15 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         }
         Command::Sql { query, params } => sql(t, &query, &params, out),
         Command::Info => info(db, t, out),
+        Command::Edge(cmd) => crate::graph::edge(t, cmd, out),
+        Command::Edges(args) => crate::graph::edges(t, args, out),
+        Command::Traverse(args) => crate::graph::traverse(t, args, out),
+        Command::Path(args) => crate::graph::path(t, args, out),
+        Command::Cycles(args) => crate::graph::cycles(t, args, out),
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

@@ -2,6 +2,7 @@
 //! database directory (redb by default) and one tenant per invocation.
 
 mod commands;
+mod graph;
 mod input;
 mod output;
 
@@ -150,6 +151,17 @@ pub(crate) enum Command {
     Wal(WalCommand),
     /// Backend, path, tenants, WAL position and tables with their row counts
     Info,
+    /// Add or remove an edge between two entities
+    #[command(subcommand)]
+    Edge(graph::EdgeCommand),
+    /// List the edges of an entity
+    Edges(graph::EdgesArgs),
+    /// Walk the graph from an entity (BFS or DFS) and print the paths found
+    Traverse(graph::TraverseArgs),
+    /// Shortest path between two entities (or all paths with --all, their number with --count)
+    Path(graph::PathArgs),
+    /// Cycles through an entity, or found by a depth-first search over a table (or every table)
+    Cycles(graph::CyclesArgs),
 }
 
 impl Command {
@@ -164,6 +176,10 @@ impl Command {
                 | Command::Find { .. }
                 | Command::Sql { .. }
                 | Command::Info
+                | Command::Edges(_)
+                | Command::Traverse(_)
+                | Command::Path(_)
+                | Command::Cycles(_)
                 | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
                 | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)
         )
