@@ -561,3 +561,35 @@ fn results_serialize_in_column_order() {
     let r = q(&t, "SELECT sku, sku FROM product WHERE sku = 'A1'");
     assert_eq!(r.columns, ["sku", "sku_2"]);
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn traverse_statement_returns_paths_with_rows() {
+    let (_db, t) = setup();
+    let id = |key: &str| t.lookup(&[key]).unwrap()[0].1["id"].as_str().unwrap().to_string();
+    // e004 reports to e000; e008 reports to e004; e004 leads P3.
+    t.add_edge(&id("e004@corp.example"), &id("e000@corp.example"), "reports_to", json!({})).unwrap();
+    t.add_edge(&id("e008@corp.example"), &id("e004@corp.example"), "reports_to", json!({})).unwrap();
+    t.add_edge(&id("e004@corp.example"), &id("P3"), "leads", json!({"since": 2024})).unwrap();
+    let r = t.sql("TRAVERSE FROM $1 DEPTH 2 DIRECTION out", &[json!(id("e008@corp.example"))]).unwrap();
+    assert_eq!(r.columns[..4], ["depth".to_string(), "path".to_string(), "rels".to_string(), "id".to_string()]);
+    let ends: Vec<(Value, Value, Value)> = r.rows.iter().map(|row| (row[0].clone(), row[2].clone(), row[r.columns.iter().position(|c| c == "name").unwrap()].clone())).collect();
+    assert_eq!(ends, vec![
+        (json!(1), json!(["reports_to"]), json!("Emp 004")),
+        // Breadth first; an entity's edges are walked in (relationship, id) order.
+        (json!(2), json!(["reports_to", "leads"]), json!("Cygnus")),
+        (json!(2), json!(["reports_to", "reports_to"]), json!("Emp 000")),
+    ]);
+    let r = t.sql("TRAVERSE FROM $1 DEPTH 3 DIRECTION in TYPE 'reports_to'", &[json!(id("e000@corp.example"))]).unwrap();
+    assert_eq!(col(&r, "name"), [json!("Emp 004"), json!("Emp 008")]);
+    let r = t.sql("traverse from $1 direction both type 'leads' limit 1", &[json!(id("P3"))]).unwrap();
+    assert_eq!(col(&r, "name"), [json!("Emp 004")]);
+    assert_eq!(t.sql("TRAVERSE FROM 'not-an-id'", &[]).unwrap_err().code(), "INVALID_ARGUMENT");
+    assert_eq!(t.sql("TRAVERSE FROM $1 DIRECTION sideways", &[json!(id("P3"))]).unwrap_err().code(), "INVALID_ARGUMENT");
+    assert_eq!(t.sql("TRAVERSE FROM $1 DEPTH -1", &[json!(id("P3"))]).unwrap_err().code(), "SQL_SYNTAX");
+    assert_eq!(t.sql("TRAVERSE FROM $1 DEPTH 'two'", &[json!(id("P3"))]).unwrap_err().code(), "SQL_TYPE");
+    assert_eq!(err(&t, "SEARCH 'x' IN nowhere").code(), "UNKNOWN_TABLE");
+    assert_eq!(err(&t, "SEARCH 'x' IN employee").code(), "SQL_UNSUPPORTED");
+    let p = plan(&t, &format!("TRAVERSE FROM '{}' DEPTH 2", id("P3")));
+    assert!(p.contains("Graph traversal (bfs)") && p.contains("depth ≤ 2"), "{p}");
+}

@@ -101,7 +101,7 @@ impl Serialize for QueryResult {
 
 impl Tenant {
     /// Runs one SQL statement with parameters (`$1`, `$2`, ... or `?`), reading one consistent
-    /// snapshot. Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER BY, LIMIT/OFFSET,
+    /// snapshot (TRAVERSE reads its own). Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER BY, LIMIT/OFFSET,
     /// DISTINCT), `EXPLAIN`, and the REM statements `LOOKUP`, `SEARCH` and `TRAVERSE`.
     /// Anything else is an [`Error::SqlUnsupported`] naming the construct.
     pub fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
@@ -122,7 +122,11 @@ impl Tenant {
                     Statement::Lookup(keys) => vec![format!("Key lookup of {} key(s) across every table (deterministic ids)", keys.len())],
                     Statement::Explain(_) => return Err(Error::SqlSyntax("EXPLAIN EXPLAIN".into())),
                     Statement::Search { .. } => return self.run_statement(inner, params),
-                    Statement::Traverse(_) => return self.run_statement(inner, params),
+                    Statement::Traverse(t) => vec![format!(
+                        "Graph traversal ({}) from one entity over the out/in edge indexes (prefix scans), depth ≤ {}",
+                        t.strategy.as_deref().unwrap_or("bfs"),
+                        t.depth.as_ref().map_or(crate::graph::DEFAULT_TRAVERSE_DEPTH.to_string(), ToString::to_string)
+                    )],
                 };
                 Ok(QueryResult { columns: vec!["plan".into()], rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect() })
             }
@@ -139,18 +143,80 @@ impl Tenant {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 Ok(rows_of_many_tables(self.lookup(&refs)?))
             }
-            Statement::Search { .. } => Err(Error::SqlUnsupported(
-                "SEARCH: this build has no vector index yet; semantic search arrives with embeddings and HNSW".into(),
-            )),
-            Statement::Traverse(_) => Err(Error::SqlUnsupported("TRAVERSE: the graph engine is not in this build yet".into())),
+            Statement::Search { table, .. } => {
+                reader.schema(&table.value.to_lowercase())?;
+                Err(Error::SqlUnsupported(
+                    "SEARCH: this build has no vector index yet; semantic search arrives with embeddings and HNSW".into(),
+                ))
+            }
+            Statement::Traverse(t) => self.run_traverse(&reader, t, params),
         }
+    }
+}
+
+impl Tenant {
+    /// `TRAVERSE FROM 'id' ...`: one row per path — `depth`, `path` (entity ids), `rels` (the
+    /// relationships taken), then the row of the entity the path ends at.
+    fn run_traverse(&self, reader: &crate::store::read::Reader<'_>, t: &parse::Traverse, params: &[Value]) -> Result<QueryResult> {
+        let mut binder = Binder::new(reader, params);
+        let start = match t.start.as_ref().map(|e| binder.constant(e, "TRAVERSE FROM")).transpose()? {
+            Some(Value::String(s)) => s,
+            other => return Err(Error::SqlType(format!("TRAVERSE FROM takes an entity id string, got {}", other.unwrap_or(Value::Null)))),
+        };
+        let count = |binder: &mut Binder<'_, '_>, e: Option<&sqlparser::ast::Expr>, what: &'static str| -> Result<Option<usize>> {
+            match e.map(|e| binder.constant(e, what)).transpose()? {
+                None => Ok(None),
+                Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().map(|n| usize::try_from(n).unwrap_or(usize::MAX))),
+                Some(other) => Err(Error::SqlType(format!("{what} must be a non-negative integer, got {other}"))),
+            }
+        };
+        let mut opts = crate::graph::TraverseOptions::default();
+        if let Some(d) = count(&mut binder, t.depth.as_ref(), "DEPTH")? {
+            opts.max_depth = d;
+        }
+        if let Some(l) = count(&mut binder, t.limit.as_ref(), "LIMIT")? {
+            opts.limit = l;
+        }
+        if let Some(d) = &t.direction {
+            opts.direction = d.parse()?;
+        }
+        if let Some(s) = &t.strategy {
+            opts.strategy = s.parse()?;
+        }
+        for rel in &t.rel_types {
+            match binder.constant(rel, "TYPE")? {
+                Value::String(r) => opts.rel_types.push(r),
+                other => return Err(Error::SqlType(format!("TYPE takes relationship names as strings, got {other}"))),
+            }
+        }
+        let traversal = self.traverse(&start, &opts)?;
+        let found = traversal
+            .paths
+            .iter()
+            .map(|p| {
+                let prefix = vec![
+                    Value::from(p.depth),
+                    Value::Array(p.nodes.iter().map(|n| Value::String(n.to_string())).collect()),
+                    Value::Array(p.edges.iter().map(|e| Value::String(e.rel.clone())).collect()),
+                ];
+                (prefix, traversal.row(&p.end()).cloned().unwrap_or_default())
+            })
+            .collect();
+        Ok(rows_with_prefix(&["depth", "path", "rels"], found))
     }
 }
 
 /// Rows from several tables as one result: `_table`, `id`, then every other field in order of
 /// first appearance (missing fields are null).
 fn rows_of_many_tables(found: Vec<(String, Row)>) -> QueryResult {
-    let mut columns = vec!["_table".to_string(), "id".to_string()];
+    rows_with_prefix(&["_table"], found.into_iter().map(|(table, row)| (vec![Value::String(table)], row)).collect())
+}
+
+/// Rows of different shapes as one result: the `prefix` columns, `id`, then every other field in
+/// order of first appearance (missing fields are null).
+fn rows_with_prefix(prefix: &[&str], found: Vec<(Vec<Value>, Row)>) -> QueryResult {
+    let mut columns: Vec<String> = prefix.iter().map(|c| c.to_string()).collect();
+    columns.push("id".into());
     for (_, row) in &found {
         for k in row.keys() {
             if !columns.contains(k) {
@@ -160,11 +226,9 @@ fn rows_of_many_tables(found: Vec<(String, Row)>) -> QueryResult {
     }
     let rows = found
         .into_iter()
-        .map(|(table, row)| {
-            columns
-                .iter()
-                .map(|c| if c == "_table" { Value::String(table.clone()) } else { row.get(c).cloned().unwrap_or(Value::Null) })
-                .collect()
+        .map(|(mut values, row)| {
+            values.extend(columns[prefix.len()..].iter().map(|c| row.get(c).cloned().unwrap_or(Value::Null)));
+            values
         })
         .collect();
     QueryResult { columns, rows }

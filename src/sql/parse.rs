@@ -21,7 +21,8 @@ pub(crate) enum Statement {
     Lookup(Vec<ast::Expr>),
     /// `SEARCH 'text' IN table [WHERE ...] [LIMIT n]`.
     Search { text: ast::Expr, table: ast::Ident, selection: Option<ast::Expr>, limit: Option<ast::Expr> },
-    /// `TRAVERSE FROM 'id' [DEPTH n] [DIRECTION out|in|both] [TYPE 'rel', ...] [STRATEGY bfs|dfs]`.
+    /// `TRAVERSE FROM 'id' [DEPTH n] [DIRECTION out|in|both] [TYPE 'rel', ...] [STRATEGY bfs|dfs]
+    /// [LIMIT n]`.
     Traverse(Traverse),
 }
 
@@ -33,6 +34,7 @@ pub(crate) struct Traverse {
     pub(crate) direction: Option<String>,
     pub(crate) rel_types: Vec<ast::Expr>,
     pub(crate) strategy: Option<String>,
+    pub(crate) limit: Option<ast::Expr>,
 }
 
 fn syntax(e: ParserError) -> Error {
@@ -116,7 +118,7 @@ fn check_depth(statement: &Statement) -> Result<()> {
         Statement::Explain(inner) => return check_depth(inner),
         Statement::Lookup(keys) => roots.extend(keys),
         Statement::Search { text, selection, limit, .. } => roots.extend([Some(text), selection.as_ref(), limit.as_ref()].into_iter().flatten()),
-        Statement::Traverse(t) => roots.extend(t.start.iter().chain(&t.depth).chain(&t.rel_types)),
+        Statement::Traverse(t) => roots.extend(t.start.iter().chain(&t.depth).chain(&t.rel_types).chain(&t.limit)),
     }
     let mut stack: Vec<(&ast::Expr, usize)> = roots.into_iter().map(|e| (e, 1)).collect();
     while let Some((e, depth)) = stack.pop() {
@@ -229,6 +231,8 @@ fn parse_traverse(parser: &mut Parser<'_>) -> Result<Traverse> {
         } else if peek_word(parser, "STRATEGY") {
             parser.next_token();
             t.strategy = Some(parser.parse_identifier().map_err(syntax)?.value.to_lowercase());
+        } else if parser.parse_keyword(Keyword::LIMIT) {
+            t.limit = Some(ast::Expr::Value(parser.parse_value().map_err(syntax)?));
         } else {
             return Ok(t);
         }
