@@ -1,0 +1,95 @@
+// SQL benchmarks of the wasm build in Node against PGlite (PostgreSQL in wasm) on the same rows
+// with the same indexes, in the same run — the queries of benches/sql.rs.
+//
+//   bash benches/node/build.sh && (cd benches/node && npm install) \
+//     && node benches/node/sql.mjs [memory|redb]
+import { loadRemDb, measure, humanTime, printTable, since } from './harness.mjs';
+
+const { RemDb } = loadRemDb();
+const backend = process.argv[2] ?? 'memory';
+const BIG = 100_000;
+const SMALL = 10_000;
+
+const QUERIES = [
+  ['index_eq_100k', 'SELECT * FROM item WHERE n = 54321'],
+  ['range_100_of_100k', 'SELECT name, n FROM item WHERE n >= 50000 AND n < 50100'],
+  ['scan_filter_10k', 'SELECT name FROM small WHERE x > 0.5 AND g = 3'],
+  ['group_by_100k', 'SELECT g, COUNT(*), AVG(x) FROM item GROUP BY g'],
+  ['join_10k_x_10k', 'SELECT a.k, b.label FROM a JOIN b ON a.ref = b.k'],
+  ['top10_of_100k', 'SELECT name, x FROM item ORDER BY x DESC LIMIT 10'],
+];
+
+const item = (i) => ({ k: i, n: i, g: i % 100, s: `s${i % 1000}`, x: ((i * 7919) % 10_000) / 10_000, name: `item number ${i}` });
+const props = { k: { type: 'integer' }, n: { type: 'integer' }, g: { type: 'integer' }, s: { type: 'string' }, x: { type: 'number' }, name: { type: 'string' } };
+
+function loadRemdb() {
+  const db = backend === 'redb' ? RemDb.openRedbMemory() : RemDb.openMemory();
+  db.registerSchema({ title: 'Item', type: 'object', properties: props, json_schema_extra: { key_field: 'k', indexed_fields: ['n', 's'] } });
+  db.registerSchema({ title: 'Small', type: 'object', properties: props, json_schema_extra: { key_field: 'k' } });
+  db.registerSchema({ title: 'A', type: 'object', properties: { k: { type: 'integer' }, ref: { type: 'integer' } }, json_schema_extra: { key_field: 'k' } });
+  db.registerSchema({ title: 'B', type: 'object', properties: { k: { type: 'integer' }, label: { type: 'string' } }, json_schema_extra: { key_field: 'k' } });
+  const range = (a, b) => Array.from({ length: b - a }, (_, j) => a + j);
+  for (let start = 0; start < BIG; start += 10_000) db.insertMany('item', range(start, start + 10_000).map(item));
+  db.insertMany('small', range(0, SMALL).map(item));
+  db.insertMany('a', range(0, SMALL).map((i) => ({ k: i, ref: (i * 7) % SMALL })));
+  db.insertMany('b', range(0, SMALL).map((i) => ({ k: i, label: `label ${i}` })));
+  return db;
+}
+
+async function loadPglite() {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const pg = new PGlite();
+  await pg.exec(`
+    CREATE TABLE item (k BIGINT PRIMARY KEY, n BIGINT, g BIGINT, s TEXT, x DOUBLE PRECISION, name TEXT);
+    CREATE INDEX item_n ON item(n); CREATE INDEX item_s ON item(s);
+    CREATE TABLE small (k BIGINT PRIMARY KEY, n BIGINT, g BIGINT, s TEXT, x DOUBLE PRECISION, name TEXT);
+    CREATE TABLE a (k BIGINT PRIMARY KEY, ref BIGINT);
+    CREATE TABLE b (k BIGINT PRIMARY KEY, label TEXT);
+    INSERT INTO item SELECT i, i, i % 100, 's' || (i % 1000), ((i * 7919) % 10000) / 10000.0, 'item number ' || i FROM generate_series(0, ${BIG - 1}) i;
+    INSERT INTO small SELECT i, i, i % 100, 's' || (i % 1000), ((i * 7919) % 10000) / 10000.0, 'item number ' || i FROM generate_series(0, ${SMALL - 1}) i;
+    INSERT INTO a SELECT i, (i * 7) % ${SMALL} FROM generate_series(0, ${SMALL - 1}) i;
+    INSERT INTO b SELECT i, 'label ' || i FROM generate_series(0, ${SMALL - 1}) i;
+    ANALYZE;`);
+  return pg;
+}
+
+/** Mean ns of an async operation, run for at least `minMs`. */
+async function measureAsync(fn, minMs = 2000) {
+  for (let i = 0; i < 3; i++) await fn();
+  let n = 0;
+  const start = process.hrtime.bigint();
+  while (Number(process.hrtime.bigint() - start) < minMs * 1e6) {
+    await fn();
+    n++;
+  }
+  return Number(process.hrtime.bigint() - start) / n;
+}
+
+let t0 = process.hrtime.bigint();
+const db = loadRemdb();
+console.error(`remdb (${backend}) loaded ${BIG + 3 * SMALL} rows in ${since(t0).toFixed(1)} s`);
+let pg = null;
+try {
+  t0 = process.hrtime.bigint();
+  pg = await loadPglite();
+  console.error(`PGlite loaded the same rows in ${since(t0).toFixed(1)} s`);
+} catch (e) {
+  console.error(`PGlite not available (${e.message}); install it: cd benches/node && npm install`);
+}
+
+const rows = [];
+for (const [name, sql] of QUERIES) {
+  const ours = db.sql(sql);
+  let theirs = 'n/a';
+  if (pg) {
+    const expected = (await pg.query(sql)).rows.length;
+    if (expected !== ours.length) throw new Error(`${name}: remdb returned ${ours.length} rows, PGlite ${expected}`);
+    theirs = humanTime(await measureAsync(() => pg.query(sql)));
+  }
+  const mine = humanTime(measure(() => db.sql(sql), { minMs: 2000, warmup: 3 }));
+  rows.push([name, ours.length, mine, theirs]);
+}
+console.log(`\nSQL in Node: remdb wasm (${backend}) vs PGlite, same rows and indexes (mean per query, rows returned as JS objects)\n`);
+printTable(['query', 'rows', `remdb-wasm (${backend})`, 'PGlite'], rows);
+console.log();
+for (const [name, sql] of QUERIES) console.log(`  ${name}: ${sql}`);
