@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use imbl::OrdMap;
 
-use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, WriteBatch};
+use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, PairVisitor, WriteBatch};
 use crate::error::{Error, Result};
 
 type Bytes = Arc<[u8]>;
@@ -96,7 +96,7 @@ impl KvSnapshot for MemorySnapshot {
         Ok(Box::new(OwnedScan::new(self.map.clone(), range.clone(), direction)))
     }
 
-    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut PairVisitor<'_>) -> Result<()> {
         if range.is_empty() {
             return Ok(());
         }

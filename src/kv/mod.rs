@@ -234,6 +234,9 @@ impl WriteBatch {
     }
 }
 
+/// What [`KvSnapshot::visit`] calls with each borrowed `(key, value)`; `Ok(false)` stops.
+pub type PairVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
+
 /// A consistent, read-only, point-in-time view of a [`Kv`].
 pub trait KvSnapshot {
     /// The value of `key` when the snapshot was taken.
@@ -243,7 +246,7 @@ pub trait KvSnapshot {
 
     /// Calls `f(key, value)` for each pair in `range`, in order, until it returns `Ok(false)`.
     /// Backends that can lend their bytes do so instead of copying every pair (query scans).
-    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut PairVisitor<'_>) -> Result<()> {
         for pair in self.scan(range, direction)? {
             let (k, v) = pair?;
             if !f(&k, &v)? {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, TableDefinition};
 
-use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvSnapshot, MemoryPages, WriteBatch};
+use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvSnapshot, MemoryPages, PairVisitor, WriteBatch};
 use crate::error::{Error, Result};
 
 /// All keys live in one redb table; ordering is redb's byte-slice ordering (lexicographic).
@@ -95,7 +95,7 @@ fn scan_table(
         return Ok(Box::new(std::iter::empty()));
     }
     let iter = table.range::<&[u8]>(range.as_slices()).map_err(Error::storage)?;
-    let owned = |item: std::result::Result<(redb::AccessGuard<'static, &'static [u8]>, redb::AccessGuard<'static, &'static [u8]>), redb::StorageError>| {
+    let owned = |item: std::result::Result<(Guard<'static>, Guard<'static>), redb::StorageError>| {
         item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(Error::storage)
     };
     Ok(match direction {
@@ -131,6 +131,9 @@ impl Kv for RedbKv {
     }
 }
 
+/// A borrowed key or value of the table.
+type Guard<'a> = redb::AccessGuard<'a, &'static [u8]>;
+
 /// A read transaction's view of the table.
 struct RedbSnapshot {
     table: ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -145,12 +148,12 @@ impl KvSnapshot for RedbSnapshot {
         scan_table(&self.table, range, direction)
     }
 
-    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    fn visit(&self, range: &KeyRange, direction: Direction, f: &mut PairVisitor<'_>) -> Result<()> {
         if range.is_empty() {
             return Ok(());
         }
         let iter = self.table.range::<&[u8]>(range.as_slices()).map_err(Error::storage)?;
-        let mut each = |item: std::result::Result<(redb::AccessGuard<'_, &'static [u8]>, redb::AccessGuard<'_, &'static [u8]>), redb::StorageError>| {
+        let mut each = |item: std::result::Result<(Guard<'_>, Guard<'_>), redb::StorageError>| {
             let (k, v) = item.map_err(Error::storage)?;
             f(k.value(), v.value())
         };

@@ -70,7 +70,7 @@ impl Source {
 
     /// The stored name of column `name`: exact, else (unquoted) the one case-insensitive match.
     fn column(&self, name: &ast::Ident) -> Option<String> {
-        if self.columns.iter().any(|c| *c == name.value) {
+        if self.columns.contains(&name.value) {
             return Some(name.value.clone());
         }
         if name.quote_style.is_some() {
@@ -182,7 +182,7 @@ fn split_ast(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
 pub(crate) fn parse_interval(text: &str) -> Result<Interval> {
     let bad = || Error::SqlSyntax(format!("cannot read interval `{text}`; write e.g. '7 days' or '1 hour 30 minutes'"));
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(bad());
     }
     let mut out = Interval::default();

@@ -125,11 +125,10 @@ pub(crate) fn decode_fields(json: &[u8], fields: &Fields) -> Result<Row> {
                 }
                 Ok(())
             });
-            match split {
-                Some(done) => return done.map(|()| row),
-                // Not the compact form the store writes (or a key with escapes): parse it fully.
-                None => {}
+            if let Some(done) = split {
+                return done.map(|()| row);
             }
+            // Not the compact form the store writes (or a key with escapes): parse it fully.
             let mut de = serde_json::Deserializer::from_slice(json);
             let row = FieldsSeed(fields).deserialize(&mut de).map_err(corrupt)?;
             de.end().map_err(corrupt)?;
