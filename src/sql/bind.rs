@@ -11,7 +11,7 @@ use super::plan::{choose_access, Access, AggFunc, Aggregate, GroupPlan, JoinKind
 use super::value::{ArithOp, CmpOp, LikePattern};
 use crate::error::{Error, Result};
 use crate::store::entity::{format_ts, SYSTEM_FIELDS};
-use crate::store::read::{Fields, Reader};
+use crate::store::read::Reader;
 use crate::store::TableSchema;
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T> {
@@ -58,6 +58,8 @@ struct Source {
     schema: TableSchema,
     /// `id`, the schema's properties, then the other system fields.
     columns: Vec<String>,
+    /// Top-level fields the query reads, in slot order.
+    needed: Vec<String>,
 }
 
 impl Source {
@@ -65,7 +67,18 @@ impl Source {
         let mut columns = vec!["id".to_string()];
         columns.extend(schema.fields.iter().cloned());
         columns.extend(SYSTEM_FIELDS.iter().filter(|f| **f != "id").map(|f| f.to_string()));
-        Source { table, alias, schema, columns }
+        Source { table, alias, schema, columns, needed: Vec::new() }
+    }
+
+    /// The slot that holds top-level `field` in this source's decoded rows.
+    fn slot(&mut self, field: &str) -> usize {
+        match self.needed.iter().position(|f| f == field) {
+            Some(i) => i,
+            None => {
+                self.needed.push(field.to_string());
+                self.needed.len() - 1
+            }
+        }
     }
 
     /// The stored name of column `name`: exact, else (unquoted) the one case-insensitive match.
@@ -290,23 +303,26 @@ impl<'r, 'p> Binder<'r, 'p> {
         }
     }
 
-    fn resolve(&self, parts: &[ast::Ident]) -> Result<Expr> {
+    fn resolve(&mut self, parts: &[ast::Ident]) -> Result<Expr> {
         let written = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
         if parts.len() >= 2 {
             if let Some(s) = self.source_by_alias(&parts[0]) {
                 let field = self.sources[s].column(&parts[1]).ok_or_else(|| self.unknown_column(written.clone(), &[s]))?;
+                let slot = self.sources[s].slot(&field);
                 let mut path = vec![field];
                 path.extend(parts[2..].iter().map(|p| p.value.clone()));
-                return Ok(Expr::Column { source: s, path });
+                return Ok(Expr::Column { source: s, slot, path });
             }
         }
         let found: Vec<(usize, String)> =
             self.sources.iter().enumerate().filter_map(|(i, s)| s.column(&parts[0]).map(|c| (i, c))).collect();
         match found.as_slice() {
             [(s, field)] => {
-                let mut path = vec![field.clone()];
+                let (s, field) = (*s, field.clone());
+                let slot = self.sources[s].slot(&field);
+                let mut path = vec![field];
                 path.extend(parts[1..].iter().map(|p| p.value.clone()));
-                Ok(Expr::Column { source: *s, path })
+                Ok(Expr::Column { source: s, slot, path })
             }
             [] => {
                 if parts.len() == 1 && self.source_by_alias(&parts[0]).is_some() {
@@ -719,7 +735,6 @@ impl<'r, 'p> Binder<'r, 'p> {
         // Projection.
         let mut columns = Vec::new();
         let mut outputs = Vec::new();
-        let mut wildcard = vec![false; self.sources.len()];
         for item in &select.projection {
             match item {
                 ast::SelectItem::Wildcard(opts) => {
@@ -731,11 +746,11 @@ impl<'r, 'p> Binder<'r, 'p> {
                         return Err(Error::SqlSyntax("`SELECT *` needs a FROM clause".into()));
                     }
                     let qualify = self.sources.len() > 1;
-                    for (s, source) in self.sources.iter().enumerate() {
-                        wildcard[s] = true;
-                        for c in &source.columns {
-                            columns.push(if qualify { format!("{}.{c}", source.alias) } else { c.clone() });
-                            outputs.push(Expr::Column { source: s, path: vec![c.clone()] });
+                    for s in 0..self.sources.len() {
+                        for c in self.sources[s].columns.clone() {
+                            let slot = self.sources[s].slot(&c);
+                            columns.push(if qualify { format!("{}.{c}", self.sources[s].alias) } else { c.clone() });
+                            outputs.push(Expr::Column { source: s, slot, path: vec![c] });
                         }
                     }
                 }
@@ -754,9 +769,9 @@ impl<'r, 'p> Binder<'r, 'p> {
                     let s = self.source_by_alias(&name).ok_or_else(|| {
                         Error::SqlSyntax(format!("`{}.*`: no table or alias `{}` in FROM", name.value, name.value))
                     })?;
-                    wildcard[s] = true;
                     for c in self.sources[s].columns.clone() {
-                        outputs.push(Expr::Column { source: s, path: vec![c.clone()] });
+                        let slot = self.sources[s].slot(&c);
+                        outputs.push(Expr::Column { source: s, slot, path: vec![c.clone()] });
                         columns.push(c);
                     }
                 }
@@ -840,7 +855,7 @@ impl<'r, 'p> Binder<'r, 'p> {
             aggs: std::mem::take(&mut self.aggs),
             having,
         });
-        self.finish(SelectPlanParts { where_preds, on_preds, join_kinds: join_asts.iter().map(|(k, _)| *k).collect(), group, columns, outputs, wildcard, distinct, order, limit, offset })
+        self.finish(SelectPlanParts { where_preds, on_preds, join_kinds: join_asts.iter().map(|(k, _)| *k).collect(), group, columns, outputs, distinct, order, limit, offset })
     }
 
     /// The output name of an unaliased select item: the column path without its table
@@ -891,7 +906,7 @@ impl<'r, 'p> Binder<'r, 'p> {
     }
 
     fn finish(self, parts: SelectPlanParts) -> Result<SelectPlan> {
-        let SelectPlanParts { where_preds, mut on_preds, join_kinds, group, columns, outputs, wildcard, distinct, order, limit, offset } = parts;
+        let SelectPlanParts { where_preds, mut on_preds, join_kinds, group, columns, outputs, distinct, order, limit, offset } = parts;
         let n = self.sources.len();
         // A source on the nullable side of a LEFT JOIN cannot take WHERE conditions early.
         let nullable: Vec<bool> = (0..n).map(|s| s > 0 && join_kinds[s - 1] == JoinKind::Left).collect();
@@ -901,7 +916,7 @@ impl<'r, 'p> Binder<'r, 'p> {
         let mut include_deleted = vec![false; n];
         for p in where_preds.iter().chain(on_preds.iter().flatten()) {
             p.expr.visit(&mut |e| {
-                if let Expr::Column { source, path } = e {
+                if let Expr::Column { source, path, .. } = e {
                     if path[0] == "deleted_at" {
                         include_deleted[*source] = true;
                     }
@@ -973,56 +988,25 @@ impl<'r, 'p> Binder<'r, 'p> {
             ));
         }
 
-        // Fields each source must decode.
-        let mut read: Vec<Vec<String>> = vec![Vec::new(); n];
-        let note = |e: &Expr, read: &mut Vec<Vec<String>>| {
-            e.visit(&mut |x| {
-                if let Expr::Column { source, path } = x {
-                    read[*source].push(path[0].clone());
-                }
-            })
-        };
-        let mut sources = Vec::with_capacity(n);
+        // Slots each source's pushed-down filter reads (decoded first, before the rest).
+        let mut plans = Vec::with_capacity(n);
         for (s, filter) in filters.into_iter().enumerate() {
-            let mut filter_fields = Vec::new();
+            let src = &self.sources[s];
+            let mut filter_slots = vec![false; src.needed.len()];
             for p in &filter {
-                note(&p.expr, &mut read);
                 p.expr.visit(&mut |x| {
-                    if let Expr::Column { source, path } = x {
+                    if let Expr::Column { source, slot, .. } = x {
                         if *source == s {
-                            filter_fields.push(path[0].clone());
+                            filter_slots[*slot] = true;
                         }
                     }
                 });
             }
-            sources.push((filter, filter_fields));
-        }
-        for j in &joins {
-            for e in j.left_keys.iter().chain(&j.right_keys).chain(j.on_residual.iter().map(|p| &p.expr)).chain(j.after.iter().map(|p| &p.expr)) {
-                note(e, &mut read);
-            }
-        }
-        for e in outputs.iter().chain(order.iter().map(|k| &k.expr)).chain(post.iter().map(|p| &p.expr)) {
-            note(e, &mut read);
-        }
-        if let Some(g) = &group {
-            for e in g.keys.iter().chain(g.aggs.iter().filter_map(|a| a.arg.as_ref())) {
-                note(e, &mut read);
-            }
-        }
-        let fields_of = |mut names: Vec<String>| {
-            names.sort();
-            names.dedup();
-            Fields::Only(names)
-        };
-        let mut plans = Vec::with_capacity(n);
-        for (s, (filter, filter_fields)) in sources.into_iter().enumerate() {
-            let src = &self.sources[s];
             let mut plan = SourcePlan {
                 table: src.table.clone(),
                 alias: src.alias.clone(),
-                fields: if wildcard[s] { Fields::All } else { fields_of(read[s].clone()) },
-                filter_fields: fields_of(filter_fields),
+                fields: src.needed.clone(),
+                filter_slots,
                 include_deleted: include_deleted[s],
                 filter,
                 access: Access::FullScan,
@@ -1050,7 +1034,6 @@ struct SelectPlanParts {
     group: Option<GroupPlan>,
     columns: Vec<String>,
     outputs: Vec<Expr>,
-    wildcard: Vec<bool>,
     distinct: bool,
     order: Vec<SortKey>,
     limit: Option<usize>,
@@ -1072,7 +1055,7 @@ fn finish_plan(
 ) -> Result<SelectPlan> {
     // Rows come out of a full scan in id order, and joins keep the driving order.
     let presorted = matches!(order.as_slice(), [k] if !k.desc
-        && matches!(&k.expr, Expr::Column { source: 0, path } if path.len() == 1 && path[0] == "id")
+        && matches!(&k.expr, Expr::Column { source: 0, path, .. } if path.len() == 1 && path[0] == "id")
         && sources.first().is_some_and(|s| s.access == Access::FullScan));
     let mut plan = SelectPlan { sources, joins, group, columns, outputs, distinct, order, presorted, limit, offset };
     if !constant_filter.is_empty() {

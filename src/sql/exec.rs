@@ -7,37 +7,43 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::expr::{Env, Tuple};
+use super::expr::{Env, Tuple, Values};
 use super::plan::{Access, AggFunc, Aggregate, JoinKind, SelectPlan, SortKey, SourcePlan};
 use super::value::{float_value, short, total_cmp};
 use super::QueryResult;
 use crate::error::{Error, Result};
 use crate::store::codec::encode_index_value;
-use crate::store::read::{decode_fields, Fields, Reader};
-use crate::store::Row;
+use crate::store::read::{decode_slots, Reader};
 
 /// Calls `f` with each row of `source` that passes its filter, in access order, until `f`
-/// returns `false`.
-fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl FnMut(Rc<Row>) -> Result<bool>) -> Result<()> {
+/// returns `false`. Rows hold only the fields the query reads (by slot); when a filter exists,
+/// its fields are decoded first and the others only for rows that pass.
+fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl FnMut(Values) -> Result<bool>) -> Result<()> {
     let mut tuple: Tuple = vec![None; index + 1];
-    let two_phase = plan.fields == Fields::All && !plan.filter.is_empty();
+    let width = plan.fields.len();
+    let two_phase = !plan.filter.is_empty() && plan.filter_slots.iter().any(|f| !f);
+    let in_filter = |i: usize| plan.filter_slots[i];
+    let not_in_filter = |i: usize| !plan.filter_slots[i];
+    let all = |_: usize| true;
     let mut visit = |deleted: bool, json: &[u8]| -> Result<bool> {
         if deleted && !plan.include_deleted {
             return Ok(true);
         }
-        if two_phase {
-            tuple[index] = Some(Rc::new(decode_fields(json, &plan.filter_fields)?));
-            if !passes(&plan.filter, &tuple)? {
-                return Ok(true);
-            }
-            return f(Rc::new(decode_fields(json, &Fields::All)?));
+        let mut values = vec![Value::Null; width];
+        decode_slots(json, &plan.fields, if two_phase { &in_filter } else { &all }, &mut values)?;
+        if plan.filter.is_empty() {
+            return f(Rc::new(values));
         }
-        let row = Rc::new(decode_fields(json, &plan.fields)?);
-        tuple[index] = Some(row.clone());
+        tuple[index] = Some(Rc::new(values));
         if !passes(&plan.filter, &tuple)? {
             return Ok(true);
         }
-        f(row)
+        let mut values = tuple[index].take().ok_or_else(|| Error::storage("internal: scan row missing"))?;
+        if two_phase {
+            let slots = Rc::get_mut(&mut values).ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
+            decode_slots(json, &plan.fields, &not_in_filter, slots)?;
+        }
+        f(values)
     };
     match &plan.access {
         Access::FullScan => reader.scan(&plan.table, |_, deleted, json| visit(deleted, json)),
@@ -70,7 +76,7 @@ fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl
     }
 }
 
-fn passes(filter: &[super::plan::Pred], tuple: &[Option<Rc<Row>>]) -> Result<bool> {
+fn passes(filter: &[super::plan::Pred], tuple: &[Option<Values>]) -> Result<bool> {
     let env = Env::rows(tuple);
     for p in filter {
         if !p.expr.test(&env)? {
@@ -103,7 +109,7 @@ fn group_key(values: &[Value]) -> Vec<u8> {
 
 /// The build side of a hash join.
 struct HashSide {
-    rows: Vec<Rc<Row>>,
+    rows: Vec<Values>,
     by_key: HashMap<Vec<u8>, Vec<usize>>,
 }
 
@@ -209,7 +215,7 @@ struct Collector<'p> {
 
 impl Collector<'_> {
     /// Adds a row; returns `false` once enough rows are in.
-    fn push(&mut self, tuple: &[Option<Rc<Row>>], slots: &[Value]) -> Result<bool> {
+    fn push(&mut self, tuple: &[Option<Values>], slots: &[Value]) -> Result<bool> {
         let env = Env { tuple, slots, outputs: &[] };
         let seq = self.seq;
         self.seq += 1;

@@ -10,21 +10,23 @@ use serde_json::Value;
 use super::value::{apply_cmp, arith, equals, float_value, parse_time, short, truth, truth_value, ArithOp, CmpOp, LikePattern, Truth};
 use crate::error::{Error, Result};
 use crate::store::entity::format_ts;
-use crate::store::Row;
+
+/// The fields of one row a query reads, by slot (see [`Expr::Column`]); NULL when absent.
+pub(crate) type Values = Rc<Vec<Value>>;
 
 /// One row per source (table) of a query; `None` for the missing side of a LEFT JOIN.
-pub(crate) type Tuple = Vec<Option<Rc<Row>>>;
+pub(crate) type Tuple = Vec<Option<Values>>;
 
 /// What an expression reads: the source rows, plus slots (group keys and aggregates, or output
 /// columns) once rows are grouped or projected.
 pub(crate) struct Env<'a> {
-    pub(crate) tuple: &'a [Option<Rc<Row>>],
+    pub(crate) tuple: &'a [Option<Values>],
     pub(crate) slots: &'a [Value],
     pub(crate) outputs: &'a [Value],
 }
 
 impl<'a> Env<'a> {
-    pub(crate) fn rows(tuple: &'a [Option<Rc<Row>>]) -> Self {
+    pub(crate) fn rows(tuple: &'a [Option<Values>]) -> Self {
         Env { tuple, slots: &[], outputs: &[] }
     }
 }
@@ -97,8 +99,9 @@ pub(crate) struct Interval {
 /// A bound expression.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
-    /// A field of source `source` at `path` (first element: the top-level field).
-    Column { source: usize, path: Vec<String> },
+    /// A field of source `source`: its top-level field `path[0]` is decoded into `slot`, and
+    /// the rest of `path` walks into nested objects.
+    Column { source: usize, slot: usize, path: Vec<String> },
     Literal(Value),
     /// A group key or aggregate result (after GROUP BY).
     Slot(usize),
@@ -210,11 +213,11 @@ impl Expr {
     pub(crate) fn eval<'a>(&'a self, env: &Env<'a>) -> Result<Cow<'a, Value>> {
         static NULL: Value = Value::Null;
         match self {
-            Expr::Column { source, path } => {
+            Expr::Column { source, slot, path } => {
                 let row = env.tuple.get(*source).and_then(|r| r.as_deref());
-                let mut current = match row.and_then(|r| r.get(&path[0])) {
-                    Some(v) => v,
-                    None => return Ok(Cow::Borrowed(&NULL)),
+                let mut current = match row.and_then(|r| r.get(*slot)) {
+                    Some(v) if !v.is_null() => v,
+                    _ => return Ok(Cow::Borrowed(&NULL)),
                 };
                 for part in &path[1..] {
                     current = match current.as_object().and_then(|o| o.get(part)) {

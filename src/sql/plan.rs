@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::expr::Expr;
 use super::value::{compare, parse_time, CmpOp};
 use crate::error::Result;
-use crate::store::read::{Fields, Reader};
+use crate::store::read::Reader;
 use crate::store::IndexQuery;
 
 /// A condition with the SQL text it came from (for EXPLAIN).
@@ -37,10 +37,10 @@ pub(crate) enum Access {
 pub(crate) struct SourcePlan {
     pub(crate) table: String,
     pub(crate) alias: String,
-    /// Fields the query reads.
-    pub(crate) fields: Fields,
-    /// Fields the pushed-down filter reads.
-    pub(crate) filter_fields: Fields,
+    /// Top-level fields the query reads, by slot.
+    pub(crate) fields: Vec<String>,
+    /// Which slots the pushed-down filter reads.
+    pub(crate) filter_slots: Vec<bool>,
     pub(crate) include_deleted: bool,
     /// Conditions on this source alone, checked while scanning.
     pub(crate) filter: Vec<Pred>,
@@ -146,7 +146,7 @@ enum Candidate {
 
 fn column_of(e: &Expr, source: usize) -> Option<&str> {
     match e {
-        Expr::Column { source: s, path } if *s == source && path.len() == 1 => Some(&path[0]),
+        Expr::Column { source: s, path, .. } if *s == source && path.len() == 1 => Some(&path[0]),
         _ => None,
     }
 }

@@ -1,12 +1,10 @@
 //! Consistent reads for query engines: one KV snapshot, raw row bytes, index id lookups.
 //!
 //! [`Reader`] hands out row JSON without materialising it, so the SQL executor can decode only
-//! the fields a query touches ([`decode_fields`]).
+//! the fields a query touches ([`decode_slots`]).
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -86,55 +84,33 @@ impl<'t> Reader<'t> {
     }
 }
 
-/// Which top-level fields of a row to decode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Fields {
-    /// Every field.
-    All,
-    /// Only these.
-    Only(Vec<String>),
-}
-
-impl Fields {
-    /// `true` when `name` is decoded.
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        self.contains_bytes(name.as_bytes())
-    }
-
-    /// `true` when the field named by these bytes is decoded.
-    pub(crate) fn contains_bytes(&self, name: &[u8]) -> bool {
-        match self {
-            Fields::All => true,
-            // Queries name a handful of fields: a length-first linear scan beats a binary search.
-            Fields::Only(names) => names.iter().any(|n| n.len() == name.len() && n.as_bytes() == name),
-        }
-    }
-}
-
-/// Decodes the `fields` of a row's JSON object, skipping the others without allocating.
-pub(crate) fn decode_fields(json: &[u8], fields: &Fields) -> Result<Row> {
+/// Decodes the fields `names[i]` of a row's JSON object for which `want(i)` holds into `out[i]`
+/// (a field the row lacks stays as it is — callers start from nulls). Other fields are skipped
+/// without being parsed.
+pub(crate) fn decode_slots(json: &[u8], names: &[String], want: &dyn Fn(usize) -> bool, out: &mut [Value]) -> Result<()> {
     let corrupt = |e: serde_json::Error| Error::storage(format!("corrupt row: {e}"));
-    match fields {
-        Fields::All => serde_json::from_slice(json).map_err(corrupt),
-        Fields::Only(_) => {
-            let mut row = Row::new();
-            let split = top_level_fields(json, |key, value| {
-                if fields.contains_bytes(key) {
-                    let key = std::str::from_utf8(key).map_err(|_| Error::storage("corrupt row: a key is not UTF-8"))?;
-                    row.insert(key.to_string(), serde_json::from_slice(value).map_err(corrupt)?);
-                }
-                Ok(())
-            });
-            if let Some(done) = split {
-                return done.map(|()| row);
+    let split = top_level_fields(json, |key, value| {
+        // Queries name a handful of fields: a length-first linear scan is the fastest lookup.
+        if let Some(i) = names.iter().position(|n| n.len() == key.len() && n.as_bytes() == key) {
+            if want(i) {
+                out[i] = serde_json::from_slice(value).map_err(corrupt)?;
             }
-            // Not the compact form the store writes (or a key with escapes): parse it fully.
-            let mut de = serde_json::Deserializer::from_slice(json);
-            let row = FieldsSeed(fields).deserialize(&mut de).map_err(corrupt)?;
-            de.end().map_err(corrupt)?;
-            Ok(row)
+        }
+        Ok(())
+    });
+    if let Some(done) = split {
+        return done;
+    }
+    // Not the compact form the store writes (or a key with escapes): parse it fully.
+    let row: Row = serde_json::from_slice(json).map_err(corrupt)?;
+    for (i, name) in names.iter().enumerate() {
+        if want(i) {
+            if let Some(v) = row.get(name) {
+                out[i] = v.clone();
+            }
         }
     }
+    Ok(())
 }
 
 /// Splits a JSON object into its top-level `(key, raw value)` pairs without parsing the values,
@@ -230,83 +206,38 @@ fn skip_value(json: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-struct FieldsSeed<'f>(&'f Fields);
-
-impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
-    type Value = Row;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Row, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldsSeed<'_> {
-    type Value = Row;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a row object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Row, A::Error> {
-        let mut row = Row::new();
-        while let Some(Key(key)) = map.next_key()? {
-            if self.0.contains(&key) {
-                row.insert(key.into_owned(), map.next_value::<Value>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(row)
-    }
-}
-
-/// An object key, borrowed from the input when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E>(self, v: String) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn decode(json: &[u8], names: &[&str]) -> Result<Vec<Value>> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut out = vec![Value::Null; names.len()];
+        decode_slots(json, &names, &|_| true, &mut out)?;
+        Ok(out)
+    }
+
     #[test]
     fn decodes_only_the_asked_fields() {
         let json = br#"{"a":1,"b":{"deep":[1,2,{"x":"y"}]},"c":"s\"q","d\u0065":null}"#;
-        let only = Fields::Only(vec!["c".into(), "de".into()]);
-        let row = decode_fields(json, &only).unwrap();
-        assert_eq!(Value::Object(row), json!({"c": "s\"q", "de": null}));
-        assert_eq!(decode_fields(json, &Fields::All).unwrap().len(), 4);
-        assert!(decode_fields(b"{\"a\":1", &only).is_err());
-        assert!(decode_fields(b"{\"a\":1} x", &only).is_err());
+        assert_eq!(decode(json, &["c", "de", "zz"]).unwrap(), [json!("s\"q"), json!(null), json!(null)]);
+        assert_eq!(decode(json, &["a"]).unwrap(), [json!(1)]);
+        assert!(decode(b"{\"a\":1", &["c"]).is_err());
+        assert!(decode(b"{\"a\":1} x", &["c"]).is_err());
         // Nested values with brackets and quotes inside strings are skipped whole.
         let tricky = br#"{"a":{"x":"}]\"{","y":[1,[2,{"z":null}]]},"c":[true,false],"n":-1.5e3}"#;
-        let row = decode_fields(tricky, &Fields::Only(vec!["c".into(), "n".into()])).unwrap();
-        assert_eq!(Value::Object(row), json!({"c": [true, false], "n": -1500.0}));
-        let row = decode_fields(b" { \"c\" : 1 , \"d\":2 } ", &Fields::Only(vec!["c".into()])).unwrap();
-        assert_eq!(Value::Object(row), json!({"c": 1}));
+        assert_eq!(decode(tricky, &["n", "c"]).unwrap(), [json!(-1500.0), json!([true, false])]);
+        assert_eq!(decode(b" { \"c\" : 1 , \"d\":2 } ", &["c"]).unwrap(), [json!(1)]);
+        // Only the wanted slots are filled.
+        let names = vec!["a".to_string(), "c".to_string()];
+        let mut out = vec![Value::Null; 2];
+        decode_slots(br#"{"a":1,"c":2}"#, &names, &|i| i == 1, &mut out).unwrap();
+        assert_eq!(out, [json!(null), json!(2)]);
         // Corrupt values are errors, not guesses.
-        assert!(decode_fields(b"{\"c\":tru}", &only).is_err());
-        assert!(decode_fields(b"{\"c\":[1,2}", &only).is_err());
-        assert!(decode_fields(b"{\"c\":\"x}", &only).is_err());
-        assert!(decode_fields(b"", &only).is_err());
-        assert!(decode_fields(b"{}", &only).unwrap().is_empty());
+        for bad in [&b"{\"c\":tru}"[..], b"{\"c\":[1,2}", b"{\"c\":\"x}", b""] {
+            assert!(decode(bad, &["c"]).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(decode(b"{}", &["c"]).unwrap(), [json!(null)]);
     }
 }
