@@ -390,15 +390,21 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
                 states: g.aggs.iter().map(AggState::new).collect(),
                 seen: g.aggs.iter().map(|_| HashSet::new()).collect(),
             };
+            let mut key = Vec::new();
             let mut sink = |t: &Tuple| -> Result<bool> {
                 let env = Env::rows(t);
-                let keys = g.keys.iter().map(|k| k.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
-                let key = group_key(&keys);
-                let gi = match index.get(&key) {
+                // The group's key is encoded into one reused buffer; values are kept only when
+                // a new group starts.
+                key.clear();
+                for k in &g.keys {
+                    encode_index_value(&*k.eval(&env)?, &mut key);
+                }
+                let gi = match index.get(key.as_slice()) {
                     Some(i) => *i,
                     None => {
+                        let keys = g.keys.iter().map(|k| k.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
                         groups.push(new_group(keys));
-                        index.insert(key, groups.len() - 1);
+                        index.insert(key.clone(), groups.len() - 1);
                         groups.len() - 1
                     }
                 };
