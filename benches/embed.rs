@@ -59,7 +59,11 @@ fn main() {
     group.finish();
     c.final_summary();
 
-    println!("\nlocal embedder: {} ({} dims), model load {load_ms:.0} ms, 12-token sentence\n", e.name(), e.dimensions());
+    println!(
+        "\nlocal embedder: {} ({} dims), model load {load_ms:.0} ms, 12-token sentence\n",
+        e.name(),
+        e.dimensions()
+    );
     println!("| batch | median per call | per text | texts/s |");
     println!("|------:|----------------:|---------:|--------:|");
     for &n in &batches {

@@ -68,7 +68,10 @@ impl LocalEmbedder {
             let path = dir.join(file);
             std::fs::read(&path).map_err(|e| {
                 err(
-                    &format!("cannot read {} (fetch the model with .ci/fetch-models or set REM_MODEL_DIR)", path.display()),
+                    &format!(
+                        "cannot read {} (fetch the model with .ci/fetch-models or set REM_MODEL_DIR)",
+                        path.display()
+                    ),
                     e,
                 )
             })
@@ -103,7 +106,11 @@ impl LocalEmbedder {
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("invalid tokenizer.json", e))?;
         // tokenizer.json ships fixed padding to 128: pad to the longest text of each batch instead.
         let pad = tokenizer.get_padding().cloned().unwrap_or_default();
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, pad_to_multiple_of: None, ..pad }));
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_to_multiple_of: None,
+            ..pad
+        }));
         let trunc = tokenizer.get_truncation().cloned().unwrap_or_default();
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..trunc }))
@@ -140,8 +147,7 @@ impl LocalEmbedder {
 
     /// Tokenizes, runs and pools one batch.
     fn run_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let encodings =
-            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| err("tokenization failed", e))?;
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| err("tokenization failed", e))?;
         let batch = encodings.len();
         let seq = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
         if batch == 0 || seq == 0 {
@@ -152,7 +158,9 @@ impl LocalEmbedder {
         let mut types = vec![0i64; batch * seq];
         for (row, enc) in encodings.iter().enumerate() {
             let at = row * seq;
-            for (i, ((id, m), t)) in enc.get_ids().iter().zip(enc.get_attention_mask()).zip(enc.get_type_ids()).enumerate() {
+            for (i, ((id, m), t)) in
+                enc.get_ids().iter().zip(enc.get_attention_mask()).zip(enc.get_type_ids()).enumerate()
+            {
                 ids[at + i] = i64::from(*id);
                 mask[at + i] = i64::from(*m);
                 types[at + i] = i64::from(*t);
@@ -263,7 +271,12 @@ fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
 }
 
 fn int_attr(name: &str, value: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i: value, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
 }
 
 fn node(op: &str, name: String, inputs: Vec<String>, output: String, attrs: Vec<pb::AttributeProto>) -> NodeProto {
@@ -332,16 +345,16 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
     }
     // Drop the full-table Mul and Cast when nothing else reads them any more.
     loop {
-            let used: std::collections::HashSet<&str> = graph
-                .node
-                .iter()
-                .flat_map(|n| n.input.iter())
-                .chain(graph.output.iter().map(|o| &o.name))
-                .map(String::as_str)
-                .collect();
-            let dead: Vec<usize> = (0..graph.node.len())
-                .filter(|&k| graph.node[k].output.iter().all(|o| maybe_dead.contains(o) && !used.contains(o.as_str())))
-                .collect();
+        let used: std::collections::HashSet<&str> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter())
+            .chain(graph.output.iter().map(|o| &o.name))
+            .map(String::as_str)
+            .collect();
+        let dead: Vec<usize> = (0..graph.node.len())
+            .filter(|&k| graph.node[k].output.iter().all(|o| maybe_dead.contains(o) && !used.contains(o.as_str())))
+            .collect();
         if dead.is_empty() {
             break;
         }

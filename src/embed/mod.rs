@@ -59,9 +59,7 @@ pub trait Embedder: Send + Sync {
 
     /// Shorthand for one text.
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        self.embed(&[text])?
-            .pop()
-            .ok_or_else(|| Error::Embedding("embedder returned no vector".into()))
+        self.embed(&[text])?.pop().ok_or_else(|| Error::Embedding("embedder returned no vector".into()))
     }
 }
 
