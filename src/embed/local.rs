@@ -364,3 +364,72 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
     }
     rewritten
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::tensor_proto::DataType;
+
+    fn tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> pb::TensorProto {
+        pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: data_type as i32, raw_data: raw, ..Default::default() }
+    }
+
+    fn value_info(name: &str, elem: Option<(DataType, i64)>) -> pb::ValueInfoProto {
+        use pb::tensor_shape_proto::{dimension, Dimension};
+        let r#type = elem.map(|(dt, len)| pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: dt as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![Dimension { value: Some(dimension::Value::DimValue(len)), ..Default::default() }],
+                }),
+            })),
+            ..Default::default()
+        });
+        pb::ValueInfoProto { name: name.into(), r#type, ..Default::default() }
+    }
+
+    /// A 5-row int8 table with per-row scales looked up by `ids`: the pattern of the MiniLM export.
+    fn quantized_lookup() -> ModelProto {
+        let wq: Vec<u8> = (0..15).map(|i| ((i * 37 % 255) as i8).wrapping_sub(100) as u8).collect();
+        let scales: Vec<u8> = [0.013f32, 0.5, -0.25, 1.0 / 3.0, 7.0].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let float = DataType::Float as i64;
+        let graph = pb::GraphProto {
+            name: "g".into(),
+            initializer: vec![tensor("wq", &[5, 3], DataType::Int8, wq), tensor("s", &[5, 1], DataType::Float, scales)],
+            input: vec![value_info("ids", Some((DataType::Int64, 4)))],
+            output: vec![value_info("out", None)],
+            node: vec![
+                node("Cast", "cast".into(), vec!["wq".into()], "wf".into(), vec![int_attr("to", float)]),
+                node("Mul", "mul".into(), vec!["wf".into(), "s".into()], "w".into(), vec![]),
+                node("Gather", "gather".into(), vec!["w".into(), "ids".into()], "out".into(), vec![int_attr("axis", 0)]),
+            ],
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    fn run(proto: &ModelProto) -> Tensor {
+        let model = tract_onnx::onnx().model_for_proto_model(proto).unwrap().into_optimized().unwrap();
+        let ids = tract_ndarray::arr1(&[3i64, 0, 4, 3]).into_tvalue();
+        model.into_runnable().unwrap().run(tvec![ids]).unwrap().remove(0).into_tensor()
+    }
+
+    #[test]
+    fn quantized_gather_rewrite_is_exact() {
+        let original = quantized_lookup();
+        let mut rewritten = original.clone();
+        assert_eq!(rewrite_quantized_gathers(&mut rewritten), 1);
+        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Gather", "Cast", "Gather", "Mul"], "the full-table Cast and Mul are gone");
+        let (a, b) = (run(&original), run(&rewritten));
+        assert_eq!(a.shape(), &[4, 3]);
+        assert_eq!(a, b, "bit-identical");
+        // Nothing to rewrite the second time, nor in a graph without the pattern.
+        assert_eq!(rewrite_quantized_gathers(&mut rewritten), 0);
+    }
+}
