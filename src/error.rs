@@ -74,6 +74,10 @@ pub enum Error {
     /// A value of the wrong type in a query (`'a' + 1`, a non-integer LIMIT, division by zero).
     #[error("SQL type error: {0}")]
     SqlType(String),
+    /// An embedder that cannot be loaded or run: missing or corrupt model files, a bad provider
+    /// spec, an inference failure.
+    #[error("embedding: {0}")]
+    Embedding(String),
 }
 
 fn known_list(known: &[String]) -> String {
@@ -91,7 +95,7 @@ fn issues_list(issues: &[ValidationIssue]) -> String {
 impl Error {
     /// Stable code for programs: `UNKNOWN_TABLE`, `VALIDATION`, `INVALID_SCHEMA`, `NOT_FOUND`,
     /// `INVALID_ARGUMENT`, `WAL`, `STORAGE`, `SQL_SYNTAX`, `SQL_UNSUPPORTED`, `UNKNOWN_COLUMN`,
-    /// `SQL_TYPE`.
+    /// `SQL_TYPE`, `EMBEDDING`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownTable { .. } => "UNKNOWN_TABLE",
@@ -105,6 +109,7 @@ impl Error {
             Error::SqlUnsupported(_) => "SQL_UNSUPPORTED",
             Error::UnknownColumn { .. } => "UNKNOWN_COLUMN",
             Error::SqlType(_) => "SQL_TYPE",
+            Error::Embedding(_) => "EMBEDDING",
         }
     }
 

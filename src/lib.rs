@@ -5,7 +5,8 @@
 //! runs natively and as WebAssembly.
 //!
 //! Layers, bottom to top: [`kv`] (ordered byte store, three backends) → [`store`] (schemas,
-//! entities, indexes, edges, WAL; one write path) → [`graph`] (traversal, paths, cycles) → faces ([`Database`] here, the `rem` CLI and the
+//! entities, indexes, edges, WAL; one write path) → [`graph`] (traversal, paths, cycles) and [`embed`] (text → vectors; the local model
+//! needs feature `embeddings`) → faces ([`Database`] here, the `rem` CLI and the
 //! wasm-bindgen JS face).
 //!
 //! ```
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod database;
+pub mod embed;
 mod error;
 pub mod graph;
 pub mod kv;

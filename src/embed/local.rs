@@ -1,0 +1,435 @@
+//! [`LocalEmbedder`]: a sentence-transformers model (all-MiniLM-L6-v2) run in-module by
+//! tract-onnx, tokenized by `tokenizers`. The same code runs natively and in wasm32.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tract_onnx::pb::{self, ModelProto, NodeProto};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use super::{Embedder, EmbedderSpec, Provider, DEFAULT_LOCAL_MODEL};
+use crate::error::{Error, Result};
+
+/// Tokens per text, [CLS] and [SEP] included; longer texts are truncated (sentence-transformers'
+/// `max_seq_length` for all-MiniLM-L6-v2).
+pub const MAX_TOKENS: usize = 256;
+/// Texts per inference run; a longer input is cut into batches of this size.
+pub const BATCH_SIZE: usize = 32;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A local ONNX sentence-embedding model: tokenize (padding to the longest text of the batch,
+/// truncation to [`MAX_TOKENS`]), run the encoder, mean-pool the last hidden state over the
+/// attention mask, L2-normalise.
+///
+/// ```no_run
+/// # #[cfg(feature = "embeddings")] {
+/// use remdb::embed::{Embedder, LocalEmbedder, default_model_dir};
+/// let embedder = LocalEmbedder::from_files(default_model_dir())?; // models/all-MiniLM-L6-v2
+/// let vectors = embedder.embed(&["a cat sits on the mat", "quarterly revenue grew 5%"])?;
+/// assert_eq!(vectors[0].len(), 384);
+/// # }
+/// # Ok::<(), remdb::Error>(())
+/// ```
+pub struct LocalEmbedder {
+    name: String,
+    tokenizer: Tokenizer,
+    plan: Plan,
+    dimensions: usize,
+    batch_size: usize,
+}
+
+impl std::fmt::Debug for LocalEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalEmbedder")
+            .field("name", &self.name)
+            .field("dimensions", &self.dimensions)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(context: &str, e: impl std::fmt::Display) -> Error {
+    Error::Embedding(format!("{context}: {e}"))
+}
+
+fn tract_err(context: &str, e: TractError) -> Error {
+    Error::Embedding(format!("{context}: {e:#}"))
+}
+
+impl LocalEmbedder {
+    /// Loads `model.onnx` and `tokenizer.json` from `dir`. The embedder is named
+    /// `local:<directory name>`.
+    pub fn from_files(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let read = |file: &str| {
+            let path = dir.join(file);
+            std::fs::read(&path).map_err(|e| {
+                err(
+                    &format!(
+                        "cannot read {} (fetch the model with .ci/fetch-models or set REM_MODEL_DIR)",
+                        path.display()
+                    ),
+                    e,
+                )
+            })
+        };
+        let model = read("model.onnx")?;
+        let tokenizer = read("tokenizer.json")?;
+        let model_name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or(DEFAULT_LOCAL_MODEL);
+        let mut embedder = Self::from_bytes(&model, &tokenizer)?;
+        embedder.name = EmbedderSpec { provider: Provider::Local, model: model_name.to_string() }.to_string();
+        Ok(embedder)
+    }
+
+    /// Loads the model for a `local:` spec from [`EmbedderSpec::local_model_dir`].
+    pub fn from_spec(spec: &EmbedderSpec) -> Result<Self> {
+        if spec.provider != Provider::Local {
+            return Err(Error::Embedding(format!("`{spec}` is not a local embedder")));
+        }
+        let mut embedder = Self::from_files(spec.local_model_dir())?;
+        embedder.name = spec.to_string();
+        Ok(embedder)
+    }
+
+    /// Loads from the bytes of an ONNX model (inputs `input_ids`, `attention_mask`, optionally
+    /// `token_type_ids`, int64 `[batch, seq]`; first output `[batch, seq, dim]`) and of a
+    /// `tokenizer.json`. This is the wasm path. Named `local:all-MiniLM-L6-v2` unless renamed with
+    /// [`LocalEmbedder::with_name`].
+    pub fn from_bytes(model_onnx: &[u8], tokenizer_json: &[u8]) -> Result<Self> {
+        let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("invalid tokenizer.json", e))?;
+        // tokenizer.json ships fixed padding to 128: pad to the longest text of each batch instead.
+        let pad = tokenizer.get_padding().cloned().unwrap_or_default();
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_to_multiple_of: None,
+            ..pad
+        }));
+        let trunc = tokenizer.get_truncation().cloned().unwrap_or_default();
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..trunc }))
+            .map_err(|e| err("tokenizer truncation", e))?;
+
+        let plan = load_plan(model_onnx)?;
+        let mut embedder = LocalEmbedder {
+            name: format!("local:{DEFAULT_LOCAL_MODEL}"),
+            tokenizer,
+            plan,
+            dimensions: 0,
+            batch_size: BATCH_SIZE,
+        };
+        // One run checks the model end to end and tells its dimension.
+        let probe = embedder.run_batch(&["probe"])?;
+        embedder.dimensions = probe[0].len();
+        if embedder.dimensions == 0 {
+            return Err(Error::Embedding("model produces empty vectors".into()));
+        }
+        Ok(embedder)
+    }
+
+    /// Renames the embedder (what [`Embedder::name`] reports).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Texts per inference run (default [`BATCH_SIZE`]; at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Tokenizes, runs and pools one batch.
+    fn run_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| err("tokenization failed", e))?;
+        let batch = encodings.len();
+        let seq = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        if batch == 0 || seq == 0 {
+            return Err(Error::Embedding("tokenizer produced no tokens".into()));
+        }
+        let mut ids = vec![0i64; batch * seq];
+        let mut mask = vec![0i64; batch * seq];
+        let mut types = vec![0i64; batch * seq];
+        for (row, enc) in encodings.iter().enumerate() {
+            let at = row * seq;
+            for (i, ((id, m), t)) in
+                enc.get_ids().iter().zip(enc.get_attention_mask()).zip(enc.get_type_ids()).enumerate()
+            {
+                ids[at + i] = i64::from(*id);
+                mask[at + i] = i64::from(*m);
+                types[at + i] = i64::from(*t);
+            }
+        }
+        let tensor = |v: Vec<i64>| -> Result<TValue> {
+            Ok(tract_ndarray::Array2::from_shape_vec((batch, seq), v).map_err(|e| err("input shape", e))?.into_tvalue())
+        };
+        let mask_values = mask.clone();
+        let mut inputs: TVec<TValue> = tvec![tensor(ids)?, tensor(mask)?];
+        if self.plan.model().inputs.len() > 2 {
+            inputs.push(tensor(types)?);
+        }
+        let outputs = self.plan.run(inputs).map_err(|e| tract_err("inference failed", e))?;
+        let hidden = outputs
+            .first()
+            .ok_or_else(|| Error::Embedding("model has no output".into()))?
+            .to_plain_array_view::<f32>()
+            .map_err(|e| tract_err("model output is not f32", e))?;
+        let shape = hidden.shape();
+        if shape.len() != 3 || shape[0] != batch || shape[1] != seq {
+            return Err(Error::Embedding(format!(
+                "model output has shape {shape:?}; expected [{batch}, {seq}, dim] (last_hidden_state)"
+            )));
+        }
+        let dim = shape[2];
+        let hidden = hidden.into_shape_with_order((batch, seq, dim)).map_err(|e| err("model output", e))?;
+        let mut out = Vec::with_capacity(batch);
+        for b in 0..batch {
+            // Mean over the tokens the attention mask keeps, then L2 normalisation.
+            let mut sum = vec![0f32; dim];
+            let mut count = 0f32;
+            for s in 0..seq {
+                if mask_values[b * seq + s] != 0 {
+                    count += 1.0;
+                    for (acc, x) in sum.iter_mut().zip(hidden.slice(tract_ndarray::s![b, s, ..])) {
+                        *acc += *x;
+                    }
+                }
+            }
+            let count = count.max(1.0);
+            sum.iter_mut().for_each(|x| *x /= count);
+            let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            sum.iter_mut().for_each(|x| *x /= norm);
+            if sum.iter().any(|x| !x.is_finite()) {
+                return Err(Error::Embedding("model produced a non-finite vector".into()));
+            }
+            out.push(sum);
+        }
+        Ok(out)
+    }
+}
+
+impl Embedder for LocalEmbedder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(self.batch_size) {
+            out.extend(self.run_batch(chunk)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Parses, rewrites and optimises the ONNX model for inputs of shape `[batch, seq]`.
+fn load_plan(model_onnx: &[u8]) -> Result<Plan> {
+    // The exported value_info claims shapes tract cannot reconcile with broadcasting (the
+    // attention-mask `Where`): let tract infer every intermediate shape itself.
+    let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+    let mut proto = onnx
+        .proto_model_for_read(&mut std::io::Cursor::new(model_onnx))
+        .map_err(|e| tract_err("invalid ONNX model", e))?;
+    rewrite_quantized_gathers(&mut proto);
+    let mut model = onnx.model_for_proto_model(&proto).map_err(|e| tract_err("unsupported ONNX model", e))?;
+    let n_inputs = model.inputs.len();
+    if !(2..=3).contains(&n_inputs) {
+        return Err(Error::Embedding(format!(
+            "model has {n_inputs} inputs; expected input_ids, attention_mask[, token_type_ids]"
+        )));
+    }
+    // Keep the model's own `[batch, sequence]` dims when it declares them (symbols must match
+    // the ones its graph uses); otherwise declare two symbolic dims.
+    let (batch, seq) = (model.symbols.sym("batch"), model.symbols.sym("sequence"));
+    for i in 0..n_inputs {
+        let declared = model.input_fact(i).map_err(|e| tract_err("model input", e))?;
+        let dims: Option<TVec<TDim>> =
+            if declared.shape.is_open() { None } else { declared.shape.dims().map(|d| d.concretize()).collect() };
+        let dims = match dims {
+            Some(dims) if dims.len() == 2 => dims,
+            _ => tvec![batch.clone().to_dim(), seq.clone().to_dim()],
+        };
+        let fact = InferenceFact::dt_shape(i64::datum_type(), dims);
+        model.set_input_fact(i, fact).map_err(|e| tract_err("model input", e))?;
+    }
+    let typed = model.into_optimized().map_err(|e| tract_err("cannot optimise ONNX model", e))?;
+    typed.into_runnable().map_err(|e| tract_err("cannot plan ONNX model", e))
+}
+
+fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
+    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+fn int_attr(name: &str, value: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, name: String, inputs: Vec<String>, output: String, attrs: Vec<pb::AttributeProto>) -> NodeProto {
+    NodeProto { op_type: op.into(), name, input: inputs, output: vec![output], attribute: attrs, ..Default::default() }
+}
+
+/// Rewrites `Gather(Mul(Cast(Wq), S), ids)` — a weight-only int8 embedding table dequantized
+/// before the lookup — into `Mul(Cast(Gather(Wq, ids)), Gather(S, ids))` when `Wq` is an int
+/// initializer and `S` a per-row scale initializer `[rows, 1]`. The output is bit-identical
+/// (the same products, only of the rows looked up), but tract 0.23 does not constant-fold the
+/// 47 MB f32 table, so without this every call dequantizes all of it (batch-1 latency ≈ 4×).
+/// Nodes left unused are removed. Returns how many gathers were rewritten.
+fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
+    let Some(graph) = model.graph.as_mut() else { return 0 };
+    let inits: std::collections::HashMap<String, Vec<i64>> =
+        graph.initializer.iter().map(|t| (t.name.clone(), t.dims.clone())).collect();
+    let producer = |nodes: &[NodeProto], out: &str| nodes.iter().position(|n| n.output.iter().any(|o| o == out));
+    let float = pb::tensor_proto::DataType::Float as i64;
+    let mut rewritten = 0;
+    let mut maybe_dead = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < graph.node.len() {
+        let g = &graph.node[i];
+        let axis0 = attr_i(g, "axis").unwrap_or(0) == 0;
+        if g.op_type != "Gather" || g.input.len() != 2 || g.output.len() != 1 || !axis0 {
+            i += 1;
+            continue;
+        }
+        let found = (|| {
+            let mul = &graph.node[producer(&graph.node, &g.input[0])?];
+            if mul.op_type != "Mul" || mul.input.len() != 2 {
+                return None;
+            }
+            for (cast_in, scale) in [(&mul.input[0], &mul.input[1]), (&mul.input[1], &mul.input[0])] {
+                let Some(c) = producer(&graph.node, cast_in) else { continue };
+                let cast = &graph.node[c];
+                let scale_dims = inits.get(scale.as_str());
+                if cast.op_type == "Cast"
+                    && attr_i(cast, "to") == Some(float)
+                    && cast.input.len() == 1
+                    && inits.contains_key(&cast.input[0])
+                    && scale_dims.is_some_and(|d| d.len() == 2 && d[1] == 1)
+                {
+                    return Some((cast.input[0].clone(), scale.clone(), [mul.output.clone(), cast.output.clone()]));
+                }
+            }
+            None
+        })();
+        let Some((wq, scale, outputs)) = found else {
+            i += 1;
+            continue;
+        };
+        let (ids, out, base) = (g.input[1].clone(), g.output[0].clone(), format!("{}__remdb_q", g.name));
+        let t = |s: &str| format!("{out}__remdb_{s}");
+        let replacement = vec![
+            node("Gather", format!("{base}_gather_q"), vec![wq, ids.clone()], t("q"), vec![int_attr("axis", 0)]),
+            node("Cast", format!("{base}_cast"), vec![t("q")], t("qf"), vec![int_attr("to", float)]),
+            node("Gather", format!("{base}_gather_s"), vec![scale, ids], t("s"), vec![int_attr("axis", 0)]),
+            node("Mul", format!("{base}_mul"), vec![t("qf"), t("s")], out, vec![]),
+        ];
+        maybe_dead.extend(outputs.into_iter().flatten());
+        let n = replacement.len();
+        graph.node.splice(i..=i, replacement);
+        i += n;
+        rewritten += 1;
+    }
+    // Drop the full-table Mul and Cast when nothing else reads them any more.
+    loop {
+        let used: std::collections::HashSet<&str> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter())
+            .chain(graph.output.iter().map(|o| &o.name))
+            .map(String::as_str)
+            .collect();
+        let dead: Vec<usize> = (0..graph.node.len())
+            .filter(|&k| graph.node[k].output.iter().all(|o| maybe_dead.contains(o) && !used.contains(o.as_str())))
+            .collect();
+        if dead.is_empty() {
+            break;
+        }
+        for k in dead.into_iter().rev() {
+            graph.node.remove(k);
+        }
+    }
+    rewritten
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::tensor_proto::DataType;
+
+    fn tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> pb::TensorProto {
+        pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: data_type as i32, raw_data: raw, ..Default::default() }
+    }
+
+    fn value_info(name: &str, elem: Option<(DataType, i64)>) -> pb::ValueInfoProto {
+        use pb::tensor_shape_proto::{dimension, Dimension};
+        let r#type = elem.map(|(dt, len)| pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: dt as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![Dimension { value: Some(dimension::Value::DimValue(len)), ..Default::default() }],
+                }),
+            })),
+            ..Default::default()
+        });
+        pb::ValueInfoProto { name: name.into(), r#type, ..Default::default() }
+    }
+
+    /// A 5-row int8 table with per-row scales looked up by `ids`: the pattern of the MiniLM export.
+    fn quantized_lookup() -> ModelProto {
+        let wq: Vec<u8> = (0..15).map(|i| ((i * 37 % 255) as i8).wrapping_sub(100) as u8).collect();
+        let scales: Vec<u8> = [0.013f32, 0.5, -0.25, 1.0 / 3.0, 7.0].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let float = DataType::Float as i64;
+        let graph = pb::GraphProto {
+            name: "g".into(),
+            initializer: vec![tensor("wq", &[5, 3], DataType::Int8, wq), tensor("s", &[5, 1], DataType::Float, scales)],
+            input: vec![value_info("ids", Some((DataType::Int64, 4)))],
+            output: vec![value_info("out", None)],
+            node: vec![
+                node("Cast", "cast".into(), vec!["wq".into()], "wf".into(), vec![int_attr("to", float)]),
+                node("Mul", "mul".into(), vec!["wf".into(), "s".into()], "w".into(), vec![]),
+                node("Gather", "gather".into(), vec!["w".into(), "ids".into()], "out".into(), vec![int_attr("axis", 0)]),
+            ],
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    fn run(proto: &ModelProto) -> Tensor {
+        let model = tract_onnx::onnx().model_for_proto_model(proto).unwrap().into_optimized().unwrap();
+        let ids = tract_ndarray::arr1(&[3i64, 0, 4, 3]).into_tvalue();
+        model.into_runnable().unwrap().run(tvec![ids]).unwrap().remove(0).into_tensor()
+    }
+
+    #[test]
+    fn quantized_gather_rewrite_is_exact() {
+        let original = quantized_lookup();
+        let mut rewritten = original.clone();
+        assert_eq!(rewrite_quantized_gathers(&mut rewritten), 1);
+        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Gather", "Cast", "Gather", "Mul"], "the full-table Cast and Mul are gone");
+        let (a, b) = (run(&original), run(&rewritten));
+        assert_eq!(a.shape(), &[4, 3]);
+        assert_eq!(a, b, "bit-identical");
+        // Nothing to rewrite the second time, nor in a graph without the pattern.
+        assert_eq!(rewrite_quantized_gathers(&mut rewritten), 0);
+    }
+}

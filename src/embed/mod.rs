@@ -1,0 +1,217 @@
+//! Embeddings: text → fixed-length `f32` vectors, behind one small synchronous trait.
+//!
+//! Layered above [`crate::store`] and independent of it. Today there is one backend,
+//! [`LocalEmbedder`] (feature `embeddings`): all-MiniLM-L6-v2 (384 dimensions) run in-module by
+//! tract-onnx with a tokenizers tokenizer, natively and in wasm32 alike. HTTP providers
+//! (OpenAI, Cohere) are only *parsed* by [`EmbedderSpec`] for now.
+//!
+//! ## Provider specs
+//!
+//! An embedder is named `provider:model`, e.g. `local:all-MiniLM-L6-v2` or
+//! `openai:text-embedding-3-small`; a bare `local` means [`DEFAULT_LOCAL_MODEL`].
+//!
+//! ## Where local models live
+//!
+//! A local model is a directory holding `model.onnx` and `tokenizer.json`. It is looked up as
+//! [`EmbedderSpec::local_model_dir`] says: the `REM_MODEL_DIR` environment variable when set
+//! (the directory itself, whatever the model name), else `./models/<model>` relative to the
+//! working directory. `.ci/fetch-models` downloads all-MiniLM-L6-v2 into
+//! `./models/all-MiniLM-L6-v2` (or into `REM_MODEL_DIR`).
+//!
+//! ```
+//! use remdb::embed::{EmbedderSpec, Provider};
+//! let spec = EmbedderSpec::parse("local:all-MiniLM-L6-v2")?;
+//! assert_eq!(spec.provider, Provider::Local);
+//! assert_eq!(spec.to_string(), "local:all-MiniLM-L6-v2");
+//! assert_eq!(EmbedderSpec::parse("openai:text-embedding-3-small")?.known_dimensions(), Some(1536));
+//! assert!(EmbedderSpec::parse("nope:model").is_err());
+//! # Ok::<(), remdb::Error>(())
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+#[cfg(feature = "embeddings")]
+mod local;
+#[cfg(feature = "embeddings")]
+pub use local::LocalEmbedder;
+
+/// The local model used when none is named: sentence-transformers' all-MiniLM-L6-v2.
+pub const DEFAULT_LOCAL_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// Environment variable naming the directory of the local model (`model.onnx`, `tokenizer.json`).
+pub const MODEL_DIR_ENV: &str = "REM_MODEL_DIR";
+
+/// Something that turns texts into vectors.
+///
+/// Implementations return one vector per input text, in input order, each of length
+/// [`Embedder::dimensions`]. An empty input gives an empty output; an empty string is a valid
+/// text. Errors are [`Error::Embedding`].
+pub trait Embedder: Send + Sync {
+    /// The spec this embedder answers to, e.g. `local:all-MiniLM-L6-v2`: what produced a vector.
+    fn name(&self) -> &str;
+    /// Length of every vector returned.
+    fn dimensions(&self) -> usize;
+    /// One vector per text, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Shorthand for one text.
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text])?.pop().ok_or_else(|| Error::Embedding("embedder returned no vector".into()))
+    }
+}
+
+/// Who computes the vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// In-module inference ([`LocalEmbedder`], feature `embeddings`).
+    Local,
+    /// OpenAI's embeddings HTTP API (not implemented yet; parsed only).
+    OpenAi,
+    /// Cohere's embed HTTP API (not implemented yet; parsed only).
+    Cohere,
+}
+
+impl Provider {
+    /// The lower-case name used in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Local => "local",
+            Provider::OpenAi => "openai",
+            Provider::Cohere => "cohere",
+        }
+    }
+}
+
+/// A parsed `provider:model` string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EmbedderSpec {
+    /// Who computes the vectors.
+    pub provider: Provider,
+    /// The provider's model name, as written (case kept).
+    pub model: String,
+}
+
+impl EmbedderSpec {
+    /// Parses `provider:model` (provider case-insensitive: `local`, `openai`, `cohere`); a bare
+    /// `local` means [`DEFAULT_LOCAL_MODEL`]. Model names are non-empty, without whitespace.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let spec = spec.trim();
+        let (provider, model) = match spec.split_once(':') {
+            Some((p, m)) => (p, m),
+            None => (spec, ""),
+        };
+        let provider = match provider.to_ascii_lowercase().as_str() {
+            "local" => Provider::Local,
+            "openai" => Provider::OpenAi,
+            "cohere" => Provider::Cohere,
+            _ => {
+                return Err(Error::Embedding(format!(
+                    "unknown embedding provider in `{spec}`; expected local, openai or cohere \
+                     (e.g. `local:{DEFAULT_LOCAL_MODEL}`)"
+                )))
+            }
+        };
+        let model = match model {
+            "" if provider == Provider::Local => DEFAULT_LOCAL_MODEL,
+            "" => return Err(Error::Embedding(format!("embedding spec `{spec}` names no model"))),
+            m => m,
+        };
+        // A local model name is a directory name under ./models: no separators, no `..`.
+        let bad_local = provider == Provider::Local && (model.contains(['/', '\\']) || model == "..");
+        if bad_local || model.chars().any(char::is_whitespace) {
+            return Err(Error::Embedding(format!("invalid model name `{model}` in embedding spec `{spec}`")));
+        }
+        let model = model.to_string();
+        Ok(EmbedderSpec { provider, model })
+    }
+
+    /// The vector length of well-known models, `None` when unknown (ask the embedder).
+    pub fn known_dimensions(&self) -> Option<usize> {
+        match (self.provider, self.model.as_str()) {
+            (Provider::Local, m) if m.eq_ignore_ascii_case(DEFAULT_LOCAL_MODEL) => Some(384),
+            (Provider::OpenAi, "text-embedding-3-small" | "text-embedding-ada-002") => Some(1536),
+            (Provider::OpenAi, "text-embedding-3-large") => Some(3072),
+            (Provider::Cohere, "embed-english-v3.0" | "embed-multilingual-v3.0") => Some(1024),
+            (Provider::Cohere, "embed-english-light-v3.0" | "embed-multilingual-light-v3.0") => Some(384),
+            _ => None,
+        }
+    }
+
+    /// Directory of a local model's files: `$REM_MODEL_DIR` when set and non-empty, else
+    /// `./models/<model>`.
+    pub fn local_model_dir(&self) -> PathBuf {
+        match std::env::var(MODEL_DIR_ENV) {
+            Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => PathBuf::from("models").join(&self.model),
+        }
+    }
+}
+
+impl fmt::Display for EmbedderSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.provider.as_str(), self.model)
+    }
+}
+
+impl std::str::FromStr for EmbedderSpec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        EmbedderSpec::parse(s)
+    }
+}
+
+/// Where the default local model is found: `$REM_MODEL_DIR`, else `./models/all-MiniLM-L6-v2`.
+pub fn default_model_dir() -> PathBuf {
+    EmbedderSpec { provider: Provider::Local, model: DEFAULT_LOCAL_MODEL.to_string() }.local_model_dir()
+}
+
+/// Cosine similarity of two vectors (0 when either is all zeros or the lengths differ).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        (dot / (na.sqrt() * nb.sqrt())) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        let s = EmbedderSpec::parse("local").unwrap();
+        assert_eq!(s.to_string(), "local:all-MiniLM-L6-v2");
+        assert_eq!(s.known_dimensions(), Some(384));
+        let s: EmbedderSpec = " OpenAI:text-embedding-3-large ".parse().unwrap();
+        assert_eq!((s.provider, s.model.as_str()), (Provider::OpenAi, "text-embedding-3-large"));
+        assert_eq!(s.known_dimensions(), Some(3072));
+        assert_eq!(EmbedderSpec::parse("cohere:embed-english-v3.0").unwrap().provider, Provider::Cohere);
+        assert_eq!(EmbedderSpec::parse("local:my-model").unwrap().known_dimensions(), None);
+        for bad in ["", "openai", "openai:", "foo:bar", "local:a b", "local:../x", ":x"] {
+            let err = EmbedderSpec::parse(bad).unwrap_err();
+            assert_eq!(err.code(), "EMBEDDING", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cosine_basics() {
+        assert!((cosine(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
+        assert_eq!(cosine(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
+        assert_eq!(cosine(&[0.0], &[1.0]), 0.0);
+        assert_eq!(cosine(&[1.0], &[1.0, 2.0]), 0.0);
+    }
+}
