@@ -18,8 +18,12 @@ fn load() -> LocalEmbedder {
     if dir.is_relative() {
         dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
     }
-    LocalEmbedder::from_files(&dir)
-        .unwrap_or_else(|e| panic!("{e}; run `bash .ci/fetch-models` (model dir {})", dir.display()))
+    LocalEmbedder::from_files(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{e}; run `bash .ci/fetch-models` (model dir {})",
+            dir.display()
+        )
+    })
 }
 
 fn median_ms(e: &LocalEmbedder, texts: &[&str], runs: usize) -> f64 {
@@ -54,7 +58,9 @@ fn main() {
     for &n in &batches {
         let texts = vec![SENTENCE; n];
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("batch", n), &texts, |b, texts| b.iter(|| e.embed(texts).unwrap()));
+        group.bench_with_input(BenchmarkId::new("batch", n), &texts, |b, texts| {
+            b.iter(|| e.embed(texts).unwrap())
+        });
     }
     group.finish();
     c.final_summary();
@@ -69,6 +75,10 @@ fn main() {
     for &n in &batches {
         let texts = vec![SENTENCE; n];
         let ms = median_ms(&e, &texts, if n == 1 { 101 } else { 21 });
-        println!("| {n:>5} | {ms:>12.2} ms | {:>5.2} ms | {:>7.0} |", ms / n as f64, n as f64 * 1e3 / ms);
+        println!(
+            "| {n:>5} | {ms:>12.2} ms | {:>5.2} ms | {:>7.0} |",
+            ms / n as f64,
+            n as f64 * 1e3 / ms
+        );
     }
 }

@@ -54,10 +54,21 @@ struct Setup {
 }
 
 fn nodes(t: &Tenant, n: usize) -> Vec<Uuid> {
-    t.register_schema(json!({"title": "Node", "type": "object", "properties": {"i": {"type": "integer"}}})).unwrap();
+    t.register_schema(
+        json!({"title": "Node", "type": "object", "properties": {"i": {"type": "integer"}}}),
+    )
+    .unwrap();
     let mut ids = Vec::with_capacity(n);
     for start in (0..n).step_by(10_000) {
-        ids.extend(t.insert_many("node", (start..(start + 10_000).min(n)).map(|i| json!({"i": i})).collect()).unwrap());
+        ids.extend(
+            t.insert_many(
+                "node",
+                (start..(start + 10_000).min(n))
+                    .map(|i| json!({"i": i}))
+                    .collect(),
+            )
+            .unwrap(),
+        );
     }
     ids
 }
@@ -77,7 +88,14 @@ fn weight(w: u64) -> remdb::Row {
 
 fn open(backend: Backend) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(dir.path(), &OpenOptions { backend: Some(backend) }).unwrap();
+    let db = Database::open_with(
+        dir.path(),
+        &OpenOptions {
+            backend: Some(backend),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
     let started = Instant::now();
@@ -89,7 +107,12 @@ fn open(backend: Backend) -> Setup {
         for _ in 0..OUT_DEGREE {
             let dst = ids[rng.below(NODES)];
             let rel = format!("r{}", rng.below(10));
-            edges.push(NewEdge { src: *src, dst, rel, properties: weight(1 + rng.next() % 10) });
+            edges.push(NewEdge {
+                src: *src,
+                dst,
+                rel,
+                properties: weight(1 + rng.next() % 10),
+            });
         }
     }
     let started = Instant::now();
@@ -110,16 +133,33 @@ fn open(backend: Backend) -> Setup {
     while edges.len() < CYCLE_EDGES - 5 {
         let (a, b) = (rng.below(CYCLE_NODES), rng.below(CYCLE_NODES));
         if a < b {
-            edges.push(NewEdge { src: cids[a], dst: cids[b], rel: "dep".into(), properties: Default::default() });
+            edges.push(NewEdge {
+                src: cids[a],
+                dst: cids[b],
+                rel: "dep".into(),
+                properties: Default::default(),
+            });
         }
     }
     for k in 0..5 {
         // Back edges from the end of a forward chain of the DAG close (at most) 5 cycles.
         let e = &edges[k * 1000];
-        edges.push(NewEdge { src: e.dst, dst: e.src, rel: "dep".into(), properties: Default::default() });
+        edges.push(NewEdge {
+            src: e.dst,
+            dst: e.src,
+            rel: "dep".into(),
+            properties: Default::default(),
+        });
     }
     write_edges(&cyclic, edges);
-    Setup { backend, _dir: dir, _db: db, graph, ids, cyclic }
+    Setup {
+        backend,
+        _dir: dir,
+        _db: db,
+        graph,
+        ids,
+        cyclic,
+    }
 }
 
 /// Every backend built in, or those named in `REM_BENCH_BACKENDS` (comma-separated).
@@ -145,7 +185,15 @@ fn three_hops(rels: usize, rows: bool) -> TraverseOptions {
 
 /// Mean number of entities a traversal reaches over the first 200 starts.
 fn mean_reached(s: &Setup, opts: &TraverseOptions) -> f64 {
-    let total: usize = (0..200).map(|i| s.graph.traverse(&s.ids[i * 97].to_string(), opts).unwrap().paths.len()).sum();
+    let total: usize = (0..200)
+        .map(|i| {
+            s.graph
+                .traverse(&s.ids[i * 97].to_string(), opts)
+                .unwrap()
+                .paths
+                .len()
+        })
+        .sum();
     total as f64 / 200.0
 }
 
@@ -153,7 +201,9 @@ fn run(c: &mut Criterion, reached: &mut Vec<(String, f64)>) {
     for backend in backends() {
         let s = open(backend);
         let name = s.backend.name();
-        let starts: Vec<String> = (0..1000).map(|i| s.ids[(i * 7919) % NODES].to_string()).collect();
+        let starts: Vec<String> = (0..1000)
+            .map(|i| s.ids[(i * 7919) % NODES].to_string())
+            .collect();
         for (group, opts) in [
             ("traverse_3hop_4rels", three_hops(4, false)),
             ("traverse_3hop_4rels_rows", three_hops(4, true)),
@@ -161,17 +211,28 @@ fn run(c: &mut Criterion, reached: &mut Vec<(String, f64)>) {
         ] {
             reached.push((format!("{group}/{name}"), mean_reached(&s, &opts)));
             let mut k = 0;
-            c.benchmark_group(group).bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter(|| {
-                    k = (k + 1) % starts.len();
-                    s.graph.traverse(&starts[k], &opts).unwrap()
-                })
-            });
+            c.benchmark_group(group)
+                .bench_function(BenchmarkId::from_parameter(name), |b| {
+                    b.iter(|| {
+                        k = (k + 1) % starts.len();
+                        s.graph.traverse(&starts[k], &opts).unwrap()
+                    })
+                });
         }
-        let pairs: Vec<(String, String)> =
-            (0..1000).map(|i| (s.ids[(i * 7919) % NODES].to_string(), s.ids[(i * 104_729 + 13) % NODES].to_string())).collect();
+        let pairs: Vec<(String, String)> = (0..1000)
+            .map(|i| {
+                (
+                    s.ids[(i * 7919) % NODES].to_string(),
+                    s.ids[(i * 104_729 + 13) % NODES].to_string(),
+                )
+            })
+            .collect();
         for (group, weighted) in [("shortest_path", false), ("shortest_path_weighted", true)] {
-            let opts = PathOptions { weighted, include_rows: false, ..Default::default() };
+            let opts = PathOptions {
+                weighted,
+                include_rows: false,
+                ..Default::default()
+            };
             let mut k = 0;
             let mut g = c.benchmark_group(group);
             if weighted {
@@ -180,21 +241,34 @@ fn run(c: &mut Criterion, reached: &mut Vec<(String, f64)>) {
             g.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter(|| {
                     k = (k + 1) % pairs.len();
-                    s.graph.shortest_path(&pairs[k].0, &pairs[k].1, &opts).unwrap()
+                    s.graph
+                        .shortest_path(&pairs[k].0, &pairs[k].1, &opts)
+                        .unwrap()
                 })
             });
         }
-        let opts = PathOptions { include_rows: false, ..Default::default() };
-        let found = s.cyclic.find_cycles(Some("node"), &opts).unwrap().paths.len();
+        let opts = PathOptions {
+            include_rows: false,
+            ..Default::default()
+        };
+        let found = s
+            .cyclic
+            .find_cycles(Some("node"), &opts)
+            .unwrap()
+            .paths
+            .len();
         assert!((1..=5).contains(&found), "{found} cycles");
-        c.benchmark_group("find_cycles_100k").sample_size(10).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| s.cyclic.find_cycles(Some("node"), &opts).unwrap())
-        });
+        c.benchmark_group("find_cycles_100k")
+            .sample_size(10)
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| s.cyclic.find_cycles(Some("node"), &opts).unwrap())
+            });
     }
 }
 
 fn mean_ns(dir: &Path, group: &str, backend: &str) -> Option<f64> {
-    let raw = std::fs::read_to_string(dir.join(group).join(backend).join("new/estimates.json")).ok()?;
+    let raw =
+        std::fs::read_to_string(dir.join(group).join(backend).join("new/estimates.json")).ok()?;
     let v: Value = serde_json::from_str(&raw).ok()?;
     v["mean"]["point_estimate"].as_f64()
 }
@@ -246,7 +320,10 @@ fn print_summary(dir: &Path, reached: &[(String, f64)]) {
 }
 
 fn main() {
-    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target")).join("criterion");
+    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion");
     let mut c = Criterion::default()
         .output_directory(&out)
         .sample_size(20)

@@ -18,12 +18,42 @@ const SMALL: u64 = 10_000;
 
 /// (name, SQL, rows per iteration, goal)
 const QUERIES: [(&str, &str, f64, &str); 6] = [
-    ("index_eq_100k", "SELECT * FROM item WHERE n = 54321", 1.0, "≤ 50 µs"),
-    ("range_100_of_100k", "SELECT name, n FROM item WHERE n >= 50000 AND n < 50100", 100.0, "-"),
-    ("scan_filter_10k", "SELECT name FROM small WHERE x > 0.5 AND g = 3", 10_000.0, "≤ 3 ms"),
-    ("group_by_100k", "SELECT g, COUNT(*), AVG(x) FROM item GROUP BY g", 100_000.0, "-"),
-    ("join_10k_x_10k", "SELECT a.k, b.label FROM a JOIN b ON a.ref = b.k", 10_000.0, "-"),
-    ("top10_of_100k", "SELECT name, x FROM item ORDER BY x DESC LIMIT 10", 100_000.0, "-"),
+    (
+        "index_eq_100k",
+        "SELECT * FROM item WHERE n = 54321",
+        1.0,
+        "≤ 50 µs",
+    ),
+    (
+        "range_100_of_100k",
+        "SELECT name, n FROM item WHERE n >= 50000 AND n < 50100",
+        100.0,
+        "-",
+    ),
+    (
+        "scan_filter_10k",
+        "SELECT name FROM small WHERE x > 0.5 AND g = 3",
+        10_000.0,
+        "≤ 3 ms",
+    ),
+    (
+        "group_by_100k",
+        "SELECT g, COUNT(*), AVG(x) FROM item GROUP BY g",
+        100_000.0,
+        "-",
+    ),
+    (
+        "join_10k_x_10k",
+        "SELECT a.k, b.label FROM a JOIN b ON a.ref = b.k",
+        10_000.0,
+        "-",
+    ),
+    (
+        "top10_of_100k",
+        "SELECT name, x FROM item ORDER BY x DESC LIMIT 10",
+        100_000.0,
+        "-",
+    ),
 ];
 
 fn item(i: u64) -> Value {
@@ -48,11 +78,25 @@ fn load_remdb(t: &Tenant) {
     t.register_schema(json!({"title": "A", "type": "object", "properties": {"k": {"type": "integer"}, "ref": {"type": "integer"}}, "json_schema_extra": {"key_field": "k"}})).unwrap();
     t.register_schema(json!({"title": "B", "type": "object", "properties": {"k": {"type": "integer"}, "label": {"type": "string"}}, "json_schema_extra": {"key_field": "k"}})).unwrap();
     for start in (0..BIG).step_by(10_000) {
-        t.insert_many("item", (start..start + 10_000).map(item).collect()).unwrap();
+        t.insert_many("item", (start..start + 10_000).map(item).collect())
+            .unwrap();
     }
-    t.insert_many("small", (0..SMALL).map(item).collect()).unwrap();
-    t.insert_many("a", (0..SMALL).map(|i| json!({"k": i, "ref": (i * 7) % SMALL})).collect()).unwrap();
-    t.insert_many("b", (0..SMALL).map(|i| json!({"k": i, "label": format!("label {i}")})).collect()).unwrap();
+    t.insert_many("small", (0..SMALL).map(item).collect())
+        .unwrap();
+    t.insert_many(
+        "a",
+        (0..SMALL)
+            .map(|i| json!({"k": i, "ref": (i * 7) % SMALL}))
+            .collect(),
+    )
+    .unwrap();
+    t.insert_many(
+        "b",
+        (0..SMALL)
+            .map(|i| json!({"k": i, "label": format!("label {i}")}))
+            .collect(),
+    )
+    .unwrap();
 }
 
 fn load_sqlite() -> rusqlite::Connection {
@@ -67,15 +111,35 @@ fn load_sqlite() -> rusqlite::Connection {
     )
     .unwrap();
     for (table, n) in [("item", BIG), ("small", SMALL)] {
-        let mut stmt = c.prepare(&format!("INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6)")).unwrap();
+        let mut stmt = c
+            .prepare(&format!(
+                "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ))
+            .unwrap();
         for i in 0..n {
             let r = item(i);
-            stmt.execute(rusqlite::params![i as i64, i as i64, (i % 100) as i64, r["s"].as_str(), r["x"].as_f64(), r["name"].as_str()]).unwrap();
+            stmt.execute(rusqlite::params![
+                i as i64,
+                i as i64,
+                (i % 100) as i64,
+                r["s"].as_str(),
+                r["x"].as_f64(),
+                r["name"].as_str()
+            ])
+            .unwrap();
         }
     }
     for i in 0..SMALL {
-        c.execute("INSERT INTO a VALUES (?1, ?2)", rusqlite::params![i as i64, ((i * 7) % SMALL) as i64]).unwrap();
-        c.execute("INSERT INTO b VALUES (?1, ?2)", rusqlite::params![i as i64, format!("label {i}")]).unwrap();
+        c.execute(
+            "INSERT INTO a VALUES (?1, ?2)",
+            rusqlite::params![i as i64, ((i * 7) % SMALL) as i64],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO b VALUES (?1, ?2)",
+            rusqlite::params![i as i64, format!("label {i}")],
+        )
+        .unwrap();
     }
     c.execute_batch("COMMIT; ANALYZE;").unwrap();
     c
@@ -105,8 +169,18 @@ fn sqlite_rows(c: &rusqlite::Connection, sql: &str) -> Vec<Vec<Value>> {
 fn run(c: &mut Criterion) {
     let memory = Database::memory();
     let dir = tempfile::tempdir().unwrap();
-    let redb = Database::open_with(dir.path(), &OpenOptions { backend: Some(Backend::Redb) }).unwrap();
-    let engines: Vec<(&str, Tenant)> = vec![("remdb-memory", memory.tenant("bench").unwrap()), ("remdb-redb", redb.tenant("bench").unwrap())];
+    let redb = Database::open_with(
+        dir.path(),
+        &OpenOptions {
+            backend: Some(Backend::Redb),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap();
+    let engines: Vec<(&str, Tenant)> = vec![
+        ("remdb-memory", memory.tenant("bench").unwrap()),
+        ("remdb-redb", redb.tenant("bench").unwrap()),
+    ];
     for (_, t) in &engines {
         load_remdb(t);
     }
@@ -116,15 +190,20 @@ fn run(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         for (engine, t) in &engines {
             assert_eq!(t.sql(sql, &[]).unwrap().len(), expected, "{engine}: {sql}");
-            group.bench_function(BenchmarkId::from_parameter(engine), |b| b.iter(|| t.sql(sql, &[]).unwrap()));
+            group.bench_function(BenchmarkId::from_parameter(engine), |b| {
+                b.iter(|| t.sql(sql, &[]).unwrap())
+            });
         }
-        group.bench_function(BenchmarkId::from_parameter("sqlite"), |b| b.iter(|| sqlite_rows(&lite, sql)));
+        group.bench_function(BenchmarkId::from_parameter("sqlite"), |b| {
+            b.iter(|| sqlite_rows(&lite, sql))
+        });
         group.finish();
     }
 }
 
 fn mean_ns(dir: &Path, group: &str, engine: &str) -> Option<f64> {
-    let raw = std::fs::read_to_string(dir.join(group).join(engine).join("new/estimates.json")).ok()?;
+    let raw =
+        std::fs::read_to_string(dir.join(group).join(engine).join("new/estimates.json")).ok()?;
     serde_json::from_str::<Value>(&raw).ok()?["mean"]["point_estimate"].as_f64()
 }
 
@@ -140,11 +219,27 @@ fn human_time(ns: f64) -> String {
 fn print_summary(dir: &Path) {
     let engines = ["remdb-memory", "remdb-redb", "sqlite"];
     println!("\nSQL benchmarks (mean time per query, rows read into JSON values; SQLite in-memory with the same indexes)\n");
-    println!("| {:<18} | {:<14} | {:<14} | {:<14} | {:<9} |", "query", engines[0], engines[1], engines[2], "goal");
-    println!("|{}|{}|{}|{}|{}|", "-".repeat(20), "-".repeat(16), "-".repeat(16), "-".repeat(16), "-".repeat(11));
+    println!(
+        "| {:<18} | {:<14} | {:<14} | {:<14} | {:<9} |",
+        "query", engines[0], engines[1], engines[2], "goal"
+    );
+    println!(
+        "|{}|{}|{}|{}|{}|",
+        "-".repeat(20),
+        "-".repeat(16),
+        "-".repeat(16),
+        "-".repeat(16),
+        "-".repeat(11)
+    );
     for (name, _, _, goal) in QUERIES {
-        let cells: Vec<String> = engines.iter().map(|e| mean_ns(dir, name, e).map_or("n/a".into(), human_time)).collect();
-        println!("| {name:<18} | {:<14} | {:<14} | {:<14} | {goal:<9} |", cells[0], cells[1], cells[2]);
+        let cells: Vec<String> = engines
+            .iter()
+            .map(|e| mean_ns(dir, name, e).map_or("n/a".into(), human_time))
+            .collect();
+        println!(
+            "| {name:<18} | {:<14} | {:<14} | {:<14} | {goal:<9} |",
+            cells[0], cells[1], cells[2]
+        );
     }
     println!();
     for (name, sql, _, _) in QUERIES {
@@ -153,7 +248,10 @@ fn print_summary(dir: &Path) {
 }
 
 fn main() {
-    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target")).join("criterion");
+    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion");
     let mut c = Criterion::default()
         .output_directory(&out)
         .sample_size(20)

@@ -46,15 +46,30 @@ struct Setup {
 
 fn open(backend: Backend) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(dir.path(), &OpenOptions { backend: Some(backend) }).unwrap();
-    Setup { backend, _dir: dir, db }
+    let db = Database::open_with(
+        dir.path(),
+        &OpenOptions {
+            backend: Some(backend),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap();
+    Setup {
+        backend,
+        _dir: dir,
+        db,
+    }
 }
 
 fn filled(db: &Database, tenant: &str, rows: u64) -> Tenant {
     let t = db.tenant(tenant).unwrap();
     t.register_schema(schema()).unwrap();
     for start in (0..rows).step_by(10_000) {
-        t.insert_many("item", (start..(start + 10_000).min(rows)).map(item).collect()).unwrap();
+        t.insert_many(
+            "item",
+            (start..(start + 10_000).min(rows)).map(item).collect(),
+        )
+        .unwrap();
     }
     t
 }
@@ -73,78 +88,109 @@ fn run(c: &mut Criterion) {
         let name = s.backend.name();
         let t = filled(&s.db, "insert", 0);
         let mut i = 0u64;
-        c.benchmark_group("insert_one").throughput(Throughput::Elements(1)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                i += 1;
-                t.insert("item", item(i)).unwrap()
-            })
-        });
+        c.benchmark_group("insert_one")
+            .throughput(Throughput::Elements(1))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    i += 1;
+                    t.insert("item", item(i)).unwrap()
+                })
+            });
         // Fresh entities every iteration (names are natural keys: reusing them would measure upserts).
         let mut next = 1_000_000_000u64;
-        c.benchmark_group("insert_many_1000").throughput(Throughput::Elements(1000)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter_batched(
-                || {
-                    next += 1000;
-                    (next..next + 1000).map(item).collect::<Vec<Value>>()
-                },
-                |batch| t.insert_many("item", batch).unwrap(),
-                BatchSize::LargeInput,
-            )
-        });
+        c.benchmark_group("insert_many_1000")
+            .throughput(Throughput::Elements(1000))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_batched(
+                    || {
+                        next += 1000;
+                        (next..next + 1000).map(item).collect::<Vec<Value>>()
+                    },
+                    |batch| t.insert_many("item", batch).unwrap(),
+                    BatchSize::LargeInput,
+                )
+            });
         let mut u = 0u64;
-        c.benchmark_group("upsert_many_1000").throughput(Throughput::Elements(1000)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter_batched(
-                || (0..1000).map(|i| {
-                    let mut v = item(i);
-                    v["stock"] = json!(u);
-                    u += 1;
-                    v
-                }).collect::<Vec<Value>>(),
-                |batch| t.insert_many("item", batch).unwrap(),
-                BatchSize::LargeInput,
-            )
-        });
+        c.benchmark_group("upsert_many_1000")
+            .throughput(Throughput::Elements(1000))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_batched(
+                    || {
+                        (0..1000)
+                            .map(|i| {
+                                let mut v = item(i);
+                                v["stock"] = json!(u);
+                                u += 1;
+                                v
+                            })
+                            .collect::<Vec<Value>>()
+                    },
+                    |batch| t.insert_many("item", batch).unwrap(),
+                    BatchSize::LargeInput,
+                )
+            });
 
         let t10k = filled(&s.db, "scan", 10_000);
-        let ids: Vec<String> = t10k.list("item", &ListOptions::default()).unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> = t10k
+            .list("item", &ListOptions::default())
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
         let mut k = 0usize;
-        c.benchmark_group("get_by_id").throughput(Throughput::Elements(1)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                k = (k + 7919) % ids.len();
-                t10k.get(&ids[k]).unwrap().unwrap()
-            })
-        });
-        c.benchmark_group("list_scan_10k").throughput(Throughput::Elements(10_000)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                let rows = t10k.list("item", &ListOptions::default()).unwrap();
-                assert_eq!(rows.len(), 10_000);
-                rows
-            })
-        });
+        c.benchmark_group("get_by_id")
+            .throughput(Throughput::Elements(1))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    k = (k + 7919) % ids.len();
+                    t10k.get(&ids[k]).unwrap().unwrap()
+                })
+            });
+        c.benchmark_group("list_scan_10k")
+            .throughput(Throughput::Elements(10_000))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    let rows = t10k.list("item", &ListOptions::default()).unwrap();
+                    assert_eq!(rows.len(), 10_000);
+                    rows
+                })
+            });
 
         let t100k = filled(&s.db, "big", 100_000);
         let mut q = 0u64;
-        c.benchmark_group("index_eq_100k").throughput(Throughput::Elements(1)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                q = (q + 31) % 10_000;
-                let hits = t100k.index_lookup("item", "category", &IndexQuery::Eq(json!(format!("cat-{q}"))), false).unwrap();
-                assert_eq!(hits.len(), 10);
-                hits
-            })
-        });
-        c.benchmark_group("wal_export_100k").throughput(Throughput::Elements(100_000)).bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                let entries = t100k.wal_entries(0, 100_000).unwrap();
-                assert_eq!(entries.len(), 100_000);
-                entries
-            })
-        });
+        c.benchmark_group("index_eq_100k")
+            .throughput(Throughput::Elements(1))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    q = (q + 31) % 10_000;
+                    let hits = t100k
+                        .index_lookup(
+                            "item",
+                            "category",
+                            &IndexQuery::Eq(json!(format!("cat-{q}"))),
+                            false,
+                        )
+                        .unwrap();
+                    assert_eq!(hits.len(), 10);
+                    hits
+                })
+            });
+        c.benchmark_group("wal_export_100k")
+            .throughput(Throughput::Elements(100_000))
+            .bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    let entries = t100k.wal_entries(0, 100_000).unwrap();
+                    assert_eq!(entries.len(), 100_000);
+                    entries
+                })
+            });
     }
 }
 
 /// Reads criterion's mean estimate (ns) for one group/backend.
 fn mean_ns(dir: &Path, group: &str, backend: &str) -> Option<f64> {
-    let raw = std::fs::read_to_string(dir.join(group).join(backend).join("new/estimates.json")).ok()?;
+    let raw =
+        std::fs::read_to_string(dir.join(group).join(backend).join("new/estimates.json")).ok()?;
     let v: Value = serde_json::from_str(&raw).ok()?;
     v["mean"]["point_estimate"].as_f64()
 }
@@ -207,7 +253,10 @@ fn print_summary(dir: &Path) {
 }
 
 fn main() {
-    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target")).join("criterion");
+    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion");
     let mut c = Criterion::default()
         .output_directory(&out)
         .sample_size(20)

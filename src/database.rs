@@ -3,9 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::embed::{
+    EmbedderRegistry, DEFAULT_EMBEDDING_ENV, DEFAULT_LOCAL_MODEL, EMBEDDING_MODE_ENV,
+};
+use crate::error::{Error, Result};
 use crate::kv::{self, Backend, Kv};
+use crate::store::vectors::{EmbedMode, EmbedSettings};
 use crate::store::{Store, Tenant};
+use crate::vector::DrainReport;
 
 /// The tenant used when none is named.
 pub const DEFAULT_TENANT: &str = "default";
@@ -15,6 +20,39 @@ pub const DEFAULT_TENANT: &str = "default";
 pub struct OpenOptions {
     /// Storage engine; `None` uses the one already in the directory, else redb.
     pub backend: Option<Backend>,
+    /// When embedded fields become vectors; `None`: `$REM_EMBEDDING_MODE`, else inline.
+    pub embedding_mode: Option<EmbedMode>,
+    /// Provider of tables whose schema names none; `None`: `$REM_DEFAULT_EMBEDDING`, else
+    /// `local:all-MiniLM-L6-v2`.
+    pub default_embedding: Option<String>,
+    /// Directory of the local model; `None`: `$REM_MODEL_DIR`, else `./models/<model>`.
+    pub model_dir: Option<PathBuf>,
+}
+
+impl OpenOptions {
+    fn embed_settings(&self) -> Result<(EmbedSettings, Arc<EmbedderRegistry>)> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mode = match (self.embedding_mode, env(EMBEDDING_MODE_ENV)) {
+            (Some(m), _) => m,
+            (None, Some(m)) => m
+                .parse()
+                .map_err(|e: Error| Error::InvalidArgument(format!("{EMBEDDING_MODE_ENV}: {e}")))?,
+            (None, None) => EmbedMode::Inline,
+        };
+        let provider = self
+            .default_embedding
+            .clone()
+            .or_else(|| env(DEFAULT_EMBEDDING_ENV))
+            .unwrap_or_else(|| format!("local:{DEFAULT_LOCAL_MODEL}"));
+        let provider = crate::embed::EmbedderSpec::parse(&provider)?.to_string();
+        let registry = Arc::new(EmbedderRegistry::new(self.model_dir.clone(), mode));
+        let settings = EmbedSettings {
+            mode,
+            default_provider: Some(provider),
+            source: Some(registry.clone()),
+        };
+        Ok((settings, registry))
+    }
 }
 
 /// An open remdb database: a KV store shared by any number of tenants.
@@ -32,13 +70,29 @@ pub struct OpenOptions {
 /// ```
 #[derive(Clone)]
 pub struct Database {
+    /// Declared first: dropped (stopping the worker) before the store handle goes.
+    _closer: Arc<Closer>,
     store: Arc<Store>,
     path: Option<PathBuf>,
+    embedders: Arc<EmbedderRegistry>,
+}
+
+/// Stops the background worker when the last [`Database`] handle goes, so the files are
+/// released as soon as the database is dropped.
+struct Closer(Arc<EmbedderRegistry>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("backend", &self.backend_name()).field("path", &self.path).finish()
+        f.debug_struct("Database")
+            .field("backend", &self.backend_name())
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -51,9 +105,13 @@ impl Database {
     /// Opens (or creates) the database in directory `dir` with explicit options.
     pub fn open_with(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<Self> {
         let dir = dir.as_ref();
-        let backend = options.backend.or_else(|| kv::detect(dir)).unwrap_or(Backend::Redb);
+        let backend = options
+            .backend
+            .or_else(|| kv::detect(dir))
+            .unwrap_or(Backend::Redb);
         let kv = kv::open(backend, dir)?;
-        Ok(Database { store: Arc::new(Store::new(kv)), path: (backend != Backend::Memory).then(|| dir.to_path_buf()) })
+        let path = (backend != Backend::Memory).then(|| dir.to_path_buf());
+        Self::assemble(kv, path, options)
     }
 
     /// A fresh in-memory database.
@@ -63,7 +121,33 @@ impl Database {
 
     /// A database over any [`Kv`] implementation (e.g. redb over [`kv::MemoryPages`]).
     pub fn with_kv(kv: Arc<dyn Kv>) -> Self {
-        Database { store: Arc::new(Store::new(kv)), path: None }
+        Self::with_kv_options(kv, &OpenOptions::default()).unwrap_or_else(|_| {
+            // Only a malformed environment variable fails: fall back to the built-in defaults.
+            let options = OpenOptions {
+                embedding_mode: Some(EmbedMode::Inline),
+                default_embedding: Some(format!("local:{DEFAULT_LOCAL_MODEL}")),
+                ..OpenOptions::default()
+            };
+            Self::with_kv_options(Arc::new(kv::MemoryKv::new()), &options)
+                .expect("defaults are valid")
+        })
+    }
+
+    /// A database over any [`Kv`] implementation with explicit options (`backend` is ignored).
+    pub fn with_kv_options(kv: Arc<dyn Kv>, options: &OpenOptions) -> Result<Self> {
+        Self::assemble(kv, None, options)
+    }
+
+    fn assemble(kv: Arc<dyn Kv>, path: Option<PathBuf>, options: &OpenOptions) -> Result<Self> {
+        let (settings, embedders) = options.embed_settings()?;
+        let store = Arc::new(Store::new(kv));
+        store.set_embed_settings(settings);
+        Ok(Database {
+            _closer: Arc::new(Closer(embedders.clone())),
+            store,
+            path,
+            embedders,
+        })
     }
 
     /// A handle on one tenant. Names are 1–128 bytes without control characters.
@@ -84,5 +168,28 @@ impl Database {
     /// The directory the database lives in (none in memory).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The embedders of this database: register one, see which providers are ready.
+    pub fn embedders(&self) -> &EmbedderRegistry {
+        &self.embedders
+    }
+
+    /// The embedding mode and default provider in effect.
+    pub fn embed_settings(&self) -> EmbedSettings {
+        self.store.embed_settings()
+    }
+
+    /// Computes all queued embedding work of every tenant now and runs due index maintenance;
+    /// returns what is left (work for providers that cannot embed now).
+    pub fn flush(&self) -> Result<DrainReport> {
+        let mut total = DrainReport::default();
+        for name in self.tenants()? {
+            let r = self.embedders.flush(&self.tenant(&name)?)?;
+            total.embedded += r.embedded;
+            total.dropped += r.dropped;
+            total.remaining += r.remaining;
+        }
+        Ok(total)
     }
 }

@@ -16,7 +16,11 @@ pub struct ValidationIssue {
 
 impl fmt::Display for ValidationIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "at {at}: {}", self.reason)
     }
 }
@@ -89,7 +93,11 @@ fn known_list(known: &[String]) -> String {
 }
 
 fn issues_list(issues: &[ValidationIssue]) -> String {
-    issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
@@ -119,10 +127,17 @@ impl Error {
     }
 
     /// A validation error with a single issue.
-    pub(crate) fn validation(table: &str, pointer: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn validation(
+        table: &str,
+        pointer: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Validation {
             table: table.to_string(),
-            issues: vec![ValidationIssue { pointer: pointer.into(), reason: reason.into() }],
+            issues: vec![ValidationIssue {
+                pointer: pointer.into(),
+                reason: reason.into(),
+            }],
         }
     }
 }

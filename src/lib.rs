@@ -38,15 +38,16 @@ pub mod graph;
 pub mod kv;
 pub mod sql;
 pub mod store;
+pub mod vector;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
 pub use database::{Database, OpenOptions, DEFAULT_TENANT};
 pub use error::{Error, Result, ValidationIssue};
+pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
 pub use sql::QueryResult;
 pub use store::{
-    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, Tenant, WalEntry, WalOp, BUILTIN_TABLES,
-    SYSTEM_FIELDS,
+    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, Tenant, WalEntry, WalOp,
+    BUILTIN_TABLES, SYSTEM_FIELDS,
 };
-pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
 pub use store::{Edge, EdgeDirection, NewEdge};

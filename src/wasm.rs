@@ -13,8 +13,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::kv::{MemoryPages, RedbKv};
 use crate::{
-    Database, EdgeDirection, Error, ListOptions, PathOptions, Strategy, Tenant, TraverseOptions, WalEntry,
-    DEFAULT_TENANT,
+    Database, EdgeDirection, Error, ListOptions, PathOptions, Strategy, Tenant, TraverseOptions,
+    WalEntry, DEFAULT_TENANT,
 };
 
 /// Largest integer a JS number holds exactly (2^53 − 1).
@@ -84,7 +84,11 @@ impl RemDb {
     /// an existing natural key replaces that row (upsert).
     pub fn insert(&self, table: &str, obj: JsValue) -> Result<String, JsValue> {
         let data = from_js("entity", obj)?;
-        Ok(self.tenant.insert(table, data).map_err(js_error)?.to_string())
+        Ok(self
+            .tenant
+            .insert(table, data)
+            .map_err(js_error)?
+            .to_string())
     }
 
     /// Inserts an array of entities in one atomic batch (all or none); returns their ids.
@@ -93,11 +97,19 @@ impl RemDb {
         let items = match from_js("entities", items)? {
             Value::Array(items) => items,
             other => {
-                return Err(invalid(format!("insertMany expects an array, got {}", crate::store::json_type(&other))))
+                return Err(invalid(format!(
+                    "insertMany expects an array, got {}",
+                    crate::store::json_type(&other)
+                )))
             }
         };
-        let ids: Vec<String> =
-            self.tenant.insert_many(table, items).map_err(js_error)?.iter().map(ToString::to_string).collect();
+        let ids: Vec<String> = self
+            .tenant
+            .insert_many(table, items)
+            .map_err(js_error)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         to_js(&ids)
     }
 
@@ -117,7 +129,12 @@ impl RemDb {
 
     /// Deletes the live row `id`: soft (sets `deleted_at`) by default, for good when `hard`.
     pub fn delete(&self, id: &str, hard: Option<bool>) -> Result<(), JsValue> {
-        if hard.unwrap_or(false) { self.tenant.hard_delete(id) } else { self.tenant.delete(id) }.map_err(js_error)
+        if hard.unwrap_or(false) {
+            self.tenant.hard_delete(id)
+        } else {
+            self.tenant.delete(id)
+        }
+        .map_err(js_error)
     }
 
     /// Rows of `table` in id order. `opts` is optional: `{limit, offset, includeDeleted}`.
@@ -128,7 +145,10 @@ impl RemDb {
 
     /// Number of rows in `table` (soft-deleted ones too when `includeDeleted`).
     pub fn count(&self, table: &str, include_deleted: Option<bool>) -> Result<f64, JsValue> {
-        Ok(self.tenant.count(table, include_deleted.unwrap_or(false)).map_err(js_error)? as f64)
+        Ok(self
+            .tenant
+            .count(table, include_deleted.unwrap_or(false))
+            .map_err(js_error)? as f64)
     }
 
     /// Runs one SQL statement; returns the rows as plain objects whose keys follow the column
@@ -178,16 +198,31 @@ impl RemDb {
     /// Adds the edge `src -rel-> dst` with optional `props` (an object; a numeric `weight` is
     /// what weighted paths add up); re-adding replaces its properties. Returns the edge.
     #[wasm_bindgen(js_name = addEdge)]
-    pub fn add_edge(&self, src: &str, dst: &str, rel: &str, props: JsValue) -> Result<JsValue, JsValue> {
+    pub fn add_edge(
+        &self,
+        src: &str,
+        dst: &str,
+        rel: &str,
+        props: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let props = from_js("edge properties", props)?;
-        to_js(&self.tenant.add_edge(src, dst, rel, props).map_err(js_error)?)
+        to_js(
+            &self
+                .tenant
+                .add_edge(src, dst, rel, props)
+                .map_err(js_error)?,
+        )
     }
 
     /// Adds many edges `[{src, dst, rel, properties?}]` in one atomic batch (all or none).
     #[wasm_bindgen(js_name = addEdges)]
     pub fn add_edges(&self, edges: JsValue) -> Result<(), JsValue> {
-        let items: Vec<JsNewEdge> = serde_json::from_value(from_js("edges", edges)?)
-            .map_err(|e| invalid(format!("addEdges expects an array of {{src, dst, rel, properties}}: {e}")))?;
+        let items: Vec<JsNewEdge> =
+            serde_json::from_value(from_js("edges", edges)?).map_err(|e| {
+                invalid(format!(
+                    "addEdges expects an array of {{src, dst, rel, properties}}: {e}"
+                ))
+            })?;
         let edges = items
             .into_iter()
             .map(|e| {
@@ -213,14 +248,24 @@ impl RemDb {
     pub fn edges(&self, id: &str, opts: JsValue) -> Result<JsValue, JsValue> {
         let opts: JsEdgeOptions = options("edges options", "{direction, rel}", opts)?;
         let direction = opts.direction.unwrap_or(EdgeDirection::Both);
-        to_js(&self.tenant.edges(id, direction, opts.rel.as_deref()).map_err(js_error)?)
+        to_js(
+            &self
+                .tenant
+                .edges(id, direction, opts.rel.as_deref())
+                .map_err(js_error)?,
+        )
     }
 
     /// Ids of the live entities one edge away; `opts` as for [`edges`](Self::edges).
     pub fn neighbors(&self, id: &str, opts: JsValue) -> Result<JsValue, JsValue> {
         let opts: JsEdgeOptions = options("neighbors options", "{direction, rel}", opts)?;
         let direction = opts.direction.unwrap_or(EdgeDirection::Both);
-        to_js(&self.tenant.neighbors(id, direction, opts.rel.as_deref()).map_err(js_error)?)
+        to_js(
+            &self
+                .tenant
+                .neighbors(id, direction, opts.rel.as_deref())
+                .map_err(js_error)?,
+        )
     }
 
     /// Walks from `id`; `opts`: `{strategy: "bfs" | "dfs", maxDepth (3), direction ("out"),
@@ -233,10 +278,20 @@ impl RemDb {
     /// The entities exactly `depth` edges away (by shortest distance), with a path to each;
     /// `opts` as for [`traverse`](Self::traverse).
     #[wasm_bindgen(js_name = neighborsAtDepth)]
-    pub fn neighbors_at_depth(&self, id: &str, depth: f64, opts: JsValue) -> Result<JsValue, JsValue> {
+    pub fn neighbors_at_depth(
+        &self,
+        id: &str,
+        depth: f64,
+        opts: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let depth = to_usize("depth", depth)?;
         let opts = traverse_options(opts)?;
-        to_js(&self.tenant.neighbors_at_depth(id, depth, &opts).map_err(js_error)?)
+        to_js(
+            &self
+                .tenant
+                .neighbors_at_depth(id, depth, &opts)
+                .map_err(js_error)?,
+        )
     }
 
     /// A shortest path from `a` to `b` (none when unreachable); `opts`: `{direction, relTypes,
@@ -324,11 +379,16 @@ struct JsPathOptions {
 }
 
 /// An optional options object, read strictly (see [`list_options`]).
-fn options<T: serde::de::DeserializeOwned + Default>(what: &str, shape: &str, opts: JsValue) -> Result<T, JsValue> {
+fn options<T: serde::de::DeserializeOwned + Default>(
+    what: &str,
+    shape: &str,
+    opts: JsValue,
+) -> Result<T, JsValue> {
     if opts.is_undefined() || opts.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(from_js(what, opts)?).map_err(|e| invalid(format!("{what} must be {shape}: {e}")))
+    serde_json::from_value(from_js(what, opts)?)
+        .map_err(|e| invalid(format!("{what} must be {shape}: {e}")))
 }
 
 fn traverse_options(opts: JsValue) -> Result<TraverseOptions, JsValue> {
@@ -340,13 +400,21 @@ fn traverse_options(opts: JsValue) -> Result<TraverseOptions, JsValue> {
     let d = TraverseOptions::default();
     Ok(TraverseOptions {
         strategy: o.strategy.unwrap_or(d.strategy),
-        max_depth: o.max_depth.map(|n| to_usize("maxDepth", n)).transpose()?.unwrap_or(d.max_depth),
+        max_depth: o
+            .max_depth
+            .map(|n| to_usize("maxDepth", n))
+            .transpose()?
+            .unwrap_or(d.max_depth),
         direction: o.direction.unwrap_or(d.direction),
         rel_types: o.rel_types.unwrap_or_default(),
         target: o.target,
         include_deleted: o.include_deleted.unwrap_or(false),
         include_rows: o.include_rows.unwrap_or(true),
-        limit: o.limit.map(|n| to_usize("limit", n)).transpose()?.unwrap_or(d.limit),
+        limit: o
+            .limit
+            .map(|n| to_usize("limit", n))
+            .transpose()?
+            .unwrap_or(d.limit),
     })
 }
 
@@ -378,7 +446,9 @@ fn path_options(opts: JsValue) -> Result<PathOptions, JsValue> {
 fn cycle_options(opts: JsValue) -> Result<(Option<String>, PathOptions), JsValue> {
     let (table, options) = read_path_options(opts)?;
     if options.weighted {
-        return Err(invalid("`weighted` is an option of shortestPath() only".into()));
+        return Err(invalid(
+            "`weighted` is an option of shortestPath() only".into(),
+        ));
     }
     Ok((table, options))
 }
@@ -398,25 +468,38 @@ fn list_options(opts: JsValue) -> Result<ListOptions, JsValue> {
     }
     // Through JSON, not straight from the JS object: serde-wasm-bindgen looks up only the known
     // fields, so a misspelt option (`include_deleted`) would otherwise be ignored silently.
-    let opts: JsListOptions = serde_json::from_value(from_js("list options", opts)?)
-        .map_err(|e| invalid(format!("list options must be {{limit, offset, includeDeleted}}: {e}")))?;
+    let opts: JsListOptions =
+        serde_json::from_value(from_js("list options", opts)?).map_err(|e| {
+            invalid(format!(
+                "list options must be {{limit, offset, includeDeleted}}: {e}"
+            ))
+        })?;
     Ok(ListOptions {
         limit: opts.limit.map(|n| to_usize("limit", n)).transpose()?,
-        offset: opts.offset.map(|n| to_usize("offset", n)).transpose()?.unwrap_or(0),
+        offset: opts
+            .offset
+            .map(|n| to_usize("offset", n))
+            .transpose()?
+            .unwrap_or(0),
         include_deleted: opts.include_deleted.unwrap_or(false),
     })
 }
 
 /// A JS value as JSON (`undefined` reads as `null`).
 fn from_js(what: &str, value: JsValue) -> Result<Value, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| invalid(format!("{what} is not JSON-compatible: {e}")))
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| invalid(format!("{what} is not JSON-compatible: {e}")))
 }
 
 /// Any serializable result as a plain JS value (objects, not `Map`s).
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error(Error::Storage(format!("cannot represent the result in JavaScript: {e}"))))
+        .map_err(|e| {
+            js_error(Error::Storage(format!(
+                "cannot represent the result in JavaScript: {e}"
+            )))
+        })
 }
 
 /// A JS number that must be a non-negative integer JS can hold exactly.
@@ -424,7 +507,9 @@ fn to_u64(what: &str, n: f64) -> Result<u64, JsValue> {
     if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER {
         Ok(n as u64)
     } else {
-        Err(invalid(format!("{what} must be a non-negative integer, got {n}")))
+        Err(invalid(format!(
+            "{what} must be a non-negative integer, got {n}"
+        )))
     }
 }
 
@@ -443,7 +528,11 @@ fn js_error(err: Error) -> JsValue {
     let js = js_sys::Error::new(&err.to_string());
     // Setting a property on a fresh Error object cannot fail; if it somehow did, the message
     // still carries the whole story, so the results are deliberately ignored.
-    let _ = js_sys::Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(err.code()));
+    let _ = js_sys::Reflect::set(
+        &js,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(err.code()),
+    );
     if let Error::Validation { issues, .. } = &err {
         if let Ok(issues) = to_js(issues) {
             let _ = js_sys::Reflect::set(&js, &JsValue::from_str("issues"), &issues);

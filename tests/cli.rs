@@ -19,7 +19,9 @@ struct Db {
 
 fn command() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env_remove("REM_DB").env_remove("REM_TENANT").stdin(Stdio::null());
+    cmd.env_remove("REM_DB")
+        .env_remove("REM_TENANT")
+        .stdin(Stdio::null());
     cmd
 }
 
@@ -30,7 +32,12 @@ fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn rem");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
     }
     child.wait_with_output().expect("wait for rem")
 }
@@ -76,7 +83,8 @@ impl Db {
     /// Stdout of a command that must succeed, parsed as JSON.
     fn json(&self, args: &[&str]) -> Value {
         let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("rem {args:?} printed non-JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("rem {args:?} printed non-JSON ({e}): {out}"))
     }
 
     /// Stderr of a command that must fail with exit code 1.
@@ -86,7 +94,8 @@ impl Db {
 
     fn json_stdin(&self, args: &[&str], input: &[u8]) -> Value {
         let out = self.ok_stdin(args, input);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("rem {args:?} printed non-JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("rem {args:?} printed non-JSON ({e}): {out}"))
     }
 
     fn init(&self) {
@@ -98,12 +107,17 @@ impl Db {
     }
 
     fn count(&self, table: &str) -> u64 {
-        self.json(&["count", table])["count"].as_u64().expect("count")
+        self.json(&["count", table])["count"]
+            .as_u64()
+            .expect("count")
     }
 
     fn insert(&self, table: &str, data: &Value) -> String {
         let out = self.json(&["insert", table, &data.to_string()]);
-        out["id"].as_str().unwrap_or_else(|| panic!("no id in {out}")).to_string()
+        out["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {out}"))
+            .to_string()
     }
 
     fn list(&self, table: &str, extra: &[&str]) -> Vec<Value> {
@@ -157,8 +171,16 @@ fn check_ok(args: &[&str], out: Output) -> String {
 
 fn check_fail(args: &[&str], out: Output, code: i32) -> String {
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "rem {args:?}: stdout {} stderr {stderr}", text(&out.stdout));
-    assert!(!stderr.contains("panicked"), "rem {args:?} panicked: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "rem {args:?}: stdout {} stderr {stderr}",
+        text(&out.stdout)
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "rem {args:?} panicked: {stderr}"
+    );
     stderr
 }
 
@@ -179,10 +201,20 @@ fn init_creates_the_builtin_tables() {
     let out = db.json(&["init"]);
     assert_eq!(out["tenant"], "default");
     assert_eq!(out["created"], true);
-    assert_eq!(names(&out["tables"]), ["agents", "messages", "moments", "resources", "sessions"]);
+    assert_eq!(
+        names(&out["tables"]),
+        ["agents", "messages", "moments", "resources", "sessions"]
+    );
     let listed = db.json(&["schema", "list"]);
-    assert_eq!(names(&listed), ["agents", "messages", "moments", "resources", "sessions"]);
-    assert!(listed.as_array().unwrap().iter().all(|t| t["category"] == "system"));
+    assert_eq!(
+        names(&listed),
+        ["agents", "messages", "moments", "resources", "sessions"]
+    );
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["category"] == "system"));
     assert_eq!(db.seq(), 5);
     // Idempotent: a second init writes nothing.
     assert_eq!(db.json(&["init"])["created"], false);
@@ -200,9 +232,18 @@ fn schema_add_list_by_category_and_show() {
     let db = Db::new();
     db.init();
     db.person_schema();
-    assert_eq!(names(&db.json(&["schema", "list", "--category", "public"])), ["person"]);
-    assert_eq!(names(&db.json(&["schema", "list", "--category", "system"])).len(), 5);
-    assert_eq!(db.json(&["schema", "list", "--category", "user"]), json!([]));
+    assert_eq!(
+        names(&db.json(&["schema", "list", "--category", "public"])),
+        ["person"]
+    );
+    assert_eq!(
+        names(&db.json(&["schema", "list", "--category", "system"])).len(),
+        5
+    );
+    assert_eq!(
+        db.json(&["schema", "list", "--category", "user"]),
+        json!([])
+    );
     assert_eq!(names(&db.json(&["schema", "list"])).len(), 6);
 
     let show = db.json(&["schema", "show", "person"]);
@@ -211,24 +252,44 @@ fn schema_add_list_by_category_and_show() {
     assert_eq!(show["key_field"], "email");
     assert_eq!(show["indexed_fields"], json!(["age", "team"]));
     // Object keys are kept sorted (rows and schemas alike).
-    assert_eq!(show["fields"], json!(["address", "age", "email", "name", "team"]));
+    assert_eq!(
+        show["fields"],
+        json!(["address", "age", "email", "name", "team"])
+    );
     assert_eq!(show["schema"]["title"], "Person");
 
     // Registering the same schema again writes nothing; the schema can also come from stdin.
     let seq = db.seq();
     let again = std::fs::read(db.tmp().join("person.json")).unwrap();
-    assert_eq!(db.ok_stdin(&["--text", "schema", "add", "-"], &again).trim(), "unchanged table `person` (category public, key field email, indexed: age, team)");
+    assert_eq!(
+        db.ok_stdin(&["--text", "schema", "add", "-"], &again)
+            .trim(),
+        "unchanged table `person` (category public, key field email, indexed: age, team)"
+    );
     assert_eq!(db.seq(), seq);
 
-    assert!(db.fail(&["schema", "show", "nope"]).starts_with("error: unknown table `nope`"));
-    let bad = db.file("bad.json", r#"{"type": "object", "title": "x", "properties": {"id": {}}}"#);
+    assert!(db
+        .fail(&["schema", "show", "nope"])
+        .starts_with("error: unknown table `nope`"));
+    let bad = db.file(
+        "bad.json",
+        r#"{"type": "object", "title": "x", "properties": {"id": {}}}"#,
+    );
     assert!(db.fail(&["schema", "add", &bad]).contains("invalid schema"));
     let broken = db.file("broken.json", "{not json");
-    assert!(db.fail(&["schema", "add", &broken]).contains("invalid JSON"));
-    assert!(db.fail(&["schema", "add", "/no/such/file.json"]).contains("cannot read"));
+    assert!(db
+        .fail(&["schema", "add", &broken])
+        .contains("invalid JSON"));
+    assert!(db
+        .fail(&["schema", "add", "/no/such/file.json"])
+        .contains("cannot read"));
     assert_eq!(db.seq(), seq);
     // A bad category is a usage error.
-    check_fail(&["schema", "list"], db.run(&["schema", "list", "--category", "nope"]), 2);
+    check_fail(
+        &["schema", "list"],
+        db.run(&["schema", "list", "--category", "nope"]),
+        2,
+    );
 }
 
 #[test]
@@ -236,7 +297,10 @@ fn insert_prints_the_id_and_get_returns_the_row() {
     let db = Db::new();
     db.init();
     db.person_schema();
-    let id = db.insert("person", &json!({"email": "ada@x.org", "name": "Ada", "age": 36}));
+    let id = db.insert(
+        "person",
+        &json!({"email": "ada@x.org", "name": "Ada", "age": 36}),
+    );
     assert_eq!(id.len(), 36);
     let row = db.json(&["get", &id]);
     assert_eq!(row["id"], id.as_str());
@@ -246,7 +310,12 @@ fn insert_prints_the_id_and_get_returns_the_row() {
     assert_eq!(row["deleted_at"], Value::Null);
 
     // Text mode: the bare id.
-    let text_id = db.ok(&["--text", "insert", "resources", r#"{"name": "readme", "content": "hi"}"#]);
+    let text_id = db.ok(&[
+        "--text",
+        "insert",
+        "resources",
+        r#"{"name": "readme", "content": "hi"}"#,
+    ]);
     let text_id = text_id.trim();
     assert_eq!(text_id.len(), 36, "{text_id}");
     assert_eq!(db.json(&["get", text_id])["content"], "hi");
@@ -264,7 +333,10 @@ fn arrays_insert_many_from_argument_stdin_and_file() {
     let out = db.json(&["insert", "resources", r#"[{"name": "a"}, {"name": "b"}]"#]);
     assert_eq!(out["ids"].as_array().unwrap().len(), 2);
 
-    let lines = db.ok_stdin(&["--text", "insert", "resources", "-"], br#"[{"name": "c"}, {"name": "d"}, {"name": "e"}]"#);
+    let lines = db.ok_stdin(
+        &["--text", "insert", "resources", "-"],
+        br#"[{"name": "c"}, {"name": "d"}, {"name": "e"}]"#,
+    );
     let ids: Vec<&str> = lines.lines().collect();
     assert_eq!(ids.len(), 3);
     assert_eq!(db.json(&["get", ids[2]])["name"], "e");
@@ -275,7 +347,9 @@ fn arrays_insert_many_from_argument_stdin_and_file() {
     let single = db.file("one.json", r#"{"name": "h"}"#);
     assert!(db.json(&["insert", "resources", &format!("@{single}")])["id"].is_string());
     assert_eq!(db.count("resources"), 8);
-    assert!(db.fail(&["insert", "resources", "@/no/such/file"]).contains("cannot read"));
+    assert!(db
+        .fail(&["insert", "resources", "@/no/such/file"])
+        .contains("cannot read"));
 }
 
 #[test]
@@ -283,9 +357,15 @@ fn upsert_by_key_keeps_created_at() {
     let db = Db::new();
     db.init();
     db.person_schema();
-    let id = db.insert("person", &json!({"email": "ada@x.org", "name": "Ada", "age": 36}));
+    let id = db.insert(
+        "person",
+        &json!({"email": "ada@x.org", "name": "Ada", "age": 36}),
+    );
     let first = db.json(&["get", &id]);
-    let again = db.insert("person", &json!({"email": "ada@x.org", "name": "Ada L.", "age": 37}));
+    let again = db.insert(
+        "person",
+        &json!({"email": "ada@x.org", "name": "Ada L.", "age": 37}),
+    );
     assert_eq!(again, id);
     let second = db.json(&["get", &id]);
     assert_eq!(second["created_at"], first["created_at"]);
@@ -293,7 +373,11 @@ fn upsert_by_key_keeps_created_at() {
     assert_eq!(second["name"], "Ada L.");
     assert_eq!(second["age"], 37);
     assert_eq!(db.count("person"), 1);
-    let log: Vec<Value> = db.ok(&["wal", "export"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let log: Vec<Value> = db
+        .ok(&["wal", "export"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(log.last().unwrap()["op"], "update");
 }
 
@@ -304,7 +388,11 @@ fn update_merges_a_patch() {
     db.person_schema();
     let id = db.insert("person", &json!({"email": "bob@x.org", "name": "Bob", "age": 40, "address": {"city": "Oslo", "zip": "0150"}}));
     let created = db.json(&["get", &id])["created_at"].clone();
-    let row = db.json(&["update", &id, r#"{"age": 41, "address": {"zip": null, "street": "Main"}}"#]);
+    let row = db.json(&[
+        "update",
+        &id,
+        r#"{"age": 41, "address": {"zip": null, "street": "Main"}}"#,
+    ]);
     assert_eq!(row["age"], 41);
     assert_eq!(row["name"], "Bob");
     assert_eq!(row["address"], json!({"city": "Oslo", "street": "Main"}));
@@ -319,12 +407,24 @@ fn update_merges_a_patch() {
 
     // Invalid patches write nothing.
     let seq = db.seq();
-    assert!(db.fail(&["update", &id, r#"{"age": -5}"#]).contains("at /age"));
-    assert!(db.fail(&["update", &id, r#"{"id": "0190b5e8-0000-7000-8000-000000000000"}"#]).contains("system field"));
-    assert!(db.fail(&["update", &id, r#"{"email": "other@x.org"}"#]).contains("natural key"));
+    assert!(db
+        .fail(&["update", &id, r#"{"age": -5}"#])
+        .contains("at /age"));
+    assert!(db
+        .fail(&[
+            "update",
+            &id,
+            r#"{"id": "0190b5e8-0000-7000-8000-000000000000"}"#
+        ])
+        .contains("system field"));
+    assert!(db
+        .fail(&["update", &id, r#"{"email": "other@x.org"}"#])
+        .contains("natural key"));
     assert!(db.fail(&["update", &id, "[1"]).contains("invalid JSON"));
     assert_eq!(db.seq(), seq);
-    assert!(db.fail(&["update", "0190b5e8-0000-7000-8000-000000000000", "{}"]).contains("not found"));
+    assert!(db
+        .fail(&["update", "0190b5e8-0000-7000-8000-000000000000", "{}"])
+        .contains("not found"));
 }
 
 #[test]
@@ -337,17 +437,42 @@ fn bad_input_exits_1_and_writes_nothing() {
 
     let err = db.fail(&["insert", "person", "{not json"]);
     assert!(err.starts_with("error: invalid JSON"), "{err}");
-    let err = db.fail(&["insert", "person", r#"{"email": "bob@x.org", "name": "Bob", "age": -1}"#]);
-    assert!(err.starts_with("error: validation failed for table `person`"), "{err}");
+    let err = db.fail(&[
+        "insert",
+        "person",
+        r#"{"email": "bob@x.org", "name": "Bob", "age": -1}"#,
+    ]);
+    assert!(
+        err.starts_with("error: validation failed for table `person`"),
+        "{err}"
+    );
     assert!(err.contains("at /age"), "{err}");
     // Every issue is listed, one per line.
-    let err = db.fail(&["insert", "person", r#"{"email": "bob@x.org", "age": "old"}"#]);
-    assert_eq!(err.lines().filter(|l| l.trim_start().starts_with("- at")).count(), 2, "{err}");
+    let err = db.fail(&[
+        "insert",
+        "person",
+        r#"{"email": "bob@x.org", "age": "old"}"#,
+    ]);
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.trim_start().starts_with("- at"))
+            .count(),
+        2,
+        "{err}"
+    );
     assert!(err.contains("name"), "{err}");
     // One bad item in an array: nothing of the batch is written, the issue names the item.
-    let err = db.fail(&["insert", "person", r#"[{"email": "c@x.org", "name": "C"}, {"email": "d@x.org", "name": "D", "age": -1}]"#]);
+    let err = db.fail(&[
+        "insert",
+        "person",
+        r#"[{"email": "c@x.org", "name": "C"}, {"email": "d@x.org", "name": "D", "age": -1}]"#,
+    ]);
     assert!(err.contains("at /1/age"), "{err}");
-    let err = db.fail(&["insert", "person", r#"{"email": "e@x.org", "name": "E", "created_at": "now"}"#]);
+    let err = db.fail(&[
+        "insert",
+        "person",
+        r#"{"email": "e@x.org", "name": "E", "created_at": "now"}"#,
+    ]);
     assert!(err.contains("system field"), "{err}");
     let err = db.fail(&["insert", "person", "42"]);
     assert!(err.contains("must be a JSON object"), "{err}");
@@ -374,56 +499,104 @@ fn delete_hides_and_hard_delete_removes() {
     let out = db.json(&["delete", &gone]);
     assert_eq!(out, json!({"id": gone, "deleted": true, "hard": false}));
 
-    let ids = |rows: Vec<Value>| rows.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let ids = |rows: Vec<Value>| {
+        rows.iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(db.list("resources", &[])), [keep.clone()]);
     assert_eq!(db.count("resources"), 1);
     let all = db.list("resources", &["--include-deleted"]);
     assert_eq!(all.len(), 2);
-    assert!(all.iter().any(|r| r["id"] == gone.as_str() && r["deleted_at"].is_string()));
-    assert_eq!(db.json(&["count", "resources", "--include-deleted"])["count"], 2);
+    assert!(all
+        .iter()
+        .any(|r| r["id"] == gone.as_str() && r["deleted_at"].is_string()));
+    assert_eq!(
+        db.json(&["count", "resources", "--include-deleted"])["count"],
+        2
+    );
     assert!(db.fail(&["get", &gone]).contains("not found"));
-    assert_eq!(db.json(&["get", &gone, "--include-deleted"])["name"], "gone");
+    assert_eq!(
+        db.json(&["get", &gone, "--include-deleted"])["name"],
+        "gone"
+    );
     assert!(db.fail(&["delete", &gone]).contains("not found"));
 
-    assert_eq!(db.ok(&["--text", "delete", &gone, "--hard"]).trim(), format!("purged {gone}"));
+    assert_eq!(
+        db.ok(&["--text", "delete", &gone, "--hard"]).trim(),
+        format!("purged {gone}")
+    );
     assert_eq!(db.list("resources", &["--include-deleted"]).len(), 1);
-    assert_eq!(db.json(&["count", "resources", "--include-deleted"])["count"], 1);
-    assert!(db.fail(&["get", &gone, "--include-deleted"]).contains("not found"));
+    assert_eq!(
+        db.json(&["count", "resources", "--include-deleted"])["count"],
+        1
+    );
+    assert!(db
+        .fail(&["get", &gone, "--include-deleted"])
+        .contains("not found"));
     assert!(db.fail(&["delete", &gone, "--hard"]).contains("not found"));
     assert!(db.fail(&["delete", "zzz"]).contains("not a valid id"));
     // A live row can be purged directly.
     db.ok(&["delete", "--hard", &keep]);
-    assert_eq!(db.json(&["count", "resources", "--include-deleted"])["count"], 0);
+    assert_eq!(
+        db.json(&["count", "resources", "--include-deleted"])["count"],
+        0
+    );
 }
 
 #[test]
 fn list_pages_with_limit_and_offset() {
     let db = Db::new();
     db.init();
-    let items: Vec<Value> = (0..7).map(|i| json!({"content": format!("item {i}")})).collect();
+    let items: Vec<Value> = (0..7)
+        .map(|i| json!({"content": format!("item {i}")}))
+        .collect();
     db.ok(&["insert", "resources", &Value::Array(items).to_string()]);
-    let contents = |rows: Vec<Value>| rows.iter().map(|r| r["content"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let contents = |rows: Vec<Value>| {
+        rows.iter()
+            .map(|r| r["content"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let all = contents(db.list("resources", &[]));
     assert_eq!(all, (0..7).map(|i| format!("item {i}")).collect::<Vec<_>>());
     assert_eq!(contents(db.list("resources", &["--limit", "3"])), all[..3]);
-    assert_eq!(contents(db.list("resources", &["--limit", "3", "--offset", "3"])), all[3..6]);
+    assert_eq!(
+        contents(db.list("resources", &["--limit", "3", "--offset", "3"])),
+        all[3..6]
+    );
     assert_eq!(contents(db.list("resources", &["--offset", "5"])), all[5..]);
     assert!(db.list("resources", &["--offset", "10"]).is_empty());
     assert!(db.list("resources", &["--limit", "0"]).is_empty());
-    assert_eq!(db.ok(&["--text", "list", "resources", "--offset", "10"]).trim(), "(no rows)");
+    assert_eq!(
+        db.ok(&["--text", "list", "resources", "--offset", "10"])
+            .trim(),
+        "(no rows)"
+    );
 }
 
 /// Runs some of everything in `db`: a schema, inserts, an upsert, an update, deletes.
 fn populate(db: &Db) {
     db.init();
     db.person_schema();
-    let ada = db.insert("person", &json!({"email": "ada@x.org", "name": "Ada", "age": 36, "team": "core"}));
-    db.insert("person", &json!({"email": "bob@x.org", "name": "Bob", "age": 41}));
-    db.insert("person", &json!({"email": "ada@x.org", "name": "Ada Lovelace", "age": 36, "team": "core"}));
+    let ada = db.insert(
+        "person",
+        &json!({"email": "ada@x.org", "name": "Ada", "age": 36, "team": "core"}),
+    );
+    db.insert(
+        "person",
+        &json!({"email": "bob@x.org", "name": "Bob", "age": 41}),
+    );
+    db.insert(
+        "person",
+        &json!({"email": "ada@x.org", "name": "Ada Lovelace", "age": 36, "team": "core"}),
+    );
     let cy = db.insert("person", &json!({"email": "cy@x.org", "name": "Cy"}));
     db.ok(&["update", &ada, r#"{"address": {"city": "London"}}"#]);
     db.ok(&["delete", &cy]);
-    let r = db.insert("resources", &json!({"name": "doc", "content": "text", "uri": "file:///doc"}));
+    let r = db.insert(
+        "resources",
+        &json!({"name": "doc", "content": "text", "uri": "file:///doc"}),
+    );
     db.ok(&["insert", "resources", r#"[{"name": "n1"}, {"name": "n2"}]"#]);
     db.ok(&["delete", "--hard", &r]);
 }
@@ -444,7 +617,11 @@ fn pipe_export_into(from: &Db, to: &Db) -> Value {
     apply.stdin(Stdio::from(pipe));
     let applied = check_ok(&["wal", "apply", "-"], run_with(apply, None));
     let exported = producer.wait_with_output().expect("wait for export");
-    assert!(exported.status.success(), "export failed: {}", text(&exported.stderr));
+    assert!(
+        exported.status.success(),
+        "export failed: {}",
+        text(&exported.stderr)
+    );
     serde_json::from_str(&applied).expect("apply report is JSON")
 }
 
@@ -473,7 +650,10 @@ fn wal_export_apply_replicates_and_is_idempotent() {
         }
     }
     assert_eq!(export(&b, &[]), log);
-    assert_eq!(b.json(&["schema", "show", "person"]), a.json(&["schema", "show", "person"]));
+    assert_eq!(
+        b.json(&["schema", "show", "person"]),
+        a.json(&["schema", "show", "person"])
+    );
     assert_eq!(b.json(&["info"])["tables"], a.json(&["info"])["tables"]);
 
     // Applying the same log again changes nothing.
@@ -487,7 +667,10 @@ fn wal_export_apply_replicates_and_is_idempotent() {
     assert_eq!(tail.lines().count(), 1);
     let file = b.file("tail.jsonl", &tail);
     let report = b.ok(&["--text", "wal", "apply", &file]);
-    assert_eq!(report.trim(), format!("applied 1, skipped 0; wal seq is now {}", seq + 1));
+    assert_eq!(
+        report.trim(),
+        format!("applied 1, skipped 0; wal seq is now {}", seq + 1)
+    );
     assert_eq!(b.ok(&["list", "person"]), a.ok(&["list", "person"]));
 }
 
@@ -500,15 +683,25 @@ fn wal_apply_refuses_gaps_divergence_and_garbage() {
 
     // A gap: entries from seq 4 into an empty tenant.
     let tail = export(&a, &["--since", "3"]);
-    let err = check_fail(&["wal", "apply"], b.run_stdin(&["wal", "apply", "-"], tail.as_bytes()), 1);
+    let err = check_fail(
+        &["wal", "apply"],
+        b.run_stdin(&["wal", "apply", "-"], tail.as_bytes()),
+        1,
+    );
     assert!(err.contains("gap"), "{err}");
     assert_eq!(b.json(&["wal", "seq"])["seq"], 0);
 
     // Paging with --limit, then the rest.
     let head = export(&a, &["--limit", "3"]);
     assert_eq!(head.lines().count(), 3);
-    assert_eq!(b.json_stdin(&["wal", "apply", "-"], head.as_bytes())["seq"], 3);
-    assert_eq!(b.json_stdin(&["wal", "apply", "-"], tail.as_bytes())["seq"], seq);
+    assert_eq!(
+        b.json_stdin(&["wal", "apply", "-"], head.as_bytes())["seq"],
+        3
+    );
+    assert_eq!(
+        b.json_stdin(&["wal", "apply", "-"], tail.as_bytes())["seq"],
+        seq
+    );
     assert_eq!(export(&b, &[]), export(&a, &[]));
 
     // A divergent history is refused.
@@ -516,7 +709,11 @@ fn wal_apply_refuses_gaps_divergence_and_garbage() {
     c.init();
     c.insert("resources", &json!({"name": "other"}));
     let c_seq = c.seq();
-    let err = check_fail(&["wal", "apply"], c.run_stdin(&["wal", "apply", "-"], export(&a, &[]).as_bytes()), 1);
+    let err = check_fail(
+        &["wal", "apply"],
+        c.run_stdin(&["wal", "apply", "-"], export(&a, &[]).as_bytes()),
+        1,
+    );
     assert!(err.contains("diverged"), "{err}");
     assert_eq!(c.seq(), c_seq);
 
@@ -524,10 +721,16 @@ fn wal_apply_refuses_gaps_divergence_and_garbage() {
     let mut bad = export(&a, &["--limit", "2"]);
     bad.push_str("\n{\"seq\": 3, \"nonsense\": true}\n");
     let d = Db::new();
-    let err = check_fail(&["wal", "apply"], d.run_stdin(&["wal", "apply", "-"], bad.as_bytes()), 1);
+    let err = check_fail(
+        &["wal", "apply"],
+        d.run_stdin(&["wal", "apply", "-"], bad.as_bytes()),
+        1,
+    );
     assert!(err.contains("line 4"), "{err}");
     assert_eq!(d.json(&["wal", "seq"])["seq"], 0);
-    assert!(d.fail(&["wal", "apply", "/no/such/file"]).contains("cannot read"));
+    assert!(d
+        .fail(&["wal", "apply", "/no/such/file"])
+        .contains("cannot read"));
 }
 
 #[test]
@@ -542,7 +745,9 @@ fn wal_compact_drops_old_entries() {
     let first: Value = serde_json::from_str(rest.lines().next().unwrap()).unwrap();
     assert_eq!(first["seq"], 4);
     assert_eq!(a.seq(), seq);
-    assert!(a.fail(&["wal", "compact", "--before", &(seq + 5).to_string()]).contains("cannot compact"));
+    assert!(a
+        .fail(&["wal", "compact", "--before", &(seq + 5).to_string()])
+        .contains("cannot compact"));
     check_fail(&["wal", "compact"], a.run(&["wal", "compact"]), 2);
 }
 
@@ -552,31 +757,56 @@ fn tenants_are_isolated() {
     db.ok(&["--tenant", "a", "init"]);
     db.ok(&["--tenant", "b", "init"]);
     let id = {
-        let out = db.json(&["--tenant", "a", "insert", "resources", r#"{"name": "secret"}"#]);
+        let out = db.json(&[
+            "--tenant",
+            "a",
+            "insert",
+            "resources",
+            r#"{"name": "secret"}"#,
+        ]);
         out["id"].as_str().unwrap().to_string()
     };
-    assert_eq!(db.json(&["--tenant", "a", "count", "resources"])["count"], 1);
-    assert_eq!(db.json(&["--tenant", "b", "count", "resources"])["count"], 0);
+    assert_eq!(
+        db.json(&["--tenant", "a", "count", "resources"])["count"],
+        1
+    );
+    assert_eq!(
+        db.json(&["--tenant", "b", "count", "resources"])["count"],
+        0
+    );
     assert_eq!(db.json(&["--tenant", "b", "list", "resources"]), json!([]));
-    assert!(db.fail(&["--tenant", "b", "get", &id]).contains("not found"));
-    assert!(db.fail(&["--tenant", "b", "delete", &id]).contains("not found"));
-    assert!(db.fail(&["--tenant", "default", "count", "resources"]).contains("unknown table"));
+    assert!(db
+        .fail(&["--tenant", "b", "get", &id])
+        .contains("not found"));
+    assert!(db
+        .fail(&["--tenant", "b", "delete", &id])
+        .contains("not found"));
+    assert!(db
+        .fail(&["--tenant", "default", "count", "resources"])
+        .contains("unknown table"));
     assert_eq!(db.json(&["--tenant", "a", "get", &id])["name"], "secret");
     let info = db.json(&["--tenant", "b", "info"]);
     assert_eq!(info["tenant"], "b");
     assert_eq!(info["tenants"], json!(["a", "b"]));
     assert_eq!(info["wal_seq"], 5);
     // The global options may follow the command too.
-    assert_eq!(db.json(&["count", "resources", "--tenant", "a"])["count"], 1);
+    assert_eq!(
+        db.json(&["count", "resources", "--tenant", "a"])["count"],
+        1
+    );
     assert!(db.fail(&["--tenant", "", "info"]).contains("tenant name"));
 
     // REM_DB and REM_TENANT stand in for --db and --tenant.
     let mut cmd = command();
-    cmd.env("REM_DB", &db.dir).env("REM_TENANT", "a").args(["count", "resources"]);
+    cmd.env("REM_DB", &db.dir)
+        .env("REM_TENANT", "a")
+        .args(["count", "resources"]);
     let out: Value = serde_json::from_str(&check_ok(&["count"], run_with(cmd, None))).unwrap();
     assert_eq!(out["count"], 1);
     let mut cmd = command();
-    cmd.env("REM_DB", &db.dir).env("REM_TENANT", "a").args(["--tenant", "b", "count", "resources"]);
+    cmd.env("REM_DB", &db.dir)
+        .env("REM_TENANT", "a")
+        .args(["--tenant", "b", "count", "resources"]);
     let out: Value = serde_json::from_str(&check_ok(&["count"], run_with(cmd, None))).unwrap();
     assert_eq!(out["count"], 0);
 }
@@ -586,17 +816,31 @@ fn piped_output_is_json_and_text_mode_is_a_table() {
     let db = Db::new();
     db.init();
     let long = "x".repeat(100);
-    let id = db.insert("resources", &json!({"name": "doc", "content": long, "metadata": {"tags": ["a", "b"]}}));
+    let id = db.insert(
+        "resources",
+        &json!({"name": "doc", "content": long, "metadata": {"tags": ["a", "b"]}}),
+    );
 
     // Piped stdout without --json is JSON, the same as with --json.
-    for args in [&["list", "resources"][..], &["get", &id], &["count", "resources"], &["schema", "list"], &["info"]] {
+    for args in [
+        &["list", "resources"][..],
+        &["get", &id],
+        &["count", "resources"],
+        &["schema", "list"],
+        &["info"],
+    ] {
         let plain = db.ok(args);
         let mut with_flag = vec!["--json"];
         with_flag.extend_from_slice(args);
         assert_eq!(plain, db.ok(&with_flag), "{args:?}");
-        serde_json::from_str::<Value>(&plain).unwrap_or_else(|e| panic!("{args:?} printed non-JSON ({e}): {plain}"));
+        serde_json::from_str::<Value>(&plain)
+            .unwrap_or_else(|e| panic!("{args:?} printed non-JSON ({e}): {plain}"));
     }
-    check_fail(&["--json", "--text"], db.run(&["--json", "--text", "info"]), 2);
+    check_fail(
+        &["--json", "--text"],
+        db.run(&["--json", "--text", "info"]),
+        2,
+    );
 
     // Text mode: an aligned table, `id` first, long cells cut, nested values as compact JSON.
     let table = db.ok(&["--text", "list", "resources"]);
@@ -604,25 +848,48 @@ fn piped_output_is_json_and_text_mode_is_a_table() {
     assert_eq!(lines.len(), 4, "{table}");
     let header: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(header[..4], ["id", "content", "metadata", "name"]);
-    assert_eq!(header[header.len() - 3..], ["created_at", "modified_at", "deleted_at"]);
+    assert_eq!(
+        header[header.len() - 3..],
+        ["created_at", "modified_at", "deleted_at"]
+    );
     assert!(header.contains(&"created_at"));
     assert!(lines[1].starts_with("----"));
     assert!(lines[2].starts_with(&id));
     let content_col = lines[0].find("content").unwrap();
-    assert_eq!(lines[2].chars().skip(content_col).take(40).collect::<String>(), format!("{}…", "x".repeat(39)));
+    assert_eq!(
+        lines[2]
+            .chars()
+            .skip(content_col)
+            .take(40)
+            .collect::<String>(),
+        format!("{}…", "x".repeat(39))
+    );
     assert!(lines[2].contains(r#"{"tags":["a","b"]}"#), "{table}");
     assert_eq!(lines[3], "(1 row)");
     assert!(lines.iter().all(|l| !l.ends_with(' ')));
 
     assert_eq!(db.ok(&["--text", "count", "resources"]).trim(), "1");
     let pretty = db.ok(&["--text", "get", &id]);
-    assert!(pretty.lines().count() > 3, "text get is pretty JSON: {pretty}");
-    assert_eq!(serde_json::from_str::<Value>(&pretty).unwrap()["name"], "doc");
+    assert!(
+        pretty.lines().count() > 3,
+        "text get is pretty JSON: {pretty}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&pretty).unwrap()["name"],
+        "doc"
+    );
     let info = db.ok(&["--text", "info"]);
     assert!(info.contains("backend  redb"), "{info}");
-    assert!(info.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["resources", "system", "1", "1"]), "{info}");
+    assert!(
+        info.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["resources", "system", "1", "1"]),
+        "{info}"
+    );
     let schemas = db.ok(&["--text", "schema", "list"]);
-    assert!(schemas.lines().next().unwrap().starts_with("name"), "{schemas}");
+    assert!(
+        schemas.lines().next().unwrap().starts_with("name"),
+        "{schemas}"
+    );
 }
 
 #[test]
@@ -639,7 +906,13 @@ fn memory_backend_and_backend_detection() {
     // An explicit redb open, then detection of it.
     db.ok(&["--backend", "redb", "init"]);
     assert_eq!(db.json(&["info"])["backend"], "redb");
-    assert_eq!(db.json(&["info"])["path"], std::fs::canonicalize(&db.dir).unwrap().to_string_lossy().as_ref());
+    assert_eq!(
+        db.json(&["info"])["path"],
+        std::fs::canonicalize(&db.dir)
+            .unwrap()
+            .to_string_lossy()
+            .as_ref()
+    );
 }
 
 #[test]
@@ -650,20 +923,40 @@ fn find_uses_the_index_and_lookup_finds_keys() {
     for (i, team) in ["core", "web", "core", "ops"].iter().enumerate() {
         db.insert("person", &json!({"email": format!("p{i}@x.io"), "name": format!("P{i}"), "age": 30 + i, "team": team}));
     }
-    let emails = |rows: Value| rows.as_array().unwrap().iter().map(|r| r["email"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let emails = |rows: Value| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["email"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let mut core = emails(db.json(&["find", "person", "team", "--eq", "core"]));
     core.sort(); // equal values come in id order
     assert_eq!(core, vec!["p0@x.io", "p2@x.io"]);
-    assert_eq!(emails(db.json(&["find", "person", "team", "--in", "web", "ops"])).len(), 2);
-    assert_eq!(emails(db.json(&["find", "person", "age", "--gt", "30", "--lte", "32"])), vec!["p1@x.io", "p2@x.io"]);
-    assert_eq!(emails(db.json(&["find", "person", "age", "--eq", "31.0"])), vec!["p1@x.io"]);
+    assert_eq!(
+        emails(db.json(&["find", "person", "team", "--in", "web", "ops"])).len(),
+        2
+    );
+    assert_eq!(
+        emails(db.json(&["find", "person", "age", "--gt", "30", "--lte", "32"])),
+        vec!["p1@x.io", "p2@x.io"]
+    );
+    assert_eq!(
+        emails(db.json(&["find", "person", "age", "--eq", "31.0"])),
+        vec!["p1@x.io"]
+    );
     let err = db.fail(&["find", "person", "name", "--eq", "P1"]);
     assert!(err.contains("not an indexed field"), "{err}");
     let err = db.fail(&["find", "person", "team"]);
     assert!(err.contains("exactly one of"), "{err}");
     db.insert("agents", &json!({"name": "planner"}));
     let hits = db.json(&["lookup", "planner", "p3@x.io", "nobody"]);
-    let tables: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["table"].as_str().unwrap()).collect();
+    let tables: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["table"].as_str().unwrap())
+        .collect();
     assert_eq!(tables, vec!["agents", "person"]);
     assert_eq!(hits[1]["row"]["team"], "ops");
 }
@@ -673,7 +966,13 @@ fn reading_commands_do_not_create_a_database() {
     let db = Db::new();
     let missing = db.tmp().join("typo");
     let path = missing.to_string_lossy().into_owned();
-    for args in [&["info"][..], &["list", "resources"], &["count", "resources"], &["wal", "export"], &["schema", "list"]] {
+    for args in [
+        &["info"][..],
+        &["list", "resources"],
+        &["count", "resources"],
+        &["wal", "export"],
+        &["schema", "list"],
+    ] {
         let mut full = vec!["--db", path.as_str()];
         full.extend_from_slice(args);
         let mut cmd = command();
@@ -693,24 +992,79 @@ fn reading_commands_do_not_create_a_database() {
 fn sql_prints_rows_in_column_order_with_params_and_explain() {
     let db = Db::new();
     db.person_schema();
-    for (email, name, age, team) in [("a@x", "Ada", 36, "core"), ("b@x", "Bob", 25, "web"), ("c@x", "Cy", 41, "core")] {
-        db.insert("person", &json!({"email": email, "name": name, "age": age, "team": team}));
+    for (email, name, age, team) in [
+        ("a@x", "Ada", 36, "core"),
+        ("b@x", "Bob", 25, "web"),
+        ("c@x", "Cy", 41, "core"),
+    ] {
+        db.insert(
+            "person",
+            &json!({"email": email, "name": name, "age": age, "team": team}),
+        );
     }
-    let rows = db.json(&["sql", "SELECT name, age FROM person WHERE team = $1 ORDER BY age DESC", "-p", "core"]);
-    assert_eq!(rows, json!([{"name": "Cy", "age": 41}, {"name": "Ada", "age": 36}]));
-    let raw = db.ok(&["--json", "sql", "SELECT team, COUNT(*) AS n FROM person GROUP BY team ORDER BY n DESC, team"]);
-    assert_eq!(raw.trim(), r#"[{"team":"core","n":2},{"team":"web","n":1}]"#);
-    let rows = db.json(&["sql", "SELECT name FROM person WHERE age > ? AND age < ?", "-p", "30", "-p", "40"]);
+    let rows = db.json(&[
+        "sql",
+        "SELECT name, age FROM person WHERE team = $1 ORDER BY age DESC",
+        "-p",
+        "core",
+    ]);
+    assert_eq!(
+        rows,
+        json!([{"name": "Cy", "age": 41}, {"name": "Ada", "age": 36}])
+    );
+    let raw = db.ok(&[
+        "--json",
+        "sql",
+        "SELECT team, COUNT(*) AS n FROM person GROUP BY team ORDER BY n DESC, team",
+    ]);
+    assert_eq!(
+        raw.trim(),
+        r#"[{"team":"core","n":2},{"team":"web","n":1}]"#
+    );
+    let rows = db.json(&[
+        "sql",
+        "SELECT name FROM person WHERE age > ? AND age < ?",
+        "-p",
+        "30",
+        "-p",
+        "40",
+    ]);
     assert_eq!(rows, json!([{"name": "Ada"}]));
-    let query = db.file("q.sql", "SELECT email\n  FROM person\n WHERE name = 'Bob'\n");
-    assert_eq!(db.json(&["sql", &format!("@{query}")]), json!([{"email": "b@x"}]));
-    assert_eq!(db.json_stdin(&["sql", "-"], b"LOOKUP 'a@x'")[0]["name"], json!("Ada"));
-    let text = db.ok(&["--text", "sql", "SELECT name, age FROM person ORDER BY name"]);
-    assert!(text.contains("name") && text.contains("Ada") && text.contains("(3 rows)"), "{text}");
-    let plan = db.ok(&["--text", "sql", "EXPLAIN SELECT name FROM person WHERE team = 'core'"]);
-    assert!(plan.contains("Index scan person using team = 'core' (est. 2 rows)"), "{plan}");
+    let query = db.file(
+        "q.sql",
+        "SELECT email\n  FROM person\n WHERE name = 'Bob'\n",
+    );
+    assert_eq!(
+        db.json(&["sql", &format!("@{query}")]),
+        json!([{"email": "b@x"}])
+    );
+    assert_eq!(
+        db.json_stdin(&["sql", "-"], b"LOOKUP 'a@x'")[0]["name"],
+        json!("Ada")
+    );
+    let text = db.ok(&[
+        "--text",
+        "sql",
+        "SELECT name, age FROM person ORDER BY name",
+    ]);
+    assert!(
+        text.contains("name") && text.contains("Ada") && text.contains("(3 rows)"),
+        "{text}"
+    );
+    let plan = db.ok(&[
+        "--text",
+        "sql",
+        "EXPLAIN SELECT name FROM person WHERE team = 'core'",
+    ]);
+    assert!(
+        plan.contains("Index scan person using team = 'core' (est. 2 rows)"),
+        "{plan}"
+    );
     let err = db.fail(&["sql", "SELECT nope FROM person"]);
-    assert!(err.contains("error:") && err.contains("unknown column `nope`") && err.contains("email"), "{err}");
+    assert!(
+        err.contains("error:") && err.contains("unknown column `nope`") && err.contains("email"),
+        "{err}"
+    );
     let err = db.fail(&["sql", "DELETE FROM person"]);
     assert!(err.contains("not supported"), "{err}");
     assert_eq!(db.count("person"), 3);

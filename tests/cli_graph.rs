@@ -31,15 +31,24 @@ impl Db {
         let mut ids = Ids::default();
         for name in ["a", "b", "c", "d", "e"] {
             let out = db.json(&["insert", "agents", &json!({"name": name}).to_string()]);
-            ids.0.push((name.to_string(), out["id"].as_str().unwrap().to_string()));
+            ids.0
+                .push((name.to_string(), out["id"].as_str().unwrap().to_string()));
         }
         (db, ids)
     }
 
     fn run_in(&self, dir: &PathBuf, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.env_remove("REM_DB").env_remove("REM_TENANT").arg("--db").arg(dir).args(args);
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.env_remove("REM_DB")
+            .env_remove("REM_TENANT")
+            .arg("--db")
+            .arg(dir)
+            .args(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn rem");
         if let Some(input) = stdin {
@@ -50,13 +59,18 @@ impl Db {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run_in(&self.dir, args, None);
-        assert!(out.status.success(), "rem {args:?} failed: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "rem {args:?} failed: {}",
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("rem {args:?} printed non-JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("rem {args:?} printed non-JSON ({e}): {out}"))
     }
 
     /// Stderr of a command that must fail with `code`.
@@ -87,7 +101,15 @@ impl Ids {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p["nodes"].as_array().unwrap().iter().map(|n| self.name(n.as_str().unwrap())).collect::<Vec<_>>().join(">"))
+            .map(|p| {
+                p["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| self.name(n.as_str().unwrap()))
+                    .collect::<Vec<_>>()
+                    .join(">")
+            })
             .collect();
         out.sort();
         out
@@ -118,7 +140,11 @@ fn graph() -> (Db, Ids) {
 fn edge_add_list_and_remove() {
     let (db, ids) = graph();
     let all = db.json(&["edges", ids.id("a")]);
-    assert_eq!(all.as_array().unwrap().len(), 3, "out and in by default: {all}");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        3,
+        "out and in by default: {all}"
+    );
     let out = db.json(&["edges", ids.id("a"), "--direction", "out", "--rel", "calls"]);
     assert_eq!(out.as_array().unwrap().len(), 1);
     assert_eq!(out[0]["dst"], ids.id("b"));
@@ -126,27 +152,74 @@ fn edge_add_list_and_remove() {
     assert_eq!(incoming[0]["src"], ids.id("d"));
     let table = db.ok(&["--text", "edges", ids.id("a")]);
     assert!(table.starts_with("src"), "{table}");
-    assert!(table.contains("reports_to") && table.contains(r#"{"weight":1}"#), "{table}");
+    assert!(
+        table.contains("reports_to") && table.contains(r#"{"weight":1}"#),
+        "{table}"
+    );
     assert!(table.trim_end().ends_with("(3 edges)"));
     let removed = db.json(&["edge", "rm", ids.id("a"), ids.id("b"), "calls"]);
     assert_eq!(removed["removed"], true);
-    assert_eq!(db.json(&["edges", ids.id("a"), "--direction", "out"]).as_array().unwrap().len(), 1);
-    assert!(db.fail(&["edge", "rm", ids.id("a"), ids.id("b"), "calls"], 1).starts_with("error: not found"));
+    assert_eq!(
+        db.json(&["edges", ids.id("a"), "--direction", "out"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(db
+        .fail(&["edge", "rm", ids.id("a"), ids.id("b"), "calls"], 1)
+        .starts_with("error: not found"));
 }
 
 #[test]
 fn bad_edges_fail_cleanly() {
     let (db, ids) = Db::new();
     let ghost = "0190a0a0-0000-7000-8000-000000000000";
-    assert!(db.fail(&["edge", "add", ids.id("a"), ghost, "r"], 1).contains("no entity with id"));
-    assert!(db.fail(&["edge", "add", ids.id("a"), ids.id("b"), "r", "--props", "[1]"], 1).contains("must be an object"));
-    assert!(db.fail(&["edge", "add", ids.id("a"), ids.id("b"), "r", "--props", "{nope"], 1).contains("invalid JSON"));
-    assert!(db.fail(&["edges", ids.id("a"), "--direction", "sideways"], 2).contains("unknown direction"));
-    assert!(db.fail(&["traverse", ids.id("a"), "--strategy", "random"], 2).contains("bfs or dfs"));
+    assert!(db
+        .fail(&["edge", "add", ids.id("a"), ghost, "r"], 1)
+        .contains("no entity with id"));
+    assert!(db
+        .fail(
+            &[
+                "edge",
+                "add",
+                ids.id("a"),
+                ids.id("b"),
+                "r",
+                "--props",
+                "[1]"
+            ],
+            1
+        )
+        .contains("must be an object"));
+    assert!(db
+        .fail(
+            &[
+                "edge",
+                "add",
+                ids.id("a"),
+                ids.id("b"),
+                "r",
+                "--props",
+                "{nope"
+            ],
+            1
+        )
+        .contains("invalid JSON"));
+    assert!(db
+        .fail(&["edges", ids.id("a"), "--direction", "sideways"], 2)
+        .contains("unknown direction"));
+    assert!(db
+        .fail(&["traverse", ids.id("a"), "--strategy", "random"], 2)
+        .contains("bfs or dfs"));
     assert!(db.fail(&["edges", ghost], 1).contains("not found"));
     // Reading commands never create a database.
     let missing = tempfile::tempdir().unwrap();
-    let out = db.run_in(&missing.path().join("none"), &["traverse", ids.id("a")], None);
+    let out = db.run_in(
+        &missing.path().join("none"),
+        &["traverse", ids.id("a")],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(!missing.path().join("none").exists());
 }
@@ -162,17 +235,50 @@ fn traverse_prints_paths() {
     assert_eq!(ids.paths(&dfs), vec!["a>b", "a>b>c", "a>b>c>d", "a>d"]);
     let calls = db.json(&["traverse", ids.id("a"), "--depth", "9", "--rel", "calls"]);
     assert_eq!(ids.paths(&calls), vec!["a>b", "a>b>c", "a>b>c>d"]);
-    let two_rels = db.json(&["traverse", ids.id("b"), "--rel", "calls", "--rel", "reports_to", "--direction", "in", "--depth", "1"]);
+    let two_rels = db.json(&[
+        "traverse",
+        ids.id("b"),
+        "--rel",
+        "calls",
+        "--rel",
+        "reports_to",
+        "--direction",
+        "in",
+        "--depth",
+        "1",
+    ]);
     assert_eq!(ids.paths(&two_rels), vec!["b>a"]);
-    let both = db.json(&["traverse", ids.id("c"), "--direction", "both", "--depth", "1"]);
+    let both = db.json(&[
+        "traverse",
+        ids.id("c"),
+        "--direction",
+        "both",
+        "--depth",
+        "1",
+    ]);
     assert_eq!(ids.paths(&both), vec!["c>b", "c>d"]);
-    let target = db.json(&["traverse", ids.id("a"), "--target", ids.id("c"), "--depth", "5"]);
+    let target = db.json(&[
+        "traverse",
+        ids.id("a"),
+        "--target",
+        ids.id("c"),
+        "--depth",
+        "5",
+    ]);
     assert_eq!(ids.paths(&target), vec!["a>b>c"]);
     let text = db.ok(&["--text", "traverse", ids.id("a"), "--depth", "1"]);
     assert!(text.contains("a -[calls]-> b"), "{text}");
     assert!(text.contains("a -[reports_to]-> d"), "{text}");
     assert!(text.trim_end().ends_with("(2 paths)"));
-    let text = db.ok(&["--text", "traverse", ids.id("a"), "--direction", "in", "--depth", "1"]);
+    let text = db.ok(&[
+        "--text",
+        "traverse",
+        ids.id("a"),
+        "--direction",
+        "in",
+        "--depth",
+        "1",
+    ]);
     assert!(text.contains("a <-[calls]- d"), "{text}");
     let limited = db.ok(&["--text", "traverse", ids.id("a"), "--limit", "1"]);
     assert!(limited.contains("(1 path, truncated"), "{limited}");
@@ -188,18 +294,46 @@ fn path_shortest_weighted_all_and_count() {
     // Weighted: a→b costs 5, so a→d (1) then d→a... no: a→c is only reachable through b.
     let w = db.json(&["path", ids.id("a"), ids.id("c"), "--weighted"]);
     assert_eq!(w["paths"][0]["cost"], 6.0);
-    let w = db.json(&["path", ids.id("b"), ids.id("d"), "--weighted", "--direction", "both"]);
+    let w = db.json(&[
+        "path",
+        ids.id("b"),
+        ids.id("d"),
+        "--weighted",
+        "--direction",
+        "both",
+    ]);
     assert_eq!(ids.paths(&w), vec!["b>c>d"], "cost 2 beats b-a-d (6)");
     let all = db.json(&["path", ids.id("a"), ids.id("d"), "--all"]);
     assert_eq!(ids.paths(&all), vec!["a>b>c>d", "a>d"]);
-    let all = db.json(&["path", ids.id("a"), ids.id("d"), "--all", "--max-depth", "2"]);
+    let all = db.json(&[
+        "path",
+        ids.id("a"),
+        ids.id("d"),
+        "--all",
+        "--max-depth",
+        "2",
+    ]);
     assert_eq!(ids.paths(&all), vec!["a>d"]);
-    assert_eq!(db.json(&["path", ids.id("a"), ids.id("d"), "--count"])["count"], 2);
+    assert_eq!(
+        db.json(&["path", ids.id("a"), ids.id("d"), "--count"])["count"],
+        2
+    );
     let text = db.ok(&["--text", "path", ids.id("a"), ids.id("c"), "--weighted"]);
-    assert!(text.contains("cost") && text.contains("a -[calls]-> b -[calls]-> c"), "{text}");
-    assert!(db.fail(&["path", ids.id("a"), ids.id("e")], 1).contains("no path"));
-    assert_eq!(db.json(&["path", ids.id("a"), ids.id("e"), "--all"])["paths"], json!([]));
-    db.fail(&["path", ids.id("a"), ids.id("e"), "--all", "--weighted"], 2);
+    assert!(
+        text.contains("cost") && text.contains("a -[calls]-> b -[calls]-> c"),
+        "{text}"
+    );
+    assert!(db
+        .fail(&["path", ids.id("a"), ids.id("e")], 1)
+        .contains("no path"));
+    assert_eq!(
+        db.json(&["path", ids.id("a"), ids.id("e"), "--all"])["paths"],
+        json!([])
+    );
+    db.fail(
+        &["path", ids.id("a"), ids.id("e"), "--all", "--weighted"],
+        2,
+    );
 }
 
 #[test]
@@ -217,12 +351,20 @@ fn cycles_by_entity_and_table() {
     members.sort();
     assert_eq!(members, vec!["a", "b", "c", "d"]);
     let everywhere = db.json(&["cycles"]);
-    assert_eq!(everywhere["paths"].as_array().unwrap().len(), table["paths"].as_array().unwrap().len());
+    assert_eq!(
+        everywhere["paths"].as_array().unwrap().len(),
+        table["paths"].as_array().unwrap().len()
+    );
     let text = db.ok(&["--text", "cycles", ids.id("e")]);
     assert_eq!(text.trim(), "(0 cycles)");
     db.ok(&["edge", "rm", ids.id("d"), ids.id("a"), "calls"]);
-    assert_eq!(db.json(&["cycles", "--table", "agents"])["paths"], json!([]));
-    assert!(db.fail(&["cycles", "--table", "nope"], 1).contains("unknown table"));
+    assert_eq!(
+        db.json(&["cycles", "--table", "agents"])["paths"],
+        json!([])
+    );
+    assert!(db
+        .fail(&["cycles", "--table", "nope"], 1)
+        .contains("unknown table"));
 }
 
 #[test]
@@ -231,12 +373,19 @@ fn edges_replicate_through_wal_export_and_apply() {
     db.ok(&["delete", "--hard", ids.id("b")]);
     let log = db.ok(&["wal", "export"]);
     assert!(log.contains(r#""op":"link""#));
-    assert!(!log.contains(r#""op":"unlink""#), "the purge's cascade is not logged separately");
+    assert!(
+        !log.contains(r#""op":"unlink""#),
+        "the purge's cascade is not logged separately"
+    );
     let replica = tempfile::tempdir().unwrap();
     let dir = replica.path().join("r");
     let out = db.run_in(&dir, &["wal", "apply", "-"], Some(log.as_bytes()));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = db.run_in(&dir, &["traverse", ids.id("a"), "--depth", "3"], None);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(ids.paths(&v), vec!["a>d"], "b and its edges are gone on the replica too");
+    assert_eq!(
+        ids.paths(&v),
+        vec!["a>d"],
+        "b and its edges are gone on the replica too"
+    );
 }

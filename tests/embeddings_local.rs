@@ -23,7 +23,10 @@ fn embedder() -> &'static LocalEmbedder {
     static E: OnceLock<LocalEmbedder> = OnceLock::new();
     E.get_or_init(|| {
         LocalEmbedder::from_files(model_dir()).unwrap_or_else(|e| {
-            panic!("cannot load the model from {} ({e}); run `bash .ci/fetch-models`", model_dir().display())
+            panic!(
+                "cannot load the model from {} ({e}); run `bash .ci/fetch-models`",
+                model_dir().display()
+            )
         })
     })
 }
@@ -34,7 +37,10 @@ struct Reference {
 }
 
 fn fixture() -> Vec<Reference> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minilm_reference.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/minilm_reference.json"
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     doc["sentences"]
         .as_array()
@@ -42,7 +48,12 @@ fn fixture() -> Vec<Reference> {
         .iter()
         .map(|s| Reference {
             text: s["text"].as_str().unwrap().to_string(),
-            vector: s["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+            vector: s["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect(),
         })
         .collect()
 }
@@ -58,7 +69,10 @@ fn matches_onnxruntime_reference() {
     assert_eq!(e.dimensions(), 384);
     let refs = fixture();
     assert!(refs.len() >= 10);
-    assert!(refs.iter().any(|r| r.text.is_empty()), "the fixture covers the empty string");
+    assert!(
+        refs.iter().any(|r| r.text.is_empty()),
+        "the fixture covers the empty string"
+    );
     for r in &refs {
         let v = e.embed_one(&r.text).unwrap();
         assert_eq!(v.len(), 384);
@@ -81,8 +95,16 @@ fn batches_equal_singles() {
     assert_eq!(chunked.len(), 75);
     for (i, text) in texts.iter().enumerate() {
         let single = e.embed_one(text).unwrap();
-        for (what, v) in [("batch", &batched[i]), ("chunked", &chunked[i]), ("chunked+40", &chunked[i + 40])] {
-            let max_diff = single.iter().zip(v.iter()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        for (what, v) in [
+            ("batch", &batched[i]),
+            ("chunked", &chunked[i]),
+            ("chunked+40", &chunked[i + 40]),
+        ] {
+            let max_diff = single
+                .iter()
+                .zip(v.iter())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(max_diff < 1e-4, "{what}: max |Δ| {max_diff} for {text:?}");
             assert!(cosine(&single, v) > 0.99999, "{what}: {text:?}");
         }
@@ -97,13 +119,21 @@ fn empty_inputs() {
     assert!(e.embed(&[]).unwrap().is_empty());
     let v = e.embed(&["", "   ", "\n\t"]).unwrap();
     assert_eq!(v.len(), 3);
-    assert!(v.iter().all(|v| v.len() == 384 && (norm(v) - 1.0).abs() < 1e-4));
+    assert!(v
+        .iter()
+        .all(|v| v.len() == 384 && (norm(v) - 1.0).abs() < 1e-4));
 }
 
 #[test]
 fn semantic_sanity() {
     let e = embedder();
-    let v = e.embed(&["a cat sits on the mat", "a kitten is on a rug", "quarterly revenue grew 5%"]).unwrap();
+    let v = e
+        .embed(&[
+            "a cat sits on the mat",
+            "a kitten is on a rug",
+            "quarterly revenue grew 5%",
+        ])
+        .unwrap();
     let (near, far) = (cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
     assert!(near > far + 0.2, "cat/kitten {near} vs cat/revenue {far}");
 }
@@ -125,13 +155,17 @@ fn from_spec_and_bytes() {
     let dir = model_dir();
     let model = std::fs::read(dir.join("model.onnx")).unwrap();
     let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
-    let e = LocalEmbedder::from_bytes(&model, &tokenizer).unwrap().with_batch_size(2);
+    let e = LocalEmbedder::from_bytes(&model, &tokenizer)
+        .unwrap()
+        .with_batch_size(2);
     assert_eq!(e.name(), "local:all-MiniLM-L6-v2");
     let texts = ["one", "two", "three"];
     let (a, b) = (e.embed(&texts).unwrap(), embedder().embed(&texts).unwrap());
     assert_eq!(a.len(), 3);
     assert!(a.iter().zip(&b).all(|(x, y)| cosine(x, y) > 0.99999));
-    let err = LocalEmbedder::from_spec(&EmbedderSpec::parse("openai:text-embedding-3-small").unwrap()).unwrap_err();
+    let err =
+        LocalEmbedder::from_spec(&EmbedderSpec::parse("openai:text-embedding-3-small").unwrap())
+            .unwrap_err();
     assert_eq!(err.code(), "EMBEDDING");
 }
 
@@ -148,9 +182,25 @@ fn missing_or_corrupt_model_is_an_error() {
     // Corrupt model: garbage bytes, a truncated file.
     std::fs::write(tmp.path().join("model.onnx"), b"not an onnx model").unwrap();
     std::fs::write(tmp.path().join("tokenizer.json"), &tokenizer).unwrap();
-    assert_eq!(LocalEmbedder::from_files(tmp.path()).unwrap_err().code(), "EMBEDDING");
-    assert_eq!(LocalEmbedder::from_bytes(&model[..model.len() / 2], &tokenizer).unwrap_err().code(), "EMBEDDING");
+    assert_eq!(
+        LocalEmbedder::from_files(tmp.path()).unwrap_err().code(),
+        "EMBEDDING"
+    );
+    assert_eq!(
+        LocalEmbedder::from_bytes(&model[..model.len() / 2], &tokenizer)
+            .unwrap_err()
+            .code(),
+        "EMBEDDING"
+    );
     // Corrupt tokenizer.
-    assert_eq!(LocalEmbedder::from_bytes(&model, b"{\"nope\": 1}").unwrap_err().code(), "EMBEDDING");
-    assert_eq!(LocalEmbedder::from_bytes(&model, b"").unwrap_err().code(), "EMBEDDING");
+    assert_eq!(
+        LocalEmbedder::from_bytes(&model, b"{\"nope\": 1}")
+            .unwrap_err()
+            .code(),
+        "EMBEDDING"
+    );
+    assert_eq!(
+        LocalEmbedder::from_bytes(&model, b"").unwrap_err().code(),
+        "EMBEDDING"
+    );
 }

@@ -22,19 +22,26 @@ struct Graph {
 
 fn graph() -> impl Strategy<Value = Graph> {
     (2usize..10).prop_flat_map(|n| {
-        proptest::collection::vec((0..n, 0..n, 0..2usize, 0..5u32), 0..(n * 3)).prop_map(move |mut edges| {
-            // One edge per (src, dst, rel) triple, as the store keeps it.
-            let mut seen = BTreeSet::new();
-            edges.retain(|&(a, b, r, _)| seen.insert((a, b, r)));
-            Graph { n, edges }
-        })
+        proptest::collection::vec((0..n, 0..n, 0..2usize, 0..5u32), 0..(n * 3)).prop_map(
+            move |mut edges| {
+                // One edge per (src, dst, rel) triple, as the store keeps it.
+                let mut seen = BTreeSet::new();
+                edges.retain(|&(a, b, r, _)| seen.insert((a, b, r)));
+                Graph { n, edges }
+            },
+        )
     })
 }
 
 fn load(g: &Graph) -> (Tenant, Vec<Uuid>) {
     let t = Database::memory().tenant("p").unwrap();
-    t.register_schema(json!({"title": "V", "type": "object", "properties": {"i": {"type": "integer"}}})).unwrap();
-    let ids = t.insert_many("v", (0..g.n).map(|i| json!({"i": i})).collect()).unwrap();
+    t.register_schema(
+        json!({"title": "V", "type": "object", "properties": {"i": {"type": "integer"}}}),
+    )
+    .unwrap();
+    let ids = t
+        .insert_many("v", (0..g.n).map(|i| json!({"i": i})).collect())
+        .unwrap();
     let edges = g
         .edges
         .iter()
@@ -103,7 +110,13 @@ fn ref_weighted(adj: &[Vec<(usize, u32)>], s: usize) -> Vec<Option<u64>> {
 /// Simple paths from `s` (edge sequences, nodes distinct) of 1..=max edges; those ending at
 /// `t` when given.
 fn ref_count(adj: &[Vec<(usize, u32)>], s: usize, t: Option<usize>, max: usize) -> usize {
-    fn go(adj: &[Vec<(usize, u32)>], u: usize, t: Option<usize>, left: usize, on: &mut Vec<bool>) -> usize {
+    fn go(
+        adj: &[Vec<(usize, u32)>],
+        u: usize,
+        t: Option<usize>,
+        left: usize,
+        on: &mut Vec<bool>,
+    ) -> usize {
         let mut n = 0;
         if left == 0 {
             return 0;
@@ -153,7 +166,11 @@ fn ref_has_cycle(adj: &[Vec<(usize, u32)>]) -> bool {
 }
 
 fn direction() -> impl Strategy<Value = EdgeDirection> {
-    prop_oneof![Just(EdgeDirection::Out), Just(EdgeDirection::In), Just(EdgeDirection::Both)]
+    prop_oneof![
+        Just(EdgeDirection::Out),
+        Just(EdgeDirection::In),
+        Just(EdgeDirection::Both)
+    ]
 }
 
 proptest! {

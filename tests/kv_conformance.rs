@@ -31,7 +31,10 @@ impl Harness {
 }
 
 fn memory() -> Harness {
-    Harness { kv: Some(Arc::new(kv::MemoryKv::new())), reopen: Box::new(|_| None) }
+    Harness {
+        kv: Some(Arc::new(kv::MemoryKv::new())),
+        reopen: Box::new(|_| None),
+    }
 }
 
 fn redb_pages() -> Harness {
@@ -96,10 +99,24 @@ fn put_all(kv: &dyn Kv, keys: &[&[u8]]) {
 
 fn byte_ordering(h: &mut Harness) {
     let kv = h.kv();
-    let mut expected: Vec<&[u8]> = vec![b"b", b"a\x00", b"\xff", b"\x00", b"a", b"\x80", b"ab", b"\x7f", b"\x01\x00", b"\x01"];
+    let mut expected: Vec<&[u8]> = vec![
+        b"b",
+        b"a\x00",
+        b"\xff",
+        b"\x00",
+        b"a",
+        b"\x80",
+        b"ab",
+        b"\x7f",
+        b"\x01\x00",
+        b"\x01",
+    ];
     put_all(kv, &expected);
     expected.sort();
-    assert_eq!(keys(kv, &KeyRange::all(), Direction::Forward), expected.iter().map(|k| k.to_vec()).collect::<Vec<_>>());
+    assert_eq!(
+        keys(kv, &KeyRange::all(), Direction::Forward),
+        expected.iter().map(|k| k.to_vec()).collect::<Vec<_>>()
+    );
     // Unsigned comparison: 0x80 and 0xff sort after 0x7f.
     let all = keys(kv, &KeyRange::all(), Direction::Forward);
     assert_eq!(all.last().unwrap(), b"\xff");
@@ -121,15 +138,36 @@ fn point_ops(h: &mut Harness) {
 
 fn prefix_bounds(h: &mut Harness) {
     let kv = h.kv();
-    put_all(kv, &[b"`", b"a", b"a\x00", b"a\xff", b"a\xff\xff", b"ab", b"b", b"\xff\xff"]);
-    let a: Vec<Vec<u8>> = vec![b"a".to_vec(), b"a\x00".to_vec(), b"ab".to_vec(), b"a\xff".to_vec(), b"a\xff\xff".to_vec()];
+    put_all(
+        kv,
+        &[
+            b"`",
+            b"a",
+            b"a\x00",
+            b"a\xff",
+            b"a\xff\xff",
+            b"ab",
+            b"b",
+            b"\xff\xff",
+        ],
+    );
+    let a: Vec<Vec<u8>> = vec![
+        b"a".to_vec(),
+        b"a\x00".to_vec(),
+        b"ab".to_vec(),
+        b"a\xff".to_vec(),
+        b"a\xff\xff".to_vec(),
+    ];
     assert_eq!(keys(kv, &KeyRange::prefix(b"a"), Direction::Forward), a);
     assert_eq!(
         keys(kv, &KeyRange::prefix(b"a\xff"), Direction::Forward),
         vec![b"a\xff".to_vec(), b"a\xff\xff".to_vec()]
     );
     // A prefix of only 0xff has no successor: the range is unbounded above.
-    assert_eq!(keys(kv, &KeyRange::prefix(b"\xff"), Direction::Forward), vec![b"\xff\xff".to_vec()]);
+    assert_eq!(
+        keys(kv, &KeyRange::prefix(b"\xff"), Direction::Forward),
+        vec![b"\xff\xff".to_vec()]
+    );
     assert!(keys(kv, &KeyRange::prefix(b"c"), Direction::Forward).is_empty());
 }
 
@@ -137,11 +175,33 @@ fn reverse_scans(h: &mut Harness) {
     let kv = h.kv();
     put_all(kv, &[b"a", b"b", b"c", b"d", b"e", b"f"]);
     let rev = keys(kv, &KeyRange::all(), Direction::Reverse);
-    assert_eq!(rev, vec![b"f".to_vec(), b"e".to_vec(), b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+    assert_eq!(
+        rev,
+        vec![
+            b"f".to_vec(),
+            b"e".to_vec(),
+            b"d".to_vec(),
+            b"c".to_vec(),
+            b"b".to_vec(),
+            b"a".to_vec()
+        ]
+    );
     let cases: Vec<(Bound<&[u8]>, Bound<&[u8]>, &[&[u8]])> = vec![
-        (Bound::Included(b"b"), Bound::Excluded(b"e"), &[b"b", b"c", b"d"]),
-        (Bound::Excluded(b"b"), Bound::Included(b"e"), &[b"c", b"d", b"e"]),
-        (Bound::Included(b"bb"), Bound::Excluded(b"dd"), &[b"c", b"d"]),
+        (
+            Bound::Included(b"b"),
+            Bound::Excluded(b"e"),
+            &[b"b", b"c", b"d"],
+        ),
+        (
+            Bound::Excluded(b"b"),
+            Bound::Included(b"e"),
+            &[b"c", b"d", b"e"],
+        ),
+        (
+            Bound::Included(b"bb"),
+            Bound::Excluded(b"dd"),
+            &[b"c", b"d"],
+        ),
         (Bound::Unbounded, Bound::Excluded(b"c"), &[b"a", b"b"]),
         (Bound::Excluded(b"d"), Bound::Unbounded, &[b"e", b"f"]),
         (Bound::Included(b"e"), Bound::Excluded(b"b"), &[]),
@@ -149,12 +209,23 @@ fn reverse_scans(h: &mut Harness) {
         (Bound::Included(b"c"), Bound::Included(b"c"), &[b"c"]),
     ];
     for (start, end, want) in cases {
-        let range = KeyRange { start: start.map(<[u8]>::to_vec), end: end.map(<[u8]>::to_vec) };
+        let range = KeyRange {
+            start: start.map(<[u8]>::to_vec),
+            end: end.map(<[u8]>::to_vec),
+        };
         let fwd: Vec<Vec<u8>> = want.iter().map(|k| k.to_vec()).collect();
         let mut back = fwd.clone();
         back.reverse();
-        assert_eq!(keys(kv, &range, Direction::Forward), fwd, "forward {range:?}");
-        assert_eq!(keys(kv, &range, Direction::Reverse), back, "reverse {range:?}");
+        assert_eq!(
+            keys(kv, &range, Direction::Forward),
+            fwd,
+            "forward {range:?}"
+        );
+        assert_eq!(
+            keys(kv, &range, Direction::Reverse),
+            back,
+            "reverse {range:?}"
+        );
     }
 }
 
@@ -162,24 +233,39 @@ fn batch_atomicity(h: &mut Harness) {
     let kv = h.kv();
     kv.put(b"keep", b"1").unwrap();
     let mut bad = WriteBatch::new();
-    bad.put(b"x", b"1").put(b"y", b"2").delete(b"keep").put(b"", b"empty key is invalid").put(b"z", b"3");
+    bad.put(b"x", b"1")
+        .put(b"y", b"2")
+        .delete(b"keep")
+        .put(b"", b"empty key is invalid")
+        .put(b"z", b"3");
     assert!(kv.write(bad).is_err());
     assert_eq!(kv.get(b"x").unwrap(), None);
     assert_eq!(kv.get(b"y").unwrap(), None);
     assert_eq!(kv.get(b"z").unwrap(), None);
     assert_eq!(kv.get(b"keep").unwrap(), Some(b"1".to_vec()));
     let mut too_long = WriteBatch::new();
-    too_long.put(b"a", b"1").put(vec![7u8; kv::MAX_KEY_LEN + 1], b"v");
+    too_long
+        .put(b"a", b"1")
+        .put(vec![7u8; kv::MAX_KEY_LEN + 1], b"v");
     assert!(kv.write(too_long).is_err());
     assert_eq!(kv.get(b"a").unwrap(), None);
     // A good batch applies every op in order.
     let mut good = WriteBatch::new();
-    good.put(b"p", b"1").put(b"p", b"2").put(b"q", b"1").delete(b"q").put(b"r0", b"").put(b"r1", b"").put(b"r2", b"");
+    good.put(b"p", b"1")
+        .put(b"p", b"2")
+        .put(b"q", b"1")
+        .delete(b"q")
+        .put(b"r0", b"")
+        .put(b"r1", b"")
+        .put(b"r2", b"");
     good.delete_range(b"r0".to_vec(), b"r2".to_vec());
     kv.write(good).unwrap();
     assert_eq!(kv.get(b"p").unwrap(), Some(b"2".to_vec()));
     assert_eq!(kv.get(b"q").unwrap(), None);
-    assert_eq!(keys(kv, &KeyRange::prefix(b"r"), Direction::Forward), vec![b"r2".to_vec()]);
+    assert_eq!(
+        keys(kv, &KeyRange::prefix(b"r"), Direction::Forward),
+        vec![b"r2".to_vec()]
+    );
 }
 
 fn snapshots_are_consistent(h: &mut Harness) {
@@ -190,7 +276,9 @@ fn snapshots_are_consistent(h: &mut Harness) {
     }
     kv.write(b).unwrap();
     let snap = kv.snapshot().unwrap();
-    let mut scan = kv.scan(&KeyRange::prefix(b"k"), Direction::Forward).unwrap();
+    let mut scan = kv
+        .scan(&KeyRange::prefix(b"k"), Direction::Forward)
+        .unwrap();
     let first: Vec<_> = scan.by_ref().take(10).map(|r| r.unwrap().0).collect();
     // Writes while the scan and the snapshot are alive: deletes, overwrites and new keys.
     let mut w = WriteBatch::new();
@@ -199,14 +287,31 @@ fn snapshots_are_consistent(h: &mut Harness) {
     w.put(b"k00010x".to_vec(), b"new".to_vec());
     kv.write(w).unwrap();
     let rest: Vec<_> = scan.map(|r| r.unwrap()).collect();
-    assert_eq!(first.len() + rest.len(), 1000, "scan saw writes made after it started");
+    assert_eq!(
+        first.len() + rest.len(),
+        1000,
+        "scan saw writes made after it started"
+    );
     assert_eq!(rest[0].1, 10u32.to_be_bytes().to_vec());
-    assert_eq!(snap.get(b"k00550").unwrap(), Some(550u32.to_be_bytes().to_vec()));
+    assert_eq!(
+        snap.get(b"k00550").unwrap(),
+        Some(550u32.to_be_bytes().to_vec())
+    );
     assert_eq!(snap.get(b"k00010x").unwrap(), None);
-    assert_eq!(snap.scan(&KeyRange::prefix(b"k"), Direction::Reverse).unwrap().count(), 1000);
+    assert_eq!(
+        snap.scan(&KeyRange::prefix(b"k"), Direction::Reverse)
+            .unwrap()
+            .count(),
+        1000
+    );
     drop(snap);
     assert_eq!(kv.get(b"k00550").unwrap(), None);
-    assert_eq!(kv.scan(&KeyRange::prefix(b"k"), Direction::Forward).unwrap().count(), 901);
+    assert_eq!(
+        kv.scan(&KeyRange::prefix(b"k"), Direction::Forward)
+            .unwrap()
+            .count(),
+        901
+    );
 }
 
 fn large_values(h: &mut Harness) {
@@ -233,7 +338,10 @@ fn scans_of_100k_keys(h: &mut Harness) {
     }
     let mut count = 0u32;
     let mut last: Option<Vec<u8>> = None;
-    for pair in kv.scan(&KeyRange::prefix(b"n"), Direction::Forward).unwrap() {
+    for pair in kv
+        .scan(&KeyRange::prefix(b"n"), Direction::Forward)
+        .unwrap()
+    {
         let (k, v) = pair.unwrap();
         assert_eq!(v, b"v");
         assert_eq!(k, [b"n".as_slice(), &count.to_be_bytes()].concat());
@@ -241,16 +349,32 @@ fn scans_of_100k_keys(h: &mut Harness) {
         count += 1;
     }
     assert_eq!(count, 100_000);
-    assert_eq!(last.unwrap(), [b"n".as_slice(), &99_999u32.to_be_bytes()].concat());
-    let rev: Vec<_> = kv.scan(&KeyRange::prefix(b"o"), Direction::Reverse).unwrap().take(3).map(|r| r.unwrap().0).collect();
+    assert_eq!(
+        last.unwrap(),
+        [b"n".as_slice(), &99_999u32.to_be_bytes()].concat()
+    );
+    let rev: Vec<_> = kv
+        .scan(&KeyRange::prefix(b"o"), Direction::Reverse)
+        .unwrap()
+        .take(3)
+        .map(|r| r.unwrap().0)
+        .collect();
     assert_eq!(rev[0], [b"o".as_slice(), &99_999u32.to_be_bytes()].concat());
-    assert_eq!(kv.scan(&KeyRange::prefix(b"o"), Direction::Reverse).unwrap().count(), 100_000);
+    assert_eq!(
+        kv.scan(&KeyRange::prefix(b"o"), Direction::Reverse)
+            .unwrap()
+            .count(),
+        100_000
+    );
 }
 
 fn reopen_durability(h: &mut Harness) {
     let mut b = WriteBatch::new();
     for i in 0..500u32 {
-        b.put(format!("d{i:04}").into_bytes(), format!("value {i}").into_bytes());
+        b.put(
+            format!("d{i:04}").into_bytes(),
+            format!("value {i}").into_bytes(),
+        );
     }
     h.kv().write(b).unwrap();
     h.kv().delete(b"d0007").unwrap();
@@ -259,7 +383,13 @@ fn reopen_durability(h: &mut Harness) {
     }
     assert_eq!(h.kv().get(b"d0042").unwrap(), Some(b"value 42".to_vec()));
     assert_eq!(h.kv().get(b"d0007").unwrap(), None);
-    assert_eq!(h.kv().scan(&KeyRange::prefix(b"d"), Direction::Forward).unwrap().count(), 499);
+    assert_eq!(
+        h.kv()
+            .scan(&KeyRange::prefix(b"d"), Direction::Forward)
+            .unwrap()
+            .count(),
+        499
+    );
     // Still writable after reopening, and the write survives another reopen.
     h.kv().put(b"after", b"reopen").unwrap();
     assert!(h.reopen());
@@ -289,8 +419,14 @@ fn concurrent_readers(h: &mut Harness) {
                 let mut checks = 0;
                 loop {
                     let snap = kv.snapshot().unwrap();
-                    let a = snap.scan(&KeyRange::prefix(b"a"), Direction::Forward).unwrap().count();
-                    let b = snap.scan(&KeyRange::prefix(b"b"), Direction::Reverse).unwrap().count();
+                    let a = snap
+                        .scan(&KeyRange::prefix(b"a"), Direction::Forward)
+                        .unwrap()
+                        .count();
+                    let b = snap
+                        .scan(&KeyRange::prefix(b"b"), Direction::Reverse)
+                        .unwrap()
+                        .count();
                     assert_eq!(a, b, "torn batch visible to a reader");
                     checks += 1;
                     if a == 300 {
@@ -320,7 +456,10 @@ fn visit_matches_scan(h: &mut Harness) {
     let ranges = [
         KeyRange::prefix(b"v"),
         KeyRange::half_open(b"v0100", b"v0200"),
-        KeyRange { start: Bound::Excluded(b"v0010".to_vec()), end: Bound::Included(b"v0020".to_vec()) },
+        KeyRange {
+            start: Bound::Excluded(b"v0010".to_vec()),
+            end: Bound::Included(b"v0020".to_vec()),
+        },
         KeyRange::half_open(b"v0300", b"v0300"),
         KeyRange::all(),
     ];
@@ -344,7 +483,9 @@ fn visit_matches_scan(h: &mut Harness) {
     })
     .unwrap();
     assert_eq!(seen, 1);
-    let err = snap.visit(&KeyRange::prefix(b"v"), Direction::Forward, &mut |_, _| Err(remdb::Error::Storage("stop".into())));
+    let err = snap.visit(&KeyRange::prefix(b"v"), Direction::Forward, &mut |_, _| {
+        Err(remdb::Error::Storage("stop".into()))
+    });
     assert!(err.is_err());
 }
 
@@ -366,11 +507,22 @@ macro_rules! conformance {
 
 macro_rules! suite {
     ($module:ident, $factory:path) => {
-        conformance!($module, $factory, [
-            byte_ordering, point_ops, prefix_bounds, reverse_scans, batch_atomicity,
-            snapshots_are_consistent, large_values, scans_of_100k_keys, reopen_durability,
-            visit_matches_scan,
-        ]);
+        conformance!(
+            $module,
+            $factory,
+            [
+                byte_ordering,
+                point_ops,
+                prefix_bounds,
+                reverse_scans,
+                batch_atomicity,
+                snapshots_are_consistent,
+                large_values,
+                scans_of_100k_keys,
+                reopen_durability,
+                visit_matches_scan,
+            ]
+        );
     };
 }
 

@@ -12,11 +12,20 @@ fn valid_data_is_stored_with_defaults_applied() {
     for f in fixtures() {
         let t = f.tenant();
         t.register_schema(people_schema()).unwrap();
-        let id = t.insert("people", json!({"email": "ada@x.io", "name": "Ada", "address": {"city": "London"}})).unwrap();
+        let id = t
+            .insert(
+                "people",
+                json!({"email": "ada@x.io", "name": "Ada", "address": {"city": "London"}}),
+            )
+            .unwrap();
         let row = t.get(&id.to_string()).unwrap().unwrap();
         assert_eq!(row["role"], "engineer", "{}", f.name);
         assert_eq!(row["tags"], json!([]));
-        assert_eq!(row["address"], json!({"city": "London", "country": "NZ"}), "nested default through $ref");
+        assert_eq!(
+            row["address"],
+            json!({"city": "London", "country": "NZ"}),
+            "nested default through $ref"
+        );
     }
 }
 
@@ -31,8 +40,14 @@ fn every_kind_of_violation_is_reported_with_a_pointer() {
         (json!({"email": "a@b", "name": "A", "age": 151}), "/age"),
         (json!({"email": "a@b", "name": "A", "age": 1.5}), "/age"),
         (json!({"email": "a@b", "name": "A", "role": "ceo"}), "/role"),
-        (json!({"email": "a@b", "name": "A", "tags": ["x", 3]}), "/tags/1"),
-        (json!({"email": "a@b", "name": "A", "address": {"country": "NZ"}}), "/address"),
+        (
+            json!({"email": "a@b", "name": "A", "tags": ["x", 3]}),
+            "/tags/1",
+        ),
+        (
+            json!({"email": "a@b", "name": "A", "address": {"country": "NZ"}}),
+            "/address",
+        ),
         (json!({"email": "a@b", "name": "A", "unknown": 1}), ""),
         (json!({"name": "A"}), ""),
     ];
@@ -40,7 +55,10 @@ fn every_kind_of_violation_is_reported_with_a_pointer() {
         match t.insert("people", data.clone()) {
             Err(Error::Validation { table, issues }) => {
                 assert_eq!(table, "people");
-                assert!(issues.iter().any(|i| i.pointer == pointer), "{data}: {issues:?}");
+                assert!(
+                    issues.iter().any(|i| i.pointer == pointer),
+                    "{data}: {issues:?}"
+                );
                 assert!(issues.iter().all(|i| !i.reason.is_empty()));
             }
             other => panic!("{data} should fail validation, got {other:?}"),
@@ -48,7 +66,9 @@ fn every_kind_of_violation_is_reported_with_a_pointer() {
     }
     assert_eq!(t.count("people", true).unwrap(), 0);
     assert_eq!(t.wal_seq().unwrap(), 1, "only the schema was logged");
-    let err = t.insert("people", json!(["not", "an", "object"])).unwrap_err();
+    let err = t
+        .insert("people", json!(["not", "an", "object"]))
+        .unwrap_err();
     assert_eq!(err.code(), "VALIDATION");
 }
 
@@ -69,12 +89,25 @@ fn draft7_schemas_with_definitions_work() {
         "required": ["name"]
     }))
     .unwrap();
-    let id = t.insert("employee", json!({"name": "Kim", "skills": [{"name": "sql"}]})).unwrap();
+    let id = t
+        .insert(
+            "employee",
+            json!({"name": "Kim", "skills": [{"name": "sql"}]}),
+        )
+        .unwrap();
     let row = t.get(&id.to_string()).unwrap().unwrap();
     assert_eq!(row["level"], 1);
-    assert_eq!(row["skills"], json!([{"name": "sql", "years": 0}]), "defaults inside array items");
-    assert!(t.insert("employee", json!({"name": "Lee", "level": 9})).is_err());
-    assert!(t.insert("employee", json!({"name": "Lee", "skills": [{"years": 2}]})).is_err());
+    assert_eq!(
+        row["skills"],
+        json!([{"name": "sql", "years": 0}]),
+        "defaults inside array items"
+    );
+    assert!(t
+        .insert("employee", json!({"name": "Lee", "level": 9}))
+        .is_err());
+    assert!(t
+        .insert("employee", json!({"name": "Lee", "skills": [{"years": 2}]}))
+        .is_err());
 }
 
 #[test]
@@ -82,8 +115,18 @@ fn formats_are_validated() {
     let f = fixtures().remove(0);
     let t = f.tenant();
     t.init().unwrap();
-    assert!(t.insert("moments", json!({"name": "standup", "starts_at": "2026-01-05T09:00:00Z"})).is_ok());
-    let err = t.insert("moments", json!({"name": "bad", "starts_at": "next tuesday"})).unwrap_err();
+    assert!(t
+        .insert(
+            "moments",
+            json!({"name": "standup", "starts_at": "2026-01-05T09:00:00Z"})
+        )
+        .is_ok());
+    let err = t
+        .insert(
+            "moments",
+            json!({"name": "bad", "starts_at": "next tuesday"}),
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::Validation { .. }), "{err}");
 }
 
@@ -98,10 +141,27 @@ fn validation_after_reopen_is_exactly_as_strict() {
         }
         let f = f.reopen();
         let t = f.tenant();
-        assert!(t.insert("people", json!({"email": "bad", "name": "X"})).is_err(), "{name}");
-        assert!(t.insert("people", json!({"email": "a@b", "name": "X", "extra": 1})).is_err(), "{name}");
-        let id = t.insert("people", json!({"email": "a@b", "name": "X", "address": {"city": "Oslo"}})).unwrap();
-        assert_eq!(t.get(&id.to_string()).unwrap().unwrap()["address"]["country"], "NZ", "{name}");
+        assert!(
+            t.insert("people", json!({"email": "bad", "name": "X"}))
+                .is_err(),
+            "{name}"
+        );
+        assert!(
+            t.insert("people", json!({"email": "a@b", "name": "X", "extra": 1}))
+                .is_err(),
+            "{name}"
+        );
+        let id = t
+            .insert(
+                "people",
+                json!({"email": "a@b", "name": "X", "address": {"city": "Oslo"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            t.get(&id.to_string()).unwrap().unwrap()["address"]["country"],
+            "NZ",
+            "{name}"
+        );
         assert_eq!(t.count("people", false).unwrap(), 2, "{name}");
     }
 }
@@ -113,7 +173,10 @@ fn extensions_are_read_and_listed_by_category() {
     t.init().unwrap();
     let people = t.register_schema(people_schema()).unwrap();
     assert_eq!(people.key_field.as_deref(), Some("email"));
-    assert_eq!(people.indexed_fields, vec!["age", "address.city", "tags", "role", "active"]);
+    assert_eq!(
+        people.indexed_fields,
+        vec!["age", "address.city", "tags", "role", "active"]
+    );
     assert_eq!(people.category, Category::Public);
     let agent = t
         .register_schema(json!({
@@ -128,9 +191,21 @@ fn extensions_are_read_and_listed_by_category() {
     assert_eq!(agent.tools, vec![json!({"name": "search"})]);
     assert_eq!(agent.version.as_deref(), Some("2.1"));
     assert_eq!(agent.description.as_deref(), Some("Finds papers"));
-    assert_eq!(agent.embedding_provider_alt.as_deref(), Some("openai:text-embedding-3-small"));
-    let names = |c| t.schemas(Some(c)).unwrap().into_iter().map(|s| s.name).collect::<Vec<_>>();
-    assert_eq!(names(Category::System), vec!["agents", "messages", "moments", "resources", "sessions"]);
+    assert_eq!(
+        agent.embedding_provider_alt.as_deref(),
+        Some("openai:text-embedding-3-small")
+    );
+    let names = |c| {
+        t.schemas(Some(c))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(Category::System),
+        vec!["agents", "messages", "moments", "resources", "sessions"]
+    );
     assert_eq!(names(Category::Public), vec!["people"]);
     assert_eq!(names(Category::Agents), vec!["research_agent"]);
     assert!(names(Category::User).is_empty());
@@ -144,17 +219,27 @@ fn init_is_idempotent_and_builtins_have_indexes() {
     t.init().unwrap();
     let seq = t.wal_seq().unwrap();
     t.init().unwrap();
-    assert_eq!(t.wal_seq().unwrap(), seq, "re-registering identical schemas writes nothing");
+    assert_eq!(
+        t.wal_seq().unwrap(),
+        seq,
+        "re-registering identical schemas writes nothing"
+    );
     for table in remdb::BUILTIN_TABLES {
         let s = t.schema(table).unwrap();
         assert_eq!(s.category, Category::System);
         assert!(!s.indexed_fields.is_empty(), "{table}");
         assert!(!s.embedding_fields.is_empty(), "{table}");
     }
-    let err = t.insert("messages", json!({"session_id": "s1", "role": "robot"})).unwrap_err();
+    let err = t
+        .insert("messages", json!({"session_id": "s1", "role": "robot"}))
+        .unwrap_err();
     assert_eq!(err.code(), "VALIDATION");
     let agent = t.insert("agents", json!({"name": "planner"})).unwrap();
-    assert_eq!(t.insert("agents", json!({"name": "planner", "description": "v2"})).unwrap(), agent);
+    assert_eq!(
+        t.insert("agents", json!({"name": "planner", "description": "v2"}))
+            .unwrap(),
+        agent
+    );
 }
 
 #[test]
@@ -170,7 +255,11 @@ fn bad_schemas_and_unknown_tables_get_clear_errors() {
     }
     t.init().unwrap();
     let err = t.list("nope", &ListOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("known tables: agents, messages, moments, resources, sessions"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("known tables: agents, messages, moments, resources, sessions"),
+        "{err}"
+    );
     for bad in [
         json!({"type": "object"}),
         json!({"title": "x", "type": "array"}),

@@ -33,7 +33,11 @@ fn rows() -> Vec<Value> {
             }
             if next(3) == 0 {
                 let word = WORDS[next(6) as usize];
-                r["t"] = json!(if next(2) == 0 { word.to_string() } else { format!("{word}{}", next(3)) });
+                r["t"] = json!(if next(2) == 0 {
+                    word.to_string()
+                } else {
+                    format!("{word}{}", next(3))
+                });
             }
             r
         })
@@ -73,21 +77,36 @@ fn setup() -> Both {
     for r in &items {
         lite.execute(
             "INSERT INTO item VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![r["k"].as_i64(), r["g"].as_i64(), r["n"].as_i64(), r["x"].as_f64(), r["s"].as_str(), r["t"].as_str()],
+            rusqlite::params![
+                r["k"].as_i64(),
+                r["g"].as_i64(),
+                r["n"].as_i64(),
+                r["x"].as_f64(),
+                r["s"].as_str(),
+                r["t"].as_str()
+            ],
         )
         .unwrap();
     }
     t.insert_many("item", items).unwrap();
-    let tags: Vec<Value> = (0..150).map(|k2| json!({"k2": k2, "item_k": (k2 * 7) % 230, "label": WORDS[k2 as usize % 6]})).collect();
+    let tags: Vec<Value> = (0..150)
+        .map(|k2| json!({"k2": k2, "item_k": (k2 * 7) % 230, "label": WORDS[k2 as usize % 6]}))
+        .collect();
     for r in &tags {
-        lite.execute("INSERT INTO tag VALUES (?1, ?2, ?3)", rusqlite::params![r["k2"].as_i64(), r["item_k"].as_i64(), r["label"].as_str()]).unwrap();
+        lite.execute(
+            "INSERT INTO tag VALUES (?1, ?2, ?3)",
+            rusqlite::params![r["k2"].as_i64(), r["item_k"].as_i64(), r["label"].as_str()],
+        )
+        .unwrap();
     }
     t.insert_many("tag", tags).unwrap();
     Both { _db: db, t, lite }
 }
 
 fn lite_rows(c: &rusqlite::Connection, sql: &str) -> Vec<Vec<Value>> {
-    let mut stmt = c.prepare(sql).unwrap_or_else(|e| panic!("sqlite rejects {sql}: {e}"));
+    let mut stmt = c
+        .prepare(sql)
+        .unwrap_or_else(|e| panic!("sqlite rejects {sql}: {e}"));
     let n = stmt.column_count();
     let mut out = Vec::new();
     let mut rows = stmt.query([]).unwrap();
@@ -115,9 +134,17 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 fn check(both: &Both, sql: &str) -> Result<(), TestCaseError> {
-    let ours = both.t.sql(sql, &[]).map_err(|e| TestCaseError::fail(format!("remdb rejects {sql}: {e}")))?.rows;
+    let ours = both
+        .t
+        .sql(sql, &[])
+        .map_err(|e| TestCaseError::fail(format!("remdb rejects {sql}: {e}")))?
+        .rows;
     let theirs = lite_rows(&both.lite, sql);
-    let equal = ours.len() == theirs.len() && ours.iter().zip(&theirs).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)));
+    let equal = ours.len() == theirs.len()
+        && ours
+            .iter()
+            .zip(&theirs)
+            .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)));
     prop_assert!(equal, "{}\n remdb:  {:?}\n sqlite: {:?}", sql, ours, theirs);
     Ok(())
 }
@@ -126,25 +153,70 @@ fn check(both: &Both, sql: &str) -> Result<(), TestCaseError> {
 fn condition() -> impl Strategy<Value = String> {
     let num_col = prop_oneof![Just("n"), Just("x"), Just("g"), Just("k")];
     let str_col = prop_oneof![Just("s"), Just("t")];
-    let op = prop_oneof![Just("="), Just("<>"), Just("!="), Just("<"), Just("<="), Just(">"), Just(">=")];
-    let num = prop_oneof![(-15i64..45).prop_map(|v| v.to_string()), (-60i64..200).prop_map(|v| format!("{}.5", v / 4))];
+    let op = prop_oneof![
+        Just("="),
+        Just("<>"),
+        Just("!="),
+        Just("<"),
+        Just("<="),
+        Just(">"),
+        Just(">=")
+    ];
+    let num = prop_oneof![
+        (-15i64..45).prop_map(|v| v.to_string()),
+        (-60i64..200).prop_map(|v| format!("{}.5", v / 4))
+    ];
     let word = prop::sample::select(WORDS.to_vec()).prop_map(|w| format!("'{w}'"));
-    let pattern = prop::sample::select(vec!["'a%'", "'%e'", "'_pple'", "'%a%a%'", "'%'", "'e!%f' ESCAPE '!'", "'A%'", "'%x'"]);
+    let pattern = prop::sample::select(vec![
+        "'a%'",
+        "'%e'",
+        "'_pple'",
+        "'%a%a%'",
+        "'%'",
+        "'e!%f' ESCAPE '!'",
+        "'A%'",
+        "'%x'",
+    ]);
     let leaf = prop_oneof![
         (num_col.clone(), op.clone(), num.clone()).prop_map(|(c, o, v)| format!("{c} {o} {v}")),
         (str_col.clone(), op, word.clone()).prop_map(|(c, o, v)| format!("{c} {o} {v}")),
-        (num_col.clone(), any::<bool>()).prop_map(|(c, neg)| format!("{c} IS {}NULL", if neg { "NOT " } else { "" })),
-        (str_col.clone(), any::<bool>()).prop_map(|(c, neg)| format!("{c} IS {}NULL", if neg { "NOT " } else { "" })),
-        (num_col.clone(), prop::collection::vec(num.clone(), 1..4), any::<bool>(), any::<bool>()).prop_map(|(c, vs, neg, null)| {
-            let mut vs = vs;
-            if null {
-                vs.push("NULL".into());
-            }
-            format!("{c} {}IN ({})", if neg { "NOT " } else { "" }, vs.join(", "))
-        }),
-        (str_col.clone(), prop::collection::vec(word, 1..4), any::<bool>()).prop_map(|(c, vs, neg)| format!("{c} {}IN ({})", if neg { "NOT " } else { "" }, vs.join(", "))),
-        (num_col, num.clone(), num, any::<bool>()).prop_map(|(c, a, b, neg)| format!("{c} {}BETWEEN {a} AND {b}", if neg { "NOT " } else { "" })),
-        (str_col, pattern, any::<bool>()).prop_map(|(c, p, neg)| format!("{c} {}LIKE {p}", if neg { "NOT " } else { "" })),
+        (num_col.clone(), any::<bool>())
+            .prop_map(|(c, neg)| format!("{c} IS {}NULL", if neg { "NOT " } else { "" })),
+        (str_col.clone(), any::<bool>())
+            .prop_map(|(c, neg)| format!("{c} IS {}NULL", if neg { "NOT " } else { "" })),
+        (
+            num_col.clone(),
+            prop::collection::vec(num.clone(), 1..4),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(c, vs, neg, null)| {
+                let mut vs = vs;
+                if null {
+                    vs.push("NULL".into());
+                }
+                format!(
+                    "{c} {}IN ({})",
+                    if neg { "NOT " } else { "" },
+                    vs.join(", ")
+                )
+            }),
+        (
+            str_col.clone(),
+            prop::collection::vec(word, 1..4),
+            any::<bool>()
+        )
+            .prop_map(|(c, vs, neg)| format!(
+                "{c} {}IN ({})",
+                if neg { "NOT " } else { "" },
+                vs.join(", ")
+            )),
+        (num_col, num.clone(), num, any::<bool>()).prop_map(|(c, a, b, neg)| format!(
+            "{c} {}BETWEEN {a} AND {b}",
+            if neg { "NOT " } else { "" }
+        )),
+        (str_col, pattern, any::<bool>())
+            .prop_map(|(c, p, neg)| format!("{c} {}LIKE {p}", if neg { "NOT " } else { "" })),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
@@ -160,7 +232,11 @@ thread_local! {
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 250, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: 250,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 proptest! {

@@ -25,18 +25,111 @@ fn tenant() -> (Database, Tenant) {
         .map(|i| json!({"name": format!("d{i}"), "n": i % 7, "tags": ["a", i % 3], "meta": {"k": i, "deep": {"x": "y"}}, "score": i as f64 / 3.0}))
         .collect();
     t.insert_many("doc", docs).unwrap();
-    t.insert_many("other", (0..10).map(|i| json!({"ref": format!("d{i}"), "v": i})).collect()).unwrap();
+    t.insert_many(
+        "other",
+        (0..10)
+            .map(|i| json!({"ref": format!("d{i}"), "v": i}))
+            .collect(),
+    )
+    .unwrap();
     (db, t)
 }
 
 const TOKENS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "BETWEEN", "LIKE", "ILIKE", "IS", "NULL", "TRUE", "FALSE",
-    "ORDER", "BY", "GROUP", "HAVING", "LIMIT", "OFFSET", "JOIN", "LEFT", "ON", "AS", "DISTINCT", "ASC", "DESC",
-    "NULLS", "FIRST", "LAST", "COUNT", "SUM", "AVG", "MIN", "MAX", "LOWER", "NOW", "INTERVAL", "CASE", "WHEN",
-    "THEN", "ELSE", "END", "CAST", "EXPLAIN", "LOOKUP", "SEARCH", "TRAVERSE", "doc", "other", "d", "o", "name", "n",
-    "tags", "meta", "meta.k", "meta.deep.x", "score", "id", "created_at", "deleted_at", "ref", "v", "*", "(", ")",
-    ",", ".", "=", "<>", "<", ">=", "+", "-", "/", "%", "||", "'x'", "'d1'", "'%'", "'2025-01-01'", "'7 days'",
-    "0", "1", "-1", "3.5", "1e308", "99999999999999999999", "$1", "$2", "?", ";", "embedding.cosine('x')",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "BETWEEN",
+    "LIKE",
+    "ILIKE",
+    "IS",
+    "NULL",
+    "TRUE",
+    "FALSE",
+    "ORDER",
+    "BY",
+    "GROUP",
+    "HAVING",
+    "LIMIT",
+    "OFFSET",
+    "JOIN",
+    "LEFT",
+    "ON",
+    "AS",
+    "DISTINCT",
+    "ASC",
+    "DESC",
+    "NULLS",
+    "FIRST",
+    "LAST",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "LOWER",
+    "NOW",
+    "INTERVAL",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "CAST",
+    "EXPLAIN",
+    "LOOKUP",
+    "SEARCH",
+    "TRAVERSE",
+    "doc",
+    "other",
+    "d",
+    "o",
+    "name",
+    "n",
+    "tags",
+    "meta",
+    "meta.k",
+    "meta.deep.x",
+    "score",
+    "id",
+    "created_at",
+    "deleted_at",
+    "ref",
+    "v",
+    "*",
+    "(",
+    ")",
+    ",",
+    ".",
+    "=",
+    "<>",
+    "<",
+    ">=",
+    "+",
+    "-",
+    "/",
+    "%",
+    "||",
+    "'x'",
+    "'d1'",
+    "'%'",
+    "'2025-01-01'",
+    "'7 days'",
+    "0",
+    "1",
+    "-1",
+    "3.5",
+    "1e308",
+    "99999999999999999999",
+    "$1",
+    "$2",
+    "?",
+    ";",
+    "embedding.cosine('x')",
 ];
 
 fn run(t: &Tenant, sql: &str) {
@@ -79,11 +172,26 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let (_db, t) = tenant();
     let deep = format!("SELECT {}1{} FROM doc", "(".repeat(5000), ")".repeat(5000));
     assert!(t.sql(&deep, &[]).is_err());
-    let deep = format!("SELECT name FROM doc WHERE {}", vec!["n = 1"; 3000].join(" OR "));
+    let deep = format!(
+        "SELECT name FROM doc WHERE {}",
+        vec!["n = 1"; 3000].join(" OR ")
+    );
     assert_eq!(t.sql(&deep, &[]).unwrap_err().code(), "SQL_UNSUPPORTED");
     // Up to the limit, long chains work.
-    let chain = format!("SELECT name FROM doc WHERE {}", (0..120).map(|i| format!("n = {i}")).collect::<Vec<_>>().join(" OR "));
+    let chain = format!(
+        "SELECT name FROM doc WHERE {}",
+        (0..120)
+            .map(|i| format!("n = {i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    );
     assert_eq!(t.sql(&chain, &[]).unwrap().len(), 40);
-    let long_in = format!("SELECT name FROM doc WHERE n IN ({})", (0..20000).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+    let long_in = format!(
+        "SELECT name FROM doc WHERE n IN ({})",
+        (0..20000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     assert_eq!(t.sql(&long_in, &[]).unwrap().len(), 40);
 }

@@ -13,7 +13,15 @@ fn state(t: &Tenant) -> Vec<(String, Vec<remdb::Row>)> {
         .unwrap()
         .into_iter()
         .map(|table| {
-            let rows = t.list(&table, &ListOptions { include_deleted: true, ..Default::default() }).unwrap();
+            let rows = t
+                .list(
+                    &table,
+                    &ListOptions {
+                        include_deleted: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
             (table, rows)
         })
         .collect()
@@ -22,12 +30,15 @@ fn state(t: &Tenant) -> Vec<(String, Vec<remdb::Row>)> {
 fn busy_history(t: &Tenant) {
     t.init().unwrap();
     t.register_schema(people_schema()).unwrap();
-    let ids = t.insert_many("people", (0..30).map(person).collect()).unwrap();
+    let ids = t
+        .insert_many("people", (0..30).map(person).collect())
+        .unwrap();
     t.update(&ids[3].to_string(), json!({"age": 99})).unwrap();
     t.delete(&ids[4].to_string()).unwrap();
     t.hard_delete(&ids[5].to_string()).unwrap();
     t.insert("people", person(6)).unwrap(); // upsert
-    t.insert("resources", json!({"uri": "a.md", "content": "hello"})).unwrap();
+    t.insert("resources", json!({"uri": "a.md", "content": "hello"}))
+        .unwrap();
     let mut s = people_schema();
     s["json_schema_extra"]["indexed_fields"] = json!(["name"]);
     t.register_schema(s).unwrap();
@@ -50,10 +61,16 @@ fn every_mutation_appends_one_entry_with_a_gapless_seq() {
         let purge = entries.iter().find(|e| e.op == WalOp::Purge).unwrap();
         assert_eq!(purge.data, None, "tombstone");
         let delete = entries.iter().find(|e| e.op == WalOp::Delete).unwrap();
-        assert!(delete.data.as_ref().unwrap()["deleted_at"].is_string(), "after-image");
+        assert!(
+            delete.data.as_ref().unwrap()["deleted_at"].is_string(),
+            "after-image"
+        );
         // Paging: exclusive `since`, limit.
         let page = t.wal_entries(10, 5).unwrap();
-        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![11, 12, 13, 14, 15]);
+        assert_eq!(
+            page.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![11, 12, 13, 14, 15]
+        );
         assert!(t.wal_entries(t.wal_seq().unwrap(), 10).unwrap().is_empty());
     }
 }
@@ -62,7 +79,10 @@ fn every_mutation_appends_one_entry_with_a_gapless_seq() {
 fn applying_the_log_yields_an_identical_database() {
     for source in fixtures() {
         for target in fixtures() {
-            let (s, d) = (source.db.tenant(&format!("src-{}", target.name)).unwrap(), target.db.tenant("replica").unwrap());
+            let (s, d) = (
+                source.db.tenant(&format!("src-{}", target.name)).unwrap(),
+                target.db.tenant("replica").unwrap(),
+            );
             busy_history(&s);
             let entries = s.wal_entries(0, usize::MAX).unwrap();
             // Ship in three uneven pages, as a sync loop would.
@@ -76,10 +96,24 @@ fn applying_the_log_yields_an_identical_database() {
             }
             assert_eq!(shipped as usize, entries.len());
             assert_eq!(state(&s), state(&d), "{} -> {}", source.name, target.name);
-            assert_eq!(d.wal_entries(0, usize::MAX).unwrap(), entries, "the replica's log equals the source's");
-            assert_eq!(d.count("people", false).unwrap(), s.count("people", false).unwrap());
+            assert_eq!(
+                d.wal_entries(0, usize::MAX).unwrap(),
+                entries,
+                "the replica's log equals the source's"
+            );
+            assert_eq!(
+                d.count("people", false).unwrap(),
+                s.count("people", false).unwrap()
+            );
             assert_eq!(d.schema("people").unwrap().indexed_fields, vec!["name"]);
-            let by_name = d.index_lookup("people", "name", &remdb::IndexQuery::Eq(json!("Person 100")), false).unwrap();
+            let by_name = d
+                .index_lookup(
+                    "people",
+                    "name",
+                    &remdb::IndexQuery::Eq(json!("Person 100")),
+                    false,
+                )
+                .unwrap();
             assert_eq!(by_name.len(), 1, "indexes are maintained on apply");
             // Idempotent: the same entries again change nothing.
             let again = d.apply_wal(&entries).unwrap();
@@ -96,7 +130,12 @@ fn apply_continues_locally_after_replication() {
     busy_history(&s);
     d.apply_wal(&s.wal_entries(0, usize::MAX).unwrap()).unwrap();
     // The replica validates new local writes with the replicated schema.
-    assert_eq!(d.insert("people", json!({"email": "bad"})).unwrap_err().code(), "VALIDATION");
+    assert_eq!(
+        d.insert("people", json!({"email": "bad"}))
+            .unwrap_err()
+            .code(),
+        "VALIDATION"
+    );
     d.insert("people", person(500)).unwrap();
     assert_eq!(d.wal_seq().unwrap(), s.wal_seq().unwrap() + 1);
 }

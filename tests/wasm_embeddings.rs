@@ -23,7 +23,12 @@ fn wasm_matches_onnxruntime_reference() {
         .unwrap()
         .iter()
         .map(|s| {
-            let v = s["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let v = s["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
             (s["text"].as_str().unwrap().to_string(), v)
         })
         .collect();

@@ -24,9 +24,11 @@ macro_rules! open {
         Database::memory().into_js_face(None).expect("open memory")
     };
     (redb) => {
-        Database::with_kv(Arc::new(RedbKv::open_pages(MemoryPages::new()).expect("redb over pages")))
-            .into_js_face(None)
-            .expect("open redb")
+        Database::with_kv(Arc::new(
+            RedbKv::open_pages(MemoryPages::new()).expect("redb over pages"),
+        ))
+        .into_js_face(None)
+        .expect("open redb")
     };
 }
 
@@ -46,12 +48,17 @@ macro_rules! on_both_backends {
 
 /// A JSON value as the plain JS value a caller would pass.
 fn js(value: Value) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("to js")
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .expect("to js")
 }
 
 /// A JS value the face returned, read back as JSON; also checks objects are plain, not `Map`s.
 fn rs(value: JsValue) -> Value {
-    assert!(!value.is_instance_of::<js_sys::Map>(), "the face returned a Map: {value:?}");
+    assert!(
+        !value.is_instance_of::<js_sys::Map>(),
+        "the face returned a Map: {value:?}"
+    );
     serde_wasm_bindgen::from_value(value).expect("from js")
 }
 
@@ -62,8 +69,13 @@ fn prop(obj: &JsValue, name: &str) -> JsValue {
 /// The thrown value of a failed call: a JS `Error` with a `code`; returns that code.
 #[track_caller]
 fn code_of<T>(result: Result<T, JsValue>) -> String {
-    let Err(err) = result else { panic!("expected an error") };
-    assert!(err.is_instance_of::<js_sys::Error>(), "not a JS Error: {err:?}");
+    let Err(err) = result else {
+        panic!("expected an error")
+    };
+    assert!(
+        err.is_instance_of::<js_sys::Error>(),
+        "not a JS Error: {err:?}"
+    );
     let message = err.unchecked_ref::<js_sys::Error>().message();
     assert!(!String::from(message).is_empty());
     prop(&err, "code").as_string().expect("string code")
@@ -79,8 +91,12 @@ fn person_schema() -> JsValue {
 }
 
 fn names(rows: &Value) -> Vec<String> {
-    let mut names: Vec<String> =
-        rows.as_array().expect("array").iter().map(|r| r["name"].as_str().expect("name").to_string()).collect();
+    let mut names: Vec<String> = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name").to_string())
+        .collect();
     names.sort();
     names
 }

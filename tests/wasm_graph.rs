@@ -19,17 +19,47 @@ fn core_graph_api_on_a_diamond() {
     t.add_edge(&c, &d, "r", json!({"weight": 0.25})).unwrap();
     let bfs = t.traverse(&a, &TraverseOptions::default()).unwrap();
     assert_eq!(bfs.paths.len(), 3);
-    let dfs = t.traverse(&a, &TraverseOptions { strategy: Strategy::Dfs, ..Default::default() }).unwrap();
+    let dfs = t
+        .traverse(
+            &a,
+            &TraverseOptions {
+                strategy: Strategy::Dfs,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(dfs.paths.len(), 4);
-    let weighted = t.shortest_path(&a, &d, &PathOptions { weighted: true, ..Default::default() }).unwrap();
+    let weighted = t
+        .shortest_path(
+            &a,
+            &d,
+            &PathOptions {
+                weighted: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(weighted.paths[0].cost, Some(0.5));
     assert_eq!(weighted.paths[0].nodes[1].to_string(), c);
     assert_eq!(t.count_paths(&a, &d, &PathOptions::default()).unwrap(), 2);
-    let back = TraverseOptions { direction: EdgeDirection::In, ..Default::default() };
+    let back = TraverseOptions {
+        direction: EdgeDirection::In,
+        ..Default::default()
+    };
     assert_eq!(t.traverse(&d, &back).unwrap().paths.len(), 3);
-    assert!(t.find_cycles(None, &PathOptions::default()).unwrap().paths.is_empty());
+    assert!(t
+        .find_cycles(None, &PathOptions::default())
+        .unwrap()
+        .paths
+        .is_empty());
     t.add_edge(&d, &a, "r", json!({})).unwrap();
-    assert_eq!(t.cycles_from(&a, &PathOptions::default()).unwrap().paths.len(), 2);
+    assert_eq!(
+        t.cycles_from(&a, &PathOptions::default())
+            .unwrap()
+            .paths
+            .len(),
+        2
+    );
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -49,9 +79,11 @@ mod face {
             Database::memory().into_js_face(None).expect("open memory")
         };
         (redb) => {
-            Database::with_kv(Arc::new(RedbKv::open_pages(MemoryPages::new()).expect("redb over pages")))
-                .into_js_face(None)
-                .expect("open redb")
+            Database::with_kv(Arc::new(
+                RedbKv::open_pages(MemoryPages::new()).expect("redb over pages"),
+            ))
+            .into_js_face(None)
+            .expect("open redb")
         };
     }
 
@@ -69,19 +101,32 @@ mod face {
     }
 
     fn js(value: Value) -> JsValue {
-        value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("to js")
+        value
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .expect("to js")
     }
 
     fn rs(value: JsValue) -> Value {
-        assert!(!value.is_instance_of::<js_sys::Map>(), "the face returned a Map: {value:?}");
+        assert!(
+            !value.is_instance_of::<js_sys::Map>(),
+            "the face returned a Map: {value:?}"
+        );
         serde_wasm_bindgen::from_value(value).expect("from js")
     }
 
     #[track_caller]
     fn code_of<T>(result: Result<T, JsValue>) -> String {
-        let Err(err) = result else { panic!("expected an error") };
-        assert!(err.is_instance_of::<js_sys::Error>(), "not a JS Error: {err:?}");
-        Reflect::get(&err, &JsValue::from_str("code")).unwrap().as_string().expect("string code")
+        let Err(err) = result else {
+            panic!("expected an error")
+        };
+        assert!(
+            err.is_instance_of::<js_sys::Error>(),
+            "not a JS Error: {err:?}"
+        );
+        Reflect::get(&err, &JsValue::from_str("code"))
+            .unwrap()
+            .as_string()
+            .expect("string code")
     }
 
     fn id<'a>(ids: &'a [(String, String)], n: &str) -> &'a str {
@@ -89,12 +134,26 @@ mod face {
     }
 
     fn name_paths(ids: &[(String, String)], v: &Value) -> Vec<String> {
-        let name = |i: &Value| ids.iter().find(|(_, v)| v == i.as_str().unwrap()).unwrap().0.clone();
+        let name = |i: &Value| {
+            ids.iter()
+                .find(|(_, v)| v == i.as_str().unwrap())
+                .unwrap()
+                .0
+                .clone()
+        };
         let mut out: Vec<String> = v["paths"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p["nodes"].as_array().unwrap().iter().map(name).collect::<Vec<_>>().join(">"))
+            .map(|p| {
+                p["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(name)
+                    .collect::<Vec<_>>()
+                    .join(">")
+            })
             .collect();
         out.sort();
         out

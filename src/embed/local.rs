@@ -84,14 +84,20 @@ impl LocalEmbedder {
             .filter(|n| !n.is_empty() && *n != "." && *n != "..")
             .unwrap_or(DEFAULT_LOCAL_MODEL);
         let mut embedder = Self::from_bytes(&model, &tokenizer)?;
-        embedder.name = EmbedderSpec { provider: Provider::Local, model: model_name.to_string() }.to_string();
+        embedder.name = EmbedderSpec {
+            provider: Provider::Local,
+            model: model_name.to_string(),
+        }
+        .to_string();
         Ok(embedder)
     }
 
     /// Loads the model for a `local:` spec from [`EmbedderSpec::local_model_dir`].
     pub fn from_spec(spec: &EmbedderSpec) -> Result<Self> {
         if spec.provider != Provider::Local {
-            return Err(Error::Embedding(format!("`{spec}` is not a local embedder")));
+            return Err(Error::Embedding(format!(
+                "`{spec}` is not a local embedder"
+            )));
         }
         let mut embedder = Self::from_files(spec.local_model_dir())?;
         embedder.name = spec.to_string();
@@ -103,7 +109,8 @@ impl LocalEmbedder {
     /// `tokenizer.json`. This is the wasm path. Named `local:all-MiniLM-L6-v2` unless renamed with
     /// [`LocalEmbedder::with_name`].
     pub fn from_bytes(model_onnx: &[u8], tokenizer_json: &[u8]) -> Result<Self> {
-        let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("invalid tokenizer.json", e))?;
+        let mut tokenizer =
+            Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("invalid tokenizer.json", e))?;
         // tokenizer.json ships fixed padding to 128: pad to the longest text of each batch instead.
         let pad = tokenizer.get_padding().cloned().unwrap_or_default();
         tokenizer.with_padding(Some(PaddingParams {
@@ -113,7 +120,10 @@ impl LocalEmbedder {
         }));
         let trunc = tokenizer.get_truncation().cloned().unwrap_or_default();
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..trunc }))
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..trunc
+            }))
             .map_err(|e| err("tokenizer truncation", e))?;
 
         let plan = load_plan(model_onnx)?;
@@ -147,9 +157,16 @@ impl LocalEmbedder {
 
     /// Tokenizes, runs and pools one batch.
     fn run_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| err("tokenization failed", e))?;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| err("tokenization failed", e))?;
         let batch = encodings.len();
-        let seq = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let seq = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0);
         if batch == 0 || seq == 0 {
             return Err(Error::Embedding("tokenizer produced no tokens".into()));
         }
@@ -158,8 +175,12 @@ impl LocalEmbedder {
         let mut types = vec![0i64; batch * seq];
         for (row, enc) in encodings.iter().enumerate() {
             let at = row * seq;
-            for (i, ((id, m), t)) in
-                enc.get_ids().iter().zip(enc.get_attention_mask()).zip(enc.get_type_ids()).enumerate()
+            for (i, ((id, m), t)) in enc
+                .get_ids()
+                .iter()
+                .zip(enc.get_attention_mask())
+                .zip(enc.get_type_ids())
+                .enumerate()
             {
                 ids[at + i] = i64::from(*id);
                 mask[at + i] = i64::from(*m);
@@ -167,14 +188,19 @@ impl LocalEmbedder {
             }
         }
         let tensor = |v: Vec<i64>| -> Result<TValue> {
-            Ok(tract_ndarray::Array2::from_shape_vec((batch, seq), v).map_err(|e| err("input shape", e))?.into_tvalue())
+            Ok(tract_ndarray::Array2::from_shape_vec((batch, seq), v)
+                .map_err(|e| err("input shape", e))?
+                .into_tvalue())
         };
         let mask_values = mask.clone();
         let mut inputs: TVec<TValue> = tvec![tensor(ids)?, tensor(mask)?];
         if self.plan.model().inputs.len() > 2 {
             inputs.push(tensor(types)?);
         }
-        let outputs = self.plan.run(inputs).map_err(|e| tract_err("inference failed", e))?;
+        let outputs = self
+            .plan
+            .run(inputs)
+            .map_err(|e| tract_err("inference failed", e))?;
         let hidden = outputs
             .first()
             .ok_or_else(|| Error::Embedding("model has no output".into()))?
@@ -187,7 +213,9 @@ impl LocalEmbedder {
             )));
         }
         let dim = shape[2];
-        let hidden = hidden.into_shape_with_order((batch, seq, dim)).map_err(|e| err("model output", e))?;
+        let hidden = hidden
+            .into_shape_with_order((batch, seq, dim))
+            .map_err(|e| err("model output", e))?;
         let mut out = Vec::with_capacity(batch);
         for b in 0..batch {
             // Mean over the tokens the attention mask keeps, then L2 normalisation.
@@ -196,7 +224,10 @@ impl LocalEmbedder {
             for s in 0..seq {
                 if mask_values[b * seq + s] != 0 {
                     count += 1.0;
-                    for (acc, x) in sum.iter_mut().zip(hidden.slice(tract_ndarray::s![b, s, ..])) {
+                    for (acc, x) in sum
+                        .iter_mut()
+                        .zip(hidden.slice(tract_ndarray::s![b, s, ..]))
+                    {
                         *acc += *x;
                     }
                 }
@@ -206,7 +237,9 @@ impl LocalEmbedder {
             let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
             sum.iter_mut().for_each(|x| *x /= norm);
             if sum.iter().any(|x| !x.is_finite()) {
-                return Err(Error::Embedding("model produced a non-finite vector".into()));
+                return Err(Error::Embedding(
+                    "model produced a non-finite vector".into(),
+                ));
             }
             out.push(sum);
         }
@@ -241,7 +274,9 @@ fn load_plan(model_onnx: &[u8]) -> Result<Plan> {
         .proto_model_for_read(&mut std::io::Cursor::new(model_onnx))
         .map_err(|e| tract_err("invalid ONNX model", e))?;
     rewrite_quantized_gathers(&mut proto);
-    let mut model = onnx.model_for_proto_model(&proto).map_err(|e| tract_err("unsupported ONNX model", e))?;
+    let mut model = onnx
+        .model_for_proto_model(&proto)
+        .map_err(|e| tract_err("unsupported ONNX model", e))?;
     let n_inputs = model.inputs.len();
     if !(2..=3).contains(&n_inputs) {
         return Err(Error::Embedding(format!(
@@ -252,18 +287,29 @@ fn load_plan(model_onnx: &[u8]) -> Result<Plan> {
     // the ones its graph uses); otherwise declare two symbolic dims.
     let (batch, seq) = (model.symbols.sym("batch"), model.symbols.sym("sequence"));
     for i in 0..n_inputs {
-        let declared = model.input_fact(i).map_err(|e| tract_err("model input", e))?;
-        let dims: Option<TVec<TDim>> =
-            if declared.shape.is_open() { None } else { declared.shape.dims().map(|d| d.concretize()).collect() };
+        let declared = model
+            .input_fact(i)
+            .map_err(|e| tract_err("model input", e))?;
+        let dims: Option<TVec<TDim>> = if declared.shape.is_open() {
+            None
+        } else {
+            declared.shape.dims().map(|d| d.concretize()).collect()
+        };
         let dims = match dims {
             Some(dims) if dims.len() == 2 => dims,
             _ => tvec![batch.clone().to_dim(), seq.clone().to_dim()],
         };
         let fact = InferenceFact::dt_shape(i64::datum_type(), dims);
-        model.set_input_fact(i, fact).map_err(|e| tract_err("model input", e))?;
+        model
+            .set_input_fact(i, fact)
+            .map_err(|e| tract_err("model input", e))?;
     }
-    let typed = model.into_optimized().map_err(|e| tract_err("cannot optimise ONNX model", e))?;
-    typed.into_runnable().map_err(|e| tract_err("cannot plan ONNX model", e))
+    let typed = model
+        .into_optimized()
+        .map_err(|e| tract_err("cannot optimise ONNX model", e))?;
+    typed
+        .into_runnable()
+        .map_err(|e| tract_err("cannot plan ONNX model", e))
 }
 
 fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
@@ -279,8 +325,21 @@ fn int_attr(name: &str, value: i64) -> pb::AttributeProto {
     }
 }
 
-fn node(op: &str, name: String, inputs: Vec<String>, output: String, attrs: Vec<pb::AttributeProto>) -> NodeProto {
-    NodeProto { op_type: op.into(), name, input: inputs, output: vec![output], attribute: attrs, ..Default::default() }
+fn node(
+    op: &str,
+    name: String,
+    inputs: Vec<String>,
+    output: String,
+    attrs: Vec<pb::AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name,
+        input: inputs,
+        output: vec![output],
+        attribute: attrs,
+        ..Default::default()
+    }
 }
 
 /// Rewrites `Gather(Mul(Cast(Wq), S), ids)` — a weight-only int8 embedding table dequantized
@@ -290,10 +349,17 @@ fn node(op: &str, name: String, inputs: Vec<String>, output: String, attrs: Vec<
 /// 47 MB f32 table, so without this every call dequantizes all of it (batch-1 latency ≈ 4×).
 /// Nodes left unused are removed. Returns how many gathers were rewritten.
 fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
-    let Some(graph) = model.graph.as_mut() else { return 0 };
-    let inits: std::collections::HashMap<String, Vec<i64>> =
-        graph.initializer.iter().map(|t| (t.name.clone(), t.dims.clone())).collect();
-    let producer = |nodes: &[NodeProto], out: &str| nodes.iter().position(|n| n.output.iter().any(|o| o == out));
+    let Some(graph) = model.graph.as_mut() else {
+        return 0;
+    };
+    let inits: std::collections::HashMap<String, Vec<i64>> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.dims.clone()))
+        .collect();
+    let producer = |nodes: &[NodeProto], out: &str| {
+        nodes.iter().position(|n| n.output.iter().any(|o| o == out))
+    };
     let float = pb::tensor_proto::DataType::Float as i64;
     let mut rewritten = 0;
     let mut maybe_dead = std::collections::HashSet::new();
@@ -310,8 +376,13 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
             if mul.op_type != "Mul" || mul.input.len() != 2 {
                 return None;
             }
-            for (cast_in, scale) in [(&mul.input[0], &mul.input[1]), (&mul.input[1], &mul.input[0])] {
-                let Some(c) = producer(&graph.node, cast_in) else { continue };
+            for (cast_in, scale) in [
+                (&mul.input[0], &mul.input[1]),
+                (&mul.input[1], &mul.input[0]),
+            ] {
+                let Some(c) = producer(&graph.node, cast_in) else {
+                    continue;
+                };
                 let cast = &graph.node[c];
                 let scale_dims = inits.get(scale.as_str());
                 if cast.op_type == "Cast"
@@ -320,7 +391,11 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
                     && inits.contains_key(&cast.input[0])
                     && scale_dims.is_some_and(|d| d.len() == 2 && d[1] == 1)
                 {
-                    return Some((cast.input[0].clone(), scale.clone(), [mul.output.clone(), cast.output.clone()]));
+                    return Some((
+                        cast.input[0].clone(),
+                        scale.clone(),
+                        [mul.output.clone(), cast.output.clone()],
+                    ));
                 }
             }
             None
@@ -329,13 +404,41 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
             i += 1;
             continue;
         };
-        let (ids, out, base) = (g.input[1].clone(), g.output[0].clone(), format!("{}__remdb_q", g.name));
+        let (ids, out, base) = (
+            g.input[1].clone(),
+            g.output[0].clone(),
+            format!("{}__remdb_q", g.name),
+        );
         let t = |s: &str| format!("{out}__remdb_{s}");
         let replacement = vec![
-            node("Gather", format!("{base}_gather_q"), vec![wq, ids.clone()], t("q"), vec![int_attr("axis", 0)]),
-            node("Cast", format!("{base}_cast"), vec![t("q")], t("qf"), vec![int_attr("to", float)]),
-            node("Gather", format!("{base}_gather_s"), vec![scale, ids], t("s"), vec![int_attr("axis", 0)]),
-            node("Mul", format!("{base}_mul"), vec![t("qf"), t("s")], out, vec![]),
+            node(
+                "Gather",
+                format!("{base}_gather_q"),
+                vec![wq, ids.clone()],
+                t("q"),
+                vec![int_attr("axis", 0)],
+            ),
+            node(
+                "Cast",
+                format!("{base}_cast"),
+                vec![t("q")],
+                t("qf"),
+                vec![int_attr("to", float)],
+            ),
+            node(
+                "Gather",
+                format!("{base}_gather_s"),
+                vec![scale, ids],
+                t("s"),
+                vec![int_attr("axis", 0)],
+            ),
+            node(
+                "Mul",
+                format!("{base}_mul"),
+                vec![t("qf"), t("s")],
+                out,
+                vec![],
+            ),
         ];
         maybe_dead.extend(outputs.into_iter().flatten());
         let n = replacement.len();
@@ -353,7 +456,12 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
             .map(String::as_str)
             .collect();
         let dead: Vec<usize> = (0..graph.node.len())
-            .filter(|&k| graph.node[k].output.iter().all(|o| maybe_dead.contains(o) && !used.contains(o.as_str())))
+            .filter(|&k| {
+                graph.node[k]
+                    .output
+                    .iter()
+                    .all(|o| maybe_dead.contains(o) && !used.contains(o.as_str()))
+            })
             .collect();
         if dead.is_empty() {
             break;
@@ -371,7 +479,13 @@ mod tests {
     use pb::tensor_proto::DataType;
 
     fn tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> pb::TensorProto {
-        pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: data_type as i32, raw_data: raw, ..Default::default() }
+        pb::TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: data_type as i32,
+            raw_data: raw,
+            ..Default::default()
+        }
     }
 
     fn value_info(name: &str, elem: Option<(DataType, i64)>) -> pb::ValueInfoProto {
@@ -380,43 +494,89 @@ mod tests {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
                 elem_type: dt as i32,
                 shape: Some(pb::TensorShapeProto {
-                    dim: vec![Dimension { value: Some(dimension::Value::DimValue(len)), ..Default::default() }],
+                    dim: vec![Dimension {
+                        value: Some(dimension::Value::DimValue(len)),
+                        ..Default::default()
+                    }],
                 }),
             })),
             ..Default::default()
         });
-        pb::ValueInfoProto { name: name.into(), r#type, ..Default::default() }
+        pb::ValueInfoProto {
+            name: name.into(),
+            r#type,
+            ..Default::default()
+        }
     }
 
     /// A 5-row int8 table with per-row scales looked up by `ids`: the pattern of the MiniLM export.
     fn quantized_lookup() -> ModelProto {
-        let wq: Vec<u8> = (0..15).map(|i| ((i * 37 % 255) as i8).wrapping_sub(100) as u8).collect();
-        let scales: Vec<u8> = [0.013f32, 0.5, -0.25, 1.0 / 3.0, 7.0].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let wq: Vec<u8> = (0..15)
+            .map(|i| ((i * 37 % 255) as i8).wrapping_sub(100) as u8)
+            .collect();
+        let scales: Vec<u8> = [0.013f32, 0.5, -0.25, 1.0 / 3.0, 7.0]
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
         let float = DataType::Float as i64;
         let graph = pb::GraphProto {
             name: "g".into(),
-            initializer: vec![tensor("wq", &[5, 3], DataType::Int8, wq), tensor("s", &[5, 1], DataType::Float, scales)],
+            initializer: vec![
+                tensor("wq", &[5, 3], DataType::Int8, wq),
+                tensor("s", &[5, 1], DataType::Float, scales),
+            ],
             input: vec![value_info("ids", Some((DataType::Int64, 4)))],
             output: vec![value_info("out", None)],
             node: vec![
-                node("Cast", "cast".into(), vec!["wq".into()], "wf".into(), vec![int_attr("to", float)]),
-                node("Mul", "mul".into(), vec!["wf".into(), "s".into()], "w".into(), vec![]),
-                node("Gather", "gather".into(), vec!["w".into(), "ids".into()], "out".into(), vec![int_attr("axis", 0)]),
+                node(
+                    "Cast",
+                    "cast".into(),
+                    vec!["wq".into()],
+                    "wf".into(),
+                    vec![int_attr("to", float)],
+                ),
+                node(
+                    "Mul",
+                    "mul".into(),
+                    vec!["wf".into(), "s".into()],
+                    "w".into(),
+                    vec![],
+                ),
+                node(
+                    "Gather",
+                    "gather".into(),
+                    vec!["w".into(), "ids".into()],
+                    "out".into(),
+                    vec![int_attr("axis", 0)],
+                ),
             ],
             ..Default::default()
         };
         ModelProto {
             ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
             graph: Some(graph),
             ..Default::default()
         }
     }
 
     fn run(proto: &ModelProto) -> Tensor {
-        let model = tract_onnx::onnx().model_for_proto_model(proto).unwrap().into_optimized().unwrap();
+        let model = tract_onnx::onnx()
+            .model_for_proto_model(proto)
+            .unwrap()
+            .into_optimized()
+            .unwrap();
         let ids = tract_ndarray::arr1(&[3i64, 0, 4, 3]).into_tvalue();
-        model.into_runnable().unwrap().run(tvec![ids]).unwrap().remove(0).into_tensor()
+        model
+            .into_runnable()
+            .unwrap()
+            .run(tvec![ids])
+            .unwrap()
+            .remove(0)
+            .into_tensor()
     }
 
     #[test]
@@ -424,8 +584,19 @@ mod tests {
         let original = quantized_lookup();
         let mut rewritten = original.clone();
         assert_eq!(rewrite_quantized_gathers(&mut rewritten), 1);
-        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["Gather", "Cast", "Gather", "Mul"], "the full-table Cast and Mul are gone");
+        let ops: Vec<&str> = rewritten
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert_eq!(
+            ops,
+            ["Gather", "Cast", "Gather", "Mul"],
+            "the full-table Cast and Mul are gone"
+        );
         let (a, b) = (run(&original), run(&rewritten));
         assert_eq!(a.shape(), &[4, 3]);
         assert_eq!(a, b, "bit-identical");

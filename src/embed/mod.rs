@@ -35,11 +35,19 @@ use crate::error::{Error, Result};
 
 #[cfg(feature = "embeddings")]
 mod local;
+mod registry;
 #[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
+pub use registry::{EmbedderRegistry, ProviderStatus};
 
 /// The local model used when none is named: sentence-transformers' all-MiniLM-L6-v2.
 pub const DEFAULT_LOCAL_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// Environment variable naming the default embedding provider (e.g. `local:all-MiniLM-L6-v2`).
+pub const DEFAULT_EMBEDDING_ENV: &str = "REM_DEFAULT_EMBEDDING";
+
+/// Environment variable choosing when embeddings are computed: `inline`, `background`, `off`.
+pub const EMBEDDING_MODE_ENV: &str = "REM_EMBEDDING_MODE";
 
 /// Environment variable naming the directory of the local model (`model.onnx`, `tokenizer.json`).
 pub const MODEL_DIR_ENV: &str = "REM_MODEL_DIR";
@@ -59,7 +67,9 @@ pub trait Embedder: Send + Sync {
 
     /// Shorthand for one text.
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        self.embed(&[text])?.pop().ok_or_else(|| Error::Embedding("embedder returned no vector".into()))
+        self.embed(&[text])?
+            .pop()
+            .ok_or_else(|| Error::Embedding("embedder returned no vector".into()))
     }
 }
 
@@ -116,13 +126,20 @@ impl EmbedderSpec {
         };
         let model = match model {
             "" if provider == Provider::Local => DEFAULT_LOCAL_MODEL,
-            "" => return Err(Error::Embedding(format!("embedding spec `{spec}` names no model"))),
+            "" => {
+                return Err(Error::Embedding(format!(
+                    "embedding spec `{spec}` names no model"
+                )))
+            }
             m => m,
         };
         // A local model name is a directory name under ./models: no separators, no `..`.
-        let bad_local = provider == Provider::Local && (model.contains(['/', '\\']) || model == "..");
+        let bad_local =
+            provider == Provider::Local && (model.contains(['/', '\\']) || model == "..");
         if bad_local || model.chars().any(char::is_whitespace) {
-            return Err(Error::Embedding(format!("invalid model name `{model}` in embedding spec `{spec}`")));
+            return Err(Error::Embedding(format!(
+                "invalid model name `{model}` in embedding spec `{spec}`"
+            )));
         }
         let model = model.to_string();
         Ok(EmbedderSpec { provider, model })
@@ -135,7 +152,9 @@ impl EmbedderSpec {
             (Provider::OpenAi, "text-embedding-3-small" | "text-embedding-ada-002") => Some(1536),
             (Provider::OpenAi, "text-embedding-3-large") => Some(3072),
             (Provider::Cohere, "embed-english-v3.0" | "embed-multilingual-v3.0") => Some(1024),
-            (Provider::Cohere, "embed-english-light-v3.0" | "embed-multilingual-light-v3.0") => Some(384),
+            (Provider::Cohere, "embed-english-light-v3.0" | "embed-multilingual-light-v3.0") => {
+                Some(384)
+            }
             _ => None,
         }
     }
@@ -165,7 +184,11 @@ impl std::str::FromStr for EmbedderSpec {
 
 /// Where the default local model is found: `$REM_MODEL_DIR`, else `./models/all-MiniLM-L6-v2`.
 pub fn default_model_dir() -> PathBuf {
-    EmbedderSpec { provider: Provider::Local, model: DEFAULT_LOCAL_MODEL.to_string() }.local_model_dir()
+    EmbedderSpec {
+        provider: Provider::Local,
+        model: DEFAULT_LOCAL_MODEL.to_string(),
+    }
+    .local_model_dir()
 }
 
 /// Cosine similarity of two vectors (0 when either is all zeros or the lengths differ).
@@ -197,11 +220,32 @@ mod tests {
         assert_eq!(s.to_string(), "local:all-MiniLM-L6-v2");
         assert_eq!(s.known_dimensions(), Some(384));
         let s: EmbedderSpec = " OpenAI:text-embedding-3-large ".parse().unwrap();
-        assert_eq!((s.provider, s.model.as_str()), (Provider::OpenAi, "text-embedding-3-large"));
+        assert_eq!(
+            (s.provider, s.model.as_str()),
+            (Provider::OpenAi, "text-embedding-3-large")
+        );
         assert_eq!(s.known_dimensions(), Some(3072));
-        assert_eq!(EmbedderSpec::parse("cohere:embed-english-v3.0").unwrap().provider, Provider::Cohere);
-        assert_eq!(EmbedderSpec::parse("local:my-model").unwrap().known_dimensions(), None);
-        for bad in ["", "openai", "openai:", "foo:bar", "local:a b", "local:../x", ":x"] {
+        assert_eq!(
+            EmbedderSpec::parse("cohere:embed-english-v3.0")
+                .unwrap()
+                .provider,
+            Provider::Cohere
+        );
+        assert_eq!(
+            EmbedderSpec::parse("local:my-model")
+                .unwrap()
+                .known_dimensions(),
+            None
+        );
+        for bad in [
+            "",
+            "openai",
+            "openai:",
+            "foo:bar",
+            "local:a b",
+            "local:../x",
+            ":x",
+        ] {
             let err = EmbedderSpec::parse(bad).unwrap_err();
             assert_eq!(err.code(), "EMBEDDING", "{bad}");
         }

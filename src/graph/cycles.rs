@@ -4,7 +4,9 @@
 use uuid::Uuid;
 
 use super::paths::simple_paths;
-use super::{Collector, Hop, IdMap, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH, DEFAULT_PATH_LIMIT};
+use super::{
+    Collector, Hop, IdMap, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH, DEFAULT_PATH_LIMIT,
+};
 use crate::error::Result;
 use crate::store::{EdgeDirection, Tenant};
 
@@ -19,10 +21,17 @@ impl Tenant {
         let start = w.endpoint(start)?;
         let limit = opts.limit.unwrap_or(DEFAULT_PATH_LIMIT);
         let mut found: Vec<Vec<Hop>> = Vec::new();
-        simple_paths(&mut w, start, start, opts.direction, opts.max_depth.unwrap_or(DEFAULT_PATHS_DEPTH), |path| {
-            found.push(path.to_vec());
-            Ok(found.len() <= limit)
-        })?;
+        simple_paths(
+            &mut w,
+            start,
+            start,
+            opts.direction,
+            opts.max_depth.unwrap_or(DEFAULT_PATHS_DEPTH),
+            |path| {
+                found.push(path.to_vec());
+                Ok(found.len() <= limit)
+            },
+        )?;
         let mut out = Collector::new(opts.include_rows, limit);
         out.note(start);
         for hops in &found {
@@ -94,7 +103,12 @@ fn back_edge_cycles(
         let mut hops = Vec::new();
         w.hops(root, direction, &mut hops)?;
         state.insert(root, 0);
-        let mut stack = vec![Frame { node: root, arrived_by: None, hops, next: 0 }];
+        let mut stack = vec![Frame {
+            node: root,
+            arrived_by: None,
+            hops,
+            next: 0,
+        }];
         while let Some(top) = stack.last_mut() {
             let Some(&hop) = top.hops.get(top.next) else {
                 state.insert(top.node, DONE);
@@ -104,7 +118,9 @@ fn back_edge_cycles(
             top.next += 1;
             if direction == EdgeDirection::Both {
                 // Not back over the edge just taken, and a self-loop only once.
-                let same_edge = top.arrived_by.is_some_and(|a| a.edge_key() == hop.edge_key());
+                let same_edge = top
+                    .arrived_by
+                    .is_some_and(|a| a.edge_key() == hop.edge_key());
                 if same_edge || (hop.from == hop.to && !hop.out) {
                     continue;
                 }
@@ -114,7 +130,10 @@ fn back_edge_cycles(
                 Some(pos) => {
                     let len = stack.len() - pos;
                     if len <= max_len {
-                        let mut cycle: Vec<Hop> = stack[pos + 1..].iter().filter_map(|f| f.arrived_by).collect();
+                        let mut cycle: Vec<Hop> = stack[pos + 1..]
+                            .iter()
+                            .filter_map(|f| f.arrived_by)
+                            .collect();
                         cycle.push(hop);
                         found.push((hop.to, cycle));
                         if found.len() > limit {
@@ -126,7 +145,12 @@ fn back_edge_cycles(
                     let mut hops = Vec::new();
                     w.hops(hop.to, direction, &mut hops)?;
                     state.insert(hop.to, stack.len());
-                    stack.push(Frame { node: hop.to, arrived_by: Some(hop), hops, next: 0 });
+                    stack.push(Frame {
+                        node: hop.to,
+                        arrived_by: Some(hop),
+                        hops,
+                        next: 0,
+                    });
                 }
             }
         }

@@ -74,7 +74,9 @@ impl std::str::FromStr for Strategy {
         match s.to_ascii_lowercase().as_str() {
             "bfs" => Ok(Strategy::Bfs),
             "dfs" => Ok(Strategy::Dfs),
-            other => Err(Error::InvalidArgument(format!("unknown strategy `{other}`; choose bfs or dfs"))),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown strategy `{other}`; choose bfs or dfs"
+            ))),
         }
     }
 }
@@ -259,7 +261,12 @@ impl Hop {
 
     /// The same edge walked the other way.
     pub(crate) fn reversed(self) -> Hop {
-        Hop { from: self.to, to: self.from, out: !self.out, ..self }
+        Hop {
+            from: self.to,
+            to: self.from,
+            out: !self.out,
+            ..self
+        }
     }
 }
 
@@ -275,7 +282,11 @@ pub(crate) struct Walker<'t> {
 }
 
 impl<'t> Walker<'t> {
-    pub(crate) fn new(tenant: &'t Tenant, rel_types: &[String], include_deleted: bool) -> Result<Self> {
+    pub(crate) fn new(
+        tenant: &'t Tenant,
+        rel_types: &[String],
+        include_deleted: bool,
+    ) -> Result<Self> {
         for rel in rel_types {
             check_rel(rel)?;
         }
@@ -315,20 +326,38 @@ impl<'t> Walker<'t> {
     }
 
     /// Appends to `out` the hops from `node` in `direction` to visible entities.
-    pub(crate) fn hops(&mut self, node: Uuid, direction: EdgeDirection, out: &mut Vec<Hop>) -> Result<()> {
+    pub(crate) fn hops(
+        &mut self,
+        node: Uuid,
+        direction: EdgeDirection,
+        out: &mut Vec<Hop>,
+    ) -> Result<()> {
         let first = out.len();
-        let Walker { g, rels, rel_names, rel_ids, .. } = self;
+        let Walker {
+            g,
+            rels,
+            rel_names,
+            rel_ids,
+            ..
+        } = self;
         g.for_each_edge(&node, direction, rels, |step| {
             let rel = match rel_ids.get(step.rel) {
                 Some(&id) => id,
                 None => {
-                    let id = u32::try_from(rel_names.len()).map_err(|_| Error::storage("too many relationships"))?;
+                    let id = u32::try_from(rel_names.len())
+                        .map_err(|_| Error::storage("too many relationships"))?;
                     rel_names.push(rel_string(step.rel)?);
                     rel_ids.insert(step.rel.to_vec(), id);
                     id
                 }
             };
-            out.push(Hop { from: node, to: step.other, rel, out: step.out, weight: decode_weight(step.value)? });
+            out.push(Hop {
+                from: node,
+                to: step.other,
+                rel,
+                out: step.out,
+                weight: decode_weight(step.value)?,
+            });
             Ok(true)
         })?;
         if !self.include_deleted {
@@ -390,7 +419,13 @@ impl Collector {
 
     /// Adds the path `start, hops...`; returns `false` (and marks the result truncated) when a
     /// limit is reached instead.
-    pub(crate) fn push(&mut self, w: &Walker<'_>, start: Uuid, hops: &[Hop], cost: Option<f64>) -> Result<bool> {
+    pub(crate) fn push(
+        &mut self,
+        w: &Walker<'_>,
+        start: Uuid,
+        hops: &[Hop],
+        cost: Option<f64>,
+    ) -> Result<bool> {
         if self.full() || self.output_edges + hops.len() > MAX_OUTPUT_EDGES {
             self.out.truncated = true;
             return Ok(false);
@@ -406,9 +441,15 @@ impl Collector {
                 Some(e) => e.clone(),
                 None => {
                     let (src, rel, dst) = key;
-                    let e = w.snapshot().edge(&src, w.rel_name(rel), &dst)?.ok_or_else(|| {
-                        Error::storage(format!("edge {src} -[{}]-> {dst} vanished from its snapshot", w.rel_name(rel)))
-                    })?;
+                    let e = w
+                        .snapshot()
+                        .edge(&src, w.rel_name(rel), &dst)?
+                        .ok_or_else(|| {
+                            Error::storage(format!(
+                                "edge {src} -[{}]-> {dst} vanished from its snapshot",
+                                w.rel_name(rel)
+                            ))
+                        })?;
                     self.edges.insert(key, e.clone());
                     e
                 }
@@ -416,7 +457,12 @@ impl Collector {
             edges.push(edge);
         }
         self.nodes.extend(nodes.iter().copied());
-        self.out.paths.push(GraphPath { depth: hops.len(), nodes, edges, cost });
+        self.out.paths.push(GraphPath {
+            depth: hops.len(),
+            nodes,
+            edges,
+            cost,
+        });
         Ok(true)
     }
 

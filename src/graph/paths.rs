@@ -6,7 +6,10 @@ use std::collections::BinaryHeap;
 
 use uuid::Uuid;
 
-use super::{Collector, Hop, IdMap, IdSet, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH, DEFAULT_PATH_LIMIT};
+use super::{
+    Collector, Hop, IdMap, IdSet, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH,
+    DEFAULT_PATH_LIMIT,
+};
 use crate::error::{Error, Result};
 use crate::store::{EdgeDirection, Tenant};
 
@@ -25,7 +28,13 @@ impl Tenant {
             if let Some((hops, cost)) = dijkstra(&mut w, a, b, opts.direction)? {
                 out.push(&w, a, &hops, Some(cost))?;
             }
-        } else if let Some(hops) = bidirectional_bfs(&mut w, a, b, opts.direction, opts.max_depth.unwrap_or(usize::MAX))? {
+        } else if let Some(hops) = bidirectional_bfs(
+            &mut w,
+            a,
+            b,
+            opts.direction,
+            opts.max_depth.unwrap_or(usize::MAX),
+        )? {
             out.push(&w, a, &hops, None)?;
         }
         out.finish(&w)
@@ -74,10 +83,17 @@ impl Tenant {
         if cap == 0 {
             return Ok(0);
         }
-        simple_paths(&mut w, a, b, opts.direction, opts.max_depth.unwrap_or(DEFAULT_PATHS_DEPTH), |_| {
-            count += 1;
-            Ok(count < cap)
-        })?;
+        simple_paths(
+            &mut w,
+            a,
+            b,
+            opts.direction,
+            opts.max_depth.unwrap_or(DEFAULT_PATHS_DEPTH),
+            |_| {
+                count += 1;
+                Ok(count < cap)
+            },
+        )?;
         Ok(count)
     }
 }
@@ -89,7 +105,12 @@ fn out_limit(opts: &PathOptions) -> usize {
 
 /// Fewest-edge distances to `end` of every entity within `max_depth`, walking `direction`
 /// (pass the reverse of the forward direction).
-pub(crate) fn distances_to(w: &mut Walker<'_>, end: Uuid, direction: EdgeDirection, max_depth: usize) -> Result<IdMap<usize>> {
+pub(crate) fn distances_to(
+    w: &mut Walker<'_>,
+    end: Uuid,
+    direction: EdgeDirection,
+    max_depth: usize,
+) -> Result<IdMap<usize>> {
     let mut dist = IdMap::default();
     dist.insert(end, 0);
     let mut frontier = vec![end];
@@ -139,7 +160,10 @@ pub(crate) fn simple_paths(
     let dist = distances_to(w, end, direction.reverse(), max_depth)?;
     let mut first = Vec::new();
     w.hops(start, direction, &mut first)?;
-    let mut stack = vec![Frame { hops: first, next: 0 }];
+    let mut stack = vec![Frame {
+        hops: first,
+        next: 0,
+    }];
     let mut path: Vec<Hop> = Vec::new();
     let mut on_path = IdSet::default();
     on_path.insert(start);
@@ -186,7 +210,13 @@ pub(crate) fn simple_paths(
 
 /// Level-synchronous BFS from both ends, always expanding the smaller frontier; after a level
 /// that meets the other side, the best meeting entity gives a shortest path.
-fn bidirectional_bfs(w: &mut Walker<'_>, a: Uuid, b: Uuid, direction: EdgeDirection, max_depth: usize) -> Result<Option<Vec<Hop>>> {
+fn bidirectional_bfs(
+    w: &mut Walker<'_>,
+    a: Uuid,
+    b: Uuid,
+    direction: EdgeDirection,
+    max_depth: usize,
+) -> Result<Option<Vec<Hop>>> {
     if a == b {
         return Ok(Some(Vec::new()));
     }
@@ -203,7 +233,13 @@ fn bidirectional_bfs(w: &mut Walker<'_>, a: Uuid, b: Uuid, direction: EdgeDirect
         let (frontier, mine, other, dir, depth) = if forward {
             (&mut front_f, &mut fwd, &bwd, direction, &mut depth_f)
         } else {
-            (&mut front_b, &mut bwd, &fwd, direction.reverse(), &mut depth_b)
+            (
+                &mut front_b,
+                &mut bwd,
+                &fwd,
+                direction.reverse(),
+                &mut depth_b,
+            )
         };
         let mut next = Vec::new();
         let mut best: Option<(usize, Uuid)> = None;
@@ -265,7 +301,12 @@ impl Ord for Cost {
 }
 
 /// Dijkstra from `a` until `b` is settled; returns the hops and the total weight.
-fn dijkstra(w: &mut Walker<'_>, a: Uuid, b: Uuid, direction: EdgeDirection) -> Result<Option<(Vec<Hop>, f64)>> {
+fn dijkstra(
+    w: &mut Walker<'_>,
+    a: Uuid,
+    b: Uuid,
+    direction: EdgeDirection,
+) -> Result<Option<(Vec<Hop>, f64)>> {
     let mut best: IdMap<(f64, Option<Hop>)> = IdMap::default();
     let mut settled = IdSet::default();
     let mut heap = BinaryHeap::new();

@@ -25,7 +25,11 @@ pub(crate) fn bfs(
     opts: &TraverseOptions,
     target: Option<Uuid>,
 ) -> Result<(Vec<Reached>, Option<usize>)> {
-    let mut reached = vec![Reached { hop: None, parent: 0, depth: 0 }];
+    let mut reached = vec![Reached {
+        hop: None,
+        parent: 0,
+        depth: 0,
+    }];
     let mut index: IdMap<usize> = IdMap::default();
     index.insert(start, 0);
     if target == Some(start) {
@@ -45,7 +49,11 @@ pub(crate) fn bfs(
                 continue;
             }
             index.insert(hop.to, reached.len());
-            reached.push(Reached { hop: Some(*hop), parent: i, depth: reached[i].depth + 1 });
+            reached.push(Reached {
+                hop: Some(*hop),
+                parent: i,
+                depth: reached[i].depth + 1,
+            });
             if Some(hop.to) == target {
                 let found = reached.len() - 1;
                 return Ok((reached, Some(found)));
@@ -111,10 +119,18 @@ impl Tenant {
     /// The live entities whose shortest distance from `start` is exactly `depth` edges, each
     /// with a shortest path to it (BFS order). `opts.max_depth`, `strategy`, `target` and
     /// `limit` are ignored.
-    pub fn neighbors_at_depth(&self, start: &str, depth: usize, opts: &TraverseOptions) -> Result<Traversal> {
+    pub fn neighbors_at_depth(
+        &self,
+        start: &str,
+        depth: usize,
+        opts: &TraverseOptions,
+    ) -> Result<Traversal> {
         let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
         let start_id = w.endpoint(start)?;
-        let bfs_opts = TraverseOptions { max_depth: depth, ..opts.clone() };
+        let bfs_opts = TraverseOptions {
+            max_depth: depth,
+            ..opts.clone()
+        };
         let (reached, _) = bfs(&mut w, start_id, &bfs_opts, None)?;
         let mut out = Collector::new(opts.include_rows, usize::MAX);
         if depth == 0 {
@@ -135,13 +151,22 @@ struct Frame {
     next: usize,
 }
 
-fn dfs(w: &mut Walker<'_>, start: Uuid, opts: &TraverseOptions, target: Option<Uuid>, out: &mut Collector) -> Result<()> {
+fn dfs(
+    w: &mut Walker<'_>,
+    start: Uuid,
+    opts: &TraverseOptions,
+    target: Option<Uuid>,
+    out: &mut Collector,
+) -> Result<()> {
     if opts.max_depth == 0 || target == Some(start) {
         return Ok(());
     }
     let mut first = Vec::new();
     w.hops(start, opts.direction, &mut first)?;
-    let mut stack = vec![Frame { hops: first, next: 0 }];
+    let mut stack = vec![Frame {
+        hops: first,
+        next: 0,
+    }];
     let mut path: Vec<Hop> = Vec::new();
     let mut on_path = IdSet::default();
     on_path.insert(start);

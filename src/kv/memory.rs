@@ -9,7 +9,9 @@ use std::sync::{Arc, RwLock};
 
 use imbl::OrdMap;
 
-use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, PairVisitor, WriteBatch};
+use super::{
+    BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, PairVisitor, WriteBatch,
+};
 use crate::error::{Error, Result};
 
 type Bytes = Arc<[u8]>;
@@ -31,7 +33,10 @@ impl MemoryKv {
     }
 
     fn current(&self) -> Result<Map> {
-        self.map.read().map(|m| m.clone()).map_err(|_| Error::storage("memory store lock poisoned"))
+        self.map
+            .read()
+            .map(|m| m.clone())
+            .map_err(|_| Error::storage("memory store lock poisoned"))
     }
 }
 
@@ -41,12 +46,19 @@ impl Kv for MemoryKv {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let map = self.map.read().map_err(|_| Error::storage("memory store lock poisoned"))?;
+        let map = self
+            .map
+            .read()
+            .map_err(|_| Error::storage("memory store lock poisoned"))?;
         Ok(map.get(key).map(|v| v.to_vec()))
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
-        Ok(Box::new(OwnedScan::new(self.current()?, range.clone(), direction)))
+        Ok(Box::new(OwnedScan::new(
+            self.current()?,
+            range.clone(),
+            direction,
+        )))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
@@ -55,7 +67,10 @@ impl Kv for MemoryKv {
         for op in batch.ops() {
             op.check()?;
         }
-        let mut map = self.map.write().map_err(|_| Error::storage("memory store lock poisoned"))?;
+        let mut map = self
+            .map
+            .write()
+            .map_err(|_| Error::storage("memory store lock poisoned"))?;
         for op in batch.into_ops() {
             match op {
                 BatchOp::Put { key, value } => {
@@ -66,7 +81,10 @@ impl Kv for MemoryKv {
                 }
                 BatchOp::DeleteRange { start, end } => {
                     let doomed: Vec<Bytes> = map
-                        .range::<_, [u8]>((Bound::Included(start.as_slice()), Bound::Excluded(end.as_slice())))
+                        .range::<_, [u8]>((
+                            Bound::Included(start.as_slice()),
+                            Bound::Excluded(end.as_slice()),
+                        ))
                         .map(|(k, _)| k.clone())
                         .collect();
                     for key in doomed {
@@ -79,7 +97,9 @@ impl Kv for MemoryKv {
     }
 
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {
-        Ok(Box::new(MemorySnapshot { map: self.current()? }))
+        Ok(Box::new(MemorySnapshot {
+            map: self.current()?,
+        }))
     }
 }
 
@@ -93,7 +113,11 @@ impl KvSnapshot for MemorySnapshot {
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
-        Ok(Box::new(OwnedScan::new(self.map.clone(), range.clone(), direction)))
+        Ok(Box::new(OwnedScan::new(
+            self.map.clone(),
+            range.clone(),
+            direction,
+        )))
     }
 
     fn visit(&self, range: &KeyRange, direction: Direction, f: &mut PairVisitor<'_>) -> Result<()> {
@@ -136,7 +160,13 @@ impl OwnedScan {
         let done = range.is_empty();
         // The buffer grows on demand: many scans (e.g. one per entity in a graph walk) return a
         // handful of pairs, and a 256-pair allocation each made them malloc-bound.
-        OwnedScan { map, range, direction, buffer: VecDeque::new(), done }
+        OwnedScan {
+            map,
+            range,
+            direction,
+            buffer: VecDeque::new(),
+            done,
+        }
     }
 
     fn refill(&mut self) {
@@ -150,8 +180,19 @@ impl OwnedScan {
         let owned = |(k, v): (&Bytes, &Bytes)| (k.to_vec(), v.to_vec());
         let before = self.buffer.len();
         match self.direction {
-            Direction::Forward => self.buffer.extend(self.map.range::<_, [u8]>(bounds).take(SCAN_CHUNK).map(owned)),
-            Direction::Reverse => self.buffer.extend(self.map.range::<_, [u8]>(bounds).rev().take(SCAN_CHUNK).map(owned)),
+            Direction::Forward => self.buffer.extend(
+                self.map
+                    .range::<_, [u8]>(bounds)
+                    .take(SCAN_CHUNK)
+                    .map(owned),
+            ),
+            Direction::Reverse => self.buffer.extend(
+                self.map
+                    .range::<_, [u8]>(bounds)
+                    .rev()
+                    .take(SCAN_CHUNK)
+                    .map(owned),
+            ),
         }
         if self.buffer.len() - before < SCAN_CHUNK {
             self.done = true;

@@ -53,7 +53,10 @@ pub struct KeyRange {
 impl KeyRange {
     /// Every key.
     pub fn all() -> Self {
-        KeyRange { start: Bound::Unbounded, end: Bound::Unbounded }
+        KeyRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+        }
     }
 
     /// Keys that start with `prefix` (`a` matches `a`, `a\0`, `a\xff\xff`, never `b`).
@@ -62,12 +65,18 @@ impl KeyRange {
             Some(end) => Bound::Excluded(end),
             None => Bound::Unbounded,
         };
-        KeyRange { start: Bound::Included(prefix.to_vec()), end }
+        KeyRange {
+            start: Bound::Included(prefix.to_vec()),
+            end,
+        }
     }
 
     /// Keys in `[start, end)`.
     pub fn half_open(start: &[u8], end: &[u8]) -> Self {
-        KeyRange { start: Bound::Included(start.to_vec()), end: Bound::Excluded(end.to_vec()) }
+        KeyRange {
+            start: Bound::Included(start.to_vec()),
+            end: Bound::Excluded(end.to_vec()),
+        }
     }
 
     /// Whether `key` lies inside the range.
@@ -197,7 +206,10 @@ impl WriteBatch {
 
     /// Adds a put.
     pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
-        self.ops.push(BatchOp::Put { key: key.into(), value: value.into() });
+        self.ops.push(BatchOp::Put {
+            key: key.into(),
+            value: value.into(),
+        });
         self
     }
 
@@ -208,8 +220,15 @@ impl WriteBatch {
     }
 
     /// Adds a delete of every key in `[start, end)`.
-    pub fn delete_range(&mut self, start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> &mut Self {
-        self.ops.push(BatchOp::DeleteRange { start: start.into(), end: end.into() });
+    pub fn delete_range(
+        &mut self,
+        start: impl Into<Vec<u8>>,
+        end: impl Into<Vec<u8>>,
+    ) -> &mut Self {
+        self.ops.push(BatchOp::DeleteRange {
+            start: start.into(),
+            end: end.into(),
+        });
         self
     }
 
@@ -369,7 +388,8 @@ fn prepare_dir(backend: Backend, dir: &Path) -> Result<()> {
             )));
         }
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))
 }
 
 #[cfg(feature = "rocksdb")]
@@ -412,8 +432,18 @@ mod tests {
 
     #[test]
     fn batch_op_limits() {
-        assert!(BatchOp::Put { key: vec![], value: vec![] }.check().is_err());
-        assert!(BatchOp::Put { key: vec![1; MAX_KEY_LEN + 1], value: vec![] }.check().is_err());
+        assert!(BatchOp::Put {
+            key: vec![],
+            value: vec![]
+        }
+        .check()
+        .is_err());
+        assert!(BatchOp::Put {
+            key: vec![1; MAX_KEY_LEN + 1],
+            value: vec![]
+        }
+        .check()
+        .is_err());
         assert!(BatchOp::Delete { key: vec![1] }.check().is_ok());
     }
 }

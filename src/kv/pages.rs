@@ -49,7 +49,10 @@ impl MemoryPages {
     }
 
     /// Rebuilds an image of `len` bytes from persisted chunks. Missing chunks read as zeros.
-    pub fn from_chunks(len: u64, chunks: impl IntoIterator<Item = (u64, Vec<u8>)>) -> io::Result<Self> {
+    pub fn from_chunks(
+        len: u64,
+        chunks: impl IntoIterator<Item = (u64, Vec<u8>)>,
+    ) -> io::Result<Self> {
         let pages = MemoryPages::new();
         {
             let mut image = pages.lock()?;
@@ -87,14 +90,22 @@ impl MemoryPages {
             .into_iter()
             .filter_map(|i| {
                 let chunk = image.chunks.get(i as usize)?;
-                Some((i, chunk.as_deref().map(<[u8]>::to_vec).unwrap_or_else(|| vec![0; CHUNK_SIZE])))
+                Some((
+                    i,
+                    chunk
+                        .as_deref()
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_else(|| vec![0; CHUNK_SIZE]),
+                ))
             })
             .collect();
         Ok(DirtyPages { len, chunks })
     }
 
     fn lock(&self) -> io::Result<MutexGuard<'_, Image>> {
-        self.image.lock().map_err(|_| io::Error::other("page image lock poisoned"))
+        self.image
+            .lock()
+            .map_err(|_| io::Error::other("page image lock poisoned"))
     }
 }
 
@@ -121,7 +132,10 @@ impl Image {
             Some(end) if end <= self.len => Ok(()),
             _ => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("access at {offset}+{len} beyond image of {} bytes", self.len),
+                format!(
+                    "access at {offset}+{len} beyond image of {} bytes",
+                    self.len
+                ),
             )),
         }
     }
@@ -148,7 +162,12 @@ fn spans(offset: u64, len: usize) -> impl Iterator<Item = Span> {
         }
         let pos = offset + at as u64;
         let within = (pos % CHUNK_SIZE as u64) as usize;
-        let span = Span { index: (pos / CHUNK_SIZE as u64) as usize, within, at, len: (CHUNK_SIZE - within).min(len - at) };
+        let span = Span {
+            index: (pos / CHUNK_SIZE as u64) as usize,
+            within,
+            at,
+            len: (CHUNK_SIZE - within).min(len - at),
+        };
         at += span.len;
         Some(span)
     })
@@ -162,7 +181,13 @@ impl redb::StorageBackend for MemoryPages {
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
         let image = self.lock()?;
         image.check(offset, out.len())?;
-        for Span { index, within, at, len } in spans(offset, out.len()) {
+        for Span {
+            index,
+            within,
+            at,
+            len,
+        } in spans(offset, out.len())
+        {
             match &image.chunks[index] {
                 Some(chunk) => out[at..at + len].copy_from_slice(&chunk[within..within + len]),
                 None => out[at..at + len].fill(0),
@@ -183,8 +208,15 @@ impl redb::StorageBackend for MemoryPages {
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         let mut image = self.lock()?;
         image.check(offset, data.len())?;
-        for Span { index, within, at, len } in spans(offset, data.len()) {
-            let chunk = image.chunks[index].get_or_insert_with(|| vec![0; CHUNK_SIZE].into_boxed_slice());
+        for Span {
+            index,
+            within,
+            at,
+            len,
+        } in spans(offset, data.len())
+        {
+            let chunk =
+                image.chunks[index].get_or_insert_with(|| vec![0; CHUNK_SIZE].into_boxed_slice());
             chunk[within..within + len].copy_from_slice(&data[at..at + len]);
             image.dirty.insert(index as u64);
         }
@@ -207,7 +239,10 @@ mod tests {
         pages.read(CHUNK_SIZE as u64 - 5, &mut out).unwrap();
         assert_eq!(out, data);
         let dirty = pages.take_dirty().unwrap();
-        assert_eq!(dirty.chunks.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            dirty.chunks.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
         assert!(pages.take_dirty().unwrap().chunks.is_empty());
         let restored = MemoryPages::from_chunks(dirty.len, dirty.chunks).unwrap();
         let mut again = vec![0; data.len()];

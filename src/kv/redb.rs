@@ -5,7 +5,9 @@ use std::path::Path;
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, TableDefinition};
 
-use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvSnapshot, MemoryPages, PairVisitor, WriteBatch};
+use super::{
+    BatchOp, Direction, KeyRange, Kv, KvIter, KvSnapshot, MemoryPages, PairVisitor, WriteBatch,
+};
 use crate::error::{Error, Result};
 
 /// All keys live in one redb table; ordering is redb's byte-slice ordering (lexicographic).
@@ -59,7 +61,9 @@ impl RedbKv {
                 op.check()?;
                 match op {
                     BatchOp::Put { key, value } => {
-                        table.insert(key.as_slice(), value.as_slice()).map_err(Error::storage)?;
+                        table
+                            .insert(key.as_slice(), value.as_slice())
+                            .map_err(Error::storage)?;
                     }
                     BatchOp::Delete { key } => {
                         table.remove(key.as_slice()).map_err(Error::storage)?;
@@ -67,7 +71,9 @@ impl RedbKv {
                     BatchOp::DeleteRange { start, end } => {
                         if start < end {
                             table
-                                .retain_in::<&[u8], _>(start.as_slice()..end.as_slice(), |_, _| false)
+                                .retain_in::<&[u8], _>(start.as_slice()..end.as_slice(), |_, _| {
+                                    false
+                                })
                                 .map_err(Error::storage)?;
                         }
                     }
@@ -94,10 +100,14 @@ fn scan_table(
     if range.is_empty() {
         return Ok(Box::new(std::iter::empty()));
     }
-    let iter = table.range::<&[u8]>(range.as_slices()).map_err(Error::storage)?;
-    let owned = |item: std::result::Result<(Guard<'static>, Guard<'static>), redb::StorageError>| {
-        item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(Error::storage)
-    };
+    let iter = table
+        .range::<&[u8]>(range.as_slices())
+        .map_err(Error::storage)?;
+    let owned =
+        |item: std::result::Result<(Guard<'static>, Guard<'static>), redb::StorageError>| {
+            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .map_err(Error::storage)
+        };
     Ok(match direction {
         Direction::Forward => Box::new(iter.map(owned)),
         Direction::Reverse => Box::new(iter.rev().map(owned)),
@@ -127,7 +137,9 @@ impl Kv for RedbKv {
     }
 
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {
-        Ok(Box::new(RedbSnapshot { table: self.read_table()? }))
+        Ok(Box::new(RedbSnapshot {
+            table: self.read_table()?,
+        }))
     }
 }
 
@@ -141,7 +153,11 @@ struct RedbSnapshot {
 
 impl KvSnapshot for RedbSnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.table.get(key).map_err(Error::storage)?.map(|v| v.value().to_vec()))
+        Ok(self
+            .table
+            .get(key)
+            .map_err(Error::storage)?
+            .map(|v| v.value().to_vec()))
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
@@ -152,7 +168,10 @@ impl KvSnapshot for RedbSnapshot {
         if range.is_empty() {
             return Ok(());
         }
-        let iter = self.table.range::<&[u8]>(range.as_slices()).map_err(Error::storage)?;
+        let iter = self
+            .table
+            .range::<&[u8]>(range.as_slices())
+            .map_err(Error::storage)?;
         let mut each = |item: std::result::Result<(Guard<'_>, Guard<'_>), redb::StorageError>| {
             let (k, v) = item.map_err(Error::storage)?;
             f(k.value(), v.value())

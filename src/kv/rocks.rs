@@ -34,25 +34,33 @@ fn scan_range<'a>(
         return Box::new(std::iter::empty());
     }
     let range = range.clone();
-    let owned = |item: std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>| -> Result<KvPair> {
-        item.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(Error::storage)
-    };
+    let owned =
+        |item: std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>| -> Result<KvPair> {
+            item.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                .map_err(Error::storage)
+        };
     match direction {
         Direction::Forward => {
             let iter = match &range.start {
-                Bound::Included(s) | Bound::Excluded(s) => start(IteratorMode::From(s, rocksdb::Direction::Forward)),
+                Bound::Included(s) | Bound::Excluded(s) => {
+                    start(IteratorMode::From(s, rocksdb::Direction::Forward))
+                }
                 Bound::Unbounded => start(IteratorMode::Start),
             };
             let low = range.clone();
             Box::new(
                 iter.map(owned)
-                    .skip_while(move |r| matches!(r, Ok((k, _)) if !low.contains(k) && below_end(&low, k)))
+                    .skip_while(
+                        move |r| matches!(r, Ok((k, _)) if !low.contains(k) && below_end(&low, k)),
+                    )
                     .take_while(move |r| r.as_ref().map_or(true, |(k, _)| range.contains(k))),
             )
         }
         Direction::Reverse => {
             let iter = match &range.end {
-                Bound::Included(e) | Bound::Excluded(e) => start(IteratorMode::From(e, rocksdb::Direction::Reverse)),
+                Bound::Included(e) | Bound::Excluded(e) => {
+                    start(IteratorMode::From(e, rocksdb::Direction::Reverse))
+                }
                 Bound::Unbounded => start(IteratorMode::End),
             };
             let high = range.clone();
@@ -87,12 +95,20 @@ impl Kv for RocksKv {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_pinned(key).map_err(Error::storage)?.map(|v| v.to_vec()))
+        Ok(self
+            .db
+            .get_pinned(key)
+            .map_err(Error::storage)?
+            .map(|v| v.to_vec()))
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
         // A RocksDB iterator reads from an implicit snapshot taken at creation.
-        Ok(scan_range(|mode| self.db.iterator_opt(mode, ReadOptions::default()), range, direction))
+        Ok(scan_range(
+            |mode| self.db.iterator_opt(mode, ReadOptions::default()),
+            range,
+            direction,
+        ))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
@@ -118,7 +134,9 @@ impl Kv for RocksKv {
     }
 
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {
-        Ok(Box::new(RocksSnapshot { snapshot: self.db.snapshot() }))
+        Ok(Box::new(RocksSnapshot {
+            snapshot: self.db.snapshot(),
+        }))
     }
 }
 
@@ -128,11 +146,19 @@ struct RocksSnapshot<'a> {
 
 impl KvSnapshot for RocksSnapshot<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.snapshot.get_pinned(key).map_err(Error::storage)?.map(|v| v.to_vec()))
+        Ok(self
+            .snapshot
+            .get_pinned(key)
+            .map_err(Error::storage)?
+            .map(|v| v.to_vec()))
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
         // The iterator borrows `self`, so the snapshot outlives it.
-        Ok(scan_range(|mode| self.snapshot.iterator(mode), range, direction))
+        Ok(scan_range(
+            |mode| self.snapshot.iterator(mode),
+            range,
+            direction,
+        ))
     }
 }

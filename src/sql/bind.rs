@@ -7,7 +7,10 @@ use serde_json::Value;
 use sqlparser::ast;
 
 use super::expr::{CastType, Expr, Func, Interval};
-use super::plan::{choose_access, Access, AggFunc, Aggregate, GroupPlan, JoinKind, JoinPlan, Pred, SelectPlan, SortKey, SourcePlan};
+use super::plan::{
+    choose_access, Access, AggFunc, Aggregate, GroupPlan, JoinKind, JoinPlan, Pred, SelectPlan,
+    SortKey, SourcePlan,
+};
 use super::value::{ArithOp, CmpOp, LikePattern};
 use crate::error::{Error, Result};
 use crate::store::entity::{format_ts, SYSTEM_FIELDS};
@@ -28,7 +31,12 @@ pub(crate) struct Params<'p> {
 
 impl<'p> Params<'p> {
     pub(crate) fn new(values: &'p [Value]) -> Self {
-        Params { values, next: 0, numbered: false, positional: false }
+        Params {
+            values,
+            next: 0,
+            numbered: false,
+            positional: false,
+        }
     }
 
     fn get(&mut self, name: &str) -> Result<Value> {
@@ -36,17 +44,26 @@ impl<'p> Params<'p> {
             self.positional = true;
             self.next += 1;
             self.next
-        } else if let Some(n) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0) {
+        } else if let Some(n) = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+        {
             self.numbered = true;
             n
         } else {
             return unsupported(format!("parameter `{name}`; use $1, $2, ... or ?"));
         };
         if self.numbered && self.positional {
-            return Err(Error::SqlSyntax("mix of `?` and `$n` parameters; use one style".into()));
+            return Err(Error::SqlSyntax(
+                "mix of `?` and `$n` parameters; use one style".into(),
+            ));
         }
         self.values.get(index - 1).cloned().ok_or_else(|| {
-            Error::InvalidArgument(format!("the query uses parameter {index} but {} were given", self.values.len()))
+            Error::InvalidArgument(format!(
+                "the query uses parameter {index} but {} were given",
+                self.values.len()
+            ))
         })
     }
 }
@@ -66,8 +83,19 @@ impl Source {
     fn new(table: String, alias: String, schema: TableSchema) -> Self {
         let mut columns = vec!["id".to_string()];
         columns.extend(schema.fields.iter().cloned());
-        columns.extend(SYSTEM_FIELDS.iter().filter(|f| **f != "id").map(|f| f.to_string()));
-        Source { table, alias, schema, columns, needed: Vec::new() }
+        columns.extend(
+            SYSTEM_FIELDS
+                .iter()
+                .filter(|f| **f != "id")
+                .map(|f| f.to_string()),
+        );
+        Source {
+            table,
+            alias,
+            schema,
+            columns,
+            needed: Vec::new(),
+        }
     }
 
     /// The slot that holds top-level `field` in this source's decoded rows.
@@ -89,7 +117,10 @@ impl Source {
         if name.quote_style.is_some() {
             return None;
         }
-        let mut matches = self.columns.iter().filter(|c| c.eq_ignore_ascii_case(&name.value));
+        let mut matches = self
+            .columns
+            .iter()
+            .filter(|c| c.eq_ignore_ascii_case(&name.value));
         match (matches.next(), matches.next()) {
             (Some(c), None) => Some(c.clone()),
             _ => None,
@@ -142,7 +173,9 @@ fn contains_aggregate(e: &ast::Expr) -> bool {
             aggregate_of(f).is_some()
                 || match &f.args {
                     ast::FunctionArguments::List(list) => list.args.iter().any(|a| match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => contains_aggregate(x),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                            contains_aggregate(x)
+                        }
                         _ => false,
                     }),
                     _ => false,
@@ -158,12 +191,29 @@ fn contains_aggregate(e: &ast::Expr) -> bool {
         | A::IsFalse(expr)
         | A::IsNotFalse(expr)
         | A::Cast { expr, .. } => contains_aggregate(expr),
-        A::In { expr, target: ast::InTarget::List(list), .. } => contains_aggregate(expr) || list.iter().any(contains_aggregate),
-        A::Between { expr, low, high, .. } => [&**expr, &**low, &**high].into_iter().any(contains_aggregate),
-        A::Like { expr, pattern, .. } | A::ILike { expr, pattern, .. } => contains_aggregate(expr) || contains_aggregate(pattern),
-        A::Case { operand, conditions, else_result, .. } => {
+        A::In {
+            expr,
+            target: ast::InTarget::List(list),
+            ..
+        } => contains_aggregate(expr) || list.iter().any(contains_aggregate),
+        A::Between {
+            expr, low, high, ..
+        } => [&**expr, &**low, &**high]
+            .into_iter()
+            .any(contains_aggregate),
+        A::Like { expr, pattern, .. } | A::ILike { expr, pattern, .. } => {
+            contains_aggregate(expr) || contains_aggregate(pattern)
+        }
+        A::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             operand.as_deref().is_some_and(contains_aggregate)
-                || conditions.iter().any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
+                || conditions
+                    .iter()
+                    .any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
                 || else_result.as_deref().is_some_and(contains_aggregate)
         }
         _ => false,
@@ -182,18 +232,36 @@ fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
 
 fn split_ast(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
     match e {
-        ast::Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => {
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
             split_ast(left, out);
             split_ast(right, out);
         }
-        ast::Expr::Nested(inner) if matches!(**inner, ast::Expr::BinaryOp { op: ast::BinaryOperator::And, .. }) => split_ast(inner, out),
+        ast::Expr::Nested(inner)
+            if matches!(
+                **inner,
+                ast::Expr::BinaryOp {
+                    op: ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_ast(inner, out)
+        }
         other => out.push(other.clone()),
     }
 }
 
 /// Parses an interval such as `7 days`, `1 hour 30 minutes`, `2 weeks`, `1 month`.
 pub(crate) fn parse_interval(text: &str) -> Result<Interval> {
-    let bad = || Error::SqlSyntax(format!("cannot read interval `{text}`; write e.g. '7 days' or '1 hour 30 minutes'"));
+    let bad = || {
+        Error::SqlSyntax(format!(
+            "cannot read interval `{text}`; write e.g. '7 days' or '1 hour 30 minutes'"
+        ))
+    };
     let words: Vec<&str> = text.split_whitespace().collect();
     if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(bad());
@@ -212,14 +280,21 @@ pub(crate) fn parse_interval(text: &str) -> Result<Interval> {
             "day" | "d" => 86_400_000_000,
             "week" | "w" => 604_800_000_000,
             "month" | "mon" | "year" | "y" | "yr" => {
-                let months = if unit.starts_with('m') { n } else { n.checked_mul(12).ok_or_else(bad)? };
+                let months = if unit.starts_with('m') {
+                    n
+                } else {
+                    n.checked_mul(12).ok_or_else(bad)?
+                };
                 let months = u32::try_from(months).map_err(|_| bad())?;
                 out.months = out.months.checked_add(months).ok_or_else(bad)?;
                 continue;
             }
             _ => return Err(bad()),
         };
-        out.micros = n.checked_mul(micros).and_then(|m| out.micros.checked_add(m)).ok_or_else(bad)?;
+        out.micros = n
+            .checked_mul(micros)
+            .and_then(|m| out.micros.checked_add(m))
+            .ok_or_else(bad)?;
     }
     Ok(out)
 }
@@ -244,48 +319,77 @@ impl<'r, 'p> Binder<'r, 'p> {
 
     fn add_source(&mut self, factor: &ast::TableFactor) -> Result<()> {
         let (name, alias) = match factor {
-            ast::TableFactor::Table { name, alias, args: None, with_hints, version: None, partitions, .. }
-                if with_hints.is_empty() && partitions.is_empty() =>
-            {
-                (name, alias)
+            ast::TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                with_hints,
+                version: None,
+                partitions,
+                ..
+            } if with_hints.is_empty() && partitions.is_empty() => (name, alias),
+            ast::TableFactor::Table { .. } => {
+                return unsupported("table hints, versions or table functions in FROM")
             }
-            ast::TableFactor::Table { .. } => return unsupported("table hints, versions or table functions in FROM"),
             ast::TableFactor::Derived { .. } => return unsupported("subqueries in FROM"),
             other => return unsupported(format!("`{other}` in FROM; name a table")),
         };
         if name.0.len() != 1 {
-            return unsupported(format!("qualified table name `{name}`; tables belong to the tenant, name them alone"));
+            return unsupported(format!(
+                "qualified table name `{name}`; tables belong to the tenant, name them alone"
+            ));
         }
         let ident = match &name.0[0] {
             ast::ObjectNamePart::Identifier(i) => i,
             other => return unsupported(format!("table name `{other}`")),
         };
-        let table = if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() };
+        let table = if ident.quote_style.is_some() {
+            ident.value.clone()
+        } else {
+            ident.value.to_lowercase()
+        };
         let schema = self.reader.schema(&table)?;
         let alias = match alias {
-            Some(a) if !a.columns.is_empty() => return unsupported("column aliases on a table alias"),
+            Some(a) if !a.columns.is_empty() => {
+                return unsupported("column aliases on a table alias")
+            }
             Some(a) => a.name.value.clone(),
             None => table.clone(),
         };
-        if self.sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
-            return Err(Error::SqlSyntax(format!("table name or alias `{alias}` appears twice in FROM; give each an alias")));
+        if self
+            .sources
+            .iter()
+            .any(|s| s.alias.eq_ignore_ascii_case(&alias))
+        {
+            return Err(Error::SqlSyntax(format!(
+                "table name or alias `{alias}` appears twice in FROM; give each an alias"
+            )));
         }
         self.sources.push(Source::new(table, alias, schema));
         Ok(())
     }
 
     fn source_by_alias(&self, name: &ast::Ident) -> Option<usize> {
-        self.sources.iter().position(|s| s.alias == name.value).or_else(|| {
-            if name.quote_style.is_some() {
-                return None;
-            }
-            self.sources.iter().position(|s| s.alias.eq_ignore_ascii_case(&name.value))
-        })
+        self.sources
+            .iter()
+            .position(|s| s.alias == name.value)
+            .or_else(|| {
+                if name.quote_style.is_some() {
+                    return None;
+                }
+                self.sources
+                    .iter()
+                    .position(|s| s.alias.eq_ignore_ascii_case(&name.value))
+            })
     }
 
     fn unknown_column(&self, written: String, sources: &[usize]) -> Error {
         match sources {
-            [] if self.sources.is_empty() => Error::UnknownColumn { column: written, table: "(no FROM clause)".into(), columns: vec![] },
+            [] if self.sources.is_empty() => Error::UnknownColumn {
+                column: written,
+                table: "(no FROM clause)".into(),
+                columns: vec![],
+            },
             [s] => Error::UnknownColumn {
                 column: written,
                 table: self.sources[*s].table.clone(),
@@ -293,7 +397,12 @@ impl<'r, 'p> Binder<'r, 'p> {
             },
             _ => Error::UnknownColumn {
                 column: written,
-                table: self.sources.iter().map(|s| s.table.as_str()).collect::<Vec<_>>().join(", "),
+                table: self
+                    .sources
+                    .iter()
+                    .map(|s| s.table.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 columns: self
                     .sources
                     .iter()
@@ -304,36 +413,59 @@ impl<'r, 'p> Binder<'r, 'p> {
     }
 
     fn resolve(&mut self, parts: &[ast::Ident]) -> Result<Expr> {
-        let written = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
+        let written = parts
+            .iter()
+            .map(|p| p.value.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
         if parts.len() >= 2 {
             if let Some(s) = self.source_by_alias(&parts[0]) {
-                let field = self.sources[s].column(&parts[1]).ok_or_else(|| self.unknown_column(written.clone(), &[s]))?;
+                let field = self.sources[s]
+                    .column(&parts[1])
+                    .ok_or_else(|| self.unknown_column(written.clone(), &[s]))?;
                 let slot = self.sources[s].slot(&field);
                 let mut path = vec![field];
                 path.extend(parts[2..].iter().map(|p| p.value.clone()));
-                return Ok(Expr::Column { source: s, slot, path });
+                return Ok(Expr::Column {
+                    source: s,
+                    slot,
+                    path,
+                });
             }
         }
-        let found: Vec<(usize, String)> =
-            self.sources.iter().enumerate().filter_map(|(i, s)| s.column(&parts[0]).map(|c| (i, c))).collect();
+        let found: Vec<(usize, String)> = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.column(&parts[0]).map(|c| (i, c)))
+            .collect();
         match found.as_slice() {
             [(s, field)] => {
                 let (s, field) = (*s, field.clone());
                 let slot = self.sources[s].slot(&field);
                 let mut path = vec![field];
                 path.extend(parts[1..].iter().map(|p| p.value.clone()));
-                Ok(Expr::Column { source: s, slot, path })
+                Ok(Expr::Column {
+                    source: s,
+                    slot,
+                    path,
+                })
             }
             [] => {
                 if parts.len() == 1 && self.source_by_alias(&parts[0]).is_some() {
-                    return Err(Error::SqlSyntax(format!("`{written}` is a table; name a column, e.g. `{written}.id`")));
+                    return Err(Error::SqlSyntax(format!(
+                        "`{written}` is a table; name a column, e.g. `{written}.id`"
+                    )));
                 }
                 let all: Vec<usize> = (0..self.sources.len()).collect();
                 Err(self.unknown_column(written, &all))
             }
             many => Err(Error::SqlSyntax(format!(
                 "column `{written}` is ambiguous: it is in {}; qualify it",
-                many.iter().map(|(s, _)| format!("`{}`", self.sources[*s].alias)).collect::<Vec<_>>().join(" and ")
+                many.iter()
+                    .map(|(s, _)| format!("`{}`", self.sources[*s].alias))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ))),
         }
     }
@@ -354,7 +486,9 @@ impl<'r, 'p> Binder<'r, 'p> {
             ast::Value::Null => Value::Null,
             ast::Value::Placeholder(p) => self.params.get(p)?,
             ast::Value::DoubleQuotedString(s) => {
-                return Err(Error::SqlSyntax(format!("\"{s}\" is a quoted identifier here; write strings in single quotes")))
+                return Err(Error::SqlSyntax(format!(
+                    "\"{s}\" is a quoted identifier here; write strings in single quotes"
+                )))
             }
             other => return unsupported(format!("literal `{other}`")),
         })
@@ -396,56 +530,152 @@ impl<'r, 'p> Binder<'r, 'p> {
                 other => return unsupported(format!("unary operator `{other}`")),
             },
             A::BinaryOp { left, op, right } => self.bind_binary(left, op, right, ctx)?,
-            A::IsNull(x) => Expr::IsNull { expr: b(self, x)?, negated: false },
-            A::IsNotNull(x) => Expr::IsNull { expr: b(self, x)?, negated: true },
-            A::IsTrue(x) => Expr::IsBool { expr: b(self, x)?, value: true, negated: false },
-            A::IsNotTrue(x) => Expr::IsBool { expr: b(self, x)?, value: true, negated: true },
-            A::IsFalse(x) => Expr::IsBool { expr: b(self, x)?, value: false, negated: false },
-            A::IsNotFalse(x) => Expr::IsBool { expr: b(self, x)?, value: false, negated: true },
-            A::In { expr, target, negated, global: false } => match target {
+            A::IsNull(x) => Expr::IsNull {
+                expr: b(self, x)?,
+                negated: false,
+            },
+            A::IsNotNull(x) => Expr::IsNull {
+                expr: b(self, x)?,
+                negated: true,
+            },
+            A::IsTrue(x) => Expr::IsBool {
+                expr: b(self, x)?,
+                value: true,
+                negated: false,
+            },
+            A::IsNotTrue(x) => Expr::IsBool {
+                expr: b(self, x)?,
+                value: true,
+                negated: true,
+            },
+            A::IsFalse(x) => Expr::IsBool {
+                expr: b(self, x)?,
+                value: false,
+                negated: false,
+            },
+            A::IsNotFalse(x) => Expr::IsBool {
+                expr: b(self, x)?,
+                value: false,
+                negated: true,
+            },
+            A::In {
+                expr,
+                target,
+                negated,
+                global: false,
+            } => match target {
                 ast::InTarget::List(list) => {
-                    let list = list.iter().map(|x| self.bind(x, ctx)).collect::<Result<Vec<_>>>()?;
-                    Expr::In { expr: b(self, expr)?, list, negated: *negated }
+                    let list = list
+                        .iter()
+                        .map(|x| self.bind(x, ctx))
+                        .collect::<Result<Vec<_>>>()?;
+                    Expr::In {
+                        expr: b(self, expr)?,
+                        list,
+                        negated: *negated,
+                    }
                 }
                 ast::InTarget::Subquery(_) => return unsupported("subqueries (IN (SELECT ...))"),
                 _ => return unsupported(format!("`{e}`; IN takes a list of values")),
             },
-            A::Between { expr, negated, low, high } => {
-                Expr::Between { expr: b(self, expr)?, low: b(self, low)?, high: b(self, high)?, negated: *negated }
-            }
-            A::Like { negated, any: false, expr, pattern, escape_char } => self.bind_like(expr, pattern, escape_char, *negated, false, ctx)?,
-            A::ILike { negated, any: false, expr, pattern, escape_char } => self.bind_like(expr, pattern, escape_char, *negated, true, ctx)?,
+            A::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => Expr::Between {
+                expr: b(self, expr)?,
+                low: b(self, low)?,
+                high: b(self, high)?,
+                negated: *negated,
+            },
+            A::Like {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char,
+            } => self.bind_like(expr, pattern, escape_char, *negated, false, ctx)?,
+            A::ILike {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char,
+            } => self.bind_like(expr, pattern, escape_char, *negated, true, ctx)?,
             A::Function(f) => self.bind_function(f, ctx)?,
-            A::Case { operand, conditions, else_result, .. } => {
+            A::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
                 let operand = operand.as_ref().map(|o| b(self, o)).transpose()?;
                 let branches = conditions
                     .iter()
                     .map(|w| Ok((self.bind(&w.condition, ctx)?, self.bind(&w.result, ctx)?)))
                     .collect::<Result<Vec<_>>>()?;
                 let otherwise = else_result.as_ref().map(|x| b(self, x)).transpose()?;
-                Expr::Case { operand, branches, otherwise }
+                Expr::Case {
+                    operand,
+                    branches,
+                    otherwise,
+                }
             }
-            A::Cast { kind: ast::CastKind::Cast | ast::CastKind::DoubleColon, expr, data_type, format: None } => {
-                Expr::Cast { expr: b(self, expr)?, to: cast_type(data_type)? }
+            A::Cast {
+                kind: ast::CastKind::Cast | ast::CastKind::DoubleColon,
+                expr,
+                data_type,
+                format: None,
+            } => Expr::Cast {
+                expr: b(self, expr)?,
+                to: cast_type(data_type)?,
+            },
+            A::Interval(_) => {
+                return unsupported(
+                    "INTERVAL outside `timestamp + INTERVAL '...'` or `timestamp - INTERVAL '...'`",
+                )
             }
-            A::Interval(_) => return unsupported("INTERVAL outside `timestamp + INTERVAL '...'` or `timestamp - INTERVAL '...'`"),
             A::Subquery(_) | A::Exists { .. } => return unsupported("subqueries"),
-            A::Wildcard(_) | A::QualifiedWildcard(..) => return unsupported("`*` inside an expression (only COUNT(*))"),
+            A::Wildcard(_) | A::QualifiedWildcard(..) => {
+                return unsupported("`*` inside an expression (only COUNT(*))")
+            }
             other => {
                 let text = other.to_string();
-                return unsupported(format!("expression `{}`", if text.len() > 60 { &text[..text.char_indices().nth(60).map_or(text.len(), |(i, _)| i)] } else { &text }));
+                return unsupported(format!(
+                    "expression `{}`",
+                    if text.len() > 60 {
+                        &text[..text.char_indices().nth(60).map_or(text.len(), |(i, _)| i)]
+                    } else {
+                        &text
+                    }
+                ));
             }
         })
     }
 
-    fn bind_binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr, ctx: Ctx) -> Result<Expr> {
+    fn bind_binary(
+        &mut self,
+        left: &ast::Expr,
+        op: &ast::BinaryOperator,
+        right: &ast::Expr,
+        ctx: Ctx,
+    ) -> Result<Expr> {
         use ast::BinaryOperator as B;
         if matches!(op, B::Plus | B::Minus) {
             if let ast::Expr::Interval(iv) = right {
-                return Ok(Expr::Shift { expr: self.bind(left, ctx)?.boxed(), by: self.interval(iv)?, subtract: *op == B::Minus });
+                return Ok(Expr::Shift {
+                    expr: self.bind(left, ctx)?.boxed(),
+                    by: self.interval(iv)?,
+                    subtract: *op == B::Minus,
+                });
             }
             if let (ast::Expr::Interval(iv), B::Plus) = (left, op) {
-                return Ok(Expr::Shift { expr: self.bind(right, ctx)?.boxed(), by: self.interval(iv)?, subtract: false });
+                return Ok(Expr::Shift {
+                    expr: self.bind(right, ctx)?.boxed(),
+                    by: self.interval(iv)?,
+                    subtract: false,
+                });
             }
         }
         let l = self.bind(left, ctx)?.boxed();
@@ -476,7 +706,12 @@ impl<'r, 'p> Binder<'r, 'p> {
         let text = match value {
             Expr::Literal(Value::String(s)) => s,
             Expr::Literal(Value::Number(n)) => n.to_string(),
-            _ => return Err(Error::SqlSyntax(format!("INTERVAL needs a constant, got `{}`", iv.value))),
+            _ => {
+                return Err(Error::SqlSyntax(format!(
+                    "INTERVAL needs a constant, got `{}`",
+                    iv.value
+                )))
+            }
         };
         if iv.last_field.is_some() {
             return unsupported("INTERVAL ... TO ...");
@@ -487,12 +722,24 @@ impl<'r, 'p> Binder<'r, 'p> {
         }
     }
 
-    fn bind_like(&mut self, expr: &ast::Expr, pattern: &ast::Expr, escape: &Option<Box<ast::Expr>>, negated: bool, fold_case: bool, ctx: Ctx) -> Result<Expr> {
+    fn bind_like(
+        &mut self,
+        expr: &ast::Expr,
+        pattern: &ast::Expr,
+        escape: &Option<Box<ast::Expr>>,
+        negated: bool,
+        fold_case: bool,
+        ctx: Ctx,
+    ) -> Result<Expr> {
         let escape = match escape {
             None => None,
             Some(e) => match self.bind(e, ctx)? {
                 Expr::Literal(Value::String(s)) if s.chars().count() == 1 => s.chars().next(),
-                _ => return Err(Error::SqlSyntax("ESCAPE takes a single-character string".into())),
+                _ => {
+                    return Err(Error::SqlSyntax(
+                        "ESCAPE takes a single-character string".into(),
+                    ))
+                }
             },
         };
         let expr = self.bind(expr, ctx)?.boxed();
@@ -501,15 +748,32 @@ impl<'r, 'p> Binder<'r, 'p> {
             Expr::Literal(Value::String(p)) => Some(LikePattern::compile(p, escape, fold_case)),
             _ => None,
         };
-        Ok(Expr::Like { expr, pattern: pattern.boxed(), compiled, escape, fold_case, negated })
+        Ok(Expr::Like {
+            expr,
+            pattern: pattern.boxed(),
+            compiled,
+            escape,
+            fold_case,
+            negated,
+        })
     }
 
-    fn function_args<'a>(&self, f: &'a ast::Function) -> Result<(Vec<&'a ast::FunctionArgExpr>, bool)> {
+    fn function_args<'a>(
+        &self,
+        f: &'a ast::Function,
+    ) -> Result<(Vec<&'a ast::FunctionArgExpr>, bool)> {
         if f.over.is_some() {
             return unsupported(format!("window functions (`{}` OVER ...)", f.name));
         }
-        if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() || !matches!(f.parameters, ast::FunctionArguments::None) {
-            return unsupported(format!("FILTER / WITHIN GROUP / parameters on `{}`", f.name));
+        if f.filter.is_some()
+            || !f.within_group.is_empty()
+            || f.null_treatment.is_some()
+            || !matches!(f.parameters, ast::FunctionArguments::None)
+        {
+            return unsupported(format!(
+                "FILTER / WITHIN GROUP / parameters on `{}`",
+                f.name
+            ));
         }
         match &f.args {
             ast::FunctionArguments::None => Ok((Vec::new(), false)),
@@ -518,7 +782,10 @@ impl<'r, 'p> Binder<'r, 'p> {
                 if !list.clauses.is_empty() {
                     return unsupported(format!("clauses inside `{}(...)`", f.name));
                 }
-                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let args = list
                     .args
                     .iter()
@@ -534,7 +801,9 @@ impl<'r, 'p> Binder<'r, 'p> {
 
     fn bind_function(&mut self, f: &ast::Function, ctx: Ctx) -> Result<Expr> {
         let parts: Vec<String> = f.name.0.iter().map(|p| p.to_string()).collect();
-        if parts.len() == 2 && ["cosine", "inner_product", "l2"].contains(&parts[1].to_ascii_lowercase().as_str()) {
+        if parts.len() == 2
+            && ["cosine", "inner_product", "l2"].contains(&parts[1].to_ascii_lowercase().as_str())
+        {
             return vector_unsupported(&format!("{}.{}(...)", parts[0], parts[1]));
         }
         if parts.len() != 1 {
@@ -544,7 +813,9 @@ impl<'r, 'p> Binder<'r, 'p> {
         let (args, distinct) = self.function_args(f)?;
         if let Some(func) = is_aggregate_name(&name) {
             return match ctx {
-                Ctx::Scalar(clause) => Err(Error::SqlSyntax(format!("aggregate `{f}` is not allowed in {clause}"))),
+                Ctx::Scalar(clause) => Err(Error::SqlSyntax(format!(
+                    "aggregate `{f}` is not allowed in {clause}"
+                ))),
                 Ctx::Grouped => self.bind_aggregate(f, func, &args, distinct),
             };
         }
@@ -562,12 +833,21 @@ impl<'r, 'p> Binder<'r, 'p> {
         match name.as_str() {
             "now" | "current_timestamp" | "localtimestamp" => {
                 if !args.is_empty() {
-                    return Err(Error::SqlSyntax(format!("{}() takes no arguments", name.to_uppercase())));
+                    return Err(Error::SqlSyntax(format!(
+                        "{}() takes no arguments",
+                        name.to_uppercase()
+                    )));
                 }
                 return Ok(Expr::Literal(Value::String(format_ts(self.now))));
             }
-            "current_date" => return Ok(Expr::Literal(Value::String(self.now.format("%Y-%m-%d").to_string()))),
-            "cosine_similarity" | "inner_product" | "l2_distance" | "cosine_distance" => return vector_unsupported(&format!("{name}(...)")),
+            "current_date" => {
+                return Ok(Expr::Literal(Value::String(
+                    self.now.format("%Y-%m-%d").to_string(),
+                )))
+            }
+            "cosine_similarity" | "inner_product" | "l2_distance" | "cosine_distance" => {
+                return vector_unsupported(&format!("{name}(...)"))
+            }
             _ => {}
         }
         let Some((func, min, max)) = Func::by_name(&name) else {
@@ -578,24 +858,50 @@ impl<'r, 'p> Binder<'r, 'p> {
         };
         let args = exprs(self)?;
         if args.len() < min || args.len() > max {
-            return Err(Error::SqlSyntax(format!("{}() takes {}, got {}", name.to_uppercase(), arity(min, max), args.len())));
+            return Err(Error::SqlSyntax(format!(
+                "{}() takes {}, got {}",
+                name.to_uppercase(),
+                arity(min, max),
+                args.len()
+            )));
         }
         Ok(Expr::Func { func, args })
     }
 
-    fn bind_aggregate(&mut self, f: &ast::Function, func: AggFunc, args: &[&ast::FunctionArgExpr], distinct: bool) -> Result<Expr> {
+    fn bind_aggregate(
+        &mut self,
+        f: &ast::Function,
+        func: AggFunc,
+        args: &[&ast::FunctionArgExpr],
+        distinct: bool,
+    ) -> Result<Expr> {
         let arg = match (func, args) {
             (AggFunc::Count, [ast::FunctionArgExpr::Wildcard]) if !distinct => None,
             (_, [ast::FunctionArgExpr::Expr(x)]) => {
                 if contains_aggregate(x) {
-                    return Err(Error::SqlSyntax(format!("aggregates cannot be nested: `{f}`")));
+                    return Err(Error::SqlSyntax(format!(
+                        "aggregates cannot be nested: `{f}`"
+                    )));
                 }
                 Some(self.bind(x, Ctx::Scalar("an aggregate's argument"))?)
             }
-            _ => return Err(Error::SqlSyntax(format!("`{f}`: aggregates take one argument (COUNT also takes *)"))),
+            _ => {
+                return Err(Error::SqlSyntax(format!(
+                    "`{f}`: aggregates take one argument (COUNT also takes *)"
+                )))
+            }
         };
-        let agg = Aggregate { func, arg, distinct, text: f.to_string() };
-        let index = match self.aggs.iter().position(|a| a.func == agg.func && a.arg == agg.arg && a.distinct == agg.distinct) {
+        let agg = Aggregate {
+            func,
+            arg,
+            distinct,
+            text: f.to_string(),
+        };
+        let index = match self
+            .aggs
+            .iter()
+            .position(|a| a.func == agg.func && a.arg == agg.arg && a.distinct == agg.distinct)
+        {
             Some(i) => i,
             None => {
                 self.aggs.push(agg);
@@ -609,14 +915,20 @@ impl<'r, 'p> Binder<'r, 'p> {
     pub(crate) fn constant(&mut self, e: &ast::Expr, what: &'static str) -> Result<Value> {
         match self.bind(e, Ctx::Scalar(what))? {
             Expr::Literal(v) => Ok(v),
-            _ => Err(Error::SqlSyntax(format!("{what} must be a constant, got `{e}`"))),
+            _ => Err(Error::SqlSyntax(format!(
+                "{what} must be a constant, got `{e}`"
+            ))),
         }
     }
 
     fn constant_usize(&mut self, e: &ast::Expr, what: &'static str) -> Result<usize> {
         match self.bind(e, Ctx::Scalar(what))? {
-            Expr::Literal(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0) as usize),
-            Expr::Literal(other) => Err(Error::SqlType(format!("{what} must be a non-negative integer, got {other}"))),
+            Expr::Literal(Value::Number(n)) if n.as_u64().is_some() => {
+                Ok(n.as_u64().unwrap_or(0) as usize)
+            }
+            Expr::Literal(other) => Err(Error::SqlType(format!(
+                "{what} must be a non-negative integer, got {other}"
+            ))),
             _ => Err(Error::SqlSyntax(format!("{what} must be a constant"))),
         }
     }
@@ -626,7 +938,9 @@ impl<'r, 'p> Binder<'r, 'p> {
         check_query(query)?;
         let select = match &*query.body {
             ast::SetExpr::Select(s) => s,
-            ast::SetExpr::SetOperation { op, .. } => return unsupported(format!("{op} (set operations)")),
+            ast::SetExpr::SetOperation { op, .. } => {
+                return unsupported(format!("{op} (set operations)"))
+            }
             ast::SetExpr::Values(_) => return unsupported("VALUES"),
             ast::SetExpr::Query(_) => return unsupported("parenthesized subqueries"),
             other => return unsupported(format!("`{other}`")),
@@ -644,14 +958,24 @@ impl<'r, 'p> Binder<'r, 'p> {
                         return unsupported("GLOBAL JOIN");
                     }
                     let (kind, constraint) = match &join.join_operator {
-                        ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => (JoinKind::Inner, c),
-                        ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+                        ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => {
+                            (JoinKind::Inner, c)
+                        }
+                        ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => {
+                            (JoinKind::Left, c)
+                        }
                         ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
                             return unsupported("RIGHT JOIN; swap the tables and use LEFT JOIN")
                         }
                         ast::JoinOperator::FullOuter(_) => return unsupported("FULL OUTER JOIN"),
-                        ast::JoinOperator::CrossJoin(_) => return unsupported("CROSS JOIN; join on an equality"),
-                        _ => return unsupported("this kind of JOIN; use [INNER] JOIN or LEFT JOIN ... ON"),
+                        ast::JoinOperator::CrossJoin(_) => {
+                            return unsupported("CROSS JOIN; join on an equality")
+                        }
+                        _ => {
+                            return unsupported(
+                                "this kind of JOIN; use [INNER] JOIN or LEFT JOIN ... ON",
+                            )
+                        }
                     };
                     let on = match constraint {
                         ast::JoinConstraint::On(e) => e,
@@ -659,13 +983,19 @@ impl<'r, 'p> Binder<'r, 'p> {
                             return unsupported("JOIN ... USING; write JOIN ... ON a.x = b.x")
                         }
                         ast::JoinConstraint::Natural => return unsupported("NATURAL JOIN"),
-                        ast::JoinConstraint::None => return unsupported("JOIN without ON; join on an equality"),
+                        ast::JoinConstraint::None => {
+                            return unsupported("JOIN without ON; join on an equality")
+                        }
                     };
                     self.add_source(&join.relation)?;
                     join_asts.push((kind, on));
                 }
             }
-            _ => return unsupported("comma-separated tables in FROM (implicit cross join); use JOIN ... ON"),
+            _ => {
+                return unsupported(
+                    "comma-separated tables in FROM (implicit cross join); use JOIN ... ON",
+                )
+            }
         }
         if self.sources.len() > 63 {
             return unsupported("more than 63 tables in one query");
@@ -681,7 +1011,10 @@ impl<'r, 'p> Binder<'r, 'p> {
                 let mut split = Vec::new();
                 conjuncts(expr, &mut split);
                 let text = part.to_string();
-                where_preds.extend(split.into_iter().map(|expr| Pred { expr, text: text.clone() }));
+                where_preds.extend(split.into_iter().map(|expr| Pred {
+                    expr,
+                    text: text.clone(),
+                }));
             }
         }
         let mut on_preds: Vec<Vec<Pred>> = Vec::new();
@@ -694,7 +1027,10 @@ impl<'r, 'p> Binder<'r, 'p> {
                 let mut split = Vec::new();
                 conjuncts(expr, &mut split);
                 let text = part.to_string();
-                preds.extend(split.into_iter().map(|expr| Pred { expr, text: text.clone() }));
+                preds.extend(split.into_iter().map(|expr| Pred {
+                    expr,
+                    text: text.clone(),
+                }));
             }
             on_preds.push(preds);
         }
@@ -705,14 +1041,19 @@ impl<'r, 'p> Binder<'r, 'p> {
                 if !modifiers.is_empty() {
                     return unsupported("GROUP BY modifiers (ROLLUP, CUBE, ...)");
                 }
-                exprs.iter().map(|e| self.output_reference(e, &select.projection)).collect::<Result<_>>()?
+                exprs
+                    .iter()
+                    .map(|e| self.output_reference(e, &select.projection))
+                    .collect::<Result<_>>()?
             }
             ast::GroupByExpr::All(_) => return unsupported("GROUP BY ALL"),
         };
         let mut key_texts = Vec::new();
         for g in &group_asts {
             if contains_aggregate(g) {
-                return Err(Error::SqlSyntax(format!("aggregates are not allowed in GROUP BY: `{g}`")));
+                return Err(Error::SqlSyntax(format!(
+                    "aggregates are not allowed in GROUP BY: `{g}`"
+                )));
             }
             let key = self.bind(g, Ctx::Scalar("GROUP BY"))?;
             self.group_keys.push(key);
@@ -726,11 +1067,16 @@ impl<'r, 'p> Binder<'r, 'p> {
         let grouped = !group_asts.is_empty()
             || select.having.is_some()
             || select.projection.iter().any(|item| match item {
-                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
                 _ => false,
             })
             || order_asts.iter().any(|o| contains_aggregate(&o.expr));
-        let ctx = if grouped { Ctx::Grouped } else { Ctx::Scalar("this query") };
+        let ctx = if grouped {
+            Ctx::Grouped
+        } else {
+            Ctx::Scalar("this query")
+        };
 
         // Projection.
         let mut columns = Vec::new();
@@ -740,7 +1086,9 @@ impl<'r, 'p> Binder<'r, 'p> {
                 ast::SelectItem::Wildcard(opts) => {
                     check_wildcard(opts)?;
                     if grouped {
-                        return Err(Error::SqlSyntax("`*` cannot be used with GROUP BY or aggregates".into()));
+                        return Err(Error::SqlSyntax(
+                            "`*` cannot be used with GROUP BY or aggregates".into(),
+                        ));
                     }
                     if self.sources.is_empty() {
                         return Err(Error::SqlSyntax("`SELECT *` needs a FROM clause".into()));
@@ -749,29 +1097,48 @@ impl<'r, 'p> Binder<'r, 'p> {
                     for s in 0..self.sources.len() {
                         for c in self.sources[s].columns.clone() {
                             let slot = self.sources[s].slot(&c);
-                            columns.push(if qualify { format!("{}.{c}", self.sources[s].alias) } else { c.clone() });
-                            outputs.push(Expr::Column { source: s, slot, path: vec![c] });
+                            columns.push(if qualify {
+                                format!("{}.{c}", self.sources[s].alias)
+                            } else {
+                                c.clone()
+                            });
+                            outputs.push(Expr::Column {
+                                source: s,
+                                slot,
+                                path: vec![c],
+                            });
                         }
                     }
                 }
                 ast::SelectItem::QualifiedWildcard(kind, opts) => {
                     check_wildcard(opts)?;
                     if grouped {
-                        return Err(Error::SqlSyntax("`*` cannot be used with GROUP BY or aggregates".into()));
+                        return Err(Error::SqlSyntax(
+                            "`*` cannot be used with GROUP BY or aggregates".into(),
+                        ));
                     }
                     let name = match kind {
-                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) if n.0.len() == 1 => match &n.0[0] {
-                            ast::ObjectNamePart::Identifier(i) => i.clone(),
-                            _ => return unsupported(format!("`{n}.*`")),
-                        },
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) if n.0.len() == 1 => {
+                            match &n.0[0] {
+                                ast::ObjectNamePart::Identifier(i) => i.clone(),
+                                _ => return unsupported(format!("`{n}.*`")),
+                            }
+                        }
                         other => return unsupported(format!("`{other}.*`")),
                     };
                     let s = self.source_by_alias(&name).ok_or_else(|| {
-                        Error::SqlSyntax(format!("`{}.*`: no table or alias `{}` in FROM", name.value, name.value))
+                        Error::SqlSyntax(format!(
+                            "`{}.*`: no table or alias `{}` in FROM",
+                            name.value, name.value
+                        ))
                     })?;
                     for c in self.sources[s].columns.clone() {
                         let slot = self.sources[s].slot(&c);
-                        outputs.push(Expr::Column { source: s, slot, path: vec![c.clone()] });
+                        outputs.push(Expr::Column {
+                            source: s,
+                            slot,
+                            path: vec![c.clone()],
+                        });
                         columns.push(c);
                     }
                 }
@@ -783,13 +1150,18 @@ impl<'r, 'p> Binder<'r, 'p> {
                     outputs.push(self.bind(expr, ctx)?);
                     columns.push(alias.value.clone());
                 }
-                ast::SelectItem::ExprWithAliases { .. } => return unsupported("multiple aliases for one column"),
+                ast::SelectItem::ExprWithAliases { .. } => {
+                    return unsupported("multiple aliases for one column")
+                }
             }
         }
         dedupe_names(&mut columns);
 
         let having = match &select.having {
-            Some(h) => Some(Pred { expr: self.bind(h, Ctx::Grouped)?, text: h.to_string() }),
+            Some(h) => Some(Pred {
+                expr: self.bind(h, Ctx::Grouped)?,
+                text: h.to_string(),
+            }),
             None => None,
         };
 
@@ -810,26 +1182,39 @@ impl<'r, 'p> Binder<'r, 'p> {
                 ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
                     let n = self.constant_usize(&o.expr, "ORDER BY position")?;
                     if n == 0 || n > outputs.len() {
-                        return Err(Error::SqlSyntax(format!("ORDER BY position {n} is not in the select list (1–{})", outputs.len())));
+                        return Err(Error::SqlSyntax(format!(
+                            "ORDER BY position {n} is not in the select list (1–{})",
+                            outputs.len()
+                        )));
                     }
                     Expr::Output(n - 1)
                 }
                 ast::Expr::Identifier(i)
                     if columns.contains(&i.value)
-                        && (self.is_alias_only(i, &select.projection) || self.resolve(std::slice::from_ref(i)).is_err()) =>
+                        && (self.is_alias_only(i, &select.projection)
+                            || self.resolve(std::slice::from_ref(i)).is_err()) =>
                 {
                     Expr::Output(columns.iter().position(|c| *c == i.value).unwrap_or(0))
                 }
                 other => self.bind(other, ctx)?,
             };
-            order.push(SortKey { expr, desc, nulls_first, text: o.expr.to_string() });
+            order.push(SortKey {
+                expr,
+                desc,
+                nulls_first,
+                text: o.expr.to_string(),
+            });
         }
 
         // LIMIT / OFFSET.
         let (mut limit, mut offset) = (None, 0);
         match &query.limit_clause {
             None => {}
-            Some(ast::LimitClause::LimitOffset { limit: l, offset: o, limit_by }) => {
+            Some(ast::LimitClause::LimitOffset {
+                limit: l,
+                offset: o,
+                limit_by,
+            }) => {
                 if !limit_by.is_empty() {
                     return unsupported("LIMIT ... BY");
                 }
@@ -842,7 +1227,10 @@ impl<'r, 'p> Binder<'r, 'p> {
                     offset = self.constant_usize(&o.value, "OFFSET")?;
                 }
             }
-            Some(ast::LimitClause::OffsetCommaLimit { offset: o, limit: l }) => {
+            Some(ast::LimitClause::OffsetCommaLimit {
+                offset: o,
+                limit: l,
+            }) => {
                 offset = self.constant_usize(o, "OFFSET")?;
                 limit = Some(self.constant_usize(l, "LIMIT")?);
             }
@@ -855,7 +1243,18 @@ impl<'r, 'p> Binder<'r, 'p> {
             aggs: std::mem::take(&mut self.aggs),
             having,
         });
-        self.finish(SelectPlanParts { where_preds, on_preds, join_kinds: join_asts.iter().map(|(k, _)| *k).collect(), group, columns, outputs, distinct, order, limit, offset })
+        self.finish(SelectPlanParts {
+            where_preds,
+            on_preds,
+            join_kinds: join_asts.iter().map(|(k, _)| *k).collect(),
+            group,
+            columns,
+            outputs,
+            distinct,
+            order,
+            limit,
+            offset,
+        })
     }
 
     /// The output name of an unaliased select item: the column path without its table
@@ -864,8 +1263,13 @@ impl<'r, 'p> Binder<'r, 'p> {
         match e {
             ast::Expr::Identifier(i) => i.value.clone(),
             ast::Expr::CompoundIdentifier(parts) => {
-                let skip = usize::from(parts.len() >= 2 && self.source_by_alias(&parts[0]).is_some());
-                parts[skip..].iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".")
+                let skip =
+                    usize::from(parts.len() >= 2 && self.source_by_alias(&parts[0]).is_some());
+                parts[skip..]
+                    .iter()
+                    .map(|p| p.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
             }
             other => other.to_string(),
         }
@@ -878,9 +1282,15 @@ impl<'r, 'p> Binder<'r, 'p> {
     }
 
     /// GROUP BY `n` or an output alias means that select item's expression.
-    fn output_reference(&mut self, e: &ast::Expr, projection: &[ast::SelectItem]) -> Result<ast::Expr> {
+    fn output_reference(
+        &mut self,
+        e: &ast::Expr,
+        projection: &[ast::SelectItem],
+    ) -> Result<ast::Expr> {
         let item_expr = |item: &ast::SelectItem| match item {
-            ast::SelectItem::UnnamedExpr(x) | ast::SelectItem::ExprWithAlias { expr: x, .. } => Some(x.clone()),
+            ast::SelectItem::UnnamedExpr(x) | ast::SelectItem::ExprWithAlias { expr: x, .. } => {
+                Some(x.clone())
+            }
             _ => None,
         };
         match e {
@@ -889,7 +1299,11 @@ impl<'r, 'p> Binder<'r, 'p> {
                 projection
                     .get(n.wrapping_sub(1))
                     .and_then(item_expr)
-                    .ok_or_else(|| Error::SqlSyntax(format!("GROUP BY position {n} is not an expression of the select list")))
+                    .ok_or_else(|| {
+                        Error::SqlSyntax(format!(
+                            "GROUP BY position {n} is not an expression of the select list"
+                        ))
+                    })
             }
             ast::Expr::Identifier(i) if self.resolve(std::slice::from_ref(i)).is_err() => {
                 for item in projection {
@@ -906,11 +1320,30 @@ impl<'r, 'p> Binder<'r, 'p> {
     }
 
     fn finish(self, parts: SelectPlanParts) -> Result<SelectPlan> {
-        let SelectPlanParts { where_preds, mut on_preds, join_kinds, group, columns, outputs, distinct, order, limit, offset } = parts;
+        let SelectPlanParts {
+            where_preds,
+            mut on_preds,
+            join_kinds,
+            group,
+            columns,
+            outputs,
+            distinct,
+            order,
+            limit,
+            offset,
+        } = parts;
         let n = self.sources.len();
         // A source on the nullable side of a LEFT JOIN cannot take WHERE conditions early.
-        let nullable: Vec<bool> = (0..n).map(|s| s > 0 && join_kinds[s - 1] == JoinKind::Left).collect();
-        let highest = |bits: u64| if bits == 0 { 0 } else { 63 - bits.leading_zeros() as usize };
+        let nullable: Vec<bool> = (0..n)
+            .map(|s| s > 0 && join_kinds[s - 1] == JoinKind::Left)
+            .collect();
+        let highest = |bits: u64| {
+            if bits == 0 {
+                0
+            } else {
+                63 - bits.leading_zeros() as usize
+            }
+        };
 
         // Soft-deleted rows are visible only to queries that mention `deleted_at`.
         let mut include_deleted = vec![false; n];
@@ -927,7 +1360,14 @@ impl<'r, 'p> Binder<'r, 'p> {
         let mut filters: Vec<Vec<Pred>> = (0..n).map(|_| Vec::new()).collect();
         let mut joins: Vec<JoinPlan> = join_kinds
             .iter()
-            .map(|k| JoinPlan { kind: *k, left_keys: vec![], right_keys: vec![], key_texts: vec![], on_residual: vec![], after: vec![] })
+            .map(|k| JoinPlan {
+                kind: *k,
+                left_keys: vec![],
+                right_keys: vec![],
+                key_texts: vec![],
+                on_residual: vec![],
+                after: vec![],
+            })
             .collect();
         let mut post: Vec<Pred> = Vec::new();
         let mut pool: Vec<Pred> = Vec::new();
@@ -959,7 +1399,10 @@ impl<'r, 'p> Binder<'r, 'p> {
                 } else if highest(bits) <= right {
                     joins[j].on_residual.push(p);
                 } else {
-                    return Err(Error::SqlSyntax(format!("JOIN condition `{}` refers to a table joined later", p.text)));
+                    return Err(Error::SqlSyntax(format!(
+                        "JOIN condition `{}` refers to a table joined later",
+                        p.text
+                    )));
                 }
             }
         }
@@ -1020,10 +1463,23 @@ impl<'r, 'p> Binder<'r, 'p> {
             if let Some(first) = plans.first_mut() {
                 first.filter.extend(post);
             } else {
-                return finish_plan(plans, joins, group, columns, outputs, distinct, order, limit, offset, post);
+                return finish_plan(
+                    plans, joins, group, columns, outputs, distinct, order, limit, offset, post,
+                );
             }
         }
-        finish_plan(plans, joins, group, columns, outputs, distinct, order, limit, offset, Vec::new())
+        finish_plan(
+            plans,
+            joins,
+            group,
+            columns,
+            outputs,
+            distinct,
+            order,
+            limit,
+            offset,
+            Vec::new(),
+        )
     }
 }
 
@@ -1057,7 +1513,18 @@ fn finish_plan(
     let presorted = matches!(order.as_slice(), [k] if !k.desc
         && matches!(&k.expr, Expr::Column { source: 0, path, .. } if path.len() == 1 && path[0] == "id")
         && sources.first().is_some_and(|s| s.access == Access::FullScan));
-    let mut plan = SelectPlan { sources, joins, group, columns, outputs, distinct, order, presorted, limit, offset };
+    let mut plan = SelectPlan {
+        sources,
+        joins,
+        group,
+        columns,
+        outputs,
+        distinct,
+        order,
+        presorted,
+        limit,
+        offset,
+    };
     if !constant_filter.is_empty() {
         // No FROM: a false constant WHERE yields no row.
         for p in constant_filter {
@@ -1071,7 +1538,9 @@ fn finish_plan(
 
 /// `left = right` where one side reads only `right_source` and the other only earlier sources.
 fn equi_key(e: &Expr, right_source: usize) -> Option<(Expr, Expr)> {
-    let Expr::Cmp(CmpOp::Eq, a, b) = e else { return None };
+    let Expr::Cmp(CmpOp::Eq, a, b) = e else {
+        return None;
+    };
     let (ab, bb) = (a.sources(), b.sources());
     let right = 1u64 << right_source;
     let before = right - 1;
@@ -1098,13 +1567,18 @@ fn cast_type(t: &ast::DataType) -> Result<CastType> {
     Ok(match base {
         "TEXT" | "VARCHAR" | "STRING" | "CHAR" | "CHARACTER VARYING" => CastType::Text,
         "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "INT8" | "INT4" => CastType::Integer,
-        "FLOAT" | "REAL" | "DOUBLE" | "DOUBLE PRECISION" | "NUMERIC" | "DECIMAL" | "FLOAT8" => CastType::Float,
+        "FLOAT" | "REAL" | "DOUBLE" | "DOUBLE PRECISION" | "NUMERIC" | "DECIMAL" | "FLOAT8" => {
+            CastType::Float
+        }
         "BOOL" | "BOOLEAN" => CastType::Boolean,
         "TIMESTAMP" | "TIMESTAMPTZ" | "DATETIME" => CastType::Timestamp,
-        _ => return unsupported(format!("CAST to {name}; use TEXT, INTEGER, FLOAT, BOOLEAN or TIMESTAMP")),
+        _ => {
+            return unsupported(format!(
+                "CAST to {name}; use TEXT, INTEGER, FLOAT, BOOLEAN or TIMESTAMP"
+            ))
+        }
     })
 }
-
 
 /// Output names must be unique to become object keys: later duplicates get `_2`, `_3`, ...
 fn dedupe_names(columns: &mut [String]) {
@@ -1121,7 +1595,12 @@ fn dedupe_names(columns: &mut [String]) {
 }
 
 fn check_wildcard(opts: &ast::WildcardAdditionalOptions) -> Result<()> {
-    if opts.opt_ilike.is_some() || opts.opt_exclude.is_some() || opts.opt_except.is_some() || opts.opt_replace.is_some() || opts.opt_rename.is_some() {
+    if opts.opt_ilike.is_some()
+        || opts.opt_exclude.is_some()
+        || opts.opt_except.is_some()
+        || opts.opt_replace.is_some()
+        || opts.opt_rename.is_some()
+    {
         return unsupported("`*` modifiers (EXCLUDE, EXCEPT, REPLACE, RENAME, ILIKE)");
     }
     Ok(())
@@ -1145,13 +1624,19 @@ fn check_query(q: &ast::Query) -> Result<()> {
 
 fn check_select(s: &ast::Select) -> Result<()> {
     let checks: [(bool, &str); 13] = [
-        (matches!(s.distinct, Some(ast::Distinct::On(_))), "DISTINCT ON"),
+        (
+            matches!(s.distinct, Some(ast::Distinct::On(_))),
+            "DISTINCT ON",
+        ),
         (s.top.is_some(), "TOP; use LIMIT"),
         (s.into.is_some(), "SELECT INTO"),
         (!s.lateral_views.is_empty(), "LATERAL VIEW"),
         (s.prewhere.is_some(), "PREWHERE"),
         (!s.connect_by.is_empty(), "CONNECT BY"),
-        (!s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty(), "CLUSTER/DISTRIBUTE/SORT BY"),
+        (
+            !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty(),
+            "CLUSTER/DISTRIBUTE/SORT BY",
+        ),
         (!s.named_window.is_empty(), "WINDOW"),
         (s.qualify.is_some(), "QUALIFY"),
         (s.value_table_mode.is_some(), "SELECT AS VALUE/STRUCT"),
@@ -1172,7 +1657,10 @@ mod tests {
     #[test]
     fn intervals() {
         assert_eq!(parse_interval("7 days").unwrap().micros, 7 * 86_400_000_000);
-        assert_eq!(parse_interval("1 hour 30 minutes").unwrap().micros, 90 * 60_000_000);
+        assert_eq!(
+            parse_interval("1 hour 30 minutes").unwrap().micros,
+            90 * 60_000_000
+        );
         assert_eq!(parse_interval("2 MONTHS").unwrap().months, 2);
         assert_eq!(parse_interval("1 year").unwrap().months, 12);
         assert!(parse_interval("7").is_err());
@@ -1182,7 +1670,12 @@ mod tests {
 
     #[test]
     fn duplicate_output_names_get_suffixes() {
-        let mut c = vec!["id".to_string(), "id".to_string(), "id_2".to_string(), "id".to_string()];
+        let mut c = vec![
+            "id".to_string(),
+            "id".to_string(),
+            "id_2".to_string(),
+            "id".to_string(),
+        ];
         dedupe_names(&mut c);
         assert_eq!(c, ["id", "id_3", "id_2", "id_4"]);
     }

@@ -18,7 +18,12 @@ use crate::store::read::{decode_slots, Reader};
 /// Calls `f` with each row of `source` that passes its filter, in access order, until `f`
 /// returns `false`. Rows hold only the fields the query reads (by slot); when a filter exists,
 /// its fields are decoded first and the others only for rows that pass.
-fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl FnMut(Values) -> Result<bool>) -> Result<()> {
+fn scan_source(
+    reader: &Reader<'_>,
+    plan: &SourcePlan,
+    index: usize,
+    mut f: impl FnMut(Values) -> Result<bool>,
+) -> Result<()> {
     let mut tuple: Tuple = vec![None; index + 1];
     let width = plan.fields.len();
     let two_phase = !plan.filter.is_empty() && plan.filter_slots.iter().any(|f| !f);
@@ -30,7 +35,12 @@ fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl
             return Ok(true);
         }
         let mut values = vec![Value::Null; width];
-        decode_slots(json, &plan.fields, if two_phase { &in_filter } else { &all }, &mut values)?;
+        decode_slots(
+            json,
+            &plan.fields,
+            if two_phase { &in_filter } else { &all },
+            &mut values,
+        )?;
         if plan.filter.is_empty() {
             return f(Rc::new(values));
         }
@@ -38,9 +48,12 @@ fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl
         if !passes(&plan.filter, &tuple)? {
             return Ok(true);
         }
-        let mut values = tuple[index].take().ok_or_else(|| Error::storage("internal: scan row missing"))?;
+        let mut values = tuple[index]
+            .take()
+            .ok_or_else(|| Error::storage("internal: scan row missing"))?;
         if two_phase {
-            let slots = Rc::get_mut(&mut values).ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
+            let slots = Rc::get_mut(&mut values)
+                .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
             decode_slots(json, &plan.fields, &not_in_filter, slots)?;
         }
         f(values)
@@ -64,9 +77,12 @@ fn scan_source(reader: &Reader<'_>, plan: &SourcePlan, index: usize, mut f: impl
         }
         Access::Index { field, query, .. } => {
             for id in reader.index_ids(&plan.table, field, query, None)? {
-                let (deleted, json) = reader
-                    .row(&plan.table, &id)?
-                    .ok_or_else(|| Error::storage(format!("index entry for missing row {id} in `{}`", plan.table)))?;
+                let (deleted, json) = reader.row(&plan.table, &id)?.ok_or_else(|| {
+                    Error::storage(format!(
+                        "index entry for missing row {id} in `{}`",
+                        plan.table
+                    ))
+                })?;
                 if !visit(deleted, &json)? {
                     break;
                 }
@@ -116,12 +132,19 @@ struct HashSide {
 fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize) -> Result<HashSide> {
     let s = j + 1;
     let join = &plan.joins[j];
-    let mut side = HashSide { rows: Vec::new(), by_key: HashMap::new() };
+    let mut side = HashSide {
+        rows: Vec::new(),
+        by_key: HashMap::new(),
+    };
     let mut tuple: Tuple = vec![None; s + 1];
     scan_source(reader, &plan.sources[s], s, |row| {
         tuple[s] = Some(row.clone());
         let env = Env::rows(&tuple);
-        let values = join.right_keys.iter().map(|k| k.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
+        let values = join
+            .right_keys
+            .iter()
+            .map(|k| k.eval(&env).map(|v| v.into_owned()))
+            .collect::<Result<Vec<_>>>()?;
         if let Some(key) = hash_key(&values) {
             side.by_key.entry(key).or_default().push(side.rows.len());
             side.rows.push(row);
@@ -138,7 +161,12 @@ struct Pipeline<'p> {
 
 impl Pipeline<'_> {
     /// Joins `tuple` with source `j + 1` onwards; returns `false` to stop.
-    fn drive(&self, tuple: &mut Tuple, j: usize, sink: &mut dyn FnMut(&Tuple) -> Result<bool>) -> Result<bool> {
+    fn drive(
+        &self,
+        tuple: &mut Tuple,
+        j: usize,
+        sink: &mut dyn FnMut(&Tuple) -> Result<bool>,
+    ) -> Result<bool> {
         if j == self.plan.joins.len() {
             return sink(tuple);
         }
@@ -146,7 +174,10 @@ impl Pipeline<'_> {
         let s = j + 1;
         let values = {
             let env = Env::rows(tuple);
-            join.left_keys.iter().map(|k| k.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?
+            join.left_keys
+                .iter()
+                .map(|k| k.eval(&env).map(|v| v.into_owned()))
+                .collect::<Result<Vec<_>>>()?
         };
         let mut matched = false;
         if let Some(hits) = hash_key(&values).and_then(|k| self.sides[j].by_key.get(&k)) {
@@ -163,7 +194,11 @@ impl Pipeline<'_> {
             }
         }
         tuple[s] = None;
-        if !matched && join.kind == JoinKind::Left && passes(&join.after, tuple)? && !self.drive(tuple, j + 1, sink)? {
+        if !matched
+            && join.kind == JoinKind::Left
+            && passes(&join.after, tuple)?
+            && !self.drive(tuple, j + 1, sink)?
+        {
             return Ok(false);
         }
         Ok(true)
@@ -178,18 +213,37 @@ struct OutRow {
 }
 
 fn sort_keys(order: &[SortKey], env: &Env<'_>) -> Result<Vec<Value>> {
-    order.iter().map(|k| k.expr.eval(env).map(|v| v.into_owned())).collect()
+    order
+        .iter()
+        .map(|k| k.expr.eval(env).map(|v| v.into_owned()))
+        .collect()
 }
 
 fn cmp_rows(order: &[SortKey], a: &OutRow, b: &OutRow) -> Ordering {
     for (k, (x, y)) in order.iter().zip(a.keys.iter().zip(&b.keys)) {
         let o = match (x.is_null(), y.is_null()) {
             (true, true) => Ordering::Equal,
-            (true, false) => if k.nulls_first { Ordering::Less } else { Ordering::Greater },
-            (false, true) => if k.nulls_first { Ordering::Greater } else { Ordering::Less },
+            (true, false) => {
+                if k.nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, true) => {
+                if k.nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
             (false, false) => {
                 let o = total_cmp(x, y);
-                if k.desc { o.reverse() } else { o }
+                if k.desc {
+                    o.reverse()
+                } else {
+                    o
+                }
             }
         };
         if o != Ordering::Equal {
@@ -216,33 +270,74 @@ struct Collector<'p> {
 impl Collector<'_> {
     /// Adds a row; returns `false` once enough rows are in.
     fn push(&mut self, tuple: &[Option<Values>], slots: &[Value]) -> Result<bool> {
-        let env = Env { tuple, slots, outputs: &[] };
+        let env = Env {
+            tuple,
+            slots,
+            outputs: &[],
+        };
         let seq = self.seq;
         self.seq += 1;
         if let Some(k) = self.top_k {
             // ORDER BY ... LIMIT k: sort keys first; rows that cannot reach the top k are dropped
             // before their columns are computed, and the buffer is cut back to k as it grows.
             let keys = sort_keys(&self.plan.order, &env)?;
-            let candidate = OutRow { keys, values: Vec::new(), seq };
-            if self.cutoff.as_ref().is_some_and(|c| cmp_rows(&self.plan.order, &candidate, c) != Ordering::Less) {
+            let candidate = OutRow {
+                keys,
+                values: Vec::new(),
+                seq,
+            };
+            if self
+                .cutoff
+                .as_ref()
+                .is_some_and(|c| cmp_rows(&self.plan.order, &candidate, c) != Ordering::Less)
+            {
                 return Ok(true);
             }
-            let values = self.plan.outputs.iter().map(|e| e.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
-            self.rows.push(OutRow { values, ..candidate });
+            let values = self
+                .plan
+                .outputs
+                .iter()
+                .map(|e| e.eval(&env).map(|v| v.into_owned()))
+                .collect::<Result<Vec<_>>>()?;
+            self.rows.push(OutRow {
+                values,
+                ..candidate
+            });
             if self.rows.len() >= 2 * k + 64 {
                 let order = &self.plan.order;
-                self.rows.select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
+                self.rows
+                    .select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
                 self.rows.truncate(k);
-                let last = self.rows.iter().max_by(|a, b| cmp_rows(order, a, b)).map(|r| OutRow { keys: r.keys.clone(), values: Vec::new(), seq: r.seq });
+                let last = self
+                    .rows
+                    .iter()
+                    .max_by(|a, b| cmp_rows(order, a, b))
+                    .map(|r| OutRow {
+                        keys: r.keys.clone(),
+                        values: Vec::new(),
+                        seq: r.seq,
+                    });
                 self.cutoff = last;
             }
             return Ok(true);
         }
-        let values = self.plan.outputs.iter().map(|e| e.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
+        let values = self
+            .plan
+            .outputs
+            .iter()
+            .map(|e| e.eval(&env).map(|v| v.into_owned()))
+            .collect::<Result<Vec<_>>>()?;
         if self.plan.distinct && !self.seen.insert(group_key(&values)) {
             return Ok(true);
         }
-        let keys = sort_keys(&self.plan.order, &Env { tuple, slots, outputs: &values })?;
+        let keys = sort_keys(
+            &self.plan.order,
+            &Env {
+                tuple,
+                slots,
+                outputs: &values,
+            },
+        )?;
         self.rows.push(OutRow { keys, values, seq });
         Ok(self.stop_at.is_none_or(|n| self.rows.len() < n))
     }
@@ -253,7 +348,8 @@ impl Collector<'_> {
         if !plan.order.is_empty() && !plan.presorted {
             let order = &plan.order;
             if let Some(k) = end.filter(|k| *k > 0 && *k < self.rows.len() / 2) {
-                self.rows.select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
+                self.rows
+                    .select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
                 self.rows.truncate(k);
             }
             self.rows.sort_by(|a, b| cmp_rows(order, a, b));
@@ -265,15 +361,26 @@ impl Collector<'_> {
             .take(plan.limit.unwrap_or(usize::MAX))
             .map(|r| r.values)
             .collect();
-        QueryResult { columns: plan.columns.clone(), rows }
+        QueryResult {
+            columns: plan.columns.clone(),
+            rows,
+        }
     }
 }
 
 /// Running state of one aggregate in one group.
 enum AggState {
     Count(u64),
-    Sum { int: i128, float: f64, any_float: bool, seen: bool },
-    Avg { sum: f64, n: u64 },
+    Sum {
+        int: i128,
+        float: f64,
+        any_float: bool,
+        seen: bool,
+    },
+    Avg {
+        sum: f64,
+        n: u64,
+    },
     Extreme(Option<Value>),
 }
 
@@ -281,7 +388,12 @@ impl AggState {
     fn new(a: &Aggregate) -> Self {
         match a.func {
             AggFunc::Count => AggState::Count(0),
-            AggFunc::Sum => AggState::Sum { int: 0, float: 0.0, any_float: false, seen: false },
+            AggFunc::Sum => AggState::Sum {
+                int: 0,
+                float: 0.0,
+                any_float: false,
+                seen: false,
+            },
             AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
             AggFunc::Min | AggFunc::Max => AggState::Extreme(None),
         }
@@ -300,11 +412,20 @@ impl AggState {
         }
         let number = || match v {
             Value::Number(n) => Ok(n),
-            other => Err(Error::SqlType(format!("{} needs numbers, got {}", a.text, short(other)))),
+            other => Err(Error::SqlType(format!(
+                "{} needs numbers, got {}",
+                a.text,
+                short(other)
+            ))),
         };
         match self {
             AggState::Count(n) => *n += 1,
-            AggState::Sum { int, float, any_float, seen } => {
+            AggState::Sum {
+                int,
+                float,
+                any_float,
+                seen,
+            } => {
                 let n = number()?;
                 *seen = true;
                 match n.as_i64() {
@@ -322,7 +443,11 @@ impl AggState {
                     None => true,
                     Some(b) => {
                         let o = total_cmp(v, b);
-                        if a.func == AggFunc::Min { o == Ordering::Less } else { o == Ordering::Greater }
+                        if a.func == AggFunc::Min {
+                            o == Ordering::Less
+                        } else {
+                            o == Ordering::Greater
+                        }
                     }
                 };
                 if better {
@@ -337,7 +462,12 @@ impl AggState {
         match self {
             AggState::Count(n) => Value::from(n),
             AggState::Sum { seen: false, .. } => Value::Null,
-            AggState::Sum { int, float, any_float, .. } => {
+            AggState::Sum {
+                int,
+                float,
+                any_float,
+                ..
+            } => {
                 if !any_float {
                     if let Ok(i) = i64::try_from(int) {
                         return Value::from(i);
@@ -362,20 +492,38 @@ struct Group {
 /// Runs a planned SELECT.
 pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult> {
     if plan.limit == Some(0) {
-        return Ok(QueryResult { columns: plan.columns.clone(), rows: Vec::new() });
+        return Ok(QueryResult {
+            columns: plan.columns.clone(),
+            rows: Vec::new(),
+        });
     }
-    let sides = (0..plan.joins.len()).map(|j| build_side(reader, plan, j)).collect::<Result<Vec<_>>>()?;
+    let sides = (0..plan.joins.len())
+        .map(|j| build_side(reader, plan, j))
+        .collect::<Result<Vec<_>>>()?;
     let pipeline = Pipeline { plan, sides };
-    let stop_at = (plan.streams()).then(|| plan.limit.map(|l| plan.offset.saturating_add(l))).flatten();
+    let stop_at = (plan.streams())
+        .then(|| plan.limit.map(|l| plan.offset.saturating_add(l)))
+        .flatten();
     let mut uses_outputs = false;
     for k in &plan.order {
-        k.expr.visit(&mut |e| uses_outputs |= matches!(e, super::expr::Expr::Output(_)));
+        k.expr
+            .visit(&mut |e| uses_outputs |= matches!(e, super::expr::Expr::Output(_)));
     }
     let top_k = match plan.limit {
-        Some(l) if !plan.order.is_empty() && !plan.presorted && !plan.distinct && !uses_outputs => Some(plan.offset.saturating_add(l)),
+        Some(l) if !plan.order.is_empty() && !plan.presorted && !plan.distinct && !uses_outputs => {
+            Some(plan.offset.saturating_add(l))
+        }
         _ => None,
     };
-    let mut collector = Collector { plan, rows: Vec::new(), seen: HashSet::new(), stop_at, seq: 0, top_k, cutoff: None };
+    let mut collector = Collector {
+        plan,
+        rows: Vec::new(),
+        seen: HashSet::new(),
+        stop_at,
+        seq: 0,
+        top_k,
+        cutoff: None,
+    };
 
     match &plan.group {
         None => {
@@ -402,7 +550,11 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
                 let gi = match index.get(key.as_slice()) {
                     Some(i) => *i,
                     None => {
-                        let keys = g.keys.iter().map(|k| k.eval(&env).map(|v| v.into_owned())).collect::<Result<Vec<_>>>()?;
+                        let keys = g
+                            .keys
+                            .iter()
+                            .map(|k| k.eval(&env).map(|v| v.into_owned()))
+                            .collect::<Result<Vec<_>>>()?;
                         groups.push(new_group(keys));
                         index.insert(key.clone(), groups.len() - 1);
                         groups.len() - 1
@@ -414,7 +566,10 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
                         None => group.states[ai].add(agg, None)?,
                         Some(e) => {
                             let v = e.eval(&env)?;
-                            if agg.distinct && (v.is_null() || !group.seen[ai].insert(group_key(std::slice::from_ref(&*v)))) {
+                            if agg.distinct
+                                && (v.is_null()
+                                    || !group.seen[ai].insert(group_key(std::slice::from_ref(&*v))))
+                            {
                                 continue;
                             }
                             group.states[ai].add(agg, Some(&v))?;
@@ -431,7 +586,11 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
                 let mut slots = group.keys;
                 slots.extend(group.states.into_iter().map(AggState::result));
                 if let Some(h) = &g.having {
-                    if !h.expr.test(&Env { tuple: &[], slots: &slots, outputs: &[] })? {
+                    if !h.expr.test(&Env {
+                        tuple: &[],
+                        slots: &slots,
+                        outputs: &[],
+                    })? {
                         continue;
                     }
                 }
@@ -444,7 +603,12 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
     Ok(collector.finish())
 }
 
-fn drive_all(reader: &Reader<'_>, plan: &SelectPlan, pipeline: &Pipeline<'_>, sink: &mut dyn FnMut(&Tuple) -> Result<bool>) -> Result<()> {
+fn drive_all(
+    reader: &Reader<'_>,
+    plan: &SelectPlan,
+    pipeline: &Pipeline<'_>,
+    sink: &mut dyn FnMut(&Tuple) -> Result<bool>,
+) -> Result<()> {
     let n = plan.sources.len();
     if n == 0 {
         let tuple: Tuple = Vec::new();
@@ -457,4 +621,3 @@ fn drive_all(reader: &Reader<'_>, plan: &SelectPlan, pipeline: &Pipeline<'_>, si
         pipeline.drive(&mut tuple, 0, sink)
     })
 }
-

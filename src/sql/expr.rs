@@ -7,7 +7,10 @@ use std::rc::Rc;
 use chrono::{DateTime, Duration, Months, Utc};
 use serde_json::Value;
 
-use super::value::{apply_cmp, arith, equals, float_value, parse_time, short, truth, truth_value, ArithOp, CmpOp, LikePattern, Truth};
+use super::value::{
+    apply_cmp, arith, equals, float_value, parse_time, short, truth, truth_value, ArithOp, CmpOp,
+    LikePattern, Truth,
+};
 use crate::error::{Error, Result};
 use crate::store::entity::format_ts;
 
@@ -27,7 +30,11 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub(crate) fn rows(tuple: &'a [Option<Values>]) -> Self {
-        Env { tuple, slots: &[], outputs: &[] }
+        Env {
+            tuple,
+            slots: &[],
+            outputs: &[],
+        }
     }
 }
 
@@ -101,7 +108,11 @@ pub(crate) struct Interval {
 pub(crate) enum Expr {
     /// A field of source `source`: its top-level field `path[0]` is decoded into `slot`, and
     /// the rest of `path` walks into nested objects.
-    Column { source: usize, slot: usize, path: Vec<String> },
+    Column {
+        source: usize,
+        slot: usize,
+        path: Vec<String>,
+    },
     Literal(Value),
     /// A group key or aggregate result (after GROUP BY).
     Slot(usize),
@@ -115,17 +126,54 @@ pub(crate) enum Expr {
     Arith(ArithOp, Box<Expr>, Box<Expr>),
     /// `a || b`: string concatenation, NULL when either is NULL.
     Concat(Box<Expr>, Box<Expr>),
-    In { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
-    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negated: bool },
-    Like { expr: Box<Expr>, pattern: Box<Expr>, compiled: Option<LikePattern>, escape: Option<char>, fold_case: bool, negated: bool },
-    IsNull { expr: Box<Expr>, negated: bool },
+    In {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        compiled: Option<LikePattern>,
+        escape: Option<char>,
+        fold_case: bool,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
     /// `IS [NOT] TRUE|FALSE`.
-    IsBool { expr: Box<Expr>, value: bool, negated: bool },
-    Func { func: Func, args: Vec<Expr> },
+    IsBool {
+        expr: Box<Expr>,
+        value: bool,
+        negated: bool,
+    },
+    Func {
+        func: Func,
+        args: Vec<Expr>,
+    },
     /// A timestamp plus (or minus, when `subtract`) an interval.
-    Shift { expr: Box<Expr>, by: Interval, subtract: bool },
-    Case { operand: Option<Box<Expr>>, branches: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
-    Cast { expr: Box<Expr>, to: CastType },
+    Shift {
+        expr: Box<Expr>,
+        by: Interval,
+        subtract: bool,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    Cast {
+        expr: Box<Expr>,
+        to: CastType,
+    },
 }
 
 fn lit<'a>(v: Value) -> Result<Cow<'a, Value>> {
@@ -140,7 +188,9 @@ impl Expr {
     /// `true` when the expression reads no row, slot or output (it can be evaluated once).
     pub(crate) fn is_const(&self) -> bool {
         let mut found = false;
-        self.visit(&mut |e| found |= matches!(e, Expr::Column { .. } | Expr::Slot(_) | Expr::Output(_)));
+        self.visit(&mut |e| {
+            found |= matches!(e, Expr::Column { .. } | Expr::Slot(_) | Expr::Output(_))
+        });
         !found
     }
 
@@ -149,9 +199,16 @@ impl Expr {
         f(self);
         match self {
             Expr::Column { .. } | Expr::Literal(_) | Expr::Slot(_) | Expr::Output(_) => {}
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull { expr: e, .. } | Expr::IsBool { expr: e, .. } => e.visit(f),
+            Expr::Not(e)
+            | Expr::Neg(e)
+            | Expr::IsNull { expr: e, .. }
+            | Expr::IsBool { expr: e, .. } => e.visit(f),
             Expr::Shift { expr, .. } | Expr::Cast { expr, .. } => expr.visit(f),
-            Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp(_, a, b) | Expr::Arith(_, a, b) | Expr::Concat(a, b) => {
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::Concat(a, b) => {
                 a.visit(f);
                 b.visit(f);
             }
@@ -159,7 +216,9 @@ impl Expr {
                 expr.visit(f);
                 list.iter().for_each(|e| e.visit(f));
             }
-            Expr::Between { expr, low, high, .. } => {
+            Expr::Between {
+                expr, low, high, ..
+            } => {
                 expr.visit(f);
                 low.visit(f);
                 high.visit(f);
@@ -169,7 +228,11 @@ impl Expr {
                 pattern.visit(f);
             }
             Expr::Func { args, .. } => args.iter().for_each(|e| e.visit(f)),
-            Expr::Case { operand, branches, otherwise } => {
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
                 if let Some(o) = operand {
                     o.visit(f);
                 }
@@ -197,7 +260,13 @@ impl Expr {
 
     /// Evaluates a constant expression.
     pub(crate) fn eval_const(&self) -> Result<Value> {
-        Ok(self.eval(&Env { tuple: &[], slots: &[], outputs: &[] })?.into_owned())
+        Ok(self
+            .eval(&Env {
+                tuple: &[],
+                slots: &[],
+                outputs: &[],
+            })?
+            .into_owned())
     }
 
     /// Evaluates as a condition: only `true` passes.
@@ -272,7 +341,11 @@ impl Expr {
                 }
                 lit(Value::String(format!("{}{}", as_text(&l), as_text(&r))))
             }
-            Expr::In { expr, list, negated } => {
+            Expr::In {
+                expr,
+                list,
+                negated,
+            } => {
                 let v = expr.eval(env)?;
                 let mut result = Some(false);
                 for item in list {
@@ -285,9 +358,18 @@ impl Expr {
                         Some(false) => {}
                     }
                 }
-                lit(truth_value(if *negated { result.map(|b| !b) } else { result }))
+                lit(truth_value(if *negated {
+                    result.map(|b| !b)
+                } else {
+                    result
+                }))
             }
-            Expr::Between { expr, low, high, negated } => {
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => {
                 let v = expr.eval(env)?;
                 let ge = apply_cmp(CmpOp::GtEq, &v, &*low.eval(env)?);
                 let le = apply_cmp(CmpOp::LtEq, &v, &*high.eval(env)?);
@@ -298,25 +380,50 @@ impl Expr {
                 };
                 lit(truth_value(if *negated { both.map(|b| !b) } else { both }))
             }
-            Expr::Like { expr, pattern, compiled, escape, fold_case, negated } => {
+            Expr::Like {
+                expr,
+                pattern,
+                compiled,
+                escape,
+                fold_case,
+                negated,
+            } => {
                 let v = expr.eval(env)?;
                 let text = match &*v {
                     Value::Null => return lit(Value::Null),
                     Value::String(s) => s.as_str(),
-                    other => return Err(Error::SqlType(format!("LIKE needs a string, got {}", short(other)))),
+                    other => {
+                        return Err(Error::SqlType(format!(
+                            "LIKE needs a string, got {}",
+                            short(other)
+                        )))
+                    }
                 };
                 let matched = match compiled {
                     Some(p) => p.matches(text),
                     None => match &*pattern.eval(env)? {
                         Value::Null => return lit(Value::Null),
-                        Value::String(p) => LikePattern::compile(p, *escape, *fold_case).matches(text),
-                        other => return Err(Error::SqlType(format!("a LIKE pattern must be a string, got {}", short(other)))),
+                        Value::String(p) => {
+                            LikePattern::compile(p, *escape, *fold_case).matches(text)
+                        }
+                        other => {
+                            return Err(Error::SqlType(format!(
+                                "a LIKE pattern must be a string, got {}",
+                                short(other)
+                            )))
+                        }
                     },
                 };
                 lit(Value::Bool(matched != *negated))
             }
-            Expr::IsNull { expr, negated } => lit(Value::Bool(expr.eval(env)?.is_null() != *negated)),
-            Expr::IsBool { expr, value, negated } => {
+            Expr::IsNull { expr, negated } => {
+                lit(Value::Bool(expr.eval(env)?.is_null() != *negated))
+            }
+            Expr::IsBool {
+                expr,
+                value,
+                negated,
+            } => {
                 let is = expr.eval_truth(env)? == Some(*value);
                 lit(Value::Bool(is != *negated))
             }
@@ -325,13 +432,23 @@ impl Expr {
                 let v = expr.eval(env)?;
                 let t = match &*v {
                     Value::Null => return lit(Value::Null),
-                    Value::String(s) => parse_time(s)
-                        .ok_or_else(|| Error::SqlType(format!("`{s}` is not a timestamp, cannot add an interval")))?,
-                    other => return Err(Error::SqlType(format!("cannot add an interval to {}", short(other)))),
+                    Value::String(s) => parse_time(s).ok_or_else(|| {
+                        Error::SqlType(format!("`{s}` is not a timestamp, cannot add an interval"))
+                    })?,
+                    other => {
+                        return Err(Error::SqlType(format!(
+                            "cannot add an interval to {}",
+                            short(other)
+                        )))
+                    }
                 };
                 lit(Value::String(format_ts(shift(t, *by, *subtract)?)))
             }
-            Expr::Case { operand, branches, otherwise } => {
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
                 let subject = operand.as_ref().map(|o| o.eval(env)).transpose()?;
                 for (when, then) in branches {
                     let hit = match &subject {
@@ -355,9 +472,19 @@ impl Expr {
 fn shift(t: DateTime<Utc>, by: Interval, subtract: bool) -> Result<DateTime<Utc>> {
     let overflow = || Error::SqlType("timestamp out of range".into());
     let months = Months::new(by.months);
-    let t = if subtract { t.checked_sub_months(months) } else { t.checked_add_months(months) }.ok_or_else(overflow)?;
+    let t = if subtract {
+        t.checked_sub_months(months)
+    } else {
+        t.checked_add_months(months)
+    }
+    .ok_or_else(overflow)?;
     let d = Duration::microseconds(by.micros);
-    if subtract { t.checked_sub_signed(d) } else { t.checked_add_signed(d) }.ok_or_else(overflow)
+    if subtract {
+        t.checked_sub_signed(d)
+    } else {
+        t.checked_add_signed(d)
+    }
+    .ok_or_else(overflow)
 }
 
 /// Text of a scalar for concatenation and CAST to text.
@@ -378,12 +505,25 @@ fn eval_func<'a>(func: Func, args: &'a [Expr], env: &Env<'a>) -> Result<Cow<'a, 
         }
         return lit(Value::Null);
     }
-    let values = args.iter().map(|a| a.eval(env)).collect::<Result<Vec<_>>>()?;
+    let values = args
+        .iter()
+        .map(|a| a.eval(env))
+        .collect::<Result<Vec<_>>>()?;
     if func == Func::Concat {
-        return lit(Value::String(values.iter().filter(|v| !v.is_null()).map(|v| as_text(v)).collect()));
+        return lit(Value::String(
+            values
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| as_text(v))
+                .collect(),
+        ));
     }
     if func == Func::NullIf {
-        return lit(if equals(&values[0], &values[1]) == Some(true) { Value::Null } else { values[0].clone().into_owned() });
+        return lit(if equals(&values[0], &values[1]) == Some(true) {
+            Value::Null
+        } else {
+            values[0].clone().into_owned()
+        });
     }
     let v = &*values[0];
     if v.is_null() {
@@ -423,8 +563,17 @@ fn eval_func<'a>(func: Func, args: &'a [Expr], env: &Env<'a>) -> Result<Cow<'a, 
                 _ => {
                     let digits = match values.get(1).map(|d| &**d) {
                         None => 0,
-                        Some(Value::Number(d)) if d.as_i64().is_some_and(|d| (0..=15).contains(&d)) => d.as_i64().unwrap_or(0),
-                        Some(other) => return Err(Error::SqlType(format!("ROUND() digits must be an integer 0–15, got {}", short(other)))),
+                        Some(Value::Number(d))
+                            if d.as_i64().is_some_and(|d| (0..=15).contains(&d)) =>
+                        {
+                            d.as_i64().unwrap_or(0)
+                        }
+                        Some(other) => {
+                            return Err(Error::SqlType(format!(
+                                "ROUND() digits must be an integer 0–15, got {}",
+                                short(other)
+                            )))
+                        }
                     };
                     let scale = 10f64.powi(digits as i32);
                     (f * scale).round() / scale
@@ -451,7 +600,11 @@ fn cast(v: &Value, to: CastType) -> Result<Value> {
                 Some(i) => Value::from(i),
                 None => {
                     let f = n.as_f64().unwrap_or(f64::NAN).trunc();
-                    if f.is_finite() && f.abs() < 9.2e18 { Value::from(f as i64) } else { return Err(fail()) }
+                    if f.is_finite() && f.abs() < 9.2e18 {
+                        Value::from(f as i64)
+                    } else {
+                        return Err(fail());
+                    }
                 }
             },
             Value::String(s) => Value::from(s.trim().parse::<i64>().map_err(|_| fail())?),

@@ -73,7 +73,13 @@ impl QueryResult {
     pub fn objects(&self) -> Vec<Row> {
         self.rows
             .iter()
-            .map(|r| self.columns.iter().cloned().zip(r.iter().cloned()).collect())
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().cloned())
+                    .collect()
+            })
             .collect()
     }
 }
@@ -83,7 +89,10 @@ impl Serialize for QueryResult {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         struct RowRef<'a>(&'a [String], &'a [Value]);
         impl Serialize for RowRef<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
                 let mut map = s.serialize_map(Some(self.0.len()))?;
                 for (k, v) in self.0.iter().zip(self.1) {
                     map.serialize_entry(k, v)?;
@@ -128,7 +137,10 @@ impl Tenant {
                         t.depth.as_ref().map_or(crate::graph::DEFAULT_TRAVERSE_DEPTH.to_string(), ToString::to_string)
                     )],
                 };
-                Ok(QueryResult { columns: vec!["plan".into()], rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect() })
+                Ok(QueryResult {
+                    columns: vec!["plan".into()],
+                    rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect(),
+                })
             }
             Statement::Lookup(keys) => {
                 let mut binder = Binder::new(&reader, params);
@@ -137,7 +149,11 @@ impl Tenant {
                     match binder.constant(k, "LOOKUP")? {
                         Value::String(s) => texts.push(s),
                         Value::Number(n) => texts.push(n.to_string()),
-                        other => return Err(Error::SqlType(format!("LOOKUP keys are strings, got {other}"))),
+                        other => {
+                            return Err(Error::SqlType(format!(
+                                "LOOKUP keys are strings, got {other}"
+                            )))
+                        }
                     }
                 }
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -157,17 +173,39 @@ impl Tenant {
 impl Tenant {
     /// `TRAVERSE FROM 'id' ...`: one row per path — `depth`, `path` (entity ids), `rels` (the
     /// relationships taken), then the row of the entity the path ends at.
-    fn run_traverse(&self, reader: &crate::store::read::Reader<'_>, t: &parse::Traverse, params: &[Value]) -> Result<QueryResult> {
+    fn run_traverse(
+        &self,
+        reader: &crate::store::read::Reader<'_>,
+        t: &parse::Traverse,
+        params: &[Value],
+    ) -> Result<QueryResult> {
         let mut binder = Binder::new(reader, params);
-        let start = match t.start.as_ref().map(|e| binder.constant(e, "TRAVERSE FROM")).transpose()? {
+        let start = match t
+            .start
+            .as_ref()
+            .map(|e| binder.constant(e, "TRAVERSE FROM"))
+            .transpose()?
+        {
             Some(Value::String(s)) => s,
-            other => return Err(Error::SqlType(format!("TRAVERSE FROM takes an entity id string, got {}", other.unwrap_or(Value::Null)))),
+            other => {
+                return Err(Error::SqlType(format!(
+                    "TRAVERSE FROM takes an entity id string, got {}",
+                    other.unwrap_or(Value::Null)
+                )))
+            }
         };
-        let count = |binder: &mut Binder<'_, '_>, e: Option<&sqlparser::ast::Expr>, what: &'static str| -> Result<Option<usize>> {
+        let count = |binder: &mut Binder<'_, '_>,
+                     e: Option<&sqlparser::ast::Expr>,
+                     what: &'static str|
+         -> Result<Option<usize>> {
             match e.map(|e| binder.constant(e, what)).transpose()? {
                 None => Ok(None),
-                Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().map(|n| usize::try_from(n).unwrap_or(usize::MAX))),
-                Some(other) => Err(Error::SqlType(format!("{what} must be a non-negative integer, got {other}"))),
+                Some(Value::Number(n)) if n.as_u64().is_some() => {
+                    Ok(n.as_u64().map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+                }
+                Some(other) => Err(Error::SqlType(format!(
+                    "{what} must be a non-negative integer, got {other}"
+                ))),
             }
         };
         let mut opts = crate::graph::TraverseOptions::default();
@@ -186,7 +224,11 @@ impl Tenant {
         for rel in &t.rel_types {
             match binder.constant(rel, "TYPE")? {
                 Value::String(r) => opts.rel_types.push(r),
-                other => return Err(Error::SqlType(format!("TYPE takes relationship names as strings, got {other}"))),
+                other => {
+                    return Err(Error::SqlType(format!(
+                        "TYPE takes relationship names as strings, got {other}"
+                    )))
+                }
             }
         }
         let traversal = self.traverse(&start, &opts)?;
@@ -196,8 +238,18 @@ impl Tenant {
             .map(|p| {
                 let prefix = vec![
                     Value::from(p.depth),
-                    Value::Array(p.nodes.iter().map(|n| Value::String(n.to_string())).collect()),
-                    Value::Array(p.edges.iter().map(|e| Value::String(e.rel.clone())).collect()),
+                    Value::Array(
+                        p.nodes
+                            .iter()
+                            .map(|n| Value::String(n.to_string()))
+                            .collect(),
+                    ),
+                    Value::Array(
+                        p.edges
+                            .iter()
+                            .map(|e| Value::String(e.rel.clone()))
+                            .collect(),
+                    ),
                 ];
                 (prefix, traversal.row(&p.end()).cloned().unwrap_or_default())
             })
@@ -209,7 +261,13 @@ impl Tenant {
 /// Rows from several tables as one result: `_table`, `id`, then every other field in order of
 /// first appearance (missing fields are null).
 fn rows_of_many_tables(found: Vec<(String, Row)>) -> QueryResult {
-    rows_with_prefix(&["_table"], found.into_iter().map(|(table, row)| (vec![Value::String(table)], row)).collect())
+    rows_with_prefix(
+        &["_table"],
+        found
+            .into_iter()
+            .map(|(table, row)| (vec![Value::String(table)], row))
+            .collect(),
+    )
 }
 
 /// Rows of different shapes as one result: the `prefix` columns, `id`, then every other field in
@@ -227,7 +285,11 @@ fn rows_with_prefix(prefix: &[&str], found: Vec<(Vec<Value>, Row)>) -> QueryResu
     let rows = found
         .into_iter()
         .map(|(mut values, row)| {
-            values.extend(columns[prefix.len()..].iter().map(|c| row.get(c).cloned().unwrap_or(Value::Null)));
+            values.extend(
+                columns[prefix.len()..]
+                    .iter()
+                    .map(|c| row.get(c).cloned().unwrap_or(Value::Null)),
+            );
             values
         })
         .collect();

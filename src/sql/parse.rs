@@ -20,7 +20,12 @@ pub(crate) enum Statement {
     /// `LOOKUP 'k1', 'k2', ...`: rows by natural key across tables.
     Lookup(Vec<ast::Expr>),
     /// `SEARCH 'text' IN table [WHERE ...] [LIMIT n]`.
-    Search { text: ast::Expr, table: ast::Ident, selection: Option<ast::Expr>, limit: Option<ast::Expr> },
+    Search {
+        text: ast::Expr,
+        table: ast::Ident,
+        selection: Option<ast::Expr>,
+        limit: Option<ast::Expr>,
+    },
     /// `TRAVERSE FROM 'id' [DEPTH n] [DIRECTION out|in|both] [TYPE 'rel', ...] [STRATEGY bfs|dfs]
     /// [LIMIT n]`.
     Traverse(Traverse),
@@ -39,7 +44,11 @@ pub(crate) struct Traverse {
 
 fn syntax(e: ParserError) -> Error {
     let msg = e.to_string();
-    Error::SqlSyntax(msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string())
+    Error::SqlSyntax(
+        msg.strip_prefix("sql parser error: ")
+            .unwrap_or(&msg)
+            .to_string(),
+    )
 }
 
 /// Deepest expression nesting accepted (binding and evaluation recurse once per level).
@@ -77,7 +86,9 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
     }
     if peek_word(parser, "LOOKUP") {
         parser.next_token();
-        let keys = parser.parse_comma_separated(Parser::parse_expr).map_err(syntax)?;
+        let keys = parser
+            .parse_comma_separated(Parser::parse_expr)
+            .map_err(syntax)?;
         return Ok(Statement::Lookup(keys));
     }
     if peek_word(parser, "SEARCH") {
@@ -85,9 +96,22 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         let text = ast::Expr::Value(parser.parse_value().map_err(syntax)?);
         parser.expect_keyword(Keyword::IN).map_err(syntax)?;
         let table = parser.parse_identifier().map_err(syntax)?;
-        let selection = if parser.parse_keyword(Keyword::WHERE) { Some(parser.parse_expr().map_err(syntax)?) } else { None };
-        let limit = if parser.parse_keyword(Keyword::LIMIT) { Some(parser.parse_expr().map_err(syntax)?) } else { None };
-        return Ok(Statement::Search { text, table, selection, limit });
+        let selection = if parser.parse_keyword(Keyword::WHERE) {
+            Some(parser.parse_expr().map_err(syntax)?)
+        } else {
+            None
+        };
+        let limit = if parser.parse_keyword(Keyword::LIMIT) {
+            Some(parser.parse_expr().map_err(syntax)?)
+        } else {
+            None
+        };
+        return Ok(Statement::Search {
+            text,
+            table,
+            selection,
+            limit,
+        });
     }
     if peek_word(parser, "TRAVERSE") {
         parser.next_token();
@@ -96,9 +120,9 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
     let statement = parser.parse_statement().map_err(syntax)?;
     match statement {
         ast::Statement::Query(q) => Ok(Statement::Query(q)),
-        ast::Statement::Explain { .. } | ast::Statement::ExplainTable { .. } => {
-            Err(Error::SqlUnsupported("this form of EXPLAIN; use `EXPLAIN SELECT ...`".into()))
-        }
+        ast::Statement::Explain { .. } | ast::Statement::ExplainTable { .. } => Err(
+            Error::SqlUnsupported("this form of EXPLAIN; use `EXPLAIN SELECT ...`".into()),
+        ),
         other => {
             let text = other.to_string();
             let verb = text.split_whitespace().next().unwrap_or("").to_uppercase();
@@ -117,8 +141,23 @@ fn check_depth(statement: &Statement) -> Result<()> {
         Statement::Query(q) => query_exprs(q, &mut roots),
         Statement::Explain(inner) => return check_depth(inner),
         Statement::Lookup(keys) => roots.extend(keys),
-        Statement::Search { text, selection, limit, .. } => roots.extend([Some(text), selection.as_ref(), limit.as_ref()].into_iter().flatten()),
-        Statement::Traverse(t) => roots.extend(t.start.iter().chain(&t.depth).chain(&t.rel_types).chain(&t.limit)),
+        Statement::Search {
+            text,
+            selection,
+            limit,
+            ..
+        } => roots.extend(
+            [Some(text), selection.as_ref(), limit.as_ref()]
+                .into_iter()
+                .flatten(),
+        ),
+        Statement::Traverse(t) => roots.extend(
+            t.start
+                .iter()
+                .chain(&t.depth)
+                .chain(&t.rel_types)
+                .chain(&t.limit),
+        ),
     }
     let mut stack: Vec<(&ast::Expr, usize)> = roots.into_iter().map(|e| (e, 1)).collect();
     while let Some((e, depth)) = stack.pop() {
@@ -135,7 +174,9 @@ fn check_depth(statement: &Statement) -> Result<()> {
 fn query_exprs<'a>(q: &'a ast::Query, out: &mut Vec<&'a ast::Expr>) {
     if let ast::SetExpr::Select(s) = &*q.body {
         for item in &s.projection {
-            if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } = item {
+            if let ast::SelectItem::UnnamedExpr(e)
+            | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
                 out.push(e);
             }
         }
@@ -155,7 +196,11 @@ fn query_exprs<'a>(q: &'a ast::Query, out: &mut Vec<&'a ast::Expr>) {
             out.extend(g);
         }
     }
-    if let Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(o), .. }) = &q.order_by {
+    if let Some(ast::OrderBy {
+        kind: ast::OrderByKind::Expressions(o),
+        ..
+    }) = &q.order_by
+    {
         out.extend(o.iter().map(|o| &o.expr));
     }
 }
@@ -183,7 +228,9 @@ fn children<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
                 list.iter().for_each(&mut *f);
             }
         }
-        A::Between { expr, low, high, .. } => {
+        A::Between {
+            expr, low, high, ..
+        } => {
             f(expr);
             f(low);
             f(high);
@@ -192,7 +239,12 @@ fn children<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
             f(expr);
             f(pattern);
         }
-        A::Case { operand, conditions, else_result, .. } => {
+        A::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             operand.iter().for_each(|o| f(o));
             for w in conditions {
                 f(&w.condition);
@@ -224,13 +276,29 @@ fn parse_traverse(parser: &mut Parser<'_>) -> Result<Traverse> {
             t.depth = Some(ast::Expr::Value(parser.parse_value().map_err(syntax)?));
         } else if peek_word(parser, "DIRECTION") {
             parser.next_token();
-            t.direction = Some(parser.parse_identifier().map_err(syntax)?.value.to_lowercase());
+            t.direction = Some(
+                parser
+                    .parse_identifier()
+                    .map_err(syntax)?
+                    .value
+                    .to_lowercase(),
+            );
         } else if peek_word(parser, "TYPE") {
             parser.next_token();
-            t.rel_types.extend(parser.parse_comma_separated(Parser::parse_expr).map_err(syntax)?);
+            t.rel_types.extend(
+                parser
+                    .parse_comma_separated(Parser::parse_expr)
+                    .map_err(syntax)?,
+            );
         } else if peek_word(parser, "STRATEGY") {
             parser.next_token();
-            t.strategy = Some(parser.parse_identifier().map_err(syntax)?.value.to_lowercase());
+            t.strategy = Some(
+                parser
+                    .parse_identifier()
+                    .map_err(syntax)?
+                    .value
+                    .to_lowercase(),
+            );
         } else if parser.parse_keyword(Keyword::LIMIT) {
             t.limit = Some(ast::Expr::Value(parser.parse_value().map_err(syntax)?));
         } else {
@@ -246,16 +314,27 @@ mod tests {
     #[test]
     fn one_statement_only() {
         assert!(matches!(parse("SELECT 1;"), Ok(Statement::Query(_))));
-        assert!(matches!(parse("select 1; select 2"), Err(Error::SqlSyntax(_))));
+        assert!(matches!(
+            parse("select 1; select 2"),
+            Err(Error::SqlSyntax(_))
+        ));
         assert!(matches!(parse("   "), Err(Error::SqlSyntax(_))));
-        assert!(matches!(parse("DELETE FROM t"), Err(Error::SqlUnsupported(_))));
+        assert!(matches!(
+            parse("DELETE FROM t"),
+            Err(Error::SqlUnsupported(_))
+        ));
     }
 
     #[test]
     fn rem_statements() {
         assert!(matches!(parse("lookup 'a', 'b'"), Ok(Statement::Lookup(k)) if k.len() == 2));
         match parse("SEARCH 'cats and dogs' IN resources WHERE category = 'x' LIMIT 3").unwrap() {
-            Statement::Search { table, selection, limit, .. } => {
+            Statement::Search {
+                table,
+                selection,
+                limit,
+                ..
+            } => {
                 assert_eq!(table.value, "resources");
                 assert!(selection.is_some() && limit.is_some());
             }
@@ -268,7 +347,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse("EXPLAIN SELECT 1"), Ok(Statement::Explain(_))));
-        assert!(matches!(parse("SEARCH 'x' resources"), Err(Error::SqlSyntax(_))));
+        assert!(matches!(
+            parse("EXPLAIN SELECT 1"),
+            Ok(Statement::Explain(_))
+        ));
+        assert!(matches!(
+            parse("SEARCH 'x' resources"),
+            Err(Error::SqlSyntax(_))
+        ));
     }
 }

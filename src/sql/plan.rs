@@ -27,7 +27,11 @@ pub(crate) enum Access {
     /// Rows by id (`id = ...`, `id IN (...)`).
     Ids(Vec<Uuid>),
     /// Rows from a secondary index.
-    Index { field: String, query: IndexQuery, text: String },
+    Index {
+        field: String,
+        query: IndexQuery,
+        text: String,
+    },
     /// No row can match (e.g. `id = 'not a uuid'`).
     Empty,
 }
@@ -146,7 +150,9 @@ enum Candidate {
 
 fn column_of(e: &Expr, source: usize) -> Option<&str> {
     match e {
-        Expr::Column { source: s, path, .. } if *s == source && path.len() == 1 => Some(&path[0]),
+        Expr::Column {
+            source: s, path, ..
+        } if *s == source && path.len() == 1 => Some(&path[0]),
         _ => None,
     }
 }
@@ -182,12 +188,27 @@ fn candidates(pred: &Expr, source: usize, out: &mut Vec<Candidate>) {
                 CmpOp::NotEq => {}
             }
         }
-        Expr::In { expr, list, negated: false } => {
+        Expr::In {
+            expr,
+            list,
+            negated: false,
+        } => {
             let Some(f) = field(expr) else { return };
-            let Some(values) = list.iter().map(constant).collect::<Option<Vec<_>>>() else { return };
-            out.push(if f == "id" { Candidate::Ids(values) } else { Candidate::In(f, values) });
+            let Some(values) = list.iter().map(constant).collect::<Option<Vec<_>>>() else {
+                return;
+            };
+            out.push(if f == "id" {
+                Candidate::Ids(values)
+            } else {
+                Candidate::In(f, values)
+            });
         }
-        Expr::Between { expr, low, high, negated: false } => {
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated: false,
+        } => {
             if let (Some(f), Some(l), Some(h)) = (field(expr), constant(low), constant(high)) {
                 if f != "id" {
                     out.push(Candidate::Lower(f.clone(), Bound::Included(l)));
@@ -204,18 +225,24 @@ fn candidates(pred: &Expr, source: usize, out: &mut Vec<Candidate>) {
 /// then decides exactly.
 fn widen(bound: Bound<Value>, lower: bool) -> Bound<Value> {
     match &bound {
-        Bound::Included(Value::String(s)) | Bound::Excluded(Value::String(s)) => match parse_time(s) {
-            Some(t) => {
-                let day = if lower { t - chrono::Duration::days(1) } else { t + chrono::Duration::days(2) };
-                let date = Value::String(day.format("%Y-%m-%d").to_string());
-                if lower {
-                    Bound::Included(date)
-                } else {
-                    Bound::Excluded(date)
+        Bound::Included(Value::String(s)) | Bound::Excluded(Value::String(s)) => {
+            match parse_time(s) {
+                Some(t) => {
+                    let day = if lower {
+                        t - chrono::Duration::days(1)
+                    } else {
+                        t + chrono::Duration::days(2)
+                    };
+                    let date = Value::String(day.format("%Y-%m-%d").to_string());
+                    if lower {
+                        Bound::Included(date)
+                    } else {
+                        Bound::Excluded(date)
+                    }
                 }
+                None => bound,
             }
-            None => bound,
-        },
+        }
         _ => bound,
     }
 }
@@ -229,7 +256,11 @@ fn tighter(old: Bound<Value>, new: Bound<Value>, lower: bool) -> Option<Bound<Va
         (None, _) => Some(new),
         (_, None) => Some(old),
         (Some(a), Some(b)) => match compare(&a, &b)? {
-            std::cmp::Ordering::Equal => Some(if matches!(new, Bound::Excluded(_)) { new } else { old }),
+            std::cmp::Ordering::Equal => Some(if matches!(new, Bound::Excluded(_)) {
+                new
+            } else {
+                old
+            }),
             std::cmp::Ordering::Less => Some(if lower { new } else { old }),
             std::cmp::Ordering::Greater => Some(if lower { old } else { new }),
         },
@@ -260,7 +291,12 @@ fn range_text(field: &str, lower: &Bound<Value>, upper: &Bound<Value>) -> String
 
 /// Picks the access path of `source` from its filter: ids first, else the indexed condition that
 /// matches the fewest entries (counted, up to a cap), else a full scan.
-pub(crate) fn choose_access(reader: &Reader<'_>, plan: &mut SourcePlan, source: usize, indexed: &[String]) -> Result<()> {
+pub(crate) fn choose_access(
+    reader: &Reader<'_>,
+    plan: &mut SourcePlan,
+    source: usize,
+    indexed: &[String],
+) -> Result<()> {
     let total = reader.tenant().count(&plan.table, plan.include_deleted)?;
     let mut found = Vec::new();
     for pred in &plan.filter {
@@ -270,8 +306,15 @@ pub(crate) fn choose_access(reader: &Reader<'_>, plan: &mut SourcePlan, source: 
     let mut best: Option<(Access, u64)> = None;
     for c in &found {
         if let Candidate::Ids(values) = c {
-            let ids: Vec<Uuid> = values.iter().filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok())).collect();
-            let access = if ids.is_empty() { Access::Empty } else { Access::Ids(ids) };
+            let ids: Vec<Uuid> = values
+                .iter()
+                .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+                .collect();
+            let access = if ids.is_empty() {
+                Access::Empty
+            } else {
+                Access::Ids(ids)
+            };
             let n = match &access {
                 Access::Ids(ids) => ids.len() as u64,
                 _ => 0,
@@ -289,15 +332,25 @@ pub(crate) fn choose_access(reader: &Reader<'_>, plan: &mut SourcePlan, source: 
                 Candidate::Eq(f, v) if indexed.contains(&f) => {
                     let text = format!("{f} = {}", render(&v));
                     match (&v, v.as_str().and_then(parse_time)) {
-                        (Value::String(_), Some(_)) => ranges.push((f, widen(Bound::Included(v.clone()), true), widen(Bound::Included(v), false))),
+                        (Value::String(_), Some(_)) => ranges.push((
+                            f,
+                            widen(Bound::Included(v.clone()), true),
+                            widen(Bound::Included(v), false),
+                        )),
                         _ => queries.push((f, IndexQuery::Eq(v), text)),
                     }
                 }
                 Candidate::In(f, values) if indexed.contains(&f) => {
-                    if values.iter().any(|v| v.as_str().and_then(parse_time).is_some()) {
+                    if values
+                        .iter()
+                        .any(|v| v.as_str().and_then(parse_time).is_some())
+                    {
                         continue;
                     }
-                    let text = format!("{f} IN ({})", values.iter().map(render).collect::<Vec<_>>().join(", "));
+                    let text = format!(
+                        "{f} IN ({})",
+                        values.iter().map(render).collect::<Vec<_>>().join(", ")
+                    );
                     queries.push((f, IndexQuery::In(values), text));
                 }
                 Candidate::Lower(f, b) | Candidate::Upper(f, b) if !indexed.contains(&f) => {
@@ -313,14 +366,20 @@ pub(crate) fn choose_access(reader: &Reader<'_>, plan: &mut SourcePlan, source: 
             queries.push((f, IndexQuery::Range { lower, upper }, text));
         }
         for (field, query, text) in queries {
-            let n = reader.index_ids(&plan.table, &field, &query, Some(PROBE_CAP))?.len() as u64;
+            let n = reader
+                .index_ids(&plan.table, &field, &query, Some(PROBE_CAP))?
+                .len() as u64;
             if best.as_ref().is_none_or(|(_, m)| n < *m) {
                 best = Some((Access::Index { field, query, text }, n));
             }
         }
     }
     let (access, estimate) = match best {
-        Some((access, n)) if n < total.max(1) || matches!(access, Access::Ids(_) | Access::Empty) => (access, n),
+        Some((access, n))
+            if n < total.max(1) || matches!(access, Access::Ids(_) | Access::Empty) =>
+        {
+            (access, n)
+        }
         _ => (Access::FullScan, total),
     };
     plan.access = access;
@@ -328,7 +387,12 @@ pub(crate) fn choose_access(reader: &Reader<'_>, plan: &mut SourcePlan, source: 
     Ok(())
 }
 
-fn merge_range(ranges: &mut Vec<(String, Bound<Value>, Bound<Value>)>, field: String, bound: Bound<Value>, lower: bool) {
+fn merge_range(
+    ranges: &mut Vec<(String, Bound<Value>, Bound<Value>)>,
+    field: String,
+    bound: Bound<Value>,
+    lower: bool,
+) {
     let slot = match ranges.iter().position(|(f, _, _)| *f == field) {
         Some(i) => i,
         None => {
@@ -337,7 +401,10 @@ fn merge_range(ranges: &mut Vec<(String, Bound<Value>, Bound<Value>)>, field: St
         }
     };
     let entry = &mut ranges[slot];
-    let old = std::mem::replace(if lower { &mut entry.1 } else { &mut entry.2 }, Bound::Unbounded);
+    let old = std::mem::replace(
+        if lower { &mut entry.1 } else { &mut entry.2 },
+        Bound::Unbounded,
+    );
     // Bounds of different types cannot combine: keep the first.
     let merged = tighter(old.clone(), bound, lower).unwrap_or(old);
     *(if lower { &mut entry.1 } else { &mut entry.2 }) = merged;
@@ -364,7 +431,18 @@ impl SelectPlan {
             let keys = self
                 .order
                 .iter()
-                .map(|k| format!("{}{}{}", k.text, if k.desc { " DESC" } else { "" }, if k.nulls_first { " NULLS FIRST" } else { " NULLS LAST" }))
+                .map(|k| {
+                    format!(
+                        "{}{}{}",
+                        k.text,
+                        if k.desc { " DESC" } else { "" },
+                        if k.nulls_first {
+                            " NULLS FIRST"
+                        } else {
+                            " NULLS LAST"
+                        }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             if self.presorted {
@@ -383,11 +461,24 @@ impl SelectPlan {
             if let Some(h) = &g.having {
                 steps.push(format!("Having {}", h.text));
             }
-            let aggs = g.aggs.iter().map(|a| a.text.clone()).collect::<Vec<_>>().join(", ");
+            let aggs = g
+                .aggs
+                .iter()
+                .map(|a| a.text.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
             if g.keys.is_empty() {
                 steps.push(format!("Aggregate {aggs}"));
             } else {
-                steps.push(format!("Hash aggregate by {} computing {}", g.key_texts.join(", "), if aggs.is_empty() { "(keys only)".into() } else { aggs }));
+                steps.push(format!(
+                    "Hash aggregate by {} computing {}",
+                    g.key_texts.join(", "),
+                    if aggs.is_empty() {
+                        "(keys only)".into()
+                    } else {
+                        aggs
+                    }
+                ));
             }
         }
         let mut lines = Vec::new();
@@ -416,7 +507,11 @@ impl SelectPlan {
             d += 1;
         }
         let pad = "  ".repeat(d);
-        let kind = if join.kind == JoinKind::Inner { "Hash join" } else { "Hash left join" };
+        let kind = if join.kind == JoinKind::Inner {
+            "Hash join"
+        } else {
+            "Hash left join"
+        };
         let mut s = format!("{pad}{kind} on {}", join.key_texts.join(" AND "));
         if !join.on_residual.is_empty() {
             s.push_str(&format!(" and {}", texts(&join.on_residual)));
@@ -430,19 +525,33 @@ impl SelectPlan {
     fn explain_scan(&self, i: usize, depth: usize, lines: &mut Vec<String>) {
         let s = &self.sources[i];
         let pad = "  ".repeat(depth);
-        let name = if s.alias == s.table { s.table.clone() } else { format!("{} AS {}", s.table, s.alias) };
+        let name = if s.alias == s.table {
+            s.table.clone()
+        } else {
+            format!("{} AS {}", s.table, s.alias)
+        };
         let mut d = depth;
         if !s.filter.is_empty() {
             lines.push(format!("{pad}Filter {}", texts(&s.filter)));
             d += 1;
         }
         let pad = "  ".repeat(d);
-        let deleted = if s.include_deleted { ", soft-deleted rows included" } else { "" };
+        let deleted = if s.include_deleted {
+            ", soft-deleted rows included"
+        } else {
+            ""
+        };
         let line = match &s.access {
-            Access::FullScan => format!("{pad}Full scan {name} (est. {} rows{deleted})", s.estimate),
+            Access::FullScan => {
+                format!("{pad}Full scan {name} (est. {} rows{deleted})", s.estimate)
+            }
             Access::Ids(ids) => format!("{pad}Id lookup {name} ({} ids{deleted})", ids.len()),
             Access::Index { text, .. } => {
-                let est = if s.estimate as usize >= PROBE_CAP { format!("≥{PROBE_CAP}") } else { s.estimate.to_string() };
+                let est = if s.estimate as usize >= PROBE_CAP {
+                    format!("≥{PROBE_CAP}")
+                } else {
+                    s.estimate.to_string()
+                };
                 format!("{pad}Index scan {name} using {text} (est. {est} rows{deleted})")
             }
             Access::Empty => format!("{pad}Empty {name} (no id can match)"),
@@ -452,5 +561,9 @@ impl SelectPlan {
 }
 
 fn texts(preds: &[Pred]) -> String {
-    preds.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" AND ")
+    preds
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }

@@ -24,7 +24,10 @@ pub(crate) fn truth(v: &Value) -> Result<Truth> {
     match v {
         Value::Bool(b) => Ok(Some(*b)),
         Value::Null => Ok(None),
-        other => Err(Error::SqlType(format!("expected a boolean condition, got {}", short(other)))),
+        other => Err(Error::SqlType(format!(
+            "expected a boolean condition, got {}",
+            short(other)
+        ))),
     }
 }
 
@@ -37,7 +40,10 @@ pub(crate) fn truth_value(t: Truth) -> Value {
 pub(crate) fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 40 {
-        format!("{}…", &s[..s.char_indices().nth(40).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(40).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s
     }
@@ -51,24 +57,36 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     if b.len() == 10 {
-        return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+        return NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
             return Some(t.and_utc());
         }
     }
-    DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z").ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z")
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn cmp_numbers(a: &Number, b: &Number) -> Ordering {
     match (a.as_i64(), b.as_i64()) {
         (Some(x), Some(y)) => x.cmp(&y),
         _ => {
-            let (x, y) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
             x.partial_cmp(&y).unwrap_or(Ordering::Equal)
         }
     }
@@ -110,9 +128,13 @@ pub(crate) fn equals(a: &Value, b: &Value) -> Truth {
 fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y) == Ordering::Equal,
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -166,8 +188,12 @@ pub(crate) fn apply_cmp(op: CmpOp, a: &Value, b: &Value) -> Truth {
         CmpOp::NotEq => equals(a, b).map(|t| !t),
         _ => match (a, b) {
             (Value::Null, _) | (_, Value::Null) => None,
-            (Value::Array(items), scalar) if !scalar.is_array() => any_of(items, |item| apply_cmp(op, item, scalar)),
-            (scalar, Value::Array(items)) if !scalar.is_array() => any_of(items, |item| apply_cmp(op, scalar, item)),
+            (Value::Array(items), scalar) if !scalar.is_array() => {
+                any_of(items, |item| apply_cmp(op, item, scalar))
+            }
+            (scalar, Value::Array(items)) if !scalar.is_array() => {
+                any_of(items, |item| apply_cmp(op, scalar, item))
+            }
             _ => compare(a, b).map(|o| match op {
                 CmpOp::Lt => o == Ordering::Less,
                 CmpOp::LtEq => o != Ordering::Greater,
@@ -258,7 +284,9 @@ pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value> {
             ArithOp::Add => i.checked_add(j),
             ArithOp::Sub => i.checked_sub(j),
             ArithOp::Mul => i.checked_mul(j),
-            ArithOp::Div | ArithOp::Mod if j == 0 => return Err(Error::SqlType("division by zero".into())),
+            ArithOp::Div | ArithOp::Mod if j == 0 => {
+                return Err(Error::SqlType("division by zero".into()))
+            }
             ArithOp::Div => i.checked_div(j),
             ArithOp::Mod => i.checked_rem(j),
         };
@@ -266,12 +294,17 @@ pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value> {
             return Ok(Value::from(v));
         }
     }
-    let (f, g) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+    let (f, g) = (
+        x.as_f64().unwrap_or(f64::NAN),
+        y.as_f64().unwrap_or(f64::NAN),
+    );
     let out = match op {
         ArithOp::Add => f + g,
         ArithOp::Sub => f - g,
         ArithOp::Mul => f * g,
-        ArithOp::Div | ArithOp::Mod if g == 0.0 => return Err(Error::SqlType("division by zero".into())),
+        ArithOp::Div | ArithOp::Mod if g == 0.0 => {
+            return Err(Error::SqlType("division by zero".into()))
+        }
         ArithOp::Div => f / g,
         ArithOp::Mod => f % g,
     };
@@ -376,7 +409,10 @@ mod tests {
     fn numbers_compare_across_ints_and_floats() {
         assert_eq!(equals(&json!(1), &json!(1.0)), Some(true));
         assert_eq!(apply_cmp(CmpOp::Lt, &json!(1), &json!(1.5)), Some(true));
-        assert_eq!(apply_cmp(CmpOp::Gt, &json!(i64::MAX), &json!(i64::MAX - 1)), Some(true));
+        assert_eq!(
+            apply_cmp(CmpOp::Gt, &json!(i64::MAX), &json!(i64::MAX - 1)),
+            Some(true)
+        );
     }
 
     #[test]
@@ -389,9 +425,29 @@ mod tests {
 
     #[test]
     fn timestamps_compare_as_time() {
-        assert_eq!(apply_cmp(CmpOp::GtEq, &json!("2025-01-01T00:00:00.000000Z"), &json!("2025-01-01")), Some(true));
-        assert_eq!(equals(&json!("2025-01-01T02:00:00+02:00"), &json!("2025-01-01 00:00:00")), Some(true));
-        assert_eq!(apply_cmp(CmpOp::Lt, &json!("2024-12-31T23:59:59Z"), &json!("2025-01-01")), Some(true));
+        assert_eq!(
+            apply_cmp(
+                CmpOp::GtEq,
+                &json!("2025-01-01T00:00:00.000000Z"),
+                &json!("2025-01-01")
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            equals(
+                &json!("2025-01-01T02:00:00+02:00"),
+                &json!("2025-01-01 00:00:00")
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            apply_cmp(
+                CmpOp::Lt,
+                &json!("2024-12-31T23:59:59Z"),
+                &json!("2025-01-01")
+            ),
+            Some(true)
+        );
         assert!(parse_time("2025-13-01").is_none());
         assert!(parse_time("hello world").is_none());
     }
@@ -421,17 +477,43 @@ mod tests {
     #[test]
     fn arithmetic() {
         assert_eq!(arith(ArithOp::Div, &json!(7), &json!(2)).unwrap(), json!(3));
-        assert_eq!(arith(ArithOp::Div, &json!(7.0), &json!(2)).unwrap(), json!(3.5));
-        assert_eq!(arith(ArithOp::Add, &json!(i64::MAX), &json!(1)).unwrap(), json!(9.223372036854776e18));
+        assert_eq!(
+            arith(ArithOp::Div, &json!(7.0), &json!(2)).unwrap(),
+            json!(3.5)
+        );
+        assert_eq!(
+            arith(ArithOp::Add, &json!(i64::MAX), &json!(1)).unwrap(),
+            json!(9.223372036854776e18)
+        );
         assert!(arith(ArithOp::Div, &json!(1), &json!(0)).is_err());
         assert!(arith(ArithOp::Add, &json!("a"), &json!(1)).is_err());
-        assert_eq!(arith(ArithOp::Add, &json!(null), &json!(1)).unwrap(), json!(null));
+        assert_eq!(
+            arith(ArithOp::Add, &json!(null), &json!(1)).unwrap(),
+            json!(null)
+        );
     }
 
     #[test]
     fn total_order() {
-        let mut v = vec![json!("b"), json!(2), json!(null), json!(true), json!(1.5), json!("a")];
+        let mut v = vec![
+            json!("b"),
+            json!(2),
+            json!(null),
+            json!(true),
+            json!(1.5),
+            json!("a"),
+        ];
         v.sort_by(total_cmp);
-        assert_eq!(v, vec![json!(null), json!(true), json!(1.5), json!(2), json!("a"), json!("b")]);
+        assert_eq!(
+            v,
+            vec![
+                json!(null),
+                json!(true),
+                json!(1.5),
+                json!(2),
+                json!("a"),
+                json!("b")
+            ]
+        );
     }
 }

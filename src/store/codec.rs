@@ -90,7 +90,11 @@ pub(crate) fn index_values(value: Option<&Value>) -> Vec<Vec<u8>> {
 fn sortable_f64(f: f64) -> [u8; 8] {
     let f = if f == 0.0 { 0.0 } else { f }; // -0.0 sorts as 0.0
     let bits = f.to_bits();
-    let key = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    let key = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
     key.to_be_bytes()
 }
 
@@ -142,7 +146,12 @@ mod tests {
             json!("é"),
         ];
         for pair in ordered.windows(2) {
-            assert!(enc(pair[0].clone()) < enc(pair[1].clone()), "{} !< {}", pair[0], pair[1]);
+            assert!(
+                enc(pair[0].clone()) < enc(pair[1].clone()),
+                "{} !< {}",
+                pair[0],
+                pair[1]
+            );
         }
     }
 

@@ -119,7 +119,9 @@ impl FromStr for EdgeDirection {
             "out" | "outgoing" => Ok(EdgeDirection::Out),
             "in" | "incoming" => Ok(EdgeDirection::In),
             "both" | "any" => Ok(EdgeDirection::Both),
-            other => Err(Error::InvalidArgument(format!("unknown direction `{other}`; choose in, out or both"))),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown direction `{other}`; choose in, out or both"
+            ))),
         }
     }
 }
@@ -158,7 +160,11 @@ impl EdgeKey {
         let raw: EdgeKeyJson = serde_json::from_value(data.clone())
             .map_err(|e| Error::InvalidArgument(format!("an edge needs src, rel and dst: {e}")))?;
         check_rel(&raw.rel)?;
-        Ok(EdgeKey { src: parse_id(&raw.src)?, rel: raw.rel, dst: parse_id(&raw.dst)? })
+        Ok(EdgeKey {
+            src: parse_id(&raw.src)?,
+            rel: raw.rel,
+            dst: parse_id(&raw.dst)?,
+        })
     }
 }
 
@@ -173,7 +179,11 @@ impl Edge {
     }
 
     pub(crate) fn key(&self) -> EdgeKey {
-        EdgeKey { src: self.src, rel: self.rel.clone(), dst: self.dst }
+        EdgeKey {
+            src: self.src,
+            rel: self.rel.clone(),
+            dst: self.dst,
+        }
     }
 }
 
@@ -204,7 +214,10 @@ pub(crate) fn properties_from(value: Value) -> Result<Row> {
         Value::Null => Map::new(),
         Value::Object(map) => map,
         other => {
-            return Err(Error::InvalidArgument(format!("edge properties must be an object, got {}", json_type(&other))))
+            return Err(Error::InvalidArgument(format!(
+                "edge properties must be an object, got {}",
+                json_type(&other)
+            )))
         }
     };
     check_properties(&props)?;
@@ -227,7 +240,11 @@ pub(crate) fn encode_value(edge: &Edge) -> Result<Vec<u8>> {
         }
         None => out.push(EDGE_V1),
     }
-    let stored = Stored { created_at: &edge.created_at, modified_at: &edge.modified_at, properties: &edge.properties };
+    let stored = Stored {
+        created_at: &edge.created_at,
+        modified_at: &edge.modified_at,
+        properties: &edge.properties,
+    };
     serde_json::to_writer(&mut out, &stored).map_err(Error::storage)?;
     Ok(out)
 }
@@ -239,7 +256,10 @@ pub(crate) fn decode_weight(value: &[u8]) -> Result<Option<f64>> {
             if h & EDGE_WEIGHTED == 0 {
                 return Ok(None);
             }
-            let bytes: [u8; 8] = rest.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+            let bytes: [u8; 8] = rest
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(corrupt)?;
             Ok(Some(f64::from_be_bytes(bytes)))
         }
         _ => Err(corrupt()),
@@ -265,8 +285,16 @@ pub(crate) fn decode_edge(src: Uuid, rel: String, dst: Uuid, value: &[u8]) -> Re
         }
         _ => return Err(corrupt()),
     };
-    let stored: Stored = serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt edge: {e}")))?;
-    Ok(Edge { src, rel, dst, properties: stored.properties, created_at: stored.created_at, modified_at: stored.modified_at })
+    let stored: Stored =
+        serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt edge: {e}")))?;
+    Ok(Edge {
+        src,
+        rel,
+        dst,
+        properties: stored.properties,
+        created_at: stored.created_at,
+        modified_at: stored.modified_at,
+    })
 }
 
 fn corrupt() -> Error {
@@ -276,7 +304,9 @@ fn corrupt() -> Error {
 /// Splits an edge key (with `rel_start` from [`Keys::edge_rel_start`]) into (rel bytes, other id).
 pub(crate) fn split_edge_key(key: &[u8], rel_start: usize) -> Result<(&[u8], Uuid)> {
     let other = trailing_id(key)?;
-    let rel = key.get(rel_start..key.len() - 17).ok_or_else(|| Error::storage("corrupt edge key"))?;
+    let rel = key
+        .get(rel_start..key.len() - 17)
+        .ok_or_else(|| Error::storage("corrupt edge key"))?;
     Ok((rel, other))
 }
 
@@ -319,7 +349,8 @@ impl<'t> GraphSnapshot<'t> {
         mut f: impl FnMut(Step<'_>) -> Result<bool>,
     ) -> Result<bool> {
         for &out in direction.sides() {
-            let range_of = |rel: Option<&str>| KeyRange::prefix(&self.keys.edge_prefix(out, node, rel));
+            let range_of =
+                |rel: Option<&str>| KeyRange::prefix(&self.keys.edge_prefix(out, node, rel));
             match rels {
                 [] => {
                     if !self.scan_edges(&range_of(None), out, &mut f)? {
@@ -337,7 +368,8 @@ impl<'t> GraphSnapshot<'t> {
                     // Past MAX_SKIPPED unwanted edges (a hub with other relationships in the
                     // span), the remaining relationships get one prefix scan each.
                     let start = self.keys.edge_prefix(out, node, Some(first));
-                    let end = crate::kv::prefix_successor(&self.keys.edge_prefix(out, node, Some(last)));
+                    let end =
+                        crate::kv::prefix_successor(&self.keys.edge_prefix(out, node, Some(last)));
                     let range = KeyRange {
                         start: Bound::Included(start),
                         end: end.map_or(Bound::Unbounded, Bound::Excluded),
@@ -349,7 +381,12 @@ impl<'t> GraphSnapshot<'t> {
                         let (rel, other) = split_edge_key(&key, self.keys.edge_rel_start())?;
                         match rels.binary_search_by(|r| r.as_bytes().cmp(rel)) {
                             Ok(_) => {
-                                if !f(Step { other, rel, out, value: &value })? {
+                                if !f(Step {
+                                    other,
+                                    rel,
+                                    out,
+                                    value: &value,
+                                })? {
                                     return Ok(false);
                                 }
                             }
@@ -376,12 +413,22 @@ impl<'t> GraphSnapshot<'t> {
 
     /// Calls `f` for each edge in `range` (edge keys stored under one entity, `out` side or
     /// not); `false` when `f` stopped the walk.
-    fn scan_edges(&self, range: &KeyRange, out: bool, f: &mut impl FnMut(Step<'_>) -> Result<bool>) -> Result<bool> {
+    fn scan_edges(
+        &self,
+        range: &KeyRange,
+        out: bool,
+        f: &mut impl FnMut(Step<'_>) -> Result<bool>,
+    ) -> Result<bool> {
         let rel_start = self.keys.edge_rel_start();
         for pair in self.snap.scan(range, Direction::Forward)? {
             let (key, value) = pair?;
             let (rel, other) = split_edge_key(&key, rel_start)?;
-            if !f(Step { other, rel, out, value: &value })? {
+            if !f(Step {
+                other,
+                rel,
+                out,
+                value: &value,
+            })? {
                 return Ok(false);
             }
         }
@@ -390,18 +437,26 @@ impl<'t> GraphSnapshot<'t> {
 
     /// Whether entity `id` exists, and whether it is soft-deleted.
     pub(crate) fn node(&self, id: &Uuid) -> Result<Option<NodeState>> {
-        let Some(table) = self.snap.get(&self.keys.dir(id))? else { return Ok(None) };
-        let table = std::str::from_utf8(&table).map_err(|_| Error::storage("corrupt directory entry"))?;
+        let Some(table) = self.snap.get(&self.keys.dir(id))? else {
+            return Ok(None);
+        };
+        let table =
+            std::str::from_utf8(&table).map_err(|_| Error::storage("corrupt directory entry"))?;
         match self.snap.get(&self.keys.row(table, id))? {
-            Some(value) => Ok(Some(NodeState { deleted: codec::decode_row(&value)?.0 })),
+            Some(value) => Ok(Some(NodeState {
+                deleted: codec::decode_row(&value)?.0,
+            })),
             None => Ok(None),
         }
     }
 
     /// The row of entity `id` (soft-deleted too).
     pub(crate) fn row(&self, id: &Uuid) -> Result<Option<Row>> {
-        let Some(table) = self.snap.get(&self.keys.dir(id))? else { return Ok(None) };
-        let table = String::from_utf8(table).map_err(|_| Error::storage("corrupt directory entry"))?;
+        let Some(table) = self.snap.get(&self.keys.dir(id))? else {
+            return Ok(None);
+        };
+        let table =
+            String::from_utf8(table).map_err(|_| Error::storage("corrupt directory entry"))?;
         Ok(super::read_row(&*self.snap, self.keys, &table, id)?.map(|(row, _)| row))
     }
 
@@ -429,7 +484,10 @@ impl<'t> GraphSnapshot<'t> {
 impl Tenant {
     /// A consistent read view for graph algorithms.
     pub(crate) fn graph_snapshot(&self) -> Result<GraphSnapshot<'_>> {
-        Ok(GraphSnapshot { keys: &self.keys, snap: self.snapshot()? })
+        Ok(GraphSnapshot {
+            keys: &self.keys,
+            snap: self.snapshot()?,
+        })
     }
 
     /// Adds the edge `src -rel-> dst` with `properties` (a JSON object, or null for none) and
@@ -461,7 +519,8 @@ impl Tenant {
         }
         self.write(|tx| {
             for (i, e) in edges.into_iter().enumerate() {
-                tx.link(e.src, e.dst, &e.rel, e.properties).map_err(|err| at_edge(err, i))?;
+                tx.link(e.src, e.dst, &e.rel, e.properties)
+                    .map_err(|err| at_edge(err, i))?;
             }
             Ok(())
         })
@@ -469,7 +528,11 @@ impl Tenant {
 
     /// Removes the edge `src -rel-> dst`; `NotFound` when there is none.
     pub fn remove_edge(&self, src: &str, dst: &str, rel: &str) -> Result<()> {
-        let key = EdgeKey { src: parse_id(src)?, rel: rel.to_string(), dst: parse_id(dst)? };
+        let key = EdgeKey {
+            src: parse_id(src)?,
+            rel: rel.to_string(),
+            dst: parse_id(dst)?,
+        };
         check_rel(rel)?;
         self.write(|tx| {
             let ts = tx.now_string();
@@ -487,9 +550,18 @@ impl Tenant {
     /// The edges of entity `id` in `direction` (out edges first; each group in relationship,
     /// then id order), only relationship `rel` when given. Every stored edge is listed, also
     /// those whose other end is soft-deleted. `NotFound` when no entity has `id`.
-    pub fn edges(&self, id: &str, direction: EdgeDirection, rel: Option<&str>) -> Result<Vec<Edge>> {
+    pub fn edges(
+        &self,
+        id: &str,
+        direction: EdgeDirection,
+        rel: Option<&str>,
+    ) -> Result<Vec<Edge>> {
         let id = parse_id(id)?;
-        let rels: Vec<String> = rel.map(|r| check_rel(r).map(|()| r.to_string())).transpose()?.into_iter().collect();
+        let rels: Vec<String> = rel
+            .map(|r| check_rel(r).map(|()| r.to_string()))
+            .transpose()?
+            .into_iter()
+            .collect();
         let g = self.graph_snapshot()?;
         if g.node(&id)?.is_none() {
             return Err(Error::NotFound(format!("no entity with id {id}")));
@@ -497,7 +569,11 @@ impl Tenant {
         let mut out = Vec::new();
         g.for_each_edge(&id, direction, &rels, |step| {
             let rel = rel_string(step.rel)?;
-            let (src, dst) = if step.out { (id, step.other) } else { (step.other, id) };
+            let (src, dst) = if step.out {
+                (id, step.other)
+            } else {
+                (step.other, id)
+            };
             out.push(decode_edge(src, rel, dst, step.value)?);
             Ok(true)
         })?;
@@ -506,9 +582,18 @@ impl Tenant {
 
     /// The distinct live entities one edge away from `id` in `direction` (only over `rel` when
     /// given), in the order of [`edges`](Self::edges).
-    pub fn neighbors(&self, id: &str, direction: EdgeDirection, rel: Option<&str>) -> Result<Vec<Uuid>> {
+    pub fn neighbors(
+        &self,
+        id: &str,
+        direction: EdgeDirection,
+        rel: Option<&str>,
+    ) -> Result<Vec<Uuid>> {
         let id = parse_id(id)?;
-        let rels: Vec<String> = rel.map(|r| check_rel(r).map(|()| r.to_string())).transpose()?.into_iter().collect();
+        let rels: Vec<String> = rel
+            .map(|r| check_rel(r).map(|()| r.to_string()))
+            .transpose()?
+            .into_iter()
+            .collect();
         let g = self.graph_snapshot()?;
         if g.node(&id)?.is_none() {
             return Err(Error::NotFound(format!("no entity with id {id}")));
@@ -533,7 +618,8 @@ impl Tenant {
 
 /// A relationship name read from a key.
 pub(crate) fn rel_string(rel: &[u8]) -> Result<String> {
-    String::from_utf8(rel.to_vec()).map_err(|_| Error::storage("corrupt edge key: relationship is not UTF-8"))
+    String::from_utf8(rel.to_vec())
+        .map_err(|_| Error::storage("corrupt edge key: relationship is not UTF-8"))
 }
 
 fn at_edge(err: Error, i: usize) -> Error {
@@ -567,7 +653,10 @@ pub(crate) fn parse_inline_edges(value: Value) -> Result<Vec<InlineEdge>> {
         .map(|(i, item)| {
             let bad = |why: String| Error::InvalidArgument(format!("edges[{i}]: {why}"));
             let Value::Object(mut obj) = item else {
-                return Err(bad(format!("must be an object {{dst, rel_type, properties}}, got {}", json_type(&item))));
+                return Err(bad(format!(
+                    "must be an object {{dst, rel_type, properties}}, got {}",
+                    json_type(&item)
+                )));
             };
             let dst = match obj.remove("dst") {
                 Some(Value::String(s)) => parse_id(&s).map_err(|e| bad(e.to_string()))?,
@@ -578,11 +667,18 @@ pub(crate) fn parse_inline_edges(value: Value) -> Result<Vec<InlineEdge>> {
                 _ => return Err(bad("`rel_type` must be a string".into())),
             };
             check_rel(&rel).map_err(|e| bad(e.to_string()))?;
-            let properties = properties_from(obj.remove("properties").unwrap_or(Value::Null)).map_err(|e| bad(e.to_string()))?;
+            let properties = properties_from(obj.remove("properties").unwrap_or(Value::Null))
+                .map_err(|e| bad(e.to_string()))?;
             if let Some(extra) = obj.keys().next() {
-                return Err(bad(format!("unknown field `{extra}` (expected dst, rel_type, properties)")));
+                return Err(bad(format!(
+                    "unknown field `{extra}` (expected dst, rel_type, properties)"
+                )));
             }
-            Ok(InlineEdge { dst, rel, properties })
+            Ok(InlineEdge {
+                dst,
+                rel,
+                properties,
+            })
         })
         .collect()
 }
@@ -590,7 +686,13 @@ pub(crate) fn parse_inline_edges(value: Value) -> Result<Vec<InlineEdge>> {
 impl WriteTx<'_> {
     /// Adds or updates `src -rel-> dst` through the write path (both endpoints live). Same
     /// properties as stored: nothing is written.
-    pub(crate) fn link(&mut self, src: Uuid, dst: Uuid, rel: &str, properties: Row) -> Result<Edge> {
+    pub(crate) fn link(
+        &mut self,
+        src: Uuid,
+        dst: Uuid,
+        rel: &str,
+        properties: Row,
+    ) -> Result<Edge> {
         check_rel(rel)?;
         check_properties(&properties)?;
         for id in [src, dst] {
@@ -598,7 +700,11 @@ impl WriteTx<'_> {
                 return Err(Error::NotFound(format!("no entity with id {id}")));
             }
         }
-        let key = EdgeKey { src, rel: rel.to_string(), dst };
+        let key = EdgeKey {
+            src,
+            rel: rel.to_string(),
+            dst,
+        };
         let now = self.now();
         let edge = match self.edge_value(&key)? {
             Some(old) => {
@@ -607,7 +713,11 @@ impl WriteTx<'_> {
                     return Ok(old);
                 }
                 let modified = format_ts(bump(Some(&Value::String(old.modified_at.clone())), now));
-                Edge { properties, modified_at: modified, ..old }
+                Edge {
+                    properties,
+                    modified_at: modified,
+                    ..old
+                }
             }
             None => Edge {
                 src,
@@ -626,10 +736,11 @@ impl WriteTx<'_> {
     /// Adds the validated inline edges of entity `src`.
     pub(crate) fn link_inline(&mut self, src: Uuid, edges: Vec<InlineEdge>) -> Result<()> {
         for (i, e) in edges.into_iter().enumerate() {
-            self.link(src, e.dst, &e.rel, e.properties).map_err(|err| match err {
-                Error::NotFound(m) => Error::NotFound(format!("edges[{i}]: {m}")),
-                other => other,
-            })?;
+            self.link(src, e.dst, &e.rel, e.properties)
+                .map_err(|err| match err {
+                    Error::NotFound(m) => Error::NotFound(format!("edges[{i}]: {m}")),
+                    other => other,
+                })?;
         }
         Ok(())
     }

@@ -3,11 +3,11 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entity::{
-    build_row, bump, derive_id, format_ts, key_id, merge_patch, parse_id, reject_system_fields, user_fields, Row,
-    SYSTEM_FIELDS,
-};
 use super::edges::parse_inline_edges;
+use super::entity::{
+    build_row, bump, derive_id, format_ts, key_id, merge_patch, parse_id, reject_system_fields,
+    user_fields, Row, SYSTEM_FIELDS,
+};
 use super::keys::trailing_id;
 use super::wal::WalOp;
 use super::write::{count_meta, WriteTx};
@@ -38,12 +38,17 @@ impl WriteTx<'_> {
         let mut data = Value::Object(user);
         schema.apply_defaults(&mut data);
         schema.validate(&data)?;
-        let Value::Object(user) = data else { return Err(Error::InvalidArgument("entity is not an object".into())) };
+        let Value::Object(user) = data else {
+            return Err(Error::InvalidArgument("entity is not an object".into()));
+        };
         let (id, _) = derive_id(self.tenant().name(), &schema.info, &user)?;
         let old = self.row(table, &id)?;
         let now = self.now();
         let (op, created_at) = match &old {
-            Some(old) => (WalOp::Update, old.get("created_at").cloned().unwrap_or(Value::Null)),
+            Some(old) => (
+                WalOp::Update,
+                old.get("created_at").cloned().unwrap_or(Value::Null),
+            ),
             None => (WalOp::Insert, Value::String(format_ts(now))),
         };
         let modified_at = format_ts(bump(old.as_ref().and_then(|o| o.get("modified_at")), now));
@@ -98,8 +103,11 @@ impl Tenant {
     pub fn get_with(&self, id: &str, include_deleted: bool) -> Result<Option<Row>> {
         let id = parse_id(id)?;
         let snap = self.snapshot()?;
-        let Some(table) = snap.get(&self.keys.dir(&id))? else { return Ok(None) };
-        let table = String::from_utf8(table).map_err(|_| Error::storage("corrupt directory entry"))?;
+        let Some(table) = snap.get(&self.keys.dir(&id))? else {
+            return Ok(None);
+        };
+        let table =
+            String::from_utf8(table).map_err(|_| Error::storage("corrupt directory entry"))?;
         Ok(read_row(&*snap, &self.keys, &table, &id)?
             .filter(|(_, deleted)| include_deleted || !deleted)
             .map(|(row, _)| row))
@@ -109,7 +117,9 @@ impl Tenant {
     pub fn table_of(&self, id: &str) -> Result<Option<String>> {
         let id = parse_id(id)?;
         match self.store.kv().get(&self.keys.dir(&id))? {
-            Some(t) => String::from_utf8(t).map(Some).map_err(|_| Error::storage("corrupt directory entry")),
+            Some(t) => String::from_utf8(t)
+                .map(Some)
+                .map_err(|_| Error::storage("corrupt directory entry")),
             None => Ok(None),
         }
     }
@@ -179,7 +189,9 @@ impl Tenant {
     pub fn hard_delete(&self, id: &str) -> Result<()> {
         let id = parse_id(id)?;
         self.write(|tx| {
-            let table = tx.table_of(&id)?.ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
+            let table = tx
+                .table_of(&id)?
+                .ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
             let ts = tx.now_string();
             tx.purge_row(&table, id, &ts)
         })
@@ -206,7 +218,10 @@ impl Tenant {
                 to_skip -= 1;
                 continue;
             }
-            rows.push(serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?);
+            rows.push(
+                serde_json::from_slice(json)
+                    .map_err(|e| Error::storage(format!("corrupt row: {e}")))?,
+            );
             if rows.len() >= limit {
                 break;
             }
@@ -215,7 +230,12 @@ impl Tenant {
     }
 
     /// Calls `f` for each row of `table` in id order until it returns `false`.
-    pub fn for_each_row(&self, table: &str, include_deleted: bool, mut f: impl FnMut(Uuid, Row) -> bool) -> Result<()> {
+    pub fn for_each_row(
+        &self,
+        table: &str,
+        include_deleted: bool,
+        mut f: impl FnMut(Uuid, Row) -> bool,
+    ) -> Result<()> {
         self.compiled_schema(table)?;
         let snap = self.snapshot()?;
         for pair in snap.scan(&self.keys.rows(table), Direction::Forward)? {

@@ -30,7 +30,9 @@ pub(crate) fn format_ts(t: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// A modification time strictly after `previous` (so `modified_at` always moves forward).
@@ -43,7 +45,8 @@ pub(crate) fn bump(previous: Option<&Value>, now: DateTime<Utc>) -> DateTime<Utc
 
 /// Parses an entity id.
 pub fn parse_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id.trim()).map_err(|_| Error::InvalidArgument(format!("`{id}` is not a valid id (UUID)")))
+    Uuid::parse_str(id.trim())
+        .map_err(|_| Error::InvalidArgument(format!("`{id}` is not a valid id (UUID)")))
 }
 
 fn key_string(value: &Value) -> Option<String> {
@@ -69,13 +72,19 @@ pub(crate) fn natural_key(schema: &TableSchema, data: &Row) -> Result<Option<Str
         };
     }
     if let Some(uri) = data.get("uri").and_then(key_string) {
-        let ordinal = data.get("ordinal").and_then(key_string).filter(|o| o != "0");
+        let ordinal = data
+            .get("ordinal")
+            .and_then(key_string)
+            .filter(|o| o != "0");
         return Ok(Some(match ordinal {
             Some(o) => format!("{uri}#{o}"),
             None => uri,
         }));
     }
-    Ok(data.get("key").and_then(key_string).or_else(|| data.get("name").and_then(key_string)))
+    Ok(data
+        .get("key")
+        .and_then(key_string)
+        .or_else(|| data.get("name").and_then(key_string)))
 }
 
 /// The id an entity with natural key `key` gets in `tenant`/`table`.
@@ -118,7 +127,13 @@ pub(crate) fn user_fields(row: &Row) -> Row {
 }
 
 /// Builds a stored row: `id` first, user fields, then the timestamps.
-pub(crate) fn build_row(id: &Uuid, user: Row, created_at: Value, modified_at: String, deleted_at: Value) -> Row {
+pub(crate) fn build_row(
+    id: &Uuid,
+    user: Row,
+    created_at: Value,
+    modified_at: String,
+    deleted_at: Value,
+) -> Row {
     let mut row = Row::with_capacity(user.len() + 4);
     row.insert("id".into(), Value::String(id.to_string()));
     row.extend(user);

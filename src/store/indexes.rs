@@ -31,28 +31,54 @@ pub enum IndexQuery {
 
 impl Tenant {
     /// Ids of rows of `table` matching `query` on the indexed `field`, in index order, each once.
-    pub fn index_lookup_ids(&self, table: &str, field: &str, query: &IndexQuery, include_deleted: bool) -> Result<Vec<Uuid>> {
-        Ok(self.index_lookup(table, field, query, include_deleted)?.into_iter().map(|(id, _)| id).collect())
+    pub fn index_lookup_ids(
+        &self,
+        table: &str,
+        field: &str,
+        query: &IndexQuery,
+        include_deleted: bool,
+    ) -> Result<Vec<Uuid>> {
+        Ok(self
+            .index_lookup(table, field, query, include_deleted)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Rows of `table` matching `query` on the indexed `field`, in index order, each once.
-    pub fn index_lookup(&self, table: &str, field: &str, query: &IndexQuery, include_deleted: bool) -> Result<Vec<(Uuid, Row)>> {
+    pub fn index_lookup(
+        &self,
+        table: &str,
+        field: &str,
+        query: &IndexQuery,
+        include_deleted: bool,
+    ) -> Result<Vec<(Uuid, Row)>> {
         let schema = self.compiled_schema(table)?;
         if !schema.info.indexed_fields.iter().any(|f| f == field) {
             return Err(Error::InvalidArgument(format!(
                 "`{field}` is not an indexed field of `{table}`; indexed fields: {}",
-                if schema.info.indexed_fields.is_empty() { "(none)".to_string() } else { schema.info.indexed_fields.join(", ") }
+                if schema.info.indexed_fields.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    schema.info.indexed_fields.join(", ")
+                }
             )));
         }
         let reader = self.reader()?;
         let mut out = Vec::new();
         for id in reader.index_ids(table, field, query, None)? {
             match reader.row(table, &id)? {
-                Some((deleted, json)) if include_deleted || !deleted => {
-                    out.push((id, serde_json::from_slice(&json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?))
-                }
+                Some((deleted, json)) if include_deleted || !deleted => out.push((
+                    id,
+                    serde_json::from_slice(&json)
+                        .map_err(|e| Error::storage(format!("corrupt row: {e}")))?,
+                )),
                 Some(_) => {}
-                None => return Err(Error::storage(format!("index entry for missing row {id} in `{table}`"))),
+                None => {
+                    return Err(Error::storage(format!(
+                        "index entry for missing row {id} in `{table}`"
+                    )))
+                }
             }
         }
         Ok(out)
@@ -84,7 +110,8 @@ fn class_range(prefix: &[u8], tag: u8) -> (Vec<u8>, Vec<u8>) {
 
 fn bounds_range(prefix: &[u8], lower: &Bound<Value>, upper: &Bound<Value>) -> KeyRange {
     let tag = match (lower, upper) {
-        (Bound::Included(v) | Bound::Excluded(v), _) | (_, Bound::Included(v) | Bound::Excluded(v)) => Some(tag_of(v)),
+        (Bound::Included(v) | Bound::Excluded(v), _)
+        | (_, Bound::Included(v) | Bound::Excluded(v)) => Some(tag_of(v)),
         _ => None,
     };
     let start = match lower {

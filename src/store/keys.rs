@@ -10,7 +10,14 @@
 //! | in     | `F<dst:16><rel>\0<src:16>`              | the same edge value            |
 //! | wal    | `W<seq:u64 BE>`                        | WAL entry JSON                 |
 //! | meta   | `M<name>`                              | counters                       |
+//! | vector | `V<table>\0<id:16><field>\0<provider>` | segment no + f32 vector       |
+//! | vindex | `X<table>\0<field>\0<provider>`        | vector index metadata (JSON)   |
+//! | vpend  | `P<index>\0<id:16>`                    | f32 vector not in a segment    |
+//! | vseg   | `G<index>\0<seg:u64 BE><chunk:u32 BE>` | one chunk of a built segment   |
+//! | queue  | `Q<table>\0<id:16>`                    | pending embedding work (JSON)  |
 //!
+//! `<index>` is `<table>\0<field>\0<provider>`: one vector index per table, field and provider.
+//! Table, field and provider names never contain `\0`.
 //! Edges are stored under both directions, so "out edges of X", "out edges of X with rel R",
 //! "in edges of X" and "in edges of X with rel R" are all prefix scans. Relationship names never
 //! contain `\0`, so the last 16 bytes of an edge key are always the other endpoint.
@@ -19,6 +26,7 @@
 
 use uuid::Uuid;
 
+use super::vectors::IndexName;
 use crate::error::{Error, Result};
 use crate::kv::KeyRange;
 
@@ -30,6 +38,11 @@ const WAL: u8 = b'W';
 const META: u8 = b'M';
 const EDGE_OUT: u8 = b'E';
 const EDGE_IN: u8 = b'F';
+const VECTOR: u8 = b'V';
+const VINDEX: u8 = b'X';
+const VPENDING: u8 = b'P';
+const VSEGMENT: u8 = b'G';
+const QUEUE: u8 = b'Q';
 
 /// Prefix of the tenant registry keys.
 pub(crate) const TENANT_REGISTRY: &[u8] = b"r";
@@ -141,7 +154,10 @@ impl Keys {
     /// Prefix of the edges stored under `node` in one direction (`out`: `node` is the source),
     /// optionally only those with relationship `rel`.
     pub(crate) fn edge_prefix(&self, out: bool, node: &Uuid, rel: Option<&str>) -> Vec<u8> {
-        let mut k = self.key(if out { EDGE_OUT } else { EDGE_IN }, 16 + rel.map_or(0, |r| r.len() + 17));
+        let mut k = self.key(
+            if out { EDGE_OUT } else { EDGE_IN },
+            16 + rel.map_or(0, |r| r.len() + 17),
+        );
         k.extend_from_slice(node.as_bytes());
         if let Some(rel) = rel {
             k.extend_from_slice(rel.as_bytes());
@@ -162,6 +178,100 @@ impl Keys {
     /// relationship starts in an edge key.
     pub(crate) fn edge_rel_start(&self) -> usize {
         self.prefix.len() + 17
+    }
+
+    /// Prefix of every vector of row `id` of `table`.
+    pub(crate) fn vectors_of(&self, table: &str, id: &Uuid) -> Vec<u8> {
+        let mut k = self.key(VECTOR, table.len() + 17);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// The vector of `field` of row `id` computed by `provider`.
+    pub(crate) fn vector(&self, table: &str, id: &Uuid, field: &str, provider: &str) -> Vec<u8> {
+        let mut k = self.vectors_of(table, id);
+        k.extend_from_slice(field.as_bytes());
+        k.push(0);
+        k.extend_from_slice(provider.as_bytes());
+        k
+    }
+
+    fn index_name(&self, tag: u8, index: &IndexName) -> Vec<u8> {
+        let (table, field, provider) = (&index.table, &index.field, &index.provider);
+        let mut k = self.key(tag, table.len() + field.len() + provider.len() + 2);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        k.extend_from_slice(field.as_bytes());
+        k.push(0);
+        k.extend_from_slice(provider.as_bytes());
+        k
+    }
+
+    /// The metadata record of a vector index.
+    pub(crate) fn vindex(&self, index: &IndexName) -> Vec<u8> {
+        self.index_name(VINDEX, index)
+    }
+
+    /// Every vector index metadata record of `table`.
+    pub(crate) fn vindexes(&self, table: &str) -> KeyRange {
+        let mut k = self.key(VINDEX, table.len() + 1);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        KeyRange::prefix(&k)
+    }
+
+    /// The pending (not yet in a segment) vector of `id` in `index`.
+    pub(crate) fn vpending(&self, index: &IndexName, id: &Uuid) -> Vec<u8> {
+        let mut k = self.index_name(VPENDING, index);
+        k.push(0);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// Every pending vector of `index`.
+    pub(crate) fn vpendings(&self, index: &IndexName) -> KeyRange {
+        let mut k = self.index_name(VPENDING, index);
+        k.push(0);
+        KeyRange::prefix(&k)
+    }
+
+    /// Chunk `chunk` of segment `seg` of `index`.
+    pub(crate) fn vsegment_chunk(&self, index: &IndexName, seg: u64, chunk: u32) -> Vec<u8> {
+        let mut k = self.index_name(VSEGMENT, index);
+        k.push(0);
+        k.extend_from_slice(&seg.to_be_bytes());
+        k.extend_from_slice(&chunk.to_be_bytes());
+        k
+    }
+
+    /// Every chunk of segment `seg` of `index`.
+    pub(crate) fn vsegment(&self, index: &IndexName, seg: u64) -> KeyRange {
+        let mut k = self.index_name(VSEGMENT, index);
+        k.push(0);
+        k.extend_from_slice(&seg.to_be_bytes());
+        KeyRange::prefix(&k)
+    }
+
+    /// Pending embedding work for row `id` of `table`.
+    pub(crate) fn queue(&self, table: &str, id: &Uuid) -> Vec<u8> {
+        let mut k = self.key(QUEUE, table.len() + 17);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// All pending embedding work of the tenant.
+    pub(crate) fn queues(&self) -> KeyRange {
+        KeyRange::prefix(&self.key(QUEUE, 0))
+    }
+
+    /// The table name of a queue key.
+    pub(crate) fn table_of_queue_key<'k>(&self, key: &'k [u8]) -> Option<&'k str> {
+        let rest = key.get(self.prefix.len() + 1..key.len().checked_sub(17)?)?;
+        std::str::from_utf8(rest).ok()
     }
 
     pub(crate) fn meta(&self, name: &str) -> Vec<u8> {
@@ -210,7 +320,8 @@ mod tests {
         assert!(KeyRange::prefix(&k.edge_prefix(true, &a, Some("knows"))).contains(&key));
         assert!(!KeyRange::prefix(&k.edge_prefix(true, &a, Some("know"))).contains(&key));
         assert!(!KeyRange::prefix(&k.edge_prefix(false, &a, None)).contains(&key));
-        assert!(KeyRange::prefix(&k.edge_prefix(false, &b, Some("knows"))).contains(&k.edge(false, &a, "knows", &b)));
+        assert!(KeyRange::prefix(&k.edge_prefix(false, &b, Some("knows")))
+            .contains(&k.edge(false, &a, "knows", &b)));
         assert_eq!(trailing_id(&key).unwrap(), b);
         assert_eq!(&key[k.edge_rel_start()..key.len() - 17], b"knows");
     }

@@ -6,13 +6,14 @@
 mod builtin;
 pub(crate) mod codec;
 pub(crate) mod edges;
-pub(crate) mod entity;
 mod entities;
+pub(crate) mod entity;
 mod indexes;
-pub(crate) mod read;
 pub(crate) mod keys;
+pub(crate) mod read;
 pub(crate) mod schema;
 mod schemas;
+pub mod vectors;
 mod wal;
 pub(crate) mod write;
 
@@ -25,13 +26,13 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, Kv, KvSnapshot};
 
+pub use self::builtin::BUILTIN_TABLES;
 pub use self::edges::{check_rel, Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
 pub use self::entities::ListOptions;
 pub use self::entity::{parse_id, Row, SYSTEM_FIELDS};
 pub use self::indexes::IndexQuery;
 pub use self::schema::{Category, TableSchema};
 pub use self::wal::{ApplyReport, WalEntry, WalOp};
-pub use self::builtin::BUILTIN_TABLES;
 
 use self::keys::Keys;
 use self::schema::{CompiledSchema, StoredSchema};
@@ -43,11 +44,34 @@ pub(crate) struct Store {
     writer: Mutex<()>,
     /// Compiled schemas by (tenant, table).
     schemas: RwLock<HashMap<(String, String), Arc<CompiledSchema>>>,
+    /// How embedded fields become vectors.
+    embed: RwLock<vectors::EmbedSettings>,
+    /// Caches of layers above the store (built vector segments), by key.
+    pub(crate) caches: Mutex<HashMap<Vec<u8>, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Serializes vector index maintenance (segment builds and merges).
+    pub(crate) maintenance: Mutex<()>,
 }
 
 impl Store {
     pub(crate) fn new(kv: Arc<dyn Kv>) -> Self {
-        Store { kv, writer: Mutex::new(()), schemas: RwLock::new(HashMap::new()) }
+        Store {
+            kv,
+            writer: Mutex::new(()),
+            schemas: RwLock::new(HashMap::new()),
+            embed: RwLock::new(vectors::EmbedSettings::default()),
+            caches: Mutex::new(HashMap::new()),
+            maintenance: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn embed_settings(&self) -> vectors::EmbedSettings {
+        self.embed.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set_embed_settings(&self, settings: vectors::EmbedSettings) {
+        if let Ok(mut s) = self.embed.write() {
+            *s = settings;
+        }
     }
 
     pub(crate) fn kv(&self) -> &dyn Kv {
@@ -85,7 +109,11 @@ impl std::fmt::Debug for Tenant {
 impl Tenant {
     pub(crate) fn new(store: Arc<Store>, name: &str) -> Result<Self> {
         keys::check_tenant(name)?;
-        Ok(Tenant { store, name: name.into(), keys: Arc::new(Keys::new(name)) })
+        Ok(Tenant {
+            store,
+            name: name.into(),
+            keys: Arc::new(Keys::new(name)),
+        })
     }
 
     /// The tenant name.
@@ -98,7 +126,15 @@ impl Tenant {
         self.store.kv.backend_name()
     }
 
-    fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {
+    pub(crate) fn store_weak(&self) -> std::sync::Weak<Store> {
+        Arc::downgrade(&self.store)
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {
         self.store.kv.snapshot()
     }
 
@@ -111,7 +147,10 @@ impl Tenant {
         let raw = match self.store.kv.get(&self.keys.schema(table))? {
             Some(raw) => raw,
             None => {
-                return Err(Error::UnknownTable { table: table.to_string(), known: self.table_names()? });
+                return Err(Error::UnknownTable {
+                    table: table.to_string(),
+                    known: self.table_names()?,
+                });
             }
         };
         let compiled = Arc::new(compile_stored(&raw)?);
@@ -122,7 +161,10 @@ impl Tenant {
 
     fn cache_schema(&self, compiled: Arc<CompiledSchema>) -> Result<()> {
         let mut cache = self.store.schemas.write().map_err(poisoned)?;
-        cache.insert((self.name.to_string(), compiled.info.name.clone()), compiled);
+        cache.insert(
+            (self.name.to_string(), compiled.info.name.clone()),
+            compiled,
+        );
         Ok(())
     }
 
@@ -147,13 +189,18 @@ fn poisoned<T>(_: T) -> Error {
 }
 
 pub(crate) fn compile_stored(raw: &[u8]) -> Result<CompiledSchema> {
-    let stored: StoredSchema =
-        serde_json::from_slice(raw).map_err(|e| Error::storage(format!("corrupt schema record: {e}")))?;
+    let stored: StoredSchema = serde_json::from_slice(raw)
+        .map_err(|e| Error::storage(format!("corrupt schema record: {e}")))?;
     CompiledSchema::compile(TableSchema::parse(stored.schema)?)
 }
 
 /// Reads one row from a snapshot: `(row, deleted)`.
-pub(crate) fn read_row(snap: &dyn KvSnapshot, keys: &Keys, table: &str, id: &Uuid) -> Result<Option<(Row, bool)>> {
+pub(crate) fn read_row(
+    snap: &dyn KvSnapshot,
+    keys: &Keys,
+    table: &str,
+    id: &Uuid,
+) -> Result<Option<(Row, bool)>> {
     match snap.get(&keys.row(table, id))? {
         Some(value) => decode_row_value(&value).map(Some),
         None => Ok(None),
@@ -162,7 +209,8 @@ pub(crate) fn read_row(snap: &dyn KvSnapshot, keys: &Keys, table: &str, id: &Uui
 
 pub(crate) fn decode_row_value(value: &[u8]) -> Result<(Row, bool)> {
     let (deleted, json) = codec::decode_row(value)?;
-    let row: Row = serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?;
+    let row: Row =
+        serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?;
     Ok((row, deleted))
 }
 

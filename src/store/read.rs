@@ -26,7 +26,10 @@ pub(crate) struct Reader<'t> {
 impl Tenant {
     /// A snapshot reader: every read through it sees the same state.
     pub(crate) fn reader(&self) -> Result<Reader<'_>> {
-        Ok(Reader { tenant: self, snap: self.snapshot()? })
+        Ok(Reader {
+            tenant: self,
+            snap: self.snapshot()?,
+        })
     }
 }
 
@@ -42,11 +45,19 @@ impl<'t> Reader<'t> {
     }
 
     /// Calls `f(id, deleted, json)` for every row of `table` in id order until it returns `false`.
-    pub(crate) fn scan(&self, table: &str, mut f: impl FnMut(Uuid, bool, &[u8]) -> Result<bool>) -> Result<()> {
-        self.snap.visit(&self.tenant.keys.rows(table), Direction::Forward, &mut |key, value| {
-            let (deleted, json) = decode_row(value)?;
-            f(trailing_id(key)?, deleted, json)
-        })
+    pub(crate) fn scan(
+        &self,
+        table: &str,
+        mut f: impl FnMut(Uuid, bool, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.snap.visit(
+            &self.tenant.keys.rows(table),
+            Direction::Forward,
+            &mut |key, value| {
+                let (deleted, json) = decode_row(value)?;
+                f(trailing_id(key)?, deleted, json)
+            },
+        )
     }
 
     /// Row `id` of `table` as `(deleted, json)`.
@@ -63,7 +74,13 @@ impl<'t> Reader<'t> {
 
     /// Ids of rows (soft-deleted ones included) whose indexed `field` matches `query`, in index
     /// order, each once; at most `cap` when given.
-    pub(crate) fn index_ids(&self, table: &str, field: &str, query: &IndexQuery, cap: Option<usize>) -> Result<Vec<Uuid>> {
+    pub(crate) fn index_ids(
+        &self,
+        table: &str,
+        field: &str,
+        query: &IndexQuery,
+        cap: Option<usize>,
+    ) -> Result<Vec<Uuid>> {
         let prefix = self.tenant.keys.index_field(table, field);
         let cap = cap.unwrap_or(usize::MAX);
         let mut seen = HashSet::new();
@@ -87,11 +104,19 @@ impl<'t> Reader<'t> {
 /// Decodes the fields `names[i]` of a row's JSON object for which `want(i)` holds into `out[i]`
 /// (a field the row lacks stays as it is — callers start from nulls). Other fields are skipped
 /// without being parsed.
-pub(crate) fn decode_slots(json: &[u8], names: &[String], want: &dyn Fn(usize) -> bool, out: &mut [Value]) -> Result<()> {
+pub(crate) fn decode_slots(
+    json: &[u8],
+    names: &[String],
+    want: &dyn Fn(usize) -> bool,
+    out: &mut [Value],
+) -> Result<()> {
     let corrupt = |e: serde_json::Error| Error::storage(format!("corrupt row: {e}"));
     let split = top_level_fields(json, |key, value| {
         // Queries name a handful of fields: a length-first linear scan is the fastest lookup.
-        if let Some(i) = names.iter().position(|n| n.len() == key.len() && n.as_bytes() == key) {
+        if let Some(i) = names
+            .iter()
+            .position(|n| n.len() == key.len() && n.as_bytes() == key)
+        {
             if want(i) {
                 out[i] = serde_json::from_slice(value).map_err(corrupt)?;
             }
@@ -118,7 +143,10 @@ pub(crate) fn decode_slots(json: &[u8], names: &[String], want: &dyn Fn(usize) -
 /// when the input is anything else (whitespace is fine, escaped keys are not) and the caller
 /// should parse it with serde_json. Values are only delimited here: `f` parses (and so
 /// validates) the ones it needs.
-pub(crate) fn top_level_fields(json: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Option<Result<()>> {
+pub(crate) fn top_level_fields(
+    json: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Option<Result<()>> {
     let mut i = skip_ws(json, 0);
     if json.get(i) != Some(&b'{') {
         return None;
@@ -132,7 +160,10 @@ pub(crate) fn top_level_fields(json: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> R
             return None;
         }
         let start = i + 1;
-        let len = json.get(start..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        let len = json
+            .get(start..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
         if json[start + len] != b'"' {
             return None;
         }
@@ -166,7 +197,10 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
 fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     loop {
-        i += json.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        i += json
+            .get(i..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
         if json[i] == b'"' {
             return Some(i + 1);
         }
@@ -200,7 +234,10 @@ fn skip_value(json: &[u8], i: usize) -> Option<usize> {
             }
         }
         _ => {
-            let len = json[i..].iter().position(|&b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')).unwrap_or(json.len() - i);
+            let len = json[i..]
+                .iter()
+                .position(|&b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                .unwrap_or(json.len() - i);
             (len > 0).then_some(i + len)
         }
     }
@@ -221,14 +258,23 @@ mod tests {
     #[test]
     fn decodes_only_the_asked_fields() {
         let json = br#"{"a":1,"b":{"deep":[1,2,{"x":"y"}]},"c":"s\"q","d\u0065":null}"#;
-        assert_eq!(decode(json, &["c", "de", "zz"]).unwrap(), [json!("s\"q"), json!(null), json!(null)]);
+        assert_eq!(
+            decode(json, &["c", "de", "zz"]).unwrap(),
+            [json!("s\"q"), json!(null), json!(null)]
+        );
         assert_eq!(decode(json, &["a"]).unwrap(), [json!(1)]);
         assert!(decode(b"{\"a\":1", &["c"]).is_err());
         assert!(decode(b"{\"a\":1} x", &["c"]).is_err());
         // Nested values with brackets and quotes inside strings are skipped whole.
         let tricky = br#"{"a":{"x":"}]\"{","y":[1,[2,{"z":null}]]},"c":[true,false],"n":-1.5e3}"#;
-        assert_eq!(decode(tricky, &["n", "c"]).unwrap(), [json!(-1500.0), json!([true, false])]);
-        assert_eq!(decode(b" { \"c\" : 1 , \"d\":2 } ", &["c"]).unwrap(), [json!(1)]);
+        assert_eq!(
+            decode(tricky, &["n", "c"]).unwrap(),
+            [json!(-1500.0), json!([true, false])]
+        );
+        assert_eq!(
+            decode(b" { \"c\" : 1 , \"d\":2 } ", &["c"]).unwrap(),
+            [json!(1)]
+        );
         // Only the wanted slots are filled.
         let names = vec!["a".to_string(), "c".to_string()];
         let mut out = vec![Value::Null; 2];
@@ -236,7 +282,11 @@ mod tests {
         assert_eq!(out, [json!(null), json!(2)]);
         // Corrupt values are errors, not guesses.
         for bad in [&b"{\"c\":tru}"[..], b"{\"c\":[1,2}", b"{\"c\":\"x}", b""] {
-            assert!(decode(bad, &["c"]).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                decode(bad, &["c"]).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(decode(b"{}", &["c"]).unwrap(), [json!(null)]);
     }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, ValidationIssue};
 use crate::store::entity::SYSTEM_FIELDS;
+use crate::store::vectors::Metric;
 
 /// Who a table is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,6 +67,9 @@ pub struct TableSchema {
     pub embedding_provider: Option<String>,
     /// Alternative embedding provider.
     pub embedding_provider_alt: Option<String>,
+    /// How vectors of this table are compared (`embedding_metric`: `cosine` (default),
+    /// `inner_product` or `l2`).
+    pub embedding_metric: Metric,
     /// Fully qualified model name, e.g. `myapp.models.Person`.
     pub fully_qualified_name: Option<String>,
     /// Short name, when given.
@@ -94,7 +98,9 @@ fn ext_string(schema: &Map<String, Value>, key: &str) -> Result<Option<String>> 
     match extension(schema, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(Error::InvalidSchema(format!("`{key}` must be a string, got {other}"))),
+        Some(other) => Err(Error::InvalidSchema(format!(
+            "`{key}` must be a string, got {other}"
+        ))),
     }
 }
 
@@ -110,7 +116,9 @@ fn ext_strings(schema: &Map<String, Value>, key: &str) -> Result<Vec<String>> {
                 ))),
             })
             .collect(),
-        Some(other) => Err(Error::InvalidSchema(format!("`{key}` must be a list of field names, got {other}"))),
+        Some(other) => Err(Error::InvalidSchema(format!(
+            "`{key}` must be a list of field names, got {other}"
+        ))),
     }
 }
 
@@ -143,7 +151,9 @@ pub(crate) fn check_table_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
@@ -151,6 +161,19 @@ pub(crate) fn check_table_name(name: &str) -> Result<()> {
             "table name `{name}` must start with a lowercase letter and use only a-z, 0-9 and _ (at most 64)"
         )))
     }
+}
+
+/// A provider extension: a `provider:model` name without NUL bytes (checked fully when used).
+fn ext_provider(obj: &serde_json::Map<String, Value>, name: &str) -> Result<Option<String>> {
+    let value = ext_string(obj, name)?;
+    if let Some(p) = &value {
+        if p.trim().is_empty() || p.contains('\0') {
+            return Err(Error::InvalidSchema(format!(
+                "`{name}` must name a provider like `local:all-MiniLM-L6-v2`"
+            )));
+        }
+    }
+    Ok(value)
 }
 
 impl TableSchema {
@@ -166,7 +189,8 @@ impl TableSchema {
         };
         if !is_object_schema {
             return Err(Error::InvalidSchema(
-                "a table schema must describe an object (`\"type\": \"object\"` with `properties`)".into(),
+                "a table schema must describe an object (`\"type\": \"object\"` with `properties`)"
+                    .into(),
             ));
         }
         let fully_qualified_name = ext_string(obj, "fully_qualified_name")?;
@@ -186,7 +210,9 @@ impl TableSchema {
         };
         check_table_name(&name)?;
         let category = match ext_string(obj, "category")? {
-            Some(c) => c.parse().map_err(|e: Error| Error::InvalidSchema(e.to_string()))?,
+            Some(c) => c
+                .parse()
+                .map_err(|e: Error| Error::InvalidSchema(e.to_string()))?,
             None => Category::User,
         };
         let fields: Vec<String> = obj
@@ -205,13 +231,21 @@ impl TableSchema {
         let tools = match extension(obj, "tools") {
             None => Vec::new(),
             Some(Value::Array(tools)) => tools.clone(),
-            Some(other) => return Err(Error::InvalidSchema(format!("`tools` must be a list, got {other}"))),
+            Some(other) => {
+                return Err(Error::InvalidSchema(format!(
+                    "`tools` must be a list, got {other}"
+                )))
+            }
         };
         let version = match extension(obj, "version") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
-            Some(other) => return Err(Error::InvalidSchema(format!("`version` must be a string, got {other}"))),
+            Some(other) => {
+                return Err(Error::InvalidSchema(format!(
+                    "`version` must be a string, got {other}"
+                )))
+            }
         };
         let description = ext_string(obj, "description")?;
         Ok(TableSchema {
@@ -220,8 +254,14 @@ impl TableSchema {
             key_field,
             indexed_fields,
             embedding_fields,
-            embedding_provider: ext_string(obj, "embedding_provider")?,
-            embedding_provider_alt: ext_string(obj, "embedding_provider_alt")?,
+            embedding_provider: ext_provider(obj, "embedding_provider")?,
+            embedding_provider_alt: ext_provider(obj, "embedding_provider_alt")?,
+            embedding_metric: match ext_string(obj, "embedding_metric")? {
+                Some(m) => m
+                    .parse()
+                    .map_err(|e: Error| Error::InvalidSchema(e.to_string()))?,
+                None => Metric::Cosine,
+            },
             fully_qualified_name,
             short_name,
             version,
@@ -241,7 +281,9 @@ pub(crate) struct CompiledSchema {
 
 impl std::fmt::Debug for CompiledSchema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledSchema").field("name", &self.info.name).finish()
+        f.debug_struct("CompiledSchema")
+            .field("name", &self.info.name)
+            .finish()
     }
 }
 
@@ -255,7 +297,9 @@ impl CompiledSchema {
         let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(&info.schema)
-            .map_err(|e| Error::InvalidSchema(format!("{e} (at schema path {})", e.schema_path())))?;
+            .map_err(|e| {
+                Error::InvalidSchema(format!("{e} (at schema path {})", e.schema_path()))
+            })?;
         Ok(CompiledSchema { info, validator })
     }
 
@@ -265,12 +309,18 @@ impl CompiledSchema {
             .validator
             .iter_errors(data)
             .take(MAX_ISSUES)
-            .map(|e| ValidationIssue { pointer: e.instance_path().as_str().to_string(), reason: e.to_string() })
+            .map(|e| ValidationIssue {
+                pointer: e.instance_path().as_str().to_string(),
+                reason: e.to_string(),
+            })
             .collect();
         if issues.is_empty() {
             Ok(())
         } else {
-            Err(Error::Validation { table: self.info.name.clone(), issues })
+            Err(Error::Validation {
+                table: self.info.name.clone(),
+                issues,
+            })
         }
     }
 
@@ -308,7 +358,9 @@ fn apply_defaults(root: &Value, schema: &Value, data: &mut Value, depth: usize) 
     }
     match data {
         Value::Object(obj) => {
-            let Some(props) = schema.get("properties").and_then(Value::as_object) else { return };
+            let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+                return;
+            };
             for (name, sub) in props {
                 let sub = resolve(root, sub);
                 if !obj.contains_key(name) {
@@ -369,11 +421,23 @@ mod tests {
         assert!(TableSchema::parse(json!([])).is_err());
         assert!(TableSchema::parse(json!({"type": "string", "title": "x"})).is_err());
         assert!(TableSchema::parse(json!({"type": "object", "properties": {}})).is_err());
-        assert!(TableSchema::parse(json!({"type": "object", "title": "x", "indexed_fields": "a"})).is_err());
-        assert!(TableSchema::parse(json!({"type": "object", "title": "x", "properties": {"id": {}}})).is_err());
+        assert!(
+            TableSchema::parse(json!({"type": "object", "title": "x", "indexed_fields": "a"}))
+                .is_err()
+        );
+        assert!(TableSchema::parse(
+            json!({"type": "object", "title": "x", "properties": {"id": {}}})
+        )
+        .is_err());
         assert!(TableSchema::parse(json!({"type": "object", "short_name": "Bad Name"})).is_err());
-        let bad_type = TableSchema::parse(json!({"type": "object", "title": "x", "properties": {"a": {"type": 5}}})).unwrap();
-        assert!(matches!(CompiledSchema::compile(bad_type), Err(Error::InvalidSchema(_))));
+        let bad_type = TableSchema::parse(
+            json!({"type": "object", "title": "x", "properties": {"a": {"type": 5}}}),
+        )
+        .unwrap();
+        assert!(matches!(
+            CompiledSchema::compile(bad_type),
+            Err(Error::InvalidSchema(_))
+        ));
     }
 
     #[test]
@@ -391,7 +455,10 @@ mod tests {
         let c = CompiledSchema::compile(info).unwrap();
         let mut v = json!({"address": {}});
         c.apply_defaults(&mut v);
-        assert_eq!(v, json!({"address": {"country": "NZ"}, "level": 1, "tags": []}));
+        assert_eq!(
+            v,
+            json!({"address": {"country": "NZ"}, "level": 1, "tags": []})
+        );
     }
 
     #[test]

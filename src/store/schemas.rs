@@ -18,19 +18,27 @@ impl Tenant {
         let name = compiled.info.name.clone();
         self.write(|tx| {
             match tx.schema(&name) {
-                Ok(existing) if existing.info.schema == compiled.info.schema => return Ok(existing.info.clone()),
+                Ok(existing) if existing.info.schema == compiled.info.schema => {
+                    return Ok(existing.info.clone())
+                }
                 Ok(_) | Err(Error::UnknownTable { .. }) => {}
                 Err(e) => return Err(e),
             }
             let ts = tx.now_string();
-            let stored = StoredSchema { name: name.clone(), schema: compiled.info.schema.clone() };
+            let stored = StoredSchema {
+                name: name.clone(),
+                schema: compiled.info.schema.clone(),
+            };
             Ok(tx.put_schema(stored, &ts)?.info.clone())
         })
     }
 
     /// Creates the built-in tables (resources, agents, sessions, messages, moments). Idempotent.
     pub fn init(&self) -> Result<Vec<TableSchema>> {
-        builtin_schemas().into_iter().map(|s| self.register_schema(s)).collect()
+        builtin_schemas()
+            .into_iter()
+            .map(|s| self.register_schema(s))
+            .collect()
     }
 
     /// The schema of `table`.
@@ -41,7 +49,11 @@ impl Tenant {
     /// Every table schema, by name, optionally only those of one category.
     pub fn schemas(&self, category: Option<Category>) -> Result<Vec<TableSchema>> {
         let mut out = Vec::new();
-        for pair in self.store.kv().scan(&self.keys.schemas(), Direction::Forward)? {
+        for pair in self
+            .store
+            .kv()
+            .scan(&self.keys.schemas(), Direction::Forward)?
+        {
             let (_, raw) = pair?;
             let info = compile_stored(&raw)?.info;
             if category.is_none_or(|c| c == info.category) {

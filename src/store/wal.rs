@@ -35,6 +35,9 @@ pub enum WalOp {
     /// (Edges removed because an endpoint was purged are not logged: replaying the purge
     /// removes them again.)
     Unlink,
+    /// A vector stored for an embedded field: `table`/`id` name the row, `data` is
+    /// `{field, provider, vector}` (the vector as given, before normalisation).
+    Vector,
 }
 
 impl WalOp {
@@ -47,6 +50,7 @@ impl WalOp {
             WalOp::Schema => "schema",
             WalOp::Link => "link",
             WalOp::Unlink => "unlink",
+            WalOp::Vector => "vector",
         }
     }
 }
@@ -82,7 +86,14 @@ pub struct ApplyReport {
 }
 
 /// Serializes an entry without re-serializing the after-image (already JSON bytes).
-pub(crate) fn encode_entry(seq: u64, ts: &str, op: WalOp, table: &str, id: Option<&Uuid>, data: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn encode_entry(
+    seq: u64,
+    ts: &str,
+    op: WalOp,
+    table: &str,
+    id: Option<&Uuid>,
+    data: Option<&[u8]>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + table.len() + data.map_or(4, <[u8]>::len));
     out.extend_from_slice(b"{\"seq\":");
     out.extend_from_slice(seq.to_string().as_bytes());
@@ -95,7 +106,11 @@ pub(crate) fn encode_entry(seq: u64, ts: &str, op: WalOp, table: &str, id: Optio
     out.push(b'"');
     if let Some(id) = id {
         out.extend_from_slice(b",\"id\":\"");
-        out.extend_from_slice(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+        out.extend_from_slice(
+            id.hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer())
+                .as_bytes(),
+        );
         out.push(b'"');
     }
     out.extend_from_slice(b",\"data\":");
@@ -128,11 +143,15 @@ impl Tenant {
         }
         self.store
             .kv()
-            .scan(&self.keys.wal_from(since.saturating_add(1)), Direction::Forward)?
+            .scan(
+                &self.keys.wal_from(since.saturating_add(1)),
+                Direction::Forward,
+            )?
             .take(limit)
             .map(|pair| {
                 let (_, v) = pair?;
-                serde_json::from_slice(&v).map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))
+                serde_json::from_slice(&v)
+                    .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))
             })
             .collect()
     }
@@ -143,6 +162,7 @@ impl Tenant {
     /// logged: no validation, defaults or new ids.
     pub fn apply_wal(&self, entries: &[WalEntry]) -> Result<ApplyReport> {
         self.write(|tx| {
+            tx.set_replaying();
             let mut report = ApplyReport::default();
             for entry in entries {
                 if entry.seq <= tx.seq() {
@@ -184,25 +204,45 @@ fn check_same(tx: &WriteTx<'_>, entry: &WalEntry) -> Result<()> {
     let Some(raw) = tx.snapshot().get(&tx.keys().wal(entry.seq))? else {
         return Ok(()); // compacted here, or applied earlier in this same batch
     };
-    let local: WalEntry = serde_json::from_slice(&raw).map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
+    let local: WalEntry = serde_json::from_slice(&raw)
+        .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
     // The same schema registered on both sides (e.g. the built-in tables of `init`) at the same
     // position is the same history, whenever it happened.
-    let same_schema = local.op == WalOp::Schema && entry.op == WalOp::Schema && local.table == entry.table && local.data == entry.data;
+    let same_schema = local.op == WalOp::Schema
+        && entry.op == WalOp::Schema
+        && local.table == entry.table
+        && local.data == entry.data;
     if local != *entry && !same_schema {
         return Err(Error::Wal(format!(
             "diverged at seq {}: this database logged {} {} at {}, the entry is {} {} at {}",
-            entry.seq, local.op.as_str(), local.table, local.ts, entry.op.as_str(), entry.table, entry.ts
+            entry.seq,
+            local.op.as_str(),
+            local.table,
+            local.ts,
+            entry.op.as_str(),
+            entry.table,
+            entry.ts
         )));
     }
     Ok(())
 }
 
 fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
-    let bad = |why: &str| Error::Wal(format!("entry {} ({}): {why}", entry.seq, entry.op.as_str()));
+    let bad = |why: &str| {
+        Error::Wal(format!(
+            "entry {} ({}): {why}",
+            entry.seq,
+            entry.op.as_str()
+        ))
+    };
     match entry.op {
         WalOp::Schema => {
-            let data = entry.data.clone().ok_or_else(|| bad("schema entry without data"))?;
-            let stored: StoredSchema = serde_json::from_value(data).map_err(|e| bad(&e.to_string()))?;
+            let data = entry
+                .data
+                .clone()
+                .ok_or_else(|| bad("schema entry without data"))?;
+            let stored: StoredSchema =
+                serde_json::from_value(data).map_err(|e| bad(&e.to_string()))?;
             tx.put_schema(stored, &entry.ts)?;
         }
         WalOp::Purge => {
@@ -210,17 +250,47 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
             tx.purge_row(&entry.table, id, &entry.ts)?;
         }
         WalOp::Link | WalOp::Unlink => {
-            let data = entry.data.as_ref().ok_or_else(|| bad("edge entry without data"))?;
+            let data = entry
+                .data
+                .as_ref()
+                .ok_or_else(|| bad("edge entry without data"))?;
             let edge = super::edges::EdgeKey::from_json(data).map_err(|e| bad(&e.to_string()))?;
             if entry.id.as_deref().map(parse_id).transpose()? != Some(edge.src) {
                 return Err(bad("entry id does not match the edge source"));
             }
             if entry.op == WalOp::Link {
-                let record = super::edges::Edge::from_json(data).map_err(|e| bad(&e.to_string()))?;
+                let record =
+                    super::edges::Edge::from_json(data).map_err(|e| bad(&e.to_string()))?;
                 tx.put_edge(&record, &entry.ts)?;
             } else {
                 tx.remove_edge(&edge, &entry.ts)?;
             }
+        }
+        WalOp::Vector => {
+            let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;
+            let data = entry
+                .data
+                .as_ref()
+                .ok_or_else(|| bad("vector entry without data"))?;
+            let text = |k: &str| {
+                data.get(k)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(&format!("missing `{k}`")))
+            };
+            let index =
+                super::vectors::IndexName::new(&entry.table, text("field")?, text("provider")?)?;
+            let vector: Vec<f32> = data
+                .get("vector")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("missing `vector`"))?
+                .iter()
+                .map(|x| {
+                    x.as_f64()
+                        .map(|f| f as f32)
+                        .ok_or_else(|| bad("vector values must be numbers"))
+                })
+                .collect::<Result<_>>()?;
+            tx.put_vector(&index, id, &vector, &entry.ts)?;
         }
         WalOp::Insert | WalOp::Update | WalOp::Delete => {
             let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;
@@ -247,13 +317,22 @@ mod tests {
     #[test]
     fn encoded_entries_parse_back() {
         let id = Uuid::now_v7();
-        let raw = encode_entry(7, "2026-01-01T00:00:00.000000Z", WalOp::Update, "people", Some(&id), Some(br#"{"a":1}"#));
+        let raw = encode_entry(
+            7,
+            "2026-01-01T00:00:00.000000Z",
+            WalOp::Update,
+            "people",
+            Some(&id),
+            Some(br#"{"a":1}"#),
+        );
         let e: WalEntry = serde_json::from_slice(&raw).unwrap();
         assert_eq!(e.seq, 7);
         assert_eq!(e.op, WalOp::Update);
         assert_eq!(e.id, Some(id.to_string()));
         assert_eq!(e.data, Some(serde_json::json!({"a": 1})));
-        let tomb: WalEntry = serde_json::from_slice(&encode_entry(8, "t", WalOp::Purge, "p", Some(&id), None)).unwrap();
+        let tomb: WalEntry =
+            serde_json::from_slice(&encode_entry(8, "t", WalOp::Purge, "p", Some(&id), None))
+                .unwrap();
         assert_eq!(tomb.data, None);
     }
 }

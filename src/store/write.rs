@@ -2,7 +2,7 @@
 //! the closure makes (rows, index entries, counters, schemas) lands in one atomic batch together
 //! with its WAL entries, or — when the closure fails — nothing is written at all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +13,7 @@ use super::edges::{encode_value, split_edge_key, Edge, EdgeKey};
 use super::entity::{format_ts, get_path, now, Row};
 use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
+use super::vectors::{EmbedWork, IndexMeta, IndexName};
 use super::wal::{encode_entry, WalOp};
 use super::{is_deleted, poisoned, read_row, Tenant};
 use crate::error::{Error, Result};
@@ -45,6 +46,18 @@ pub(crate) struct WriteTx<'a> {
     counts: HashMap<(String, bool), i64>,
     /// Edge values written (`Some`) or removed (`None`) in this transaction.
     edges: HashMap<EdgeKey, Option<Vec<u8>>>,
+    /// Other keys (vectors, queue) written or removed in this transaction.
+    staged: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Vector index metadata read (and possibly changed) in this transaction.
+    pub(super) vmetas: HashMap<IndexName, IndexMeta>,
+    /// Vector indexes changed in this transaction.
+    pub(super) changed_indexes: HashSet<IndexName>,
+    /// Embedding work to resolve before commit.
+    pub(super) embed_work: EmbedWork,
+    /// The embedding queue changed.
+    pub(super) queue_changed: bool,
+    /// Applying another database's WAL: embedding work is queued as replica work.
+    pub(super) replaying: bool,
 }
 
 impl Tenant {
@@ -67,15 +80,31 @@ impl Tenant {
             schemas: HashMap::new(),
             counts: HashMap::new(),
             edges: HashMap::new(),
+            staged: HashMap::new(),
+            vmetas: HashMap::new(),
+            changed_indexes: HashSet::new(),
+            embed_work: EmbedWork::default(),
+            queue_changed: false,
+            replaying: false,
         };
         let out = f(&mut tx)?;
+        tx.resolve_embed_work()?;
+        tx.finish_vectors()?;
         let schemas = std::mem::take(&mut tx.schemas);
+        let changed: Vec<IndexName> = tx.changed_indexes.iter().cloned().collect();
+        let queued = tx.queue_changed;
         let batch = tx.finish()?;
         if !batch.is_empty() {
             self.store.kv.write(batch)?;
         }
         for compiled in schemas.into_values() {
             self.cache_schema(compiled)?;
+        }
+        drop(_writer);
+        if !changed.is_empty() || queued {
+            if let Some(source) = self.embed_settings().source {
+                source.after_write(self, &changed, queued);
+            }
         }
         Ok(out)
     }
@@ -104,6 +133,58 @@ impl<'a> WriteTx<'a> {
         &*self.snapshot
     }
 
+    /// A key's value as this transaction sees it (for keys written through [`Self::kv_put`]).
+    pub(crate) fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.staged.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.snapshot.get(key),
+        }
+    }
+
+    /// Puts a key in the batch, visible to later [`Self::kv_get`]s of this transaction.
+    pub(crate) fn kv_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.put(key.clone(), value.clone());
+        self.staged.insert(key, Some(value));
+    }
+
+    /// Deletes a key in the batch, visible to later reads of this transaction.
+    pub(crate) fn kv_delete(&mut self, key: Vec<u8>) {
+        self.batch.delete(key.clone());
+        self.staged.insert(key, None);
+    }
+
+    /// Puts a key in the batch without staging it (write-only keys such as metadata).
+    pub(crate) fn batch_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.put(key, value);
+    }
+
+    /// Every pair under `prefix` as this transaction sees it, in key order.
+    pub(crate) fn kv_scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+            std::collections::BTreeMap::new();
+        for pair in self
+            .snapshot
+            .scan(&crate::kv::KeyRange::prefix(prefix), Direction::Forward)?
+        {
+            let (k, v) = pair?;
+            out.insert(k, v);
+        }
+        for (k, v) in &self.staged {
+            if k.starts_with(prefix) {
+                match v {
+                    Some(v) => out.insert(k.clone(), v.clone()),
+                    None => out.remove(k),
+                };
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Marks this transaction as replaying another database's WAL.
+    pub(crate) fn set_replaying(&mut self) {
+        self.replaying = true;
+    }
+
     /// The schema of `table` as this transaction sees it.
     pub(crate) fn schema(&self, table: &str) -> Result<Arc<CompiledSchema>> {
         match self.schemas.get(table) {
@@ -118,7 +199,9 @@ impl<'a> WriteTx<'a> {
             Some(Staged::Row { table, .. }) => Ok(Some(table.clone())),
             Some(Staged::Purged) => Ok(None),
             None => match self.snapshot.get(&self.keys().dir(id))? {
-                Some(t) => String::from_utf8(t).map(Some).map_err(|_| Error::storage("corrupt directory entry")),
+                Some(t) => String::from_utf8(t)
+                    .map(Some)
+                    .map_err(|_| Error::storage("corrupt directory entry")),
                 None => Ok(None),
             },
         }
@@ -134,12 +217,21 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Stores the full after-image `row` (it must carry the system fields) and logs it as `op`.
-    pub(crate) fn put_row(&mut self, op: WalOp, table: &str, id: Uuid, row: Row, ts: &str) -> Result<()> {
+    pub(crate) fn put_row(
+        &mut self,
+        op: WalOp,
+        table: &str,
+        id: Uuid,
+        row: Row,
+        ts: &str,
+    ) -> Result<()> {
         let schema = self.schema(table)?;
         let old = self.row(table, &id)?;
         if old.is_none() {
             if let Some(other) = self.table_of(&id)? {
-                return Err(Error::InvalidArgument(format!("id {id} already belongs to table `{other}`")));
+                return Err(Error::InvalidArgument(format!(
+                    "id {id} already belongs to table `{other}`"
+                )));
             }
         }
         let deleted = is_deleted(&row);
@@ -150,11 +242,18 @@ impl<'a> WriteTx<'a> {
             self.batch.put(keys.dir(&id), table.as_bytes());
         }
         self.update_index_entries(&schema.info, &id, old.as_ref(), Some(&row));
+        self.row_embeddings_changed(&schema.info, &id, old.as_ref(), Some(&row))?;
         let old_live = old.as_ref().map(|r| !is_deleted(r));
         self.count(table, old_live, Some(!deleted));
         self.append_wal(op, table, Some(&id), Some(json), ts);
         self.batch.put(keys.row(table, &id), value);
-        self.rows.insert(id, Staged::Row { table: table.to_string(), row });
+        self.rows.insert(
+            id,
+            Staged::Row {
+                table: table.to_string(),
+                row,
+            },
+        );
         Ok(())
     }
 
@@ -168,6 +267,7 @@ impl<'a> WriteTx<'a> {
         self.batch.delete(keys.row(table, &id));
         self.batch.delete(keys.dir(&id));
         self.update_index_entries(&schema.info, &id, Some(&old), None);
+        self.row_embeddings_changed(&schema.info, &id, Some(&old), None)?;
         self.count(table, Some(!is_deleted(&old)), None);
         self.purge_edges(&id)?;
         self.append_wal(WalOp::Purge, table, Some(&id), None, ts);
@@ -179,7 +279,9 @@ impl<'a> WriteTx<'a> {
     pub(crate) fn edge_value(&self, key: &EdgeKey) -> Result<Option<Vec<u8>>> {
         match self.edges.get(key) {
             Some(staged) => Ok(staged.clone()),
-            None => self.snapshot.get(&self.keys().edge(true, &key.src, &key.rel, &key.dst)),
+            None => self
+                .snapshot
+                .get(&self.keys().edge(true, &key.src, &key.rel, &key.dst)),
         }
     }
 
@@ -190,7 +292,9 @@ impl<'a> WriteTx<'a> {
             Some(Staged::Row { row, .. }) => Ok(!is_deleted(row)),
             Some(Staged::Purged) => Ok(false),
             None => {
-                let Some(table) = self.table_of(id)? else { return Ok(false) };
+                let Some(table) = self.table_of(id)? else {
+                    return Ok(false);
+                };
                 match self.snapshot.get(&self.keys().row(&table, id))? {
                     Some(value) => Ok(!decode_row(&value)?.0),
                     None => Ok(false),
@@ -204,15 +308,29 @@ impl<'a> WriteTx<'a> {
     pub(crate) fn put_edge(&mut self, edge: &Edge, ts: &str) -> Result<()> {
         let mut src_table = None;
         for id in [edge.src, edge.dst] {
-            let table = self.table_of(&id)?.ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
+            let table = self
+                .table_of(&id)?
+                .ok_or_else(|| Error::NotFound(format!("no entity with id {id}")))?;
             src_table.get_or_insert(table);
         }
         let value = encode_value(edge)?;
         let keys = self.tenant.keys.clone();
-        self.batch.put(keys.edge(true, &edge.src, &edge.rel, &edge.dst), value.clone());
-        self.batch.put(keys.edge(false, &edge.src, &edge.rel, &edge.dst), value.clone());
+        self.batch.put(
+            keys.edge(true, &edge.src, &edge.rel, &edge.dst),
+            value.clone(),
+        );
+        self.batch.put(
+            keys.edge(false, &edge.src, &edge.rel, &edge.dst),
+            value.clone(),
+        );
         let data = serde_json::to_vec(edge).map_err(Error::storage)?;
-        self.append_wal(WalOp::Link, src_table.as_deref().unwrap_or_default(), Some(&edge.src), Some(&data), ts);
+        self.append_wal(
+            WalOp::Link,
+            src_table.as_deref().unwrap_or_default(),
+            Some(&edge.src),
+            Some(&data),
+            ts,
+        );
         self.edges.insert(edge.key(), Some(value));
         Ok(())
     }
@@ -221,20 +339,27 @@ impl<'a> WriteTx<'a> {
     /// there is no such edge.
     pub(crate) fn remove_edge(&mut self, key: &EdgeKey, ts: &str) -> Result<()> {
         if self.edge_value(key)?.is_none() {
-            return Err(Error::NotFound(format!("no edge {} -[{}]-> {}", key.src, key.rel, key.dst)));
+            return Err(Error::NotFound(format!(
+                "no edge {} -[{}]-> {}",
+                key.src, key.rel, key.dst
+            )));
         }
         let table = self.table_of(&key.src)?.unwrap_or_default();
         self.drop_edge(key);
-        let data = serde_json::to_vec(&serde_json::json!({"src": key.src, "rel": key.rel, "dst": key.dst}))
-            .map_err(Error::storage)?;
+        let data = serde_json::to_vec(
+            &serde_json::json!({"src": key.src, "rel": key.rel, "dst": key.dst}),
+        )
+        .map_err(Error::storage)?;
         self.append_wal(WalOp::Unlink, &table, Some(&key.src), Some(&data), ts);
         Ok(())
     }
 
     fn drop_edge(&mut self, key: &EdgeKey) {
         let keys = self.tenant.keys.clone();
-        self.batch.delete(keys.edge(true, &key.src, &key.rel, &key.dst));
-        self.batch.delete(keys.edge(false, &key.src, &key.rel, &key.dst));
+        self.batch
+            .delete(keys.edge(true, &key.src, &key.rel, &key.dst));
+        self.batch
+            .delete(keys.edge(false, &key.src, &key.rel, &key.dst));
         self.edges.insert(key.clone(), None);
     }
 
@@ -245,7 +370,10 @@ impl<'a> WriteTx<'a> {
         let rel_start = keys.edge_rel_start();
         let mut doomed: Vec<EdgeKey> = Vec::new();
         for out in [true, false] {
-            for pair in self.snapshot.scan(&crate::kv::KeyRange::prefix(&keys.edge_prefix(out, id, None)), Direction::Forward)? {
+            for pair in self.snapshot.scan(
+                &crate::kv::KeyRange::prefix(&keys.edge_prefix(out, id, None)),
+                Direction::Forward,
+            )? {
                 let (key, _) = pair?;
                 let (rel, other) = split_edge_key(&key, rel_start)?;
                 let rel = super::edges::rel_string(rel)?;
@@ -253,7 +381,12 @@ impl<'a> WriteTx<'a> {
                 doomed.push(EdgeKey { src, rel, dst });
             }
         }
-        doomed.extend(self.edges.iter().filter(|(k, v)| v.is_some() && (k.src == *id || k.dst == *id)).map(|(k, _)| k.clone()));
+        doomed.extend(
+            self.edges
+                .iter()
+                .filter(|(k, v)| v.is_some() && (k.src == *id || k.dst == *id))
+                .map(|(k, _)| k.clone()),
+        );
         for key in doomed {
             if self.edges.get(&key).is_none_or(Option::is_some) {
                 self.drop_edge(&key);
@@ -264,8 +397,14 @@ impl<'a> WriteTx<'a> {
 
     /// Registers (or replaces) a table schema, rebuilding its indexes when the indexed fields
     /// change, and logs it.
-    pub(crate) fn put_schema(&mut self, stored: StoredSchema, ts: &str) -> Result<Arc<CompiledSchema>> {
-        let compiled = Arc::new(CompiledSchema::compile(TableSchema::parse(stored.schema.clone())?)?);
+    pub(crate) fn put_schema(
+        &mut self,
+        stored: StoredSchema,
+        ts: &str,
+    ) -> Result<Arc<CompiledSchema>> {
+        let compiled = Arc::new(CompiledSchema::compile(TableSchema::parse(
+            stored.schema.clone(),
+        )?)?);
         let name = compiled.info.name.clone();
         if name != stored.name {
             return Err(Error::InvalidSchema(format!(
@@ -280,7 +419,10 @@ impl<'a> WriteTx<'a> {
         };
         let json = serde_json::to_vec(&stored).map_err(Error::storage)?;
         self.batch.put(self.keys().schema(&name), json.clone());
-        if old.as_ref().is_some_and(|o| o.info.indexed_fields != compiled.info.indexed_fields) {
+        if old
+            .as_ref()
+            .is_some_and(|o| o.info.indexed_fields != compiled.info.indexed_fields)
+        {
             self.rebuild_indexes(&compiled.info)?;
         }
         self.append_wal(WalOp::Schema, &name, None, Some(&json), ts);
@@ -292,21 +434,51 @@ impl<'a> WriteTx<'a> {
     pub(crate) fn compact_wal(&mut self, before: u64) {
         let keys = self.tenant.keys.clone();
         self.batch.delete_range(keys.wal(0), keys.wal(before));
-        self.batch.put(keys.meta(META_WAL_FIRST), before.to_be_bytes());
+        self.batch
+            .put(keys.meta(META_WAL_FIRST), before.to_be_bytes());
+    }
+
+    /// Appends a WAL entry with the next sequence number (for other store modules).
+    pub(crate) fn append_wal_entry(
+        &mut self,
+        op: WalOp,
+        table: &str,
+        id: Option<&Uuid>,
+        data: Option<&[u8]>,
+        ts: &str,
+    ) {
+        self.append_wal(op, table, id, data, ts);
     }
 
     /// Appends a WAL entry with the next sequence number.
-    fn append_wal(&mut self, op: WalOp, table: &str, id: Option<&Uuid>, data: Option<&[u8]>, ts: &str) {
+    fn append_wal(
+        &mut self,
+        op: WalOp,
+        table: &str,
+        id: Option<&Uuid>,
+        data: Option<&[u8]>,
+        ts: &str,
+    ) {
         self.seq += 1;
         let entry = encode_entry(self.seq, ts, op, table, id, data);
         let key = self.tenant.keys.wal(self.seq);
         self.batch.put(key, entry);
     }
 
-    fn update_index_entries(&mut self, schema: &TableSchema, id: &Uuid, old: Option<&Row>, new: Option<&Row>) {
+    fn update_index_entries(
+        &mut self,
+        schema: &TableSchema,
+        id: &Uuid,
+        old: Option<&Row>,
+        new: Option<&Row>,
+    ) {
         for field in &schema.indexed_fields {
-            let old_vals = old.map(|r| index_values(get_path(r, field))).unwrap_or_default();
-            let new_vals = new.map(|r| index_values(get_path(r, field))).unwrap_or_default();
+            let old_vals = old
+                .map(|r| index_values(get_path(r, field)))
+                .unwrap_or_default();
+            let new_vals = new
+                .map(|r| index_values(get_path(r, field)))
+                .unwrap_or_default();
             if old_vals == new_vals {
                 continue;
             }
@@ -324,11 +496,16 @@ impl<'a> WriteTx<'a> {
     fn rebuild_indexes(&mut self, schema: &TableSchema) -> Result<()> {
         let keys = self.tenant.keys.clone();
         let range = keys.index_table(&schema.name);
-        if let (std::ops::Bound::Included(start), std::ops::Bound::Excluded(end)) = (&range.start, &range.end) {
+        if let (std::ops::Bound::Included(start), std::ops::Bound::Excluded(end)) =
+            (&range.start, &range.end)
+        {
             self.batch.delete_range(start.clone(), end.clone());
         }
         let mut rows: Vec<(Uuid, Row)> = Vec::new();
-        for pair in self.snapshot.scan(&keys.rows(&schema.name), Direction::Forward)? {
+        for pair in self
+            .snapshot
+            .scan(&keys.rows(&schema.name), Direction::Forward)?
+        {
             let (k, v) = pair?;
             let id = super::keys::trailing_id(&k)?;
             if !self.rows.contains_key(&id) {
@@ -374,9 +551,11 @@ impl<'a> WriteTx<'a> {
             self.batch.put(key, next.to_be_bytes());
         }
         if self.seq != self.start_seq {
-            self.batch.put(keys.meta(META_WAL_SEQ), self.seq.to_be_bytes());
+            self.batch
+                .put(keys.meta(META_WAL_SEQ), self.seq.to_be_bytes());
             if self.start_seq == 0 {
-                self.batch.put(Keys::registry(self.tenant.name()), Vec::new());
+                self.batch
+                    .put(Keys::registry(self.tenant.name()), Vec::new());
             }
         }
         Ok(self.batch)

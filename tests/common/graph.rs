@@ -27,7 +27,10 @@ impl G {
     /// every edge. Edges are `"a>b"` (rel `r`) or `"a>b:rel"`.
     pub fn build(t: Tenant, edges: &[&str], extra: &[&str]) -> G {
         t.register_schema(node_schema()).unwrap();
-        let mut g = G { t, ids: BTreeMap::new() };
+        let mut g = G {
+            t,
+            ids: BTreeMap::new(),
+        };
         for name in extra {
             g.node(name);
         }
@@ -35,7 +38,8 @@ impl G {
             let (src, dst, rel) = parse_edge(e);
             g.node(src);
             g.node(dst);
-            g.t.add_edge(&g.ids[src], &g.ids[dst], rel, json!({})).unwrap();
+            g.t.add_edge(&g.ids[src], &g.ids[dst], rel, json!({}))
+                .unwrap();
         }
         g
     }
@@ -44,7 +48,11 @@ impl G {
         if let Some(id) = self.ids.get(name) {
             return id.clone();
         }
-        let id = self.t.insert("node", json!({"name": name})).unwrap().to_string();
+        let id = self
+            .t
+            .insert("node", json!({"name": name}))
+            .unwrap()
+            .to_string();
         self.ids.insert(name.to_string(), id.clone());
         id
     }
@@ -55,12 +63,20 @@ impl G {
 
     pub fn name_of(&self, id: &uuid::Uuid) -> String {
         let id = id.to_string();
-        self.ids.iter().find(|(_, v)| **v == id).map(|(k, _)| k.clone()).unwrap_or(id)
+        self.ids
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(k, _)| k.clone())
+            .unwrap_or(id)
     }
 
     /// A path as `a>b>c` (node names in walk order).
     pub fn path(&self, p: &GraphPath) -> String {
-        p.nodes.iter().map(|id| self.name_of(id)).collect::<Vec<_>>().join(">")
+        p.nodes
+            .iter()
+            .map(|id| self.name_of(id))
+            .collect::<Vec<_>>()
+            .join(">")
     }
 
     /// Every path of a result, in result order.
@@ -95,6 +111,9 @@ pub fn assert_real(p: &GraphPath) {
     assert_eq!(p.edges.len(), p.depth);
     for (i, e) in p.edges.iter().enumerate() {
         let (a, b) = (p.nodes[i], p.nodes[i + 1]);
-        assert!((e.src == a && e.dst == b) || (e.src == b && e.dst == a), "edge {i} does not join {a} and {b}");
+        assert!(
+            (e.src == a && e.dst == b) || (e.src == b && e.dst == a),
+            "edge {i} does not join {a} and {b}"
+        );
     }
 }

@@ -20,28 +20,67 @@ impl Fixture {
 
     /// Closes and reopens the database (same directory); memory databases stay as they are.
     pub fn reopen(self) -> Fixture {
-        let Fixture { name, db, dir, backend } = self;
+        let Fixture {
+            name,
+            db,
+            dir,
+            backend,
+        } = self;
         match &dir {
             Some(d) => {
                 drop(db);
-                let db = Database::open_with(d.path(), &OpenOptions { backend: Some(backend) }).unwrap();
-                Fixture { name, db, dir, backend }
+                let db = Database::open_with(
+                    d.path(),
+                    &OpenOptions {
+                        backend: Some(backend),
+                        ..OpenOptions::default()
+                    },
+                )
+                .unwrap();
+                Fixture {
+                    name,
+                    db,
+                    dir,
+                    backend,
+                }
             }
-            None => Fixture { name, db, dir, backend },
+            None => Fixture {
+                name,
+                db,
+                dir,
+                backend,
+            },
         }
     }
 }
 
 fn on_disk(name: &'static str, backend: Backend) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(dir.path(), &OpenOptions { backend: Some(backend) }).unwrap();
-    Fixture { name, db, dir: Some(dir), backend }
+    let db = Database::open_with(
+        dir.path(),
+        &OpenOptions {
+            backend: Some(backend),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap();
+    Fixture {
+        name,
+        db,
+        dir: Some(dir),
+        backend,
+    }
 }
 
 /// One fixture per backend built into this test binary.
 pub fn fixtures() -> Vec<Fixture> {
     let mut all = vec![
-        Fixture { name: "memory", db: Database::memory(), dir: None, backend: Backend::Memory },
+        Fixture {
+            name: "memory",
+            db: Database::memory(),
+            dir: None,
+            backend: Backend::Memory,
+        },
         on_disk("redb", Backend::Redb),
     ];
     if cfg!(feature = "rocksdb") {

@@ -19,9 +19,20 @@ fn env_var(name: &str) -> Option<String> {
 
 /// Opens the database and tenant named by the global options and runs the command.
 pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
-    let dir = cli.db.clone().or_else(|| env_var("REM_DB").map(PathBuf::from)).unwrap_or_else(|| DEFAULT_DB.into());
-    let tenant_name = cli.tenant.clone().or_else(|| env_var("REM_TENANT")).unwrap_or_else(|| DEFAULT_TENANT.into());
-    if cli.command.only_reads() && cli.backend != Some(remdb::kv::Backend::Memory) && remdb::kv::detect(&dir).is_none() {
+    let dir = cli
+        .db
+        .clone()
+        .or_else(|| env_var("REM_DB").map(PathBuf::from))
+        .unwrap_or_else(|| DEFAULT_DB.into());
+    let tenant_name = cli
+        .tenant
+        .clone()
+        .or_else(|| env_var("REM_TENANT"))
+        .unwrap_or_else(|| DEFAULT_TENANT.into());
+    if cli.command.only_reads()
+        && cli.backend != Some(remdb::kv::Backend::Memory)
+        && remdb::kv::detect(&dir).is_none()
+    {
         return Err(remdb::Error::NotFound(format!(
             "no database in {} (create one with `rem --db {} init`)",
             dir.display(),
@@ -29,7 +40,13 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         ))
         .into());
     }
-    let db = Database::open_with(&dir, &OpenOptions { backend: cli.backend })?;
+    let db = Database::open_with(
+        &dir,
+        &OpenOptions {
+            backend: cli.backend,
+            ..OpenOptions::default()
+        },
+    )?;
     let tenant = db.tenant(&tenant_name)?;
     let mut out = Output::new(cli.json, cli.text);
     let result = dispatch(cli.command, &db, &tenant, &mut out);
@@ -44,11 +61,18 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
     match command {
         Command::Init => init(t, out),
         Command::Schema(SchemaCommand::Add { file }) => schema_add(t, &file, out),
-        Command::Schema(SchemaCommand::List { category }) => schema_list(&t.schemas(category)?, out),
+        Command::Schema(SchemaCommand::List { category }) => {
+            schema_list(&t.schemas(category)?, out)
+        }
         Command::Schema(SchemaCommand::Show { name }) => Ok(out.document(&t.schema(&name)?)?),
         Command::Insert { table, data } => insert(t, &table, &data, out),
-        Command::Get { id, include_deleted } => {
-            let row = t.get_with(&id, include_deleted)?.ok_or_else(|| not_found(&id))?;
+        Command::Get {
+            id,
+            include_deleted,
+        } => {
+            let row = t
+                .get_with(&id, include_deleted)?
+                .ok_or_else(|| not_found(&id))?;
             Ok(out.document(&row)?)
         }
         Command::Update { id, data } => {
@@ -56,11 +80,26 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
             Ok(out.document(&t.update(&id, patch)?)?)
         }
         Command::Delete { id, hard } => delete(t, &id, hard, out),
-        Command::List { table, include_deleted, limit, offset } => {
-            let rows = t.list(&table, &ListOptions { limit, offset, include_deleted })?;
+        Command::List {
+            table,
+            include_deleted,
+            limit,
+            offset,
+        } => {
+            let rows = t.list(
+                &table,
+                &ListOptions {
+                    limit,
+                    offset,
+                    include_deleted,
+                },
+            )?;
             print_rows(&rows, out)
         }
-        Command::Count { table, include_deleted } => {
+        Command::Count {
+            table,
+            include_deleted,
+        } => {
             let count = t.count(&table, include_deleted)?;
             if out.json() {
                 Ok(out.compact(&json!({"table": table, "count": count}))?)
@@ -72,7 +111,10 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             let hits = t.lookup(&keys)?;
             if out.json() {
-                let hits: Vec<Value> = hits.into_iter().map(|(table, row)| json!({"table": table, "row": row})).collect();
+                let hits: Vec<Value> = hits
+                    .into_iter()
+                    .map(|(table, row)| json!({"table": table, "row": row}))
+                    .collect();
                 Ok(out.compact(&hits)?)
             } else {
                 let rows: Vec<remdb::Row> = hits
@@ -85,7 +127,17 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
                 print_rows(&rows, out)
             }
         }
-        Command::Find { table, field, eq, any_of, gte, gt, lte, lt, include_deleted } => {
+        Command::Find {
+            table,
+            field,
+            eq,
+            any_of,
+            gte,
+            gt,
+            lte,
+            lt,
+            include_deleted,
+        } => {
             use std::ops::Bound;
             let value = |v: String| serde_json::from_str(&v).unwrap_or(Value::String(v));
             let ranged = gte.is_some() || gt.is_some() || lte.is_some() || lt.is_some();
@@ -104,7 +156,11 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
                     .into())
                 }
             };
-            let rows: Vec<remdb::Row> = t.index_lookup(&table, &field, &query, include_deleted)?.into_iter().map(|(_, r)| r).collect();
+            let rows: Vec<remdb::Row> = t
+                .index_lookup(&table, &field, &query, include_deleted)?
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
             print_rows(&rows, out)
         }
         Command::Wal(WalCommand::Export { since, limit }) => wal_export(t, since, limit, out),
@@ -176,8 +232,10 @@ fn schema_list(schemas: &[TableSchema], out: &mut Output) -> Result<(), CliError
     if out.json() {
         return Ok(out.compact(&schemas.iter().map(schema_summary).collect::<Vec<_>>())?);
     }
-    let headers: Vec<String> =
-        ["name", "category", "key_field", "indexed_fields", "fields"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = ["name", "category", "key_field", "indexed_fields", "fields"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let rows: Vec<Vec<String>> = schemas
         .iter()
         .map(|s| {
@@ -198,11 +256,21 @@ fn init(t: &Tenant, out: &mut Output) -> Result<(), CliError> {
     let schemas = t.init()?;
     if out.json() {
         let tables: Vec<Value> = schemas.iter().map(schema_summary).collect();
-        return Ok(out.compact(&json!({"tenant": t.name(), "created": t.wal_seq()? != before, "tables": tables}))?);
+        return Ok(out.compact(
+            &json!({"tenant": t.name(), "created": t.wal_seq()? != before, "tables": tables}),
+        )?);
     }
     let names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
-    let verb = if t.wal_seq()? != before { "initialized" } else { "already initialized" };
-    Ok(out.line(&format!("{verb} tenant `{}`: {}", t.name(), names.join(", ")))?)
+    let verb = if t.wal_seq()? != before {
+        "initialized"
+    } else {
+        "already initialized"
+    };
+    Ok(out.line(&format!(
+        "{verb} tenant `{}`: {}",
+        t.name(),
+        names.join(", ")
+    ))?)
 }
 
 fn schema_add(t: &Tenant, file: &str, out: &mut Output) -> Result<(), CliError> {
@@ -212,8 +280,16 @@ fn schema_add(t: &Tenant, file: &str, out: &mut Output) -> Result<(), CliError> 
     if out.json() {
         return Ok(out.compact(&info)?);
     }
-    let verb = if t.wal_seq()? == before { "unchanged" } else { "registered" };
-    let mut line = format!("{verb} table `{}` (category {}", info.name, info.category.as_str());
+    let verb = if t.wal_seq()? == before {
+        "unchanged"
+    } else {
+        "registered"
+    };
+    let mut line = format!(
+        "{verb} table `{}` (category {}",
+        info.name,
+        info.category.as_str()
+    );
     if let Some(key) = &info.key_field {
         line.push_str(&format!(", key field {key}"));
     }
@@ -227,11 +303,17 @@ fn schema_add(t: &Tenant, file: &str, out: &mut Output) -> Result<(), CliError> 
 fn insert(t: &Tenant, table: &str, json: &str, out: &mut Output) -> Result<(), CliError> {
     match input::json_arg(json)? {
         Value::Array(items) => {
-            let ids: Vec<String> = t.insert_many(table, items)?.iter().map(ToString::to_string).collect();
+            let ids: Vec<String> = t
+                .insert_many(table, items)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             if out.json() {
                 Ok(out.compact(&json!({ "ids": ids }))?)
             } else {
-                ids.iter().try_for_each(|id| out.line(id)).map_err(CliError::from)
+                ids.iter()
+                    .try_for_each(|id| out.line(id))
+                    .map_err(CliError::from)
             }
         }
         item => {
@@ -259,7 +341,12 @@ fn delete(t: &Tenant, id: &str, hard: bool, out: &mut Output) -> Result<(), CliE
     }
 }
 
-fn wal_export(t: &Tenant, since: u64, limit: Option<usize>, out: &mut Output) -> Result<(), CliError> {
+fn wal_export(
+    t: &Tenant,
+    since: u64,
+    limit: Option<usize>,
+    out: &mut Output,
+) -> Result<(), CliError> {
     use std::io::Write;
     let mut since = since;
     let mut remaining = limit.unwrap_or(usize::MAX);
@@ -278,7 +365,9 @@ fn wal_export(t: &Tenant, since: u64, limit: Option<usize>, out: &mut Output) ->
 }
 
 fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
-    let path = db.path().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
+    let path = db
+        .path()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
     let tenants = db.tenants()?;
     let seq = t.wal_seq()?;
     let mut tables = Vec::new();
@@ -302,7 +391,11 @@ fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
         }))?);
     }
     let path = path.map_or_else(|| "(in memory)".to_string(), |p| p.display().to_string());
-    let tenants = if tenants.is_empty() { "(none)".to_string() } else { tenants.join(", ") };
+    let tenants = if tenants.is_empty() {
+        "(none)".to_string()
+    } else {
+        tenants.join(", ")
+    };
     out.line(&format!("backend  {}", db.backend_name()))?;
     out.line(&format!("path     {path}"))?;
     out.line(&format!("tenant   {}", t.name()))?;
@@ -312,31 +405,56 @@ fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
     if tables.is_empty() {
         return Ok(out.line("no tables; run `rem init` to create the built-in tables")?);
     }
-    let headers: Vec<String> = ["table", "category", "live", "total"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = ["table", "category", "live", "total"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let rows: Vec<Vec<String>> = tables
         .into_iter()
-        .map(|(name, category, live, total)| vec![name, category.as_str().to_string(), live.to_string(), total.to_string()])
+        .map(|(name, category, live, total)| {
+            vec![
+                name,
+                category.as_str().to_string(),
+                live.to_string(),
+                total.to_string(),
+            ]
+        })
         .collect();
     Ok(out.table(&headers, &rows)?)
 }
 
 fn sql(t: &Tenant, query: &str, params: &[String], out: &mut Output) -> Result<(), CliError> {
     let query = input::text_arg(query)?;
-    let params: Vec<Value> = params.iter().map(|v| serde_json::from_str(v).unwrap_or(Value::String(v.clone()))).collect();
+    let params: Vec<Value> = params
+        .iter()
+        .map(|v| serde_json::from_str(v).unwrap_or(Value::String(v.clone())))
+        .collect();
     let result = t.sql(&query, &params)?;
     if out.json() {
         return Ok(out.compact(&result)?);
     }
-    if result.columns == ["plan"] && query.trim_start().to_ascii_uppercase().starts_with("EXPLAIN") {
+    if result.columns == ["plan"]
+        && query
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("EXPLAIN")
+    {
         for row in &result.rows {
             out.line(row[0].as_str().unwrap_or_default())?;
         }
         return Ok(());
     }
     if result.is_empty() {
-        return Ok(out.line(&format!("(no rows; columns: {})", result.columns.join(", ")))?);
+        return Ok(out.line(&format!(
+            "(no rows; columns: {})",
+            result.columns.join(", ")
+        ))?);
     }
-    let cells: Vec<Vec<String>> = result.rows.iter().map(|r| r.iter().map(|v| cell(Some(v))).collect()).collect();
+    let cells: Vec<Vec<String>> = result
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|v| cell(Some(v))).collect())
+        .collect();
     out.table(&result.columns, &cells)?;
     Ok(out.line(&format!("({} row{})", result.len(), plural(result.len())))?)
 }

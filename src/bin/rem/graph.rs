@@ -1,7 +1,9 @@
 //! Graph commands: `edge add|rm`, `edges`, `traverse`, `path`, `cycles`.
 
 use clap::{Args, Subcommand};
-use remdb::{Edge, EdgeDirection, GraphPath, PathOptions, Strategy, Tenant, Traversal, TraverseOptions};
+use remdb::{
+    Edge, EdgeDirection, GraphPath, PathOptions, Strategy, Tenant, Traversal, TraverseOptions,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -134,8 +136,16 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
 
 pub(crate) fn edge(t: &Tenant, cmd: EdgeCommand, out: &mut Output) -> Result<(), CliError> {
     match cmd {
-        EdgeCommand::Add { src, dst, rel, props } => {
-            let props = props.map(|p| input::json_arg(&p)).transpose()?.unwrap_or(Value::Null);
+        EdgeCommand::Add {
+            src,
+            dst,
+            rel,
+            props,
+        } => {
+            let props = props
+                .map(|p| input::json_arg(&p))
+                .transpose()?
+                .unwrap_or(Value::Null);
             let edge = t.add_edge(&src, &dst, &rel, props)?;
             if out.json() {
                 Ok(out.compact(&edge)?)
@@ -146,7 +156,9 @@ pub(crate) fn edge(t: &Tenant, cmd: EdgeCommand, out: &mut Output) -> Result<(),
         EdgeCommand::Rm { src, dst, rel } => {
             t.remove_edge(&src, &dst, &rel)?;
             if out.json() {
-                Ok(out.compact(&json!({"src": src.trim(), "rel": rel, "dst": dst.trim(), "removed": true}))?)
+                Ok(out.compact(
+                    &json!({"src": src.trim(), "rel": rel, "dst": dst.trim(), "removed": true}),
+                )?)
             } else {
                 Ok(out.line(&format!("removed {} -[{rel}]-> {}", src.trim(), dst.trim()))?)
             }
@@ -162,7 +174,10 @@ pub(crate) fn edges(t: &Tenant, args: EdgesArgs, out: &mut Output) -> Result<(),
     if edges.is_empty() {
         return Ok(out.line("(no edges)")?);
     }
-    let headers: Vec<String> = ["src", "rel", "dst", "properties", "created_at"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = ["src", "rel", "dst", "properties", "created_at"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let rows: Vec<Vec<String>> = edges
         .iter()
         .map(|e| {
@@ -205,11 +220,24 @@ pub(crate) fn path(t: &Tenant, args: PathArgs, out: &mut Output) -> Result<(), C
     };
     if args.count {
         let count = t.count_paths(&args.src, &args.dst, &opts)?;
-        return if out.json() { Ok(out.compact(&json!({"count": count}))?) } else { Ok(out.line(&count.to_string())?) };
+        return if out.json() {
+            Ok(out.compact(&json!({"count": count}))?)
+        } else {
+            Ok(out.line(&count.to_string())?)
+        };
     }
-    let found = if args.all { t.all_paths(&args.src, &args.dst, &opts)? } else { t.shortest_path(&args.src, &args.dst, &opts)? };
+    let found = if args.all {
+        t.all_paths(&args.src, &args.dst, &opts)?
+    } else {
+        t.shortest_path(&args.src, &args.dst, &opts)?
+    };
     if found.paths.is_empty() && !args.all {
-        return Err(remdb::Error::NotFound(format!("no path from {} to {}", args.src.trim(), args.dst.trim())).into());
+        return Err(remdb::Error::NotFound(format!(
+            "no path from {} to {}",
+            args.src.trim(),
+            args.dst.trim()
+        ))
+        .into());
     }
     print_paths(&found, "path", out)
 }
@@ -258,7 +286,11 @@ fn print_paths(found: &Traversal, noun: &str, out: &mut Output) -> Result<(), Cl
         out.table(&headers, &rows)?;
     }
     let n = found.paths.len();
-    let more = if found.truncated { ", truncated: raise --limit or lower the depth" } else { "" };
+    let more = if found.truncated {
+        ", truncated: raise --limit or lower the depth"
+    } else {
+        ""
+    };
     Ok(out.line(&format!("({n} {noun}{}{more})", plural(n)))?)
 }
 
@@ -285,10 +317,12 @@ fn arrow(e: &Edge, next: &Uuid) -> String {
 /// fields in mind), else its id.
 fn label(found: &Traversal, id: &Uuid) -> String {
     let named = found.rows.get(id).and_then(|row| {
-        ["name", "key", "uri", "title", "email"].iter().find_map(|f| match row.get(*f) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        })
+        ["name", "key", "uri", "title", "email"]
+            .iter()
+            .find_map(|f| match row.get(*f) {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            })
     });
     named.unwrap_or_else(|| id.to_string())
 }

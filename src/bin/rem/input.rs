@@ -48,7 +48,8 @@ fn read_path_arg(arg: &str) -> Result<(String, Source), CliError> {
 }
 
 fn parse_json(text: &str, source: &Source) -> Result<Value, CliError> {
-    serde_json::from_str(text).map_err(|e| CliError::Message(format!("invalid JSON in {}: {e}", source.describe())))
+    serde_json::from_str(text)
+        .map_err(|e| CliError::Message(format!("invalid JSON in {}: {e}", source.describe())))
 }
 
 /// A JSON value given as an argument: inline text, `-` for stdin or `@path` for a file.
@@ -81,15 +82,20 @@ pub(crate) fn json_file(arg: &str) -> Result<Value, CliError> {
 pub(crate) fn wal_entries(arg: &str) -> Result<Vec<WalEntry>, CliError> {
     let (text, source) = read_path_arg(arg)?;
     if text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text)
-            .map_err(|e| CliError::Message(format!("invalid WAL entries in {}: {e}", source.describe())));
+        return serde_json::from_str(&text).map_err(|e| {
+            CliError::Message(format!("invalid WAL entries in {}: {e}", source.describe()))
+        });
     }
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(n, line)| {
             serde_json::from_str(line).map_err(|e| {
-                CliError::Message(format!("invalid WAL entry in {} at line {}: {e}", source.describe(), n + 1))
+                CliError::Message(format!(
+                    "invalid WAL entry in {} at line {}: {e}",
+                    source.describe(),
+                    n + 1
+                ))
             })
         })
         .collect()

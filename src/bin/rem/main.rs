@@ -125,13 +125,23 @@ pub(crate) enum Command {
         #[arg(long, value_name = "V", allow_hyphen_values = true)]
         gte: Option<String>,
         /// Greater than
-        #[arg(long, value_name = "V", allow_hyphen_values = true, conflicts_with = "gte")]
+        #[arg(
+            long,
+            value_name = "V",
+            allow_hyphen_values = true,
+            conflicts_with = "gte"
+        )]
         gt: Option<String>,
         /// Less than or equal to
         #[arg(long, value_name = "V", allow_hyphen_values = true)]
         lte: Option<String>,
         /// Less than
-        #[arg(long, value_name = "V", allow_hyphen_values = true, conflicts_with = "lte")]
+        #[arg(
+            long,
+            value_name = "V",
+            allow_hyphen_values = true,
+            conflicts_with = "lte"
+        )]
         lt: Option<String>,
         /// Include soft-deleted rows
         #[arg(long)]
@@ -143,7 +153,12 @@ pub(crate) enum Command {
         #[arg(value_name = "QUERY", allow_hyphen_values = true)]
         query: String,
         /// Value of the next parameter ($1, $2, ... or ?), as JSON (bare words are strings); repeatable
-        #[arg(short = 'p', long = "param", value_name = "V", allow_hyphen_values = true)]
+        #[arg(
+            short = 'p',
+            long = "param",
+            value_name = "V",
+            allow_hyphen_values = true
+        )]
         params: Vec<String>,
     },
     /// Export, apply and compact the write-ahead log

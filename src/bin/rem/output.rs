@@ -20,7 +20,10 @@ impl Output {
     pub(crate) fn new(json: bool, text: bool) -> Self {
         let stdout = io::stdout();
         let json = json || (!text && !stdout.is_terminal());
-        Output { json, out: BufWriter::new(stdout) }
+        Output {
+            json,
+            out: BufWriter::new(stdout),
+        }
     }
 
     /// Whether results are printed as JSON.
@@ -89,7 +92,10 @@ pub(crate) fn rows_to_cells(rows: &[Row]) -> (Vec<String>, Vec<Vec<String>>) {
         }
     }
     headers.extend(remdb::SYSTEM_FIELDS[1..].iter().map(|f| f.to_string()));
-    let cells = rows.iter().map(|row| headers.iter().map(|h| cell(row.get(h))).collect()).collect();
+    let cells = rows
+        .iter()
+        .map(|row| headers.iter().map(|h| cell(row.get(h))).collect())
+        .collect();
     (headers, cells)
 }
 
@@ -147,7 +153,11 @@ pub(crate) fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
             if i > 0 {
                 line.push_str("  ");
             }
-            let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(&c));
+            let pad = widths
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(width(&c));
             line.push_str(&c);
             line.extend(std::iter::repeat_n(' ', pad));
         }

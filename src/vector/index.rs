@@ -1,0 +1,208 @@
+//! Vector index maintenance and caches: sealing pending vectors into HNSW segments, merging
+//! segments (dropping dead entries), and the in-memory caches of decoded segments and pending
+//! sets.
+//!
+//! Policy: a vector is pending (searched exactly) until its index holds [`SEAL_AT`] pending
+//! vectors; then they are built into one segment. When an index has more than
+//! [`MAX_SEGMENTS`] segments, or a segment is at least a third dead, the smallest and the dead
+//! segments are merged into one. [`optimize`] builds everything into a single segment.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::segment::Segment;
+use crate::error::Result;
+use crate::kv::KvSnapshot;
+use crate::store::vectors::{read_meta, IndexMeta, IndexName, SegmentInfo};
+use crate::store::Tenant;
+
+/// Pending vectors that make an index seal them into a segment.
+pub const SEAL_AT: u64 = 2048;
+
+/// Segments an index keeps before merging the smallest.
+pub const MAX_SEGMENTS: usize = 4;
+
+/// Default search breadth (HNSW `ef`).
+pub const DEFAULT_EF: usize = 100;
+
+/// The pending set of an index at one version.
+pub(crate) struct PendingSet {
+    pub(crate) version: u64,
+    pub(crate) items: Vec<(Uuid, Vec<f32>)>,
+}
+
+fn cache_get<T: Any + Send + Sync>(tenant: &Tenant, key: &[u8]) -> Option<Arc<T>> {
+    let caches = tenant.store().caches.lock().ok()?;
+    caches
+        .get(key)
+        .cloned()
+        .and_then(|a| a.downcast::<T>().ok())
+}
+
+fn cache_put<T: Any + Send + Sync>(tenant: &Tenant, key: Vec<u8>, value: Arc<T>) {
+    if let Ok(mut caches) = tenant.store().caches.lock() {
+        caches.insert(key, value);
+    }
+}
+
+fn cache_remove(tenant: &Tenant, key: &[u8]) {
+    if let Ok(mut caches) = tenant.store().caches.lock() {
+        caches.remove(key);
+    }
+}
+
+fn segment_cache_key(tenant: &Tenant, index: &IndexName, no: u64) -> Vec<u8> {
+    tenant.store_keys().vsegment_chunk(index, no, u32::MAX)
+}
+
+/// Segment `no` of `index`, decoded for `ef` (cached; re-materialised when `ef` changes).
+pub(crate) fn load_segment(
+    tenant: &Tenant,
+    index: &IndexName,
+    meta: &IndexMeta,
+    no: u64,
+    ef: usize,
+) -> Result<Arc<Segment>> {
+    let key = segment_cache_key(tenant, index, no);
+    if let Some(seg) = cache_get::<Segment>(tenant, &key) {
+        if seg.ef() == ef {
+            return Ok(seg);
+        }
+    }
+    let chunks = tenant.segment_chunks(index, no)?;
+    let seg = Arc::new(Segment::decode(meta.metric, &chunks, ef)?);
+    cache_put(tenant, key, seg.clone());
+    Ok(seg)
+}
+
+/// The pending vectors of `index` as of `meta.version` (cached per version).
+pub(crate) fn load_pending(
+    tenant: &Tenant,
+    snap: &dyn KvSnapshot,
+    index: &IndexName,
+    meta: &IndexMeta,
+) -> Result<Arc<PendingSet>> {
+    let key = tenant.store_keys().vpending(index, &Uuid::nil());
+    if let Some(set) = cache_get::<PendingSet>(tenant, &key) {
+        if set.version == meta.version {
+            return Ok(set);
+        }
+    }
+    let set = Arc::new(PendingSet {
+        version: meta.version,
+        items: tenant.pending_vectors(snap, index)?,
+    });
+    cache_put(tenant, key, set.clone());
+    Ok(set)
+}
+
+/// What [`maintain`] did to one index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Pending vectors built into a segment.
+    pub sealed: u64,
+    /// Segments merged away.
+    pub merged: u64,
+    /// Segments after maintenance.
+    pub segments: usize,
+}
+
+/// Seals and merges as the policy says; `force` builds everything into one segment.
+pub(crate) fn maintain(
+    tenant: &Tenant,
+    index: &IndexName,
+    force: bool,
+) -> Result<MaintenanceReport> {
+    let snap = tenant.snapshot()?;
+    let Some(meta) = read_meta(&*snap, tenant.store_keys(), index)? else {
+        return Ok(MaintenanceReport::default());
+    };
+    let dirty = |s: &SegmentInfo| s.dead * 3 >= s.size.max(1);
+    let seal = meta.pending > 0 && (force || meta.pending >= SEAL_AT);
+    let mut merge: Vec<SegmentInfo> = if force {
+        if meta.segments.len() > 1
+            || meta.segments.iter().any(|s| s.dead > 0)
+            || (seal && !meta.segments.is_empty())
+        {
+            meta.segments.clone()
+        } else {
+            Vec::new()
+        }
+    } else {
+        let mut chosen: Vec<SegmentInfo> =
+            meta.segments.iter().filter(|s| dirty(s)).cloned().collect();
+        let mut rest: Vec<SegmentInfo> = meta
+            .segments
+            .iter()
+            .filter(|s| !dirty(s))
+            .cloned()
+            .collect();
+        rest.sort_by_key(|s| s.size);
+        // Merge the smallest segments until at most MAX_SEGMENTS remain.
+        while rest.len() + usize::from(seal || !chosen.is_empty()) > MAX_SEGMENTS
+            && !rest.is_empty()
+        {
+            chosen.push(rest.remove(0));
+        }
+        if chosen.len() == 1 && !dirty(&chosen[0]) && !seal {
+            chosen.clear();
+        }
+        chosen
+    };
+    merge.sort_by_key(|s| s.no);
+    if !seal && merge.is_empty() {
+        return Ok(MaintenanceReport {
+            segments: meta.segments.len(),
+            ..Default::default()
+        });
+    }
+    // Gather members: pending vectors (if sealing) and the live entries of merged segments.
+    let pending = if seal {
+        tenant.pending_vectors(&*snap, index)?
+    } else {
+        Vec::new()
+    };
+    let mut members: Vec<(Uuid, u64, Vec<f32>)> =
+        pending.into_iter().map(|(id, v)| (id, 0, v)).collect();
+    for info in &merge {
+        let seg = load_segment(tenant, index, &meta, info.no, DEFAULT_EF)?;
+        for (id, v) in seg.entries() {
+            if let Some((at, _)) = tenant.stored_vector_in(&*snap, index, &id)? {
+                if at == info.no {
+                    members.push((id, info.no, v.to_vec()));
+                }
+            }
+        }
+    }
+    drop(snap);
+    let sealed = members.iter().filter(|m| m.1 == 0).count() as u64;
+    let replaced: Vec<u64> = merge.iter().map(|s| s.no).collect();
+    if members.is_empty() {
+        // Everything in the merged segments is dead: just drop them.
+        tenant.write(|tx| tx.drop_segments(index, &replaced))?;
+    } else {
+        let seg = Segment::build(
+            meta.metric,
+            members.iter().map(|(id, _, v)| (*id, v.clone())).collect(),
+            DEFAULT_EF,
+        );
+        let chunks = seg.encode()?;
+        let refs: Vec<(Uuid, u64, &[f32])> = members
+            .iter()
+            .map(|(id, from, v)| (*id, *from, v.as_slice()))
+            .collect();
+        let no = tenant.write(|tx| tx.install_segment(index, &refs, &replaced, chunks))?;
+        cache_put(tenant, segment_cache_key(tenant, index, no), Arc::new(seg));
+    }
+    for no in &replaced {
+        cache_remove(tenant, &segment_cache_key(tenant, index, *no));
+    }
+    let segments = tenant.vector_index(index)?.map_or(0, |m| m.segments.len());
+    Ok(MaintenanceReport {
+        sealed,
+        merged: replaced.len() as u64,
+        segments,
+    })
+}

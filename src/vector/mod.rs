@@ -1,0 +1,252 @@
+//! Vector search: per-table, per-field, per-provider indexes of embedded fields, searched top-k.
+//!
+//! Layered on [`crate::store`], which stores vectors through its one write path (each logged as
+//! a `vector` WAL entry) and keeps pending vectors, built segments and the embedding queue.
+//! This module builds and merges HNSW segments ([instant-distance]), searches them, and drains
+//! the embedding queue.
+//!
+//! ```
+//! use remdb::{Database, vector::{SearchOptions, SearchQuery}};
+//! use serde_json::json;
+//!
+//! let db = Database::memory();
+//! let t = db.tenant("default")?;
+//! t.register_schema(json!({"title": "Doc", "type": "object", "properties": {"title": {"type": "string"}}}))?;
+//! let a = t.insert("doc", json!({"title": "north"}))?;
+//! let b = t.insert("doc", json!({"title": "east"}))?;
+//! t.put_vector("doc", &a.to_string(), "title", "mine", &[0.0, 1.0])?;
+//! t.put_vector("doc", &b.to_string(), "title", "mine", &[1.0, 0.0])?;
+//! let hits = t.search("doc", SearchQuery::Vector(vec![0.1, 0.9]), &SearchOptions::default())?;
+//! assert_eq!(hits[0].id, a);
+//! assert!(hits[0].score > hits[1].score);
+//! # Ok::<(), remdb::Error>(())
+//! ```
+//!
+//! [instant-distance]: https://docs.rs/instant-distance
+
+mod index;
+mod search;
+mod segment;
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+pub use self::index::{MaintenanceReport, DEFAULT_EF, MAX_SEGMENTS, SEAL_AT};
+pub use self::search::{SearchHit, SearchOptions, SearchQuery, MAX_TOP_K};
+pub use crate::store::vectors::{
+    EmbedMode, EmbedSettings, EmbeddingSource, IndexMeta, IndexName, Metric, QueuedWork,
+    SegmentInfo, MAX_DIMENSIONS,
+};
+
+use crate::error::{Error, Result};
+use crate::store::vectors::embed_text;
+use crate::store::{parse_id, Tenant};
+
+/// What [`Tenant::drain_embeddings`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DrainReport {
+    /// Vectors computed and stored.
+    pub embedded: u64,
+    /// Work dropped because its row or text is gone.
+    pub dropped: u64,
+    /// Rows still queued afterwards (including work no provider can do now).
+    pub remaining: u64,
+}
+
+/// Embeds `texts` with `provider` through the store's embedding source.
+pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    let source = t.embed_settings().source.ok_or_else(|| {
+        Error::Embedding(format!(
+            "no embedder is configured, so `{provider}` cannot embed text"
+        ))
+    })?;
+    let vectors = source.embed(provider, texts)?;
+    if vectors.len() != texts.len() {
+        return Err(Error::Embedding(format!(
+            "{provider} returned {} vectors for {} texts",
+            vectors.len(),
+            texts.len()
+        )));
+    }
+    Ok(vectors)
+}
+
+impl Tenant {
+    /// Stores a caller-supplied vector for `field` of row `id` of `table` under the provider
+    /// label `provider` (any name: vectors from different labels are separate indexes).
+    pub fn put_vector(
+        &self,
+        table: &str,
+        id: &str,
+        field: &str,
+        provider: &str,
+        vector: &[f32],
+    ) -> Result<()> {
+        let index = IndexName::new(table, field, provider)?;
+        let id = parse_id(id)?;
+        self.write(|tx| {
+            let ts = tx.now_string();
+            tx.put_vector(&index, id, vector, &ts)
+        })
+    }
+
+    /// Stores many caller-supplied vectors in one atomic batch.
+    pub fn put_vectors(
+        &self,
+        table: &str,
+        field: &str,
+        provider: &str,
+        items: &[(Uuid, Vec<f32>)],
+    ) -> Result<()> {
+        let index = IndexName::new(table, field, provider)?;
+        self.write(|tx| {
+            let ts = tx.now_string();
+            items.iter().enumerate().try_for_each(|(i, (id, v))| {
+                tx.put_vector(&index, *id, v, &ts)
+                    .map_err(|e| Error::InvalidArgument(format!("item {i}: {e}")))
+            })
+        })
+    }
+
+    /// The `top_k` rows of `table` most similar to `query`, best first. Text is embedded with
+    /// the table's provider (or `options.provider`, or the alt provider with `options.alt`).
+    pub fn search(
+        &self,
+        table: &str,
+        query: impl Into<SearchQuery>,
+        options: &SearchOptions,
+    ) -> Result<Vec<SearchHit>> {
+        search::search(self, table, query.into(), options)
+    }
+
+    /// Vectors for `texts` from `provider` (default: the database's default provider).
+    pub fn embed(&self, texts: &[&str], provider: Option<&str>) -> Result<Vec<Vec<f32>>> {
+        let settings = self.embed_settings();
+        let provider = match provider {
+            Some(p) => p.to_string(),
+            None => settings.default_provider.clone().ok_or_else(|| {
+                Error::Embedding("no default embedding provider is configured".into())
+            })?,
+        };
+        embed_texts(self, &provider, texts)
+    }
+
+    /// Seals and merges the vector indexes of `table` (or of every table) as the maintenance
+    /// policy says, or — with `force` — builds each into a single segment.
+    pub fn optimize_vectors(
+        &self,
+        table: Option<&str>,
+        force: bool,
+    ) -> Result<Vec<(IndexName, MaintenanceReport)>> {
+        let _guard = self
+            .store()
+            .maintenance
+            .lock()
+            .map_err(|_| Error::storage("maintenance lock poisoned"))?;
+        let tables = match table {
+            Some(t) => vec![t.to_string()],
+            None => self.table_names()?,
+        };
+        let mut out = Vec::new();
+        for table in tables {
+            for (index, _) in self.vector_indexes(&table)? {
+                let report = index::maintain(self, &index, force)?;
+                out.push((index, report));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs maintenance on `indexes` when the policy asks for it (cheap when it does not).
+    pub fn maintain_vectors(&self, indexes: &[IndexName]) -> Result<()> {
+        let _guard = self
+            .store()
+            .maintenance
+            .lock()
+            .map_err(|_| Error::storage("maintenance lock poisoned"))?;
+        for index in indexes {
+            index::maintain(self, index, false)?;
+        }
+        Ok(())
+    }
+
+    /// Computes queued embedding work, at most `max_rows` rows (in batches of 32), skipping
+    /// work whose provider cannot embed now. Safe to run while others write: work whose row
+    /// changed meanwhile is left for the next drain.
+    pub fn drain_embeddings(&self, max_rows: usize) -> Result<DrainReport> {
+        let settings = self.embed_settings();
+        let mut report = DrainReport::default();
+        let mut done_rows = 0usize;
+        let mut blocked: HashSet<String> = HashSet::new();
+        while done_rows < max_rows {
+            let can = |p: &str| settings.source.as_ref().is_some_and(|s| s.can_embed(p));
+            let batch = self.queued_work(32.min(max_rows - done_rows), &|p| {
+                !blocked.contains(p) && can(p)
+            })?;
+            if batch.is_empty() {
+                break;
+            }
+            done_rows += batch.len();
+            // Texts as of now; the write below re-checks them.
+            let mut items: Vec<(String, Uuid, QueuedWork, Option<String>)> = Vec::new();
+            for (table, id, work) in batch {
+                let row = self.get_with(&id.to_string(), true)?;
+                for w in work {
+                    let text = row.as_ref().and_then(|r| embed_text(r, &w.field));
+                    items.push((table.clone(), id, w, text));
+                }
+            }
+            let mut vectors: Vec<Option<Vec<f32>>> = vec![None; items.len()];
+            let providers: HashSet<String> = items.iter().map(|i| i.2.provider.clone()).collect();
+            for provider in providers {
+                if blocked.contains(&provider) || !can(&provider) {
+                    continue;
+                }
+                let at: Vec<usize> = (0..items.len())
+                    .filter(|&i| items[i].2.provider == provider && items[i].3.is_some())
+                    .collect();
+                let texts: Vec<&str> = at
+                    .iter()
+                    .map(|&i| items[i].3.as_deref().unwrap_or_default())
+                    .collect();
+                match embed_texts(self, &provider, &texts) {
+                    Ok(vs) => at.iter().zip(vs).for_each(|(&i, v)| vectors[i] = Some(v)),
+                    Err(_) => {
+                        blocked.insert(provider);
+                    }
+                }
+            }
+            let (embedded, dropped) = self.write(|tx| {
+                let ts = tx.now_string();
+                let (mut embedded, mut dropped) = (0u64, 0u64);
+                for ((table, id, work, text), vector) in items.iter().zip(&vectors) {
+                    if !tx.is_queued(table, id, work)? {
+                        continue;
+                    }
+                    let current = tx.row(table, id)?.and_then(|r| embed_text(&r, &work.field));
+                    if current.is_none() {
+                        tx.unqueue(table, id, &work.field, &work.provider)?;
+                        dropped += 1;
+                        continue;
+                    }
+                    if let Some(v) = vector {
+                        if current == *text {
+                            let index = IndexName::new(table, &work.field, &work.provider)?;
+                            tx.put_vector(&index, *id, v, &ts)?;
+                            embedded += 1;
+                        }
+                    }
+                }
+                Ok((embedded, dropped))
+            })?;
+            report.embedded += embedded;
+            report.dropped += dropped;
+            if embedded == 0 && dropped == 0 && blocked.is_empty() {
+                break; // nothing moved (rows changing under us): leave it for the next drain
+            }
+        }
+        report.remaining = self.queued_rows()?.0;
+        Ok(report)
+    }
+}

@@ -1,0 +1,311 @@
+//! Top-k search over one table's vector indexes: pending vectors exactly, segments through
+//! HNSW, candidates validated lazily (still the current vector, row live, in the filter) until
+//! k are found, with an exact fallback when a filter or dead entries leave HNSW short.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::index::{load_pending, load_segment, DEFAULT_EF};
+use crate::error::{Error, Result};
+use crate::kv::KvSnapshot;
+use crate::store::codec::decode_row;
+use crate::store::vectors::{read_meta, IndexMeta, IndexName};
+use crate::store::{read_row, Row, Tenant};
+
+/// Most rows a search returns.
+pub const MAX_TOP_K: usize = 10_000;
+
+/// A filter this small (or under 2 % of the index) is searched exactly, row by row.
+const SELECTIVE: usize = 4096;
+
+/// What to search for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchQuery {
+    /// Text, embedded with the index's provider.
+    Text(String),
+    /// A vector of the index's length.
+    Vector(Vec<f32>),
+}
+
+impl From<&str> for SearchQuery {
+    fn from(text: &str) -> Self {
+        SearchQuery::Text(text.to_string())
+    }
+}
+
+impl From<Vec<f32>> for SearchQuery {
+    fn from(v: Vec<f32>) -> Self {
+        SearchQuery::Vector(v)
+    }
+}
+
+/// Options of [`Tenant::search`].
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Rows to return at most (default 10, at most [`MAX_TOP_K`]).
+    pub top_k: usize,
+    /// Only rows scoring at least this.
+    pub min_score: Option<f32>,
+    /// The embedded field to search; default: every embedded field (best score per row).
+    pub field: Option<String>,
+    /// The provider whose vectors to search; default: the table's provider.
+    pub provider: Option<String>,
+    /// Search the table's alternative provider (`embedding_provider_alt`).
+    pub alt: bool,
+    /// HNSW search breadth (default 100; raised to `top_k`). Higher: better recall, slower.
+    pub ef: Option<usize>,
+    /// Only these rows. Still returns `top_k` rows when that many match.
+    pub filter: Option<HashSet<Uuid>>,
+    /// Include soft-deleted rows.
+    pub include_deleted: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            top_k: 10,
+            min_score: None,
+            field: None,
+            provider: None,
+            alt: false,
+            ef: None,
+            filter: None,
+            include_deleted: false,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// The row id.
+    pub id: Uuid,
+    /// Similarity, higher is better (cosine / dot product / `1 / (1 + L2 distance)`).
+    pub score: f32,
+    /// The row.
+    pub row: Row,
+}
+
+/// The indexes a search over `table` uses, and the provider.
+pub(crate) fn resolve_indexes(
+    t: &Tenant,
+    table: &str,
+    o: &SearchOptions,
+) -> Result<(String, Vec<IndexName>)> {
+    let schema = t.compiled_schema(table)?;
+    let settings = t.embed_settings();
+    let provider = match (&o.provider, o.alt) {
+        (Some(p), _) => p.clone(),
+        (None, true) => schema.info.embedding_provider_alt.clone().ok_or_else(|| {
+            Error::InvalidArgument(format!("table `{table}` has no `embedding_provider_alt`"))
+        })?,
+        (None, false) => match settings.providers(&schema.info).into_iter().next() {
+            Some(p) if !schema.info.embedding_fields.is_empty() => p,
+            _ => {
+                // Caller-supplied vectors only: the provider of the table's first index.
+                t.vector_indexes(table)?
+                    .into_iter()
+                    .next()
+                    .map(|(i, _)| i.provider)
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "table `{table}` has no embedding provider and no vectors"
+                        ))
+                    })?
+            }
+        },
+    };
+    let fields: Vec<String> = match &o.field {
+        Some(f) => vec![f.clone()],
+        None if !schema.info.embedding_fields.is_empty() => schema.info.embedding_fields.clone(),
+        None => t
+            .vector_indexes(table)?
+            .into_iter()
+            .filter(|(i, _)| i.provider == provider)
+            .map(|(i, _)| i.field)
+            .collect(),
+    };
+    if fields.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "table `{table}` has no `embedding_fields` to search"
+        )));
+    }
+    let indexes = fields
+        .iter()
+        .map(|f| IndexName::new(table, f, &provider))
+        .collect::<Result<_>>()?;
+    Ok((provider, indexes))
+}
+
+/// Runs a search (see [`Tenant::search`]).
+pub(crate) fn search(
+    t: &Tenant,
+    table: &str,
+    query: SearchQuery,
+    o: &SearchOptions,
+) -> Result<Vec<SearchHit>> {
+    if o.top_k == 0 || o.top_k > MAX_TOP_K {
+        return Err(Error::InvalidArgument(format!(
+            "top_k must be 1–{MAX_TOP_K}, got {}",
+            o.top_k
+        )));
+    }
+    if let Some(m) = o.min_score {
+        if !m.is_finite() {
+            return Err(Error::InvalidArgument(
+                "min_score must be a finite number".into(),
+            ));
+        }
+    }
+    let (provider, indexes) = resolve_indexes(t, table, o)?;
+    let query = match query {
+        SearchQuery::Vector(v) => v,
+        SearchQuery::Text(text) => super::embed_texts(t, &provider, &[text.as_str()])?
+            .pop()
+            .unwrap_or_default(),
+    };
+    if query.iter().any(|x| !x.is_finite()) {
+        return Err(Error::InvalidArgument(
+            "the query vector holds a value that is not a finite number".into(),
+        ));
+    }
+    let snap = t.snapshot()?;
+    let mut best: HashMap<Uuid, f32> = HashMap::new();
+    for index in &indexes {
+        let Some(meta) = read_meta(&*snap, t.store_keys(), index)? else {
+            continue;
+        };
+        if query.len() != meta.dims {
+            return Err(Error::InvalidArgument(format!(
+                "the query vector has {} values but index {index} holds {}-dimensional vectors",
+                query.len(),
+                meta.dims
+            )));
+        }
+        let mut q = query.clone();
+        meta.metric.prepare(&mut q);
+        for (id, score) in search_index(t, &*snap, index, &meta, &q, o)? {
+            let entry = best.entry(id).or_insert(score);
+            *entry = entry.max(score);
+        }
+    }
+    let mut ranked: Vec<(Uuid, f32)> = best.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(o.top_k);
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (id, score) in ranked {
+        if let Some((row, _)) = read_row(&*snap, t.store_keys(), table, &id)? {
+            hits.push(SearchHit { id, score, row });
+        }
+    }
+    Ok(hits)
+}
+
+/// Up to `top_k` validated `(id, score)` of one index, best first.
+fn search_index(
+    t: &Tenant,
+    snap: &dyn KvSnapshot,
+    index: &IndexName,
+    meta: &IndexMeta,
+    q: &[f32],
+    o: &SearchOptions,
+) -> Result<Vec<(Uuid, f32)>> {
+    let k = o.top_k;
+    let ef = o.ef.unwrap_or(DEFAULT_EF).max(k).min(MAX_TOP_K * 4);
+    let filter = o.filter.as_ref();
+    let passes = |id: &Uuid| filter.is_none_or(|f| f.contains(id));
+    let mut pending: Vec<(Uuid, f32, u64)> = Vec::new();
+    for (id, v) in &load_pending(t, snap, index, meta)?.items {
+        if passes(id) {
+            pending.push((*id, meta.metric.score(q, v), 0));
+        }
+    }
+    let selective = filter.is_some_and(|f| f.len() <= SELECTIVE.max(meta.count as usize / 50));
+    if selective {
+        let mut cands = pending;
+        for id in filter.into_iter().flatten() {
+            if let Some((seg, v)) = t.stored_vector_in(snap, index, id)? {
+                if seg != 0 {
+                    cands.push((*id, meta.metric.score(q, &v), seg));
+                }
+            }
+        }
+        return Ok(validate(t, snap, index, cands, o)?.0);
+    }
+    let mut cands = pending.clone();
+    let mut truncated = Vec::new();
+    for info in &meta.segments {
+        let seg = load_segment(t, index, meta, info.no, ef)?;
+        let found = seg.search(q);
+        if found.len() >= seg.ef() && seg.len() > found.len() {
+            truncated.push(info.no);
+        }
+        cands.extend(
+            found
+                .into_iter()
+                .filter(|(id, _)| passes(id))
+                .map(|(id, s)| (id, s, info.no)),
+        );
+    }
+    let (hits, exhausted) = validate(t, snap, index, cands, o)?;
+    if hits.len() >= k || !exhausted || truncated.is_empty() {
+        return Ok(hits);
+    }
+    // HNSW came up short (filter or dead entries): score the truncated segments exactly.
+    let mut cands = pending;
+    for info in &meta.segments {
+        let seg = load_segment(t, index, meta, info.no, ef)?;
+        let found = if truncated.contains(&info.no) {
+            seg.exact(q, &mut |id| passes(id))
+        } else {
+            seg.search(q)
+        };
+        cands.extend(
+            found
+                .into_iter()
+                .filter(|(id, _)| passes(id))
+                .map(|(id, s)| (id, s, info.no)),
+        );
+    }
+    Ok(validate(t, snap, index, cands, o)?.0)
+}
+
+/// Sorts candidates best first and keeps those still valid until `top_k`: the vector record
+/// still names the candidate's segment, the row is live (unless `include_deleted`), the score
+/// reaches `min_score`. Returns the hits and whether the candidates ran out (not `min_score`).
+fn validate(
+    t: &Tenant,
+    snap: &dyn KvSnapshot,
+    index: &IndexName,
+    mut cands: Vec<(Uuid, f32, u64)>,
+    o: &SearchOptions,
+) -> Result<(Vec<(Uuid, f32)>, bool)> {
+    cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut seen = HashSet::new();
+    let mut hits = Vec::new();
+    for (id, score, seg) in cands {
+        if hits.len() >= o.top_k {
+            return Ok((hits, false));
+        }
+        if o.min_score.is_some_and(|m| score < m) {
+            return Ok((hits, false));
+        }
+        if !seen.insert(id) {
+            continue;
+        }
+        if seg != 0 && t.vector_segment_in(snap, index, &id)? != Some(seg) {
+            continue; // replaced or deleted since the segment was built
+        }
+        if !o.include_deleted {
+            match snap.get(&t.store_keys().row(&index.table, &id))? {
+                Some(value) if !decode_row(&value)?.0 => {}
+                _ => continue,
+            }
+        }
+        hits.push((id, score));
+    }
+    let full = hits.len() >= o.top_k;
+    Ok((hits, !full))
+}
