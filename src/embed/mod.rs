@@ -1,9 +1,11 @@
 //! Embeddings: text → fixed-length `f32` vectors, behind one small synchronous trait.
 //!
-//! Layered above [`crate::store`] and independent of it. Today there is one backend,
+//! Layered above [`crate::store`] and independent of it. Two backends:
 //! [`LocalEmbedder`] (feature `embeddings`): all-MiniLM-L6-v2 (384 dimensions) run in-module by
-//! tract-onnx with a tokenizers tokenizer, natively and in wasm32 alike. HTTP providers
-//! (OpenAI, Cohere) are only *parsed* by [`EmbedderSpec`] for now.
+//! tract-onnx with a tokenizers tokenizer, natively and in wasm32 alike; and [`HttpEmbedder`]:
+//! OpenAI-compatible and Cohere HTTP APIs, configured by [`HttpConfig`] (keys and base URLs from
+//! `OPENAI_API_KEY`/`OPENAI_BASE_URL`, `COHERE_API_KEY`/`COHERE_BASE_URL`), blocking natively and
+//! `embed_async` on wasm32.
 //!
 //! ## Provider specs
 //!
@@ -39,6 +41,9 @@ mod registry;
 #[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
 pub use registry::{EmbedderRegistry, ProviderStatus};
+
+mod http;
+pub use http::{HttpConfig, HttpEmbedder, COHERE_BASE_URL, OPENAI_BASE_URL, TIMEOUT_ENV};
 
 /// The local model used when none is named: sentence-transformers' all-MiniLM-L6-v2.
 pub const DEFAULT_LOCAL_MODEL: &str = "all-MiniLM-L6-v2";
@@ -78,9 +83,9 @@ pub trait Embedder: Send + Sync {
 pub enum Provider {
     /// In-module inference ([`LocalEmbedder`], feature `embeddings`).
     Local,
-    /// OpenAI's embeddings HTTP API (not implemented yet; parsed only).
+    /// OpenAI's embeddings HTTP API, or any server speaking it ([`HttpEmbedder`]).
     OpenAi,
-    /// Cohere's embed HTTP API (not implemented yet; parsed only).
+    /// Cohere's embed HTTP API ([`HttpEmbedder`]).
     Cohere,
 }
 
