@@ -137,9 +137,9 @@ impl EmbedderRegistry {
         let spec = EmbedderSpec::parse(provider)?;
         match spec.provider {
             Provider::Local => self.load_local(&spec),
-            Provider::OpenAi | Provider::Cohere => Err(Error::Embedding(format!(
-                "{provider}: remote providers are not built into this version"
-            ))),
+            Provider::OpenAi | Provider::Cohere => {
+                Ok(Arc::new(super::HttpEmbedder::from_spec(&spec)?))
+            }
         }
     }
 

@@ -40,11 +40,19 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         ))
         .into());
     }
+    // `embed` needs no database: without one it runs over a throw-away in-memory database.
+    let needs_no_db = matches!(cli.command, Command::Embed(_)) && remdb::kv::detect(&dir).is_none();
     let db = Database::open_with(
         &dir,
         &OpenOptions {
-            backend: cli.backend,
-            ..OpenOptions::default()
+            backend: if needs_no_db {
+                Some(remdb::kv::Backend::Memory)
+            } else {
+                cli.backend
+            },
+            embedding_mode: cli.embedding_mode,
+            default_embedding: cli.embedding.clone(),
+            model_dir: cli.model.clone(),
         },
     )?;
     let tenant = db.tenant(&tenant_name)?;
@@ -199,6 +207,9 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Traverse(args) => crate::graph::traverse(t, args, out),
         Command::Path(args) => crate::graph::path(t, args, out),
         Command::Cycles(args) => crate::graph::cycles(t, args, out),
+        Command::Embed(args) => crate::vectors::embed(t, args, out),
+        Command::Search(args) => crate::vectors::search(t, args, out),
+        Command::Embeddings(cmd) => crate::vectors::embeddings(db, t, cmd, out),
     }
 }
 

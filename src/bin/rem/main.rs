@@ -5,6 +5,7 @@ mod commands;
 mod graph;
 mod input;
 mod output;
+mod vectors;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +30,19 @@ pub(crate) struct Cli {
     /// Storage backend: redb, rocksdb or memory (default: the one in DIR, else redb)
     #[arg(long, global = true, value_name = "BACKEND", value_parser = parse_backend)]
     pub backend: Option<Backend>,
+
+    /// Directory of the local embedding model (env REM_MODEL_DIR; default ./models/<model>)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+
+    /// Default embedding provider, e.g. local:all-MiniLM-L6-v2 or openai:text-embedding-3-small
+    /// (env REM_DEFAULT_EMBEDDING)
+    #[arg(long, global = true, value_name = "SPEC")]
+    pub embedding: Option<String>,
+
+    /// When inserts are embedded: inline, background or off (env REM_EMBEDDING_MODE; default inline)
+    #[arg(long, global = true, value_name = "MODE", value_parser = parse_mode)]
+    pub embedding_mode: Option<remdb::vector::EmbedMode>,
 
     /// Print JSON (the default when stdout is not a terminal)
     #[arg(long, global = true, conflicts_with = "text")]
@@ -177,6 +191,13 @@ pub(crate) enum Command {
     Path(graph::PathArgs),
     /// Cycles through an entity, or found by a depth-first search over a table (or every table)
     Cycles(graph::CyclesArgs),
+    /// Print the embedding of each text as a JSON array of numbers
+    Embed(vectors::EmbedArgs),
+    /// Rows of TABLE most similar to a text (or vector), best first, with `_score`
+    Search(vectors::SearchArgs),
+    /// Embedding queue and vector indexes: status, flush, optimize
+    #[command(subcommand)]
+    Embeddings(vectors::EmbeddingsCommand),
 }
 
 impl Command {
@@ -195,6 +216,8 @@ impl Command {
                 | Command::Traverse(_)
                 | Command::Path(_)
                 | Command::Cycles(_)
+                | Command::Search(_)
+                | Command::Embeddings(vectors::EmbeddingsCommand::Status)
                 | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
                 | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)
         )
@@ -250,6 +273,10 @@ pub(crate) enum WalCommand {
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse::<Backend>().map_err(|e| e.to_string())
+}
+
+fn parse_mode(s: &str) -> Result<remdb::vector::EmbedMode, String> {
+    s.parse().map_err(|e: remdb::Error| e.to_string())
 }
 
 fn parse_category(s: &str) -> Result<Category, String> {
