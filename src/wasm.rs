@@ -189,6 +189,239 @@ impl RemDb {
     }
 }
 
+/// Embeddings and vector search. Vectors cross as `Float32Array`s (plain arrays of numbers are
+/// accepted as input). Search results are rows with a `_score` (higher is better), best first.
+#[wasm_bindgen]
+impl RemDb {
+    /// Loads an ONNX sentence-embedding model (e.g. all-MiniLM-L6-v2 `model.onnx`) and its
+    /// `tokenizer.json` from bytes and uses it for `provider` (default
+    /// `local:all-MiniLM-L6-v2`): inserts into tables with `embedding_fields` embed inline from
+    /// now on. Needs a build with the `embeddings` feature.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(
+        &self,
+        model: &[u8],
+        tokenizer: &[u8],
+        provider: Option<String>,
+    ) -> Result<(), JsValue> {
+        let provider = match provider {
+            Some(p) => crate::embed::EmbedderSpec::parse(&p)
+                .map_err(js_error)?
+                .to_string(),
+            None => format!("local:{}", crate::embed::DEFAULT_LOCAL_MODEL),
+        };
+        self.register_local(model, tokenizer, &provider)
+    }
+
+    /// Vectors for `texts` (a string gives one `Float32Array`, an array of strings an array of
+    /// them) from `provider` (default: the database's default provider).
+    pub fn embed(&self, texts: JsValue, provider: Option<String>) -> Result<JsValue, JsValue> {
+        let (texts, single) = match from_js("texts", texts)? {
+            Value::String(s) => (vec![s], true),
+            Value::Array(items) => (
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        other => Err(invalid(format!(
+                            "texts must be strings, got {}",
+                            crate::store::json_type(&other)
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                false,
+            ),
+            other => {
+                return Err(invalid(format!(
+                    "embed expects a string or an array of strings, got {}",
+                    crate::store::json_type(&other)
+                )))
+            }
+        };
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = self
+            .tenant
+            .embed(&refs, provider.as_deref())
+            .map_err(js_error)?;
+        if single {
+            return Ok(js_sys::Float32Array::from(vectors[0].as_slice()).into());
+        }
+        let out = js_sys::Array::new();
+        for v in &vectors {
+            out.push(&js_sys::Float32Array::from(v.as_slice()));
+        }
+        Ok(out.into())
+    }
+
+    /// The `topK` rows of `table` most similar to `query` (text, or a vector), best first, each
+    /// with `_score`. Options: `{topK, minScore, field, provider, alt, ef, filter, includeDeleted}`
+    /// (`filter`: an array of ids the results must come from).
+    pub fn search(&self, table: &str, query: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
+        let query = if let Some(text) = query.as_string() {
+            crate::vector::SearchQuery::Text(text)
+        } else {
+            crate::vector::SearchQuery::Vector(js_vector("query", query)?)
+        };
+        let o: JsSearchOptions = options(
+            "search options",
+            "{topK, minScore, field, provider, alt, ef, filter, includeDeleted}",
+            opts,
+        )?;
+        let d = crate::vector::SearchOptions::default();
+        let filter = match o.filter {
+            None => None,
+            Some(ids) => Some(
+                ids.iter()
+                    .map(|id| crate::store::parse_id(id))
+                    .collect::<Result<_, _>>()
+                    .map_err(js_error)?,
+            ),
+        };
+        let options = crate::vector::SearchOptions {
+            top_k: o
+                .top_k
+                .map(|n| to_usize("topK", n))
+                .transpose()?
+                .unwrap_or(d.top_k),
+            min_score: o.min_score.map(|x| x as f32),
+            field: o.field,
+            provider: o.provider,
+            alt: o.alt.unwrap_or(false),
+            ef: o.ef.map(|n| to_usize("ef", n)).transpose()?,
+            filter,
+            include_deleted: o.include_deleted.unwrap_or(false),
+        };
+        let hits = self
+            .tenant
+            .search(table, query, &options)
+            .map_err(js_error)?;
+        let rows: Vec<Value> = hits
+            .into_iter()
+            .map(|h| {
+                let mut row = h.row;
+                row.insert("_score".into(), serde_json::json!(h.score));
+                Value::Object(row)
+            })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// Stores a caller-supplied vector for `field` of row `id` under the label `provider`.
+    #[wasm_bindgen(js_name = putVector)]
+    pub fn put_vector(
+        &self,
+        table: &str,
+        id: &str,
+        field: &str,
+        provider: &str,
+        vector: JsValue,
+    ) -> Result<(), JsValue> {
+        let v = js_vector("vector", vector)?;
+        self.tenant
+            .put_vector(table, id, field, provider, &v)
+            .map_err(js_error)
+    }
+
+    /// Computes queued embedding work (background mode, or inserts made before a model was
+    /// loaded) and runs due index maintenance; returns `{embedded, dropped, remaining}`.
+    #[wasm_bindgen(js_name = flushEmbeddings)]
+    pub fn flush_embeddings(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.db.flush().map_err(js_error)?)
+    }
+
+    /// Builds each vector index of `table` (or of every table) into one HNSW segment.
+    #[wasm_bindgen(js_name = optimizeVectors)]
+    pub fn optimize_vectors(&self, table: Option<String>) -> Result<JsValue, JsValue> {
+        let reports = self
+            .tenant
+            .optimize_vectors(table.as_deref(), true)
+            .map_err(js_error)?;
+        let out: Vec<Value> = reports
+            .iter()
+            .map(|(i, r)| {
+                serde_json::json!({"table": i.table, "field": i.field, "provider": i.provider,
+                "sealed": r.sealed, "merged": r.merged, "segments": r.segments})
+            })
+            .collect();
+        to_js(&out)
+    }
+
+    /// `{mode, defaultProvider, providers, queuedRows}`: what embeds and what waits.
+    #[wasm_bindgen(js_name = embeddingStatus)]
+    pub fn embedding_status(&self) -> Result<JsValue, JsValue> {
+        let settings = self.db.embed_settings();
+        let (queued, _) = self.tenant.queued_rows().map_err(js_error)?;
+        to_js(&serde_json::json!({
+            "mode": settings.mode,
+            "defaultProvider": settings.default_provider,
+            "providers": self.db.embedders().status(),
+            "queuedRows": queued,
+        }))
+    }
+}
+
+impl RemDb {
+    #[cfg(feature = "embeddings")]
+    fn register_local(
+        &self,
+        model: &[u8],
+        tokenizer: &[u8],
+        provider: &str,
+    ) -> Result<(), JsValue> {
+        let embedder = crate::embed::LocalEmbedder::from_bytes(model, tokenizer)
+            .map_err(js_error)?
+            .with_name(provider);
+        self.db.embedders().register(provider, Arc::new(embedder));
+        Ok(())
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    fn register_local(
+        &self,
+        _model: &[u8],
+        _tokenizer: &[u8],
+        _provider: &str,
+    ) -> Result<(), JsValue> {
+        Err(js_error(Error::Embedding(
+            "this build has no in-module embeddings (feature `embeddings`)".into(),
+        )))
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsSearchOptions {
+    top_k: Option<f64>,
+    min_score: Option<f64>,
+    field: Option<String>,
+    provider: Option<String>,
+    alt: Option<bool>,
+    ef: Option<f64>,
+    filter: Option<Vec<String>>,
+    include_deleted: Option<bool>,
+}
+
+/// A `Float32Array` (or array of numbers) as a vector.
+fn js_vector(what: &str, value: JsValue) -> Result<Vec<f32>, JsValue> {
+    if let Some(arr) = value.dyn_ref::<js_sys::Float32Array>() {
+        return Ok(arr.to_vec());
+    }
+    match from_js(what, value)? {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_f64()
+                    .map(|x| x as f32)
+                    .ok_or_else(|| invalid(format!("{what} must hold only numbers")))
+            })
+            .collect(),
+        other => Err(invalid(format!(
+            "{what} must be a Float32Array or an array of numbers, got {}",
+            crate::store::json_type(&other)
+        ))),
+    }
+}
+
 /// The graph: edges, traversal, paths and cycles. Options objects are optional; unknown or
 /// misspelt options are `INVALID_ARGUMENT` errors. Results are plain objects: edges
 /// `{src, rel, dst, properties, created_at, modified_at}` and path results

@@ -42,3 +42,67 @@ fn wasm_matches_onnxruntime_reference() {
     }
     assert!(e.embed(&[]).unwrap().is_empty());
 }
+
+/// The JS face end to end in wasm: load the model from bytes, insert resources (embedded inline),
+/// search by text and by vector, with `_score`, filters and typed errors.
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn js_face_embeds_inline_and_searches() {
+    use wasm_bindgen::JsValue;
+    let db = remdb::Database::memory().into_js_face(None).unwrap();
+    db.load_model(MODEL, TOKENIZER, None).unwrap();
+    let docs = [
+        "The cat sat on the mat",
+        "Rust is a systems programming language",
+        "Bananas are yellow fruit rich in potassium",
+        "Dogs and cats are popular pets",
+    ];
+    let mut ids = Vec::new();
+    for d in docs {
+        let obj =
+            serde_wasm_bindgen::to_value(&serde_json::json!({"name": d, "content": d})).unwrap();
+        ids.push(db.insert("resources", obj).unwrap());
+    }
+    let status: Value = serde_wasm_bindgen::from_value(db.embedding_status().unwrap()).unwrap();
+    assert_eq!(status["queuedRows"], 0, "inline mode embedded every insert");
+    let rows: Value = serde_wasm_bindgen::from_value(
+        db.search(
+            "resources",
+            JsValue::from_str("a compiler for code"),
+            JsValue::UNDEFINED,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rows[0]["name"], docs[1]);
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert!(rows[0]["_score"].as_f64().unwrap() > rows[1]["_score"].as_f64().unwrap());
+    let opts =
+        serde_wasm_bindgen::to_value(&serde_json::json!({"topK": 1, "filter": [ids[0], ids[3]]}))
+            .unwrap();
+    let rows: Value = serde_wasm_bindgen::from_value(
+        db.search("resources", JsValue::from_str("kittens"), opts)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert!(rows[0]["id"] == ids[0] || rows[0]["id"] == ids[3]);
+    // Search by the vector of a document finds that document first.
+    let v = db.embed(JsValue::from_str(docs[2]), None).unwrap();
+    let rows: Value =
+        serde_wasm_bindgen::from_value(db.search("resources", v, JsValue::UNDEFINED).unwrap())
+            .unwrap();
+    assert_eq!(rows[0]["name"], docs[2]);
+    assert!((rows[0]["_score"].as_f64().unwrap() - 1.0).abs() < 1e-4);
+    let bad = serde_wasm_bindgen::to_value(&serde_json::json!({"topk": 3})).unwrap();
+    assert!(
+        db.search("resources", JsValue::from_str("x"), bad).is_err(),
+        "misspelt options are errors"
+    );
+    assert!(db
+        .search(
+            "resources",
+            serde_wasm_bindgen::to_value(&[1.0f32, 2.0]).unwrap(),
+            JsValue::UNDEFINED
+        )
+        .is_err());
+}
