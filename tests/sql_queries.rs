@@ -909,7 +909,7 @@ fn errors_name_what_is_wrong() {
         ("INSERT INTO employee VALUES (1)", "INSERT"),
         (
             "SELECT name FROM employee WHERE embedding.cosine('cats')",
-            "vector",
+            "no embedding_fields",
         ),
     ] {
         let e = err(&t, sql);

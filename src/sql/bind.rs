@@ -9,7 +9,7 @@ use sqlparser::ast;
 use super::expr::{CastType, Expr, Func, Interval};
 use super::plan::{
     choose_access, Access, AggFunc, Aggregate, GroupPlan, JoinKind, JoinPlan, Pred, SelectPlan,
-    SortKey, SourcePlan,
+    SortKey, SourcePlan, VectorAccess, DEFAULT_VECTOR_LIMIT,
 };
 use super::value::{ArithOp, CmpOp, LikePattern};
 use crate::error::{Error, Result};
@@ -144,7 +144,22 @@ pub(crate) struct Binder<'r, 'p> {
     sources: Vec<Source>,
     group_keys: Vec<Expr>,
     aggs: Vec<Aggregate>,
+    /// The vector search the query asks for (`field.cosine('text')`, `cosine_similarity(...)`).
+    vector: Option<VectorSpec>,
 }
+
+/// A similarity search named in a query.
+struct VectorSpec {
+    /// The query text.
+    text: String,
+    /// The embedded field (`None`: `embedding`, every embedded field).
+    field: Option<String>,
+    /// As written, for EXPLAIN.
+    written: String,
+}
+
+/// Name of the similarity score column of a vector search.
+pub(crate) const SCORE_COLUMN: &str = "_score";
 
 fn is_aggregate_name(name: &str) -> Option<AggFunc> {
     Some(match name.to_ascii_lowercase().as_str() {
@@ -299,12 +314,6 @@ pub(crate) fn parse_interval(text: &str) -> Result<Interval> {
     Ok(out)
 }
 
-fn vector_unsupported<T>(what: &str) -> Result<T> {
-    unsupported(format!(
-        "vector similarity (`{what}`): this build has no vector index yet; SQL similarity arrives with embeddings and HNSW search"
-    ))
-}
-
 impl<'r, 'p> Binder<'r, 'p> {
     pub(crate) fn new(reader: &'r Reader<'r>, params: &'p [Value]) -> Self {
         Binder {
@@ -314,6 +323,7 @@ impl<'r, 'p> Binder<'r, 'p> {
             sources: Vec::new(),
             group_keys: Vec::new(),
             aggs: Vec::new(),
+            vector: None,
         }
     }
 
@@ -804,7 +814,22 @@ impl<'r, 'p> Binder<'r, 'p> {
         if parts.len() == 2
             && ["cosine", "inner_product", "l2"].contains(&parts[1].to_ascii_lowercase().as_str())
         {
-            return vector_unsupported(&format!("{}.{}(...)", parts[0], parts[1]));
+            if ctx != Ctx::Scalar("WHERE") {
+                return unsupported(format!(
+                    "`{f}` outside WHERE; use cosine_similarity({}, '...') to read the score",
+                    parts[0]
+                ));
+            }
+            let (args, _) = self.function_args(f)?;
+            let [ast::FunctionArgExpr::Expr(text)] = args.as_slice() else {
+                return Err(Error::SqlSyntax(format!(
+                    "`{}.{}` takes one argument: the query text",
+                    parts[0], parts[1]
+                )));
+            };
+            let text = text.clone();
+            self.vector_search(&parts[0], &text, &f.to_string())?;
+            return Ok(Expr::Literal(Value::Bool(true)));
         }
         if parts.len() != 1 {
             return unsupported(format!("function `{}`", f.name));
@@ -845,8 +870,30 @@ impl<'r, 'p> Binder<'r, 'p> {
                     self.now.format("%Y-%m-%d").to_string(),
                 )))
             }
-            "cosine_similarity" | "inner_product" | "l2_distance" | "cosine_distance" => {
-                return vector_unsupported(&format!("{name}(...)"))
+            "cosine_similarity" | "inner_product" => {
+                let [ast::FunctionArgExpr::Expr(field), ast::FunctionArgExpr::Expr(text)] =
+                    args.as_slice()
+                else {
+                    return Err(Error::SqlSyntax(format!(
+                        "{}(field, 'text') takes two arguments",
+                        name.to_uppercase()
+                    )));
+                };
+                let field = match field {
+                    ast::Expr::Identifier(i) => i.value.clone(),
+                    ast::Expr::CompoundIdentifier(p) if p.len() == 2 => p[1].value.clone(),
+                    other => return unsupported(format!(
+                        "`{other}` as the field of {name}(); name an embedded field or `embedding`"
+                    )),
+                };
+                let text = text.clone();
+                self.vector_search(&field, &text, &f.to_string())?;
+                return self.resolve(&[ast::Ident::new(SCORE_COLUMN)]);
+            }
+            "l2_distance" | "cosine_distance" => {
+                return unsupported(format!(
+                    "{name}(); use cosine_similarity or inner_product (scores, higher is better)"
+                ))
             }
             _ => {}
         }
@@ -934,6 +981,58 @@ impl<'r, 'p> Binder<'r, 'p> {
     }
 
     /// Binds and plans a SELECT query.
+    /// Registers the query's vector search (one per query) and the `_score` column.
+    fn vector_search(&mut self, field: &str, text: &ast::Expr, written: &str) -> Result<()> {
+        let text = match self.constant(text, "the similarity query")? {
+            Value::String(t) => t,
+            other => {
+                return Err(Error::SqlType(format!(
+                    "the similarity query must be text, got {other}"
+                )))
+            }
+        };
+        if self.sources.len() != 1 {
+            return unsupported("vector similarity over several tables (JOIN); search one table");
+        }
+        let src = &mut self.sources[0];
+        let field = if field.eq_ignore_ascii_case("embedding") {
+            if src.schema.embedding_fields.is_empty() {
+                return unsupported(format!(
+                    "vector similarity on `{}`: the table has no embedding_fields",
+                    src.table
+                ));
+            }
+            None
+        } else if src.schema.embedding_fields.iter().any(|f| f == field) {
+            Some(field.to_string())
+        } else {
+            let mut columns = vec!["embedding".to_string()];
+            columns.extend(src.schema.embedding_fields.iter().cloned());
+            return Err(Error::UnknownColumn {
+                column: field.to_string(),
+                table: src.table.clone(),
+                columns,
+            });
+        };
+        if let Some(existing) = &self.vector {
+            if existing.text != text || existing.field != field {
+                return unsupported("two different similarity searches in one query");
+            }
+            return Ok(());
+        }
+        if !src.columns.iter().any(|c| c == SCORE_COLUMN) {
+            src.columns.push(SCORE_COLUMN.to_string());
+        }
+        src.slot("id");
+        src.slot(SCORE_COLUMN);
+        self.vector = Some(VectorSpec {
+            text,
+            field,
+            written: written.to_string(),
+        });
+        Ok(())
+    }
+
     pub(crate) fn select(mut self, query: &ast::Query) -> Result<SelectPlan> {
         check_query(query)?;
         let select = match &*query.body {
@@ -1333,6 +1432,10 @@ impl<'r, 'p> Binder<'r, 'p> {
             offset,
         } = parts;
         let n = self.sources.len();
+        let limit = match (&self.vector, limit) {
+            (Some(_), None) if group.is_none() => Some(DEFAULT_VECTOR_LIMIT),
+            (_, l) => l,
+        };
         // A source on the nullable side of a LEFT JOIN cannot take WHERE conditions early.
         let nullable: Vec<bool> = (0..n)
             .map(|s| s > 0 && join_kinds[s - 1] == JoinKind::Left)
@@ -1456,6 +1559,23 @@ impl<'r, 'p> Binder<'r, 'p> {
                 estimate: 0,
             };
             choose_access(self.reader, &mut plan, s, &src.schema.indexed_fields)?;
+            if let (0, Some(v)) = (s, &self.vector) {
+                let score_slot = src
+                    .needed
+                    .iter()
+                    .position(|f| f == SCORE_COLUMN)
+                    .unwrap_or(0);
+                let base = std::mem::replace(&mut plan.access, Access::Empty);
+                plan.access = Access::Vector(Box::new(VectorAccess {
+                    text: v.text.clone(),
+                    field: v.field.clone(),
+                    written: v.written.clone(),
+                    k: offset.saturating_add(limit.unwrap_or(DEFAULT_VECTOR_LIMIT)),
+                    base,
+                    id_slot: src.needed.iter().position(|f| f == "id").unwrap_or(0),
+                    score_slot,
+                }));
+            }
             plans.push(plan);
         }
         // Conditions on no table at all (constants) guard the driving scan.

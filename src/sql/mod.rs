@@ -130,7 +130,7 @@ impl Tenant {
                     Statement::Query(q) => Binder::new(&reader, params).select(q)?.explain(),
                     Statement::Lookup(keys) => vec![format!("Key lookup of {} key(s) across every table (deterministic ids)", keys.len())],
                     Statement::Explain(_) => return Err(Error::SqlSyntax("EXPLAIN EXPLAIN".into())),
-                    Statement::Search { .. } => return self.run_statement(inner, params),
+                    Statement::Search { .. } => Binder::new(&reader, params).select(&*search_query(inner)?)?.explain(),
                     Statement::Traverse(t) => vec![format!(
                         "Graph traversal ({}) from one entity over the out/in edge indexes (prefix scans), depth ≤ {}",
                         t.strategy.as_deref().unwrap_or("bfs"),
@@ -159,11 +159,10 @@ impl Tenant {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 Ok(rows_of_many_tables(self.lookup(&refs)?))
             }
-            Statement::Search { table, .. } => {
-                reader.schema(&table.value.to_lowercase())?;
-                Err(Error::SqlUnsupported(
-                    "SEARCH: this build has no vector index yet; semantic search arrives with embeddings and HNSW".into(),
-                ))
+            Statement::Search { .. } => {
+                let q = search_query(statement)?;
+                let plan = Binder::new(&reader, params).select(&q)?;
+                exec::run(&reader, &plan)
             }
             Statement::Traverse(t) => self.run_traverse(&reader, t, params),
         }
@@ -260,6 +259,31 @@ impl Tenant {
 
 /// Rows from several tables as one result: `_table`, `id`, then every other field in order of
 /// first appearance (missing fields are null).
+/// `SEARCH 'text' IN table [WHERE ...] [LIMIT n]` as the SELECT it means:
+/// `SELECT * FROM table WHERE embedding.cosine('text') [AND (...)] [LIMIT n]`.
+fn search_query(statement: &Statement) -> Result<Box<sqlparser::ast::Query>> {
+    let Statement::Search {
+        text,
+        table,
+        selection,
+        limit,
+    } = statement
+    else {
+        return Err(Error::storage("internal: not a SEARCH"));
+    };
+    let mut sql = format!("SELECT * FROM {table} WHERE embedding.cosine({text})");
+    if let Some(w) = selection {
+        sql.push_str(&format!(" AND ({w})"));
+    }
+    if let Some(l) = limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    match parse::parse(&sql)? {
+        Statement::Query(q) => Ok(q),
+        _ => Err(Error::storage("internal: SEARCH did not become a query")),
+    }
+}
+
 fn rows_of_many_tables(found: Vec<(String, Row)>) -> QueryResult {
     rows_with_prefix(
         &["_table"],

@@ -34,6 +34,30 @@ pub(crate) enum Access {
     },
     /// No row can match (e.g. `id = 'not a uuid'`).
     Empty,
+    /// A top-k similarity search; the other conditions on the table (found through `base`)
+    /// become its filter.
+    Vector(Box<VectorAccess>),
+}
+
+/// Rows a vector search returns when the query has no LIMIT.
+pub(crate) const DEFAULT_VECTOR_LIMIT: usize = 10;
+
+/// A similarity search as an access path.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct VectorAccess {
+    /// The query text.
+    pub(crate) text: String,
+    /// The embedded field (`None`: all of them).
+    pub(crate) field: Option<String>,
+    /// The search as written.
+    pub(crate) written: String,
+    /// Rows to find (OFFSET + LIMIT).
+    pub(crate) k: usize,
+    /// How rows matching the other conditions are found (they become the search's filter).
+    pub(crate) base: Access,
+    /// Slot of `id` and of `_score` in the source's rows.
+    pub(crate) id_slot: usize,
+    pub(crate) score_slot: usize,
 }
 
 /// One table of the query.
@@ -555,6 +579,24 @@ impl SelectPlan {
                 format!("{pad}Index scan {name} using {text} (est. {est} rows{deleted})")
             }
             Access::Empty => format!("{pad}Empty {name} (no id can match)"),
+            Access::Vector(v) => {
+                let filter = if s.filter.is_empty() {
+                    String::new()
+                } else {
+                    let base = match &v.base {
+                        Access::FullScan => "a full scan".to_string(),
+                        Access::Ids(ids) => format!("{} ids", ids.len()),
+                        Access::Index { text, .. } => format!("index {text}"),
+                        Access::Empty => "nothing".to_string(),
+                        Access::Vector(_) => "a vector search".to_string(),
+                    };
+                    format!(", filtered by the rows matching the conditions (found by {base})")
+                };
+                format!(
+                    "{pad}Vector search {name} top {} by {} (HNSW + exact pending{filter}{deleted})",
+                    v.k, v.written
+                )
+            }
         };
         lines.push(line);
     }
