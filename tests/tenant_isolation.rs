@@ -59,7 +59,7 @@ fn tenants_see_only_their_own_data() {
 
 #[test]
 fn tenant_names_are_checked() {
-    let db = remdb::Database::memory();
+    let db = common::memory_db();
     for bad in ["", "a\0b", "line\nbreak", &"x".repeat(129)] {
         assert_eq!(
             db.tenant(bad).unwrap_err().code(),

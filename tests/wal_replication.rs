@@ -5,7 +5,7 @@
 mod common;
 
 use common::{fixtures, people_schema, person};
-use remdb::{Database, ListOptions, Tenant, WalEntry, WalOp};
+use remdb::{ListOptions, Tenant, WalEntry, WalOp};
 use serde_json::json;
 
 fn state(t: &Tenant) -> Vec<(String, Vec<remdb::Row>)> {
@@ -125,7 +125,7 @@ fn applying_the_log_yields_an_identical_database() {
 
 #[test]
 fn apply_continues_locally_after_replication() {
-    let db = Database::memory();
+    let db = common::memory_db();
     let (s, d) = (db.tenant("a").unwrap(), db.tenant("b").unwrap());
     busy_history(&s);
     d.apply_wal(&s.wal_entries(0, usize::MAX).unwrap()).unwrap();
@@ -142,7 +142,7 @@ fn apply_continues_locally_after_replication() {
 
 #[test]
 fn gaps_divergence_and_bad_entries_are_refused_atomically() {
-    let db = Database::memory();
+    let db = common::memory_db();
     let (s, d) = (db.tenant("a").unwrap(), db.tenant("b").unwrap());
     busy_history(&s);
     let entries = s.wal_entries(0, usize::MAX).unwrap();
@@ -188,7 +188,7 @@ fn compaction_drops_old_entries_and_says_so() {
 
 #[test]
 fn wal_entries_are_plain_json_lines() {
-    let db = Database::memory();
+    let db = common::memory_db();
     let t = db.tenant("x").unwrap();
     t.register_schema(people_schema()).unwrap();
     t.insert("people", person(1)).unwrap();
@@ -205,7 +205,7 @@ fn wal_entries_are_plain_json_lines() {
 
 #[test]
 fn a_replica_that_ran_init_itself_still_accepts_the_full_log() {
-    let db = Database::memory();
+    let db = common::memory_db();
     let (s, d) = (db.tenant("a").unwrap(), db.tenant("b").unwrap());
     busy_history(&s); // starts with init: five schema entries
     d.init().unwrap(); // the same five schemas, logged at other times

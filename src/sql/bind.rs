@@ -882,9 +882,11 @@ impl<'r, 'p> Binder<'r, 'p> {
                 let field = match field {
                     ast::Expr::Identifier(i) => i.value.clone(),
                     ast::Expr::CompoundIdentifier(p) if p.len() == 2 => p[1].value.clone(),
-                    other => return unsupported(format!(
+                    other => {
+                        return unsupported(format!(
                         "`{other}` as the field of {name}(); name an embedded field or `embedding`"
-                    )),
+                    ))
+                    }
                 };
                 let text = text.clone();
                 self.vector_search(&field, &text, &f.to_string())?;

@@ -1,7 +1,10 @@
 //! Shared fixtures: the same store tests run against every backend.
 #![allow(dead_code)]
 
-use remdb::kv::Backend;
+use std::sync::Arc;
+
+use remdb::kv::{Backend, MemoryKv};
+use remdb::vector::EmbedMode;
 use remdb::{Database, OpenOptions, Tenant};
 use serde_json::{json, Value};
 
@@ -29,14 +32,7 @@ impl Fixture {
         match &dir {
             Some(d) => {
                 drop(db);
-                let db = Database::open_with(
-                    d.path(),
-                    &OpenOptions {
-                        backend: Some(backend),
-                        ..OpenOptions::default()
-                    },
-                )
-                .unwrap();
+                let db = Database::open_with(d.path(), &options(backend)).unwrap();
                 Fixture {
                     name,
                     db,
@@ -54,16 +50,24 @@ impl Fixture {
     }
 }
 
+/// A fresh in-memory database with automatic embedding off (see [`options`]).
+pub fn memory_db() -> Database {
+    Database::with_kv_options(Arc::new(MemoryKv::new()), &options(Backend::Memory)).unwrap()
+}
+
+/// Store fixtures test the store: automatic embedding is off (it has its own tests), so WAL
+/// positions and counts are exactly those of the rows written.
+fn options(backend: Backend) -> OpenOptions {
+    OpenOptions {
+        backend: Some(backend),
+        embedding_mode: Some(EmbedMode::Off),
+        ..OpenOptions::default()
+    }
+}
+
 fn on_disk(name: &'static str, backend: Backend) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(
-        dir.path(),
-        &OpenOptions {
-            backend: Some(backend),
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap();
+    let db = Database::open_with(dir.path(), &options(backend)).unwrap();
     Fixture {
         name,
         db,
@@ -77,7 +81,8 @@ pub fn fixtures() -> Vec<Fixture> {
     let mut all = vec![
         Fixture {
             name: "memory",
-            db: Database::memory(),
+            db: Database::with_kv_options(Arc::new(MemoryKv::new()), &options(Backend::Memory))
+                .unwrap(),
             dir: None,
             backend: Backend::Memory,
         },
