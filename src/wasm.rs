@@ -5,12 +5,16 @@
 //! and, for `VALIDATION` errors, an `issues` array of `{pointer, reason}`. Nothing here panics on
 //! bad input: malformed values and numbers become `INVALID_ARGUMENT` errors.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
+use crate::embed::Embedder;
 use crate::kv::{MemoryPages, RedbKv};
 use crate::{
     Database, EdgeDirection, Error, ListOptions, PathOptions, Strategy, Tenant, TraverseOptions,
@@ -25,6 +29,10 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 pub struct RemDb {
     db: Database,
     tenant: Tenant,
+    /// The async drain task is running.
+    draining: Rc<Cell<bool>>,
+    /// HTTP embedders usable only asynchronously here, by provider spec.
+    remote: Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
 }
 
 impl Database {
@@ -35,7 +43,12 @@ impl Database {
         let name = tenant.as_deref().unwrap_or(DEFAULT_TENANT);
         let tenant = self.tenant(name).map_err(js_error)?;
         tenant.init().map_err(js_error)?;
-        Ok(RemDb { db: self, tenant })
+        Ok(RemDb {
+            db: self,
+            tenant,
+            draining: Rc::new(Cell::new(false)),
+            remote: Rc::new(RefCell::new(HashMap::new())),
+        })
     }
 }
 
@@ -84,11 +97,13 @@ impl RemDb {
     /// an existing natural key replaces that row (upsert).
     pub fn insert(&self, table: &str, obj: JsValue) -> Result<String, JsValue> {
         let data = from_js("entity", obj)?;
-        Ok(self
+        let id = self
             .tenant
             .insert(table, data)
             .map_err(js_error)?
-            .to_string())
+            .to_string();
+        self.schedule_drain();
+        Ok(id)
     }
 
     /// Inserts an array of entities in one atomic batch (all or none); returns their ids.
@@ -110,6 +125,7 @@ impl RemDb {
             .iter()
             .map(ToString::to_string)
             .collect();
+        self.schedule_drain();
         to_js(&ids)
     }
 
@@ -124,7 +140,9 @@ impl RemDb {
     /// Applies a JSON merge patch to the live row `id`, re-validates it and returns the new row.
     pub fn update(&self, id: &str, patch: JsValue) -> Result<JsValue, JsValue> {
         let patch = from_js("patch", patch)?;
-        to_js(&self.tenant.update(id, patch).map_err(js_error)?)
+        let row = self.tenant.update(id, patch).map_err(js_error)?;
+        self.schedule_drain();
+        to_js(&row)
     }
 
     /// Deletes the live row `id`: soft (sets `deleted_at`) by default, for good when `hard`.
@@ -185,7 +203,9 @@ impl RemDb {
     pub fn apply_wal(&self, entries: JsValue) -> Result<JsValue, JsValue> {
         let entries: Vec<WalEntry> = serde_json::from_value(from_js("WAL entries", entries)?)
             .map_err(|e| invalid(format!("invalid WAL entries: {e}")))?;
-        to_js(&self.tenant.apply_wal(&entries).map_err(js_error)?)
+        let report = self.tenant.apply_wal(&entries).map_err(js_error)?;
+        self.schedule_drain();
+        to_js(&report)
     }
 }
 
@@ -216,41 +236,13 @@ impl RemDb {
     /// Vectors for `texts` (a string gives one `Float32Array`, an array of strings an array of
     /// them) from `provider` (default: the database's default provider).
     pub fn embed(&self, texts: JsValue, provider: Option<String>) -> Result<JsValue, JsValue> {
-        let (texts, single) = match from_js("texts", texts)? {
-            Value::String(s) => (vec![s], true),
-            Value::Array(items) => (
-                items
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::String(s) => Ok(s),
-                        other => Err(invalid(format!(
-                            "texts must be strings, got {}",
-                            crate::store::json_type(&other)
-                        ))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                false,
-            ),
-            other => {
-                return Err(invalid(format!(
-                    "embed expects a string or an array of strings, got {}",
-                    crate::store::json_type(&other)
-                )))
-            }
-        };
+        let (texts, single) = js_texts(texts)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = self
             .tenant
             .embed(&refs, provider.as_deref())
             .map_err(js_error)?;
-        if single {
-            return Ok(js_sys::Float32Array::from(vectors[0].as_slice()).into());
-        }
-        let out = js_sys::Array::new();
-        for v in &vectors {
-            out.push(&js_sys::Float32Array::from(v.as_slice()));
-        }
-        Ok(out.into())
+        Ok(vectors_to_js(&vectors, single))
     }
 
     /// The `topK` rows of `table` most similar to `query` (text, or a vector), best first, each
@@ -267,43 +259,11 @@ impl RemDb {
             "{topK, minScore, field, provider, alt, ef, filter, includeDeleted}",
             opts,
         )?;
-        let d = crate::vector::SearchOptions::default();
-        let filter = match o.filter {
-            None => None,
-            Some(ids) => Some(
-                ids.iter()
-                    .map(|id| crate::store::parse_id(id))
-                    .collect::<Result<_, _>>()
-                    .map_err(js_error)?,
-            ),
-        };
-        let options = crate::vector::SearchOptions {
-            top_k: o
-                .top_k
-                .map(|n| to_usize("topK", n))
-                .transpose()?
-                .unwrap_or(d.top_k),
-            min_score: o.min_score.map(|x| x as f32),
-            field: o.field,
-            provider: o.provider,
-            alt: o.alt.unwrap_or(false),
-            ef: o.ef.map(|n| to_usize("ef", n)).transpose()?,
-            filter,
-            include_deleted: o.include_deleted.unwrap_or(false),
-        };
         let hits = self
             .tenant
-            .search(table, query, &options)
+            .search(table, query, &search_options(o)?)
             .map_err(js_error)?;
-        let rows: Vec<Value> = hits
-            .into_iter()
-            .map(|h| {
-                let mut row = h.row;
-                row.insert("_score".into(), serde_json::json!(h.score));
-                Value::Object(row)
-            })
-            .collect();
-        to_js(&rows)
+        hits_to_js(hits)
     }
 
     /// Stores a caller-supplied vector for `field` of row `id` under the label `provider`.
@@ -361,6 +321,26 @@ impl RemDb {
 }
 
 impl RemDb {
+    /// Starts the async drain task when queued work may be waiting: background mode, or remote
+    /// embedders (their work is always queued here). Idempotent while it runs.
+    fn schedule_drain(&self) {
+        let background = self.db.embed_settings().mode == crate::vector::EmbedMode::Background;
+        if (!background && self.remote.borrow().is_empty()) || self.draining.get() {
+            return;
+        }
+        self.draining.set(true);
+        let (tenant, remote, draining) = (
+            self.tenant.clone(),
+            self.remote.clone(),
+            self.draining.clone(),
+        );
+        wasm_bindgen_futures::spawn_local(async move {
+            // Errors stop the task; the work stays queued for the next write or flush.
+            let _ = drain_async(&tenant, &remote).await;
+            draining.set(false);
+        });
+    }
+
     #[cfg(feature = "embeddings")]
     fn register_local(
         &self,
@@ -388,6 +368,249 @@ impl RemDb {
     }
 }
 
+/// Drains queued embedding work 32 rows at a time, yielding to the event loop between steps;
+/// remote providers are awaited, local ones run in place.
+async fn drain_async(
+    tenant: &Tenant,
+    remote: &Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
+) -> Result<crate::vector::DrainReport, Error> {
+    let settings = tenant.embed_settings();
+    let mut report = crate::vector::DrainReport::default();
+    let mut blocked: std::collections::HashSet<String> = std::collections::HashSet::new();
+    loop {
+        next_tick().await;
+        let can = |p: &str| {
+            !blocked.contains(p)
+                && (remote.borrow().contains_key(p)
+                    || settings.source.as_ref().is_some_and(|s| s.can_embed(p)))
+        };
+        let batch = tenant.next_embedding_batch(32, &can)?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut vectors = Vec::new();
+        for (provider, texts) in batch.requests() {
+            let http = remote.borrow().get(&provider).cloned();
+            let result = match http {
+                Some(e) => e.embed_async(&texts).await,
+                None => crate::vector::embed_texts(tenant, &provider, &texts),
+            };
+            match result {
+                Ok(vs) => vectors.push((provider, vs)),
+                Err(_) => {
+                    blocked.insert(provider);
+                }
+            }
+        }
+        let (embedded, dropped) = tenant.store_embedding_batch(&batch, vectors)?;
+        report.embedded += embedded;
+        report.dropped += dropped;
+        if embedded == 0 && dropped == 0 && blocked.is_empty() {
+            break;
+        }
+    }
+    report.remaining = tenant.queued_rows()?.0;
+    Ok(report)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &js_sys::Function, ms: i32) -> JsValue;
+}
+
+/// Resolves on the next macrotask (`setTimeout(0)`): lets the page or event loop run.
+async fn next_tick() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, 0);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Remote (HTTP) embedders from JavaScript: registered once, awaited by the drain task,
+/// `embedAsync` and `searchAsync`.
+#[wasm_bindgen]
+impl RemDb {
+    /// Uses an OpenAI- or Cohere-compatible HTTP embedder for `spec` (e.g.
+    /// `openai:text-embedding-3-small`) with `{baseUrl, apiKey, dimensions, timeoutMs,
+    /// maxRetries, batchSize}`. Its work is queued by writes and embedded by an async task
+    /// (`embeddingsIdle()` waits for it). Resolves when ready (after a probe request when the
+    /// vector length is unknown).
+    #[wasm_bindgen(js_name = useRemoteEmbedder)]
+    pub fn use_remote_embedder(
+        &self,
+        spec: &str,
+        opts: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let spec = crate::embed::EmbedderSpec::parse(spec).map_err(js_error)?;
+        let o: JsRemoteOptions = options(
+            "remote embedder options",
+            "{baseUrl, apiKey, dimensions, timeoutMs, maxRetries, batchSize}",
+            opts,
+        )?;
+        let mut config = crate::embed::HttpConfig::for_provider(spec.provider);
+        if let Some(u) = o.base_url {
+            config.base_url = u;
+        }
+        config.api_key = o.api_key.or(config.api_key);
+        if let Some(d) = o.dimensions {
+            config.dimensions = Some(to_usize("dimensions", d)?);
+        }
+        if let Some(t) = o.timeout_ms {
+            config.timeout = std::time::Duration::from_millis(to_u64("timeoutMs", t)?);
+        }
+        if let Some(r) = o.max_retries {
+            config.max_retries = u32::try_from(to_u64("maxRetries", r)?).unwrap_or(u32::MAX);
+        }
+        if let Some(b) = o.batch_size {
+            config.batch_size = to_usize("batchSize", b)?;
+        }
+        let (db, remote, name) = (self.db.clone(), self.remote.clone(), spec.to_string());
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let e = crate::embed::HttpEmbedder::new_async(spec, config)
+                .await
+                .map_err(js_error)?;
+            let e = Rc::new(e);
+            remote.borrow_mut().insert(name.clone(), e.clone());
+            db.embedders()
+                .register(&name, Arc::new(RemoteHandle(e.dimensions(), name.clone())));
+            Ok(JsValue::UNDEFINED)
+        }))
+    }
+
+    /// Like `embed`, awaiting remote providers. Resolves to a `Float32Array` (one text) or an
+    /// array of them.
+    #[wasm_bindgen(js_name = embedAsync)]
+    pub fn embed_async(
+        &self,
+        texts: JsValue,
+        provider: Option<String>,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let provider = match provider {
+            Some(p) => p,
+            None => self
+                .db
+                .embed_settings()
+                .default_provider
+                .unwrap_or_default(),
+        };
+        let http = self.remote.borrow().get(&provider).cloned();
+        let Some(http) = http else {
+            let out = self.embed(texts, Some(provider))?;
+            return Ok(js_sys::Promise::resolve(&out));
+        };
+        let (texts, single) = js_texts(texts)?;
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = http.embed_async(&refs).await.map_err(js_error)?;
+            Ok(vectors_to_js(&vectors, single))
+        }))
+    }
+
+    /// Like `search`, awaiting a remote provider to embed the query text.
+    #[wasm_bindgen(js_name = searchAsync)]
+    pub fn search_async(
+        &self,
+        table: &str,
+        query: JsValue,
+        opts: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let Some(text) = query.as_string() else {
+            return Ok(js_sys::Promise::resolve(&self.search(table, query, opts)?));
+        };
+        let o: JsSearchOptions = options(
+            "search options",
+            "{topK, minScore, field, provider, alt, ef, filter, includeDeleted}",
+            opts.clone(),
+        )?;
+        let schema = self.tenant.compiled_schema(table).map_err(js_error)?;
+        let provider = match (&o.provider, o.alt.unwrap_or(false)) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => schema.info.embedding_provider_alt.clone(),
+            (None, false) => self
+                .db
+                .embed_settings()
+                .providers(&schema.info)
+                .into_iter()
+                .next(),
+        };
+        let http = provider
+            .as_ref()
+            .and_then(|p| self.remote.borrow().get(p).cloned());
+        let Some(http) = http else {
+            return Ok(js_sys::Promise::resolve(&self.search(
+                table,
+                JsValue::from_str(&text),
+                opts,
+            )?));
+        };
+        let tenant = self.tenant.clone();
+        let table = table.to_string();
+        let options = search_options(o)?;
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let v = http.embed_async(&[text.as_str()]).await.map_err(js_error)?;
+            let v = v.into_iter().next().unwrap_or_default();
+            let hits = tenant
+                .search(&table, crate::vector::SearchQuery::Vector(v), &options)
+                .map_err(js_error)?;
+            hits_to_js(hits)
+        }))
+    }
+
+    /// Resolves when the async drain task is idle, to `{embedded, dropped, remaining}` of a final
+    /// pass (work no provider can do stays queued).
+    #[wasm_bindgen(js_name = embeddingsIdle)]
+    pub fn embeddings_idle(&self) -> js_sys::Promise {
+        let (tenant, remote, draining) = (
+            self.tenant.clone(),
+            self.remote.clone(),
+            self.draining.clone(),
+        );
+        wasm_bindgen_futures::future_to_promise(async move {
+            while draining.get() {
+                next_tick().await;
+            }
+            draining.set(true);
+            let report = drain_async(&tenant, &remote).await;
+            draining.set(false);
+            to_js(&report.map_err(js_error)?)
+        })
+    }
+}
+
+/// Stands in the registry for an HTTP embedder that only answers asynchronously here, so the
+/// store queues its work (`is_sync` is false) and reports it ready.
+struct RemoteHandle(usize, String);
+
+impl crate::embed::Embedder for RemoteHandle {
+    fn name(&self) -> &str {
+        &self.1
+    }
+    fn dimensions(&self) -> usize {
+        self.0
+    }
+    fn is_sync(&self) -> bool {
+        false
+    }
+    fn embed(&self, _: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+        Err(Error::Embedding(format!(
+            "{}: remote embedders answer asynchronously here (embedAsync)",
+            self.1
+        )))
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsRemoteOptions {
+    base_url: Option<String>,
+    api_key: Option<String>,
+    dimensions: Option<f64>,
+    timeout_ms: Option<f64>,
+    max_retries: Option<f64>,
+    batch_size: Option<f64>,
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct JsSearchOptions {
@@ -399,6 +622,82 @@ struct JsSearchOptions {
     ef: Option<f64>,
     filter: Option<Vec<String>>,
     include_deleted: Option<bool>,
+}
+
+/// A string or an array of strings from JS: `(texts, was_a_single_string)`.
+fn js_texts(texts: JsValue) -> Result<(Vec<String>, bool), JsValue> {
+    Ok(match from_js("texts", texts)? {
+        Value::String(s) => (vec![s], true),
+        Value::Array(items) => (
+            items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(invalid(format!(
+                        "texts must be strings, got {}",
+                        crate::store::json_type(&other)
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            false,
+        ),
+        other => {
+            return Err(invalid(format!(
+                "embed expects a string or an array of strings, got {}",
+                crate::store::json_type(&other)
+            )))
+        }
+    })
+}
+
+fn vectors_to_js(vectors: &[Vec<f32>], single: bool) -> JsValue {
+    if single {
+        return js_sys::Float32Array::from(vectors.first().map_or(&[][..], Vec::as_slice)).into();
+    }
+    let out = js_sys::Array::new();
+    for v in vectors {
+        out.push(&js_sys::Float32Array::from(v.as_slice()));
+    }
+    out.into()
+}
+
+fn search_options(o: JsSearchOptions) -> Result<crate::vector::SearchOptions, JsValue> {
+    let d = crate::vector::SearchOptions::default();
+    let filter = match o.filter {
+        None => None,
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| crate::store::parse_id(id))
+                .collect::<Result<_, _>>()
+                .map_err(js_error)?,
+        ),
+    };
+    Ok(crate::vector::SearchOptions {
+        top_k: o
+            .top_k
+            .map(|n| to_usize("topK", n))
+            .transpose()?
+            .unwrap_or(d.top_k),
+        min_score: o.min_score.map(|x| x as f32),
+        field: o.field,
+        provider: o.provider,
+        alt: o.alt.unwrap_or(false),
+        ef: o.ef.map(|n| to_usize("ef", n)).transpose()?,
+        filter,
+        include_deleted: o.include_deleted.unwrap_or(false),
+    })
+}
+
+fn hits_to_js(hits: Vec<crate::vector::SearchHit>) -> Result<JsValue, JsValue> {
+    let rows: Vec<Value> = hits
+        .into_iter()
+        .map(|h| {
+            let mut row = h.row;
+            row.insert("_score".into(), serde_json::json!(h.score));
+            Value::Object(row)
+        })
+        .collect();
+    to_js(&rows)
 }
 
 /// A `Float32Array` (or array of numbers) as a vector.

@@ -679,6 +679,10 @@ impl Embedder for HttpEmbedder {
         self.dims
     }
 
+    fn is_sync(&self) -> bool {
+        false
+    }
+
     /// Always an error on wasm32: there is no blocking HTTP; use `embed_async`.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {

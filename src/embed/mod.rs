@@ -70,6 +70,13 @@ pub trait Embedder: Send + Sync {
     /// One vector per text, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
 
+    /// Whether [`Embedder::embed`] works here. `false` for embedders that can only answer
+    /// asynchronously (HTTP providers on wasm32): their work is queued and drained by an async
+    /// task instead of running inside writes.
+    fn is_sync(&self) -> bool {
+        true
+    }
+
     /// Shorthand for one text.
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
         self.embed(&[text])?

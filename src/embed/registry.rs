@@ -217,7 +217,7 @@ impl EmbeddingSource for EmbedderRegistry {
     }
 
     fn can_embed(&self, provider: &str) -> bool {
-        self.get(provider).is_ok()
+        self.get(provider).is_ok_and(|e| e.is_sync())
     }
 
     fn after_write(&self, tenant: &Tenant, changed: &[IndexName], queued: bool) {

@@ -180,66 +180,24 @@ impl Tenant {
         let mut done_rows = 0usize;
         let mut blocked: HashSet<String> = HashSet::new();
         while done_rows < max_rows {
-            let can = |p: &str| settings.source.as_ref().is_some_and(|s| s.can_embed(p));
-            let batch = self.queued_work(32.min(max_rows - done_rows), &|p| {
-                !blocked.contains(p) && can(p)
-            })?;
+            let can = |p: &str| {
+                !blocked.contains(p) && settings.source.as_ref().is_some_and(|s| s.can_embed(p))
+            };
+            let batch = self.next_embedding_batch(32.min(max_rows - done_rows), &can)?;
             if batch.is_empty() {
                 break;
             }
-            done_rows += batch.len();
-            // Texts as of now; the write below re-checks them.
-            let mut items: Vec<(String, Uuid, QueuedWork, Option<String>)> = Vec::new();
-            for (table, id, work) in batch {
-                let row = self.get_with(&id.to_string(), true)?;
-                for w in work {
-                    let text = row.as_ref().and_then(|r| embed_text(r, &w.field));
-                    items.push((table.clone(), id, w, text));
-                }
-            }
-            let mut vectors: Vec<Option<Vec<f32>>> = vec![None; items.len()];
-            let providers: HashSet<String> = items.iter().map(|i| i.2.provider.clone()).collect();
-            for provider in providers {
-                if blocked.contains(&provider) || !can(&provider) {
-                    continue;
-                }
-                let at: Vec<usize> = (0..items.len())
-                    .filter(|&i| items[i].2.provider == provider && items[i].3.is_some())
-                    .collect();
-                let texts: Vec<&str> = at
-                    .iter()
-                    .map(|&i| items[i].3.as_deref().unwrap_or_default())
-                    .collect();
+            done_rows += batch.rows;
+            let mut vectors = Vec::new();
+            for (provider, texts) in batch.requests() {
                 match embed_texts(self, &provider, &texts) {
-                    Ok(vs) => at.iter().zip(vs).for_each(|(&i, v)| vectors[i] = Some(v)),
+                    Ok(vs) => vectors.push((provider, vs)),
                     Err(_) => {
                         blocked.insert(provider);
                     }
                 }
             }
-            let (embedded, dropped) = self.write(|tx| {
-                let ts = tx.now_string();
-                let (mut embedded, mut dropped) = (0u64, 0u64);
-                for ((table, id, work, text), vector) in items.iter().zip(&vectors) {
-                    if !tx.is_queued(table, id, work)? {
-                        continue;
-                    }
-                    let current = tx.row(table, id)?.and_then(|r| embed_text(&r, &work.field));
-                    if current.is_none() {
-                        tx.unqueue(table, id, &work.field, &work.provider)?;
-                        dropped += 1;
-                        continue;
-                    }
-                    if let Some(v) = vector {
-                        if current == *text {
-                            let index = IndexName::new(table, &work.field, &work.provider)?;
-                            tx.put_vector(&index, *id, v, &ts)?;
-                            embedded += 1;
-                        }
-                    }
-                }
-                Ok((embedded, dropped))
-            })?;
+            let (embedded, dropped) = self.store_embedding_batch(&batch, vectors)?;
             report.embedded += embedded;
             report.dropped += dropped;
             if embedded == 0 && dropped == 0 && blocked.is_empty() {
@@ -248,5 +206,142 @@ impl Tenant {
         }
         report.remaining = self.queued_rows()?.0;
         Ok(report)
+    }
+
+    /// The next up-to-`max_rows` rows of queued work whose provider `can` embed, with their
+    /// current texts: phase one of a drain (phase two is [`Self::store_embedding_batch`]). An
+    /// async drain awaits its embeddings between the two.
+    pub fn next_embedding_batch(
+        &self,
+        max_rows: usize,
+        can: &dyn Fn(&str) -> bool,
+    ) -> Result<EmbeddingBatch> {
+        let work = self.queued_work(max_rows, can)?;
+        let rows = work.len();
+        let mut items = Vec::new();
+        for (table, id, work) in work {
+            let row = self.get_with(&id.to_string(), true)?;
+            for w in work {
+                let text = row.as_ref().and_then(|r| embed_text(r, &w.field));
+                items.push(BatchItem {
+                    table: table.clone(),
+                    id,
+                    work: w,
+                    text,
+                });
+            }
+        }
+        Ok(EmbeddingBatch { rows, items })
+    }
+
+    /// Stores the vectors computed for `batch` (`(provider, one vector per text of
+    /// [`EmbeddingBatch::requests`])`) in one write, re-checking that each piece of work is still
+    /// queued and its text unchanged; drops work whose row or text is gone. Returns
+    /// `(embedded, dropped)`.
+    pub fn store_embedding_batch(
+        &self,
+        batch: &EmbeddingBatch,
+        vectors: Vec<(String, Vec<Vec<f32>>)>,
+    ) -> Result<(u64, u64)> {
+        let mut by_item: Vec<Option<Vec<f32>>> = vec![None; batch.items.len()];
+        for (provider, vs) in vectors {
+            let at: Vec<usize> = batch.positions(&provider);
+            if at.len() != vs.len() {
+                return Err(Error::Embedding(format!(
+                    "{provider} returned {} vectors for {} texts",
+                    vs.len(),
+                    at.len()
+                )));
+            }
+            at.into_iter()
+                .zip(vs)
+                .for_each(|(i, v)| by_item[i] = Some(v));
+        }
+        self.write(|tx| {
+            let ts = tx.now_string();
+            let (mut embedded, mut dropped) = (0u64, 0u64);
+            for (item, vector) in batch.items.iter().zip(&by_item) {
+                let BatchItem {
+                    table,
+                    id,
+                    work,
+                    text,
+                } = item;
+                if !tx.is_queued(table, id, work)? {
+                    continue;
+                }
+                let current = tx.row(table, id)?.and_then(|r| embed_text(&r, &work.field));
+                if current.is_none() {
+                    tx.unqueue(table, id, &work.field, &work.provider)?;
+                    dropped += 1;
+                    continue;
+                }
+                if let Some(v) = vector {
+                    if current == *text {
+                        let index = IndexName::new(table, &work.field, &work.provider)?;
+                        tx.put_vector(&index, *id, v, &ts)?;
+                        embedded += 1;
+                    }
+                }
+            }
+            Ok((embedded, dropped))
+        })
+    }
+}
+
+/// One piece of queued work with the text it embeds now.
+#[derive(Debug, Clone)]
+struct BatchItem {
+    table: String,
+    id: Uuid,
+    work: QueuedWork,
+    text: Option<String>,
+}
+
+/// Queued work read for one drain step (see [`Tenant::next_embedding_batch`]).
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddingBatch {
+    rows: usize,
+    items: Vec<BatchItem>,
+}
+
+impl EmbeddingBatch {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Rows covered.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The texts to embed, grouped by provider (in item order).
+    pub fn requests(&self) -> Vec<(String, Vec<&str>)> {
+        let mut providers: Vec<&str> = self
+            .items
+            .iter()
+            .map(|i| i.work.provider.as_str())
+            .collect();
+        providers.sort_unstable();
+        providers.dedup();
+        providers
+            .into_iter()
+            .map(|p| {
+                let at = self.positions(p);
+                (
+                    p.to_string(),
+                    at.iter()
+                        .map(|&i| self.items[i].text.as_deref().unwrap_or_default())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn positions(&self, provider: &str) -> Vec<usize> {
+        (0..self.items.len())
+            .filter(|&i| self.items[i].work.provider == provider && self.items[i].text.is_some())
+            .collect()
     }
 }
