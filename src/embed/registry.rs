@@ -195,9 +195,8 @@ impl EmbedderRegistry {
 /// A model loaded once per process and directory: every database of the process shares it.
 #[cfg(feature = "embeddings")]
 fn shared_local_model(dir: PathBuf, name: &str) -> Result<Arc<dyn Embedder>> {
-    static MODELS: std::sync::OnceLock<
-        Mutex<HashMap<(PathBuf, String), Arc<super::LocalEmbedder>>>,
-    > = std::sync::OnceLock::new();
+    type Models = Mutex<HashMap<(PathBuf, String), Arc<super::LocalEmbedder>>>;
+    static MODELS: std::sync::OnceLock<Models> = std::sync::OnceLock::new();
     let models = MODELS.get_or_init(|| Mutex::new(HashMap::new()));
     let mut models = models
         .lock()

@@ -194,7 +194,7 @@ pub(crate) fn record_vector(record: &[u8]) -> Result<Vec<f32>> {
 
 /// Little-endian f32 bytes → values.
 pub(crate) fn decode_f32s(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(corrupt());
     }
     Ok(bytes
