@@ -7,7 +7,8 @@
 //! (ef 40 vs 200; ≥ 0.98 at 200).
 //!
 //! Needs `models/glove-6b-50d/vectors.f32`: `bash .ci/fetch-models`. Without it these tests
-//! FAIL (they never pass silently).
+//! FAIL (they never pass silently). Native only (reads the file, redb in a tempdir).
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::HashSet;
 use std::fs::File;
