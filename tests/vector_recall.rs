@@ -6,8 +6,8 @@
 //! after reopening answers exactly as before, and that a wider `ef` does not lose recall
 //! (ef 40 vs 200; ≥ 0.98 at 200).
 //!
-//! Needs `models/glove-6b-50d/vectors.f32`: `bash .ci/fetch-models`. Without it these tests
-//! FAIL (they never pass silently). Native only (reads the file, redb in a tempdir).
+//! Needs `models/glove-6b-50d/vectors.f32`: `bash .ci/fetch-models`. Without it the test
+//! FAILS (it never passes silently). Native only (reads the file, redb in a tempdir).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::HashSet;
