@@ -268,66 +268,6 @@ fn remdb_rows(s: &Setup, q: &[f32], o: &SearchOptions) -> Vec<usize> {
     hits.iter().map(|h| s.row_of[&h.id]).collect()
 }
 
-fn bench_remdb(c: &mut Criterion, backend: Backend, data: &Data, results: &mut Results) {
-    let s = open(backend, data, results);
-    let name = backend.name();
-    let t = &s.t;
-    for ef in EFS {
-        let o = SearchOptions {
-            top_k: K,
-            ef: Some(ef),
-            ..SearchOptions::default()
-        };
-        let found: Vec<Vec<usize>> = data.queries.iter().map(|q| remdb_rows(&s, q, &o)).collect();
-        let r = recall_rows(&found, &data.truth[0]);
-        results
-            .recall
-            .push((format!("vector_hnsw/{name}/ef{ef}"), r));
-        let mut k = 0;
-        c.benchmark_group("vector_hnsw").bench_function(
-            BenchmarkId::new(name, format!("ef{ef}")),
-            |b| {
-                b.iter(|| {
-                    k = (k + 1) % QUERIES;
-                    t.search("word", SearchQuery::Vector(data.queries[k].clone()), &o)
-                        .unwrap()
-                })
-            },
-        );
-    }
-    // The segment is materialised for ef 160 now: the next default-ef search decodes it again.
-    let o = SearchOptions::default();
-    let started = Instant::now();
-    black_box(remdb_rows(&s, &data.queries[0], &o));
-    let first = started.elapsed().as_secs_f64() * 1e3;
-    let started = Instant::now();
-    black_box(remdb_rows(&s, &data.queries[0], &o));
-    let second = started.elapsed().as_secs_f64() * 1e3;
-    results.ef_switch.push((name.to_string(), first - second));
-    for ((fname, _), rows) in FILTERS.iter().zip(&data.filters) {
-        let fi = FILTERS.iter().position(|f| f.0 == *fname).unwrap();
-        let o = SearchOptions {
-            top_k: K,
-            filter: Some(rows.iter().map(|&i| s.ids[i]).collect::<HashSet<Uuid>>()),
-            ..SearchOptions::default()
-        };
-        let found: Vec<Vec<usize>> = data.queries.iter().map(|q| remdb_rows(&s, q, &o)).collect();
-        let r = recall_rows(&found, &data.truth[fi + 1]);
-        results
-            .recall
-            .push((format!("vector_filtered/{name}/{fname}"), r));
-        let mut k = 0;
-        c.benchmark_group("vector_filtered")
-            .bench_function(BenchmarkId::new(name, fname), |b| {
-                b.iter(|| {
-                    k = (k + 1) % QUERIES;
-                    t.search("word", SearchQuery::Vector(data.queries[k].clone()), &o)
-                        .unwrap()
-                })
-            });
-    }
-}
-
 // ---- peers --------------------------------------------------------------------------------
 
 fn bench_exact(c: &mut Criterion, data: &Data) {
@@ -359,9 +299,37 @@ impl Point for DotPoint {
     }
 }
 
-/// `map` re-materialised for `ef`: postcard form with its first varint (`ef_search`) rewritten,
-/// as remdb's segments do.
-fn with_ef(encoded: &[u8], ef: usize) -> HnswMap<DotPoint, u32> {
+/// instant-distance alone: the graph in its persisted (postcard) form.
+struct Raw {
+    encoded: Vec<u8>,
+}
+
+/// Builds the graph with remdb's parameters (ef_construction 100, seed 0x5eed).
+fn build_raw(data: &Data, results: &mut Results) -> Raw {
+    let started = Instant::now();
+    let map = Builder::default()
+        .ef_construction(100)
+        .ef_search(100)
+        .seed(0x5eed)
+        .build(
+            data.flat
+                .chunks_exact(DIMS)
+                .map(|v| DotPoint(v.into()))
+                .collect(),
+            (0..BASE as u32).collect(),
+        );
+    let build = started.elapsed().as_secs_f64();
+    eprintln!("instant-distance alone: build {build:.1} s");
+    results.builds.push(("instant-distance".into(), 0.0, build));
+    Raw {
+        encoded: postcard::to_allocvec(&map).unwrap(),
+    }
+}
+
+/// The graph re-materialised for `ef`: postcard form with its first varint (`ef_search`)
+/// rewritten, as remdb's segments do.
+fn with_ef(raw: &Raw, ef: usize) -> HnswMap<DotPoint, u32> {
+    let encoded = &raw.encoded;
     let used = encoded.iter().position(|b| b & 0x80 == 0).unwrap() + 1;
     let mut patched = Vec::with_capacity(encoded.len() + 10);
     let mut v = ef as u64;
@@ -378,55 +346,107 @@ fn with_ef(encoded: &[u8], ef: usize) -> HnswMap<DotPoint, u32> {
     postcard::from_bytes(&patched).unwrap()
 }
 
-fn bench_instant_distance(c: &mut Criterion, data: &Data, results: &mut Results) {
-    let started = Instant::now();
-    let map = Builder::default()
-        .ef_construction(100)
-        .ef_search(100)
-        .seed(0x5eed)
-        .build(
-            data.flat
-                .chunks_exact(DIMS)
-                .map(|v| DotPoint(v.into()))
-                .collect(),
-            (0..BASE as u32).collect(),
-        );
-    let build = started.elapsed().as_secs_f64();
-    eprintln!("instant-distance alone: build {build:.1} s");
-    results.builds.push(("instant-distance".into(), 0.0, build));
-    let encoded = postcard::to_allocvec(&map).unwrap();
-    drop(map);
-    let started = Instant::now();
-    drop(black_box(with_ef(&encoded, 100)));
-    results.ef_switch.push((
-        "instant-distance".into(),
-        started.elapsed().as_secs_f64() * 1e3,
-    ));
+fn raw_rows(map: &HnswMap<DotPoint, u32>, q: &[f32]) -> Vec<usize> {
+    let mut search = Search::default();
+    let q = DotPoint(q.into());
+    map.search(&q, &mut search)
+        .take(K)
+        .map(|item| *item.value as usize)
+        .collect()
+}
+
+// ---- side by side -------------------------------------------------------------------------
+
+/// Every engine is built first, then each configuration is measured on all of them in a row,
+/// so that load from other processes on the shared machine hits the columns of a row alike.
+fn run(c: &mut Criterion, data: &Data, results: &mut Results) {
+    bench_exact(c, data);
+    let setups: Vec<(&str, Setup)> = backends()
+        .into_iter()
+        .map(|b| (b.name(), open(b, data, results)))
+        .collect();
+    let raw = build_raw(data, results);
     for ef in EFS {
-        let map = with_ef(&encoded, ef);
-        let run = |q: &[f32]| -> Vec<usize> {
-            let mut search = Search::default();
-            let q = DotPoint(q.into());
-            map.search(&q, &mut search)
-                .take(K)
-                .map(|item| *item.value as usize)
-                .collect()
+        let o = SearchOptions {
+            top_k: K,
+            ef: Some(ef),
+            ..SearchOptions::default()
         };
-        let found: Vec<Vec<usize>> = data.nqueries.iter().map(|q| run(q)).collect();
+        let mut g = c.benchmark_group("vector_hnsw");
+        for (name, s) in &setups {
+            // Also materialises the segment for this ef, outside the measurement.
+            let found: Vec<Vec<usize>> =
+                data.queries.iter().map(|q| remdb_rows(s, q, &o)).collect();
+            results.recall.push((
+                format!("vector_hnsw/{name}/ef{ef}"),
+                recall_rows(&found, &data.truth[0]),
+            ));
+            let mut k = 0;
+            g.bench_function(BenchmarkId::new(*name, format!("ef{ef}")), |b| {
+                b.iter(|| {
+                    k = (k + 1) % QUERIES;
+                    s.t.search("word", SearchQuery::Vector(data.queries[k].clone()), &o)
+                        .unwrap()
+                })
+            });
+        }
+        let map = with_ef(&raw, ef);
+        let found: Vec<Vec<usize>> = data.nqueries.iter().map(|q| raw_rows(&map, q)).collect();
         results.recall.push((
             format!("vector_hnsw/instant-distance/ef{ef}"),
             recall_rows(&found, &data.truth[0]),
         ));
         let mut k = 0;
-        c.benchmark_group("vector_hnsw").bench_function(
+        g.bench_function(
             BenchmarkId::new("instant-distance", format!("ef{ef}")),
             |b| {
                 b.iter(|| {
                     k = (k + 1) % QUERIES;
-                    run(&data.nqueries[k])
+                    raw_rows(&map, &data.nqueries[k])
                 })
             },
         );
+    }
+    // The segments are materialised for the last ef: the next default-ef search decodes again.
+    let o = SearchOptions::default();
+    for (name, s) in &setups {
+        let started = Instant::now();
+        black_box(remdb_rows(s, &data.queries[0], &o));
+        let first = started.elapsed().as_secs_f64() * 1e3;
+        let started = Instant::now();
+        black_box(remdb_rows(s, &data.queries[0], &o));
+        let second = started.elapsed().as_secs_f64() * 1e3;
+        results.ef_switch.push((name.to_string(), first - second));
+    }
+    let started = Instant::now();
+    drop(black_box(with_ef(&raw, 100)));
+    results.ef_switch.push((
+        "instant-distance".into(),
+        started.elapsed().as_secs_f64() * 1e3,
+    ));
+    for (fi, ((fname, _), rows)) in FILTERS.iter().zip(&data.filters).enumerate() {
+        let mut g = c.benchmark_group("vector_filtered");
+        for (name, s) in &setups {
+            let o = SearchOptions {
+                top_k: K,
+                filter: Some(rows.iter().map(|&i| s.ids[i]).collect::<HashSet<Uuid>>()),
+                ..SearchOptions::default()
+            };
+            let found: Vec<Vec<usize>> =
+                data.queries.iter().map(|q| remdb_rows(s, q, &o)).collect();
+            results.recall.push((
+                format!("vector_filtered/{name}/{fname}"),
+                recall_rows(&found, &data.truth[fi + 1]),
+            ));
+            let mut k = 0;
+            g.bench_function(BenchmarkId::new(*name, fname), |b| {
+                b.iter(|| {
+                    k = (k + 1) % QUERIES;
+                    s.t.search("word", SearchQuery::Vector(data.queries[k].clone()), &o)
+                        .unwrap()
+                })
+            });
+        }
     }
 }
 
@@ -576,11 +596,7 @@ fn main() {
         .configure_from_args();
     let data = load_data();
     let mut results = Results::default();
-    bench_exact(&mut c, &data);
-    for backend in backends() {
-        bench_remdb(&mut c, backend, &data, &mut results);
-    }
-    bench_instant_distance(&mut c, &data, &mut results);
+    run(&mut c, &data, &mut results);
     c.final_summary();
     print_summary(&out, &results);
 }
