@@ -245,8 +245,9 @@ fn open(backend: Backend, data: &Data, results: &mut Results) -> Setup {
         (BASE as u64, 0, 1)
     );
     eprintln!(
-        "{}: put_vectors {put:.1} s, optimize_vectors {optimize:.1} s",
-        backend.name()
+        "{}: put_vectors {put:.1} s, optimize_vectors {optimize:.1} s, segment of {} chunks of 1 MiB",
+        backend.name(),
+        meta.segments[0].chunks
     );
     results
         .builds
@@ -321,9 +322,12 @@ fn build_raw(data: &Data, results: &mut Results) -> Raw {
     let build = started.elapsed().as_secs_f64();
     eprintln!("instant-distance alone: build {build:.1} s");
     results.builds.push(("instant-distance".into(), 0.0, build));
-    Raw {
-        encoded: postcard::to_allocvec(&map).unwrap(),
-    }
+    let encoded = postcard::to_allocvec(&map).unwrap();
+    eprintln!(
+        "instant-distance alone: persisted form {:.1} MB",
+        encoded.len() as f64 / 1e6
+    );
+    Raw { encoded }
 }
 
 /// The graph re-materialised for `ef`: postcard form with its first varint (`ef_search`)
