@@ -14,6 +14,9 @@
 //! array, same scalar dot product as remdb; `vector_exact`, also filtered), and instant-distance
 //! alone — the HNSW library remdb uses, built with remdb's parameters and re-materialised per
 //! ef the way remdb does, without the store around it (`vector_hnsw/instant-distance`).
+//!
+//! Every engine is built first, then each configuration is measured on all of them in a row.
+//! A run takes 8–15 min on a 2-core machine, mostly the three 100k HNSW builds.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
