@@ -412,3 +412,25 @@ fn bad_vectors_are_typed_errors_that_write_nothing() {
         "UNKNOWN_TABLE"
     );
 }
+
+#[test]
+fn a_replaced_vector_is_found_even_when_its_stale_entry_scores_higher() {
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    let vs = vectors(3000, 16, 7);
+    let ids = load(&t, &vs);
+    t.optimize_vectors(None, true).unwrap();
+    // Row 5 is re-embedded slightly off its old vector: its stale sealed entry is exactly the
+    // query, the new pending one is very close. The stale entry must not hide the row.
+    let q = vs[5].clone();
+    let nudged: Vec<f32> = q
+        .iter()
+        .enumerate()
+        .map(|(i, x)| if i == 0 { x + 0.01 } else { *x })
+        .collect();
+    t.put_vector("doc", &ids[5].to_string(), "title", "test", &nudged)
+        .unwrap();
+    let hits = t.search("doc", SearchQuery::Vector(q), &opts(10)).unwrap();
+    assert_eq!(hits[0].id, ids[5], "{:?}", ids_of(&hits));
+    assert!(hits[0].score > 0.99 && hits[0].score < 1.0);
+}

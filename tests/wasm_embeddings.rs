@@ -113,25 +113,46 @@ fn js_face_embeds_inline_and_searches() {
 async fn background_mode_drains_in_an_async_task() {
     use remdb::vector::EmbedMode;
     use wasm_bindgen::JsValue;
-    let options = remdb::OpenOptions { embedding_mode: Some(EmbedMode::Background), ..Default::default() };
-    let db = remdb::Database::with_kv_options(std::sync::Arc::new(remdb::kv::MemoryKv::new()), &options)
-        .unwrap()
-        .into_js_face(None)
-        .unwrap();
+    let options = remdb::OpenOptions {
+        embedding_mode: Some(EmbedMode::Background),
+        ..Default::default()
+    };
+    let db =
+        remdb::Database::with_kv_options(std::sync::Arc::new(remdb::kv::MemoryKv::new()), &options)
+            .unwrap()
+            .into_js_face(None)
+            .unwrap();
     db.load_model(MODEL, TOKENIZER, None).unwrap();
     let rows: Vec<Value> = (0..40)
         .map(|i| serde_json::json!({"name": format!("n{i}"), "content": format!("note {i} about {}", ["cats", "rust", "bread", "music"][i % 4])}))
         .collect();
-    db.insert_many("resources", serde_wasm_bindgen::to_value(&rows).unwrap()).unwrap();
+    db.insert_many("resources", serde_wasm_bindgen::to_value(&rows).unwrap())
+        .unwrap();
     let status: Value = serde_wasm_bindgen::from_value(db.embedding_status().unwrap()).unwrap();
-    assert_eq!(status["queuedRows"], 40, "the write returned with the work queued");
-    let report = wasm_bindgen_futures::JsFuture::from(db.embeddings_idle()).await.unwrap();
+    assert_eq!(
+        status["queuedRows"], 40,
+        "the write returned with the work queued"
+    );
+    let report = wasm_bindgen_futures::JsFuture::from(db.embeddings_idle())
+        .await
+        .unwrap();
     let report: Value = serde_wasm_bindgen::from_value(report).unwrap();
     assert_eq!(report["remaining"], 0, "{report}");
     let status: Value = serde_wasm_bindgen::from_value(db.embedding_status().unwrap()).unwrap();
     assert_eq!(status["queuedRows"], 0);
-    let rows: Value =
-        serde_wasm_bindgen::from_value(db.search("resources", JsValue::from_str("kittens"), JsValue::UNDEFINED).unwrap()).unwrap();
+    let rows: Value = serde_wasm_bindgen::from_value(
+        db.search(
+            "resources",
+            JsValue::from_str("kittens"),
+            JsValue::UNDEFINED,
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 10);
-    assert!(rows[0]["content"].as_str().unwrap().contains("cats"), "{}", rows[0]);
+    assert!(
+        rows[0]["content"].as_str().unwrap().contains("cats"),
+        "{}",
+        rows[0]
+    );
 }

@@ -60,6 +60,7 @@ fn segment_cache_key(tenant: &Tenant, index: &IndexName, no: u64) -> Vec<u8> {
 /// Segment `no` of `index`, decoded for `ef` (cached; re-materialised when `ef` changes).
 pub(crate) fn load_segment(
     tenant: &Tenant,
+    snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,
     no: u64,
@@ -71,9 +72,16 @@ pub(crate) fn load_segment(
             return Ok(seg);
         }
     }
-    let chunks = tenant.segment_chunks(index, no)?;
+    // From the caller's snapshot: a merge may have removed the segment since (then it is not
+    // cached again, or it would stay in the cache for good).
+    let chunks = tenant.segment_chunks(snap, index, no)?;
     let seg = Arc::new(Segment::decode(meta.metric, &chunks, ef)?);
-    cache_put(tenant, key, seg.clone());
+    let current = tenant
+        .vector_index(index)?
+        .is_some_and(|m| m.segments.iter().any(|s| s.no == no));
+    if current {
+        cache_put(tenant, key, seg.clone());
+    }
     Ok(seg)
 }
 
@@ -167,7 +175,7 @@ pub(crate) fn maintain(
     let mut members: Vec<(Uuid, u64, Vec<f32>)> =
         pending.into_iter().map(|(id, v)| (id, 0, v)).collect();
     for info in &merge {
-        let seg = load_segment(tenant, index, &meta, info.no, DEFAULT_EF)?;
+        let seg = load_segment(tenant, &*snap, index, &meta, info.no, DEFAULT_EF)?;
         for (id, v) in seg.entries() {
             if let Some((at, _)) = tenant.stored_vector_in(&*snap, index, &id)? {
                 if at == info.no {

@@ -237,7 +237,7 @@ fn search_index(
     let mut cands = pending.clone();
     let mut truncated = Vec::new();
     for info in &meta.segments {
-        let seg = load_segment(t, index, meta, info.no, ef)?;
+        let seg = load_segment(t, snap, index, meta, info.no, ef)?;
         let found = seg.search(q);
         if found.len() >= seg.ef() && seg.len() > found.len() {
             truncated.push(info.no);
@@ -256,7 +256,7 @@ fn search_index(
     // HNSW came up short (filter or dead entries): score the truncated segments exactly.
     let mut cands = pending;
     for info in &meta.segments {
-        let seg = load_segment(t, index, meta, info.no, ef)?;
+        let seg = load_segment(t, snap, index, meta, info.no, ef)?;
         let found = if truncated.contains(&info.no) {
             seg.exact(q, &mut |id| passes(id))
         } else {
@@ -292,12 +292,15 @@ fn validate(
         if o.min_score.is_some_and(|m| score < m) {
             return Ok((hits, false));
         }
-        if !seen.insert(id) {
+        if seen.contains(&id) {
             continue;
         }
+        // Only a current entry claims the id: a stale (replaced) entry that outscores the row's
+        // new vector must not hide it.
         if seg != 0 && t.vector_segment_in(snap, index, &id)? != Some(seg) {
             continue; // replaced or deleted since the segment was built
         }
+        seen.insert(id);
         if !o.include_deleted {
             match snap.get(&t.store_keys().row(&index.table, &id))? {
                 Some(value) if !decode_row(&value)?.0 => {}
