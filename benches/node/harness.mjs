@@ -6,13 +6,17 @@ import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The wasm-bindgen module (`{ RemDb }`) built by build.sh. */
-export function loadRemDb() {
+/**
+ * The wasm-bindgen module (`{ RemDb }`) built by build.sh: `pkg` (default build) or
+ * `pkg-embeddings` (`build.sh --embeddings`).
+ */
+export function loadRemDb(dir = 'pkg') {
   const require = createRequire(import.meta.url);
   try {
-    return require(path.join(here, 'pkg', 'remdb.js'));
+    return require(path.join(here, dir, 'remdb.js'));
   } catch (e) {
-    console.error('cannot load benches/node/pkg: run `bash benches/node/build.sh` first');
+    const flag = dir === 'pkg-embeddings' ? ' --embeddings' : '';
+    console.error(`cannot load benches/node/${dir}: run \`bash benches/node/build.sh${flag}\` first`);
     throw e;
   }
 }
