@@ -349,6 +349,9 @@ impl Worker {
     }
 }
 
+/// Rows the background worker drains before checking for a shutdown.
+const DRAIN_STEP: usize = 64;
+
 fn run_worker(state: &(Mutex<Jobs>, Condvar)) {
     let (lock, cvar) = state;
     loop {
@@ -373,8 +376,22 @@ fn run_worker(state: &(Mutex<Jobs>, Condvar)) {
         };
         if let Some((name, (store, indexes, drain))) = job {
             if let Some(tenant) = store.upgrade().and_then(|s| Tenant::new(s, &name).ok()) {
-                if drain {
-                    let _ = tenant.drain_embeddings(usize::MAX);
+                // Drain in steps, so a shutdown (the database closing) waits for one step only;
+                // the rest stays in the durable queue.
+                let more = drain
+                    && tenant
+                        .drain_embeddings(DRAIN_STEP)
+                        .is_ok_and(|r| r.remaining > 0 && r.embedded + r.dropped > 0);
+                if more {
+                    if let Ok(mut jobs) = lock.lock() {
+                        if !jobs.stop {
+                            let entry = jobs
+                                .tenants
+                                .entry(name.clone())
+                                .or_insert_with(|| (store.clone(), HashSet::new(), false));
+                            entry.2 = true;
+                        }
+                    }
                 }
                 let indexes: Vec<IndexName> = indexes.into_iter().collect();
                 let _ = tenant.maintain_vectors(&indexes);
