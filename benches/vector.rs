@@ -19,9 +19,7 @@
 //! A run takes 8–15 min on a 2-core machine, mostly the three 100k HNSW builds.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::hint::black_box;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,7 +31,12 @@ use remdb::{Database, OpenOptions, Tenant};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const DIMS: usize = 50;
+#[path = "../tests/support/glove.rs"]
+mod glove;
+use glove::{normalised, Glove, DIMS};
+/// The dot product remdb scores with: the brute-force peer runs the same arithmetic.
+use remdb::store::vectors::dot;
+
 const BASE: usize = 100_000;
 const QUERIES: usize = 1000;
 const QUERY_FROM: usize = 300_000;
@@ -55,22 +58,6 @@ impl Rng {
     }
 }
 
-fn glove_rows(file: &mut File, from: usize, n: usize) -> Vec<Vec<f32>> {
-    file.seek(SeekFrom::Start((from * DIMS * 4) as u64))
-        .unwrap();
-    let mut bytes = vec![0u8; n * DIMS * 4];
-    file.read_exact(&mut bytes)
-        .unwrap_or_else(|e| panic!("GloVe file too short ({e}); run `bash .ci/fetch-models`"));
-    bytes
-        .chunks_exact(DIMS * 4)
-        .map(|row| {
-            row.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
-        .collect()
-}
-
 /// Base rows, query rows, and both normalised (for the peers and the ground truth).
 struct Data {
     base: Vec<Vec<f32>>,
@@ -81,16 +68,6 @@ struct Data {
     /// first, then one per filter.
     filters: Vec<Vec<usize>>,
     truth: Vec<Vec<Vec<usize>>>,
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter().map(|x| x / norm).collect()
-}
-
-/// The same scalar dot product remdb uses.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Exact top-`K` rows (among `rows`, or all) by dot product with the normalised query.
@@ -116,16 +93,10 @@ fn brute_force(flat: &[f32], q: &[f32], rows: Option<&[usize]>) -> Vec<(f32, usi
 }
 
 fn load_data() -> Data {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/glove-6b-50d/vectors.f32");
-    let mut file = File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot open {} ({e}); run `bash .ci/fetch-models`",
-            path.display()
-        )
-    });
-    let base = glove_rows(&mut file, 0, BASE);
+    let mut file = Glove::open();
+    let base = file.rows(0, BASE);
     let queries: Vec<Vec<f32>> = (0..QUERIES)
-        .map(|i| glove_rows(&mut file, QUERY_FROM + i * QUERY_STEP, 1).remove(0))
+        .map(|i| file.rows(QUERY_FROM + i * QUERY_STEP, 1).remove(0))
         .collect();
     let flat: Vec<f32> = base.iter().flat_map(|v| normalised(v)).collect();
     let nqueries: Vec<Vec<f32>> = queries.iter().map(|q| normalised(q)).collect();

@@ -11,9 +11,6 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use remdb::kv::Backend;
@@ -22,7 +19,10 @@ use remdb::{Database, OpenOptions, Tenant};
 use serde_json::json;
 use uuid::Uuid;
 
-const DIMS: usize = 50;
+#[path = "support/glove.rs"]
+mod support_glove;
+use support_glove::{normalised, Glove, DIMS};
+
 const BASE: usize = 20_000;
 const QUERIES: usize = 200;
 /// Queries are rows `QUERY_FROM + i * QUERY_STEP`: rare words from the tail of the vocabulary.
@@ -30,60 +30,23 @@ const QUERY_FROM: usize = 300_000;
 const QUERY_STEP: usize = 499;
 const K: usize = 10;
 
-fn glove_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/glove-6b-50d/vectors.f32")
-}
-
-/// `n` GloVe rows from row `from`, and `QUERIES` query rows.
-struct Glove {
+/// `BASE` GloVe rows from row 0, and `QUERIES` query rows.
+struct GloveData {
     base: Vec<Vec<f32>>,
     queries: Vec<Vec<f32>>,
 }
 
-fn read_rows(file: &mut File, from: usize, n: usize) -> Vec<Vec<f32>> {
-    file.seek(SeekFrom::Start((from * DIMS * 4) as u64))
-        .unwrap();
-    let mut bytes = vec![0u8; n * DIMS * 4];
-    file.read_exact(&mut bytes).unwrap_or_else(|e| {
-        panic!(
-            "{} is too short for rows {from}..{} ({e}); run `bash .ci/fetch-models`",
-            glove_path().display(),
-            from + n
-        )
-    });
-    bytes
-        .chunks_exact(DIMS * 4)
-        .map(|row| {
-            row.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
-        .collect()
-}
-
-fn glove() -> Glove {
-    let path = glove_path();
-    let mut file = File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "the GloVe vectors are missing: cannot open {} ({e}). Run `bash .ci/fetch-models` \
-             (this test fails rather than skips without them)",
-            path.display()
-        )
-    });
-    let base = read_rows(&mut file, 0, BASE);
+fn glove() -> GloveData {
+    let mut file = Glove::open();
+    let base = file.rows(0, BASE);
     let queries = (0..QUERIES)
-        .map(|i| read_rows(&mut file, QUERY_FROM + i * QUERY_STEP, 1).remove(0))
+        .map(|i| file.rows(QUERY_FROM + i * QUERY_STEP, 1).remove(0))
         .collect();
-    Glove { base, queries }
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter().map(|x| x / norm).collect()
+    GloveData { base, queries }
 }
 
 /// Exact top-`K` base rows of every query by cosine.
-fn ground_truth(g: &Glove) -> Vec<Vec<usize>> {
+fn ground_truth(g: &GloveData) -> Vec<Vec<usize>> {
     let base: Vec<Vec<f32>> = g.base.iter().map(|v| normalised(v)).collect();
     g.queries
         .iter()
@@ -102,7 +65,7 @@ fn ground_truth(g: &Glove) -> Vec<Vec<usize>> {
 }
 
 /// Loads the base rows and their vectors into table `word` and builds one segment.
-fn load(t: &Tenant, g: &Glove) -> Vec<Uuid> {
+fn load(t: &Tenant, g: &GloveData) -> Vec<Uuid> {
     t.register_schema(json!({
         "title": "Word", "type": "object",
         "properties": {"row": {"type": "integer"}},
@@ -138,7 +101,7 @@ fn load(t: &Tenant, g: &Glove) -> Vec<Uuid> {
 }
 
 /// Top-`K` ids of every query at `ef` (`None`: the default).
-fn search_all(t: &Tenant, g: &Glove, ef: Option<usize>) -> Vec<Vec<Uuid>> {
+fn search_all(t: &Tenant, g: &GloveData, ef: Option<usize>) -> Vec<Vec<Uuid>> {
     let o = SearchOptions {
         top_k: K,
         ef,
