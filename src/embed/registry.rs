@@ -9,9 +9,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 
 use super::{Embedder, EmbedderSpec, Provider};
 use crate::error::{Error, Result};
-use crate::store::vectors::{EmbedMode, EmbeddingSource, IndexName};
+use crate::store::vectors::{EmbedMode, EmbeddingSource, IndexMeta, IndexName};
 use crate::store::Tenant;
-use crate::vector::{MAX_SEGMENTS, SEAL_AT};
+use crate::vector::maintenance_due;
 
 /// Whether a provider can embed, as [`EmbedderRegistry::status`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -219,17 +219,11 @@ impl EmbeddingSource for EmbedderRegistry {
         self.get(provider).is_ok_and(|e| e.is_sync())
     }
 
-    fn after_write(&self, tenant: &Tenant, changed: &[IndexName], queued: bool) {
+    fn after_write(&self, tenant: &Tenant, changed: &[(IndexName, IndexMeta)], queued: bool) {
         let due: Vec<IndexName> = changed
             .iter()
-            .filter(|i| {
-                tenant.vector_index(i).ok().flatten().is_some_and(|m| {
-                    m.pending >= SEAL_AT
-                        || m.segments.len() > MAX_SEGMENTS
-                        || m.segments.iter().any(|s| s.dead * 3 >= s.size.max(1))
-                })
-            })
-            .cloned()
+            .filter(|(_, meta)| maintenance_due(meta))
+            .map(|(index, _)| index.clone())
             .collect();
         let drain = queued && self.mode == EmbedMode::Background;
         if due.is_empty() && !drain {

@@ -260,8 +260,9 @@ pub trait EmbeddingSource: Send + Sync {
     fn embed(&self, provider: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
     /// Whether `provider` can embed now; when not, inline work is queued instead of failing.
     fn can_embed(&self, provider: &str) -> bool;
-    /// Called after a write committed that changed vector indexes or queued embedding work.
-    fn after_write(&self, _tenant: &Tenant, _changed: &[IndexName], _queued: bool) {}
+    /// Called after a write committed that changed vector indexes (given with their new
+    /// metadata) or queued embedding work.
+    fn after_write(&self, _tenant: &Tenant, _changed: &[(IndexName, IndexMeta)], _queued: bool) {}
 }
 
 /// Embedding configuration of an open store.
@@ -724,17 +725,20 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Writes the vector index metadata changed in this transaction.
-    pub(crate) fn finish_vectors(&mut self) -> Result<()> {
+    /// Returns the changed indexes with their new metadata.
+    pub(crate) fn finish_vectors(&mut self) -> Result<Vec<(IndexName, IndexMeta)>> {
         let keys = self.keys().clone();
+        let mut changed = Vec::new();
         for (index, meta) in std::mem::take(&mut self.vmetas) {
             if self.changed_indexes.contains(&index) {
                 self.batch_put(
                     keys.vindex(&index),
                     serde_json::to_vec(&meta).map_err(Error::storage)?,
                 );
+                changed.push((index, meta));
             }
         }
-        Ok(())
+        Ok(changed)
     }
 }
 

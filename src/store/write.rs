@@ -89,9 +89,8 @@ impl Tenant {
         };
         let out = f(&mut tx)?;
         tx.resolve_embed_work()?;
-        tx.finish_vectors()?;
+        let changed = tx.finish_vectors()?;
         let schemas = std::mem::take(&mut tx.schemas);
-        let changed: Vec<IndexName> = tx.changed_indexes.iter().cloned().collect();
         let queued = tx.queue_changed;
         let batch = tx.finish()?;
         if !batch.is_empty() {

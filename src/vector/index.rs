@@ -117,6 +117,19 @@ pub struct MaintenanceReport {
     pub segments: usize,
 }
 
+/// A segment at least a third dead: the next maintenance rebuilds it.
+fn segment_dirty(s: &SegmentInfo) -> bool {
+    s.dead * 3 >= s.size.max(1)
+}
+
+/// Whether the policy wants maintenance on an index in this state: enough pending vectors to
+/// seal, too many segments, or a dirty segment.
+pub fn maintenance_due(meta: &IndexMeta) -> bool {
+    meta.pending >= SEAL_AT
+        || meta.segments.len() > MAX_SEGMENTS
+        || meta.segments.iter().any(segment_dirty)
+}
+
 /// Seals and merges as the policy says; `force` builds everything into one segment.
 pub(crate) fn maintain(
     tenant: &Tenant,
@@ -127,7 +140,7 @@ pub(crate) fn maintain(
     let Some(meta) = read_meta(&*snap, tenant.store_keys(), index)? else {
         return Ok(MaintenanceReport::default());
     };
-    let dirty = |s: &SegmentInfo| s.dead * 3 >= s.size.max(1);
+    let dirty = segment_dirty;
     let seal = meta.pending > 0 && (force || meta.pending >= SEAL_AT);
     let mut merge: Vec<SegmentInfo> = if force {
         if meta.segments.len() > 1

@@ -32,7 +32,7 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-pub use self::index::{MaintenanceReport, DEFAULT_EF, MAX_SEGMENTS, SEAL_AT};
+pub use self::index::{maintenance_due, MaintenanceReport, DEFAULT_EF, MAX_SEGMENTS, SEAL_AT};
 pub use self::search::{SearchHit, SearchOptions, SearchQuery, MAX_TOP_K};
 pub use crate::store::vectors::{
     EmbedMode, EmbedSettings, EmbeddingSource, IndexMeta, IndexName, Metric, QueuedWork,
