@@ -375,42 +375,30 @@ async fn drain_async(
     remote: &Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
 ) -> Result<crate::vector::DrainReport, Error> {
     let settings = tenant.embed_settings();
-    let mut report = crate::vector::DrainReport::default();
-    let mut blocked: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let can = |p: &str| {
+        remote.borrow().contains_key(p) || settings.source.as_ref().is_some_and(|s| s.can_embed(p))
+    };
+    let mut drain = crate::vector::Drain::default();
     loop {
         next_tick().await;
-        let can = |p: &str| {
-            !blocked.contains(p)
-                && (remote.borrow().contains_key(p)
-                    || settings.source.as_ref().is_some_and(|s| s.can_embed(p)))
-        };
-        let batch = tenant.next_embedding_batch(32, &can)?;
+        let batch = tenant.next_embedding_batch(32, &|p| !drain.skips(p) && can(p))?;
         if batch.is_empty() {
             break;
         }
-        let mut vectors = Vec::new();
+        let mut results = Vec::new();
         for (provider, texts) in batch.requests() {
             let http = remote.borrow().get(&provider).cloned();
-            let result = match http {
+            let vectors = match http {
                 Some(e) => e.embed_async(&texts).await,
                 None => crate::vector::embed_texts(tenant, &provider, &texts),
             };
-            match result {
-                Ok(vs) => vectors.push((provider, vs)),
-                Err(_) => {
-                    blocked.insert(provider);
-                }
-            }
+            results.push((provider, vectors));
         }
-        let (embedded, dropped) = tenant.store_embedding_batch(&batch, vectors)?;
-        report.embedded += embedded;
-        report.dropped += dropped;
-        if embedded == 0 && dropped == 0 && blocked.is_empty() {
+        if !drain.step(tenant, &batch, results)? {
             break;
         }
     }
-    report.remaining = tenant.queued_rows()?.0;
-    Ok(report)
+    drain.finish(tenant)
 }
 
 #[wasm_bindgen]

@@ -176,36 +176,30 @@ impl Tenant {
     /// changed meanwhile is left for the next drain.
     pub fn drain_embeddings(&self, max_rows: usize) -> Result<DrainReport> {
         let settings = self.embed_settings();
-        let mut report = DrainReport::default();
+        let can = |p: &str| settings.source.as_ref().is_some_and(|s| s.can_embed(p));
+        let mut drain = Drain::default();
         let mut done_rows = 0usize;
-        let mut blocked: HashSet<String> = HashSet::new();
         while done_rows < max_rows {
-            let can = |p: &str| {
-                !blocked.contains(p) && settings.source.as_ref().is_some_and(|s| s.can_embed(p))
-            };
-            let batch = self.next_embedding_batch(32.min(max_rows - done_rows), &can)?;
+            let batch = self.next_embedding_batch(32.min(max_rows - done_rows), &|p| {
+                !drain.skips(p) && can(p)
+            })?;
             if batch.is_empty() {
                 break;
             }
             done_rows += batch.rows;
-            let mut vectors = Vec::new();
-            for (provider, texts) in batch.requests() {
-                match embed_texts(self, &provider, &texts) {
-                    Ok(vs) => vectors.push((provider, vs)),
-                    Err(_) => {
-                        blocked.insert(provider);
-                    }
-                }
-            }
-            let (embedded, dropped) = self.store_embedding_batch(&batch, vectors)?;
-            report.embedded += embedded;
-            report.dropped += dropped;
-            if embedded == 0 && dropped == 0 && blocked.is_empty() {
-                break; // nothing moved (rows changing under us): leave it for the next drain
+            let results = batch
+                .requests()
+                .into_iter()
+                .map(|(provider, texts)| {
+                    let vectors = embed_texts(self, &provider, &texts);
+                    (provider, vectors)
+                })
+                .collect();
+            if !drain.step(self, &batch, results)? {
+                break;
             }
         }
-        report.remaining = self.queued_rows()?.0;
-        Ok(report)
+        drain.finish(self)
     }
 
     /// The next up-to-`max_rows` rows of queued work whose provider `can` embed, with their
@@ -286,6 +280,51 @@ impl Tenant {
             }
             Ok((embedded, dropped))
         })
+    }
+}
+
+/// The bookkeeping of one drain, shared by [`Tenant::drain_embeddings`] and async drains:
+/// totals, and providers that failed (skipped for the rest of the drain).
+#[derive(Debug, Default)]
+pub struct Drain {
+    report: DrainReport,
+    blocked: HashSet<String>,
+}
+
+impl Drain {
+    /// Whether work of `provider` is skipped (it failed earlier in this drain).
+    pub fn skips(&self, provider: &str) -> bool {
+        self.blocked.contains(provider)
+    }
+
+    /// Stores one step's vectors (`(provider, result)` per request of `batch`) and counts
+    /// them; a failed provider is skipped from now on. Returns whether to go on: `false` when
+    /// nothing moved (rows changing under us: the work is left for the next drain).
+    pub fn step(
+        &mut self,
+        tenant: &Tenant,
+        batch: &EmbeddingBatch,
+        results: Vec<(String, Result<Vec<Vec<f32>>>)>,
+    ) -> Result<bool> {
+        let mut vectors = Vec::new();
+        for (provider, result) in results {
+            match result {
+                Ok(vs) => vectors.push((provider, vs)),
+                Err(_) => {
+                    self.blocked.insert(provider);
+                }
+            }
+        }
+        let (embedded, dropped) = tenant.store_embedding_batch(batch, vectors)?;
+        self.report.embedded += embedded;
+        self.report.dropped += dropped;
+        Ok(embedded > 0 || dropped > 0 || !self.blocked.is_empty())
+    }
+
+    /// The totals, with the rows still queued.
+    pub fn finish(mut self, tenant: &Tenant) -> Result<DrainReport> {
+        self.report.remaining = tenant.queued_rows()?.0;
+        Ok(self.report)
     }
 }
 
