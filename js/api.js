@@ -1,0 +1,427 @@
+// The remdb JavaScript API: one async `RemDB` class over the wasm-bindgen build, the same in every
+// runtime. Each runtime entry point (js/entry/*) calls `createApi` with its build's glue module
+// and how that runtime finds the .wasm file and reads model files.
+//
+// Storage: `memory`, or `indexeddb` (redb's page image persisted chunk by chunk; see idb.js).
+// Multi-tab: the tab holding the database's Web Lock owns it; other tabs proxy to it over a
+// BroadcastChannel (see tabs.js).
+
+import { ImageStore } from './idb.js';
+import { claimOwnership, TabChannel } from './tabs.js';
+import { loadResource } from './resources.js';
+
+/** Every rejection of the API: a stable `code` and the message (plus `issues` for VALIDATION). */
+export class RemDBError extends Error {
+  constructor(code, message, issues) {
+    super(message);
+    this.name = 'RemDBError';
+    this.code = code;
+    if (issues !== undefined) this.issues = issues;
+  }
+}
+
+/** Any thrown value as a RemDBError (wasm errors carry `code`; anything else is STORAGE). */
+export function toRemDBError(e) {
+  if (e instanceof RemDBError) return e;
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    return new RemDBError(e.code, String(e.message), e.issues);
+  }
+  return new RemDBError('STORAGE', String((e && e.message) || e));
+}
+
+const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'tabs'];
+const DEFAULT_LOCAL_PROVIDER = 'local:all-MiniLM-L6-v2';
+
+function checkKeys(what, value, allowed) {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new RemDBError('INVALID_ARGUMENT', `${what} must be an object`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new RemDBError('INVALID_ARGUMENT', `unknown ${what} \`${key}\` (expected one of ${allowed.join(', ')})`);
+    }
+  }
+  return value;
+}
+
+/** Quotes a SQL identifier. */
+function ident(name) {
+  return '"' + String(name).replace(/"/g, '""') + '"';
+}
+
+/**
+ * Methods that change the database: after one, the page image is committed to storage before
+ * the call resolves, and other tabs are told.
+ */
+const WRITES = new Set([
+  'registerSchema', 'insert', 'insertMany', 'update', 'delete', 'putVector', 'addEdge',
+  'removeEdge', 'applyWal', 'flush',
+]);
+
+/**
+ * Runs API calls against a wasm handle in this tab: the owner of the database.
+ * Group commit: writes made in the same turn of the event loop share one storage transaction,
+ * and each write's Promise resolves only after that transaction has committed.
+ */
+class LocalEngine {
+  constructor(handle, { store = null, remote = false, name, onCommit }) {
+    this.handles = new Map([[handle.tenant, handle]]);
+    this.root = handle;
+    this.store = store;
+    this.remote = remote;
+    this.name = name;
+    this.onCommit = onCommit;
+    this.pending = null;
+    // Chunks taken from the image but not yet committed (a failed write is retried next time).
+    this.unsaved = new Map();
+    this.timer = null;
+    if (store) {
+      // Background embedding writes vectors from an async task between calls: persist them too.
+      this.timer = setInterval(() => { this.commit().catch(() => {}); }, 1000);
+    }
+  }
+
+  handle(tenant) {
+    let h = this.handles.get(tenant);
+    if (!h) {
+      h = this.root.forTenant(tenant);
+      this.handles.set(tenant, h);
+    }
+    return h;
+  }
+
+  async call(tenant, method, args, from = null) {
+    const h = this.handle(tenant);
+    const before = WRITES.has(method) ? h.walSeq() : 0;
+    const value = await run(h, method, args, this.remote);
+    if (WRITES.has(method)) {
+      await this.commit();
+      const seq = h.walSeq();
+      if (seq !== before) this.onCommit(tenant, seq, from);
+    }
+    return value;
+  }
+
+  /** Persists every page written since the last commit in one transaction (no-op in memory). */
+  commit() {
+    if (!this.store) return Promise.resolve();
+    if (!this.pending) {
+      this.pending = Promise.resolve().then(() => {
+        this.pending = null;
+        const dirty = this.root.takeDirty();
+        for (const [index, bytes] of dirty.chunks) this.unsaved.set(index, bytes);
+        if (this.unsaved.size === 0 && this.store.len === dirty.len) return undefined;
+        const chunks = [...this.unsaved];
+        const len = dirty.len;
+        return this.store.write(len, chunks).then(() => {
+          // Only what this transaction wrote is saved; a later take may have replaced a chunk.
+          for (const [index, bytes] of chunks) {
+            if (this.unsaved.get(index) === bytes) this.unsaved.delete(index);
+          }
+          this.store.len = len;
+        });
+      });
+    }
+    return this.pending;
+  }
+
+  async close() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.commit();
+    for (const h of this.handles.values()) h.free();
+    this.handles.clear();
+    if (this.store) this.store.close();
+  }
+}
+
+/** Calls the wasm handle for one API method; arguments are already in API shape. */
+async function run(h, method, args, remote) {
+  switch (method) {
+    case 'registerSchema': return h.registerSchema(args[0]);
+    case 'schemas': return h.schemas();
+    case 'insert': return h.insert(args[0], args[1]);
+    case 'insertMany': return h.insertMany(args[0], args[1]);
+    case 'get': return h.get(args[0]);
+    case 'update': return h.update(args[0], args[1]);
+    case 'delete': {
+      const o = checkKeys('delete option', args[1], ['hard']);
+      return h.delete(args[0], o.hard === true);
+    }
+    case 'list': return h.list(args[0], args[1]);
+    case 'count': {
+      const o = checkKeys('count option', args[1], ['includeDeleted']);
+      return h.count(args[0], o.includeDeleted === true);
+    }
+    case 'sql': return h.sql(args[0], args[1] ?? null);
+    case 'search': return search(h, args[0], args[1], args[2], remote);
+    case 'embed': return remote ? h.embedAsync(args[0]) : h.embed(args[0]);
+    case 'putVector': return h.putVector(...args);
+    case 'addEdge': return h.addEdge(args[0], args[1], args[2], args[3]);
+    case 'removeEdge': return h.removeEdge(args[0], args[1], args[2]);
+    case 'edges': return h.edges(args[0], args[1]);
+    case 'traverse': return h.traverse(args[0], args[1]);
+    case 'shortestPath': return h.shortestPath(args[0], args[1], args[2]);
+    case 'allPaths': return h.allPaths(args[0], args[1], args[2]);
+    case 'walSeq': return h.walSeq();
+    case 'walEntries': {
+      const o = checkKeys('walEntries option', args[0], ['since', 'limit']);
+      return h.walEntries(o.since ?? 0, o.limit);
+    }
+    case 'applyWal': return h.applyWal(args[0]);
+    case 'flush':
+      if (remote) await h.embeddingsIdle();
+      h.flushEmbeddings();
+      return undefined;
+    default:
+      throw new RemDBError('INVALID_ARGUMENT', `unknown method ${method}`);
+  }
+}
+
+const SEARCH_OPTIONS = ['topK', 'minScore', 'where', 'params', 'field', 'provider', 'alt', 'ef', 'includeDeleted'];
+
+/** `search` with `where`: the matching ids (through SQL) become the search's filter. */
+async function search(h, table, query, options, remote) {
+  const o = checkKeys('search option', options, SEARCH_OPTIONS);
+  const { where, params, ...rest } = o;
+  if (where !== undefined) {
+    let clause;
+    let values = params ?? [];
+    if (typeof where === 'string') {
+      clause = where;
+    } else if (where && typeof where === 'object' && !Array.isArray(where)) {
+      if (params !== undefined) throw new RemDBError('INVALID_ARGUMENT', '`params` goes with a string `where`');
+      values = [];
+      const terms = Object.entries(where).map(([column, value]) => {
+        if (value === null) return `${ident(column)} IS NULL`;
+        values.push(value);
+        return `${ident(column)} = $${values.length}`;
+      });
+      clause = terms.join(' AND ') || 'TRUE';
+    } else {
+      throw new RemDBError('INVALID_ARGUMENT', '`where` must be a SQL expression string or an object of column values');
+    }
+    const rows = h.sql(`SELECT id FROM ${ident(table)} WHERE ${clause}`, values);
+    rest.filter = rows.map((r) => r.id);
+    if (rest.filter.length === 0) return [];
+  }
+  if (remote && typeof query === 'string') return h.searchAsync(table, query, rest);
+  return h.search(table, query, rest);
+}
+
+/**
+ * Builds the public API over one wasm-bindgen build.
+ * `glue`: the build's JS module; `wasm()`: what its init takes by default (URL, bytes, Module);
+ * `readFile(url)`: bytes of a local file (Node, Deno) for model files.
+ */
+export function createApi(glue, { wasm, readFile = null, runtime }) {
+  let ready = null;
+
+  /** Loads the WebAssembly module (once). Accepts a URL, bytes, a Response or a WebAssembly.Module. */
+  function init(source) {
+    if (!ready) {
+      ready = (async () => {
+        const module_or_path = source ?? (await wasm());
+        await glue.default({ module_or_path });
+      })();
+      ready.catch(() => { ready = null; });
+    }
+    return ready;
+  }
+
+  class RemDB {
+    /** Use `RemDB.open(options)`. */
+    constructor(secret, fields) {
+      if (secret !== OPENING) throw new RemDBError('INVALID_ARGUMENT', 'use `await RemDB.open(options)`');
+      Object.assign(this, fields);
+      this.listeners = new Set();
+      this.closed = false;
+    }
+
+    static async open(options = {}) {
+      try {
+        return await open(options);
+      } catch (e) {
+        throw toRemDBError(e);
+      }
+    }
+
+    get role() {
+      return this.engine instanceof LocalEngine ? 'owner' : 'proxy';
+    }
+
+    async call(method, args) {
+      if (this.closed) throw new RemDBError('CLOSED', `database ${this.name} is closed`);
+      try {
+        return await this.engine.call(this.tenant, method, args);
+      } catch (e) {
+        throw toRemDBError(e);
+      }
+    }
+
+    registerSchema(schema) { return this.call('registerSchema', [schema]); }
+    schemas() { return this.call('schemas', []); }
+    insert(table, entity) { return this.call('insert', [table, entity]); }
+    insertMany(table, entities) { return this.call('insertMany', [table, entities]); }
+    get(id) { return this.call('get', [id]); }
+    update(id, patch) { return this.call('update', [id, patch]); }
+    delete(id, options) { return this.call('delete', [id, options]); }
+    list(table, options) { return this.call('list', [table, options]); }
+    count(table, options) { return this.call('count', [table, options]); }
+    sql(query, params) { return this.call('sql', [query, params]); }
+    search(table, query, options) { return this.call('search', [table, query, options]); }
+    embed(texts) { return this.call('embed', [texts]); }
+    putVector(table, id, field, provider, vector) { return this.call('putVector', [table, id, field, provider, vector]); }
+    addEdge(src, dst, rel, properties) { return this.call('addEdge', [src, dst, rel, properties]); }
+    removeEdge(src, dst, rel) { return this.call('removeEdge', [src, dst, rel]); }
+    edges(id, options) { return this.call('edges', [id, options]); }
+    traverse(id, options) { return this.call('traverse', [id, options]); }
+    shortestPath(a, b, options) { return this.call('shortestPath', [a, b, options]); }
+    allPaths(a, b, options) { return this.call('allPaths', [a, b, options]); }
+    walSeq() { return this.call('walSeq', []); }
+    walEntries(options) { return this.call('walEntries', [options]); }
+    applyWal(entries) { return this.call('applyWal', [entries]); }
+    flush() { return this.call('flush', []); }
+
+    async close() {
+      if (this.closed) return;
+      this.closed = true;
+      try {
+        await this.engine.close();
+      } catch (e) {
+        throw toRemDBError(e);
+      } finally {
+        if (this.channel) this.channel.close();
+        if (this.release) this.release();
+      }
+    }
+
+    onChange(listener) {
+      this.listeners.add(listener);
+      return () => this.listeners.delete(listener);
+    }
+
+    /** Tells this handle's listeners about a committed change. */
+    emit(event) {
+      if (event.tenant !== this.tenant) return;
+      for (const listener of this.listeners) {
+        try { listener(event); } catch (e) { queueMicrotask(() => { throw e; }); }
+      }
+    }
+  }
+
+  const OPENING = Symbol('opening');
+
+  async function open(options) {
+    const o = checkKeys('open option', options, OPEN_OPTIONS);
+    const name = o.name ?? 'remdb';
+    const tenant = o.tenant ?? 'default';
+    const storage = o.storage ?? 'memory';
+    if (typeof name !== 'string' || name === '') throw new RemDBError('INVALID_ARGUMENT', '`name` must be a non-empty string');
+    if (typeof tenant !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`tenant` must be a string');
+    if (storage !== 'memory' && storage !== 'indexeddb') {
+      throw new RemDBError('INVALID_ARGUMENT', `storage must be "memory" or "indexeddb", got ${JSON.stringify(storage)}`);
+    }
+    const tabs = o.tabs ?? 'proxy';
+    if (tabs !== 'proxy' && tabs !== 'fail') throw new RemDBError('INVALID_ARGUMENT', '`tabs` must be "proxy" or "fail"');
+    const embedding = o.embedding ?? null;
+    if (embedding !== null && (typeof embedding !== 'object' || Array.isArray(embedding))) {
+      throw new RemDBError('INVALID_ARGUMENT', '`embedding` must be an object');
+    }
+    await init();
+
+    const db = new RemDB(OPENING, { name, tenant, storage, engine: null, channel: null, release: null });
+    if (storage === 'memory') {
+      db.engine = await ownEngine(db, o, null);
+      return db;
+    }
+    if (typeof indexedDB === 'undefined') {
+      throw new RemDBError('UNSUPPORTED', `storage "indexeddb" needs IndexedDB, which this runtime (${runtime}) does not have`);
+    }
+    const claim = await claimOwnership(name);
+    db.channel = new TabChannel(name, (event) => db.emit(event));
+    if (claim.owner) {
+      db.release = claim.release;
+      db.engine = await ownEngine(db, o, await ImageStore.open(name));
+      db.channel.serve(db.engine);
+      return db;
+    }
+    if (tabs === 'fail') {
+      claim.cancel();
+      db.channel.close();
+      throw new RemDBError('LOCKED', `database ${name} is open in another tab (open with tabs: "proxy" to share it)`);
+    }
+    db.engine = db.channel.proxy();
+    db.release = claim.cancel;
+    // When the owner goes away, this tab takes over: load the saved image and serve the others.
+    claim.promoted.then(async (release) => {
+      if (db.closed) { release(); return; }
+      db.release = release;
+      try {
+        const engine = await ownEngine(db, o, await ImageStore.open(name));
+        const proxy = db.engine;
+        db.engine = engine;
+        db.channel.serve(engine);
+        proxy.rerun(engine);
+      } catch (e) {
+        db.engine.fail(toRemDBError(e));
+      }
+    }, () => {});
+    return db;
+  }
+
+  /** Opens the wasm database in this tab, loading the image and the embedder. */
+  async function ownEngine(db, o, store) {
+    const embedding = o.embedding ?? null;
+    const remote = embedding !== null && embedding.model === undefined;
+    let provider;
+    if (embedding !== null) {
+      provider = remote ? embedding.provider : (embedding.provider ?? DEFAULT_LOCAL_PROVIDER);
+      if (typeof provider !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`embedding.provider` must be a string like "openai:text-embedding-3-small"');
+    }
+    const openOptions = { tenant: db.tenant, storage: store ? 'pages' : 'memory' };
+    if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
+    if (provider !== undefined) openOptions.defaultEmbedding = provider;
+    let image;
+    if (store) {
+      const saved = await store.load();
+      if (saved) {
+        image = new glue.PageImage(saved.len);
+        for (const [index, bytes] of saved.chunks) image.put(index, bytes);
+      }
+    }
+    const handle = glue.RemDb.openWith(image, openOptions);
+    try {
+      if (embedding !== null && !remote) {
+        checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
+        const [model, tokenizer] = await Promise.all([
+          loadResource(embedding.model, embedding.cache, readFile),
+          loadResource(embedding.tokenizer, embedding.cache, readFile),
+        ]);
+        handle.loadModel(model, tokenizer, provider);
+      } else if (remote) {
+        const { provider: _spec, ...http } = embedding;
+        await handle.useRemoteEmbedder(provider, http);
+      }
+    } catch (e) {
+      handle.free();
+      throw e;
+    }
+    const engine = new LocalEngine(handle, {
+      store,
+      remote,
+      name: db.name,
+      // `from`: the tab that asked for the write (null: this one).
+      onCommit: (tenant, seq, from) => {
+        const origin = from ?? (db.channel ? db.channel.tabId : null);
+        db.emit({ tenant, seq, remote: from !== null });
+        if (db.channel) db.channel.announce(tenant, seq, origin);
+      },
+    });
+    if (store) await engine.commit();
+    return engine;
+  }
+
+  return { RemDB, RemDBError, init };
+}

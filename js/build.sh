@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Assembles the publishable npm package into target/npm/package and packs it
+# (target/npm/remdb-<version>.tgz):
+#   core/  the build without ONNX (Workers, size-sensitive apps)     -> import 'remdb'
+#   full/  the build with in-module embeddings (feature `embeddings`) -> import 'remdb/full'
+# plus the hand-written entry points and types of js/ and pkg-templates/ (package.json, README).
+#
+#   bash js/build.sh                  # release builds (fat LTO, opt-level 3): what gets published
+#   bash js/build.sh --profile dev    # the test build: reuses the wasm test suites' compiled deps
+#
+# Prints the raw and gzipped size of each .wasm. Needs the wasm32-unknown-unknown target and the
+# wasm-bindgen CLI at the version in Cargo.lock (.ci/test-wasm installs both). Honours CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+profile=release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile=$2; shift 2 ;;
+    *) echo "usage: bash js/build.sh [--profile release|dev|bench]" >&2; exit 2 ;;
+  esac
+done
+case "$profile" in
+  dev | test) profile_dir=debug ;;
+  release | bench) profile_dir=release ;;
+  *) profile_dir=$profile ;;
+esac
+
+target_dir=${CARGO_TARGET_DIR:-target}
+out=target/npm
+pkg=$out/package
+version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+rm -rf "$pkg"
+mkdir -p "$pkg"
+
+# build NAME [cargo args...]: one wasm build, bound for browsers/ESM (`--target web`).
+build() {
+  local name=$1
+  shift
+  echo "== $name: cargo build --target wasm32-unknown-unknown --lib --profile $profile $*" >&2
+  cargo build --target wasm32-unknown-unknown --lib --profile "$profile" "$@" </dev/null
+  wasm-bindgen --target web --no-typescript --out-dir "$pkg/$name" --out-name remdb \
+    "$target_dir/wasm32-unknown-unknown/$profile_dir/remdb.wasm"
+}
+build core
+build full --features embeddings
+
+mkdir -p "$pkg/js/entry/full"
+cp js/api.js js/idb.js js/tabs.js js/resources.js "$pkg/js/"
+cp js/entry/*.js "$pkg/js/entry/"
+cp js/entry/full/*.js "$pkg/js/entry/full/"
+cp js/index.d.ts "$pkg/index.d.ts"
+sed "s/@VERSION@/$version/" pkg-templates/package.json > "$pkg/package.json"
+cp pkg-templates/README.md "$pkg/README.md"
+
+(cd "$pkg" && npm pack --silent --pack-destination .. >/dev/null)
+tarball="$out/remdb-$version.tgz"
+[ -f "$tarball" ] || { echo "error: npm pack produced no $tarball" >&2; exit 1; }
+
+size() { awk -v b="$1" 'BEGIN { printf "%6.2f MB", b / 1048576 }'; }
+{
+  echo "remdb $version ($profile profile): $tarball"
+  for name in core full; do
+    wasm="$pkg/$name/remdb_bg.wasm"
+    raw=$(wc -c <"$wasm")
+    gz=$(gzip -9 -c "$wasm" | wc -c)
+    echo "  $name: $(size "$raw") wasm, $(size "$gz") gzipped"
+  done
+} >&2

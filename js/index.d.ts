@@ -1,0 +1,240 @@
+// Types of the remdb npm package. One API in every runtime: every method returns a Promise,
+// failures reject with a `RemDBError` carrying a stable `code`.
+
+/** A JSON value as remdb stores it. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A JSON object: an entity, a patch, a schema, a SQL row. */
+export type JsonObject = { [key: string]: Json };
+
+/** A stored entity: its data plus the system fields remdb maintains. */
+export interface Row extends JsonObject {
+  id: string;
+  created_at: string;
+  modified_at: string;
+  deleted_at: string | null;
+}
+
+/** Stable error codes (`RemDBError.code`). */
+export type ErrorCode =
+  | 'VALIDATION'
+  | 'NOT_FOUND'
+  | 'UNKNOWN_TABLE'
+  | 'UNKNOWN_COLUMN'
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_SCHEMA'
+  | 'WAL'
+  | 'STORAGE'
+  | 'SQL_SYNTAX'
+  | 'SQL_UNSUPPORTED'
+  | 'SQL_TYPE'
+  | 'EMBEDDING'
+  | 'CLOSED'
+  | 'UNSUPPORTED';
+
+/** One reason a value failed its table's JSON Schema. */
+export interface ValidationIssue {
+  /** JSON pointer to the offending value (`""` is the whole entity). */
+  pointer: string;
+  reason: string;
+}
+
+/** Every rejection of the API is one of these. */
+export class RemDBError extends Error {
+  readonly code: ErrorCode;
+  /** Present for `VALIDATION` errors. */
+  readonly issues?: ValidationIssue[];
+}
+
+/** Where the ONNX model or tokenizer comes from: a URL (fetched, then cached) or the bytes. */
+export type Resource = string | URL | ArrayBuffer | Uint8Array;
+
+/** In-module embeddings (the `remdb/full` build): an all-MiniLM-L6-v2 style ONNX model. */
+export interface LocalEmbeddingOptions {
+  model: Resource;
+  tokenizer: Resource;
+  /** Provider name the model answers for (default `local:all-MiniLM-L6-v2`). */
+  provider?: string;
+  /** Keep fetched model files in the Cache API for offline reloads (default true in browsers). */
+  cache?: boolean;
+}
+
+/** An OpenAI- or Cohere-compatible embedding HTTP API. */
+export interface RemoteEmbeddingOptions {
+  /** `openai:<model>` or `cohere:<model>`. */
+  provider: string;
+  baseUrl?: string;
+  apiKey?: string;
+  dimensions?: number;
+  timeoutMs?: number;
+  maxRetries?: number;
+  batchSize?: number;
+}
+
+export interface OpenOptions {
+  /** Database name: the IndexedDB database and the Web Locks / BroadcastChannel name. */
+  name?: string;
+  /** Tenant this handle reads and writes (default `default`). */
+  tenant?: string;
+  /** `memory` (default): gone on close. `indexeddb`: durable in the browser. */
+  storage?: 'memory' | 'indexeddb';
+  /** Embeddings computed on insert into tables with `embedding_fields`. */
+  embedding?: LocalEmbeddingOptions | RemoteEmbeddingOptions;
+  /** `inline` (default with a local model): inserts embed before they resolve. `background`: queued. */
+  embeddingMode?: 'inline' | 'background' | 'off';
+  /** Multi-tab (indexeddb): `proxy` (default) lets other tabs use the owner tab; `fail` rejects. */
+  tabs?: 'proxy' | 'fail';
+}
+
+export interface ListOptions {
+  limit?: number;
+  offset?: number;
+  includeDeleted?: boolean;
+}
+
+export interface SearchOptions {
+  topK?: number;
+  minScore?: number;
+  /** Only rows matching this: a SQL boolean expression over the table, or `{column: value}` equalities. */
+  where?: string | JsonObject;
+  /** Parameters (`$1`, `$2`, ...) of a string `where`. */
+  params?: Json[];
+  field?: string;
+  provider?: string;
+  alt?: boolean;
+  ef?: number;
+  includeDeleted?: boolean;
+}
+
+/** A search result: the row plus its similarity (higher is closer). */
+export type ScoredRow = Row & { _score: number };
+
+export type Direction = 'out' | 'in' | 'both';
+
+export interface Edge {
+  src: string;
+  dst: string;
+  rel: string;
+  properties: JsonObject;
+  created_at: string;
+  modified_at: string;
+}
+
+export interface EdgeOptions {
+  direction?: Direction;
+  rel?: string;
+}
+
+export interface TraverseOptions {
+  strategy?: 'bfs' | 'dfs';
+  maxDepth?: number;
+  direction?: Direction;
+  relTypes?: string[];
+  target?: string;
+  includeDeleted?: boolean;
+  includeRows?: boolean;
+  limit?: number;
+}
+
+export interface PathOptions {
+  direction?: Direction;
+  relTypes?: string[];
+  maxDepth?: number;
+  limit?: number;
+  weighted?: boolean;
+  includeDeleted?: boolean;
+  includeRows?: boolean;
+}
+
+export interface Path {
+  nodes: string[];
+  edges: Edge[];
+  depth: number;
+  cost?: number;
+}
+
+export interface Paths {
+  paths: Path[];
+  rows: { [id: string]: Row };
+  truncated: boolean;
+}
+
+export interface WalEntry {
+  seq: number;
+  [field: string]: Json;
+}
+
+export interface ApplyReport {
+  applied: number;
+  skipped: number;
+  seq: number;
+}
+
+export interface TableSchema {
+  name: string;
+  category: string;
+  [field: string]: Json;
+}
+
+/** What a change notification says: which tenant's WAL moved, and to which sequence number. */
+export interface ChangeEvent {
+  tenant: string;
+  seq: number;
+  /** True when another tab made the change. */
+  remote: boolean;
+}
+
+export declare class RemDB {
+  /** Opens (or creates) a database. Loads the WebAssembly module on first use. */
+  static open(options?: OpenOptions): Promise<RemDB>;
+
+  readonly name: string;
+  readonly tenant: string;
+  readonly storage: 'memory' | 'indexeddb';
+  /** `owner`: this tab runs the database. `proxy`: calls go to the tab that does. */
+  readonly role: 'owner' | 'proxy';
+
+  registerSchema(schema: JsonObject): Promise<string>;
+  schemas(): Promise<TableSchema[]>;
+
+  insert(table: string, entity: JsonObject): Promise<string>;
+  insertMany(table: string, entities: JsonObject[]): Promise<string[]>;
+  get(id: string): Promise<Row | null>;
+  update(id: string, patch: JsonObject): Promise<Row>;
+  delete(id: string, options?: { hard?: boolean }): Promise<void>;
+  list(table: string, options?: ListOptions): Promise<Row[]>;
+  count(table: string, options?: { includeDeleted?: boolean }): Promise<number>;
+
+  sql(query: string, params?: Json[]): Promise<JsonObject[]>;
+
+  search(table: string, query: string | Float32Array | number[], options?: SearchOptions): Promise<ScoredRow[]>;
+  embed(text: string): Promise<Float32Array>;
+  embed(texts: string[]): Promise<Float32Array[]>;
+  putVector(table: string, id: string, field: string, provider: string, vector: Float32Array | number[]): Promise<void>;
+
+  addEdge(src: string, dst: string, rel: string, properties?: JsonObject): Promise<void>;
+  removeEdge(src: string, dst: string, rel: string): Promise<void>;
+  edges(id: string, options?: EdgeOptions): Promise<Edge[]>;
+  traverse(id: string, options?: TraverseOptions): Promise<Paths>;
+  /** `paths` holds the one shortest path, or nothing when `b` is unreachable. */
+  shortestPath(a: string, b: string, options?: PathOptions): Promise<Paths>;
+  allPaths(a: string, b: string, options?: PathOptions): Promise<Paths>;
+
+  walSeq(): Promise<number>;
+  walEntries(options?: { since?: number; limit?: number }): Promise<WalEntry[]>;
+  applyWal(entries: WalEntry[]): Promise<ApplyReport>;
+
+  /** Resolves when every earlier write is durable and queued embeddings are computed. */
+  flush(): Promise<void>;
+  /** Flushes, releases the database (and tab ownership); later calls reject with `CLOSED`. */
+  close(): Promise<void>;
+
+  /** Calls `listener` after every committed write, from this tab or another. Returns an unsubscribe function. */
+  onChange(listener: (event: ChangeEvent) => void): () => void;
+}
+
+/**
+ * Loads the WebAssembly module now instead of on the first `open`. Accepts a URL, the bytes,
+ * or a precompiled `WebAssembly.Module` (Cloudflare Workers cannot compile from bytes).
+ */
+export declare function init(source?: string | URL | ArrayBuffer | Uint8Array | WebAssembly.Module | Response): Promise<void>;

@@ -1,0 +1,53 @@
+// Model files (ONNX model, tokenizer.json) from bytes, a URL or a local file. URLs are fetched
+// once and kept in the Cache API (`remdb-models`) where there is one, so an offline reload
+// still finds them.
+
+const CACHE = 'remdb-models';
+
+function failure(message) {
+  const e = new Error(message);
+  e.code = 'EMBEDDING';
+  return e;
+}
+
+/** Bytes of `resource` (Uint8Array, ArrayBuffer, URL or string). `readFile`: local files (Node, Deno). */
+export async function loadResource(resource, cache, readFile) {
+  if (resource instanceof Uint8Array) return resource;
+  if (resource instanceof ArrayBuffer) return new Uint8Array(resource);
+  if (ArrayBuffer.isView(resource)) return new Uint8Array(resource.buffer, resource.byteOffset, resource.byteLength);
+  if (typeof resource !== 'string' && !(resource instanceof URL)) {
+    const e = new Error('a model file must be a URL, a path or its bytes');
+    e.code = 'INVALID_ARGUMENT';
+    throw e;
+  }
+  const base = typeof location !== 'undefined' ? location.href : undefined;
+  let url = null;
+  try {
+    url = new URL(String(resource), base);
+  } catch {
+    url = null;
+  }
+  if (readFile && (url === null || url.protocol === 'file:')) {
+    try {
+      return new Uint8Array(await readFile(url ?? String(resource)));
+    } catch (e) {
+      throw failure(`cannot read model file ${resource}: ${e.message}`);
+    }
+  }
+  if (url === null) throw failure(`cannot resolve model URL ${resource}`);
+  const useCache = cache !== false && typeof caches !== 'undefined';
+  const store = useCache ? await caches.open(CACHE).catch(() => null) : null;
+  if (store) {
+    const hit = await store.match(url.href);
+    if (hit) return new Uint8Array(await hit.arrayBuffer());
+  }
+  let response;
+  try {
+    response = await fetch(url.href);
+  } catch (e) {
+    throw failure(`cannot fetch ${url.href}: ${e.message}`);
+  }
+  if (!response.ok) throw failure(`cannot fetch ${url.href}: HTTP ${response.status}`);
+  if (store) await store.put(url.href, response.clone()).catch(() => {});
+  return new Uint8Array(await response.arrayBuffer());
+}
