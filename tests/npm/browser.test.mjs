@@ -1,0 +1,240 @@
+// The packed remdb package in Chromium (Debian's chromium driven by playwright-core): the API,
+// IndexedDB persistence across page reloads (including writes cut off by a reload), and two tabs
+// sharing one database (Web Locks owner, BroadcastChannel proxy, hand-over when the owner goes).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { serve } from './server.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serve({ '/': './pages', '/node_modules/': './node_modules' });
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium' });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** A page of the test site that fails the test on any uncaught error. */
+async function openPage(context) {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e));
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(new Error(m.text())); });
+  await page.goto(`${server.url}/`);
+  return page;
+}
+
+function noErrors(page) {
+  assert.deepEqual(page.errors.map(String), [], 'uncaught errors in the page');
+}
+
+const PEOPLE = {
+  title: 'Person',
+  type: 'object',
+  properties: {
+    email: { type: 'string' },
+    name: { type: 'string' },
+    age: { type: 'integer', minimum: 0 },
+  },
+  required: ['email'],
+  json_schema_extra: { key_field: 'email', indexed_fields: ['age'] },
+};
+
+test('the API works in Chromium (memory storage)', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context);
+  const out = await page.evaluate(async (schema) => {
+    const { RemDB, RemDBError } = await import('remdb');
+    const db = await RemDB.open({ tenant: 'acme' });
+    await db.registerSchema(schema);
+    const ids = await db.insertMany('person', [
+      { email: 'ada@x.io', name: 'Ada', age: 36 },
+      { email: 'alan@x.io', name: 'Alan', age: 41 },
+      { email: 'grace@x.io', name: 'Grace', age: 45 },
+    ]);
+    const again = await db.insert('person', { email: 'ada@x.io', name: 'Ada L.', age: 37 });
+    const rows = await db.sql('SELECT name, age FROM person WHERE age >= $1 ORDER BY age', [37]);
+    let validation;
+    try { await db.insert('person', { age: -1 }); } catch (e) {
+      validation = { isRemDBError: e instanceof RemDBError, code: e.code, issues: e.issues };
+    }
+    let badOption;
+    try { await db.list('person', { limt: 1 }); } catch (e) { badOption = e.code; }
+    await db.putVector('person', ids[0], 'name', 'custom', new Float32Array([1, 0, 0]));
+    await db.putVector('person', ids[1], 'name', 'custom', new Float32Array([0, 1, 0]));
+    await db.putVector('person', ids[2], 'name', 'custom', new Float32Array([0.9, 0.1, 0]));
+    const hits = await db.search('person', new Float32Array([1, 0, 0]), { topK: 2, field: 'name', provider: 'custom' });
+    const filtered = await db.search('person', [1, 0, 0], { topK: 2, field: 'name', provider: 'custom', where: { name: 'Grace' } });
+    await db.addEdge(ids[0], ids[1], 'knows');
+    await db.addEdge(ids[1], ids[2], 'knows');
+    const path = await db.shortestPath(ids[0], ids[2]);
+    const walk = await db.traverse(ids[0], { maxDepth: 2 });
+    const seq = await db.walSeq();
+    const entries = await db.walEntries({ since: 0 });
+    // A replica with the same built-in tables takes everything after them.
+    const replica = await RemDB.open({ tenant: 'acme' });
+    const base = await replica.walSeq();
+    const report = await replica.applyWal(await db.walEntries({ since: base }));
+    const replicated = await replica.count('person');
+    await db.close();
+    let closed;
+    try { await db.get(ids[0]); } catch (e) { closed = e.code; }
+    return {
+      role: db.role, sameId: again === ids[0], rows, validation, badOption,
+      hitNames: hits.map((h) => h.name), scores: hits.map((h) => h._score), filtered: filtered.map((h) => h.name),
+      pathLen: path.paths[0].depth, reached: walk.paths.length, seq, entries: entries.length, report, replicated, closed,
+      vectorType: Object.prototype.toString.call(hits[0]._score),
+    };
+  }, PEOPLE);
+  assert.equal(out.role, 'owner');
+  assert.equal(out.sameId, true, 'natural key upserts');
+  assert.deepEqual(out.rows, [{ name: 'Ada L.', age: 37 }, { name: 'Alan', age: 41 }, { name: 'Grace', age: 45 }]);
+  assert.equal(out.validation.isRemDBError, true);
+  assert.equal(out.validation.code, 'VALIDATION');
+  assert.deepEqual(out.validation.issues.map((i) => i.pointer).sort(), ['', '/age']);
+  assert.equal(out.badOption, 'INVALID_ARGUMENT');
+  assert.deepEqual(out.hitNames, ['Ada L.', 'Grace']);
+  assert.ok(Math.abs(out.scores[0] - 1) < 1e-6 && out.scores[1] < out.scores[0]);
+  assert.deepEqual(out.filtered, ['Grace'], '`where` restricts the search');
+  assert.equal(out.pathLen, 2);
+  assert.equal(out.reached, 2);
+  assert.equal(out.entries, out.seq);
+  assert.equal(out.replicated, 3);
+  assert.equal(out.report.seq, out.seq);
+  assert.equal(out.closed, 'CLOSED');
+  noErrors(page);
+  await context.close();
+});
+
+test('IndexedDB: committed writes survive a reload; writes cut off by one leave a consistent database', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context);
+  const name = `persist-${Date.now()}`;
+  const written = await page.evaluate(async ({ schema, name }) => {
+    const { RemDB } = await import('remdb');
+    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    await db.registerSchema(schema);
+    const people = Array.from({ length: 2000 }, (_, i) => ({ email: `p${i}@x.io`, name: `P${i}`, age: i % 90 }));
+    const ids = await db.insertMany('person', people);
+    await db.update(ids[7], { name: 'Seven' });
+    await db.delete(ids[8]);
+    await db.delete(ids[9], { hard: true });
+    await db.addEdge(ids[1], ids[2], 'knows');
+    return { ids: ids.slice(0, 10), seq: await db.walSeq(), count: await db.count('person') };
+  }, { schema: PEOPLE, name });
+  assert.equal(written.count, 1998);
+
+  await page.reload();
+  const reopened = await page.evaluate(async ({ name, ids }) => {
+    const { RemDB } = await import('remdb');
+    const t0 = performance.now();
+    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    const openMs = performance.now() - t0;
+    return {
+      openMs,
+      seq: await db.walSeq(),
+      count: await db.count('person'),
+      withDeleted: await db.count('person', { includeDeleted: true }),
+      seven: (await db.get(ids[7])).name,
+      eight: await db.get(ids[8]),
+      byIndex: (await db.sql('SELECT count(*) AS n FROM person WHERE age = 7'))[0].n,
+      edges: (await db.edges(ids[1], { direction: 'out' })).length,
+    };
+  }, { name, ids: written.ids });
+  assert.equal(reopened.seq, written.seq);
+  assert.equal(reopened.count, 1998);
+  assert.equal(reopened.withDeleted, 1999, 'the soft-deleted row is kept, the hard-deleted one is gone');
+  assert.equal(reopened.seven, 'Seven');
+  assert.equal(reopened.eight, null);
+  assert.equal(reopened.byIndex, 23);
+  assert.equal(reopened.edges, 1);
+  console.log(`# reopened 2,000 rows from IndexedDB in ${reopened.openMs.toFixed(0)} ms`);
+
+  // Writes still in flight when the page goes away: the next open sees a prefix of them, intact.
+  await page.evaluate(async ({ name }) => {
+    const { RemDB } = await import('remdb');
+    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    for (let i = 0; i < 50; i++) db.insert('person', { email: `late${i}@x.io`, age: 1 }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 5));
+  }, { name });
+  await page.reload();
+  const after = await page.evaluate(async ({ name }) => {
+    const { RemDB } = await import('remdb');
+    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    const late = await db.sql("SELECT email FROM person WHERE age = 1 AND email LIKE 'late%'");
+    const seq = await db.walSeq();
+    const entries = await db.walEntries({ since: 0 });
+    // The database still takes writes.
+    await db.insert('person', { email: 'after@x.io', age: 2 });
+    return { late: late.length, count: await db.count('person'), seq, entries: entries.length };
+  }, { name });
+  assert.ok(after.late >= 0 && after.late <= 50);
+  assert.equal(after.count, 1998 + after.late + 1);
+  assert.equal(after.entries, after.seq, 'the WAL is gapless after the interrupted writes');
+  console.log(`# ${after.late} of 50 unawaited inserts had committed when the page reloaded`);
+  noErrors(page);
+  await context.close();
+});
+
+test('two tabs share one IndexedDB database: one owner, the other proxies, and it takes over', async () => {
+  const context = await browser.newContext();
+  const name = `tabs-${Date.now()}`;
+  const a = await openPage(context);
+  const b = await openPage(context);
+  const setup = `
+    window.events = [];
+    const { RemDB } = await import('remdb');
+    window.db = await RemDB.open({ name: ${JSON.stringify(name)}, storage: 'indexeddb' });
+    window.db.onChange((e) => window.events.push(e));
+    return window.db.role;`;
+  const roleA = await a.evaluate(`(async () => { ${setup} })()`);
+  const roleB = await b.evaluate(`(async () => { ${setup} })()`);
+  assert.equal(roleA, 'owner');
+  assert.equal(roleB, 'proxy');
+
+  await a.evaluate((schema) => window.db.registerSchema(schema), PEOPLE);
+  const fromB = await b.evaluate(async () => {
+    const id = await window.db.insert('person', { email: 'b@x.io', name: 'from B', age: 5 });
+    return { id, row: await window.db.get(id), count: await window.db.count('person') };
+  });
+  assert.equal(fromB.row.name, 'from B');
+  assert.equal(fromB.count, 1);
+  const seenByA = await a.evaluate((id) => window.db.get(id), fromB.id);
+  assert.equal(seenByA.name, 'from B', 'the owner tab sees the proxied write');
+  // Errors cross the tabs with their code.
+  const errB = await b.evaluate(() => window.db.insert('person', { age: 'x' }).catch((e) => ({ code: e.code, name: e.name, issues: e.issues.length })));
+  assert.deepEqual(errB, { code: 'VALIDATION', name: 'RemDBError', issues: 2 });
+  // Change notifications reach both tabs; each knows whether the change was its own.
+  await a.evaluate(() => window.db.insert('person', { email: 'a@x.io', name: 'from A', age: 6 }));
+  await b.waitForFunction(() => window.events.length >= 3);
+  const eventsA = await a.evaluate(() => window.events);
+  const eventsB = await b.evaluate(() => window.events);
+  assert.deepEqual(eventsA.map((e) => e.remote), [false, true, false]);
+  assert.deepEqual(eventsB.map((e) => e.remote), [true, false, true]);
+  assert.deepEqual(eventsB.map((e) => e.seq), eventsA.map((e) => e.seq));
+
+  // A third tab that refuses to share fails clearly.
+  const c = await openPage(context);
+  const refused = await c.evaluate(async (name) => {
+    const { RemDB } = await import('remdb');
+    return RemDB.open({ name, storage: 'indexeddb', tabs: 'fail' }).then(() => 'opened', (e) => e.code);
+  }, name);
+  assert.equal(refused, 'LOCKED');
+
+  // The owner tab goes away: B takes over with everything committed so far.
+  await a.close();
+  await b.waitForFunction(() => window.db.role === 'owner', null, { timeout: 10000 });
+  const afterHandOver = await b.evaluate(async () => {
+    const id = await window.db.insert('person', { email: 'b2@x.io', age: 7 });
+    return { count: await window.db.count('person'), got: (await window.db.get(id)).email };
+  });
+  assert.deepEqual(afterHandOver, { count: 3, got: 'b2@x.io' });
+  noErrors(b);
+  noErrors(c);
+  await context.close();
+});
