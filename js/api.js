@@ -9,6 +9,7 @@
 import { ImageStore } from './idb.js';
 import { claimOwnership, TabChannel } from './tabs.js';
 import { loadResource } from './resources.js';
+import { startWorker } from './opfs.js';
 
 /** Every rejection of the API: a stable `code` and the message (plus `issues` for VALIDATION). */
 export class RemDBError extends Error {
@@ -43,6 +44,17 @@ function checkKeys(what, value, allowed) {
     }
   }
   return value;
+}
+
+/** The open options with model URLs made absolute (a worker resolves relative ones elsewhere). */
+function absoluteResources(o) {
+  const e = o.embedding;
+  if (!e || typeof location === 'undefined') return o;
+  const abs = (r) => (typeof r === 'string' || r instanceof URL ? new URL(String(r), location.href).href : r);
+  const embedding = { ...e };
+  if (e.model !== undefined) embedding.model = abs(e.model);
+  if (e.tokenizer !== undefined) embedding.tokenizer = abs(e.tokenizer);
+  return { ...o, embedding };
 }
 
 /** Quotes a SQL identifier. */
@@ -211,18 +223,73 @@ async function search(h, table, query, options, remote) {
 }
 
 /**
+ * Opens the wasm database over `store` (an ImageStore/OpfsStore, or null for memory), loads the
+ * embedder, and returns the engine that runs calls on it. `onCommit(tenant, seq, from)` follows
+ * every write that moved a WAL.
+ */
+export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
+  const embedding = o.embedding ?? null;
+  const remote = embedding !== null && embedding.model === undefined;
+  let provider;
+  if (embedding !== null) {
+    provider = remote ? embedding.provider : (embedding.provider ?? DEFAULT_LOCAL_PROVIDER);
+    if (typeof provider !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`embedding.provider` must be a string like "openai:text-embedding-3-small"');
+  }
+  const openOptions = { tenant, storage: store ? 'pages' : 'memory' };
+  if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
+  if (provider !== undefined) openOptions.defaultEmbedding = provider;
+  let image;
+  if (store) {
+    const saved = await store.load();
+    if (saved) {
+      image = new glue.PageImage(saved.len);
+      for (const [index, bytes] of saved.chunks) image.put(index, bytes);
+    }
+  }
+  const handle = glue.RemDb.openWith(image, openOptions);
+  try {
+    if (embedding !== null && !remote) {
+      checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
+      const [model, tokenizer] = await Promise.all([
+        loadResource(embedding.model, embedding.cache, readFile),
+        loadResource(embedding.tokenizer, embedding.cache, readFile),
+      ]);
+      handle.loadModel(model, tokenizer, provider);
+    } else if (remote) {
+      const { provider: _spec, ...http } = embedding;
+      await handle.useRemoteEmbedder(provider, http);
+    }
+  } catch (e) {
+    handle.free();
+    if (store) store.close();
+    throw e;
+  }
+  const engine = new LocalEngine(handle, {
+    store,
+    remote,
+    onCommit,
+  });
+  if (store) await engine.commit();
+  return engine;
+}
+
+/**
  * Builds the public API over one wasm-bindgen build.
  * `glue`: the build's JS module; `wasm()`: what its init takes by default (URL, bytes, Module);
- * `readFile(url)`: bytes of a local file (Node, Deno) for model files.
+ * `readFile(url)`: bytes of a local file (Node, Deno) for model files. `glueUrl`: where a worker
+ * imports the same glue module from (browsers; enables `storage: "opfs"`).
  */
-export function createApi(glue, { wasm, readFile = null, runtime }) {
+export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null }) {
   let ready = null;
+  // What the module was loaded from: an OPFS worker loads the same.
+  let initSource = null;
 
   /** Loads the WebAssembly module (once). Accepts a URL, bytes, a Response or a WebAssembly.Module. */
   function init(source) {
     if (!ready) {
       ready = (async () => {
         const module_or_path = source ?? (await wasm());
+        initSource = module_or_path instanceof Response ? null : module_or_path;
         await glue.default({ module_or_path });
       })();
       ready.catch(() => { ready = null; });
@@ -248,7 +315,7 @@ export function createApi(glue, { wasm, readFile = null, runtime }) {
     }
 
     get role() {
-      return this.engine instanceof LocalEngine ? 'owner' : 'proxy';
+      return this.engine && this.engine.proxied ? 'proxy' : 'owner';
     }
 
     async call(method, args) {
@@ -320,8 +387,8 @@ export function createApi(glue, { wasm, readFile = null, runtime }) {
     const storage = o.storage ?? 'memory';
     if (typeof name !== 'string' || name === '') throw new RemDBError('INVALID_ARGUMENT', '`name` must be a non-empty string');
     if (typeof tenant !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`tenant` must be a string');
-    if (storage !== 'memory' && storage !== 'indexeddb') {
-      throw new RemDBError('INVALID_ARGUMENT', `storage must be "memory" or "indexeddb", got ${JSON.stringify(storage)}`);
+    if (storage !== 'memory' && storage !== 'indexeddb' && storage !== 'opfs') {
+      throw new RemDBError('INVALID_ARGUMENT', `storage must be "memory", "indexeddb" or "opfs", got ${JSON.stringify(storage)}`);
     }
     const tabs = o.tabs ?? 'proxy';
     if (tabs !== 'proxy' && tabs !== 'fail') throw new RemDBError('INVALID_ARGUMENT', '`tabs` must be "proxy" or "fail"');
@@ -333,17 +400,21 @@ export function createApi(glue, { wasm, readFile = null, runtime }) {
 
     const db = new RemDB(OPENING, { name, tenant, storage, engine: null, channel: null, release: null });
     if (storage === 'memory') {
-      db.engine = await ownEngine(db, o, null);
+      db.engine = await ownEngine(db, o);
       return db;
     }
-    if (typeof indexedDB === 'undefined') {
+    if (storage === 'indexeddb' && typeof indexedDB === 'undefined') {
       throw new RemDBError('UNSUPPORTED', `storage "indexeddb" needs IndexedDB, which this runtime (${runtime}) does not have`);
     }
-    const claim = await claimOwnership(name);
-    db.channel = new TabChannel(name, (event) => db.emit(event));
+    if (storage === 'opfs' && !(glueUrl && typeof Worker !== 'undefined' && globalThis.navigator?.storage?.getDirectory)) {
+      throw new RemDBError('UNSUPPORTED', `storage "opfs" needs the origin private file system and module workers, which this runtime (${runtime}) does not have`);
+    }
+    // One owner per database: the lock and channel are named after the storage and the name.
+    const claim = await claimOwnership(`${storage}:${name}`);
+    db.channel = new TabChannel(`${storage}:${name}`, (event) => db.emit(event));
     if (claim.owner) {
       db.release = claim.release;
-      db.engine = await ownEngine(db, o, await ImageStore.open(name));
+      db.engine = await ownEngine(db, o);
       db.channel.serve(db.engine);
       return db;
     }
@@ -359,7 +430,7 @@ export function createApi(glue, { wasm, readFile = null, runtime }) {
       if (db.closed) { release(); return; }
       db.release = release;
       try {
-        const engine = await ownEngine(db, o, await ImageStore.open(name));
+        const engine = await ownEngine(db, o);
         const proxy = db.engine;
         db.engine = engine;
         db.channel.serve(engine);
@@ -371,56 +442,23 @@ export function createApi(glue, { wasm, readFile = null, runtime }) {
     return db;
   }
 
-  /** Opens the wasm database in this tab, loading the image and the embedder. */
-  async function ownEngine(db, o, store) {
-    const embedding = o.embedding ?? null;
-    const remote = embedding !== null && embedding.model === undefined;
-    let provider;
-    if (embedding !== null) {
-      provider = remote ? embedding.provider : (embedding.provider ?? DEFAULT_LOCAL_PROVIDER);
-      if (typeof provider !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`embedding.provider` must be a string like "openai:text-embedding-3-small"');
+  /**
+   * Opens the database in this tab (memory, IndexedDB) or in a dedicated worker (OPFS), with
+   * `db`'s listeners and tab channel told of every commit.
+   */
+  async function ownEngine(db, o) {
+    // `from`: the tab that asked for the write (null: this one).
+    const onCommit = (tenant, seq, from) => {
+      const origin = from ?? (db.channel ? db.channel.tabId : null);
+      db.emit({ tenant, seq, remote: from !== null });
+      if (db.channel) db.channel.announce(tenant, seq, origin);
+    };
+    if (db.storage === 'opfs') {
+      if (!glueUrl) throw new RemDBError('UNSUPPORTED', `storage "opfs" is not available in this runtime (${runtime})`);
+      return startWorker({ glueUrl, wasm: initSource ?? (await wasm()), name: db.name, tenant: db.tenant, options: absoluteResources(o), onCommit });
     }
-    const openOptions = { tenant: db.tenant, storage: store ? 'pages' : 'memory' };
-    if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
-    if (provider !== undefined) openOptions.defaultEmbedding = provider;
-    let image;
-    if (store) {
-      const saved = await store.load();
-      if (saved) {
-        image = new glue.PageImage(saved.len);
-        for (const [index, bytes] of saved.chunks) image.put(index, bytes);
-      }
-    }
-    const handle = glue.RemDb.openWith(image, openOptions);
-    try {
-      if (embedding !== null && !remote) {
-        checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
-        const [model, tokenizer] = await Promise.all([
-          loadResource(embedding.model, embedding.cache, readFile),
-          loadResource(embedding.tokenizer, embedding.cache, readFile),
-        ]);
-        handle.loadModel(model, tokenizer, provider);
-      } else if (remote) {
-        const { provider: _spec, ...http } = embedding;
-        await handle.useRemoteEmbedder(provider, http);
-      }
-    } catch (e) {
-      handle.free();
-      throw e;
-    }
-    const engine = new LocalEngine(handle, {
-      store,
-      remote,
-      name: db.name,
-      // `from`: the tab that asked for the write (null: this one).
-      onCommit: (tenant, seq, from) => {
-        const origin = from ?? (db.channel ? db.channel.tabId : null);
-        db.emit({ tenant, seq, remote: from !== null });
-        if (db.channel) db.channel.announce(tenant, seq, origin);
-      },
-    });
-    if (store) await engine.commit();
-    return engine;
+    const store = db.storage === 'indexeddb' ? await ImageStore.open(db.name) : null;
+    return openEngine(glue, readFile, o, db.tenant, store, onCommit);
   }
 
   return { RemDB, RemDBError, init };

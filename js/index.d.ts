@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'SQL_TYPE'
   | 'EMBEDDING'
   | 'CLOSED'
+  | 'LOCKED'
   | 'UNSUPPORTED';
 
 /** One reason a value failed its table's JSON Schema. */
@@ -76,13 +77,17 @@ export interface OpenOptions {
   name?: string;
   /** Tenant this handle reads and writes (default `default`). */
   tenant?: string;
-  /** `memory` (default): gone on close. `indexeddb`: durable in the browser. */
-  storage?: 'memory' | 'indexeddb';
+  /**
+   * `memory` (default): gone on close. `indexeddb`: durable in the browser, runs in this tab.
+   * `opfs`: durable in the browser's origin private file system, runs in a dedicated worker.
+   * Persistent writes are durable when their Promise resolves.
+   */
+  storage?: 'memory' | 'indexeddb' | 'opfs';
   /** Embeddings computed on insert into tables with `embedding_fields`. */
   embedding?: LocalEmbeddingOptions | RemoteEmbeddingOptions;
   /** `inline` (default with a local model): inserts embed before they resolve. `background`: queued. */
   embeddingMode?: 'inline' | 'background' | 'off';
-  /** Multi-tab (indexeddb): `proxy` (default) lets other tabs use the owner tab; `fail` rejects. */
+  /** Multi-tab (indexeddb, opfs): `proxy` (default) sends this tab's calls to the tab that owns the database; `fail` rejects with `LOCKED`. */
   tabs?: 'proxy' | 'fail';
 }
 
@@ -190,7 +195,7 @@ export declare class RemDB {
 
   readonly name: string;
   readonly tenant: string;
-  readonly storage: 'memory' | 'indexeddb';
+  readonly storage: 'memory' | 'indexeddb' | 'opfs';
   /** `owner`: this tab runs the database. `proxy`: calls go to the tab that does. */
   readonly role: 'owner' | 'proxy';
 

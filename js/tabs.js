@@ -127,6 +127,7 @@ function describe(e) {
 class ProxyEngine {
   constructor(channel) {
     this.channel = channel;
+    this.proxied = true;
     this.pending = new Map();
     this.nextId = 0;
     this.target = null;
@@ -169,6 +170,7 @@ class ProxyEngine {
   /** This tab became the owner: run the unanswered calls here. */
   rerun(engine) {
     this.target = engine;
+    this.proxied = false;
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const { message, resolve, reject } of pending) {

@@ -4,5 +4,6 @@ import { createApi } from '../api.js';
 
 export const { RemDB, RemDBError, init } = createApi(glue, {
   runtime: 'browser',
+  glueUrl: new URL('../../core/remdb.js', import.meta.url),
   wasm: () => new URL('../../core/remdb_bg.wasm', import.meta.url),
 });

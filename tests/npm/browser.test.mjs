@@ -111,13 +111,14 @@ test('the API works in Chromium (memory storage)', async () => {
   await context.close();
 });
 
-test('IndexedDB: committed writes survive a reload; writes cut off by one leave a consistent database', async () => {
+for (const storage of ['indexeddb', 'opfs']) {
+test(`${storage}: committed writes survive a reload; writes cut off by one leave a consistent database`, async () => {
   const context = await browser.newContext();
   const page = await openPage(context);
   const name = `persist-${Date.now()}`;
-  const written = await page.evaluate(async ({ schema, name }) => {
+  const written = await page.evaluate(async ({ schema, name, storage }) => {
     const { RemDB } = await import('remdb');
-    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    const db = await RemDB.open({ name, storage });
     await db.registerSchema(schema);
     const people = Array.from({ length: 2000 }, (_, i) => ({ email: `p${i}@x.io`, name: `P${i}`, age: i % 90 }));
     const ids = await db.insertMany('person', people);
@@ -126,14 +127,14 @@ test('IndexedDB: committed writes survive a reload; writes cut off by one leave 
     await db.delete(ids[9], { hard: true });
     await db.addEdge(ids[1], ids[2], 'knows');
     return { ids: ids.slice(0, 10), seq: await db.walSeq(), count: await db.count('person') };
-  }, { schema: PEOPLE, name });
+  }, { schema: PEOPLE, name, storage });
   assert.equal(written.count, 1998);
 
   await page.reload();
-  const reopened = await page.evaluate(async ({ name, ids }) => {
+  const reopened = await page.evaluate(async ({ name, ids, storage }) => {
     const { RemDB } = await import('remdb');
     const t0 = performance.now();
-    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    const db = await RemDB.open({ name, storage });
     const openMs = performance.now() - t0;
     return {
       openMs,
@@ -145,7 +146,7 @@ test('IndexedDB: committed writes survive a reload; writes cut off by one leave 
       byIndex: (await db.sql('SELECT count(*) AS n FROM person WHERE age = 7'))[0].n,
       edges: (await db.edges(ids[1], { direction: 'out' })).length,
     };
-  }, { name, ids: written.ids });
+  }, { name, ids: written.ids, storage });
   assert.equal(reopened.seq, written.seq);
   assert.equal(reopened.count, 1998);
   assert.equal(reopened.withDeleted, 1999, 'the soft-deleted row is kept, the hard-deleted one is gone');
@@ -153,43 +154,45 @@ test('IndexedDB: committed writes survive a reload; writes cut off by one leave 
   assert.equal(reopened.eight, null);
   assert.equal(reopened.byIndex, 23);
   assert.equal(reopened.edges, 1);
-  console.log(`# reopened 2,000 rows from IndexedDB in ${reopened.openMs.toFixed(0)} ms`);
+  console.log(`# ${storage}: reopened 2,000 rows in ${reopened.openMs.toFixed(0)} ms`);
 
   // Writes still in flight when the page goes away: the next open sees a prefix of them, intact.
-  await page.evaluate(async ({ name }) => {
+  await page.evaluate(async ({ name, storage }) => {
     const { RemDB } = await import('remdb');
-    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    const db = await RemDB.open({ name, storage });
     for (let i = 0; i < 50; i++) db.insert('person', { email: `late${i}@x.io`, age: 1 }).catch(() => {});
     await new Promise((r) => setTimeout(r, 5));
-  }, { name });
+  }, { name, storage });
   await page.reload();
-  const after = await page.evaluate(async ({ name }) => {
+  const after = await page.evaluate(async ({ name, storage }) => {
     const { RemDB } = await import('remdb');
-    const db = await RemDB.open({ name, storage: 'indexeddb' });
+    const db = await RemDB.open({ name, storage });
     const late = await db.sql("SELECT email FROM person WHERE age = 1 AND email LIKE 'late%'");
     const seq = await db.walSeq();
     const entries = await db.walEntries({ since: 0 });
     // The database still takes writes.
     await db.insert('person', { email: 'after@x.io', age: 2 });
     return { late: late.length, count: await db.count('person'), seq, entries: entries.length };
-  }, { name });
+  }, { name, storage });
   assert.ok(after.late >= 0 && after.late <= 50);
   assert.equal(after.count, 1998 + after.late + 1);
   assert.equal(after.entries, after.seq, 'the WAL is gapless after the interrupted writes');
-  console.log(`# ${after.late} of 50 unawaited inserts had committed when the page reloaded`);
+  console.log(`# ${storage}: ${after.late} of 50 unawaited inserts had committed when the page reloaded`);
   noErrors(page);
   await context.close();
 });
+}
 
-test('two tabs share one IndexedDB database: one owner, the other proxies, and it takes over', async () => {
+for (const storage of ['indexeddb', 'opfs']) {
+test(`${storage}: two tabs share one database: one owner, the other proxies, and it takes over`, async () => {
   const context = await browser.newContext();
-  const name = `tabs-${Date.now()}`;
+  const name = `tabs-${storage}-${Date.now()}`;
   const a = await openPage(context);
   const b = await openPage(context);
   const setup = `
     window.events = [];
     const { RemDB } = await import('remdb');
-    window.db = await RemDB.open({ name: ${JSON.stringify(name)}, storage: 'indexeddb' });
+    window.db = await RemDB.open({ name: ${JSON.stringify(name)}, storage: ${JSON.stringify(storage)} });
     window.db.onChange((e) => window.events.push(e));
     return window.db.role;`;
   const roleA = await a.evaluate(`(async () => { ${setup} })()`);
@@ -220,10 +223,10 @@ test('two tabs share one IndexedDB database: one owner, the other proxies, and i
 
   // A third tab that refuses to share fails clearly.
   const c = await openPage(context);
-  const refused = await c.evaluate(async (name) => {
+  const refused = await c.evaluate(async ({ name, storage }) => {
     const { RemDB } = await import('remdb');
-    return RemDB.open({ name, storage: 'indexeddb', tabs: 'fail' }).then(() => 'opened', (e) => e.code);
-  }, name);
+    return RemDB.open({ name, storage, tabs: 'fail' }).then(() => 'opened', (e) => e.code);
+  }, { name, storage });
   assert.equal(refused, 'LOCKED');
 
   // The owner tab goes away: B takes over with everything committed so far.
@@ -238,3 +241,4 @@ test('two tabs share one IndexedDB database: one owner, the other proxies, and i
   noErrors(c);
   await context.close();
 });
+}
