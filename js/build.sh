@@ -52,19 +52,25 @@ cp js/entry/*.js "$pkg/js/entry/"
 cp js/entry/full/*.js "$pkg/js/entry/full/"
 cp js/index.d.ts "$pkg/index.d.ts"
 sed "s/@VERSION@/$version/" pkg-templates/package.json > "$pkg/package.json"
-cp pkg-templates/README.md "$pkg/README.md"
+
+size() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1048576 }'; }
+sizes="| build | .wasm | gzipped |\n|---|---|---|"
+for name in core full; do
+  wasm="$pkg/$name/remdb_bg.wasm"
+  raw=$(wc -c <"$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  sizes="$sizes\n| \`$name\` | $(size "$raw") | $(size "$gz") |"
+done
+# awk -v turns the \n escapes into newlines.
+awk -v sizes="$sizes\n\nThe sizes of this package's WebAssembly (cargo profile $profile)." \
+  '{ if ($0 == "@SIZES@") print sizes; else print }' \
+  pkg-templates/README.md > "$pkg/README.md"
 
 (cd "$pkg" && npm pack --silent --pack-destination .. >/dev/null)
 tarball="$out/remdb-$version.tgz"
 [ -f "$tarball" ] || { echo "error: npm pack produced no $tarball" >&2; exit 1; }
 
-size() { awk -v b="$1" 'BEGIN { printf "%6.2f MB", b / 1048576 }'; }
 {
   echo "remdb $version ($profile profile): $tarball"
-  for name in core full; do
-    wasm="$pkg/$name/remdb_bg.wasm"
-    raw=$(wc -c <"$wasm")
-    gz=$(gzip -9 -c "$wasm" | wc -c)
-    echo "  $name: $(size "$raw") wasm, $(size "$gz") gzipped"
-  done
+  echo -e "$sizes"
 } >&2

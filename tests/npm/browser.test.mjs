@@ -242,3 +242,21 @@ test(`${storage}: two tabs share one database: one owner, the other proxies, and
   await context.close();
 });
 }
+
+test('opfs: a commit cut off after its journal is sealed is replayed, one cut off before is dropped', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context);
+  const seen = await page.evaluate(() => new Promise((resolve, reject) => {
+    const worker = new Worker('/journal-worker.js', { type: 'module' });
+    worker.onmessage = (e) => resolve(e.data);
+    worker.onerror = (e) => reject(new Error(e.message));
+    worker.postMessage('go');
+  }));
+  const C = 64 * 1024;
+  assert.equal(seen.crashed, 'STORAGE');
+  assert.ok(seen.sealedJournalBytes > 2 * C, 'the sealed journal was left behind');
+  assert.deepEqual(seen.afterSealed, { len: 3 * C, journal: 0, chunks: [[0, 1, 1], [1, 3, 3], [2, 4, 4]] });
+  assert.deepEqual(seen.afterTorn, seen.afterSealed);
+  noErrors(page);
+  await context.close();
+});
