@@ -211,8 +211,8 @@ fn check_same(tx: &WriteTx<'_>, entry: &WalEntry) -> Result<()> {
     let same_schema = local.op == WalOp::Schema
         && entry.op == WalOp::Schema
         && local.table == entry.table
-        && local.data == entry.data;
-    if local != *entry && !same_schema {
+        && same_data(&local.data, &entry.data);
+    if !same_entry(&local, entry) && !same_schema {
         return Err(Error::Wal(format!(
             "diverged at seq {}: this database logged {} {} at {}, the entry is {} {} at {}",
             entry.seq,
@@ -225,6 +225,43 @@ fn check_same(tx: &WriteTx<'_>, entry: &WalEntry) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The same entry, numbers compared by value: a vector logged as `1.0` comes back as `1` after a
+/// trip through JavaScript (which has one number type), and is still the same history.
+fn same_entry(a: &WalEntry, b: &WalEntry) -> bool {
+    a.seq == b.seq
+        && a.ts == b.ts
+        && a.op == b.op
+        && a.table == b.table
+        && a.id == b.id
+        && same_data(&a.data, &b.data)
+}
+
+fn same_data(a: &Option<Value>, b: &Option<Value>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => same_json(x, y),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// JSON equality with numbers equal when their values are (`1` and `1.0`).
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y || (x.as_f64().is_some() && x.as_f64() == y.as_f64())
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
 }
 
 fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
@@ -334,5 +371,18 @@ mod tests {
             serde_json::from_slice(&encode_entry(8, "t", WalOp::Purge, "p", Some(&id), None))
                 .unwrap();
         assert_eq!(tomb.data, None);
+    }
+
+    #[test]
+    fn numbers_compare_by_value_when_checking_history() {
+        let logged: Value = serde_json::from_str(r#"{"vector": [1.0, 0.0, 0.5], "n": 2}"#).unwrap();
+        let via_js: Value = serde_json::from_str(r#"{"n": 2, "vector": [1, 0, 0.5]}"#).unwrap();
+        assert!(same_json(&logged, &via_js));
+        let other: Value = serde_json::from_str(r#"{"n": 2, "vector": [1, 0, 0.25]}"#).unwrap();
+        assert!(!same_json(&logged, &other));
+        let longer: Value =
+            serde_json::from_str(r#"{"n": 2, "vector": [1, 0, 0.5], "x": 1}"#).unwrap();
+        assert!(!same_json(&logged, &longer));
+        assert!(!same_json(&Value::from("1"), &Value::from(1)));
     }
 }
