@@ -67,6 +67,14 @@ impl LocalEmbedder {
         let read = |file: &str| {
             let path = dir.join(file);
             std::fs::read(&path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::Unsupported {
+                    // No file system here (wasm32 in a browser or worker): bytes are the only way.
+                    return Error::Embedding(
+                        "no model loaded: this platform cannot read model files; give the model's bytes \
+                         (JavaScript: open with `embedding: {model, tokenizer}` or call `loadModel`)"
+                            .into(),
+                    );
+                }
                 err(
                     &format!(
                         "cannot read {} (fetch the model with .ci/fetch-models or set REM_MODEL_DIR)",

@@ -103,7 +103,12 @@ impl EmbedderRegistry {
             }
             Err(err) => {
                 if let Ok(mut failed) = self.failed.lock() {
-                    failed.insert(provider.to_string(), err.to_string());
+                    // The bare reason: it is re-raised as an `Embedding` error, which adds its prefix.
+                    let why = match &err {
+                        Error::Embedding(why) => why.clone(),
+                        other => other.to_string(),
+                    };
+                    failed.insert(provider.to_string(), why);
                 }
                 Err(err)
             }

@@ -103,8 +103,12 @@ impl Tenant {
         self.write(|tx| {
             let ts = tx.now_string();
             items.iter().enumerate().try_for_each(|(i, (id, v))| {
-                tx.put_vector(&index, *id, v, &ts)
-                    .map_err(|e| Error::InvalidArgument(format!("item {i}: {e}")))
+                tx.put_vector(&index, *id, v, &ts).map_err(|e| match e {
+                    // The item's own error code, its position in the message.
+                    Error::InvalidArgument(m) => Error::InvalidArgument(format!("item {i}: {m}")),
+                    Error::NotFound(m) => Error::NotFound(format!("item {i}: {m}")),
+                    other => other,
+                })
             })
         })
     }
