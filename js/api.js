@@ -8,7 +8,7 @@
 
 import { ImageStore } from './idb.js';
 import { claimOwnership, TabChannel } from './tabs.js';
-import { loadResource } from './resources.js';
+import { forgetResource, loadResource } from './resources.js';
 import { startWorker } from './opfs.js';
 
 /** Every rejection of the API: a stable `code` and the message (plus `issues` for VALIDATION). */
@@ -68,7 +68,7 @@ function ident(name) {
  */
 const WRITES = new Set([
   'registerSchema', 'insert', 'insertMany', 'update', 'delete', 'putVector', 'addEdge',
-  'removeEdge', 'applyWal', 'flush',
+  'removeEdge', 'applyWal', 'flush', 'putVectors',
 ]);
 
 /**
@@ -159,6 +159,7 @@ async function run(h, method, args, remote) {
     case 'update': return h.update(args[0], args[1]);
     case 'delete': {
       const o = checkKeys('delete option', args[1], ['hard']);
+      if (o.hard !== undefined && typeof o.hard !== 'boolean') throw new RemDBError('INVALID_ARGUMENT', '`hard` must be true or false');
       return h.delete(args[0], o.hard === true);
     }
     case 'list': return h.list(args[0], args[1]);
@@ -170,6 +171,10 @@ async function run(h, method, args, remote) {
     case 'search': return search(h, args[0], args[1], args[2], remote);
     case 'embed': return remote ? h.embedAsync(args[0]) : h.embed(args[0]);
     case 'putVector': return h.putVector(...args);
+    case 'putVectors': {
+      if (!Array.isArray(args[3])) throw new RemDBError('INVALID_ARGUMENT', 'putVectors expects an array of {id, vector}');
+      return h.putVectors(args[0], args[1], args[2], args[3]);
+    }
     case 'addEdge': return h.addEdge(args[0], args[1], args[2], args[3]);
     case 'removeEdge': return h.removeEdge(args[0], args[1], args[2]);
     case 'edges': return h.edges(args[0], args[1]);
@@ -214,7 +219,9 @@ async function search(h, table, query, options, remote) {
     } else {
       throw new RemDBError('INVALID_ARGUMENT', '`where` must be a SQL expression string or an object of column values');
     }
-    const rows = h.sql(`SELECT id FROM ${ident(table)} WHERE ${clause}`, values);
+    // SQL hides soft-deleted rows unless the query mentions deleted_at.
+    const deleted = rest.includeDeleted === true ? ' AND (deleted_at IS NULL OR deleted_at IS NOT NULL)' : '';
+    const rows = h.sql(`SELECT id FROM ${ident(table)} WHERE (${clause})${deleted}`, values);
     rest.filter = rows.map((r) => r.id);
     if (rest.filter.length === 0) return [];
   }
@@ -262,6 +269,10 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   } catch (e) {
     handle.free();
     if (store) store.close();
+    // A model file that was fetched but does not load must not stay in the cache for good.
+    if (embedding !== null && !remote && e && e.code === 'EMBEDDING') {
+      await Promise.all([forgetResource(embedding.model), forgetResource(embedding.tokenizer)]);
+    }
     throw e;
   }
   const engine = new LocalEngine(handle, {
@@ -269,7 +280,14 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
     remote,
     onCommit,
   });
-  if (store) await engine.commit();
+  if (store) {
+    try {
+      await engine.commit();
+    } catch (e) {
+      await engine.close().catch(() => {});
+      throw e;
+    }
+  }
   return engine;
 }
 
@@ -288,11 +306,19 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
   function init(source) {
     if (!ready) {
       ready = (async () => {
-        const module_or_path = source ?? (await wasm());
+        let module_or_path = source ?? (await wasm());
+        // Local files (Node, Deno) are read, not fetched: Node's fetch has no file: URLs.
+        if (readFile && (typeof module_or_path === 'string' || module_or_path instanceof URL)) {
+          let url = null;
+          try { url = new URL(String(module_or_path)); } catch { url = null; }
+          if (url === null || url.protocol === 'file:') module_or_path = await readFile(url ?? String(module_or_path));
+        }
         initSource = module_or_path instanceof Response ? null : module_or_path;
         await glue.default({ module_or_path });
-      })();
-      ready.catch(() => { ready = null; });
+      })().catch((e) => {
+        ready = null;
+        throw e instanceof RemDBError ? e : new RemDBError('INVALID_ARGUMENT', `cannot load the remdb WebAssembly module: ${(e && e.message) || e}`);
+      });
     }
     return ready;
   }
@@ -340,6 +366,7 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
     search(table, query, options) { return this.call('search', [table, query, options]); }
     embed(texts) { return this.call('embed', [texts]); }
     putVector(table, id, field, provider, vector) { return this.call('putVector', [table, id, field, provider, vector]); }
+    putVectors(table, field, provider, items) { return this.call('putVectors', [table, field, provider, items]); }
     addEdge(src, dst, rel, properties) { return this.call('addEdge', [src, dst, rel, properties]); }
     removeEdge(src, dst, rel) { return this.call('removeEdge', [src, dst, rel]); }
     edges(id, options) { return this.call('edges', [id, options]); }
@@ -413,8 +440,15 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
     const claim = await claimOwnership(`${storage}:${name}`);
     db.channel = new TabChannel(`${storage}:${name}`, (event) => db.emit(event));
     if (claim.owner) {
+      try {
+        db.engine = await ownEngine(db, o);
+      } catch (e) {
+        // Give the database back, so that a later open (e.g. without the model) can own it.
+        db.channel.close();
+        claim.release();
+        throw e;
+      }
       db.release = claim.release;
-      db.engine = await ownEngine(db, o);
       db.channel.serve(db.engine);
       return db;
     }
@@ -437,6 +471,9 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
         proxy.rerun(engine);
       } catch (e) {
         db.engine.fail(toRemDBError(e));
+        // Let the next queued tab try instead of holding the lock with no engine behind it.
+        db.release = null;
+        release();
       }
     }, () => {});
     return db;

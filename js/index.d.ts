@@ -216,6 +216,8 @@ export declare class RemDB {
   embed(text: string): Promise<Float32Array>;
   embed(texts: string[]): Promise<Float32Array[]>;
   putVector(table: string, id: string, field: string, provider: string, vector: Float32Array | number[]): Promise<void>;
+  /** Many vectors in one atomic batch (all or none). */
+  putVectors(table: string, field: string, provider: string, items: { id: string; vector: Float32Array | number[] }[]): Promise<void>;
 
   addEdge(src: string, dst: string, rel: string, properties?: JsonObject): Promise<void>;
   removeEdge(src: string, dst: string, rel: string): Promise<void>;

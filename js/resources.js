@@ -51,3 +51,15 @@ export async function loadResource(resource, cache, readFile) {
   if (store) await store.put(url.href, response.clone()).catch(() => {});
   return new Uint8Array(await response.arrayBuffer());
 }
+
+/** Drops `resource` (a URL) from the model cache, e.g. after it failed to load. */
+export async function forgetResource(resource) {
+  if (typeof caches === 'undefined' || (typeof resource !== 'string' && !(resource instanceof URL))) return;
+  try {
+    const base = typeof location !== 'undefined' ? location.href : undefined;
+    const store = await caches.open(CACHE);
+    await store.delete(new URL(String(resource), base).href);
+  } catch {
+    // Not a URL, or no cache: nothing to forget.
+  }
+}

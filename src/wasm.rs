@@ -397,6 +397,35 @@ impl RemDb {
             .map_err(js_error)
     }
 
+    /// Stores many caller-supplied vectors in one atomic batch: `items` is an array of
+    /// `{id, vector}` (all or none are written).
+    #[wasm_bindgen(js_name = putVectors)]
+    pub fn put_vectors(
+        &self,
+        table: &str,
+        field: &str,
+        provider: &str,
+        items: js_sys::Array,
+    ) -> Result<(), JsValue> {
+        let mut batch = Vec::with_capacity(items.length() as usize);
+        for (i, item) in items.iter().enumerate() {
+            let get = |key: &str| js_sys::Reflect::get(&item, &JsValue::from_str(key)).ok();
+            let id = get("id")
+                .and_then(|v| v.as_string())
+                .ok_or_else(|| invalid(format!("item {i}: `id` must be a string")))?;
+            let id = uuid::Uuid::parse_str(&id)
+                .map_err(|_| invalid(format!("item {i}: `{id}` is not an entity id")))?;
+            let vector = js_vector(
+                &format!("item {i} vector"),
+                get("vector").unwrap_or(JsValue::UNDEFINED),
+            )?;
+            batch.push((id, vector));
+        }
+        self.tenant
+            .put_vectors(table, field, provider, &batch)
+            .map_err(js_error)
+    }
+
     /// Computes queued embedding work (background mode, or inserts made before a model was
     /// loaded) and runs due index maintenance; returns `{embedded, dropped, remaining}`.
     #[wasm_bindgen(js_name = flushEmbeddings)]
