@@ -66,9 +66,16 @@ test('the API works in Chromium (memory storage)', async () => {
     let badOption;
     try { await db.list('person', { limt: 1 }); } catch (e) { badOption = e.code; }
     await db.putVector('person', ids[0], 'name', 'custom', new Float32Array([1, 0, 0]));
-    await db.putVector('person', ids[1], 'name', 'custom', new Float32Array([0, 1, 0]));
-    await db.putVector('person', ids[2], 'name', 'custom', new Float32Array([0.9, 0.1, 0]));
-    const hits = await db.search('person', new Float32Array([1, 0, 0]), { topK: 2, field: 'name', provider: 'custom' });
+    await db.putVectors('person', 'name', 'custom', [
+      { id: ids[1], vector: new Float32Array([0, 1, 0]) },
+      { id: ids[2], vector: [0.9, 0.1, 0] },
+    ]);
+    // A bad item anywhere writes none of them.
+    let badBatch;
+    try {
+      await db.putVectors('person', 'name', 'custom', [{ id: ids[1], vector: [1, 1, 1] }, { id: 'nope', vector: [1, 0, 0] }]);
+    } catch (e) { badBatch = e.code; }
+    const hits = await db.search('person', new Float32Array([1, 0, 0]), { topK: 3, field: 'name', provider: 'custom' });
     const filtered = await db.search('person', [1, 0, 0], { topK: 2, field: 'name', provider: 'custom', where: { name: 'Grace' } });
     await db.addEdge(ids[0], ids[1], 'knows');
     await db.addEdge(ids[1], ids[2], 'knows');
@@ -87,7 +94,7 @@ test('the API works in Chromium (memory storage)', async () => {
     return {
       role: db.role, sameId: again === ids[0], rows, validation, badOption,
       hitNames: hits.map((h) => h.name), scores: hits.map((h) => h._score), filtered: filtered.map((h) => h.name),
-      pathLen: path.paths[0].depth, reached: walk.paths.length, seq, entries: entries.length, report, replicated, closed,
+      badBatch, pathLen: path.paths[0].depth, reached: walk.paths.length, seq, entries: entries.length, report, replicated, closed,
       vectorType: Object.prototype.toString.call(hits[0]._score),
     };
   }, PEOPLE);
@@ -98,8 +105,10 @@ test('the API works in Chromium (memory storage)', async () => {
   assert.equal(out.validation.code, 'VALIDATION');
   assert.deepEqual(out.validation.issues.map((i) => i.pointer).sort(), ['', '/age']);
   assert.equal(out.badOption, 'INVALID_ARGUMENT');
-  assert.deepEqual(out.hitNames, ['Ada L.', 'Grace']);
+  assert.equal(out.badBatch, 'INVALID_ARGUMENT');
+  assert.deepEqual(out.hitNames, ['Ada L.', 'Grace', 'Alan']);
   assert.ok(Math.abs(out.scores[0] - 1) < 1e-6 && out.scores[1] < out.scores[0]);
+  assert.ok(Math.abs(out.scores[2]) < 1e-6, 'the rejected batch changed no vector');
   assert.deepEqual(out.filtered, ['Grace'], '`where` restricts the search');
   assert.equal(out.pathLen, 2);
   assert.equal(out.reached, 2);

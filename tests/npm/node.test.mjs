@@ -1,0 +1,766 @@
+// The packed remdb package in Node, imported as users import it ('remdb', 'remdb/full').
+// Run from target/npm-test (see .ci/test-npm): REMDB_ROOT=<repo> node --test node.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { RemDB, RemDBError, init } from 'remdb';
+import * as full from 'remdb/full';
+
+const ROOT = process.env.REMDB_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
+const MODEL_DIR = join(ROOT, 'models', 'all-MiniLM-L6-v2');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// A well-formed id no row has.
+const MISSING_ID = '0190a2b3-0000-7000-8000-000000000000';
+
+const PERSON = {
+  title: 'Person',
+  type: 'object',
+  properties: {
+    email: { type: 'string' },
+    name: { type: 'string' },
+    city: { type: 'string' },
+    age: { type: 'integer', minimum: 0 },
+  },
+  required: ['email', 'name'],
+  additionalProperties: false,
+  json_schema_extra: { key_field: 'email', indexed_fields: ['city', 'age'] },
+};
+const CITY = {
+  title: 'City',
+  type: 'object',
+  properties: { name: { type: 'string' }, country: { type: 'string' } },
+  required: ['name', 'country'],
+  json_schema_extra: { key_field: 'name' },
+};
+const PEOPLE = [
+  { email: 'ada@x.io', name: 'Ada', city: 'Paris', age: 36 },
+  { email: 'bob@x.io', name: 'Bob', city: 'Lyon', age: 28 },
+  { email: 'cy@x.io', name: 'Cy', city: 'Berlin', age: 41 },
+  { email: 'di@x.io', name: 'Di', city: 'Paris', age: 19 },
+];
+const CITIES = [
+  { name: 'Paris', country: 'FR' },
+  { name: 'Lyon', country: 'FR' },
+  { name: 'Berlin', country: 'DE' },
+];
+
+/** A fresh memory database with `person` and `city` filled in; `ids` of PEOPLE in order. */
+async function peopleDb(options = {}) {
+  const db = await RemDB.open(options);
+  await db.registerSchema(PERSON);
+  await db.registerSchema(CITY);
+  const ids = await db.insertMany('person', PEOPLE);
+  await db.insertMany('city', CITIES);
+  return { db, ids };
+}
+
+/** Asserts that `promise` rejects with a RemDBError of `code`; returns the error. */
+async function rejectsWith(promise, code) {
+  let error = null;
+  try {
+    await promise;
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error !== null, `expected a ${code} rejection, but it resolved`);
+  assert.ok(error instanceof RemDBError, `expected a RemDBError, got ${error}`);
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, 'RemDBError');
+  assert.equal(error.code, code, error.message);
+  return error;
+}
+
+const names = (rows) => rows.map((r) => r.name);
+
+test('package exports: the node condition resolves to the node entry points', async () => {
+  const pkgDir = new URL('./', import.meta.resolve('remdb/package.json'));
+  assert.ok(pkgDir.pathname.endsWith('/node_modules/remdb/'), pkgDir.href);
+  assert.equal(import.meta.resolve('remdb'), new URL('js/entry/node.js', pkgDir).href);
+  assert.equal(import.meta.resolve('remdb/full'), new URL('js/entry/full/node.js', pkgDir).href);
+  const require = createRequire(import.meta.url);
+  assert.equal(require.resolve('remdb'), fileURLToPath(new URL('js/entry/node.js', pkgDir)));
+  assert.equal(require.resolve('remdb/full'), fileURLToPath(new URL('js/entry/full/node.js', pkgDir)));
+  // Only the listed subpaths are exported.
+  assert.throws(() => require.resolve('remdb/js/api.js'), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+  const pkg = JSON.parse(await readFile(new URL('package.json', pkgDir), 'utf8'));
+  assert.equal(pkg.name, 'remdb');
+  assert.equal(pkg.type, 'module');
+  // The loaded entry is the node one: it names its runtime in this error.
+  const e = await rejectsWith(RemDB.open({ storage: 'indexeddb' }), 'UNSUPPORTED');
+  assert.match(e.message, /\(node\)/);
+  // Both builds share the API module: one RemDBError class.
+  assert.equal(full.RemDBError, RemDBError);
+  assert.notEqual(full.RemDB, RemDB);
+});
+
+test('package contents: both builds, the types, a README; every declared method exists', async () => {
+  const pkgDir = new URL('./', import.meta.resolve('remdb/package.json'));
+  const pkg = JSON.parse(await readFile(new URL('package.json', pkgDir), 'utf8'));
+  assert.equal(pkg.types, './index.d.ts');
+  for (const file of ['core/remdb.js', 'core/remdb_bg.wasm', 'full/remdb.js', 'full/remdb_bg.wasm', 'js/api.js',
+    'js/entry/node.js', 'js/entry/deno.js', 'js/entry/workerd.js', 'js/entry/browser.js']) {
+    assert.ok((await readFile(new URL(file, pkgDir))).length > 0, file);
+  }
+  const readme = await readFile(new URL('README.md', pkgDir), 'utf8');
+  assert.ok(readme.length > 500, `the packed README.md has ${readme.length} characters`);
+  // The TypeScript declarations and the implementation agree on RemDB's methods.
+  const dts = await readFile(new URL('index.d.ts', pkgDir), 'utf8');
+  const body = dts.slice(dts.indexOf('export declare class RemDB'));
+  const declared = [...new Set([...body.slice(0, body.indexOf('\n}')).matchAll(/^ {2}(\w+)\(/gm)].map((m) => m[1]))];
+  assert.ok(declared.length >= 25, declared.join(', '));
+  const db = await RemDB.open();
+  for (const name of declared) assert.equal(typeof db[name], 'function', `RemDB#${name}`);
+  assert.equal(typeof RemDB.open, 'function');
+  assert.equal(typeof init, 'function');
+  await db.close();
+});
+
+test('storage: indexeddb and opfs reject with UNSUPPORTED in Node; bad storage is INVALID_ARGUMENT', async () => {
+  await rejectsWith(RemDB.open({ storage: 'indexeddb' }), 'UNSUPPORTED');
+  await rejectsWith(RemDB.open({ storage: 'opfs' }), 'UNSUPPORTED');
+  await rejectsWith(RemDB.open({ storage: 'disk' }), 'INVALID_ARGUMENT');
+  await rejectsWith(RemDB.open({ name: '' }), 'INVALID_ARGUMENT');
+  await rejectsWith(RemDB.open({ tabs: 'share' }), 'INVALID_ARGUMENT');
+});
+
+test('open: a memory database with its properties and the built-in tables', async () => {
+  const db = await RemDB.open({ name: 'props', tenant: 'acme' });
+  assert.equal(db.name, 'props');
+  assert.equal(db.tenant, 'acme');
+  assert.equal(db.storage, 'memory');
+  assert.equal(db.role, 'owner');
+  const tables = (await db.schemas()).map((s) => s.name).sort();
+  assert.deepEqual(tables, ['agents', 'messages', 'moments', 'resources', 'sessions']);
+  assert.equal(await db.walSeq(), 5);
+  await db.close();
+  // The constructor is not the way in.
+  assert.throws(() => new RemDB(), (e) => e instanceof RemDBError && e.code === 'INVALID_ARGUMENT');
+});
+
+test('schemas: registerSchema returns the table; schemas() reports the REM extensions', async () => {
+  const db = await RemDB.open();
+  assert.equal(await db.registerSchema(PERSON), 'person');
+  assert.equal(await db.registerSchema({
+    title: 'Note',
+    type: 'object',
+    properties: { title: { type: 'string' }, body: { type: 'string' } },
+    json_schema_extra: { short_name: 'notes', embedding_fields: ['body'], category: 'public' },
+  }), 'notes');
+  const schemas = await db.schemas();
+  const person = schemas.find((s) => s.name === 'person');
+  assert.equal(person.key_field, 'email');
+  assert.deepEqual(person.indexed_fields, ['city', 'age']);
+  assert.deepEqual(person.embedding_fields, []);
+  assert.equal(person.category, 'user');
+  assert.deepEqual(person.fields, ['age', 'city', 'email', 'name']);
+  assert.equal(person.schema.title, 'Person');
+  const notes = schemas.find((s) => s.name === 'notes');
+  assert.deepEqual(notes.embedding_fields, ['body']);
+  assert.equal(notes.category, 'public');
+  const bad = await rejectsWith(db.registerSchema({ title: 'Bad', type: 'object', properties: 5 }), 'INVALID_SCHEMA');
+  assert.match(bad.message, /properties/);
+  await rejectsWith(db.registerSchema({ type: 'object' }), 'INVALID_SCHEMA');
+  await db.close();
+});
+
+test('insert, insertMany, get, update, list, count', async () => {
+  const { db, ids } = await peopleDb();
+  assert.equal(ids.length, 4);
+  for (const id of ids) assert.match(id, UUID);
+  assert.equal(new Set(ids).size, 4);
+  const ada = await db.get(ids[0]);
+  assert.deepEqual(
+    { ...ada, created_at: undefined, modified_at: undefined },
+    { id: ids[0], email: 'ada@x.io', name: 'Ada', city: 'Paris', age: 36, deleted_at: null, created_at: undefined, modified_at: undefined },
+  );
+  assert.ok(!Number.isNaN(Date.parse(ada.created_at)), ada.created_at);
+  assert.equal(ada.modified_at, ada.created_at);
+  assert.equal(await db.get(MISSING_ID), null);
+
+  const one = await db.insert('person', { email: 'eve@x.io', name: 'Eve', age: 50 });
+  assert.match(one, UUID);
+  assert.equal(await db.count('person'), 5);
+
+  // update: a JSON merge patch (null removes a field), re-validated, modified_at moves.
+  const updated = await db.update(ids[0], { age: 37, city: null });
+  assert.equal(updated.age, 37);
+  assert.ok(!('city' in updated), JSON.stringify(updated));
+  assert.equal(updated.created_at, ada.created_at);
+  assert.ok(updated.modified_at >= ada.modified_at);
+  assert.deepEqual(await db.get(ids[0]), updated);
+  const bad = await rejectsWith(db.update(ids[0], { age: 'old' }), 'VALIDATION');
+  assert.deepEqual(bad.issues, [{ pointer: '/age', reason: '"old" is not of type "integer"' }]);
+  assert.equal((await db.get(ids[0])).age, 37, 'a rejected update changes nothing');
+  await rejectsWith(db.update(MISSING_ID, { age: 1 }), 'NOT_FOUND');
+  await rejectsWith(db.update('not-an-id', { age: 1 }), 'INVALID_ARGUMENT');
+
+  // list: pages in a stable order.
+  const all = await db.list('person');
+  assert.equal(all.length, 5);
+  assert.deepEqual(names(await db.list('person', { limit: 2, offset: 1 })), names(all.slice(1, 3)));
+  assert.deepEqual(await db.list('person', { offset: 10 }), []);
+  await db.close();
+});
+
+test('insertMany is atomic: one invalid entity writes nothing', async () => {
+  const { db } = await peopleDb();
+  const seq = await db.walSeq();
+  const e = await rejectsWith(db.insertMany('person', [
+    { email: 'ok@x.io', name: 'Ok' },
+    { email: 'bad@x.io', name: 'Bad', extra: true },
+  ]), 'VALIDATION');
+  assert.deepEqual(e.issues, [{ pointer: '/1', reason: "Additional properties are not allowed ('extra' was unexpected)" }]);
+  assert.equal(await db.count('person'), 4);
+  assert.equal(await db.walSeq(), seq);
+  await db.close();
+});
+
+test('delete: soft by default (hidden, kept), hard removes the row', async () => {
+  const { db, ids } = await peopleDb();
+  await db.delete(ids[1]);
+  assert.equal(await db.get(ids[1]), null);
+  assert.equal(await db.count('person'), 3);
+  assert.equal(await db.count('person', { includeDeleted: true }), 4);
+  assert.deepEqual(names(await db.list('person')).sort(), ['Ada', 'Cy', 'Di']);
+  const withDeleted = await db.list('person', { includeDeleted: true });
+  const bob = withDeleted.find((r) => r.id === ids[1]);
+  assert.ok(bob && typeof bob.deleted_at === 'string', JSON.stringify(bob));
+  // SQL hides soft-deleted rows unless the query asks about deleted_at.
+  assert.deepEqual(await db.sql('SELECT name FROM person WHERE deleted_at IS NOT NULL'), [{ name: 'Bob' }]);
+  assert.equal((await db.sql('SELECT COUNT(*) AS n FROM person'))[0].n, 3);
+
+  await db.delete(ids[2], { hard: true });
+  assert.equal(await db.get(ids[2]), null);
+  assert.equal(await db.count('person', { includeDeleted: true }), 3);
+  assert.ok(!(await db.list('person', { includeDeleted: true })).some((r) => r.id === ids[2]));
+  await rejectsWith(db.delete(MISSING_ID), 'NOT_FOUND');
+  await db.close();
+});
+
+test('natural key: inserting an existing key upserts (same id, created_at kept)', async () => {
+  const { db, ids } = await peopleDb();
+  const before = await db.get(ids[0]);
+  await new Promise((r) => setTimeout(r, 5));
+  const again = await db.insert('person', { email: 'ada@x.io', name: 'Ada Lovelace', age: 37 });
+  assert.equal(again, ids[0]);
+  const after = await db.get(ids[0]);
+  assert.equal(after.name, 'Ada Lovelace');
+  assert.equal(after.age, 37);
+  assert.ok(!('city' in after), 'an upsert replaces the row');
+  assert.equal(after.created_at, before.created_at);
+  assert.ok(after.modified_at > before.modified_at, `${after.modified_at} > ${before.modified_at}`);
+  assert.equal(await db.count('person'), 4);
+  // insertMany upserts too, by the same key.
+  const batch = await db.insertMany('person', [{ email: 'bob@x.io', name: 'Robert' }, { email: 'new@x.io', name: 'New' }]);
+  assert.equal(batch[0], ids[1]);
+  assert.ok(!ids.includes(batch[1]));
+  assert.equal(await db.count('person'), 5);
+  await db.close();
+});
+
+test('SQL: parameters, WHERE, ORDER BY, LIMIT/OFFSET, GROUP BY, JOIN', async () => {
+  const { db } = await peopleDb();
+  assert.deepEqual(
+    await db.sql('SELECT name, age FROM person WHERE city = $1 AND age >= $2 ORDER BY age DESC', ['Paris', 18]),
+    [{ name: 'Ada', age: 36 }, { name: 'Di', age: 19 }],
+  );
+  // `?` placeholders; parameters are values, never SQL.
+  assert.deepEqual(await db.sql('SELECT name FROM person WHERE name = ?', ["x' OR '1'='1"]), []);
+  assert.deepEqual(await db.sql('SELECT name FROM person WHERE age IN (?, ?) ORDER BY name', [28, 41]), [{ name: 'Bob' }, { name: 'Cy' }]);
+  assert.deepEqual(await db.sql('SELECT name FROM person ORDER BY age LIMIT 2 OFFSET 1'), [{ name: 'Bob' }, { name: 'Ada' }]);
+  // Keys follow the select list.
+  const [row] = await db.sql('SELECT age, name AS who, age * 2 AS twice FROM person WHERE email = $1', ['cy@x.io']);
+  assert.deepEqual(Object.keys(row), ['age', 'who', 'twice']);
+  assert.deepEqual(row, { age: 41, who: 'Cy', twice: 82 });
+  assert.deepEqual(
+    await db.sql('SELECT city, COUNT(*) AS n, MIN(age) AS youngest FROM person GROUP BY city HAVING COUNT(*) >= $1 ORDER BY n DESC, city', [1]),
+    [{ city: 'Paris', n: 2, youngest: 19 }, { city: 'Berlin', n: 1, youngest: 41 }, { city: 'Lyon', n: 1, youngest: 28 }],
+  );
+  assert.deepEqual(
+    await db.sql('SELECT p.name, c.country FROM person p JOIN city c ON p.city = c.name WHERE c.country = $1 ORDER BY p.name', ['FR']),
+    [{ name: 'Ada', country: 'FR' }, { name: 'Bob', country: 'FR' }, { name: 'Di', country: 'FR' }],
+  );
+  assert.deepEqual(
+    await db.sql('SELECT c.country, COUNT(*) AS n, AVG(p.age) AS avg_age FROM person p JOIN city c ON p.city = c.name GROUP BY c.country ORDER BY c.country'),
+    [{ country: 'DE', n: 1, avg_age: 41 }, { country: 'FR', n: 3, avg_age: 27 + 2 / 3 }],
+  );
+  await db.close();
+});
+
+test('typed errors: VALIDATION with issues, UNKNOWN_TABLE, UNKNOWN_COLUMN, SQL_*', async () => {
+  const { db } = await peopleDb();
+  const v = await rejectsWith(db.insert('person', { email: 5, name: 'X', age: -1 }), 'VALIDATION');
+  assert.deepEqual(v.issues, [
+    { pointer: '/age', reason: '-1 is less than the minimum of 0' },
+    { pointer: '/email', reason: '5 is not of type "string"' },
+  ]);
+  assert.match(v.message, /person/);
+  const missing = await rejectsWith(db.insert('person', { email: 'z@x.io' }), 'VALIDATION');
+  assert.deepEqual(missing.issues, [{ pointer: '', reason: '"name" is a required property' }]);
+
+  const t = await rejectsWith(db.insert('nope', { a: 1 }), 'UNKNOWN_TABLE');
+  assert.match(t.message, /person/, 'the message lists the known tables');
+  assert.equal(t.issues, undefined);
+  await rejectsWith(db.list('nope'), 'UNKNOWN_TABLE');
+  await rejectsWith(db.count('nope'), 'UNKNOWN_TABLE');
+  await rejectsWith(db.sql('SELECT * FROM nope'), 'UNKNOWN_TABLE');
+  const c = await rejectsWith(db.sql('SELECT nope FROM person'), 'UNKNOWN_COLUMN');
+  assert.match(c.message, /nope/);
+  await rejectsWith(db.sql('SELEC name FROM person'), 'SQL_SYNTAX');
+  await rejectsWith(db.sql('SELECT name FROM person WHERE'), 'SQL_SYNTAX');
+  await rejectsWith(db.sql('SELECT name FROM person UNION SELECT name FROM city'), 'SQL_UNSUPPORTED');
+  await rejectsWith(db.sql("DELETE FROM person WHERE name = 'Ada'"), 'SQL_UNSUPPORTED');
+  await rejectsWith(db.sql("SELECT 'a' + 1 AS x FROM person"), 'SQL_TYPE');
+  assert.equal(await db.count('person'), 4);
+  await db.close();
+});
+
+test('typed errors: misspelt options are INVALID_ARGUMENT, never ignored', async () => {
+  const { db, ids } = await peopleDb();
+  const cases = [
+    ['open', () => RemDB.open({ nam: 'x' })],
+    ['list', () => db.list('person', { limt: 1 })],
+    ['count', () => db.count('person', { deleted: true })],
+    ['delete', () => db.delete(ids[0], { soft: true })],
+    ['search', () => db.search('person', [1, 0], { top_k: 1 })],
+    ['traverse', () => db.traverse(ids[0], { maxdepth: 2 })],
+    ['edges', () => db.edges(ids[0], { dir: 'out' })],
+    ['shortestPath', () => db.shortestPath(ids[0], ids[1], { weight: true })],
+    ['walEntries', () => db.walEntries({ from: 1 })],
+    ['embedding', () => full.RemDB.open({ embedding: { model: new Uint8Array(1), tokenizer: new Uint8Array(1), cached: true } })],
+  ];
+  for (const [what, f] of cases) {
+    const e = await rejectsWith(f(), 'INVALID_ARGUMENT');
+    assert.match(e.message, /nam|limt|deleted|soft|top_k|maxdepth|dir|weight|from|cached/, `${what}: ${e.message}`);
+  }
+  // The soft delete above was refused, not done.
+  assert.equal(await db.count('person'), 4);
+  await db.close();
+});
+
+test('CLOSED: every call after close rejects; close twice is fine', async () => {
+  const { db, ids } = await peopleDb();
+  await db.close();
+  await db.close();
+  for (const f of [
+    () => db.get(ids[0]),
+    () => db.insert('person', { email: 'q@x.io', name: 'Q' }),
+    () => db.sql('SELECT 1 AS one FROM person'),
+    () => db.search('person', [1, 0]),
+    () => db.walSeq(),
+    () => db.schemas(),
+    () => db.flush(),
+  ]) {
+    await rejectsWith(f(), 'CLOSED');
+  }
+});
+
+test('vector search with given vectors: topK, minScore, where (string + params, object), field/provider', async () => {
+  const { db, ids } = await peopleDb();
+  // Cosine with the query [1, 0, 0]: Ada 1, Bob 0.8, Cy 0.6, Di 0.
+  await db.putVector('person', ids[0], 'bio', 'mine', [1, 0, 0]);
+  await db.putVector('person', ids[1], 'bio', 'mine', new Float32Array([0.8, 0.6, 0]));
+  await db.putVector('person', ids[2], 'bio', 'mine', [0.6, 0, 0.8]);
+  await db.putVector('person', ids[3], 'bio', 'mine', [0, 1, 0]);
+  const q = new Float32Array([1, 0, 0]);
+
+  const hits = await db.search('person', q);
+  assert.deepEqual(names(hits), ['Ada', 'Bob', 'Cy', 'Di']);
+  const expected = [1, 0.8, 0.6, 0];
+  hits.forEach((h, i) => assert.ok(Math.abs(h._score - expected[i]) < 1e-6, `${h.name}: ${h._score}`));
+  // Results are whole rows plus _score.
+  assert.deepEqual({ ...hits[0], _score: undefined }, { ...(await db.get(ids[0])), _score: undefined });
+
+  assert.deepEqual(names(await db.search('person', [1, 0, 0], { topK: 2 })), ['Ada', 'Bob']);
+  assert.deepEqual(names(await db.search('person', q, { minScore: 0.7 })), ['Ada', 'Bob']);
+  assert.deepEqual(names(await db.search('person', q, { where: 'age > $1', params: [30] })), ['Ada', 'Cy']);
+  assert.deepEqual(names(await db.search('person', q, { where: { city: 'Paris' } })), ['Ada', 'Di']);
+  assert.deepEqual(names(await db.search('person', q, { where: { city: 'Paris' }, topK: 1 })), ['Ada']);
+  assert.deepEqual(await db.search('person', q, { where: { city: 'Rome' } }), []);
+  assert.deepEqual(names(await db.search('person', q, { field: 'bio', provider: 'mine', topK: 1 })), ['Ada']);
+  await rejectsWith(db.search('person', q, { where: { city: 'Paris' }, params: ['x'] }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.search('person', [1, 0, 0, 0]), 'INVALID_ARGUMENT');
+  await rejectsWith(db.putVector('person', ids[0], 'bio', 'mine', [1, 0]), 'INVALID_ARGUMENT');
+
+  // Replacing a vector moves the row; deleted rows drop out.
+  await db.putVector('person', ids[3], 'bio', 'mine', [1, 0, 0]);
+  assert.deepEqual(names(await db.search('person', q, { topK: 2 })).sort(), ['Ada', 'Di']);
+  await db.delete(ids[0]);
+  assert.deepEqual(names(await db.search('person', q, { topK: 1 })), ['Di']);
+  await db.delete(ids[3], { hard: true });
+  assert.deepEqual(names(await db.search('person', q)), ['Bob', 'Cy']);
+  await db.close();
+});
+
+test('putVectors: many vectors in one atomic batch', async () => {
+  const { db, ids } = await peopleDb();
+  const seq = await db.walSeq();
+  await db.putVectors('person', 'bio', 'mine', [
+    { id: ids[0], vector: [1, 0] },
+    { id: ids[1], vector: new Float32Array([0.6, 0.8]) },
+  ]);
+  assert.equal(await db.walSeq(), seq + 2, 'one vector entry each');
+  const hits = await db.search('person', [1, 0]);
+  assert.deepEqual(names(hits), ['Ada', 'Bob']);
+  assert.ok(Math.abs(hits[1]._score - 0.6) < 1e-6);
+  // One bad item (wrong dimension, a missing row) and nothing is written.
+  const wrong = await rejectsWith(db.putVectors('person', 'bio', 'mine', [
+    { id: ids[2], vector: [1, 0] },
+    { id: ids[3], vector: [1, 0, 0] },
+  ]), 'INVALID_ARGUMENT');
+  assert.match(wrong.message, /item 1/);
+  let missing = null;
+  try {
+    await db.putVectors('person', 'bio', 'mine', [{ id: ids[2], vector: [1, 0] }, { id: MISSING_ID, vector: [1, 0] }]);
+  } catch (e) {
+    missing = e;
+  }
+  assert.ok(missing instanceof RemDBError, String(missing));
+  assert.equal(await db.walSeq(), seq + 2);
+  assert.deepEqual(names(await db.search('person', [1, 0])), ['Ada', 'Bob']);
+  await rejectsWith(db.putVectors('person', 'bio', 'mine', { id: ids[2], vector: [1, 0] }), 'INVALID_ARGUMENT');
+  await db.close();
+});
+
+test('vector search: includeDeleted also holds with a where filter', async () => {
+  const { db, ids } = await peopleDb();
+  await db.putVector('person', ids[0], 'bio', 'mine', [1, 0]);
+  await db.putVector('person', ids[3], 'bio', 'mine', [0, 1]);
+  await db.delete(ids[0]);
+  assert.deepEqual(names(await db.search('person', [1, 0], { includeDeleted: true })), ['Ada', 'Di']);
+  assert.deepEqual(names(await db.search('person', [1, 0], { includeDeleted: true, where: { city: 'Paris' } })), ['Ada', 'Di']);
+  await db.close();
+});
+
+test('graph: addEdge, edges, traverse, shortestPath (plain, weighted), allPaths, removeEdge', async () => {
+  const { db, ids } = await peopleDb();
+  const [a, b, c, d] = ids;
+  // a -knows(10)-> b -knows(1)-> c ; a -knows(1)-> d -knows(1)-> c ; a -blocks(100)-> c
+  await db.addEdge(a, b, 'knows', { weight: 10 });
+  await db.addEdge(b, c, 'knows', { weight: 1 });
+  await db.addEdge(a, d, 'knows', { weight: 1, since: 2020 });
+  await db.addEdge(d, c, 'knows', { weight: 1 });
+  await db.addEdge(a, c, 'blocks', { weight: 100 });
+
+  const out = await db.edges(a, { direction: 'out' });
+  assert.equal(out.length, 3);
+  const toD = out.find((e) => e.dst === d);
+  assert.deepEqual({ src: toD.src, rel: toD.rel, dst: toD.dst, properties: toD.properties },
+    { src: a, rel: 'knows', dst: d, properties: { weight: 1, since: 2020 } });
+  assert.ok(typeof toD.created_at === 'string' && typeof toD.modified_at === 'string');
+  assert.deepEqual((await db.edges(a, { rel: 'blocks' })).map((e) => e.dst), [c]);
+  assert.deepEqual((await db.edges(c, { direction: 'in' })).map((e) => e.src).sort(), [a, b, d].sort());
+  assert.deepEqual(await db.edges(c, { direction: 'out' }), []);
+
+  // BFS: one shortest path per reachable entity, by depth, with rows.
+  const walk = await db.traverse(a, { direction: 'out', relTypes: ['knows'] });
+  assert.deepEqual(walk.paths.map((p) => p.nodes[p.nodes.length - 1]).sort(), [b, c, d].sort());
+  assert.deepEqual(walk.paths.map((p) => p.depth), [1, 1, 2]);
+  assert.equal(walk.rows[c].name, 'Cy');
+  assert.equal(walk.truncated, false);
+  for (const p of walk.paths) assert.equal(p.edges.length, p.depth);
+  // DFS: every simple path.
+  const dfs = await db.traverse(a, { strategy: 'dfs', direction: 'out', relTypes: ['knows'] });
+  assert.equal(dfs.paths.length, 4);
+  assert.deepEqual(dfs.paths.filter((p) => p.depth === 2).map((p) => p.nodes).sort(),
+    [[a, b, c], [a, d, c]].sort());
+  const shallow = await db.traverse(a, { maxDepth: 1, direction: 'out', includeRows: false });
+  assert.deepEqual(shallow.rows, {});
+  assert.deepEqual(shallow.paths.map((p) => p.depth), [1, 1, 1]);
+  const incoming = await db.traverse(c, { direction: 'in', maxDepth: 1 });
+  assert.deepEqual(incoming.paths.map((p) => p.nodes[1]).sort(), [a, b, d].sort());
+
+  // Fewest edges: the direct `blocks` edge; weighted: a -> d -> c (cost 2).
+  const short = await db.shortestPath(a, c);
+  assert.deepEqual(short.paths.map((p) => [p.nodes, p.depth]), [[[a, c], 1]]);
+  assert.equal(short.paths[0].edges[0].rel, 'blocks');
+  assert.ok(!('cost' in short.paths[0]), 'only weighted paths carry a cost');
+  const cheap = await db.shortestPath(a, c, { weighted: true });
+  assert.deepEqual(cheap.paths.map((p) => [p.nodes, p.cost]), [[[a, d, c], 2]]);
+  const knowsOnly = await db.shortestPath(a, c, { relTypes: ['knows'] });
+  assert.equal(knowsOnly.paths[0].depth, 2);
+  assert.deepEqual((await db.shortestPath(c, a, { direction: 'out' })).paths, []);
+
+  const all = await db.allPaths(a, c, { direction: 'out' });
+  assert.deepEqual(all.paths.map((p) => p.nodes).sort(), [[a, c], [a, b, c], [a, d, c]].sort());
+  assert.equal(all.truncated, false);
+  assert.equal(all.rows[a].name, 'Ada');
+  assert.equal((await db.allPaths(a, c, { direction: 'out', limit: 1 })).paths.length, 1);
+
+  await rejectsWith(db.addEdge(a, MISSING_ID, 'knows'), 'NOT_FOUND');
+  await rejectsWith(db.addEdge(a, b, 'knows', { weight: -1 }), 'INVALID_ARGUMENT');
+  await db.removeEdge(a, c, 'blocks');
+  assert.deepEqual((await db.edges(a, { direction: 'out' })).map((e) => e.rel), ['knows', 'knows']);
+  assert.equal((await db.shortestPath(a, c)).paths[0].depth, 2);
+  // A hard delete removes the entity's edges both ways.
+  await db.delete(d, { hard: true });
+  assert.deepEqual((await db.edges(a, { direction: 'out' })).map((e) => e.dst), [b]);
+  await db.close();
+});
+
+test('WAL: walSeq, walEntries (since, limit), applyWal into a second db gives the same data', async () => {
+  const { db, ids } = await peopleDb({ name: 'primary' });
+  await db.update(ids[0], { age: 40 });
+  await db.delete(ids[1]);
+  await db.delete(ids[3], { hard: true });
+  await db.putVector('person', ids[0], 'bio', 'mine', [0.6, 0.8, 0]);
+  await db.putVector('person', ids[2], 'bio', 'mine', [0.8, 0.6, 0]);
+  await db.addEdge(ids[0], ids[2], 'knows', { weight: 2 });
+
+  const seq = await db.walSeq();
+  const entries = await db.walEntries();
+  assert.equal(entries.length, seq);
+  assert.deepEqual(entries.map((e) => e.seq), Array.from({ length: seq }, (_, i) => i + 1));
+  // 5 built-in tables, 2 schemas, 4 + 3 inserts, update, soft delete, hard delete, 2 vectors, edge.
+  assert.equal(seq, 20);
+  assert.deepEqual(entries.slice(7).map((e) => e.op),
+    ['insert', 'insert', 'insert', 'insert', 'insert', 'insert', 'insert', 'update', 'delete', 'purge', 'vector', 'vector', 'link']);
+  assert.deepEqual((await db.walEntries({ since: 17, limit: 2 })).map((e) => e.seq), [18, 19]);
+  assert.deepEqual(await db.walEntries({ since: seq }), []);
+
+  const replica = await RemDB.open({ name: 'replica' });
+  // Entries survive JSON (the way they travel between machines).
+  const report = await replica.applyWal(JSON.parse(JSON.stringify(entries)));
+  // The replica's own built-in tables are the same history: skipped, not applied.
+  assert.deepEqual(report, { applied: seq - 5, skipped: 5, seq });
+  assert.equal(await replica.walSeq(), seq);
+  // The same log from seq 6 on (each side timestamped its own built-in tables).
+  assert.deepEqual(await replica.walEntries({ since: 5 }), entries.slice(5));
+  for (const table of ['person', 'city']) {
+    assert.deepEqual(await replica.list(table, { includeDeleted: true }), await db.list(table, { includeDeleted: true }));
+  }
+  const q = 'SELECT p.name, p.age, c.country FROM person p JOIN city c ON p.city = c.name ORDER BY p.name';
+  assert.deepEqual(await replica.sql(q), await db.sql(q));
+  assert.deepEqual(await replica.search('person', [1, 0, 0]), await db.search('person', [1, 0, 0]));
+  assert.deepEqual(await replica.edges(ids[0]), await db.edges(ids[0]));
+  assert.equal(await replica.get(ids[3]), null);
+  assert.equal(await replica.count('person', { includeDeleted: true }), 3);
+
+  // Later writes ship incrementally; a gap is refused.
+  const next = await db.insert('person', { email: 'fay@x.io', name: 'Fay' });
+  const more = await db.walEntries({ since: seq });
+  assert.deepEqual(await replica.applyWal(more), { applied: 1, skipped: 0, seq: seq + 1 });
+  assert.equal((await replica.get(next)).name, 'Fay');
+  await db.update(next, { age: 1 });
+  await db.update(next, { age: 2 });
+  await rejectsWith(replica.applyWal(await db.walEntries({ since: seq + 2 })), 'WAL');
+  // Applying what the replica already has skips it.
+  assert.deepEqual(await replica.applyWal(more), { applied: 0, skipped: 1, seq: seq + 1 });
+  await db.close();
+  await replica.close();
+});
+
+test('WAL: re-applying vector entries with whole-number components is idempotent', async () => {
+  const db = await RemDB.open();
+  await db.registerSchema(CITY);
+  const id = await db.insert('city', { name: 'Paris', country: 'FR' });
+  await db.putVector('city', id, 'v', 'mine', [1, 0, 0]);
+  const entries = await db.walEntries();
+  const replica = await RemDB.open();
+  await replica.applyWal(entries);
+  // Sync protocols resend what the other side may already have: this must skip, not fail.
+  assert.deepEqual(await replica.applyWal(entries), { applied: 0, skipped: entries.length, seq: entries.length });
+  // The source itself took the same entries back as "already here".
+  assert.deepEqual(await db.applyWal(entries), { applied: 0, skipped: entries.length, seq: entries.length });
+});
+
+test('onChange: one event per committed write with the new seq; reads and failures are silent', async () => {
+  const db = await RemDB.open({ tenant: 't1' });
+  const events = [];
+  const off = db.onChange((e) => events.push(e));
+  await db.registerSchema(PERSON);
+  const ids = await db.insertMany('person', PEOPLE.slice(0, 2));
+  await db.get(ids[0]);
+  await db.sql('SELECT name FROM person');
+  await db.list('person');
+  await rejectsWith(db.insert('person', { email: 1 }), 'VALIDATION');
+  await db.update(ids[0], { age: 1 });
+  await db.addEdge(ids[0], ids[1], 'knows');
+  await db.putVector('person', ids[0], 'v', 'p', [1, 0]);
+  assert.deepEqual(events, [
+    { tenant: 't1', seq: 6, remote: false },
+    { tenant: 't1', seq: 8, remote: false },
+    { tenant: 't1', seq: 9, remote: false },
+    { tenant: 't1', seq: 10, remote: false },
+    { tenant: 't1', seq: 11, remote: false },
+  ]);
+  assert.equal(events.at(-1).seq, await db.walSeq());
+  // Upserting the same row again is still a write.
+  await db.insert('person', PEOPLE[1]);
+  assert.equal(events.length, 6);
+  off();
+  await db.delete(ids[1]);
+  assert.equal(events.length, 6, 'no events after unsubscribing');
+  // Memory databases are separate even under the same name: another one hears nothing.
+  const other = await RemDB.open({ tenant: 't1' });
+  const heard = [];
+  other.onChange((e) => heard.push(e));
+  await db.delete(ids[0]);
+  assert.deepEqual(heard, []);
+  await rejectsWith(other.count('person'), 'UNKNOWN_TABLE');
+  await db.close();
+  await other.close();
+});
+
+/** Runs `body` (an async function's source, given `{init, RemDB}` and `data`) in a fresh worker thread: a fresh module graph. */
+function inWorker(body, data) {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    (async () => {
+      const api = await import(workerData.entry);
+      const result = await (${body})(api, workerData.data);
+      parentPort.postMessage({ result });
+    })().catch((e) => parentPort.postMessage({ error: String((e && e.stack) || e), name: e && e.constructor && e.constructor.name, code: e && e.code }));`;
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: { entry: import.meta.resolve('remdb'), data } });
+    worker.once('message', (m) => {
+      worker.terminate();
+      if (m.error) reject(Object.assign(new Error(m.error), { name: m.name, code: m.code }));
+      else resolve(m.result);
+    });
+    worker.once('error', reject);
+  });
+}
+
+/** In a worker: the source is refused when broken, then `init(source)` loads it and a database works. */
+const INIT_AND_USE = `async ({ init, RemDB }, { source, kind }) => {
+  let refused = null;
+  try {
+    await init(new Uint8Array([0, 97, 115, 110, 1, 0, 0, 0]));
+  } catch (e) {
+    refused = { name: e.constructor.name, message: String(e.message) };
+  }
+  const input = kind === 'response'
+    ? new Response(source, { headers: { 'content-type': 'application/wasm' } })
+    : source;
+  await init(input);
+  await init(); // loaded once: later calls are no-ops
+  const db = await RemDB.open();
+  await db.registerSchema({ title: 'T', type: 'object', properties: { k: { type: 'string' } }, json_schema_extra: { key_field: 'k' } });
+  await db.insertMany('t', [{ k: 'a' }, { k: 'b' }]);
+  const rows = await db.sql('SELECT k FROM t ORDER BY k DESC');
+  await db.close();
+  return { refused, rows };
+}`;
+
+test('init(): bytes, an ArrayBuffer, a Response, a precompiled WebAssembly.Module (each in a fresh worker)', async () => {
+  const wasmUrl = new URL('core/remdb_bg.wasm', import.meta.resolve('remdb/package.json'));
+  const bytes = new Uint8Array(await readFile(wasmUrl));
+  const module = await WebAssembly.compile(bytes);
+  const sources = {
+    bytes,
+    arraybuffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    response: bytes,
+    module, // a WebAssembly.Module is structured-cloned to the worker, not recompiled from bytes
+  };
+  for (const [kind, source] of Object.entries(sources)) {
+    const r = await inWorker(INIT_AND_USE, { source, kind });
+    assert.ok(r.refused !== null, `${kind}: init took the given (broken) source and rejected`);
+    assert.match(r.refused.message, /magic/, kind);
+    assert.deepEqual(r.rows, [{ k: 'b' }, { k: 'a' }], kind);
+  }
+});
+
+test('init(): a file: URL loads in Node; failures reject with RemDBError', async () => {
+  const wasmUrl = new URL('core/remdb_bg.wasm', import.meta.resolve('remdb/package.json'));
+  const r = await inWorker(`async ({ init, RemDB, RemDBError }, { url }) => {
+    let bad = null;
+    try {
+      await init(new Uint8Array([1, 2, 3]));
+    } catch (e) {
+      bad = { isRemDBError: e instanceof RemDBError, code: e.code };
+    }
+    await init(new URL(url));
+    const db = await RemDB.open();
+    return { bad, seq: await db.walSeq() };
+  }`, { url: wasmUrl.href });
+  assert.equal(r.bad.isRemDBError, true);
+  assert.equal(typeof r.bad.code, 'string');
+  assert.equal(r.seq, 5);
+});
+
+test('init() in this process: resolves, then open works (the module is loaded once)', async () => {
+  await init();
+  await init();
+  const db = await RemDB.open();
+  assert.equal(await db.walSeq(), 5);
+  await db.close();
+});
+
+test('remdb/full: embedding model from file paths, embed(), automatic embeddings and search by text', async () => {
+  const t0 = Date.now();
+  const db = await full.RemDB.open({
+    embedding: { model: join(MODEL_DIR, 'model.onnx'), tokenizer: join(MODEL_DIR, 'tokenizer.json') },
+  });
+  const loadMs = Date.now() - t0;
+
+  const v = await db.embed('a cat sits on the mat');
+  assert.ok(v instanceof Float32Array);
+  assert.equal(v.length, 384);
+  const norm = Math.hypot(...v);
+  assert.ok(Math.abs(norm - 1) < 1e-4, `unit length: ${norm}`);
+  const many = await db.embed(['a cat sits on the mat', 'stock markets fell sharply']);
+  assert.ok(Array.isArray(many) && many.length === 2);
+  assert.ok(many.every((x) => x instanceof Float32Array && x.length === 384));
+  const dot = (x, y) => x.reduce((s, xi, i) => s + xi * y[i], 0);
+  assert.ok(dot(v, many[0]) > 0.999, 'batched and single embeddings agree');
+  assert.ok(dot(v, many[1]) < 0.5, 'unrelated sentences are far apart');
+
+  await db.registerSchema({
+    title: 'Note',
+    type: 'object',
+    properties: { title: { type: 'string' }, body: { type: 'string' }, kind: { type: 'string' } },
+    json_schema_extra: { key_field: 'title', embedding_fields: ['body'] },
+  });
+  const t1 = Date.now();
+  await db.insertMany('note', [
+    { title: 'bread', kind: 'home', body: 'How to bake sourdough bread with a crispy crust in a home oven' },
+    { title: 'rocket', kind: 'science', body: 'The rocket launched into orbit carrying a weather satellite' },
+    { title: 'dog', kind: 'home', body: 'My dog loves chasing the ball in the park every morning' },
+    { title: 'rates', kind: 'money', body: 'Interest rates rose again, making mortgages more expensive for buyers' },
+  ]);
+  const insertMs = Date.now() - t1;
+  const top = async (q, o) => (await db.search('note', q, { topK: 1, ...o })).map((h) => h.title);
+  assert.deepEqual(await top('a puppy playing fetch'), ['dog']);
+  assert.deepEqual(await top('spacecraft in orbit'), ['rocket']);
+  assert.deepEqual(await top('baking a loaf'), ['bread']);
+  assert.deepEqual(await top('bank loans and mortgages'), ['rates']);
+  // With a filter: only matching rows, best first.
+  assert.deepEqual(await top('a puppy playing fetch', { where: { kind: 'home' } }), ['dog']);
+  assert.deepEqual(await top('a puppy playing fetch', { where: { kind: 'science' } }), ['rocket']);
+  assert.deepEqual((await db.search('note', 'baking a loaf', { where: 'kind = $1', params: ['home'] })).map((h) => h.title), ['bread', 'dog']);
+  // The text query embeds like embed(): searching by its vector gives the same order.
+  const byText = await db.search('note', 'a puppy playing fetch');
+  const byVector = await db.search('note', await db.embed('a puppy playing fetch'));
+  assert.deepEqual(byText.map((h) => h.title), byVector.map((h) => h.title));
+  // SQL similarity over the same vectors.
+  const rows = await db.sql("SELECT title FROM note WHERE embedding.cosine('rockets and satellites') LIMIT 1");
+  assert.deepEqual(rows, [{ title: 'rocket' }]);
+  // Editing the embedded text re-embeds the row.
+  const [dogId] = (await db.sql("SELECT id FROM note WHERE title = 'dog'")).map((r) => r.id);
+  await db.update(dogId, { body: 'A telescope photographed a distant galaxy and its stars' });
+  assert.deepEqual(await top('astronomy and galaxies'), ['dog']);
+  await db.close();
+  console.log(`remdb/full: model loaded in ${loadMs} ms, 4 rows embedded on insert in ${insertMs} ms`);
+});
+
+test('remdb/full: a missing model file rejects with EMBEDDING; the core build has no local embeddings', async () => {
+  await rejectsWith(full.RemDB.open({
+    embedding: { model: join(MODEL_DIR, 'no-such-model.onnx'), tokenizer: join(MODEL_DIR, 'tokenizer.json') },
+  }), 'EMBEDDING');
+  const db = await RemDB.open();
+  await rejectsWith(db.embed('hello'), 'EMBEDDING');
+  await db.registerSchema({ title: 'N', type: 'object', properties: { t: { type: 'string' } }, json_schema_extra: { embedding_fields: ['t'] } });
+  await rejectsWith(db.search('n', 'some text'), 'EMBEDDING');
+  // A table without embedding fields or vectors has nothing to search.
+  await db.registerSchema({ title: 'Plain', type: 'object', properties: { t: { type: 'string' } } });
+  await rejectsWith(db.search('plain', 'some text'), 'INVALID_ARGUMENT');
+  await db.close();
+  await rejectsWith(RemDB.open({
+    embedding: { model: join(MODEL_DIR, 'model.onnx'), tokenizer: join(MODEL_DIR, 'tokenizer.json') },
+  }), 'EMBEDDING');
+});
