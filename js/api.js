@@ -155,7 +155,10 @@ async function run(h, method, args, remote) {
     case 'schemas': return h.schemas();
     case 'insert': return h.insert(args[0], args[1]);
     case 'insertMany': return h.insertMany(args[0], args[1]);
-    case 'get': return h.get(args[0]);
+    case 'get': {
+      const o = checkKeys('get option', args[1], ['includeDeleted']);
+      return h.get(args[0], o.includeDeleted === true);
+    }
     case 'update': return h.update(args[0], args[1]);
     case 'delete': {
       const o = checkKeys('delete option', args[1], ['hard']);
@@ -357,7 +360,7 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
     schemas() { return this.call('schemas', []); }
     insert(table, entity) { return this.call('insert', [table, entity]); }
     insertMany(table, entities) { return this.call('insertMany', [table, entities]); }
-    get(id) { return this.call('get', [id]); }
+    get(id, options) { return this.call('get', [id, options]); }
     update(id, patch) { return this.call('update', [id, patch]); }
     delete(id, options) { return this.call('delete', [id, options]); }
     list(table, options) { return this.call('list', [table, options]); }

@@ -5,7 +5,7 @@
 #   full/  the build with in-module embeddings (feature `embeddings`) -> import 'remdb/full'
 # plus the hand-written entry points and types of js/ and pkg-templates/ (package.json, README).
 #
-#   bash js/build.sh                  # release builds (fat LTO, opt-level 3): what gets published
+#   bash js/build.sh                  # release builds (fat LTO; profile release-npm): what gets published
 #   bash js/build.sh --profile dev    # the test build: reuses the wasm test suites' compiled deps
 #
 # Prints the raw and gzipped size of each .wasm. Needs the wasm32-unknown-unknown target and the
@@ -29,12 +29,11 @@ profile_dir() {
     *) echo "$1" ;;
   esac
 }
-# The published core build favours size (see [profile.release-core] in Cargo.toml); release
-# builds also drop the wasm name section (function names in stack traces: ~10 % of the size).
-core_profile=$profile
+# Published builds favour size where it costs no speed that matters (see [profile.release-npm] in
+# Cargo.toml) and drop the wasm name section (function names in stack traces: ~10 % of the size).
 bindgen_flags=()
 if [ "$profile" = release ]; then
-  core_profile=release-core
+  profile=release-npm
   bindgen_flags=(--remove-name-section --remove-producers-section)
 fi
 
@@ -54,7 +53,7 @@ build() {
   wasm-bindgen --target web --no-typescript "${bindgen_flags[@]}" --out-dir "$pkg/$name" --out-name remdb \
     "$target_dir/wasm32-unknown-unknown/$(profile_dir "$build_profile")/remdb.wasm"
 }
-build core "$core_profile"
+build core "$profile"
 build full "$profile" --features embeddings
 
 mkdir -p "$pkg/js/entry/full"
@@ -73,7 +72,7 @@ for name in core full; do
   sizes="$sizes\n| \`$name\` | $(size "$raw") | $(size "$gz") |"
 done
 # awk -v turns the \n escapes into newlines.
-awk -v sizes="$sizes\n\nThe sizes of this package's WebAssembly (cargo profiles: core $core_profile, full $profile)." \
+awk -v sizes="$sizes\n\nThe sizes of this package's WebAssembly (cargo profile $profile)." \
   '{ if ($0 == "@SIZES@") print sizes; else print }' \
   pkg-templates/README.md > "$pkg/README.md"
 

@@ -204,7 +204,8 @@ export declare class RemDB {
 
   insert(table: string, entity: JsonObject): Promise<string>;
   insertMany(table: string, entities: JsonObject[]): Promise<string[]>;
-  get(id: string): Promise<Row | null>;
+  /** The live row, or null; a soft-deleted row too with `includeDeleted`. */
+  get(id: string, options?: { includeDeleted?: boolean }): Promise<Row | null>;
   update(id: string, patch: JsonObject): Promise<Row>;
   delete(id: string, options?: { hard?: boolean }): Promise<void>;
   list(table: string, options?: ListOptions): Promise<Row[]>;

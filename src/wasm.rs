@@ -244,9 +244,13 @@ impl RemDb {
         to_js(&ids)
     }
 
-    /// The live row with `id`, or `null`.
-    pub fn get(&self, id: &str) -> Result<JsValue, JsValue> {
-        match self.tenant.get(id).map_err(js_error)? {
+    /// The live row with `id`, or `null`; a soft-deleted row too when `includeDeleted`.
+    pub fn get(&self, id: &str, include_deleted: Option<bool>) -> Result<JsValue, JsValue> {
+        let row = self
+            .tenant
+            .get_with(id, include_deleted.unwrap_or(false))
+            .map_err(js_error)?;
+        match row {
             Some(row) => to_js(&row),
             None => Ok(JsValue::NULL),
         }

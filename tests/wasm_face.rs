@@ -117,7 +117,7 @@ on_both_backends! {
         assert_eq!(db.wal_seq().unwrap(), BUILTIN_TABLES.len() as f64, "one schema entry per built-in table");
         // The built-in tables take data straight away.
         let id = db.insert("resources", js(json!({"name": "readme", "content": "hello"}))).unwrap();
-        assert_eq!(rs(db.get(&id).unwrap())["content"], "hello");
+        assert_eq!(rs(db.get(&id, None).unwrap())["content"], "hello");
     }
 
     fn registers_inserts_reads_and_updates(db) {
@@ -125,7 +125,7 @@ on_both_backends! {
         assert!(rs(db.schemas().unwrap()).as_array().unwrap().iter().any(|s| s["name"] == "person"));
 
         let ada = db.insert("person", js(json!({"name": "Ada", "age": 36}))).unwrap();
-        let row = db.get(&ada).unwrap();
+        let row = db.get(&ada, None).unwrap();
         assert_eq!(prop(&row, "name").as_string().as_deref(), Some("Ada"), "rows are plain objects");
         let row = rs(row);
         assert_eq!(row["id"], ada.as_str());
@@ -148,8 +148,8 @@ on_both_backends! {
         assert_eq!(db.count("person", None).unwrap(), 3.0);
         let updated = rs(db.update(&ada, js(json!({"age": 38}))).unwrap());
         assert_eq!(updated["age"], 38);
-        assert_eq!(rs(db.get(&ada).unwrap()), updated);
-        assert!(db.get("0190b6b4-0000-7000-8000-000000000000").unwrap().is_null());
+        assert_eq!(rs(db.get(&ada, None).unwrap()), updated);
+        assert!(db.get("0190b6b4-0000-7000-8000-000000000000", None).unwrap().is_null());
     }
 
     fn invalid_data_is_rejected_and_writes_nothing(db) {
@@ -178,7 +178,7 @@ on_both_backends! {
         assert_eq!(db.count("person", None).unwrap(), 1.0);
         assert_eq!(db.count("person", Some(true)).unwrap(), 1.0);
         assert_eq!(db.wal_seq().unwrap(), seq, "nothing reached the WAL");
-        assert_eq!(rs(db.get(&ada).unwrap())["age"], 36);
+        assert_eq!(rs(db.get(&ada, None).unwrap())["age"], 36);
         assert_eq!(names(&rs(db.list("person", JsValue::NULL).unwrap())), ["Ada"]);
     }
 
@@ -188,7 +188,10 @@ on_both_backends! {
         let bob = db.insert("person", js(json!({"name": "Bob"}))).unwrap();
 
         db.delete(&ada, None).unwrap();
-        assert!(db.get(&ada).unwrap().is_null());
+        assert!(db.get(&ada, None).unwrap().is_null());
+        let kept = rs(db.get(&ada, Some(true)).unwrap());
+        assert_eq!(kept["name"], "Ada");
+        assert!(kept["deleted_at"].is_string(), "includeDeleted shows the soft-deleted row");
         assert_eq!(db.count("person", None).unwrap(), 1.0);
         assert_eq!(db.count("person", Some(true)).unwrap(), 2.0);
         assert_eq!(names(&rs(db.list("person", JsValue::UNDEFINED).unwrap())), ["Bob"]);
@@ -281,8 +284,8 @@ macro_rules! replicate {
             assert_eq!(b.count(table, Some(true)).unwrap(), a.count(table, Some(true)).unwrap());
             assert_eq!(b.count(table, None).unwrap(), a.count(table, None).unwrap());
         }
-        assert!(b.get(&ada).unwrap().is_null());
-        assert_eq!(rs(b.get(ids[0].as_str().unwrap()).unwrap()), rs(a.get(ids[0].as_str().unwrap()).unwrap()));
+        assert!(b.get(&ada, None).unwrap().is_null());
+        assert_eq!(rs(b.get(ids[0].as_str().unwrap(), None).unwrap()), rs(a.get(ids[0].as_str().unwrap(), None).unwrap()));
         assert_eq!(rs(b.wal_entries(base, None).unwrap()), rs(a.wal_entries(base, None).unwrap()));
     }};
 }

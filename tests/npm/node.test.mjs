@@ -223,6 +223,8 @@ test('delete: soft by default (hidden, kept), hard removes the row', async () =>
   const { db, ids } = await peopleDb();
   await db.delete(ids[1]);
   assert.equal(await db.get(ids[1]), null);
+  assert.equal((await db.get(ids[1], { includeDeleted: true })).name, 'Bob', 'get with includeDeleted sees it');
+  await rejectsWith(db.get(ids[1], { include_deleted: true }), 'INVALID_ARGUMENT');
   assert.equal(await db.count('person'), 3);
   assert.equal(await db.count('person', { includeDeleted: true }), 4);
   assert.deepEqual(names(await db.list('person')).sort(), ['Ada', 'Cy', 'Di']);
@@ -233,8 +235,10 @@ test('delete: soft by default (hidden, kept), hard removes the row', async () =>
   assert.deepEqual(await db.sql('SELECT name FROM person WHERE deleted_at IS NOT NULL'), [{ name: 'Bob' }]);
   assert.equal((await db.sql('SELECT COUNT(*) AS n FROM person'))[0].n, 3);
 
+  await rejectsWith(db.delete(ids[2], { hard: 'yes' }), 'INVALID_ARGUMENT');
   await db.delete(ids[2], { hard: true });
   assert.equal(await db.get(ids[2]), null);
+  assert.equal(await db.get(ids[2], { includeDeleted: true }), null, 'a hard delete leaves nothing');
   assert.equal(await db.count('person', { includeDeleted: true }), 3);
   assert.ok(!(await db.list('person', { includeDeleted: true })).some((r) => r.id === ids[2]));
   await rejectsWith(db.delete(MISSING_ID), 'NOT_FOUND');
