@@ -57,7 +57,7 @@ build core "$profile"
 build full "$profile" --features embeddings
 
 mkdir -p "$pkg/js/entry/full"
-cp js/api.js js/idb.js js/tabs.js js/resources.js js/opfs.js js/opfs-worker.js "$pkg/js/"
+cp js/api.js js/calls.js js/idb.js js/tabs.js js/resources.js js/opfs.js js/opfs-worker.js "$pkg/js/"
 cp js/entry/*.js "$pkg/js/entry/"
 cp js/entry/full/*.js "$pkg/js/entry/full/"
 cp js/index.d.ts "$pkg/index.d.ts"

@@ -4,6 +4,8 @@
 // a crash or a closed tab leaves the previous committed image or the next one, never a mix; no
 // transaction is ever held across an `await` of anything else.
 
+import { failure } from './calls.js';
+
 const VERSION = 1;
 const CHUNKS = 'chunks';
 const META = 'meta';
@@ -26,9 +28,7 @@ function done(tx) {
 }
 
 function storageError(what, e) {
-  const err = new Error(`IndexedDB ${what}: ${(e && e.message) || e}`);
-  err.code = 'STORAGE';
-  return err;
+  return failure('STORAGE', `IndexedDB ${what}: ${(e && e.message) || e}`);
 }
 
 /** The stored image of one database. */

@@ -1,13 +1,10 @@
 // The dedicated worker behind `storage: "opfs"` (see opfs.js): loads the same wasm build as the
 // page, opens the database over an OpfsStore, and answers the page's calls one message each.
 import { openEngine } from './api.js';
+import { describe } from './calls.js';
 import { OpfsStore } from './opfs.js';
 
 let engine = null;
-
-function describe(e) {
-  return { code: (e && e.code) || 'STORAGE', message: String((e && e.message) || e), issues: e && e.issues };
-}
 
 async function handle(m) {
   switch (m.kind) {

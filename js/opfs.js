@@ -8,18 +8,13 @@
 // journal. Opening replays a sealed journal and drops an unsealed one, so a crash at any point
 // leaves the previous committed image or the next one.
 
+import { failure, settle } from './calls.js';
 import { CHUNK_SIZE } from './idb.js';
 
 const MAGIC = 0x4a424452; // "RDBJ"
 const SEAL = 0x4c414553; // "SEAL"
 const HEADER = 16; // magic u32, count u32, len u64
 const ENTRY = 4 + CHUNK_SIZE; // index u32 + chunk
-
-function failure(code, message) {
-  const e = new Error(message);
-  e.code = code;
-  return e;
-}
 
 /** The image of one database in OPFS (only inside a dedicated worker). */
 export class OpfsStore {
@@ -206,16 +201,7 @@ class WorkerEngine {
       this.onCommit(m.tenant, m.seq, m.from);
       return;
     }
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
-    if (m.ok) {
-      p.resolve(m.value);
-    } else {
-      const e = failure(m.error.code, m.error.message);
-      if (m.error.issues !== undefined) e.issues = m.error.issues;
-      p.reject(e);
-    }
+    settle(this.pending, m);
   }
 
   breakDown(error) {

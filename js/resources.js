@@ -2,13 +2,9 @@
 // once and kept in the Cache API (`remdb-models`) where there is one, so an offline reload
 // still finds them.
 
-const CACHE = 'remdb-models';
+import { failure } from './calls.js';
 
-function failure(message) {
-  const e = new Error(message);
-  e.code = 'EMBEDDING';
-  return e;
-}
+const CACHE = 'remdb-models';
 
 /** Bytes of `resource` (Uint8Array, ArrayBuffer, URL or string). `readFile`: local files (Node, Deno). */
 export async function loadResource(resource, cache, readFile) {
@@ -16,9 +12,7 @@ export async function loadResource(resource, cache, readFile) {
   if (resource instanceof ArrayBuffer) return new Uint8Array(resource);
   if (ArrayBuffer.isView(resource)) return new Uint8Array(resource.buffer, resource.byteOffset, resource.byteLength);
   if (typeof resource !== 'string' && !(resource instanceof URL)) {
-    const e = new Error('a model file must be a URL, a path or its bytes');
-    e.code = 'INVALID_ARGUMENT';
-    throw e;
+    throw failure('INVALID_ARGUMENT', 'a model file must be a URL, a path or its bytes');
   }
   const base = typeof location !== 'undefined' ? location.href : undefined;
   let url = null;
@@ -31,10 +25,10 @@ export async function loadResource(resource, cache, readFile) {
     try {
       return new Uint8Array(await readFile(url ?? String(resource)));
     } catch (e) {
-      throw failure(`cannot read model file ${resource}: ${e.message}`);
+      throw failure('EMBEDDING', `cannot read model file ${resource}: ${e.message}`);
     }
   }
-  if (url === null) throw failure(`cannot resolve model URL ${resource}`);
+  if (url === null) throw failure('EMBEDDING', `cannot resolve model URL ${resource}`);
   const useCache = cache !== false && typeof caches !== 'undefined';
   const store = useCache ? await caches.open(CACHE).catch(() => null) : null;
   if (store) {
@@ -45,9 +39,9 @@ export async function loadResource(resource, cache, readFile) {
   try {
     response = await fetch(url.href);
   } catch (e) {
-    throw failure(`cannot fetch ${url.href}: ${e.message}`);
+    throw failure('EMBEDDING', `cannot fetch ${url.href}: ${e.message}`);
   }
-  if (!response.ok) throw failure(`cannot fetch ${url.href}: HTTP ${response.status}`);
+  if (!response.ok) throw failure('EMBEDDING', `cannot fetch ${url.href}: HTTP ${response.status}`);
   if (store) await store.put(url.href, response.clone()).catch(() => {});
   return new Uint8Array(await response.arrayBuffer());
 }

@@ -5,11 +5,7 @@
 // the others re-send what is still unanswered. Committed writes are announced on the same
 // channel so every tab can react to changes.
 
-function failure(code, message) {
-  const e = new Error(message);
-  e.code = code;
-  return e;
-}
+import { describe, failure, settle } from './calls.js';
 
 function newTabId() {
   if (globalThis.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
@@ -22,7 +18,7 @@ function newTabId() {
  */
 export async function claimOwnership(name) {
   if (typeof navigator === 'undefined' || !navigator.locks || typeof navigator.locks.request !== 'function') {
-    throw failure('UNSUPPORTED', 'storage "indexeddb" needs the Web Locks API to keep tabs from overwriting each other');
+    throw failure('UNSUPPORTED', 'persistent storage ("indexeddb", "opfs") needs the Web Locks API to keep tabs from overwriting each other');
   }
   const lockName = `remdb:${name}`;
   const held = (resolve) => () => new Promise((release) => resolve(() => release()));
@@ -88,7 +84,7 @@ export class TabChannel {
         if (this.engine) this.answer(m);
         break;
       case 'reply':
-        if (m.to === this.tabId && this.proxyEngine) this.proxyEngine.settle(m);
+        if (m.to === this.tabId && this.proxyEngine) settle(this.proxyEngine.pending, m);
         break;
       case 'owner':
         if (this.proxyEngine && !this.engine) this.proxyEngine.resend();
@@ -119,10 +115,6 @@ export class TabChannel {
   }
 }
 
-function describe(e) {
-  return { code: (e && e.code) || 'STORAGE', message: String((e && e.message) || e), issues: e && e.issues };
-}
-
 /** Calls forwarded to the owner tab; re-sent when a new owner appears, or run here on promotion. */
 class ProxyEngine {
   constructor(channel) {
@@ -147,19 +139,6 @@ class ProxyEngine {
       }
       this.pending.set(id, { message, resolve, reject });
     });
-  }
-
-  settle(m) {
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
-    if (m.ok) {
-      p.resolve(m.value);
-    } else {
-      const e = failure(m.error.code, m.error.message);
-      if (m.error.issues !== undefined) e.issues = m.error.issues;
-      p.reject(e);
-    }
   }
 
   /** A new owner tab: send it whatever the previous one left unanswered. */
