@@ -77,19 +77,18 @@ const WRITES = new Set([
  * and each write's Promise resolves only after that transaction has committed.
  */
 class LocalEngine {
-  constructor(handle, { store = null, remote = false, name, onCommit }) {
+  constructor(handle, { store = null, remote = false, background = false, onCommit }) {
     this.handles = new Map([[handle.tenant, handle]]);
     this.root = handle;
     this.store = store;
     this.remote = remote;
-    this.name = name;
     this.onCommit = onCommit;
     this.pending = null;
     // Chunks taken from the image but not yet committed (a failed write is retried next time).
     this.unsaved = new Map();
     this.timer = null;
-    if (store) {
-      // Background embedding writes vectors from an async task between calls: persist them too.
+    if (store && background) {
+      // Background and remote embedding write vectors from an async task between calls: persist them too.
       this.timer = setInterval(() => { this.commit().catch(() => {}); }, 1000);
     }
   }
@@ -244,6 +243,7 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   if (embedding !== null) {
     provider = remote ? embedding.provider : (embedding.provider ?? DEFAULT_LOCAL_PROVIDER);
     if (typeof provider !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`embedding.provider` must be a string like "openai:text-embedding-3-small"');
+    if (!remote) checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
   }
   const openOptions = { tenant, storage: store ? 'pages' : 'memory' };
   if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
@@ -256,10 +256,15 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
       for (const [index, bytes] of saved.chunks) image.put(index, bytes);
     }
   }
-  const handle = glue.RemDb.openWith(image, openOptions);
+  let handle;
+  try {
+    handle = glue.RemDb.openWith(image, openOptions);
+  } catch (e) {
+    if (store) store.close();
+    throw e;
+  }
   try {
     if (embedding !== null && !remote) {
-      checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
       const [model, tokenizer] = await Promise.all([
         loadResource(embedding.model, embedding.cache, readFile),
         loadResource(embedding.tokenizer, embedding.cache, readFile),
@@ -281,6 +286,7 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   const engine = new LocalEngine(handle, {
     store,
     remote,
+    background: remote || o.embeddingMode === 'background',
     onCommit,
   });
   if (store) {
