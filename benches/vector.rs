@@ -12,8 +12,10 @@
 //!
 //! Peers on the same vectors: an exact brute-force scan (plain Rust loop over a contiguous
 //! array, same scalar dot product as remdb; `vector_exact`, also filtered), and instant-distance
-//! alone — the HNSW library remdb uses, built with remdb's parameters and re-materialised per
-//! ef the way remdb does, without the store around it (`vector_hnsw/instant-distance`).
+//! alone — the HNSW library remdb builds its graphs with, built with remdb's parameters and
+//! re-materialised per ef (its `ef_search` is fixed at build), searched by its own code, without
+//! a store around it (`vector_hnsw/instant-distance`). remdb searches the same graph through its
+//! flat copy (`vector::segment`).
 //!
 //! Every engine is built first, then each configuration is measured on all of them in a row.
 //! A run takes 8–15 min on a 2-core machine, mostly the three 100k HNSW builds.
@@ -153,7 +155,8 @@ struct Results {
     builds: Vec<(String, f64, f64)>,
     /// (criterion group, id) → recall
     recall: Vec<(String, f64)>,
-    /// (backend, ms) of the first search after changing ef (re-materialising the segment)
+    /// (backend, ms) of the first search after changing ef (instant-distance: re-materialising
+    /// the graph for it; remdb: ef is per query)
     ef_switch: Vec<(String, f64)>,
 }
 
@@ -496,7 +499,7 @@ fn print_summary(dir: &Path, results: &Results) {
         }
     }
     for (name, ms) in &results.ef_switch {
-        println!("changing ef re-materialises the segment ({name}): {ms:.0} ms");
+        println!("first search after changing ef ({name}): {ms:.0} ms");
     }
     println!();
     let mut cols: Vec<&str> = names.clone();

@@ -140,7 +140,7 @@ fn recall(found: &[Vec<Uuid>], truth: &[Vec<usize>], ids: &[Uuid]) -> f64 {
 
 /// One HNSW build (the costly part) serves every check: recall at the default `ef` on the
 /// segment as built, the same answers from the segment decoded from redb after reopening, and
-/// recall at other `ef`s re-materialised from the stored chunks.
+/// recall at other `ef`s on the segment decoded from the stored chunks.
 #[test]
 fn glove_recall_meets_targets_grows_with_ef_and_survives_reopen() {
     let g = glove();
@@ -172,7 +172,7 @@ fn glove_recall_meets_targets_grows_with_ef_and_survives_reopen() {
     eprintln!("recall@{K}, default ef, after reopen: {r_after:.4}");
     assert_eq!(r_after, r_default, "the reopened segment keeps its recall");
     assert_eq!(after, before, "the reopened segment gives the same answers");
-    // And re-materialised from them for other ef values.
+    // And other ef values on the same decoded segment.
     let r40 = recall(&search_all(&t, &g, Some(40)), &truth, &ids);
     let r200 = recall(&search_all(&t, &g, Some(200)), &truth, &ids);
     eprintln!("recall@{K}: ef 40 {r40:.4}, ef 200 {r200:.4}");

@@ -57,25 +57,22 @@ fn segment_cache_key(tenant: &Tenant, index: &IndexName, no: u64) -> Vec<u8> {
     tenant.store_keys().vsegment_chunk(index, no, u32::MAX)
 }
 
-/// Segment `no` of `index`, decoded for `ef` (cached; re-materialised when `ef` changes).
+/// Segment `no` of `index`, decoded (cached).
 pub(crate) fn load_segment(
     tenant: &Tenant,
     snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,
     no: u64,
-    ef: usize,
 ) -> Result<Arc<Segment>> {
     let key = segment_cache_key(tenant, index, no);
     if let Some(seg) = cache_get::<Segment>(tenant, &key) {
-        if seg.ef() == ef {
-            return Ok(seg);
-        }
+        return Ok(seg);
     }
     // From the caller's snapshot: a merge may have removed the segment since (then it is not
     // cached again, or it would stay in the cache for good).
     let chunks = tenant.segment_chunks(snap, index, no)?;
-    let seg = Arc::new(Segment::decode(meta.metric, &chunks, ef)?);
+    let seg = Arc::new(Segment::decode(meta.metric, &chunks)?);
     let current = tenant
         .vector_index(index)?
         .is_some_and(|m| m.segments.iter().any(|s| s.no == no));
@@ -188,7 +185,7 @@ pub(crate) fn maintain(
     let mut members: Vec<(Uuid, u64, Vec<f32>)> =
         pending.into_iter().map(|(id, v)| (id, 0, v)).collect();
     for info in &merge {
-        let seg = load_segment(tenant, &*snap, index, &meta, info.no, DEFAULT_EF)?;
+        let seg = load_segment(tenant, &*snap, index, &meta, info.no)?;
         for (id, v) in seg.entries() {
             if let Some((at, _)) = tenant.stored_vector_in(&*snap, index, &id)? {
                 if at == info.no {
@@ -204,12 +201,10 @@ pub(crate) fn maintain(
         // Everything in the merged segments is dead: just drop them.
         tenant.write(|tx| tx.drop_segments(index, &replaced))?;
     } else {
-        let seg = Segment::build(
+        let (seg, chunks) = Segment::build(
             meta.metric,
             members.iter().map(|(id, _, v)| (*id, v.clone())).collect(),
-            DEFAULT_EF,
-        );
-        let chunks = seg.encode()?;
+        )?;
         let refs: Vec<(Uuid, u64, &[f32])> = members
             .iter()
             .map(|(id, from, v)| (*id, *from, v.as_slice()))

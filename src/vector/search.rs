@@ -237,9 +237,9 @@ fn search_index(
     let mut cands = pending.clone();
     let mut truncated = Vec::new();
     for info in &meta.segments {
-        let seg = load_segment(t, snap, index, meta, info.no, ef)?;
-        let found = seg.search(q);
-        if found.len() >= seg.ef() && seg.len() > found.len() {
+        let seg = load_segment(t, snap, index, meta, info.no)?;
+        let found = seg.search(q, ef);
+        if found.len() >= ef && seg.len() > found.len() {
             truncated.push(info.no);
         }
         cands.extend(
@@ -256,11 +256,11 @@ fn search_index(
     // HNSW came up short (filter or dead entries): score the truncated segments exactly.
     let mut cands = pending;
     for info in &meta.segments {
-        let seg = load_segment(t, snap, index, meta, info.no, ef)?;
+        let seg = load_segment(t, snap, index, meta, info.no)?;
         let found = if truncated.contains(&info.no) {
             seg.exact(q, &mut |id| passes(id))
         } else {
-            seg.search(q)
+            seg.search(q, ef)
         };
         cands.extend(
             found

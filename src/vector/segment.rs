@@ -1,11 +1,21 @@
-//! One immutable HNSW segment: an instant-distance graph over a fixed set of vectors, its
-//! persisted form (postcard, in chunks) and its search.
+//! One immutable HNSW segment: a graph built by instant-distance over a fixed set of vectors,
+//! its persisted form (instant-distance's own serde form, postcard, in chunks) and its search.
 //!
-//! instant-distance builds a graph from a full point set and fixes the search breadth (`ef`) at
-//! build time. The breadth is the first field of the persisted form, so a segment is
-//! materialised for a given `ef` by rewriting that one varint before decoding.
+//! instant-distance builds the graph and writes the persisted form. Reading it back goes into a
+//! flat copy instead of instant-distance's own types: every vector in one contiguous array and
+//! every layer's links in one array, so a distance costs one memory access instead of two (a
+//! point there is a boxed slice), and the search breadth (`ef`) is chosen per query (there it is
+//! fixed when the graph is built). The search is the same algorithm, step for step; a unit test
+//! pins that both return the same neighbours.
 
-use instant_distance::{Builder, HnswMap, Point, Search};
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use instant_distance::{Builder, Point};
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -17,6 +27,15 @@ pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// `ef_construction` of every build.
 pub(crate) const EF_CONSTRUCTION: usize = 100;
+
+/// Links per node on layer 0 (instant-distance's `M * 2`).
+const ZERO_LINKS: usize = 64;
+/// Links per node on the upper layers (instant-distance's `M`).
+const UPPER_LINKS: usize = 32;
+/// An unused link slot; a node's links end at the first one.
+const NO_LINK: u32 = u32::MAX;
+/// The `ef_search` written into the persisted form (not used when reading: `ef` is per query).
+const PERSISTED_EF: usize = 100;
 
 /// A vector compared by dot product (cosine on normalised vectors); distance `-dot`.
 #[derive(Clone, Serialize, Deserialize)]
@@ -38,133 +57,170 @@ impl Point for L2Point {
     }
 }
 
-enum Graph {
-    Dot(HnswMap<DotPoint, Uuid>),
-    L2(HnswMap<L2Point, Uuid>),
-}
+const TAG_DOT: u8 = 1;
+const TAG_L2: u8 = 2;
 
 /// A built segment, ready to search.
 pub(crate) struct Segment {
     metric: Metric,
-    ef: usize,
-    graph: Graph,
+    dims: usize,
+    /// Row id of each point.
+    ids: Vec<Uuid>,
+    /// Point `p`'s vector is `vectors[p * dims..][..dims]`.
+    vectors: Vec<f32>,
+    /// Layer 0: point `p`'s links are `zero[p * ZERO_LINKS..][..ZERO_LINKS]`.
+    zero: Vec<u32>,
+    /// Layers 1 and up (`upper[l - 1]`), [`UPPER_LINKS`] per node. Layer `l` holds points
+    /// `0..upper[l - 1].len() / UPPER_LINKS`; point 0 is on every layer (the entry point).
+    upper: Vec<Vec<u32>>,
 }
 
-const TAG_DOT: u8 = 1;
-const TAG_L2: u8 = 2;
-
 impl Segment {
-    /// Builds a segment over `points` (already prepared for `metric`) searching with `ef`.
-    pub(crate) fn build(metric: Metric, points: Vec<(Uuid, Vec<f32>)>, ef: usize) -> Self {
+    /// Builds a segment over `points` (already prepared for `metric`); returns it and its
+    /// persisted form in chunks of at most [`CHUNK_BYTES`].
+    pub(crate) fn build(
+        metric: Metric,
+        points: Vec<(Uuid, Vec<f32>)>,
+    ) -> Result<(Self, Vec<Vec<u8>>)> {
         let builder = Builder::default()
             .ef_construction(EF_CONSTRUCTION)
-            .ef_search(ef.max(1))
+            .ef_search(PERSISTED_EF)
             .seed(0x5eed);
         let (ids, vectors): (Vec<Uuid>, Vec<Vec<f32>>) = points.into_iter().unzip();
-        let graph = match metric {
-            Metric::Cosine | Metric::InnerProduct => Graph::Dot(builder.build(
-                vectors.into_iter().map(|v| DotPoint(v.into())).collect(),
-                ids,
-            )),
-            Metric::L2 => Graph::L2(builder.build(
-                vectors.into_iter().map(|v| L2Point(v.into())).collect(),
-                ids,
-            )),
-        };
-        Segment {
-            metric,
-            ef: ef.max(1),
-            graph,
-        }
-    }
-
-    /// The search breadth this segment was materialised with.
-    pub(crate) fn ef(&self) -> usize {
-        self.ef
-    }
-
-    /// Number of entries (live or dead).
-    pub(crate) fn len(&self) -> usize {
-        match &self.graph {
-            Graph::Dot(m) => m.values.len(),
-            Graph::L2(m) => m.values.len(),
-        }
-    }
-
-    /// The persisted form, split into chunks of at most [`CHUNK_BYTES`].
-    pub(crate) fn encode(&self) -> Result<Vec<Vec<u8>>> {
-        let (tag, body) = match &self.graph {
-            Graph::Dot(m) => (TAG_DOT, postcard::to_allocvec(m)),
-            Graph::L2(m) => (TAG_L2, postcard::to_allocvec(m)),
+        let (tag, body) = match metric {
+            Metric::Cosine | Metric::InnerProduct => {
+                let points = vectors.into_iter().map(|v| DotPoint(v.into())).collect();
+                (TAG_DOT, postcard::to_allocvec(&builder.build(points, ids)))
+            }
+            Metric::L2 => {
+                let points = vectors.into_iter().map(|v| L2Point(v.into())).collect();
+                (TAG_L2, postcard::to_allocvec(&builder.build(points, ids)))
+            }
         };
         let body =
             body.map_err(|e| Error::storage(format!("cannot encode vector segment: {e}")))?;
         let mut bytes = Vec::with_capacity(body.len() + 1);
         bytes.push(tag);
         bytes.extend_from_slice(&body);
-        Ok(bytes.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect())
+        drop(body);
+        let segment = Self::from_bytes(metric, &bytes)?;
+        Ok((
+            segment,
+            bytes.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect(),
+        ))
     }
 
-    /// Reads a persisted segment, materialised to search with `ef`.
-    pub(crate) fn decode(metric: Metric, chunks: &[Vec<u8>], ef: usize) -> Result<Self> {
+    /// Reads a persisted segment.
+    pub(crate) fn decode(metric: Metric, chunks: &[Vec<u8>]) -> Result<Self> {
+        Self::from_bytes(metric, &chunks.concat())
+    }
+
+    fn from_bytes(metric: Metric, bytes: &[u8]) -> Result<Self> {
         let corrupt = |why: &str| Error::storage(format!("corrupt vector segment: {why}"));
-        let total: usize = chunks.iter().map(Vec::len).sum();
-        let mut bytes = Vec::with_capacity(total + 10);
-        chunks.iter().for_each(|c| bytes.extend_from_slice(c));
         let (&tag, body) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
-        let (_, used) = read_varint(body).ok_or_else(|| corrupt("bad header"))?;
-        let mut patched = Vec::with_capacity(body.len() + 10);
-        write_varint(ef.max(1) as u64, &mut patched);
-        patched.extend_from_slice(&body[used..]);
-        drop(bytes);
-        let graph = match (tag, metric) {
-            (TAG_DOT, Metric::Cosine | Metric::InnerProduct) => {
-                Graph::Dot(postcard::from_bytes(&patched).map_err(|e| corrupt(&e.to_string()))?)
-            }
-            (TAG_L2, Metric::L2) => {
-                Graph::L2(postcard::from_bytes(&patched).map_err(|e| corrupt(&e.to_string()))?)
-            }
+        match (tag, metric) {
+            (TAG_DOT, Metric::Cosine | Metric::InnerProduct) | (TAG_L2, Metric::L2) => {}
             _ => return Err(corrupt("metric does not match the index")),
-        };
+        }
+        let p: Persisted = postcard::from_bytes(body).map_err(|e| corrupt(&e.to_string()))?;
+        let n = p.values.len();
+        let Persisted {
+            graph:
+                PersistedGraph {
+                    points,
+                    zero,
+                    layers,
+                    ..
+                },
+            values: ids,
+        } = p;
+        if points.count != n || zero.0.len() != n * ZERO_LINKS {
+            return Err(corrupt("points, links and ids disagree in number"));
+        }
+        if zero.0.iter().any(|&l| l != NO_LINK && l as usize >= n) {
+            return Err(corrupt("a link points past the last point"));
+        }
+        let mut upper = Vec::with_capacity(layers.len());
+        for Links(links) in layers {
+            let nodes = links.len() / UPPER_LINKS;
+            if nodes == 0 || nodes > n || links.iter().any(|&l| l != NO_LINK && l as usize >= nodes)
+            {
+                return Err(corrupt("an upper layer links outside itself"));
+            }
+            upper.push(links);
+        }
         Ok(Segment {
             metric,
-            ef: ef.max(1),
-            graph,
+            dims: points.dims,
+            ids,
+            vectors: points.data,
+            zero: zero.0,
+            upper,
         })
     }
 
+    /// Number of entries (live or dead).
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn vector(&self, point: usize) -> &[f32] {
+        &self.vectors[point * self.dims..(point + 1) * self.dims]
+    }
+
     /// Approximate nearest entries to `query` (prepared for the metric), best first, with
-    /// scores (higher is better): at most [`Self::ef`] of them.
-    pub(crate) fn search(&self, query: &[f32]) -> Vec<(Uuid, f32)> {
-        let mut search = Search::default();
-        match &self.graph {
-            Graph::Dot(m) => {
-                let q = DotPoint(query.into());
-                m.search(&q, &mut search)
-                    .map(|item| (*item.value, -item.distance))
-                    .collect()
+    /// scores (higher is better): at most `ef` of them, found with search breadth `ef`.
+    pub(crate) fn search(&self, query: &[f32], ef: usize) -> Vec<(Uuid, f32)> {
+        match self.metric {
+            Metric::Cosine | Metric::InnerProduct => {
+                self.search_by(query, ef, |a, b| -dot(a, b), |d| -d)
             }
-            Graph::L2(m) => {
-                let q = L2Point(query.into());
-                m.search(&q, &mut search)
-                    .map(|item| (*item.value, 1.0 / (1.0 + item.distance)))
-                    .collect()
-            }
+            Metric::L2 => self.search_by(query, ef, l2, |d| 1.0 / (1.0 + d)),
         }
     }
 
-    /// Every entry with its vector, in build order.
-    pub(crate) fn entries(&self) -> Box<dyn Iterator<Item = (Uuid, &[f32])> + '_> {
-        match &self.graph {
-            Graph::Dot(m) => Box::new(
-                m.iter()
-                    .map(move |(pid, p)| (m.values[pid.into_inner() as usize], &*p.0)),
-            ),
-            Graph::L2(m) => Box::new(
-                m.iter()
-                    .map(move |(pid, p)| (m.values[pid.into_inner() as usize], &*p.0)),
-            ),
+    /// instant-distance's search (the HNSW paper's algorithm 2 per layer, breadth 1 on the
+    /// upper layers) over the flat arrays.
+    fn search_by(
+        &self,
+        query: &[f32],
+        ef: usize,
+        distance: impl Fn(&[f32], &[f32]) -> f32,
+        score: impl Fn(f32) -> f32,
+    ) -> Vec<(Uuid, f32)> {
+        if self.ids.is_empty() || query.len() != self.dims {
+            return Vec::new();
         }
+        SCRATCH.with(|cell| {
+            let mut fresh = Scratch::default();
+            let mut borrowed = cell.try_borrow_mut();
+            let s = match borrowed.as_mut() {
+                Ok(s) => &mut **s,
+                Err(_) => &mut fresh, // re-entered: cannot happen today, but never panic
+            };
+            s.begin(self.ids.len());
+            let dist = |p: u32| distance(query, self.vector(p as usize));
+            s.push(0, 1, &dist);
+            for links in self.upper.iter().rev() {
+                s.expand(1, &dist, |p| &links[p * UPPER_LINKS..][..UPPER_LINKS]);
+                s.cull();
+            }
+            s.expand(ef.max(1), &dist, |p| {
+                &self.zero[p * ZERO_LINKS..][..ZERO_LINKS]
+            });
+            s.nearest
+                .iter()
+                .map(|&k| (self.ids[point_of(k) as usize], score(distance_of(k))))
+                .collect()
+        })
+    }
+
+    /// Every entry with its vector, in build order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (Uuid, &[f32])> + '_ {
+        self.ids
+            .iter()
+            .enumerate()
+            .map(|(p, id)| (*id, self.vector(p)))
     }
 
     /// Scores every entry exactly: `(id, score)` for those `keep` accepts.
@@ -180,79 +236,399 @@ impl Segment {
     }
 }
 
-fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, b) in bytes.iter().enumerate().take(10) {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
+thread_local! {
+    /// Per-thread search state, kept between searches (the visited marks are as long as the
+    /// largest segment searched).
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-fn write_varint(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
+/// A candidate as one integer: the distance's bits mapped to an order-preserving `u32` in the
+/// high half, the point in the low half. Ordering keys orders by distance, then point, like
+/// instant-distance's candidates.
+fn key(distance: f32, point: u32) -> u64 {
+    let bits = distance.to_bits();
+    let ordered = if bits & 0x8000_0000 != 0 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    };
+    (u64::from(ordered) << 32) | u64::from(point)
+}
+
+fn distance_of(key: u64) -> f32 {
+    let ordered = (key >> 32) as u32;
+    f32::from_bits(if ordered & 0x8000_0000 != 0 {
+        ordered & 0x7fff_ffff
+    } else {
+        !ordered
+    })
+}
+
+fn point_of(key: u64) -> u32 {
+    key as u32
+}
+
+/// The mutable state of one search.
+#[derive(Default)]
+struct Scratch {
+    /// `visited[p] == stamp` when point `p` has been looked at on the current layer.
+    visited: Vec<u32>,
+    stamp: u32,
+    /// Points still to expand, nearest first (`C` in the paper).
+    candidates: BinaryHeap<Reverse<u64>>,
+    /// The nearest points found, sorted, nearest first (`W` in the paper).
+    nearest: Vec<u64>,
+    ef: usize,
+}
+
+impl Scratch {
+    fn begin(&mut self, points: usize) {
+        if self.visited.len() < points {
+            self.visited.resize(points, 0);
+        }
+        self.candidates.clear();
+        self.nearest.clear();
+        self.next_stamp();
+    }
+
+    fn next_stamp(&mut self) {
+        if self.stamp == u32::MAX {
+            self.visited.fill(0);
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+    }
+
+    /// Looks at point `p`: keeps it when it is among the `ef` nearest so far.
+    #[inline]
+    fn push(&mut self, p: u32, ef: usize, dist: &impl Fn(u32) -> f32) {
+        let seen = &mut self.visited[p as usize];
+        if *seen == self.stamp {
             return;
         }
-        out.push(byte | 0x80);
+        *seen = self.stamp;
+        let k = key(dist(p), p);
+        let at = self.nearest.partition_point(|&x| x < k);
+        if at >= ef {
+            return;
+        }
+        self.nearest.insert(at, k);
+        self.candidates.push(Reverse(k));
+    }
+
+    /// Expands candidates until the nearest one left is further than the `ef`-th found.
+    fn expand<'a>(
+        &mut self,
+        ef: usize,
+        dist: &impl Fn(u32) -> f32,
+        links: impl Fn(usize) -> &'a [u32],
+    ) {
+        self.ef = ef;
+        while let Some(Reverse(c)) = self.candidates.pop() {
+            if let Some(&furthest) = self.nearest.last() {
+                if c >> 32 > furthest >> 32 {
+                    break;
+                }
+            }
+            for &p in links(point_of(c) as usize) {
+                if p == NO_LINK {
+                    break;
+                }
+                self.push(p, self.ef, dist);
+            }
+            self.nearest.truncate(self.ef);
+        }
+    }
+
+    /// Moves down a layer: the nearest found become the candidates and the only visited points.
+    fn cull(&mut self) {
+        self.candidates.clear();
+        self.next_stamp();
+        for &k in &self.nearest {
+            self.candidates.push(Reverse(k));
+            self.visited[point_of(k) as usize] = self.stamp;
+        }
+    }
+}
+
+/// instant-distance's `HnswMap<P, Uuid>` as persisted: the graph, then the ids.
+#[derive(Deserialize)]
+struct Persisted {
+    graph: PersistedGraph,
+    values: Vec<Uuid>,
+}
+
+/// instant-distance's `Hnsw<P>`: `ef_search`, the points, layer 0 (`[PointId; 64]` per point),
+/// the upper layers (`[PointId; 32]` per node). A `PointId` is its `u32`.
+#[derive(Deserialize)]
+struct PersistedGraph {
+    #[allow(dead_code)]
+    ef_search: usize,
+    points: FlatVectors,
+    zero: Links<ZERO_LINKS>,
+    layers: Vec<Links<UPPER_LINKS>>,
+}
+
+/// A sequence of equally long `f32` sequences, read into one array.
+struct FlatVectors {
+    count: usize,
+    dims: usize,
+    data: Vec<f32>,
+}
+
+impl<'de> Deserialize<'de> for FlatVectors {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Points;
+        impl<'de> Visitor<'de> for Points {
+            type Value = FlatVectors;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence of vectors")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<FlatVectors, A::Error> {
+                let mut out = FlatVectors {
+                    count: 0,
+                    dims: 0,
+                    data: Vec::new(),
+                };
+                while let Some(len) = seq.next_element_seed(AppendFloats(&mut out.data))? {
+                    if out.count == 0 {
+                        out.dims = len;
+                        // Corrupt input cannot make this large: the hint is capped.
+                        let rest = seq.size_hint().unwrap_or(0).min(1 << 22);
+                        out.data.reserve(rest.saturating_mul(len));
+                    } else if len != out.dims {
+                        return Err(de::Error::custom("vectors of different lengths"));
+                    }
+                    out.count += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Points)
+    }
+}
+
+/// Appends one `f32` sequence to a vector; its value is the sequence's length.
+struct AppendFloats<'a>(&'a mut Vec<f32>);
+
+impl<'de> DeserializeSeed<'de> for AppendFloats<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<usize, D::Error> {
+        struct Floats<'a>(&'a mut Vec<f32>);
+        impl<'de> Visitor<'de> for Floats<'_> {
+            type Value = usize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a vector")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<usize, A::Error> {
+                let mut len = 0;
+                while let Some(x) = seq.next_element::<f32>()? {
+                    self.0.push(x);
+                    len += 1;
+                }
+                Ok(len)
+            }
+        }
+        d.deserialize_seq(Floats(self.0))
+    }
+}
+
+/// A sequence of `[u32; W]` arrays, read into one array.
+struct Links<const W: usize>(Vec<u32>);
+
+impl<'de, const W: usize> Deserialize<'de> for Links<W> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Nodes<const W: usize>;
+        impl<'de, const W: usize> Visitor<'de> for Nodes<W> {
+            type Value = Links<W>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a sequence of {W} links per node")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Links<W>, A::Error> {
+                let mut out = Vec::new();
+                out.reserve(seq.size_hint().unwrap_or(0).min(1 << 22) * W);
+                while seq
+                    .next_element_seed(AppendLinks::<W>(&mut out, PhantomData))?
+                    .is_some()
+                {}
+                Ok(Links(out))
+            }
+        }
+        d.deserialize_seq(Nodes::<W>)
+    }
+}
+
+/// Appends one `[u32; W]` (a serde tuple) to a vector.
+struct AppendLinks<'a, const W: usize>(&'a mut Vec<u32>, PhantomData<[u32; W]>);
+
+impl<'de, const W: usize> DeserializeSeed<'de> for AppendLinks<'_, W> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        struct Node<'a, const W: usize>(&'a mut Vec<u32>);
+        impl<'de, const W: usize> Visitor<'de> for Node<'_, W> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "{W} links")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+                for i in 0..W {
+                    let link = seq
+                        .next_element::<u32>()?
+                        .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                    self.0.push(link);
+                }
+                Ok(())
+            }
+        }
+        d.deserialize_tuple(W, Node::<W>(self.0))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use instant_distance::{HnswMap, Search};
 
-    fn points(n: usize) -> Vec<(Uuid, Vec<f32>)> {
+    /// xorshift64*: deterministic test vectors.
+    fn vectors(n: usize, dims: usize, metric: Metric, seed: u64) -> Vec<(Uuid, Vec<f32>)> {
+        let mut s = seed;
+        let mut next = move || {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
         (0..n)
             .map(|i| {
-                let a = i as f32 * 0.37;
-                let mut v = vec![a.sin(), a.cos(), (a * 0.5).sin()];
-                Metric::Cosine.prepare(&mut v);
+                let mut v: Vec<f32> = (0..dims).map(|_| next()).collect();
+                metric.prepare(&mut v);
                 (Uuid::from_u128(i as u128 + 1), v)
             })
             .collect()
     }
 
     #[test]
-    fn varints_round_trip() {
-        for v in [0, 1, 127, 128, 300, u64::MAX] {
-            let mut out = Vec::new();
-            write_varint(v, &mut out);
-            assert_eq!(read_varint(&out), Some((v, out.len())));
+    fn keys_order_like_distances() {
+        let ds = [-3.5f32, -1.0, -0.0, 0.0, 1e-30, 0.25, 2.0, 1e30];
+        for w in ds.windows(2) {
+            assert!(key(w[0], 7) <= key(w[1], 7), "{} vs {}", w[0], w[1]);
+        }
+        for d in ds {
+            assert_eq!(distance_of(key(d, 42)).to_bits(), d.to_bits());
+            assert_eq!(point_of(key(d, 42)), 42);
+        }
+        assert!(key(1.0, 3) < key(1.0, 4), "ties order by point");
+    }
+
+    /// The flat search walks instant-distance's graph exactly as instant-distance does: for
+    /// every query and breadth, the same points in the same order.
+    #[test]
+    fn flat_search_matches_instant_distance() {
+        for (metric, tag) in [(Metric::Cosine, "dot"), (Metric::L2, "l2")] {
+            let pts = vectors(3000, 12, metric, 0x9e37_79b9);
+            let (seg, chunks) = Segment::build(metric, pts.clone()).unwrap();
+            let queries = vectors(40, 12, metric, 0x1234_5678);
+            for ef in [1, 10, 57, 200] {
+                // instant-distance itself, materialised for this ef from the same bytes.
+                let mut bytes = chunks.concat();
+                bytes.remove(0);
+                let mut patched = vec![];
+                let mut ef_left = ef as u64;
+                loop {
+                    let b = (ef_left & 0x7f) as u8;
+                    ef_left >>= 7;
+                    if ef_left == 0 {
+                        patched.push(b);
+                        break;
+                    }
+                    patched.push(b | 0x80);
+                }
+                let old_ef_len = bytes.iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+                patched.extend_from_slice(&bytes[old_ef_len..]);
+                for (_, q) in &queries {
+                    let mut search = Search::default();
+                    let theirs: Vec<(Uuid, f32)> = match metric {
+                        Metric::L2 => {
+                            let map: HnswMap<L2Point, Uuid> =
+                                postcard::from_bytes(&patched).unwrap();
+                            map.search(&L2Point(q.clone().into()), &mut search)
+                                .map(|i| (*i.value, 1.0 / (1.0 + i.distance)))
+                                .collect()
+                        }
+                        _ => {
+                            let map: HnswMap<DotPoint, Uuid> =
+                                postcard::from_bytes(&patched).unwrap();
+                            map.search(&DotPoint(q.clone().into()), &mut search)
+                                .map(|i| (*i.value, -i.distance))
+                                .collect()
+                        }
+                    };
+                    let ours = seg.search(q, ef);
+                    assert_eq!(ours, theirs, "{tag}, ef {ef}");
+                }
+            }
         }
     }
 
     #[test]
-    fn persisted_segments_search_alike_and_take_a_new_ef() {
-        let pts = points(500);
-        let seg = Segment::build(Metric::Cosine, pts.clone(), 40);
+    fn persisted_segments_search_alike_with_any_ef() {
+        let pts = vectors(500, 3, Metric::Cosine, 7);
+        let (seg, chunks) = Segment::build(Metric::Cosine, pts.clone()).unwrap();
         assert_eq!(seg.len(), 500);
         let q = pts[17].1.clone();
-        let hits = seg.search(&q);
+        let hits = seg.search(&q, 40);
         assert_eq!(hits.len(), 40, "a search returns ef entries");
         assert_eq!(hits[0].0, pts[17].0);
         assert!((hits[0].1 - 1.0).abs() < 1e-5);
-        let chunks = seg.encode().unwrap();
-        let wider = Segment::decode(Metric::Cosine, &chunks, 120).unwrap();
-        assert_eq!(wider.ef(), 120);
-        let wide_hits = wider.search(&q);
-        assert_eq!(wide_hits.len(), 120);
+        let read = Segment::decode(Metric::Cosine, &chunks).unwrap();
         assert_eq!(
-            &wide_hits[..40],
-            &hits[..],
-            "same graph: the first ef results agree"
+            read.search(&q, 40),
+            hits,
+            "the persisted form searches alike"
+        );
+        let wide = read.search(&q, 120);
+        assert_eq!(wide.len(), 120);
+        assert_eq!(
+            read.search(&q, 1000).len(),
+            500,
+            "ef beyond the size: every entry"
         );
         assert!(
-            Segment::decode(Metric::L2, &chunks, 10).is_err(),
-            "metric mismatch is refused"
+            read.search(&[1.0, 0.0], 10).is_empty(),
+            "wrong length: nothing"
         );
-        assert!(Segment::decode(Metric::Cosine, &[vec![TAG_DOT, 5]], 10).is_err());
-        let ids: Vec<Uuid> = wider.entries().map(|(id, _)| id).collect();
-        assert_eq!(ids.len(), 500);
+        let given: std::collections::HashMap<Uuid, &Vec<f32>> =
+            pts.iter().map(|(id, v)| (*id, v)).collect();
+        assert_eq!(read.entries().count(), 500);
+        for (id, v) in read.entries() {
+            assert_eq!(v, &given[&id][..], "every entry keeps its own vector");
+        }
+    }
+
+    #[test]
+    fn corrupt_or_mismatched_segments_are_refused() {
+        let pts = vectors(50, 4, Metric::Cosine, 3);
+        let (_, chunks) = Segment::build(Metric::Cosine, pts).unwrap();
+        assert!(
+            Segment::decode(Metric::L2, &chunks).is_err(),
+            "metric mismatch"
+        );
+        assert!(Segment::decode(Metric::Cosine, &[]).is_err(), "empty");
+        assert!(Segment::decode(Metric::Cosine, &[vec![TAG_DOT, 5]]).is_err());
+        let bytes = chunks.concat();
+        let cut = &bytes[..bytes.len() - 20];
+        assert!(
+            Segment::decode(Metric::Cosine, &[cut.to_vec()]).is_err(),
+            "truncated"
+        );
     }
 }
