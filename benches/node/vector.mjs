@@ -105,9 +105,9 @@ async function measureEf(search) {
 // ---- systems ----------------------------------------------------------------------------------
 
 /**
- * remdb (wasm build, memory backend): rows via insertMany, then the vectors — one `putVector`
- * call each (`load = 'put'`: the face's API for caller-supplied vectors; every call is its own
- * write, and index maintenance runs inline every 2,048 vectors) or all in one `applyWal` batch
+ * remdb (wasm build, memory backend): rows via insertMany, then the vectors — `putVectors` in
+ * batches of 10,000 (`load = 'put'`: the face's API for caller-supplied vectors; each batch is
+ * one write, and index maintenance runs inline after it) or all in one `applyWal` batch
  * of `vector` entries (`load = 'wal'`: one write, sealed once) — then `optimizeVectors` builds
  * one HNSW segment.
  */
@@ -126,12 +126,12 @@ async function remdb(load = 'put') {
   t = process.hrtime.bigint();
   if (load === 'put') {
     let lap = t;
-    for (let i = 0; i < N; i++) {
-      db.putVector('glove', ids[i], 'vec', 'glove', baseVec(i));
-      if ((i + 1) % 20_000 === 0) {
-        console.error(`  remdb putVector ${i + 1}/${N}: last 20k in ${since(lap).toFixed(1)} s`);
-        lap = process.hrtime.bigint();
-      }
+    for (let start = 0; start < N; start += 10_000) {
+      const items = [];
+      for (let i = start; i < Math.min(N, start + 10_000); i++) items.push({ id: ids[i], vector: baseVec(i) });
+      db.putVectors('glove', 'vec', 'glove', items);
+      console.error(`  remdb putVectors ${Math.min(N, start + 10_000)}/${N}: last batch in ${since(lap).toFixed(1)} s`);
+      lap = process.hrtime.bigint();
     }
   } else {
     const seq = db.walSeq();
@@ -151,7 +151,7 @@ async function remdb(load = 'put') {
   const report = db.optimizeVectors('glove');
   const optimizeSecs = since(t);
   console.error(`  remdb optimizeVectors: ${JSON.stringify(report)}`);
-  const how = load === 'put' ? 'putVector' : 'applyWal';
+  const how = load === 'put' ? 'putVectors' : 'applyWal';
   const build = `${(insertSecs + vectorSecs + optimizeSecs).toFixed(1)} s (insertMany ${insertSecs.toFixed(1)} + ${how} ${vectorSecs.toFixed(1)} + optimize ${optimizeSecs.toFixed(1)})`;
   console.error(`remdb (${how}): ${build}`);
   const rows = {};

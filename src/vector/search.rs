@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kv::KvSnapshot;
 use crate::store::codec::decode_row;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName};
-use crate::store::{read_row, Row, Tenant};
+use crate::store::{decode_row_value, read_row, Row, Tenant};
 
 /// Most rows a search returns.
 pub const MAX_TOP_K: usize = 10_000;
@@ -172,7 +172,7 @@ pub(crate) fn search(
         ));
     }
     let snap = t.snapshot()?;
-    let mut best: HashMap<Uuid, f32> = HashMap::new();
+    let mut best: HashMap<Uuid, (f32, Option<Vec<u8>>)> = HashMap::new();
     for index in &indexes {
         let Some(meta) = read_meta(&*snap, t.store_keys(), index)? else {
             continue;
@@ -186,24 +186,34 @@ pub(crate) fn search(
         }
         let mut q = query.clone();
         meta.metric.prepare(&mut q);
-        for (id, score) in search_index(t, &*snap, index, &meta, &q, o)? {
-            let entry = best.entry(id).or_insert(score);
-            *entry = entry.max(score);
+        for (id, score, row) in search_index(t, &*snap, index, &meta, &q, o)? {
+            let entry = best.entry(id).or_insert((score, None));
+            entry.0 = entry.0.max(score);
+            if entry.1.is_none() {
+                entry.1 = row;
+            }
         }
     }
-    let mut ranked: Vec<(Uuid, f32)> = best.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut ranked: Vec<(Uuid, (f32, Option<Vec<u8>>))> = best.into_iter().collect();
+    ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     ranked.truncate(o.top_k);
     let mut hits = Vec::with_capacity(ranked.len());
-    for (id, score) in ranked {
-        if let Some((row, _)) = read_row(&*snap, t.store_keys(), table, &id)? {
+    for (id, (score, bytes)) in ranked {
+        let row = match bytes {
+            Some(bytes) => Some(decode_row_value(&bytes)?.0),
+            None => read_row(&*snap, t.store_keys(), table, &id)?.map(|(row, _)| row),
+        };
+        if let Some(row) = row {
             hits.push(SearchHit { id, score, row });
         }
     }
     Ok(hits)
 }
 
-/// Up to `top_k` validated `(id, score)` of one index, best first.
+/// A validated hit of one index: id, score, and the stored row when validation read it.
+type Validated = (Uuid, f32, Option<Vec<u8>>);
+
+/// Up to `top_k` validated hits of one index, best first.
 fn search_index(
     t: &Tenant,
     snap: &dyn KvSnapshot,
@@ -211,7 +221,7 @@ fn search_index(
     meta: &IndexMeta,
     q: &[f32],
     o: &SearchOptions,
-) -> Result<Vec<(Uuid, f32)>> {
+) -> Result<Vec<Validated>> {
     let k = o.top_k;
     let ef = o.ef.unwrap_or(DEFAULT_EF).max(k).min(MAX_TOP_K * 4);
     let filter = o.filter.as_ref();
@@ -232,7 +242,7 @@ fn search_index(
                 }
             }
         }
-        return Ok(validate(t, snap, index, cands, o)?.0);
+        return Ok(validate(t, snap, index, meta, cands, o)?.0);
     }
     let mut cands = pending.clone();
     let mut truncated = Vec::new();
@@ -249,7 +259,7 @@ fn search_index(
                 .map(|(id, s)| (id, s, info.no)),
         );
     }
-    let (hits, exhausted) = validate(t, snap, index, cands, o)?;
+    let (hits, exhausted) = validate(t, snap, index, meta, cands, o)?;
     if hits.len() >= k || !exhausted || truncated.is_empty() {
         return Ok(hits);
     }
@@ -269,20 +279,30 @@ fn search_index(
                 .map(|(id, s)| (id, s, info.no)),
         );
     }
-    Ok(validate(t, snap, index, cands, o)?.0)
+    Ok(validate(t, snap, index, meta, cands, o)?.0)
 }
 
 /// Sorts candidates best first and keeps those still valid until `top_k`: the vector record
 /// still names the candidate's segment, the row is live (unless `include_deleted`), the score
 /// reaches `min_score`. Returns the hits and whether the candidates ran out (not `min_score`).
+///
+/// A segment with no dead entries (`SegmentInfo::dead`, kept by the write path) holds only
+/// current vectors, so its candidates skip the vector-record read.
 fn validate(
     t: &Tenant,
     snap: &dyn KvSnapshot,
     index: &IndexName,
+    meta: &IndexMeta,
     mut cands: Vec<(Uuid, f32, u64)>,
     o: &SearchOptions,
-) -> Result<(Vec<(Uuid, f32)>, bool)> {
+) -> Result<(Vec<Validated>, bool)> {
     cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let clean: HashSet<u64> = meta
+        .segments
+        .iter()
+        .filter(|s| s.dead == 0)
+        .map(|s| s.no)
+        .collect();
     let mut seen = HashSet::new();
     let mut hits = Vec::new();
     for (id, score, seg) in cands {
@@ -297,17 +317,19 @@ fn validate(
         }
         // Only a current entry claims the id: a stale (replaced) entry that outscores the row's
         // new vector must not hide it.
-        if seg != 0 && t.vector_segment_in(snap, index, &id)? != Some(seg) {
+        if seg != 0 && !clean.contains(&seg) && t.vector_segment_in(snap, index, &id)? != Some(seg)
+        {
             continue; // replaced or deleted since the segment was built
         }
         seen.insert(id);
+        let mut row = None;
         if !o.include_deleted {
             match snap.get(&t.store_keys().row(&index.table, &id))? {
-                Some(value) if !decode_row(&value)?.0 => {}
+                Some(value) if !decode_row(&value)?.0 => row = Some(value),
                 _ => continue,
             }
         }
-        hits.push((id, score));
+        hits.push((id, score, row));
     }
     let full = hits.len() >= o.top_k;
     Ok((hits, !full))

@@ -300,14 +300,18 @@ impl Scratch {
     }
 
     /// Looks at point `p`: keeps it when it is among the `ef` nearest so far.
-    #[inline]
     fn push(&mut self, p: u32, ef: usize, dist: &impl Fn(u32) -> f32) {
         let seen = &mut self.visited[p as usize];
         if *seen == self.stamp {
             return;
         }
         *seen = self.stamp;
-        let k = key(dist(p), p);
+        self.offer(key(dist(p), p), ef);
+    }
+
+    /// Keeps candidate `k` when it is among the `ef` nearest so far.
+    #[inline]
+    fn offer(&mut self, k: u64, ef: usize) {
         let at = self.nearest.partition_point(|&x| x < k);
         if at >= ef {
             return;
@@ -330,11 +334,29 @@ impl Scratch {
                     break;
                 }
             }
-            for &p in links(point_of(c) as usize) {
+            // Three passes over the node's links, with the same outcome as pushing them one by
+            // one: the distances are computed in a loop of their own, with no branch on their
+            // values, so the CPU overlaps the cache misses of fetching the vectors (the search
+            // is bound by them) instead of waiting for each in turn.
+            let mut fresh = [0u32; ZERO_LINKS];
+            let mut n = 0;
+            for &p in links(point_of(c) as usize).iter().take(ZERO_LINKS) {
                 if p == NO_LINK {
                     break;
                 }
-                self.push(p, self.ef, dist);
+                let seen = &mut self.visited[p as usize];
+                if *seen != self.stamp {
+                    *seen = self.stamp;
+                    fresh[n] = p;
+                    n += 1;
+                }
+            }
+            let mut keys = [0u64; ZERO_LINKS];
+            for (k, &p) in keys.iter_mut().zip(&fresh[..n]) {
+                *k = key(dist(p), p);
+            }
+            for &k in &keys[..n] {
+                self.offer(k, self.ef);
             }
             self.nearest.truncate(self.ef);
         }
