@@ -1159,15 +1159,17 @@ fn from_js(what: &str, value: JsValue) -> Result<Value, JsValue> {
         .map_err(|e| invalid(format!("{what} is not JSON-compatible: {e}")))
 }
 
-/// Any serializable result as a plain JS value (objects, not `Map`s).
+/// Any serializable result as a plain JS value (objects, arrays, numbers, strings, null): written
+/// as JSON text by serde_json and read by the engine's `JSON.parse`. For rows that is several
+/// times faster than building each object property by property across the boundary.
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| {
-            js_error(Error::Storage(format!(
-                "cannot represent the result in JavaScript: {e}"
-            )))
-        })
+    let failed = |why: String| {
+        js_error(Error::Storage(format!(
+            "cannot represent the result in JavaScript: {why}"
+        )))
+    };
+    let text = serde_json::to_string(value).map_err(|e| failed(e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|e| failed(format!("{e:?}")))
 }
 
 /// A JS number that must be a non-negative integer JS can hold exactly.

@@ -278,6 +278,8 @@ struct Scratch {
     candidates: BinaryHeap<Reverse<u64>>,
     /// The nearest points found, sorted, nearest first (`W` in the paper).
     nearest: Vec<u64>,
+    /// The unvisited links of the node being expanded, then their keys.
+    fresh: Vec<u64>,
     ef: usize,
 }
 
@@ -312,6 +314,9 @@ impl Scratch {
     /// Keeps candidate `k` when it is among the `ef` nearest so far.
     #[inline]
     fn offer(&mut self, k: u64, ef: usize) {
+        if self.nearest.len() >= ef && self.nearest[ef - 1] < k {
+            return; // the common case late in a search: further than the ef-th
+        }
         let at = self.nearest.partition_point(|&x| x < k);
         if at >= ef {
             return;
@@ -338,26 +343,26 @@ impl Scratch {
             // one: the distances are computed in a loop of their own, with no branch on their
             // values, so the CPU overlaps the cache misses of fetching the vectors (the search
             // is bound by them) instead of waiting for each in turn.
-            let mut fresh = [0u32; ZERO_LINKS];
-            let mut n = 0;
-            for &p in links(point_of(c) as usize).iter().take(ZERO_LINKS) {
+            let mut fresh = std::mem::take(&mut self.fresh);
+            fresh.clear();
+            for &p in links(point_of(c) as usize) {
                 if p == NO_LINK {
                     break;
                 }
                 let seen = &mut self.visited[p as usize];
                 if *seen != self.stamp {
                     *seen = self.stamp;
-                    fresh[n] = p;
-                    n += 1;
+                    fresh.push(u64::from(p));
                 }
             }
-            let mut keys = [0u64; ZERO_LINKS];
-            for (k, &p) in keys.iter_mut().zip(&fresh[..n]) {
+            for k in fresh.iter_mut() {
+                let p = *k as u32;
                 *k = key(dist(p), p);
             }
-            for &k in &keys[..n] {
+            for &k in &fresh {
                 self.offer(k, self.ef);
             }
+            self.fresh = fresh;
             self.nearest.truncate(self.ef);
         }
     }
