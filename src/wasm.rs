@@ -336,10 +336,17 @@ impl RemDb {
     /// `tokenizer.json` from bytes and uses it for `provider` (default
     /// `local:all-MiniLM-L6-v2`): inserts into tables with `embedding_fields` embed inline from
     /// now on. Needs a build with the `embeddings` feature.
+    /// Bytes of WebAssembly linear memory the module holds now. It grows and never shrinks, so
+    /// this is the high-water mark of every allocation so far (loading a model is the largest).
+    #[wasm_bindgen(js_name = linearMemoryBytes)]
+    pub fn linear_memory_bytes() -> f64 {
+        (core::arch::wasm32::memory_size(0) * 65536) as f64
+    }
+
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(
         &self,
-        model: &[u8],
+        model: Vec<u8>,
         tokenizer: &[u8],
         provider: Option<String>,
     ) -> Result<(), JsValue> {
@@ -492,11 +499,11 @@ impl RemDb {
     #[cfg(feature = "embeddings")]
     fn register_local(
         &self,
-        model: &[u8],
+        model: Vec<u8>,
         tokenizer: &[u8],
         provider: &str,
     ) -> Result<(), JsValue> {
-        let embedder = crate::embed::LocalEmbedder::from_bytes(model, tokenizer)
+        let embedder = crate::embed::LocalEmbedder::from_owned_bytes(model, tokenizer)
             .map_err(js_error)?
             .with_name(provider);
         self.db.embedders().register(provider, Arc::new(embedder));
@@ -506,7 +513,7 @@ impl RemDb {
     #[cfg(not(feature = "embeddings"))]
     fn register_local(
         &self,
-        _model: &[u8],
+        _model: Vec<u8>,
         _tokenizer: &[u8],
         _provider: &str,
     ) -> Result<(), JsValue> {

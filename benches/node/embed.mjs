@@ -72,7 +72,9 @@ const db = RemDb.openMemory();
 let t0 = process.hrtime.bigint();
 db.loadModel(modelBytes, tokenizerBytes);
 const remdbLoadMs = since(t0) * 1e3;
-console.error(`remdb loadModel: ${remdbLoadMs.toFixed(0)} ms`);
+const MiB = (bytes) => (bytes / 1048576).toFixed(1);
+const memoryAfterLoad = RemDb.linearMemoryBytes(); // high-water mark: the load's peak
+console.error(`remdb loadModel: ${remdbLoadMs.toFixed(0)} ms, linear memory ${MiB(memoryAfterLoad)} MiB`);
 
 // ---- onnxruntime-web --------------------------------------------------------------------------
 
@@ -208,7 +210,8 @@ printTable(
     fmt(tok.median),
   ]),
 );
-console.log(`\nModel load: remdb loadModel ${remdbLoadMs.toFixed(0)} ms; onnxruntime-web session + tokenizer ${ortLoadMs.toFixed(0)} ms\n`);
+console.log(`\nModel load: remdb loadModel ${remdbLoadMs.toFixed(0)} ms; onnxruntime-web session + tokenizer ${ortLoadMs.toFixed(0)} ms`);
+console.log(`remdb wasm linear memory: ${MiB(memoryAfterLoad)} MiB after loadModel (goal < 100), ${MiB(RemDb.linearMemoryBytes())} MiB after every benchmark above (batches up to 32)\n`);
 const ms = (s) => `${(s * 1e3).toFixed(0)} ms`;
 const rate = (s) => `${Math.round(ROWS / s)}/s`;
 printTable(

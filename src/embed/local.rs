@@ -91,7 +91,7 @@ impl LocalEmbedder {
             .and_then(|n| n.to_str())
             .filter(|n| !n.is_empty() && *n != "." && *n != "..")
             .unwrap_or(DEFAULT_LOCAL_MODEL);
-        let mut embedder = Self::from_bytes(&model, &tokenizer)?;
+        let mut embedder = Self::from_owned_bytes(model, &tokenizer)?;
         embedder.name = EmbedderSpec {
             provider: Provider::Local,
             model: model_name.to_string(),
@@ -117,6 +117,19 @@ impl LocalEmbedder {
     /// `tokenizer.json`. This is the wasm path. Named `local:all-MiniLM-L6-v2` unless renamed with
     /// [`LocalEmbedder::with_name`].
     pub fn from_bytes(model_onnx: &[u8], tokenizer_json: &[u8]) -> Result<Self> {
+        Self::from_proto(read_proto(model_onnx)?, tokenizer_json)
+    }
+
+    /// [`LocalEmbedder::from_bytes`] taking the model bytes by value: they are freed as soon as
+    /// they are parsed, before the model is built and optimised, which lowers the peak memory
+    /// of a load by their size (in wasm linear memory never shrinks, so the peak is what stays).
+    pub fn from_owned_bytes(model_onnx: Vec<u8>, tokenizer_json: &[u8]) -> Result<Self> {
+        let proto = read_proto(&model_onnx)?;
+        drop(model_onnx);
+        Self::from_proto(proto, tokenizer_json)
+    }
+
+    fn from_proto(proto: ModelProto, tokenizer_json: &[u8]) -> Result<Self> {
         let mut tokenizer =
             Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("invalid tokenizer.json", e))?;
         // tokenizer.json ships fixed padding to 128: pad to the longest text of each batch instead.
@@ -134,7 +147,7 @@ impl LocalEmbedder {
             }))
             .map_err(|e| err("tokenizer truncation", e))?;
 
-        let plan = load_plan(model_onnx)?;
+        let plan = load_plan(proto)?;
         let mut embedder = LocalEmbedder {
             name: format!("local:{DEFAULT_LOCAL_MODEL}"),
             tokenizer,
@@ -273,18 +286,27 @@ impl Embedder for LocalEmbedder {
     }
 }
 
-/// Parses, rewrites and optimises the ONNX model for inputs of shape `[batch, seq]`.
-fn load_plan(model_onnx: &[u8]) -> Result<Plan> {
-    // The exported value_info claims shapes tract cannot reconcile with broadcasting (the
-    // attention-mask `Where`): let tract infer every intermediate shape itself.
-    let onnx = tract_onnx::onnx().with_ignore_value_info(true);
-    let mut proto = onnx
-        .proto_model_for_read(&mut std::io::Cursor::new(model_onnx))
-        .map_err(|e| tract_err("invalid ONNX model", e))?;
+/// The ONNX parser: the exported value_info claims shapes tract cannot reconcile with
+/// broadcasting (the attention-mask `Where`), so tract infers every intermediate shape itself.
+fn onnx() -> tract_onnx::Onnx {
+    tract_onnx::onnx().with_ignore_value_info(true)
+}
+
+/// Decodes the ONNX protobuf straight from `model_onnx` (tract's own reader copies it first).
+fn read_proto(model_onnx: &[u8]) -> Result<ModelProto> {
+    <ModelProto as prost::Message>::decode(model_onnx)
+        .map_err(|e| Error::Embedding(format!("invalid ONNX model: {e}")))
+}
+
+/// Rewrites and optimises the ONNX model for inputs of shape `[batch, seq]`. The protobuf (its
+/// weights as raw bytes) is dropped as soon as tract holds the weights as tensors.
+fn load_plan(mut proto: ModelProto) -> Result<Plan> {
     rewrite_quantized_gathers(&mut proto);
-    let mut model = onnx
+    rewrite_scaled_matmuls(&mut proto);
+    let mut model = onnx()
         .model_for_proto_model(&proto)
         .map_err(|e| tract_err("unsupported ONNX model", e))?;
+    drop(proto);
     let n_inputs = model.inputs.len();
     if !(2..=3).contains(&n_inputs) {
         return Err(Error::Embedding(format!(
@@ -455,6 +477,12 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
         rewritten += 1;
     }
     // Drop the full-table Mul and Cast when nothing else reads them any more.
+    drop_dead_nodes(graph, &maybe_dead);
+    rewritten
+}
+
+/// Removes nodes all of whose outputs are in `maybe_dead` and read by nothing, until none is left.
+fn drop_dead_nodes(graph: &mut pb::GraphProto, maybe_dead: &std::collections::HashSet<String>) {
     loop {
         let used: std::collections::HashSet<&str> = graph
             .node
@@ -478,6 +506,89 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
             graph.node.remove(k);
         }
     }
+}
+
+/// Rewrites `MatMul(X, Mul(Cast(Wq), S))` — int8 weights `[K, N]` dequantized by per-column
+/// scales `S` (`[1, N]` or `[N]`), the pattern of the MiniLM export — into
+/// `Mul(MatMul(X, Cast(Wq)), S)`: each output column is scaled after its sum instead of each
+/// term before it (the same value up to float rounding). tract folds constant subgraphs when it
+/// loads a model and keeps every folded value until the load is done; folding `Mul(Cast(Wq), S)`
+/// made two f32 copies of all the weights, this makes one — about 45 MB less at the peak of a
+/// load (in wasm, linear memory never shrinks, so the peak is what stays).
+fn rewrite_scaled_matmuls(model: &mut ModelProto) -> usize {
+    let Some(graph) = model.graph.as_mut() else {
+        return 0;
+    };
+    let inits: std::collections::HashMap<String, Vec<i64>> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.dims.clone()))
+        .collect();
+    let producer = |nodes: &[NodeProto], out: &str| {
+        nodes.iter().position(|n| n.output.iter().any(|o| o == out))
+    };
+    let float = pb::tensor_proto::DataType::Float as i64;
+    let mut rewritten = 0;
+    let mut maybe_dead = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < graph.node.len() {
+        let m = &graph.node[i];
+        if m.op_type != "MatMul" || m.input.len() != 2 || m.output.len() != 1 {
+            i += 1;
+            continue;
+        }
+        let found = (|| {
+            let mul = &graph.node[producer(&graph.node, &m.input[1])?];
+            if mul.op_type != "Mul" || mul.input.len() != 2 {
+                return None;
+            }
+            for (cast_in, scale) in [
+                (&mul.input[0], &mul.input[1]),
+                (&mul.input[1], &mul.input[0]),
+            ] {
+                let Some(c) = producer(&graph.node, cast_in) else {
+                    continue;
+                };
+                let cast = &graph.node[c];
+                let weights = cast
+                    .input
+                    .first()
+                    .and_then(|w| inits.get(w.as_str()))
+                    .filter(|d| d.len() == 2);
+                let columns = weights.map(|d| d[1]);
+                let per_column = |d: &Vec<i64>| match d.as_slice() {
+                    [1, n] | [n] => Some(*n) == columns,
+                    _ => false,
+                };
+                if cast.op_type == "Cast"
+                    && attr_i(cast, "to") == Some(float)
+                    && cast.input.len() == 1
+                    && weights.is_some()
+                    && inits.get(scale.as_str()).is_some_and(per_column)
+                {
+                    return Some((cast.output[0].clone(), scale.clone(), mul.output.clone()));
+                }
+            }
+            None
+        })();
+        let Some((weights, scale, mul_outputs)) = found else {
+            i += 1;
+            continue;
+        };
+        let m = &mut graph.node[i];
+        let out = m.output[0].clone();
+        let unscaled = format!("{out}__remdb_unscaled");
+        m.input[1] = weights;
+        m.output[0] = unscaled.clone();
+        let name = format!("{}__remdb_scale", m.name);
+        graph
+            .node
+            .insert(i + 1, node("Mul", name, vec![unscaled, scale], out, vec![]));
+        maybe_dead.extend(mul_outputs);
+        i += 2;
+        rewritten += 1;
+    }
+    drop_dead_nodes(graph, &maybe_dead);
     rewritten
 }
 
@@ -585,6 +696,104 @@ mod tests {
             .unwrap()
             .remove(0)
             .into_tensor()
+    }
+
+    /// `x [2, 3] · (Cast(wq [3, 4]) ∘ s [1, 4])`: the MiniLM weight pattern.
+    fn scaled_matmul() -> ModelProto {
+        let wq: Vec<u8> = (0..12)
+            .map(|i| ((i * 53 % 255) as i8).wrapping_sub(90) as u8)
+            .collect();
+        let scales: Vec<u8> = [0.013f32, 0.5, -0.25, 7.0]
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        let float = DataType::Float as i64;
+        let mut model = quantized_lookup();
+        let graph = model.graph.as_mut().unwrap();
+        graph.initializer = vec![
+            tensor("wq", &[3, 4], DataType::Int8, wq),
+            tensor("s", &[1, 4], DataType::Float, scales),
+        ];
+        let mut x = value_info("x", Some((DataType::Float, 2)));
+        if let Some(pb::type_proto::Value::TensorType(t)) =
+            x.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            let mut three = t.shape.as_ref().unwrap().dim[0].clone();
+            three.value = Some(pb::tensor_shape_proto::dimension::Value::DimValue(3));
+            t.shape.as_mut().unwrap().dim.push(three);
+        }
+        graph.input = vec![x];
+        graph.node = vec![
+            node(
+                "Cast",
+                "cast".into(),
+                vec!["wq".into()],
+                "wf".into(),
+                vec![int_attr("to", float)],
+            ),
+            node(
+                "Mul",
+                "mul".into(),
+                vec!["s".into(), "wf".into()],
+                "w".into(),
+                vec![],
+            ),
+            node(
+                "MatMul",
+                "matmul".into(),
+                vec!["x".into(), "w".into()],
+                "out".into(),
+                vec![],
+            ),
+        ];
+        model
+    }
+
+    #[test]
+    fn scaled_matmul_rewrite_scales_after_the_sum() {
+        let original = scaled_matmul();
+        let mut rewritten = original.clone();
+        assert_eq!(rewrite_scaled_matmuls(&mut rewritten), 1);
+        let ops: Vec<&str> = rewritten
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert_eq!(
+            ops,
+            ["Cast", "MatMul", "Mul"],
+            "the scaled weights are gone"
+        );
+        let run = |proto: &ModelProto| -> Vec<f32> {
+            let model = tract_onnx::onnx()
+                .model_for_proto_model(proto)
+                .unwrap()
+                .into_optimized()
+                .unwrap()
+                .into_runnable()
+                .unwrap();
+            let x = tract_ndarray::arr2(&[[0.5f32, -1.25, 2.0], [3.0, 0.125, -0.75]]).into_tvalue();
+            let out = model.run(tvec![x]).unwrap().remove(0).into_tensor();
+            assert_eq!(out.shape(), &[2, 4]);
+            out.to_plain_array_view::<f32>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect()
+        };
+        let (a, b) = (run(&original), run(&rewritten));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{a:?} vs {b:?}");
+        }
+        assert!(a.iter().any(|x| x.abs() > 1.0), "a real product: {a:?}");
+        assert_eq!(
+            rewrite_scaled_matmuls(&mut rewritten),
+            0,
+            "nothing left to rewrite"
+        );
     }
 
     #[test]
