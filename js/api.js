@@ -169,7 +169,7 @@ async function run(h, method, args, remote) {
       const o = checkKeys('count option', args[1], ['includeDeleted']);
       return h.count(args[0], o.includeDeleted === true);
     }
-    case 'sql': return h.sql(args[0], args[1] ?? null);
+    case 'sql': return remote ? h.sqlAsync(args[0], args[1] ?? null) : h.sql(args[0], args[1] ?? null);
     case 'search': return search(h, args[0], args[1], args[2], remote);
     case 'embed': return remote ? h.embedAsync(args[0]) : h.embed(args[0]);
     case 'putVector': return h.putVector(...args);

@@ -8,7 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,6 +33,8 @@ pub struct RemDb {
     draining: Rc<Cell<bool>>,
     /// HTTP embedders usable only asynchronously here, by provider spec.
     remote: Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
+    /// Query texts each remote provider embedded ahead of a synchronous use (see `sqlAsync`).
+    queries: Rc<RefCell<HashMap<String, Arc<Mutex<QueryVectors>>>>>,
     /// The page image under redb when the host persists it (see [`RemDb::take_dirty`]).
     pages: Option<MemoryPages>,
 }
@@ -86,6 +88,7 @@ impl Database {
             tenant,
             draining: Rc::new(Cell::new(false)),
             remote: Rc::new(RefCell::new(HashMap::new())),
+            queries: Rc::new(RefCell::new(HashMap::new())),
             pages: None,
         })
     }
@@ -181,6 +184,7 @@ impl RemDb {
         let mut face = self.db.clone().into_js_face(Some(tenant.to_string()))?;
         face.pages = self.pages.clone();
         face.remote = self.remote.clone();
+        face.queries = self.queries.clone();
         Ok(face)
     }
 
@@ -297,6 +301,58 @@ impl RemDb {
             _ => return Err(invalid("params must be an array".into())),
         };
         to_js(&self.tenant.sql(query, &params).map_err(js_error)?)
+    }
+
+    /// Like `sql`, awaiting remote providers for the texts of similarity searches
+    /// (`embedding.cosine('text')`, `SEARCH 'text' IN t`): a run that needs a text a remote
+    /// provider has not embedded yet records it; the texts are embedded, and the query runs again.
+    #[wasm_bindgen(js_name = sqlAsync)]
+    pub fn sql_async(&self, query: String, params: JsValue) -> Result<js_sys::Promise, JsValue> {
+        let params = match from_js("params", params)? {
+            Value::Null => Vec::new(),
+            Value::Array(values) => values,
+            _ => return Err(invalid("params must be an array".into())),
+        };
+        let (tenant, remote, queries) = (
+            self.tenant.clone(),
+            self.remote.clone(),
+            self.queries.clone(),
+        );
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            // Each round embeds what the run before asked for; a query has at most a few texts.
+            for _ in 0..4 {
+                let handles: Vec<(String, Arc<Mutex<QueryVectors>>)> = queries
+                    .borrow()
+                    .iter()
+                    .map(|(p, q)| (p.clone(), q.clone()))
+                    .collect();
+                for (_, q) in &handles {
+                    q.lock().map_err(|_| poisoned())?.missing.clear();
+                }
+                let failure = match tenant.sql(&query, &params) {
+                    Ok(rows) => return to_js(&rows),
+                    Err(e) => e,
+                };
+                let mut embedded_any = false;
+                for (provider, q) in handles {
+                    let texts = std::mem::take(&mut q.lock().map_err(|_| poisoned())?.missing);
+                    let http = remote.borrow().get(&provider).cloned();
+                    let (Some(http), false) = (http, texts.is_empty()) else {
+                        continue;
+                    };
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    let vectors = http.embed_async(&refs).await.map_err(js_error)?;
+                    q.lock().map_err(|_| poisoned())?.remember(texts, vectors);
+                    embedded_any = true;
+                }
+                if !embedded_any {
+                    return Err(js_error(failure));
+                }
+            }
+            Err(js_error(Error::Embedding(
+                "the query still needed new embeddings after four rounds".into(),
+            )))
+        }))
     }
 
     /// Sequence number of the tenant's last WAL entry (0 when nothing was written).
@@ -608,15 +664,24 @@ impl RemDb {
         if let Some(b) = o.batch_size {
             config.batch_size = to_usize("batchSize", b)?;
         }
-        let (db, remote, name) = (self.db.clone(), self.remote.clone(), spec.to_string());
+        let (db, remote, queries, name) = (
+            self.db.clone(),
+            self.remote.clone(),
+            self.queries.clone(),
+            spec.to_string(),
+        );
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let e = crate::embed::HttpEmbedder::new_async(spec, config)
                 .await
                 .map_err(js_error)?;
             let e = Rc::new(e);
             remote.borrow_mut().insert(name.clone(), e.clone());
-            db.embedders()
-                .register(&name, Arc::new(RemoteHandle(e.dimensions(), name.clone())));
+            let prepared = Arc::new(Mutex::new(QueryVectors::default()));
+            queries.borrow_mut().insert(name.clone(), prepared.clone());
+            db.embedders().register(
+                &name,
+                Arc::new(RemoteHandle(e.dimensions(), name.clone(), prepared)),
+            );
             Ok(JsValue::UNDEFINED)
         }))
     }
@@ -722,8 +787,33 @@ impl RemDb {
 }
 
 /// Stands in the registry for an HTTP embedder that only answers asynchronously here, so the
-/// store queues its work (`is_sync` is false) and reports it ready.
-struct RemoteHandle(usize, String);
+/// store queues its work (`is_sync` is false) and reports it ready. Synchronous calls are
+/// answered from the texts `sqlAsync` embedded ahead; others are recorded as missing.
+struct RemoteHandle(usize, String, Arc<Mutex<QueryVectors>>);
+
+/// Query vectors a remote provider computed ahead of a synchronous use, and the texts a
+/// synchronous use asked for that were not there.
+#[derive(Default)]
+struct QueryVectors {
+    vectors: HashMap<String, Vec<f32>>,
+    missing: Vec<String>,
+}
+
+/// Texts kept at most (then the cache starts over): query texts, not documents.
+const MAX_QUERY_VECTORS: usize = 1024;
+
+impl QueryVectors {
+    fn remember(&mut self, texts: Vec<String>, vectors: Vec<Vec<f32>>) {
+        if self.vectors.len() + texts.len() > MAX_QUERY_VECTORS {
+            self.vectors.clear();
+        }
+        self.vectors.extend(texts.into_iter().zip(vectors));
+    }
+}
+
+fn poisoned() -> JsValue {
+    js_error(Error::Embedding("query vector cache is unusable".into()))
+}
 
 impl crate::embed::Embedder for RemoteHandle {
     fn name(&self) -> &str {
@@ -735,9 +825,28 @@ impl crate::embed::Embedder for RemoteHandle {
     fn is_sync(&self) -> bool {
         false
     }
-    fn embed(&self, _: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+    fn embed(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+        let mut q = self
+            .2
+            .lock()
+            .map_err(|_| Error::Embedding("query vector cache is unusable".into()))?;
+        if let Some(found) = texts
+            .iter()
+            .map(|t| q.vectors.get(*t).cloned())
+            .collect::<Option<Vec<_>>>()
+        {
+            return Ok(found);
+        }
+        for t in texts {
+            if !q.vectors.contains_key(*t)
+                && q.missing.len() < 64
+                && !q.missing.iter().any(|m| m == t)
+            {
+                q.missing.push(t.to_string());
+            }
+        }
         Err(Error::Embedding(format!(
-            "{}: remote embedders answer asynchronously here (embedAsync)",
+            "{}: remote embedders answer asynchronously here (embedAsync, searchAsync, sqlAsync)",
             self.1
         )))
     }

@@ -96,6 +96,20 @@ pub(crate) fn resolve_indexes(
 ) -> Result<(String, Vec<IndexName>)> {
     let schema = t.compiled_schema(table)?;
     let settings = t.embed_settings();
+    // The table's stored indexes, listed at most once (only tables without `embedding_fields`,
+    // searched by caller-supplied vectors, need them).
+    let mut listed: Option<Vec<IndexName>> = None;
+    let mut stored = || -> Result<Vec<IndexName>> {
+        if listed.is_none() {
+            listed = Some(
+                t.vector_indexes(table)?
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect(),
+            );
+        }
+        Ok(listed.clone().unwrap_or_default())
+    };
     let provider = match (&o.provider, o.alt) {
         (Some(p), _) => p.clone(),
         (None, true) => schema.info.embedding_provider_alt.clone().ok_or_else(|| {
@@ -105,10 +119,10 @@ pub(crate) fn resolve_indexes(
             Some(p) if !schema.info.embedding_fields.is_empty() => p,
             _ => {
                 // Caller-supplied vectors only: the provider of the table's first index.
-                t.vector_indexes(table)?
+                stored()?
                     .into_iter()
                     .next()
-                    .map(|(i, _)| i.provider)
+                    .map(|i| i.provider)
                     .ok_or_else(|| {
                         Error::InvalidArgument(format!(
                             "table `{table}` has no embedding provider and no vectors"
@@ -120,11 +134,10 @@ pub(crate) fn resolve_indexes(
     let fields: Vec<String> = match &o.field {
         Some(f) => vec![f.clone()],
         None if !schema.info.embedding_fields.is_empty() => schema.info.embedding_fields.clone(),
-        None => t
-            .vector_indexes(table)?
+        None => stored()?
             .into_iter()
-            .filter(|(i, _)| i.provider == provider)
-            .map(|(i, _)| i.field)
+            .filter(|i| i.provider == provider)
+            .map(|i| i.field)
             .collect(),
     };
     if fields.is_empty() {

@@ -752,6 +752,112 @@ test('remdb/full: embedding model from file paths, embed(), automatic embeddings
   console.log(`remdb/full: model loaded in ${loadMs} ms, 4 rows embedded on insert in ${insertMs} ms`);
 });
 
+/**
+ * A local OpenAI-compatible embeddings server (`POST /v1/embeddings`): 64-dimensional vectors from
+ * the words of each input (texts sharing words point alike), `data` in reverse order (clients must
+ * sort by `index`). `fail(n, status)` makes the next n requests fail with that status.
+ */
+async function openAiServer() {
+  const { createServer } = await import('node:http');
+  const seen = [];
+  let failures = { left: 0, status: 500 };
+  const vector = (text) => {
+    const v = new Array(64).fill(0);
+    for (const word of text.toLowerCase().split(/\W+/).filter(Boolean)) {
+      let h = 7;
+      for (const c of word) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+      v[h % 64] += 1;
+    }
+    const norm = Math.hypot(...v) || 1;
+    return v.map((x) => x / norm);
+  };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      const json = JSON.parse(body);
+      seen.push({ method: req.method, url: req.url, auth: req.headers.authorization, body: json });
+      const reply = (status, value, headers = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(JSON.stringify(value));
+      };
+      if (failures.left > 0) {
+        failures.left--;
+        reply(failures.status, { error: { message: `status ${failures.status}`, type: 'test' } }, { 'retry-after': '0' });
+        return;
+      }
+      const data = json.input.map((text, index) => ({ object: 'embedding', index, embedding: vector(text) })).reverse();
+      reply(200, { object: 'list', data, model: json.model, usage: { prompt_tokens: 1, total_tokens: 1 } });
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${server.address().port}/v1`,
+    seen,
+    vector,
+    fail(left, status) { failures = { left, status }; },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+test('remote embeddings: the core build embeds through an OpenAI-compatible server on 127.0.0.1 (fetch from wasm)', async () => {
+  const server = await openAiServer();
+  try {
+    const db = await RemDB.open({
+      embedding: { provider: 'openai:test-embed', baseUrl: server.baseUrl, apiKey: 'sk-test', maxRetries: 2 },
+    });
+    // embed(): the request the server saw, and the vector it sent back.
+    const v = await db.embed('red apples');
+    assert.ok(v instanceof Float32Array && v.length === 64);
+    assert.deepEqual(Array.from(v).map((x) => x.toFixed(5)), server.vector('red apples').map((x) => x.toFixed(5)));
+    // Opening asked once for the provider's dimension; then embed() sent its text.
+    assert.equal(server.seen.length, 2);
+    const first = server.seen[1];
+    assert.equal(first.method, 'POST');
+    assert.equal(first.url, '/v1/embeddings');
+    assert.equal(first.auth, 'Bearer sk-test');
+    assert.equal(first.body.model, 'test-embed');
+    assert.deepEqual(first.body.input, ['red apples']);
+    const two = await db.embed(['green pears', 'red apples']);
+    assert.equal(two.length, 2);
+    assert.deepEqual(Array.from(two[1]), Array.from(v), 'answers are matched to inputs by index');
+
+    // Inserts embed in the background; flush() waits for the remote calls.
+    await db.registerSchema({
+      title: 'Note',
+      type: 'object',
+      properties: { title: { type: 'string' }, body: { type: 'string' } },
+      json_schema_extra: { key_field: 'title', embedding_fields: ['body'] },
+    });
+    await db.insertMany('note', [
+      { title: 'fruit', body: 'red apples and green pears' },
+      { title: 'sky', body: 'blue sky over the sea' },
+      { title: 'cars', body: 'fast cars on a race track' },
+    ]);
+    await db.flush();
+    const top = async (q) => (await db.search('note', q, { topK: 1 })).map((h) => h.title);
+    assert.deepEqual(await top('apples'), ['fruit']);
+    assert.deepEqual(await top('the sea'), ['sky']);
+    const rows = await db.sql("SELECT title FROM note WHERE embedding.cosine('race cars') LIMIT 1");
+    assert.deepEqual(rows, [{ title: 'cars' }]);
+    const asked = server.seen.length;
+    await db.sql("SELECT title FROM note WHERE embedding.cosine('race cars') LIMIT 1");
+    assert.equal(server.seen.length, asked, 'a query text already embedded is not sent again');
+
+    // A rate limit is retried; errors past maxRetries reject with EMBEDDING.
+    server.fail(1, 429);
+    assert.equal((await db.embed('blue sky')).length, 64);
+    server.fail(10, 500);
+    const before = server.seen.length;
+    await rejectsWith(db.embed('anything'), 'EMBEDDING');
+    assert.equal(server.seen.length - before, 3, 'one try and two retries');
+    server.fail(0, 500);
+    await db.close();
+  } finally {
+    await server.close();
+  }
+});
+
 test('remdb/full: a missing model file rejects with EMBEDDING; the core build has no local embeddings', async () => {
   await rejectsWith(full.RemDB.open({
     embedding: { model: join(MODEL_DIR, 'no-such-model.onnx'), tokenizer: join(MODEL_DIR, 'tokenizer.json') },
