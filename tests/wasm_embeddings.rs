@@ -49,7 +49,7 @@ fn wasm_matches_onnxruntime_reference() {
 fn js_face_embeds_inline_and_searches() {
     use wasm_bindgen::JsValue;
     let db = remdb::Database::memory().into_js_face(None).unwrap();
-    db.load_model(MODEL, TOKENIZER, None).unwrap();
+    db.load_model(MODEL.to_vec(), TOKENIZER, None).unwrap();
     let docs = [
         "The cat sat on the mat",
         "Rust is a systems programming language",
@@ -122,7 +122,7 @@ async fn background_mode_drains_in_an_async_task() {
             .unwrap()
             .into_js_face(None)
             .unwrap();
-    db.load_model(MODEL, TOKENIZER, None).unwrap();
+    db.load_model(MODEL.to_vec(), TOKENIZER, None).unwrap();
     let rows: Vec<Value> = (0..40)
         .map(|i| serde_json::json!({"name": format!("n{i}"), "content": format!("note {i} about {}", ["cats", "rust", "bread", "music"][i % 4])}))
         .collect();
