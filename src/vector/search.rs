@@ -185,6 +185,7 @@ pub(crate) fn search(
         ));
     }
     let snap = t.snapshot()?;
+    // Best score per row over the indexes, and the row's bytes when validation read them.
     let mut best: HashMap<Uuid, (f32, Option<Vec<u8>>)> = HashMap::new();
     for index in &indexes {
         let Some(meta) = read_meta(&*snap, t.store_keys(), index)? else {
@@ -207,7 +208,7 @@ pub(crate) fn search(
             }
         }
     }
-    let mut ranked: Vec<(Uuid, (f32, Option<Vec<u8>>))> = best.into_iter().collect();
+    let mut ranked: Vec<_> = best.into_iter().collect();
     ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     ranked.truncate(o.top_k);
     let mut hits = Vec::with_capacity(ranked.len());

@@ -481,8 +481,7 @@ impl<'de, const W: usize> Deserialize<'de> for Links<W> {
                 self,
                 mut seq: A,
             ) -> std::result::Result<Links<W>, A::Error> {
-                let mut out = Vec::new();
-                out.reserve(seq.size_hint().unwrap_or(0).min(1 << 22) * W);
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 22) * W);
                 while seq
                     .next_element_seed(AppendLinks::<W>(&mut out, PhantomData))?
                     .is_some()
