@@ -295,11 +295,7 @@ impl RemDb {
     /// Runs one SQL statement; returns the rows as plain objects whose keys follow the column
     /// order. `params` (optional) is an array bound to `$1, $2, ...` or `?` in order.
     pub fn sql(&self, query: &str, params: JsValue) -> Result<JsValue, JsValue> {
-        let params = match from_js("params", params)? {
-            Value::Null => Vec::new(),
-            Value::Array(values) => values,
-            _ => return Err(invalid("params must be an array".into())),
-        };
+        let params = sql_params(params)?;
         to_js(&self.tenant.sql(query, &params).map_err(js_error)?)
     }
 
@@ -308,11 +304,7 @@ impl RemDb {
     /// provider has not embedded yet records it; the texts are embedded, and the query runs again.
     #[wasm_bindgen(js_name = sqlAsync)]
     pub fn sql_async(&self, query: String, params: JsValue) -> Result<js_sys::Promise, JsValue> {
-        let params = match from_js("params", params)? {
-            Value::Null => Vec::new(),
-            Value::Array(values) => values,
-            _ => return Err(invalid("params must be an array".into())),
-        };
+        let params = sql_params(params)?;
         let (tenant, remote, queries) = (
             self.tenant.clone(),
             self.remote.clone(),
@@ -327,7 +319,7 @@ impl RemDb {
                     .map(|(p, q)| (p.clone(), q.clone()))
                     .collect();
                 for (_, q) in &handles {
-                    q.lock().map_err(|_| poisoned())?.missing.clear();
+                    q.lock().map_err(|_| js_error(poisoned()))?.missing.clear();
                 }
                 let failure = match tenant.sql(&query, &params) {
                     Ok(rows) => return to_js(&rows),
@@ -335,14 +327,17 @@ impl RemDb {
                 };
                 let mut embedded_any = false;
                 for (provider, q) in handles {
-                    let texts = std::mem::take(&mut q.lock().map_err(|_| poisoned())?.missing);
+                    let texts =
+                        std::mem::take(&mut q.lock().map_err(|_| js_error(poisoned()))?.missing);
                     let http = remote.borrow().get(&provider).cloned();
                     let (Some(http), false) = (http, texts.is_empty()) else {
                         continue;
                     };
                     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                     let vectors = http.embed_async(&refs).await.map_err(js_error)?;
-                    q.lock().map_err(|_| poisoned())?.remember(texts, vectors);
+                    q.lock()
+                        .map_err(|_| js_error(poisoned()))?
+                        .remember(texts, vectors);
                     embedded_any = true;
                 }
                 if !embedded_any {
@@ -811,8 +806,18 @@ impl QueryVectors {
     }
 }
 
-fn poisoned() -> JsValue {
-    js_error(Error::Embedding("query vector cache is unusable".into()))
+/// A lock on a query vector cache that a panic left poisoned (cannot happen single-threaded).
+fn poisoned() -> Error {
+    Error::Embedding("query vector cache is unusable".into())
+}
+
+/// SQL parameters from JS: `null`/`undefined` (none) or an array.
+fn sql_params(params: JsValue) -> Result<Vec<Value>, JsValue> {
+    match from_js("params", params)? {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(values) => Ok(values),
+        _ => Err(invalid("params must be an array".into())),
+    }
 }
 
 impl crate::embed::Embedder for RemoteHandle {
@@ -826,10 +831,7 @@ impl crate::embed::Embedder for RemoteHandle {
         false
     }
     fn embed(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
-        let mut q = self
-            .2
-            .lock()
-            .map_err(|_| Error::Embedding("query vector cache is unusable".into()))?;
+        let mut q = self.2.lock().map_err(|_| poisoned())?;
         if let Some(found) = texts
             .iter()
             .map(|t| q.vectors.get(*t).cloned())

@@ -372,6 +372,68 @@ fn node(
     }
 }
 
+/// The shapes of a graph's initializers, by name.
+fn initializer_dims(graph: &pb::GraphProto) -> std::collections::HashMap<String, Vec<i64>> {
+    graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.dims.clone()))
+        .collect()
+}
+
+/// An initializer dequantized in the graph: `Mul(Cast(Wq), S)`, operands in either order.
+struct Dequantized {
+    /// The int initializer `Wq`.
+    weights: String,
+    /// The output of `Cast(Wq)` (f32).
+    cast: String,
+    /// The scale initializer `S`.
+    scale: String,
+    /// The outputs of the `Mul` and of the `Cast` nodes.
+    mul_outputs: Vec<String>,
+    cast_outputs: Vec<String>,
+}
+
+/// The `Mul(Cast(Wq), S)` producing `value`, when `Wq` is an initializer cast to f32 and `S` an
+/// initializer whose shape `scale_fits(Wq dims, S dims)` accepts.
+fn dequantized(
+    nodes: &[NodeProto],
+    inits: &std::collections::HashMap<String, Vec<i64>>,
+    value: &str,
+    scale_fits: impl Fn(&[i64], &[i64]) -> bool,
+) -> Option<Dequantized> {
+    let producer = |out: &str| nodes.iter().find(|n| n.output.iter().any(|o| o == out));
+    let mul = producer(value)?;
+    if mul.op_type != "Mul" || mul.input.len() != 2 {
+        return None;
+    }
+    let float = pb::tensor_proto::DataType::Float as i64;
+    for (cast_in, scale) in [
+        (&mul.input[0], &mul.input[1]),
+        (&mul.input[1], &mul.input[0]),
+    ] {
+        let Some(cast) = producer(cast_in) else {
+            continue;
+        };
+        if cast.op_type != "Cast" || attr_i(cast, "to") != Some(float) || cast.input.len() != 1 {
+            continue;
+        }
+        let (Some(w), Some(s)) = (inits.get(&cast.input[0]), inits.get(scale.as_str())) else {
+            continue;
+        };
+        if scale_fits(w, s) {
+            return Some(Dequantized {
+                weights: cast.input[0].clone(),
+                cast: cast_in.clone(),
+                scale: scale.clone(),
+                mul_outputs: mul.output.clone(),
+                cast_outputs: cast.output.clone(),
+            });
+        }
+    }
+    None
+}
+
 /// Rewrites `Gather(Mul(Cast(Wq), S), ids)` — a weight-only int8 embedding table dequantized
 /// before the lookup — into `Mul(Cast(Gather(Wq, ids)), Gather(S, ids))` when `Wq` is an int
 /// initializer and `S` a per-row scale initializer `[rows, 1]`. The output is bit-identical
@@ -382,14 +444,7 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
     let Some(graph) = model.graph.as_mut() else {
         return 0;
     };
-    let inits: std::collections::HashMap<String, Vec<i64>> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone(), t.dims.clone()))
-        .collect();
-    let producer = |nodes: &[NodeProto], out: &str| {
-        nodes.iter().position(|n| n.output.iter().any(|o| o == out))
-    };
+    let inits = initializer_dims(graph);
     let float = pb::tensor_proto::DataType::Float as i64;
     let mut rewritten = 0;
     let mut maybe_dead = std::collections::HashSet::new();
@@ -401,39 +456,14 @@ fn rewrite_quantized_gathers(model: &mut ModelProto) -> usize {
             i += 1;
             continue;
         }
-        let found = (|| {
-            let mul = &graph.node[producer(&graph.node, &g.input[0])?];
-            if mul.op_type != "Mul" || mul.input.len() != 2 {
-                return None;
-            }
-            for (cast_in, scale) in [
-                (&mul.input[0], &mul.input[1]),
-                (&mul.input[1], &mul.input[0]),
-            ] {
-                let Some(c) = producer(&graph.node, cast_in) else {
-                    continue;
-                };
-                let cast = &graph.node[c];
-                let scale_dims = inits.get(scale.as_str());
-                if cast.op_type == "Cast"
-                    && attr_i(cast, "to") == Some(float)
-                    && cast.input.len() == 1
-                    && inits.contains_key(&cast.input[0])
-                    && scale_dims.is_some_and(|d| d.len() == 2 && d[1] == 1)
-                {
-                    return Some((
-                        cast.input[0].clone(),
-                        scale.clone(),
-                        [mul.output.clone(), cast.output.clone()],
-                    ));
-                }
-            }
-            None
-        })();
-        let Some((wq, scale, outputs)) = found else {
+        // Per-row scales: `[rows, 1]`.
+        let per_row = |_: &[i64], s: &[i64]| s.len() == 2 && s[1] == 1;
+        let Some(found) = dequantized(&graph.node, &inits, &g.input[0], per_row) else {
             i += 1;
             continue;
         };
+        let (wq, scale) = (found.weights, found.scale);
+        let outputs = [found.mul_outputs, found.cast_outputs];
         let (ids, out, base) = (
             g.input[1].clone(),
             g.output[0].clone(),
@@ -519,15 +549,7 @@ fn rewrite_scaled_matmuls(model: &mut ModelProto) -> usize {
     let Some(graph) = model.graph.as_mut() else {
         return 0;
     };
-    let inits: std::collections::HashMap<String, Vec<i64>> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone(), t.dims.clone()))
-        .collect();
-    let producer = |nodes: &[NodeProto], out: &str| {
-        nodes.iter().position(|n| n.output.iter().any(|o| o == out))
-    };
-    let float = pb::tensor_proto::DataType::Float as i64;
+    let inits = initializer_dims(graph);
     let mut rewritten = 0;
     let mut maybe_dead = std::collections::HashSet::new();
     let mut i = 0;
@@ -537,44 +559,16 @@ fn rewrite_scaled_matmuls(model: &mut ModelProto) -> usize {
             i += 1;
             continue;
         }
-        let found = (|| {
-            let mul = &graph.node[producer(&graph.node, &m.input[1])?];
-            if mul.op_type != "Mul" || mul.input.len() != 2 {
-                return None;
-            }
-            for (cast_in, scale) in [
-                (&mul.input[0], &mul.input[1]),
-                (&mul.input[1], &mul.input[0]),
-            ] {
-                let Some(c) = producer(&graph.node, cast_in) else {
-                    continue;
-                };
-                let cast = &graph.node[c];
-                let weights = cast
-                    .input
-                    .first()
-                    .and_then(|w| inits.get(w.as_str()))
-                    .filter(|d| d.len() == 2);
-                let columns = weights.map(|d| d[1]);
-                let per_column = |d: &Vec<i64>| match d.as_slice() {
-                    [1, n] | [n] => Some(*n) == columns,
-                    _ => false,
-                };
-                if cast.op_type == "Cast"
-                    && attr_i(cast, "to") == Some(float)
-                    && cast.input.len() == 1
-                    && weights.is_some()
-                    && inits.get(scale.as_str()).is_some_and(per_column)
-                {
-                    return Some((cast.output[0].clone(), scale.clone(), mul.output.clone()));
-                }
-            }
-            None
-        })();
-        let Some((weights, scale, mul_outputs)) = found else {
+        // Weights `[K, N]` with per-column scales: `[1, N]` or `[N]`.
+        let per_column = |w: &[i64], s: &[i64]| match (w, s) {
+            ([_, n], [1, m] | [m]) => n == m,
+            _ => false,
+        };
+        let Some(found) = dequantized(&graph.node, &inits, &m.input[1], per_column) else {
             i += 1;
             continue;
         };
+        let (weights, scale, mul_outputs) = (found.cast, found.scale, found.mul_outputs);
         let m = &mut graph.node[i];
         let out = m.output[0].clone();
         let unscaled = format!("{out}__remdb_unscaled");
