@@ -2,7 +2,12 @@
 //!
 //! Snapshots are O(1) clones of the map, so a long scan never blocks writers and never sees
 //! their changes. Nothing is persisted.
+//!
+//! Keys compare eight bytes at a time ([`Key`]): store keys share long prefixes (tenant, table),
+//! and wasm's `memcmp` goes a byte at a time, which made key comparisons the bulk of a lookup.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
@@ -15,7 +20,7 @@ use super::{
 use crate::error::{Error, Result};
 
 type Bytes = Arc<[u8]>;
-type Map = OrdMap<Bytes, Bytes>;
+type Map = OrdMap<Key, Bytes>;
 
 /// Pairs fetched from the snapshot per refill of a scan iterator.
 const SCAN_CHUNK: usize = 256;
@@ -50,7 +55,7 @@ impl Kv for MemoryKv {
             .map
             .read()
             .map_err(|_| Error::storage("memory store lock poisoned"))?;
-        Ok(map.get(key).map(|v| v.to_vec()))
+        Ok(map.get(KeySlice::new(key)).map(|v| v.to_vec()))
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
@@ -74,21 +79,21 @@ impl Kv for MemoryKv {
         for op in batch.into_ops() {
             match op {
                 BatchOp::Put { key, value } => {
-                    map.insert(Bytes::from(key), Bytes::from(value));
+                    map.insert(Key(Bytes::from(key)), Bytes::from(value));
                 }
                 BatchOp::Delete { key } => {
-                    map.remove(key.as_slice());
+                    map.remove(KeySlice::new(&key));
                 }
                 BatchOp::DeleteRange { start, end } => {
-                    let doomed: Vec<Bytes> = map
-                        .range::<_, [u8]>((
-                            Bound::Included(start.as_slice()),
-                            Bound::Excluded(end.as_slice()),
+                    let doomed: Vec<Key> = map
+                        .range::<_, KeySlice>((
+                            Bound::Included(KeySlice::new(&start)),
+                            Bound::Excluded(KeySlice::new(&end)),
                         ))
                         .map(|(k, _)| k.clone())
                         .collect();
                     for key in doomed {
-                        map.remove(&*key);
+                        map.remove(&key);
                     }
                 }
             }
@@ -109,7 +114,7 @@ struct MemorySnapshot {
 
 impl KvSnapshot for MemorySnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.map.get(key).map(|v| v.to_vec()))
+        Ok(self.map.get(KeySlice::new(key)).map(|v| v.to_vec()))
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
@@ -124,8 +129,8 @@ impl KvSnapshot for MemorySnapshot {
         if range.is_empty() {
             return Ok(());
         }
-        let iter = self.map.range::<_, [u8]>(range.as_slices());
-        let mut each = |(k, v): (&Bytes, &Bytes)| f(k, v);
+        let iter = self.map.range::<_, KeySlice>(key_bounds(range));
+        let mut each = |(k, v): (&Key, &Bytes)| f(&k.0, v);
         match direction {
             Direction::Forward => {
                 for pair in iter {
@@ -175,20 +180,20 @@ impl OwnedScan {
             self.done = true;
             return;
         }
-        let bounds = self.range.as_slices();
+        let bounds = key_bounds(&self.range);
         // Refill the same buffer: no fresh allocation per chunk.
-        let owned = |(k, v): (&Bytes, &Bytes)| (k.to_vec(), v.to_vec());
+        let owned = |(k, v): (&Key, &Bytes)| (k.0.to_vec(), v.to_vec());
         let before = self.buffer.len();
         match self.direction {
             Direction::Forward => self.buffer.extend(
                 self.map
-                    .range::<_, [u8]>(bounds)
+                    .range::<_, KeySlice>(bounds)
                     .take(SCAN_CHUNK)
                     .map(owned),
             ),
             Direction::Reverse => self.buffer.extend(
                 self.map
-                    .range::<_, [u8]>(bounds)
+                    .range::<_, KeySlice>(bounds)
                     .rev()
                     .take(SCAN_CHUNK)
                     .map(owned),
@@ -215,5 +220,119 @@ impl Iterator for OwnedScan {
             self.refill();
         }
         self.buffer.pop_front().map(Ok)
+    }
+}
+
+/// A stored key: bytes ordered like `[u8]`, compared eight at a time.
+#[derive(Clone)]
+struct Key(Bytes);
+
+/// A borrowed key, so lookups take `&[u8]` without allocating.
+#[repr(transparent)]
+struct KeySlice([u8]);
+
+impl KeySlice {
+    fn new(bytes: &[u8]) -> &KeySlice {
+        // SAFETY: `KeySlice` is `repr(transparent)` over `[u8]`: same layout and metadata.
+        unsafe { &*(bytes as *const [u8] as *const KeySlice) }
+    }
+}
+
+impl Borrow<KeySlice> for Key {
+    fn borrow(&self) -> &KeySlice {
+        KeySlice::new(&self.0)
+    }
+}
+
+impl Ord for KeySlice {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_keys(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for KeySlice {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for KeySlice {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for KeySlice {}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_keys(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Key {}
+
+/// `a.cmp(b)` for byte strings, comparing big-endian `u64` words while they are equal.
+fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let (mut wa, mut wb) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    for (x, y) in wa.by_ref().zip(wb.by_ref()) {
+        let x = u64::from_be_bytes(x.try_into().unwrap_or_default());
+        let y = u64::from_be_bytes(y.try_into().unwrap_or_default());
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    for (x, y) in wa.remainder().iter().zip(wb.remainder()) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// A key range as bounds over [`KeySlice`].
+fn key_bounds(range: &KeyRange) -> (Bound<&KeySlice>, Bound<&KeySlice>) {
+    let (start, end) = range.as_slices();
+    (start.map(KeySlice::new), end.map(KeySlice::new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_like_byte_slices() {
+        let keys: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 0],
+            vec![1, 2, 3, 4, 5, 6, 7, 9],
+            vec![1, 2, 3, 4, 5, 6, 8],
+            vec![0xff; 17],
+            b"tenant/table/row/0123456789abcdef".to_vec(),
+            b"tenant/table/row/0123456789abcdeg".to_vec(),
+            b"tenant/table/rox".to_vec(),
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(compare_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
     }
 }
