@@ -26,6 +26,7 @@
 
 mod index;
 mod search;
+mod quantized;
 mod segment;
 
 use std::collections::HashSet;

@@ -5,8 +5,10 @@
 //! flat copy instead of instant-distance's own types: every vector in one contiguous array and
 //! every layer's links in one array, so a distance costs one memory access instead of two (a
 //! point there is a boxed slice), and the search breadth (`ef`) is chosen per query (there it is
-//! fixed when the graph is built). The search is the same algorithm, step for step; a unit test
-//! pins that both return the same neighbours.
+//! fixed when the graph is built). The walk is the same algorithm, step for step; a unit test
+//! pins that both return the same neighbours. It runs over one-byte codes of the vectors
+//! ([`Quantized`]), a quarter of the memory traffic, and what it finds is re-scored with the
+//! exact vectors.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -19,6 +21,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::quantized::Quantized;
 use crate::error::{Error, Result};
 use crate::store::vectors::{dot, l2, Metric};
 
@@ -68,6 +71,8 @@ pub(crate) struct Segment {
     ids: Vec<Uuid>,
     /// Point `p`'s vector is `vectors[p * dims..][..dims]`.
     vectors: Vec<f32>,
+    /// The vectors coded a byte per component, for the walk.
+    quantized: Quantized,
     /// Layer 0: point `p`'s links are `zero[p * ZERO_LINKS..][..ZERO_LINKS]`.
     zero: Vec<u32>,
     /// Layers 1 and up (`upper[l - 1]`), [`UPPER_LINKS`] per node. Layer `l` holds points
@@ -153,6 +158,7 @@ impl Segment {
             metric,
             dims: points.dims,
             ids,
+            quantized: Quantized::new(metric, &points.data, points.dims),
             vectors: points.data,
             zero: zero.0,
             upper,
@@ -169,28 +175,63 @@ impl Segment {
     }
 
     /// Approximate nearest entries to `query` (prepared for the metric), best first, with
-    /// scores (higher is better): at most `ef` of them, found with search breadth `ef`.
+    /// exact scores (higher is better): at most `ef` of them, found with search breadth `ef`.
     pub(crate) fn search(&self, query: &[f32], ef: usize) -> Vec<(Uuid, f32)> {
-        match self.metric {
-            Metric::Cosine | Metric::InnerProduct => {
-                self.search_by(query, ef, |a, b| -dot(a, b), |d| -d)
-            }
-            Metric::L2 => self.search_by(query, ef, l2, |d| 1.0 / (1.0 + d)),
-        }
-    }
-
-    /// instant-distance's search (the HNSW paper's algorithm 2 per layer, breadth 1 on the
-    /// upper layers) over the flat arrays.
-    fn search_by(
-        &self,
-        query: &[f32],
-        ef: usize,
-        distance: impl Fn(&[f32], &[f32]) -> f32,
-        score: impl Fn(f32) -> f32,
-    ) -> Vec<(Uuid, f32)> {
         if self.ids.is_empty() || query.len() != self.dims {
             return Vec::new();
         }
+        let approx = self.quantized.query(self.metric, query);
+        let codes = &self.quantized;
+        let mut found = self.walk(
+            ef,
+            |p| codes.distance(&approx, p as usize),
+            |p| codes.first_code(p as usize),
+        );
+        for k in &mut found {
+            let p = point_of(*k);
+            *k = key(self.distance(query, p), p);
+        }
+        found.sort_unstable();
+        self.scored(&found)
+    }
+
+    /// The search with exact distances all the way: instant-distance's own results.
+    #[cfg(test)]
+    fn search_unquantized(&self, query: &[f32], ef: usize) -> Vec<(Uuid, f32)> {
+        if self.ids.is_empty() || query.len() != self.dims {
+            return Vec::new();
+        }
+        self.scored(&self.walk(ef, |p| self.distance(query, p), |_| 0))
+    }
+
+    /// The metric's distance from `query` to point `p` (instant-distance's `Point::distance`).
+    #[inline]
+    fn distance(&self, query: &[f32], p: u32) -> f32 {
+        let v = self.vector(p as usize);
+        match self.metric {
+            Metric::Cosine | Metric::InnerProduct => -dot(query, v),
+            Metric::L2 => l2(query, v),
+        }
+    }
+
+    /// Ids and scores of candidate keys.
+    fn scored(&self, keys: &[u64]) -> Vec<(Uuid, f32)> {
+        keys.iter()
+            .map(|&k| {
+                let d = distance_of(k);
+                let score = match self.metric {
+                    Metric::Cosine | Metric::InnerProduct => -d,
+                    Metric::L2 => 1.0 / (1.0 + d),
+                };
+                (self.ids[point_of(k) as usize], score)
+            })
+            .collect()
+    }
+
+    /// instant-distance's search (the HNSW paper's algorithm 2 per layer, breadth 1 on the
+    /// upper layers) over the flat arrays, by distance `dist`: the keys of the (at most) `ef`
+    /// nearest points found, nearest first. `warm(p)` reads the first byte `dist(p)` will read.
+    fn walk(&self, ef: usize, dist: impl Fn(u32) -> f32, warm: impl Fn(u32) -> u8) -> Vec<u64> {
         SCRATCH.with(|cell| {
             let mut fresh = Scratch::default();
             let mut borrowed = cell.try_borrow_mut();
@@ -199,19 +240,17 @@ impl Segment {
                 Err(_) => &mut fresh, // re-entered: cannot happen today, but never panic
             };
             s.begin(self.ids.len());
-            let dist = |p: u32| distance(query, self.vector(p as usize));
             s.push(0, 1, &dist);
             for links in self.upper.iter().rev() {
-                s.expand(1, &dist, |p| &links[p * UPPER_LINKS..][..UPPER_LINKS]);
+                s.expand(1, &dist, &warm, |p| {
+                    &links[p * UPPER_LINKS..][..UPPER_LINKS]
+                });
                 s.cull();
             }
-            s.expand(ef.max(1), &dist, |p| {
+            s.expand(ef.max(1), &dist, &warm, |p| {
                 &self.zero[p * ZERO_LINKS..][..ZERO_LINKS]
             });
-            s.nearest
-                .iter()
-                .map(|&k| (self.ids[point_of(k) as usize], score(distance_of(k))))
-                .collect()
+            s.nearest.clone()
         })
     }
 
@@ -271,9 +310,11 @@ fn point_of(key: u64) -> u32 {
 /// The mutable state of one search.
 #[derive(Default)]
 struct Scratch {
-    /// `visited[p] == stamp` when point `p` has been looked at on the current layer.
-    visited: Vec<u32>,
-    stamp: u32,
+    /// Bit `p` is set when point `p` has been looked at on the current layer: one bit a point
+    /// keeps the set in the L1 cache (12.5 KiB for 100k points).
+    visited: Vec<u64>,
+    /// The points whose bits are set, to clear them again.
+    marked: Vec<u32>,
     /// Points still to expand, nearest first (`C` in the paper).
     candidates: BinaryHeap<Reverse<u64>>,
     /// The nearest points found, sorted, nearest first (`W` in the paper).
@@ -285,30 +326,44 @@ struct Scratch {
 
 impl Scratch {
     fn begin(&mut self, points: usize) {
-        if self.visited.len() < points {
-            self.visited.resize(points, 0);
+        let words = points.div_ceil(64);
+        if self.visited.len() < words {
+            self.visited.resize(words, 0);
         }
         self.candidates.clear();
         self.nearest.clear();
-        self.next_stamp();
+        self.forget();
     }
 
-    fn next_stamp(&mut self) {
-        if self.stamp == u32::MAX {
+    /// Clears every visited mark.
+    fn forget(&mut self) {
+        if self.marked.len() > self.visited.len() {
             self.visited.fill(0);
-            self.stamp = 0;
+        } else {
+            for &p in &self.marked {
+                self.visited[p as usize / 64] = 0;
+            }
         }
-        self.stamp += 1;
+        self.marked.clear();
+    }
+
+    /// Marks point `p` visited; `false` when it already was.
+    #[inline]
+    fn visit(&mut self, p: u32) -> bool {
+        let (word, bit) = (&mut self.visited[p as usize / 64], 1u64 << (p % 64));
+        if *word & bit != 0 {
+            return false;
+        }
+        *word |= bit;
+        self.marked.push(p);
+        true
     }
 
     /// Looks at point `p`: keeps it when it is among the `ef` nearest so far.
     fn push(&mut self, p: u32, ef: usize, dist: &impl Fn(u32) -> f32) {
-        let seen = &mut self.visited[p as usize];
-        if *seen == self.stamp {
-            return;
+        if self.visit(p) {
+            self.offer(key(dist(p), p), ef);
         }
-        *seen = self.stamp;
-        self.offer(key(dist(p), p), ef);
     }
 
     /// Keeps candidate `k` when it is among the `ef` nearest so far.
@@ -330,6 +385,7 @@ impl Scratch {
         &mut self,
         ef: usize,
         dist: &impl Fn(u32) -> f32,
+        warm: &impl Fn(u32) -> u8,
         links: impl Fn(usize) -> &'a [u32],
     ) {
         self.ef = ef;
@@ -339,22 +395,30 @@ impl Scratch {
                     break;
                 }
             }
-            // Three passes over the node's links, with the same outcome as pushing them one by
-            // one: the distances are computed in a loop of their own, with no branch on their
-            // values, so the CPU overlaps the cache misses of fetching the vectors (the search
-            // is bound by them) instead of waiting for each in turn.
+            // Four passes over the node's links, with the same outcome as pushing them one by
+            // one. The search is bound by the cache misses of fetching the vectors: a tight loop
+            // first touches each one (so the CPU has all those misses in flight at once instead
+            // of waiting for each in turn), then the distances are computed in a loop of their
+            // own, with no branch on their values.
             let mut fresh = std::mem::take(&mut self.fresh);
             fresh.clear();
             for &p in links(point_of(c) as usize) {
                 if p == NO_LINK {
                     break;
                 }
-                let seen = &mut self.visited[p as usize];
-                if *seen != self.stamp {
-                    *seen = self.stamp;
+                if self.visit(p) {
                     fresh.push(u64::from(p));
                 }
             }
+            let mut touched = 0u8;
+            for &k in &fresh {
+                touched ^= warm(k as u32);
+            }
+            // Likely the next node to expand: start fetching its links too.
+            if let Some(Reverse(next)) = self.candidates.peek() {
+                touched ^= links(point_of(*next) as usize)[0] as u8;
+            }
+            std::hint::black_box(touched);
             for k in fresh.iter_mut() {
                 let p = *k as u32;
                 *k = key(dist(p), p);
@@ -370,10 +434,11 @@ impl Scratch {
     /// Moves down a layer: the nearest found become the candidates and the only visited points.
     fn cull(&mut self) {
         self.candidates.clear();
-        self.next_stamp();
-        for &k in &self.nearest {
+        self.forget();
+        for i in 0..self.nearest.len() {
+            let k = self.nearest[i];
             self.candidates.push(Reverse(k));
-            self.visited[point_of(k) as usize] = self.stamp;
+            self.visit(point_of(k));
         }
     }
 }
@@ -598,10 +663,47 @@ mod tests {
                                 .collect()
                         }
                     };
-                    let ours = seg.search(q, ef);
+                    let ours = seg.search_unquantized(q, ef);
                     assert_eq!(ours, theirs, "{tag}, ef {ef}");
                 }
             }
+        }
+    }
+
+    /// The walk over one-byte codes finds (nearly) what the exact walk finds, and what it
+    /// returns carries exact scores, best first.
+    #[test]
+    fn quantized_search_keeps_recall_and_exact_scores() {
+        for metric in [Metric::Cosine, Metric::L2] {
+            let pts = vectors(3000, 24, metric, 0x51ed);
+            let (seg, _) = Segment::build(metric, pts.clone()).unwrap();
+            let queries = vectors(60, 24, metric, 0xfeed);
+            let (mut ours, mut theirs) = (0, 0);
+            for (_, q) in &queries {
+                let mut truth: Vec<(f32, Uuid)> = pts
+                    .iter()
+                    .map(|(id, v)| (metric.score(q, v), *id))
+                    .collect();
+                truth.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let top: Vec<Uuid> = truth[..10].iter().map(|t| t.1).collect();
+                let found = seg.search(q, 40);
+                assert_eq!(found.len(), 40);
+                for w in found.windows(2) {
+                    assert!(w[0].1 >= w[1].1, "best first");
+                }
+                for (id, score) in &found {
+                    let v = &pts.iter().find(|p| p.0 == *id).unwrap().1;
+                    assert_eq!(*score, metric.score(q, v), "exact score");
+                }
+                ours += found[..10].iter().filter(|h| top.contains(&h.0)).count();
+                let exact = seg.search_unquantized(q, 40);
+                theirs += exact[..10].iter().filter(|h| top.contains(&h.0)).count();
+            }
+            let (ours, theirs) = (ours as f64 / 600.0, theirs as f64 / 600.0);
+            assert!(
+                ours >= theirs - 0.02 && ours > 0.8,
+                "{metric:?}: recall@10 {ours} quantized vs {theirs} exact"
+            );
         }
     }
 
