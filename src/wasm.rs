@@ -436,11 +436,7 @@ impl RemDb {
             "{topK, minScore, field, provider, alt, ef, filter, includeDeleted}",
             opts,
         )?;
-        let hits = self
-            .tenant
-            .search(table, query, &search_options(o)?)
-            .map_err(js_error)?;
-        hits_to_js(hits)
+        hits_to_js(self.tenant.search_json(table, query, &search_options(o)?))
     }
 
     /// Stores a caller-supplied vector for `field` of row `id` under the label `provider`.
@@ -753,10 +749,7 @@ impl RemDb {
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let v = http.embed_async(&[text.as_str()]).await.map_err(js_error)?;
             let v = v.into_iter().next().unwrap_or_default();
-            let hits = tenant
-                .search(&table, crate::vector::SearchQuery::Vector(v), &options)
-                .map_err(js_error)?;
-            hits_to_js(hits)
+            hits_to_js(tenant.search_json(&table, crate::vector::SearchQuery::Vector(v), &options))
         }))
     }
 
@@ -942,16 +935,13 @@ fn search_options(o: JsSearchOptions) -> Result<crate::vector::SearchOptions, Js
     })
 }
 
-fn hits_to_js(hits: Vec<crate::vector::SearchHit>) -> Result<JsValue, JsValue> {
-    let rows: Vec<Value> = hits
-        .into_iter()
-        .map(|h| {
-            let mut row = h.row;
-            row.insert("_score".into(), serde_json::json!(h.score));
-            Value::Object(row)
-        })
-        .collect();
-    to_js(&rows)
+fn hits_to_js(json: Result<String, Error>) -> Result<JsValue, JsValue> {
+    let json = json.map_err(js_error)?;
+    js_sys::JSON::parse(&json).map_err(|e| {
+        js_error(Error::Storage(format!(
+            "cannot represent the result in JavaScript: {e:?}"
+        )))
+    })
 }
 
 /// A `Float32Array` (or array of numbers) as a vector.

@@ -434,3 +434,43 @@ fn a_replaced_vector_is_found_even_when_its_stale_entry_scores_higher() {
     assert_eq!(hits[0].id, ids[5], "{:?}", ids_of(&hits));
     assert!(hits[0].score > 0.99 && hits[0].score < 1.0);
 }
+
+/// `search_json` writes what `search` returns, row for row, each with its `_score`, straight from
+/// the stored text; a row's own `_score` field gives way to the search's.
+#[test]
+fn search_json_writes_the_hits_rows_with_their_scores() {
+    for f in common::fixtures() {
+        let t = f.tenant();
+        let vs = vectors(200, 8, 11);
+        let ids = load(&t, &vs);
+        t.update(
+            &ids[3].to_string(),
+            json!({"_score": "mine", "note": "ünïcode \"quoted\""}),
+        )
+        .unwrap();
+        let q = SearchQuery::Vector(vs[3].clone());
+        let o = SearchOptions {
+            top_k: 7,
+            ..SearchOptions::default()
+        };
+        let hits = t.search("doc", q.clone(), &o).unwrap();
+        let text = t.search_json("doc", q, &o).unwrap();
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(rows.len(), 7, "{}", f.name);
+        for (row, hit) in rows.iter().zip(&hits) {
+            let mut want = hit.row.clone();
+            want.insert("_score".into(), json!(hit.score));
+            assert_eq!(row, &serde_json::Value::Object(want), "{}", f.name);
+        }
+        assert_eq!(rows[0]["id"], ids[3].to_string());
+        assert_eq!(rows[0]["note"], "ünïcode \"quoted\"");
+        assert!(rows[0]["_score"].as_f64().unwrap() > 0.999);
+        let none = SearchOptions {
+            min_score: Some(2.0),
+            ..SearchOptions::default()
+        };
+        assert_eq!(t.search_json("doc", vs[0].clone(), &none).unwrap(), "[]");
+        let e = t.search_json("doc", vec![1.0; 3], &o).unwrap_err();
+        assert!(e.to_string().contains("3 values"), "{e}");
+    }
+}

@@ -25,8 +25,8 @@
 //! [instant-distance]: https://docs.rs/instant-distance
 
 mod index;
-mod search;
 mod quantized;
+mod search;
 mod segment;
 
 use std::collections::HashSet;
@@ -123,6 +123,18 @@ impl Tenant {
         options: &SearchOptions,
     ) -> Result<Vec<SearchHit>> {
         search::search(self, table, query.into(), options)
+    }
+
+    /// [`Tenant::search`]'s hits as one JSON array of rows, best first, each row with its
+    /// `_score` (the shape the JS face and `rem search --json` return). Written straight from
+    /// the stored JSON text: no row is parsed.
+    pub fn search_json(
+        &self,
+        table: &str,
+        query: impl Into<SearchQuery>,
+        options: &SearchOptions,
+    ) -> Result<String> {
+        search::search_json(self, table, query.into(), options)
     }
 
     /// Vectors for `texts` from `provider` (default: the database's default provider).

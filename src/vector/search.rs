@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kv::KvSnapshot;
 use crate::store::codec::decode_row;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName};
-use crate::store::{decode_row_value, read_row, Row, Tenant};
+use crate::store::{decode_row_value, row_json, Row, Tenant};
 
 /// Most rows a search returns.
 pub const MAX_TOP_K: usize = 10_000;
@@ -159,6 +159,69 @@ pub(crate) fn search(
     query: SearchQuery,
     o: &SearchOptions,
 ) -> Result<Vec<SearchHit>> {
+    search_raw(t, table, query, o)?
+        .into_iter()
+        .map(|h| {
+            Ok(SearchHit {
+                id: h.id,
+                score: h.score,
+                row: decode_row_value(&h.value)?.0,
+            })
+        })
+        .collect()
+}
+
+/// Runs a search, written as a JSON array of rows with `_score` (see [`Tenant::search_json`]).
+pub(crate) fn search_json(
+    t: &Tenant,
+    table: &str,
+    query: SearchQuery,
+    o: &SearchOptions,
+) -> Result<String> {
+    let hits = search_raw(t, table, query, o)?;
+    let corrupt = || Error::storage("corrupt row: not a JSON object");
+    let mut text = Vec::with_capacity(hits.iter().map(|h| h.value.len() + 40).sum::<usize>() + 2);
+    text.push(b'[');
+    for (i, h) in hits.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        let fields = row_json(&h.value)?
+            .trim_ascii()
+            .strip_prefix(b"{")
+            .and_then(|j| j.strip_suffix(b"}"))
+            .ok_or_else(corrupt)?;
+        text.push(b'{');
+        text.extend_from_slice(fields);
+        if !fields.trim_ascii().is_empty() {
+            text.push(b',');
+        }
+        // Last, so it replaces a `_score` of the row's own as a map insert would (JSON parsers
+        // keep the last of duplicate keys); the f32 widened to f64 as `json!(score)` writes it.
+        text.extend_from_slice(b"\"_score\":");
+        serde_json::to_writer(&mut text, &f64::from(h.score))
+            .map_err(|e| Error::storage(e.to_string()))?;
+        text.push(b'}');
+    }
+    text.push(b']');
+    String::from_utf8(text).map_err(|_| Error::storage("corrupt row: not UTF-8"))
+}
+
+/// A search result with its row as stored.
+struct RawHit {
+    id: Uuid,
+    score: f32,
+    /// The stored row value (header and JSON text).
+    value: Vec<u8>,
+}
+
+/// Runs a search, rows unparsed.
+fn search_raw(
+    t: &Tenant,
+    table: &str,
+    query: SearchQuery,
+    o: &SearchOptions,
+) -> Result<Vec<RawHit>> {
     if o.top_k == 0 || o.top_k > MAX_TOP_K {
         return Err(Error::InvalidArgument(format!(
             "top_k must be 1–{MAX_TOP_K}, got {}",
@@ -213,12 +276,12 @@ pub(crate) fn search(
     ranked.truncate(o.top_k);
     let mut hits = Vec::with_capacity(ranked.len());
     for (id, (score, bytes)) in ranked {
-        let row = match bytes {
-            Some(bytes) => Some(decode_row_value(&bytes)?.0),
-            None => read_row(&*snap, t.store_keys(), table, &id)?.map(|(row, _)| row),
+        let value = match bytes {
+            Some(bytes) => Some(bytes),
+            None => snap.get(&t.store_keys().row(table, &id))?,
         };
-        if let Some(row) = row {
-            hits.push(SearchHit { id, score, row });
+        if let Some(value) = value {
+            hits.push(RawHit { id, score, value });
         }
     }
     Ok(hits)

@@ -97,18 +97,10 @@ pub(crate) fn search(t: &Tenant, args: SearchArgs, out: &mut Output) -> Result<(
         filter: None,
         include_deleted: args.include_deleted,
     };
-    let hits = t.search(&args.table, query, &options)?;
     if out.json() {
-        let rows: Vec<Value> = hits
-            .into_iter()
-            .map(|h| {
-                let mut row = h.row;
-                row.insert("_score".into(), json!(h.score));
-                Value::Object(row)
-            })
-            .collect();
-        return Ok(out.compact(&rows)?);
+        return Ok(out.line(&t.search_json(&args.table, query, &options)?)?);
     }
+    let hits = t.search(&args.table, query, &options)?;
     if hits.is_empty() {
         return Ok(out.line("no rows")?);
     }
