@@ -334,7 +334,7 @@ impl RemDb {
                         continue;
                     };
                     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                    let vectors = http.embed_async(&refs).await.map_err(js_error)?;
+                    let vectors = http.embed_queries_async(&refs).await.map_err(js_error)?;
                     q.lock()
                         .map_err(|_| js_error(poisoned()))?
                         .remember(texts, vectors);
@@ -747,8 +747,12 @@ impl RemDb {
         let table = table.to_string();
         let options = search_options(o)?;
         Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let v = http.embed_async(&[text.as_str()]).await.map_err(js_error)?;
-            let v = v.into_iter().next().unwrap_or_default();
+            let v = http
+                .embed_queries_async(&[text.as_str()])
+                .await
+                .map_err(js_error)?
+                .pop()
+                .unwrap_or_default();
             hits_to_js(tenant.search_json(&table, crate::vector::SearchQuery::Vector(v), &options))
         }))
     }
@@ -775,8 +779,8 @@ impl RemDb {
 }
 
 /// Stands in the registry for an HTTP embedder that only answers asynchronously here, so the
-/// store queues its work (`is_sync` is false) and reports it ready. Synchronous calls are
-/// answered from the texts `sqlAsync` embedded ahead; others are recorded as missing.
+/// store queues its work (`is_sync` is false) and reports it ready. Synchronous query embeddings
+/// are answered from the texts `sqlAsync` embedded ahead; others are recorded as missing.
 struct RemoteHandle(usize, String, Arc<Mutex<QueryVectors>>);
 
 /// Query vectors a remote provider computed ahead of a synchronous use, and the texts a
@@ -824,26 +828,30 @@ impl crate::embed::Embedder for RemoteHandle {
         false
     }
     fn embed(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        Err(self.asynchronous())
+    }
+    /// From the vectors `sqlAsync` embedded ahead (as queries); a text not there is recorded.
+    fn embed_query(&self, text: &str) -> crate::Result<Vec<f32>> {
         let mut q = self.2.lock().map_err(|_| poisoned())?;
-        if let Some(found) = texts
-            .iter()
-            .map(|t| q.vectors.get(*t).cloned())
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(found);
+        if let Some(found) = q.vectors.get(text) {
+            return Ok(found.clone());
         }
-        for t in texts {
-            if !q.vectors.contains_key(*t)
-                && q.missing.len() < 64
-                && !q.missing.iter().any(|m| m == t)
-            {
-                q.missing.push(t.to_string());
-            }
+        if q.missing.len() < 64 && !q.missing.iter().any(|m| m == text) {
+            q.missing.push(text.to_string());
         }
-        Err(Error::Embedding(format!(
+        Err(self.asynchronous())
+    }
+}
+
+impl RemoteHandle {
+    fn asynchronous(&self) -> Error {
+        Error::Embedding(format!(
             "{}: remote embedders answer asynchronously here (embedAsync, searchAsync, sqlAsync)",
             self.1
-        )))
+        ))
     }
 }
 

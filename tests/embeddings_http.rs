@@ -864,3 +864,76 @@ fn provider_defaults_and_environment() {
         std::env::remove_var(var);
     }
 }
+
+/// Through a database: rows are embedded as documents (`search_document`), and the text of a
+/// search or of SQL `embedding.cosine('...')` as a query (`search_query`), as Cohere asks.
+#[test]
+fn cohere_embeds_rows_as_documents_and_search_text_as_queries() {
+    let server = Server::start(|_, seen| cohere_ok(seen, 4, true));
+    let db = remdb::Database::memory();
+    let spec = EmbedderSpec::parse("cohere:c").unwrap();
+    db.embedders().register(
+        &spec.to_string(),
+        Arc::new(cohere(&server, "c", |c| c.dimensions = Some(4))),
+    );
+    let t = db.tenant("default").unwrap();
+    t.register_schema(json!({
+        "title": "Note", "type": "object", "properties": {"body": {"type": "string"}},
+        "json_schema_extra": {"embedding_fields": ["body"], "embedding_provider": "cohere:c"}
+    }))
+    .unwrap();
+    let id = t.insert("note", json!({"body": "first note"})).unwrap();
+    t.insert("note", json!({"body": "second note"})).unwrap();
+    let types = |from: usize| -> Vec<(String, Vec<String>)> {
+        server.requests()[from..]
+            .iter()
+            .map(|r| {
+                (
+                    r.body["input_type"].as_str().unwrap().to_string(),
+                    r.texts(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        types(0),
+        [
+            (
+                "search_document".to_string(),
+                vec!["first note".to_string()]
+            ),
+            (
+                "search_document".to_string(),
+                vec!["second note".to_string()]
+            ),
+        ]
+    );
+    let hits = t
+        .search(
+            "note",
+            "first note",
+            &remdb::vector::SearchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(hits[0].id, id, "the query's vector finds the row");
+    let rows = t
+        .sql(
+            "SELECT body FROM note WHERE embedding.cosine('second') LIMIT 1",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.rows.len(), 1);
+    assert_eq!(
+        types(2),
+        [
+            ("search_query".to_string(), vec!["first note".to_string()]),
+            ("search_query".to_string(), vec!["second".to_string()]),
+        ]
+    );
+    assert_eq!(
+        t.embed(&["plain"], Some("cohere:c")).unwrap().len(),
+        1,
+        "embed() embeds documents"
+    );
+    assert_eq!(types(4)[0].0, "search_document");
+}

@@ -222,7 +222,8 @@ impl HttpEmbedder {
         if embedder.dims == 0 {
             #[cfg(not(target_arch = "wasm32"))]
             {
-                embedder.dims = embedder.probe_dimensions(embedder.embed_batch(&[PROBE_TEXT])?)?;
+                embedder.dims = embedder
+                    .probe_dimensions(embedder.embed_batch(&[PROBE_TEXT], Input::Document)?)?;
             }
             #[cfg(target_arch = "wasm32")]
             {
@@ -303,7 +304,7 @@ impl HttpEmbedder {
     // ---- protocol: pure functions of the embedder's settings, shared by both transports ----
 
     /// The JSON body of one request for `batch`.
-    fn request_body(&self, batch: &[&str]) -> String {
+    fn request_body(&self, batch: &[&str], input: Input) -> String {
         // OpenAI rejects "" in `input` (400); the trait promises that "" embeds.
         let texts: Vec<&str> = batch
             .iter()
@@ -313,7 +314,10 @@ impl HttpEmbedder {
             Provider::Cohere => json!({
                 "model": self.spec.model,
                 "texts": texts,
-                "input_type": "search_document",
+                "input_type": match input {
+                    Input::Document => "search_document",
+                    Input::Query => "search_query",
+                },
                 "embedding_types": ["float"],
                 "truncate": "END",
             }),
@@ -510,8 +514,8 @@ impl HttpEmbedder {
 #[cfg(not(target_arch = "wasm32"))]
 impl HttpEmbedder {
     /// Embeds one batch, retrying as [`HttpEmbedder::judge`] decides.
-    fn embed_batch(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let body = self.request_body(batch);
+    fn embed_batch(&self, batch: &[&str], input: Input) -> Result<Vec<Vec<f32>>> {
+        let body = self.request_body(batch, input);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -572,9 +576,15 @@ impl Embedder for HttpEmbedder {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.config.batch_size) {
-            out.extend(self.embed_batch(batch)?);
+            out.extend(self.embed_batch(batch, Input::Document)?);
         }
         Ok(out)
+    }
+
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed_batch(&[text], Input::Query)?
+            .pop()
+            .ok_or_else(|| Error::Embedding(format!("{}: no vector for the query", self.name)))
     }
 }
 
@@ -587,8 +597,11 @@ impl HttpEmbedder {
     pub async fn new_async(spec: EmbedderSpec, config: HttpConfig) -> Result<Self> {
         let mut embedder = HttpEmbedder::configure(spec, config)?;
         if embedder.dims == 0 {
-            embedder.dims =
-                embedder.probe_dimensions(embedder.embed_batch_async(&[PROBE_TEXT]).await?)?;
+            embedder.dims = embedder.probe_dimensions(
+                embedder
+                    .embed_batch_async(&[PROBE_TEXT], Input::Document)
+                    .await?,
+            )?;
         }
         Ok(embedder)
     }
@@ -597,13 +610,23 @@ impl HttpEmbedder {
     pub async fn embed_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.config.batch_size) {
-            out.extend(self.embed_batch_async(batch).await?);
+            out.extend(self.embed_batch_async(batch, Input::Document).await?);
         }
         Ok(out)
     }
 
-    async fn embed_batch_async(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let body = self.request_body(batch);
+    /// Vectors for search queries, in order: the asynchronous [`Embedder::embed_query`] of
+    /// wasm32.
+    pub async fn embed_queries_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(self.config.batch_size) {
+            out.extend(self.embed_batch_async(batch, Input::Query).await?);
+        }
+        Ok(out)
+    }
+
+    async fn embed_batch_async(&self, batch: &[&str], input: Input) -> Result<Vec<Vec<f32>>> {
+        let body = self.request_body(batch, input);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -693,6 +716,16 @@ impl Embedder for HttpEmbedder {
             self.name
         )))
     }
+}
+
+/// What the texts of a request are: Cohere embeds documents and search queries differently
+/// (`input_type`); OpenAI does not distinguish them.
+#[derive(Clone, Copy)]
+enum Input {
+    /// Stored text (rows' embedded fields, `embed` calls).
+    Document,
+    /// A search query.
+    Query,
 }
 
 // ---- response shapes and small parsers ----
@@ -860,18 +893,20 @@ mod tests {
     #[test]
     fn bodies() {
         let e = embedder("openai:m", |c| c.dimensions = Some(3));
-        let v: Value = serde_json::from_str(&e.request_body(&["a", ""])).unwrap();
+        let v: Value = serde_json::from_str(&e.request_body(&["a", ""], Input::Query)).unwrap();
         assert_eq!(
             v,
             json!({"model": "m", "input": ["a", " "], "encoding_format": "float", "dimensions": 3})
         );
         let e = embedder("cohere:c", |_| {});
-        let v: Value = serde_json::from_str(&e.request_body(&["x"])).unwrap();
+        let v: Value = serde_json::from_str(&e.request_body(&["x"], Input::Document)).unwrap();
         assert_eq!(
             v,
             json!({"model": "c", "texts": ["x"], "input_type": "search_document",
                    "embedding_types": ["float"], "truncate": "END"})
         );
+        let v: Value = serde_json::from_str(&e.request_body(&["q"], Input::Query)).unwrap();
+        assert_eq!(v["input_type"], "search_query", "queries embed as queries");
     }
 
     #[test]

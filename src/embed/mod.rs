@@ -83,6 +83,13 @@ pub trait Embedder: Send + Sync {
             .pop()
             .ok_or_else(|| Error::Embedding("embedder returned no vector".into()))
     }
+
+    /// A vector for a search query, to compare with vectors from [`Embedder::embed`]. Models
+    /// that embed queries and documents differently override it (Cohere's `input_type`); by
+    /// default a query embeds like any text.
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed_one(text)
+    }
 }
 
 /// Who computes the vectors.

@@ -220,6 +220,10 @@ impl EmbeddingSource for EmbedderRegistry {
         self.get(provider)?.embed(texts)
     }
 
+    fn embed_query(&self, provider: &str, text: &str) -> Result<Vec<f32>> {
+        self.get(provider)?.embed_query(text)
+    }
+
     fn can_embed(&self, provider: &str) -> bool {
         self.get(provider).is_ok_and(|e| e.is_sync())
     }

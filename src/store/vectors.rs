@@ -258,6 +258,12 @@ impl std::str::FromStr for EmbedMode {
 pub trait EmbeddingSource: Send + Sync {
     /// One vector per text from `provider`, in order.
     fn embed(&self, provider: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// A vector for a search query from `provider` (see [`crate::embed::Embedder::embed_query`]).
+    fn embed_query(&self, provider: &str, text: &str) -> Result<Vec<f32>> {
+        self.embed(provider, &[text])?
+            .pop()
+            .ok_or_else(|| Error::Embedding(format!("{provider} returned no vector")))
+    }
     /// Whether `provider` can embed now; when not, inline work is queued instead of failing.
     fn can_embed(&self, provider: &str) -> bool;
     /// Called after a write committed that changed vector indexes (given with their new

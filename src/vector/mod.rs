@@ -73,6 +73,16 @@ pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<
     Ok(vectors)
 }
 
+/// Embeds a search query with `provider` (see [`crate::embed::Embedder::embed_query`]).
+pub(crate) fn embed_query(t: &Tenant, provider: &str, text: &str) -> Result<Vec<f32>> {
+    let source = t.embed_settings().source.ok_or_else(|| {
+        Error::Embedding(format!(
+            "no embedder is configured, so `{provider}` cannot embed text"
+        ))
+    })?;
+    source.embed_query(provider, text)
+}
+
 impl Tenant {
     /// Stores a caller-supplied vector for `field` of row `id` of `table` under the provider
     /// label `provider` (any name: vectors from different labels are separate indexes).

@@ -238,9 +238,7 @@ fn search_raw(
     let (provider, indexes) = resolve_indexes(t, table, o)?;
     let query = match query {
         SearchQuery::Vector(v) => v,
-        SearchQuery::Text(text) => super::embed_texts(t, &provider, &[text.as_str()])?
-            .pop()
-            .unwrap_or_default(),
+        SearchQuery::Text(text) => super::embed_query(t, &provider, &text)?,
     };
     if query.iter().any(|x| !x.is_finite()) {
         return Err(Error::InvalidArgument(

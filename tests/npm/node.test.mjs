@@ -753,7 +753,8 @@ test('remdb/full: embedding model from file paths, embed(), automatic embeddings
 });
 
 /**
- * A local OpenAI-compatible embeddings server (`POST /v1/embeddings`): 64-dimensional vectors from
+ * A local OpenAI-compatible embeddings server (`POST /v1/embeddings`; Cohere's `POST /v1/embed`
+ * too): 64-dimensional vectors from
  * the words of each input (texts sharing words point alike), `data` in reverse order (clients must
  * sort by `index`). `fail(n, status)` makes the next n requests fail with that status.
  */
@@ -784,6 +785,10 @@ async function openAiServer() {
       if (failures.left > 0) {
         failures.left--;
         reply(failures.status, { error: { message: `status ${failures.status}`, type: 'test' } }, { 'retry-after': '0' });
+        return;
+      }
+      if (req.url === '/v1/embed') { // Cohere
+        reply(200, { id: 'x', texts: json.texts, embeddings: { float: json.texts.map(vector) }, meta: {} });
         return;
       }
       const data = json.input.map((text, index) => ({ object: 'embedding', index, embedding: vector(text) })).reverse();
@@ -852,6 +857,31 @@ test('remote embeddings: the core build embeds through an OpenAI-compatible serv
     await rejectsWith(db.embed('anything'), 'EMBEDDING');
     assert.equal(server.seen.length - before, 3, 'one try and two retries');
     server.fail(0, 500);
+    await db.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test('remote embeddings: Cohere gets rows as search_document and search/SQL text as search_query', async () => {
+  const server = await openAiServer();
+  try {
+    const db = await RemDB.open({ embedding: { provider: 'cohere:test-embed', baseUrl: server.baseUrl, apiKey: 'co-test' } });
+    await db.registerSchema({
+      title: 'Note', type: 'object', properties: { body: { type: 'string' } },
+      json_schema_extra: { embedding_fields: ['body'] },
+    });
+    await db.insertMany('note', [{ body: 'red apples' }, { body: 'blue sea' }]);
+    await db.flush();
+    const sent = (from) => server.seen.slice(from).map((r) => [r.url, r.body.input_type, r.body.texts]);
+    // The dimension probe, then the rows.
+    assert.deepEqual(sent(1), [['/v1/embed', 'search_document', ['red apples', 'blue sea']]]);
+    assert.deepEqual((await db.search('note', 'apples', { topK: 1 })).map((h) => h.body), ['red apples']);
+    assert.deepEqual(await db.sql("SELECT body FROM note WHERE embedding.cosine('the sea') LIMIT 1"), [{ body: 'blue sea' }]);
+    assert.deepEqual(sent(2), [
+      ['/v1/embed', 'search_query', ['apples']],
+      ['/v1/embed', 'search_query', ['the sea']],
+    ]);
     await db.close();
   } finally {
     await server.close();
