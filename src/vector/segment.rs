@@ -674,10 +674,15 @@ mod tests {
     /// returns carries exact scores, best first.
     #[test]
     fn quantized_search_keeps_recall_and_exact_scores() {
-        for metric in [Metric::Cosine, Metric::L2] {
-            let pts = vectors(3000, 24, metric, 0x51ed);
+        // 24-d (one cache line of codes) and 384-d (six; all-MiniLM-L6-v2's length).
+        for (metric, n, dims) in [
+            (Metric::Cosine, 3000, 24),
+            (Metric::L2, 3000, 24),
+            (Metric::InnerProduct, 800, 384),
+        ] {
+            let pts = vectors(n, dims, metric, 0x51ed);
             let (seg, _) = Segment::build(metric, pts.clone()).unwrap();
-            let queries = vectors(60, 24, metric, 0xfeed);
+            let queries = vectors(60, dims, metric, 0xfeed);
             let (mut ours, mut theirs) = (0, 0);
             for (_, q) in &queries {
                 let mut truth: Vec<(f32, Uuid)> = pts
