@@ -31,6 +31,7 @@ struct Line([u8; LINE]);
 
 /// A segment's vectors, one byte per component.
 pub(crate) struct Quantized {
+    metric: Metric,
     dims: usize,
     /// Bytes per point: `dims` rounded up to whole cache lines, the rest zero.
     stride: usize,
@@ -83,6 +84,7 @@ impl Quantized {
             }
         }
         Quantized {
+            metric,
             dims,
             stride,
             lo,
@@ -108,9 +110,9 @@ impl Quantized {
         self.lines[p * (self.stride / LINE)].0[0]
     }
 
-    /// `query` (prepared for `metric`, `dims` long) ready to measure against the codes.
-    pub(crate) fn query(&self, metric: Metric, query: &[f32]) -> QuantizedQuery {
-        match metric {
+    /// `query` (prepared for the metric, `dims` long) ready to measure against the codes.
+    pub(crate) fn query(&self, query: &[f32]) -> QuantizedQuery {
+        match self.metric {
             Metric::Cosine | Metric::InnerProduct => {
                 let weights = query.iter().zip(&self.step).map(|(q, s)| q * s);
                 let (weights, unit) = self.integer_weights(weights);
@@ -119,7 +121,6 @@ impl Quantized {
                     // distance = -(q · x̂)
                     constant: -query.iter().zip(&self.lo).map(|(q, l)| q * l).sum::<f32>(),
                     dot_factor: -unit,
-                    l2: false,
                 }
             }
             Metric::L2 => {
@@ -131,7 +132,6 @@ impl Quantized {
                     // squared distance = Σ r² + norm(p) - 2 Σ (r step) c
                     constant: shifted.iter().map(|r| r * r).sum(),
                     dot_factor: -2.0 * unit,
-                    l2: true,
                 }
             }
         }
@@ -159,10 +159,9 @@ impl Quantized {
     pub(crate) fn distance(&self, query: &QuantizedQuery, p: usize) -> f32 {
         let dot = dot_codes(&query.weights, self.codes(p)) as f32;
         let d = query.constant + query.dot_factor * dot;
-        if query.l2 {
-            d + self.norms[p]
-        } else {
-            d
+        match self.metric {
+            Metric::L2 => d + self.norms[p],
+            Metric::Cosine | Metric::InnerProduct => d,
         }
     }
 }
@@ -173,7 +172,6 @@ pub(crate) struct QuantizedQuery {
     weights: Vec<i16>,
     constant: f32,
     dot_factor: f32,
-    l2: bool,
 }
 
 /// `Σ w_d c_d` over whole cache lines of codes (`w` as long as `codes`), in sixteen
@@ -214,7 +212,7 @@ mod tests {
         let err_norm = err.iter().map(|e| e * e).sum::<f32>().sqrt();
         for metric in [Metric::InnerProduct, Metric::L2] {
             let q = Quantized::new(metric, &v, dims);
-            let prepared = q.query(metric, &query);
+            let prepared = q.query(&query);
             for p in 0..200 {
                 let exact = &v[p * dims..][..dims];
                 let approx = q.distance(&prepared, p);
@@ -251,9 +249,9 @@ mod tests {
             "the middle codes mid-range"
         );
         let dq = Quantized::new(Metric::InnerProduct, &v, 2);
-        let d = dq.query(Metric::InnerProduct, &[1.0, 1.0]);
+        let d = dq.query(&[1.0, 1.0]);
         assert!((dq.distance(&d, 1) - -6.0).abs() < 1e-3);
-        let l = q.query(Metric::L2, &[5.0, -1.0]);
+        let l = q.query(&[5.0, -1.0]);
         assert!(q.distance(&l, 0).abs() < 1e-3);
         assert!((q.distance(&l, 1) - 4.0).abs() < 1e-3);
         let empty = Quantized::new(Metric::Cosine, &[], 3);

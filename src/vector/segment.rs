@@ -180,7 +180,7 @@ impl Segment {
         if self.ids.is_empty() || query.len() != self.dims {
             return Vec::new();
         }
-        let approx = self.quantized.query(self.metric, query);
+        let approx = self.quantized.query(query);
         let codes = &self.quantized;
         let mut found = self.walk(
             ef,
