@@ -207,11 +207,6 @@ pub(crate) fn read_row(
     }
 }
 
-/// The JSON text (an object) of a stored row value.
-pub(crate) fn row_json(value: &[u8]) -> Result<&[u8]> {
-    Ok(codec::decode_row(value)?.1)
-}
-
 pub(crate) fn decode_row_value(value: &[u8]) -> Result<(Row, bool)> {
     let (deleted, json) = codec::decode_row(value)?;
     let row: Row =

@@ -30,6 +30,7 @@ mod search;
 mod segment;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -55,14 +56,18 @@ pub struct DrainReport {
     pub remaining: u64,
 }
 
-/// Embeds `texts` with `provider` through the store's embedding source.
-pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-    let source = t.embed_settings().source.ok_or_else(|| {
+/// The store's embedding source, to embed with `provider`.
+fn embedding_source(t: &Tenant, provider: &str) -> Result<Arc<dyn EmbeddingSource>> {
+    t.embed_settings().source.ok_or_else(|| {
         Error::Embedding(format!(
             "no embedder is configured, so `{provider}` cannot embed text"
         ))
-    })?;
-    let vectors = source.embed(provider, texts)?;
+    })
+}
+
+/// Embeds `texts` with `provider` through the store's embedding source.
+pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    let vectors = embedding_source(t, provider)?.embed(provider, texts)?;
     if vectors.len() != texts.len() {
         return Err(Error::Embedding(format!(
             "{provider} returned {} vectors for {} texts",
@@ -75,12 +80,7 @@ pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<
 
 /// Embeds a search query with `provider` (see [`crate::embed::Embedder::embed_query`]).
 pub(crate) fn embed_query(t: &Tenant, provider: &str, text: &str) -> Result<Vec<f32>> {
-    let source = t.embed_settings().source.ok_or_else(|| {
-        Error::Embedding(format!(
-            "no embedder is configured, so `{provider}` cannot embed text"
-        ))
-    })?;
-    source.embed_query(provider, text)
+    embedding_source(t, provider)?.embed_query(provider, text)
 }
 
 impl Tenant {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kv::KvSnapshot;
 use crate::store::codec::decode_row;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName};
-use crate::store::{decode_row_value, row_json, Row, Tenant};
+use crate::store::{decode_row_value, Row, Tenant};
 
 /// Most rows a search returns.
 pub const MAX_TOP_K: usize = 10_000;
@@ -186,7 +186,8 @@ pub(crate) fn search_json(
         if i > 0 {
             text.push(b',');
         }
-        let fields = row_json(&h.value)?
+        let fields = decode_row(&h.value)?
+            .1
             .trim_ascii()
             .strip_prefix(b"{")
             .and_then(|j| j.strip_suffix(b"}"))
