@@ -436,7 +436,12 @@ impl RemDb {
             "{topK, minScore, field, provider, alt, ef, filter, includeDeleted}",
             opts,
         )?;
-        hits_to_js(self.tenant.search_json(table, query, &search_options(o)?))
+        json_to_js(
+            &self
+                .tenant
+                .search_json(table, query, &search_options(o)?)
+                .map_err(js_error)?,
+        )
     }
 
     /// Stores a caller-supplied vector for `field` of row `id` under the label `provider`.
@@ -753,7 +758,11 @@ impl RemDb {
                 .map_err(js_error)?
                 .pop()
                 .unwrap_or_default();
-            hits_to_js(tenant.search_json(&table, crate::vector::SearchQuery::Vector(v), &options))
+            json_to_js(
+                &tenant
+                    .search_json(&table, crate::vector::SearchQuery::Vector(v), &options)
+                    .map_err(js_error)?,
+            )
         }))
     }
 
@@ -940,15 +949,6 @@ fn search_options(o: JsSearchOptions) -> Result<crate::vector::SearchOptions, Js
         ef: o.ef.map(|n| to_usize("ef", n)).transpose()?,
         filter,
         include_deleted: o.include_deleted.unwrap_or(false),
-    })
-}
-
-fn hits_to_js(json: Result<String, Error>) -> Result<JsValue, JsValue> {
-    let json = json.map_err(js_error)?;
-    js_sys::JSON::parse(&json).map_err(|e| {
-        js_error(Error::Storage(format!(
-            "cannot represent the result in JavaScript: {e:?}"
-        )))
     })
 }
 
@@ -1279,13 +1279,19 @@ fn from_js(what: &str, value: JsValue) -> Result<Value, JsValue> {
 /// as JSON text by serde_json and read by the engine's `JSON.parse`. For rows that is several
 /// times faster than building each object property by property across the boundary.
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
-    let failed = |why: String| {
-        js_error(Error::Storage(format!(
-            "cannot represent the result in JavaScript: {why}"
-        )))
-    };
-    let text = serde_json::to_string(value).map_err(|e| failed(e.to_string()))?;
-    js_sys::JSON::parse(&text).map_err(|e| failed(format!("{e:?}")))
+    let text = serde_json::to_string(value).map_err(|e| unrepresentable(e.to_string()))?;
+    json_to_js(&text)
+}
+
+/// JSON text as a JS value, in one `JSON.parse`.
+fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
+    js_sys::JSON::parse(text).map_err(|e| unrepresentable(format!("{e:?}")))
+}
+
+fn unrepresentable(why: String) -> JsValue {
+    js_error(Error::Storage(format!(
+        "cannot represent the result in JavaScript: {why}"
+    )))
 }
 
 /// A JS number that must be a non-negative integer JS can hold exactly.

@@ -608,19 +608,19 @@ impl HttpEmbedder {
 
     /// One vector per text, in order: the asynchronous [`Embedder::embed`] of wasm32.
     pub async fn embed_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(self.config.batch_size) {
-            out.extend(self.embed_batch_async(batch, Input::Document).await?);
-        }
-        Ok(out)
+        self.embed_batches_async(texts, Input::Document).await
     }
 
     /// Vectors for search queries, in order: the asynchronous [`Embedder::embed_query`] of
     /// wasm32.
     pub async fn embed_queries_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_batches_async(texts, Input::Query).await
+    }
+
+    async fn embed_batches_async(&self, texts: &[&str], input: Input) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(self.config.batch_size) {
-            out.extend(self.embed_batch_async(batch, Input::Query).await?);
+            out.extend(self.embed_batch_async(batch, input).await?);
         }
         Ok(out)
     }
