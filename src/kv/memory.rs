@@ -3,10 +3,9 @@
 //! Snapshots are O(1) clones of the map, so a long scan never blocks writers and never sees
 //! their changes. Nothing is persisted.
 //!
-//! Keys compare eight bytes at a time ([`Key`]): store keys share long prefixes (tenant, table),
+//! Keys compare eight bytes at a time ([`KeySlice`]): store keys share long prefixes (tenant, table),
 //! and wasm's `memcmp` goes a byte at a time, which made key comparisons the bulk of a lookup.
 
-use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -79,7 +78,7 @@ impl Kv for MemoryKv {
         for op in batch.into_ops() {
             match op {
                 BatchOp::Put { key, value } => {
-                    map.insert(Key(Bytes::from(key)), Bytes::from(value));
+                    map.insert(KeySlice::owned(key), Bytes::from(value));
                 }
                 BatchOp::Delete { key } => {
                     map.remove(KeySlice::new(&key));
@@ -223,11 +222,11 @@ impl Iterator for OwnedScan {
     }
 }
 
-/// A stored key: bytes ordered like `[u8]`, compared eight at a time.
-#[derive(Clone)]
-struct Key(Bytes);
+/// A stored key: [`KeySlice`] shared, so it orders as `KeySlice` does.
+type Key = Arc<KeySlice>;
 
-/// A borrowed key, so lookups take `&[u8]` without allocating.
+/// Key bytes ordered like `[u8]`, compared eight at a time; borrowed for lookups so they take
+/// `&[u8]` without allocating.
 #[repr(transparent)]
 struct KeySlice([u8]);
 
@@ -236,11 +235,11 @@ impl KeySlice {
         // SAFETY: `KeySlice` is `repr(transparent)` over `[u8]`: same layout and metadata.
         unsafe { &*(bytes as *const [u8] as *const KeySlice) }
     }
-}
 
-impl Borrow<KeySlice> for Key {
-    fn borrow(&self) -> &KeySlice {
-        KeySlice::new(&self.0)
+    fn owned(bytes: Vec<u8>) -> Key {
+        let bytes: Bytes = bytes.into();
+        // SAFETY: as in `new`; the pointer comes from `Arc::into_raw` of the same layout.
+        unsafe { Arc::from_raw(Arc::into_raw(bytes) as *const KeySlice) }
     }
 }
 
@@ -263,26 +262,6 @@ impl PartialEq for KeySlice {
 }
 
 impl Eq for KeySlice {}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare_keys(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl Eq for Key {}
 
 /// `a.cmp(b)` for byte strings, comparing big-endian `u64` words while they are equal.
 fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
