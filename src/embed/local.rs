@@ -601,16 +601,19 @@ mod tests {
         }
     }
 
-    fn value_info(name: &str, elem: Option<(DataType, i64)>) -> pb::ValueInfoProto {
+    fn value_info(name: &str, elem: Option<(DataType, &[i64])>) -> pb::ValueInfoProto {
         use pb::tensor_shape_proto::{dimension, Dimension};
-        let r#type = elem.map(|(dt, len)| pb::TypeProto {
+        let r#type = elem.map(|(dt, dims)| pb::TypeProto {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
                 elem_type: dt as i32,
                 shape: Some(pb::TensorShapeProto {
-                    dim: vec![Dimension {
-                        value: Some(dimension::Value::DimValue(len)),
-                        ..Default::default()
-                    }],
+                    dim: dims
+                        .iter()
+                        .map(|&len| Dimension {
+                            value: Some(dimension::Value::DimValue(len)),
+                            ..Default::default()
+                        })
+                        .collect(),
                 }),
             })),
             ..Default::default()
@@ -638,7 +641,7 @@ mod tests {
                 tensor("wq", &[5, 3], DataType::Int8, wq),
                 tensor("s", &[5, 1], DataType::Float, scales),
             ],
-            input: vec![value_info("ids", Some((DataType::Int64, 4)))],
+            input: vec![value_info("ids", Some((DataType::Int64, &[4])))],
             output: vec![value_info("out", None)],
             node: vec![
                 node(
@@ -676,20 +679,31 @@ mod tests {
         }
     }
 
-    fn run(proto: &ModelProto) -> Tensor {
-        let model = tract_onnx::onnx()
+    /// `proto` optimised by tract and run on one input.
+    fn run(proto: &ModelProto, input: TValue) -> Tensor {
+        tract_onnx::onnx()
             .model_for_proto_model(proto)
             .unwrap()
             .into_optimized()
-            .unwrap();
-        let ids = tract_ndarray::arr1(&[3i64, 0, 4, 3]).into_tvalue();
-        model
+            .unwrap()
             .into_runnable()
             .unwrap()
-            .run(tvec![ids])
+            .run(tvec![input])
             .unwrap()
             .remove(0)
             .into_tensor()
+    }
+
+    /// The op types of `proto`'s nodes, in order.
+    fn op_types(proto: &ModelProto) -> Vec<&str> {
+        proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect()
     }
 
     /// `x [2, 3] · (Cast(wq [3, 4]) ∘ s [1, 4])`: the MiniLM weight pattern.
@@ -708,15 +722,7 @@ mod tests {
             tensor("wq", &[3, 4], DataType::Int8, wq),
             tensor("s", &[1, 4], DataType::Float, scales),
         ];
-        let mut x = value_info("x", Some((DataType::Float, 2)));
-        if let Some(pb::type_proto::Value::TensorType(t)) =
-            x.r#type.as_mut().and_then(|t| t.value.as_mut())
-        {
-            let mut three = t.shape.as_ref().unwrap().dim[0].clone();
-            three.value = Some(pb::tensor_shape_proto::dimension::Value::DimValue(3));
-            t.shape.as_mut().unwrap().dim.push(three);
-        }
-        graph.input = vec![x];
+        graph.input = vec![value_info("x", Some((DataType::Float, &[2, 3])))];
         graph.node = vec![
             node(
                 "Cast",
@@ -748,29 +754,14 @@ mod tests {
         let original = scaled_matmul();
         let mut rewritten = original.clone();
         assert_eq!(rewrite_scaled_matmuls(&mut rewritten), 1);
-        let ops: Vec<&str> = rewritten
-            .graph
-            .as_ref()
-            .unwrap()
-            .node
-            .iter()
-            .map(|n| n.op_type.as_str())
-            .collect();
         assert_eq!(
-            ops,
+            op_types(&rewritten),
             ["Cast", "MatMul", "Mul"],
             "the scaled weights are gone"
         );
-        let run = |proto: &ModelProto| -> Vec<f32> {
-            let model = tract_onnx::onnx()
-                .model_for_proto_model(proto)
-                .unwrap()
-                .into_optimized()
-                .unwrap()
-                .into_runnable()
-                .unwrap();
+        let product = |proto: &ModelProto| -> Vec<f32> {
             let x = tract_ndarray::arr2(&[[0.5f32, -1.25, 2.0], [3.0, 0.125, -0.75]]).into_tvalue();
-            let out = model.run(tvec![x]).unwrap().remove(0).into_tensor();
+            let out = run(proto, x);
             assert_eq!(out.shape(), &[2, 4]);
             out.to_plain_array_view::<f32>()
                 .unwrap()
@@ -778,7 +769,7 @@ mod tests {
                 .copied()
                 .collect()
         };
-        let (a, b) = (run(&original), run(&rewritten));
+        let (a, b) = (product(&original), product(&rewritten));
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{a:?} vs {b:?}");
         }
@@ -795,20 +786,13 @@ mod tests {
         let original = quantized_lookup();
         let mut rewritten = original.clone();
         assert_eq!(rewrite_quantized_gathers(&mut rewritten), 1);
-        let ops: Vec<&str> = rewritten
-            .graph
-            .as_ref()
-            .unwrap()
-            .node
-            .iter()
-            .map(|n| n.op_type.as_str())
-            .collect();
         assert_eq!(
-            ops,
+            op_types(&rewritten),
             ["Gather", "Cast", "Gather", "Mul"],
             "the full-table Cast and Mul are gone"
         );
-        let (a, b) = (run(&original), run(&rewritten));
+        let ids = || tract_ndarray::arr1(&[3i64, 0, 4, 3]).into_tvalue();
+        let (a, b) = (run(&original, ids()), run(&rewritten, ids()));
         assert_eq!(a.shape(), &[4, 3]);
         assert_eq!(a, b, "bit-identical");
         // Nothing to rewrite the second time, nor in a graph without the pattern.
