@@ -156,3 +156,96 @@ async fn background_mode_drains_in_an_async_task() {
         rows[0]
     );
 }
+
+/// tract's f32 matrix products in wasm run on remdb's kernel (`src/embed/wasm_gemm.rs`) and equal
+/// a plain triple loop: full and border tiles in both directions, `k` from 1 up, known and
+/// symbolic `n`, with a fused per-row bias, per-column scale and ReLU in the kernel's epilogue.
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn wasm_gemm_kernel_matches_a_reference_product() {
+    use tract_onnx::tract_core::internal::*;
+    use tract_onnx::tract_core::ops::einsum::EinSum;
+    use tract_onnx::tract_core::ops::math::{add, max, mul};
+    use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
+
+    // Loading a model links the kernel's registration in (as any application does).
+    LocalEmbedder::from_bytes(MODEL, TOKENIZER).unwrap();
+    let value = |seed: usize| ((seed * 7919 % 1009) as f32 - 504.0) / 251.0;
+    for (m, k, n, symbolic) in [
+        (16, 1, 2, false),
+        (16, 384, 14, false),
+        (37, 7, 3, false),
+        (48, 33, 5, true),
+        (5, 9, 14, true),
+        (33, 20, 1, false),
+    ] {
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 100_000)).collect();
+        let bias: Vec<f32> = (0..m).map(|i| value(i + 200_000)).collect();
+        let col_scale: Vec<f32> = (0..n).map(|j| 0.5 + j as f32 * 0.25).collect();
+
+        let mut model = TypedModel::default();
+        let n_dim = if symbolic {
+            model.symbols.sym("n").to_dim()
+        } else {
+            n.to_dim()
+        };
+        let x = model
+            .add_source("x", f32::fact([k.to_dim(), n_dim]))
+            .unwrap();
+        let w = model
+            .add_const("w", tensor1(&a).into_shape(&[m, k]).unwrap())
+            .unwrap();
+        let einsum = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
+        let y = model.wire_node("mm", einsum, &[w, x]).unwrap()[0];
+        let bias_c = model
+            .add_const("bias_c", tensor1(&bias).into_shape(&[m, 1]).unwrap())
+            .unwrap();
+        let y = model.wire_node("bias", add(), &[y, bias_c]).unwrap()[0];
+        let y = if symbolic {
+            y
+        } else {
+            let s = model
+                .add_const(
+                    "col_scale",
+                    tensor1(&col_scale).into_shape(&[1, n]).unwrap(),
+                )
+                .unwrap();
+            model.wire_node("scale", mul(), &[y, s]).unwrap()[0]
+        };
+        let zero = model.add_const("zero", tensor2(&[[0f32]])).unwrap();
+        let y = model.wire_node("relu", max(), &[y, zero]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let model = model.into_optimized().unwrap();
+
+        let kernels: Vec<String> = model
+            .nodes
+            .iter()
+            .filter_map(|node| node.op_as::<OptMatMul>())
+            .flat_map(|mm| mm.mmm.iter().map(|k| k.name().to_string()))
+            .collect();
+        if n > 1 {
+            assert_eq!(kernels, ["remdb_wasm_f32_16x2"], "m={m} k={k} n={n}");
+        }
+        let input = tensor1(&b).into_shape(&[k, n]).unwrap();
+        let out = model
+            .into_runnable()
+            .unwrap()
+            .run(tvec![input.into_tvalue()])
+            .unwrap()
+            .remove(0);
+        let out = out.to_plain_array_view::<f32>().unwrap();
+        assert_eq!(out.shape(), &[m, n]);
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f32 = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+                let scale = if symbolic { 1.0 } else { col_scale[j] };
+                let want = ((dot + bias[i]) * scale).max(0.0);
+                let got = out[[i, j]];
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "m={m} k={k} n={n} at ({i}, {j}): {got} != {want}"
+                );
+            }
+        }
+    }
+}

@@ -147,6 +147,10 @@ impl LocalEmbedder {
             }))
             .map_err(|e| err("tokenizer truncation", e))?;
 
+        // The wasm GEMM kernel registers itself with tract; naming it keeps the linker from
+        // dropping it (and its registration) from a build that links remdb as a library.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        super::wasm_gemm::link();
         let plan = load_plan(proto)?;
         let mut embedder = LocalEmbedder {
             name: format!("local:{DEFAULT_LOCAL_MODEL}"),

@@ -40,6 +40,13 @@ mod local;
 mod registry;
 #[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
+// tract's f32 GEMM kernel for wasm engines on x86-64 (simd128 builds only).
+#[cfg(all(
+    feature = "embeddings",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
+mod wasm_gemm;
 pub use registry::{EmbedderRegistry, ProviderStatus};
 
 mod http;
