@@ -36,6 +36,8 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 #[cfg(feature = "embeddings")]
+mod layer_norm;
+#[cfg(feature = "embeddings")]
 mod local;
 mod registry;
 #[cfg(feature = "embeddings")]
