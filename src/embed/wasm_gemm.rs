@@ -68,20 +68,21 @@ inventory::submit! {
     linalg::mmm_routines::MmmRoutine { make: kernel }
 }
 
-/// Keeps this module, and with it the registrations above, in every link that loads a model.
-pub(crate) fn link() {
-    std::hint::black_box((kernel as fn() -> Box<dyn MatMatMul>, preferred as *const ()));
-}
-
 inventory::submit! {
     linalg::mmm_tiers::MmmTier {
         arch: Some(Arch::Wasm32Simd128),
         // Above tract's own wasm tier (precedence 1), which would name wasm_f32_8x8.
         precedence: 2,
-        name: "remdb-wasm-f32-4x8",
+        // The tier has one opinion, this kernel; reports name it after it.
+        name: KERNEL_NAME,
         applies: |_| true,
         preferred,
     }
+}
+
+/// Keeps this module, and with it the registrations above, in every link that loads a model.
+pub(crate) fn link() {
+    std::hint::black_box((kernel as fn() -> Box<dyn MatMatMul>, preferred as *const ()));
 }
 
 /// One column of the tile: rows 0–3, 4–7, …
