@@ -117,21 +117,95 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         parser.next_token();
         return parse_traverse(parser).map(Statement::Traverse);
     }
-    let statement = parser.parse_statement().map_err(syntax)?;
-    match statement {
-        ast::Statement::Query(q) => Ok(Statement::Query(q)),
-        ast::Statement::Explain { .. } | ast::Statement::ExplainTable { .. } => Err(
-            Error::SqlUnsupported("this form of EXPLAIN; use `EXPLAIN SELECT ...`".into()),
-        ),
+    // Only queries reach sqlparser's statement grammar: calling `parse_query` rather than
+    // `parse_statement` leaves its DDL/DML/admin grammar (and their AST types' code) out of the
+    // wasm module — about a fifth of sqlparser's code.
+    match &parser.peek_token().token {
+        Token::LParen => {}
+        Token::Word(w)
+            if w.quote_style.is_none()
+                && QUERY_STARTS.iter().any(|k| w.value.eq_ignore_ascii_case(k)) => {}
+        Token::Word(w)
+            if w.quote_style.is_none()
+                && WRITE_OR_ADMIN_STARTS
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k)) =>
+        {
+            return Err(Error::SqlUnsupported(format!(
+                "{} statements; SQL in remdb reads (SELECT, EXPLAIN, LOOKUP, SEARCH, TRAVERSE) — write with insert/update/delete",
+                w.value.to_uppercase()
+            )));
+        }
         other => {
-            let text = other.to_string();
-            let verb = text.split_whitespace().next().unwrap_or("").to_uppercase();
-            Err(Error::SqlUnsupported(format!(
-                "{verb} statements; SQL in remdb reads (SELECT, EXPLAIN, LOOKUP, SEARCH, TRAVERSE) — write with insert/update/delete"
-            )))
+            return Err(Error::SqlSyntax(format!(
+                "expected a statement (SELECT, EXPLAIN, LOOKUP, SEARCH or TRAVERSE), found `{other}`"
+            )));
         }
     }
+    parser.parse_query().map(Statement::Query).map_err(syntax)
 }
+
+/// First words of the statements [`parse_statement`] hands to sqlparser's query grammar.
+const QUERY_STARTS: &[&str] = &["SELECT", "WITH", "VALUES"];
+
+/// First words of SQL statements that write or administer: named in their error as unsupported
+/// (anything else that is not a query is a syntax error).
+const WRITE_OR_ADMIN_STARTS: &[&str] = &[
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "UPSERT",
+    "MERGE",
+    "REPLACE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "TRUNCATE",
+    "RENAME",
+    "COMMENT",
+    "GRANT",
+    "REVOKE",
+    "SET",
+    "SHOW",
+    "USE",
+    "DESCRIBE",
+    "DESC",
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
+    "END",
+    "ABORT",
+    "COPY",
+    "ANALYZE",
+    "VACUUM",
+    "ATTACH",
+    "DETACH",
+    "PRAGMA",
+    "CALL",
+    "DECLARE",
+    "PREPARE",
+    "EXECUTE",
+    "DEALLOCATE",
+    "LOAD",
+    "INSTALL",
+    "LOCK",
+    "UNLOCK",
+    "KILL",
+    "OPTIMIZE",
+    "CACHE",
+    "UNCACHE",
+    "MSCK",
+    "FLUSH",
+    "DISCARD",
+    "LISTEN",
+    "NOTIFY",
+    "UNLISTEN",
+    "RESET",
+    "ASSERT",
+];
 
 /// Rejects expressions nested deeper than [`MAX_DEPTH`] (e.g. thousands of chained ORs: use
 /// IN), measured without recursion so hostile input cannot exhaust the stack.
@@ -323,6 +397,37 @@ mod tests {
             parse("DELETE FROM t"),
             Err(Error::SqlUnsupported(_))
         ));
+    }
+
+    #[test]
+    fn only_queries_reach_the_statement_grammar() {
+        for sql in [
+            "(SELECT 1)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "VALUES (1)",
+        ] {
+            assert!(matches!(parse(sql), Ok(Statement::Query(_))), "{sql}");
+        }
+        for (sql, verb) in [
+            ("insert into t values (1)", "INSERT"),
+            ("UPDATE t SET a = 1", "UPDATE"),
+            ("Create table t (a int)", "CREATE"),
+            ("DROP TABLE t", "DROP"),
+            ("BEGIN", "BEGIN"),
+        ] {
+            match parse(sql) {
+                Err(Error::SqlUnsupported(msg)) => {
+                    assert!(
+                        msg.starts_with(&format!("{verb} statements")),
+                        "{sql}: {msg}"
+                    )
+                }
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+        for sql in ["SELEC 1", "\"insert\" 1", "42", "* FROM t"] {
+            assert!(matches!(parse(sql), Err(Error::SqlSyntax(_))), "{sql}");
+        }
     }
 
     #[test]
