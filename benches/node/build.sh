@@ -7,6 +7,10 @@
 #   bash benches/node/build.sh && node benches/node/graph.mjs
 #   bash benches/node/build.sh --embeddings && node benches/node/embed.mjs
 #
+# `--profile release-npm` builds with the published npm package's optimisation levels instead
+# (fat LTO, minutes) into benches/node/pkg-release-npm[-embeddings]; run a benchmark on it with
+# `REMDB_PKG=pkg-release-npm node benches/node/<bench>.mjs`.
+#
 # `--embeddings` builds with the `embeddings` feature (tract + tokenizers in the module; ~6 min
 # cold on 2 cores) into benches/node/pkg-embeddings, so both builds can sit side by side.
 #
@@ -17,13 +21,23 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 target_dir=${CARGO_TARGET_DIR:-target}
-out=benches/node/pkg
+profile=bench
 features=()
-if [[ "${1:-}" == "--embeddings" ]]; then
-  out=benches/node/pkg-embeddings
-  features=(--features embeddings)
+suffix=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --embeddings) features=(--features embeddings); suffix=-embeddings; shift ;;
+    --profile) profile=$2; shift 2 ;;
+    *) echo "usage: bash benches/node/build.sh [--embeddings] [--profile bench|release-npm]" >&2; exit 2 ;;
+  esac
+done
+out=benches/node/pkg$suffix
+profile_dir=release
+if [ "$profile" != bench ]; then
+  out=benches/node/pkg-$profile$suffix
+  profile_dir=$profile
 fi
 
-cargo build --target wasm32-unknown-unknown --lib --profile bench "${features[@]}"
-wasm-bindgen --target nodejs --out-dir "$out" "$target_dir/wasm32-unknown-unknown/release/remdb.wasm"
+cargo build --target wasm32-unknown-unknown --lib --profile "$profile" "${features[@]}"
+wasm-bindgen --target nodejs --out-dir "$out" "$target_dir/wasm32-unknown-unknown/$profile_dir/remdb.wasm"
 echo "built $out ($(du -h "$out/remdb_bg.wasm" | cut -f1) wasm)" >&2

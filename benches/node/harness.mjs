@@ -8,14 +8,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 /**
  * The wasm-bindgen module (`{ RemDb }`) built by build.sh: `pkg` (default build) or
- * `pkg-embeddings` (`build.sh --embeddings`).
+ * `pkg-embeddings` (`build.sh --embeddings`). `REMDB_PKG=<dir>` swaps in another build, e.g.
+ * `pkg-release-npm` (`build.sh --profile release-npm`: the optimisation levels of the published
+ * npm package).
  */
 export function loadRemDb(dir = 'pkg') {
+  if (process.env.REMDB_PKG) dir = dir.replace(/^pkg/, process.env.REMDB_PKG);
   const require = createRequire(import.meta.url);
   try {
     return require(path.join(here, dir, 'remdb.js'));
   } catch (e) {
-    const flag = dir === 'pkg-embeddings' ? ' --embeddings' : '';
+    const flag = dir.endsWith('-embeddings') ? ' --embeddings' : '';
     console.error(`cannot load benches/node/${dir}: run \`bash benches/node/build.sh${flag}\` first`);
     throw e;
   }
