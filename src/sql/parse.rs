@@ -69,8 +69,20 @@ pub(crate) fn parse(sql: &str) -> Result<Statement> {
     }
 }
 
+/// Whether the next token is `word` (unquoted, any case).
 fn peek_word(parser: &Parser<'_>, word: &str) -> bool {
-    matches!(&parser.peek_token().token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+    peek_one_of(parser, &[word]).is_some()
+}
+
+/// The entry of `words` the next token spells (unquoted, any case), if any.
+fn peek_one_of<'w>(parser: &Parser<'_>, words: &[&'w str]) -> Option<&'w str> {
+    match &parser.peek_token().token {
+        Token::Word(w) if w.quote_style.is_none() => words
+            .iter()
+            .copied()
+            .find(|k| w.value.eq_ignore_ascii_case(k)),
+        _ => None,
+    }
 }
 
 fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
@@ -118,31 +130,20 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         return parse_traverse(parser).map(Statement::Traverse);
     }
     // Only queries reach sqlparser's statement grammar: calling `parse_query` rather than
-    // `parse_statement` leaves its DDL/DML/admin grammar (and their AST types' code) out of the
-    // wasm module — about a fifth of sqlparser's code.
-    match &parser.peek_token().token {
-        Token::LParen => {}
-        Token::Word(w)
-            if w.quote_style.is_none()
-                && QUERY_STARTS.iter().any(|k| w.value.eq_ignore_ascii_case(k)) => {}
-        Token::Word(w)
-            if w.quote_style.is_none()
-                && WRITE_OR_ADMIN_STARTS
-                    .iter()
-                    .any(|k| w.value.eq_ignore_ascii_case(k)) =>
-        {
-            return Err(Error::SqlUnsupported(format!(
-                "{} statements; SQL in remdb reads (SELECT, EXPLAIN, LOOKUP, SEARCH, TRAVERSE) — write with insert/update/delete",
-                w.value.to_uppercase()
-            )));
-        }
-        other => {
-            return Err(Error::SqlSyntax(format!(
-                "expected a statement (SELECT, EXPLAIN, LOOKUP, SEARCH or TRAVERSE), found `{other}`"
-            )));
-        }
+    // `parse_statement` leaves its DDL/admin grammar (and the code of the AST types only it
+    // builds) out of the wasm module — about a quarter of sqlparser's code.
+    if parser.peek_token().token == Token::LParen || peek_one_of(parser, QUERY_STARTS).is_some() {
+        return parser.parse_query().map(Statement::Query).map_err(syntax);
     }
-    parser.parse_query().map(Statement::Query).map_err(syntax)
+    if let Some(verb) = peek_one_of(parser, WRITE_OR_ADMIN_STARTS) {
+        return Err(Error::SqlUnsupported(format!(
+            "{verb} statements; SQL in remdb reads (SELECT, EXPLAIN, LOOKUP, SEARCH, TRAVERSE) — write with insert/update/delete"
+        )));
+    }
+    Err(Error::SqlSyntax(format!(
+        "expected a statement (SELECT, EXPLAIN, LOOKUP, SEARCH or TRAVERSE), found `{}`",
+        parser.peek_token().token
+    )))
 }
 
 /// First words of the statements [`parse_statement`] hands to sqlparser's query grammar.
