@@ -31,10 +31,14 @@ profile_dir() {
 }
 # Published builds favour size where it costs no speed that matters (see [profile.release-npm] in
 # Cargo.toml) and drop the wasm name section (function names in stack traces: ~10 % of the size).
+# They also compile out every crate's `log` calls (feature `strip-logs`): nothing in a wasm page or
+# worker installs a logger, and the calls' `{:?}` formatting links Debug code for whole ASTs.
 bindgen_flags=()
+features=
 if [ "$profile" = release ]; then
   profile=release-npm
   bindgen_flags=(--remove-name-section --remove-producers-section)
+  features=strip-logs,
 fi
 
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -53,8 +57,8 @@ build() {
   wasm-bindgen --target web --no-typescript "${bindgen_flags[@]}" --out-dir "$pkg/$name" --out-name remdb \
     "$target_dir/wasm32-unknown-unknown/$(profile_dir "$build_profile")/remdb.wasm"
 }
-build core "$profile"
-build full "$profile" --features embeddings
+build core "$profile" --features "${features}"
+build full "$profile" --features "${features}embeddings"
 
 mkdir -p "$pkg/js/entry/full"
 cp js/api.js js/calls.js js/idb.js js/tabs.js js/resources.js js/opfs.js js/opfs-worker.js "$pkg/js/"

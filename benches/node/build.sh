@@ -37,7 +37,11 @@ if [ "$profile" != bench ]; then
   out=benches/node/pkg-$profile$suffix
   profile_dir=$profile
 fi
+# The published profile's builds also compile logging out, as js/build.sh does.
+if [ "$profile" = release-npm ]; then
+  features=(--features "strip-logs${suffix:+,embeddings}")
+fi
 
-cargo build --target wasm32-unknown-unknown --lib --profile "$profile" "${features[@]}"
+cargo build --target wasm32-unknown-unknown --lib --profile "$profile" ${features[@]+"${features[@]}"}
 wasm-bindgen --target nodejs --out-dir "$out" "$target_dir/wasm32-unknown-unknown/$profile_dir/remdb.wasm"
 echo "built $out ($(du -h "$out/remdb_bg.wasm" | cut -f1) wasm)" >&2
