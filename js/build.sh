@@ -38,7 +38,7 @@ features=
 if [ "$profile" = release ]; then
   profile=release-npm
   bindgen_flags=(--remove-name-section --remove-producers-section)
-  features=strip-logs,
+  features=strip-logs
 fi
 
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -57,8 +57,8 @@ build() {
   wasm-bindgen --target web --no-typescript "${bindgen_flags[@]}" --out-dir "$pkg/$name" --out-name remdb \
     "$target_dir/wasm32-unknown-unknown/$(profile_dir "$build_profile")/remdb.wasm"
 }
-build core "$profile" --features "${features}"
-build full "$profile" --features "${features}embeddings"
+build core "$profile" ${features:+--features "$features"}
+build full "$profile" --features "${features:+$features,}embeddings"
 
 mkdir -p "$pkg/js/entry/full"
 cp js/api.js js/calls.js js/idb.js js/tabs.js js/resources.js js/opfs.js js/opfs-worker.js "$pkg/js/"
