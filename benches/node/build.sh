@@ -22,11 +22,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 target_dir=${CARGO_TARGET_DIR:-target}
 profile=bench
-features=()
 suffix=
 while [ $# -gt 0 ]; do
   case "$1" in
-    --embeddings) features=(--features embeddings); suffix=-embeddings; shift ;;
+    --embeddings) suffix=-embeddings; shift ;;
     --profile) profile=$2; shift 2 ;;
     *) echo "usage: bash benches/node/build.sh [--embeddings] [--profile bench|release-npm]" >&2; exit 2 ;;
   esac
@@ -37,11 +36,12 @@ if [ "$profile" != bench ]; then
   out=benches/node/pkg-$profile$suffix
   profile_dir=$profile
 fi
+features=${suffix:+embeddings}
 # The published profile's builds also compile logging out, as js/build.sh does.
 if [ "$profile" = release-npm ]; then
-  features=(--features "strip-logs${suffix:+,embeddings}")
+  features=strip-logs${features:+,$features}
 fi
 
-cargo build --target wasm32-unknown-unknown --lib --profile "$profile" ${features[@]+"${features[@]}"}
+cargo build --target wasm32-unknown-unknown --lib --profile "$profile" ${features:+--features "$features"}
 wasm-bindgen --target nodejs --out-dir "$out" "$target_dir/wasm32-unknown-unknown/$profile_dir/remdb.wasm"
 echo "built $out ($(du -h "$out/remdb_bg.wasm" | cut -f1) wasm)" >&2
