@@ -24,13 +24,7 @@ pub(crate) fn parse(
     if axis == -1 && node.input.len() == 3 && single_output && stash == DatumType::F32 {
         return Ok((expand(LastAxisLayerNorm { epsilon }), vec![]));
     }
-    let onnx = tract_onnx::onnx();
-    let builder = onnx
-        .op_register
-        .0
-        .get("LayerNormalization")
-        .context("tract-onnx has no LayerNormalization")?;
-    builder(ctx, node)
+    super::onnx_ops::layer_norm::layer_norm(ctx, node)
 }
 
 /// `y = (x − mean) / √(var + ε) · scale + bias` over the last axis of `x`; `scale` and `bias`
@@ -79,7 +73,7 @@ impl Expansion for LastAxisLayerNorm {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, self.clone(), inputs)
+        super::onnx_ops::wire(model, prefix, self.clone(), inputs)
     }
 }
 

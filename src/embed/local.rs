@@ -290,12 +290,12 @@ impl Embedder for LocalEmbedder {
     }
 }
 
-/// The ONNX parser: the exported value_info claims shapes tract cannot reconcile with
-/// broadcasting (the attention-mask `Where`), so tract infers every intermediate shape itself.
+/// The ONNX parser, with the encoder operators of [`super::onnx_ops`]. The exported value_info
+/// claims shapes tract cannot reconcile with broadcasting (the attention-mask `Where`), so tract
+/// infers every intermediate shape itself.
 fn onnx() -> tract_onnx::Onnx {
-    let mut onnx = tract_onnx::onnx().with_ignore_value_info(true);
-    onnx.op_register
-        .insert("LayerNormalization", super::layer_norm::parse);
+    let mut onnx = tract_onnx::Onnx::default().with_ignore_value_info(true);
+    super::onnx_ops::register(&mut onnx.op_register);
     onnx
 }
 
@@ -906,7 +906,7 @@ mod tests {
 
     /// `proto` optimised by tract and run on one input.
     fn run(proto: &ModelProto, input: TValue) -> Tensor {
-        tract_onnx::onnx()
+        onnx()
             .model_for_proto_model(proto)
             .unwrap()
             .into_optimized()

@@ -39,6 +39,8 @@ use crate::error::{Error, Result};
 mod layer_norm;
 #[cfg(feature = "embeddings")]
 mod local;
+#[cfg(feature = "embeddings")]
+mod onnx_ops;
 mod registry;
 #[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
