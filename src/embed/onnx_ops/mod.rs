@@ -302,7 +302,49 @@ mod tests {
     use tract_onnx::pb::{self, ModelProto};
     use tract_onnx::prelude::*;
 
-    /// A one-node graph over input `x` (f32 [2, 3, 4], values 0..24 shifted to straddle zero).
+    fn attr(name: &str, r#type: AttributeType) -> pb::AttributeProto {
+        pb::AttributeProto {
+            name: name.into(),
+            r#type: r#type as i32,
+            ..Default::default()
+        }
+    }
+
+    fn int(name: &str, i: i64) -> pb::AttributeProto {
+        pb::AttributeProto {
+            i,
+            ..attr(name, AttributeType::Int)
+        }
+    }
+
+    /// An initializer (or attribute tensor) of element type `data_type`; `fill` sets its values.
+    fn tensor(
+        name: &str,
+        dims: &[i64],
+        data_type: DataType,
+        fill: impl FnOnce(&mut pb::TensorProto),
+    ) -> pb::TensorProto {
+        let mut t = pb::TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: data_type as i32,
+            ..Default::default()
+        };
+        fill(&mut t);
+        t
+    }
+
+    fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> pb::NodeProto {
+        pb::NodeProto {
+            op_type: op.into(),
+            input: inputs.iter().map(|i| i.to_string()).collect(),
+            output: outputs.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// A graph over input `x` (f32 [2, 3, 4], values 0..24 shifted to straddle zero): the node
+    /// under test, after any nodes that feed it.
     struct Case {
         op: &'static str,
         opset: i64,
@@ -310,6 +352,7 @@ mod tests {
         outputs: usize,
         attrs: Vec<pb::AttributeProto>,
         initializers: Vec<pb::TensorProto>,
+        before: Vec<pb::NodeProto>,
     }
 
     fn case(op: &'static str, inputs: &[&'static str]) -> Case {
@@ -320,6 +363,7 @@ mod tests {
             outputs: 1,
             attrs: vec![],
             initializers: vec![],
+            before: vec![],
         }
     }
 
@@ -332,71 +376,56 @@ mod tests {
             self.outputs = n;
             self
         }
-        fn int(mut self, name: &str, i: i64) -> Self {
-            self.attrs.push(pb::AttributeProto {
-                name: name.into(),
-                r#type: AttributeType::Int as i32,
-                i,
-                ..Default::default()
-            });
+        /// Runs `node` before the node under test.
+        fn before(mut self, node: pb::NodeProto) -> Self {
+            self.before.push(node);
             self
         }
-        fn ints(mut self, name: &str, ints: &[i64]) -> Self {
-            self.attrs.push(pb::AttributeProto {
-                name: name.into(),
-                r#type: AttributeType::Ints as i32,
-                ints: ints.to_vec(),
-                ..Default::default()
-            });
+        fn attr(mut self, attr: pb::AttributeProto) -> Self {
+            self.attrs.push(attr);
             self
         }
-        fn float(mut self, name: &str, f: f32) -> Self {
-            self.attrs.push(pb::AttributeProto {
-                name: name.into(),
-                r#type: AttributeType::Float as i32,
+        fn int(self, name: &str, i: i64) -> Self {
+            self.attr(int(name, i))
+        }
+        fn ints(self, name: &str, ints: &[i64]) -> Self {
+            let ints = ints.to_vec();
+            self.attr(pb::AttributeProto {
+                ints,
+                ..attr(name, AttributeType::Ints)
+            })
+        }
+        fn float(self, name: &str, f: f32) -> Self {
+            self.attr(pb::AttributeProto {
                 f,
-                ..Default::default()
-            });
+                ..attr(name, AttributeType::Float)
+            })
+        }
+        fn string(self, name: &str, s: &str) -> Self {
+            let s = s.as_bytes().to_vec();
+            self.attr(pb::AttributeProto {
+                s,
+                ..attr(name, AttributeType::String)
+            })
+        }
+        fn init(mut self, tensor: pb::TensorProto) -> Self {
+            self.initializers.push(tensor);
             self
         }
-        fn string(mut self, name: &str, s: &str) -> Self {
-            self.attrs.push(pb::AttributeProto {
-                name: name.into(),
-                r#type: AttributeType::String as i32,
-                s: s.as_bytes().to_vec(),
-                ..Default::default()
-            });
-            self
+        fn init_i64(self, name: &str, dims: &[i64], values: &[i64]) -> Self {
+            self.init(tensor(name, dims, DataType::Int64, |t| {
+                t.int64_data = values.to_vec()
+            }))
         }
-        fn init_i64(mut self, name: &str, dims: &[i64], values: &[i64]) -> Self {
-            self.initializers.push(pb::TensorProto {
-                name: name.into(),
-                dims: dims.to_vec(),
-                data_type: DataType::Int64 as i32,
-                int64_data: values.to_vec(),
-                ..Default::default()
-            });
-            self
+        fn init_f32(self, name: &str, dims: &[i64], values: &[f32]) -> Self {
+            self.init(tensor(name, dims, DataType::Float, |t| {
+                t.float_data = values.to_vec()
+            }))
         }
-        fn init_f32(mut self, name: &str, dims: &[i64], values: &[f32]) -> Self {
-            self.initializers.push(pb::TensorProto {
-                name: name.into(),
-                dims: dims.to_vec(),
-                data_type: DataType::Float as i32,
-                float_data: values.to_vec(),
-                ..Default::default()
-            });
-            self
-        }
-        fn init_u8(mut self, name: &str, dims: &[i64], values: &[u8]) -> Self {
-            self.initializers.push(pb::TensorProto {
-                name: name.into(),
-                dims: dims.to_vec(),
-                data_type: DataType::Uint8 as i32,
-                raw_data: values.to_vec(),
-                ..Default::default()
-            });
-            self
+        fn init_u8(self, name: &str, dims: &[i64], values: &[u8]) -> Self {
+            self.init(tensor(name, dims, DataType::Uint8, |t| {
+                t.raw_data = values.to_vec()
+            }))
         }
 
         fn proto(&self) -> ModelProto {
@@ -426,6 +455,13 @@ mod tests {
                 }),
                 ..Default::default()
             };
+            let mut nodes = self.before.clone();
+            nodes.push(pb::NodeProto {
+                name: "n".into(),
+                output: outputs.clone(),
+                attribute: self.attrs.clone(),
+                ..node(self.op, &self.inputs, &[])
+            });
             ModelProto {
                 ir_version: 8,
                 opset_import: vec![pb::OperatorSetIdProto {
@@ -437,14 +473,7 @@ mod tests {
                     initializer: self.initializers.clone(),
                     input: vec![x],
                     output: outputs.iter().map(|o| value_info(o)).collect(),
-                    node: vec![pb::NodeProto {
-                        op_type: self.op.into(),
-                        name: "n".into(),
-                        input: self.inputs.iter().map(|i| i.to_string()).collect(),
-                        output: outputs,
-                        attribute: self.attrs.clone(),
-                        ..Default::default()
-                    }],
+                    node: nodes,
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -533,7 +562,10 @@ mod tests {
                 .init_i64("i", &[2, 3, 1], &[0, 1, 2, 3, 0, 1])
                 .int("axis", 2),
             case("GatherND", &["x", "i"]).init_i64("i", &[2, 2], &[0, 1, 1, 2]),
-            case("Where", &["c", "x", "y"]).init_f32("y", &[], &[7.0]),
+            // `Where` takes a bool condition: made from x.
+            case("Where", &["c", "x", "y"])
+                .init_f32("y", &[], &[7.0])
+                .before(node("Greater", &["x", "y"], &["c"])),
             case("MatMul", &["x", "w"]).init_f32("w", &[4, 2], &[1., 2., 3., 4., 5., 6., 7., 8.]),
             case("Gemm", &["m", "w", "b"])
                 .init_f32("m", &[2, 3], &[1., -2., 3., 0.5, 0., 1.])
@@ -563,23 +595,7 @@ mod tests {
         ];
         for case in cases {
             let label = format!("{} (opset {}, {:?})", case.op, case.opset, case.inputs);
-            // `Where` takes a bool condition: make one from x.
-            let proto = if case.op == "Where" {
-                let mut proto = case.proto();
-                let graph = proto.graph.as_mut().unwrap();
-                graph.node.insert(
-                    0,
-                    pb::NodeProto {
-                        op_type: "Greater".into(),
-                        input: vec!["x".into(), "y".into()],
-                        output: vec!["c".into()],
-                        ..Default::default()
-                    },
-                );
-                proto
-            } else {
-                case.proto()
-            };
+            let proto = case.proto();
             let expected = run(&tract, &proto).unwrap_or_else(|e| panic!("{label}: tract: {e:?}"));
             let got = run(&ours, &proto).unwrap_or_else(|e| panic!("{label}: ours: {e:?}"));
             assert_eq!(got, expected, "{label}");
@@ -589,94 +605,49 @@ mod tests {
     #[test]
     fn constants_match_tract_onnx() {
         let (ours, tract) = (ours(), tract_onnx::onnx());
-        let value_ints = |attr: pb::AttributeProto| {
-            let mut proto = case("Add", &["x", "k"]).proto();
-            let graph = proto.graph.as_mut().unwrap();
-            graph.node.insert(
-                0,
-                pb::NodeProto {
-                    op_type: "Constant".into(),
-                    output: vec!["k0".into()],
-                    attribute: vec![attr],
-                    ..Default::default()
-                },
-            );
-            graph.node.insert(
-                1,
-                pb::NodeProto {
-                    op_type: "Cast".into(),
-                    input: vec!["k0".into()],
-                    output: vec!["k".into()],
-                    attribute: vec![pb::AttributeProto {
-                        name: "to".into(),
-                        r#type: AttributeType::Int as i32,
-                        i: DataType::Float as i64,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            );
-            proto
-        };
-        let attrs = [
+        let values = [
+            int("value_int", 3),
             pb::AttributeProto {
-                name: "value_int".into(),
-                r#type: AttributeType::Int as i32,
-                i: 3,
-                ..Default::default()
-            },
-            pb::AttributeProto {
-                name: "value_float".into(),
-                r#type: AttributeType::Float as i32,
                 f: -1.5,
-                ..Default::default()
+                ..attr("value_float", AttributeType::Float)
             },
             pb::AttributeProto {
-                name: "value_ints".into(),
-                r#type: AttributeType::Ints as i32,
                 ints: vec![1, 2, 3, 4],
-                ..Default::default()
+                ..attr("value_ints", AttributeType::Ints)
             },
             pb::AttributeProto {
-                name: "value_floats".into(),
-                r#type: AttributeType::Floats as i32,
                 floats: vec![0.5, 1.5, 2.5, 3.5],
-                ..Default::default()
+                ..attr("value_floats", AttributeType::Floats)
             },
         ];
-        for attr in attrs {
-            let proto = value_ints(attr.clone());
-            assert_eq!(
-                run(&ours, &proto).unwrap(),
-                run(&tract, &proto).unwrap(),
-                "{}",
-                attr.name
-            );
+        for value in values {
+            let name = value.name.clone();
+            let proto = case("Add", &["x", "k"])
+                .before(pb::NodeProto {
+                    attribute: vec![value],
+                    ..node("Constant", &[], &["k0"])
+                })
+                .before(pb::NodeProto {
+                    attribute: vec![int("to", DataType::Float as i64)],
+                    ..node("Cast", &["k0"], &["k"])
+                })
+                .proto();
+            let (got, expected) = (run(&ours, &proto), run(&tract, &proto));
+            assert_eq!(got.unwrap(), expected.unwrap(), "{name}");
         }
         // ConstantOfShape, with and without a value.
         for value in [None, Some(2.5f32)] {
             let mut c = case("ConstantOfShape", &["s"]).init_i64("s", &[2], &[2, 3]);
             if let Some(v) = value {
-                c.attrs.push(pb::AttributeProto {
-                    name: "value".into(),
-                    r#type: AttributeType::Tensor as i32,
-                    t: Some(pb::TensorProto {
-                        dims: vec![1],
-                        data_type: DataType::Float as i32,
-                        float_data: vec![v],
-                        ..Default::default()
-                    }),
-                    ..Default::default()
+                let t = tensor("", &[1], DataType::Float, |t| t.float_data = vec![v]);
+                c = c.attr(pb::AttributeProto {
+                    t: Some(t),
+                    ..attr("value", AttributeType::Tensor)
                 });
             }
-            let mut proto = c.proto();
-            // The input x is unused here; keep it declared so the runner can feed it.
-            proto.graph.as_mut().unwrap().output[0].name = "y0".into();
-            assert_eq!(
-                run(&ours, &proto).unwrap(),
-                run(&tract, &proto).unwrap(),
-                "{value:?}"
-            );
+            let proto = c.proto();
+            let (got, expected) = (run(&ours, &proto), run(&tract, &proto));
+            assert_eq!(got.unwrap(), expected.unwrap(), "{value:?}");
         }
     }
 
@@ -685,50 +656,16 @@ mod tests {
         let (ours, tract) = (ours(), tract_onnx::onnx());
         // The dynamic-quantisation pattern of int8 encoder exports:
         // DynamicQuantizeLinear(x) → MatMulInteger(xq, Wq, xz, Wz) → Cast → Mul(scale).
-        let mut proto = case("DynamicQuantizeLinear", &["x"]).outputs(3).proto();
-        let graph = proto.graph.as_mut().unwrap();
-        graph.initializer = vec![
-            pb::TensorProto {
-                name: "wq".into(),
-                dims: vec![4, 2],
-                data_type: DataType::Uint8 as i32,
-                raw_data: vec![3, 250, 128, 7, 90, 200, 1, 128],
-                ..Default::default()
-            },
-            pb::TensorProto {
-                name: "wz".into(),
-                dims: vec![],
-                data_type: DataType::Uint8 as i32,
-                raw_data: vec![128],
-                ..Default::default()
-            },
-        ];
-        let node = |op: &str, inputs: &[&str], output: &str| pb::NodeProto {
-            op_type: op.into(),
-            input: inputs.iter().map(|i| i.to_string()).collect(),
-            output: vec![output.into()],
-            ..Default::default()
-        };
-        graph
-            .node
-            .push(node("MatMulInteger", &["y0", "wq", "y2", "wz"], "acc"));
-        graph.node.push(pb::NodeProto {
-            attribute: vec![pb::AttributeProto {
-                name: "to".into(),
-                r#type: AttributeType::Int as i32,
-                i: DataType::Float as i64,
-                ..Default::default()
-            }],
-            ..node("Cast", &["acc"], "accf")
-        });
-        graph.node.push(node("Mul", &["accf", "y1"], "out"));
-        graph.output = ["out"]
-            .iter()
-            .map(|n| pb::ValueInfoProto {
-                name: n.to_string(),
-                ..Default::default()
+        let proto = case("Mul", &["accf", "xs"])
+            .init_u8("wq", &[4, 2], &[3, 250, 128, 7, 90, 200, 1, 128])
+            .init_u8("wz", &[], &[128])
+            .before(node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xz"]))
+            .before(node("MatMulInteger", &["xq", "wq", "xz", "wz"], &["acc"]))
+            .before(pb::NodeProto {
+                attribute: vec![int("to", DataType::Float as i64)],
+                ..node("Cast", &["acc"], &["accf"])
             })
-            .collect();
+            .proto();
         assert_eq!(run(&ours, &proto).unwrap(), run(&tract, &proto).unwrap());
     }
 
