@@ -35,6 +35,7 @@ mod database;
 pub mod embed;
 mod error;
 pub mod graph;
+mod kernels;
 pub mod kv;
 pub mod sql;
 pub mod store;

@@ -244,6 +244,8 @@ impl KeySlice {
 }
 
 impl Ord for KeySlice {
+    // Inlined into imbl's B-tree search, which calls it once per key it passes.
+    #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
         compare_keys(&self.0, &other.0)
     }
@@ -263,21 +265,30 @@ impl PartialEq for KeySlice {
 
 impl Eq for KeySlice {}
 
-/// `a.cmp(b)` for byte strings, comparing big-endian `u64` words while they are equal.
+/// `a.cmp(b)` for byte strings, comparing big-endian `u64` words while they are equal. Index
+/// loops, no iterator adapters: inlined, this stays one loop at every opt-level.
+#[inline(always)]
 fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
     let n = a.len().min(b.len());
-    let (mut wa, mut wb) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
-    for (x, y) in wa.by_ref().zip(wb.by_ref()) {
-        let x = u64::from_be_bytes(x.try_into().unwrap_or_default());
-        let y = u64::from_be_bytes(y.try_into().unwrap_or_default());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: `i + 8 <= n` bytes of both slices; unaligned reads.
+        let (x, y) = unsafe {
+            (
+                u64::from_be(a.as_ptr().add(i).cast::<u64>().read_unaligned()),
+                u64::from_be(b.as_ptr().add(i).cast::<u64>().read_unaligned()),
+            )
+        };
         if x != y {
             return x.cmp(&y);
         }
+        i += 8;
     }
-    for (x, y) in wa.remainder().iter().zip(wb.remainder()) {
-        if x != y {
-            return x.cmp(y);
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
         }
+        i += 1;
     }
     a.len().cmp(&b.len())
 }

@@ -17,6 +17,7 @@ pub(crate) fn encode_row(row: &serde_json::Map<String, Value>, deleted: bool) ->
 }
 
 /// Splits a stored row value into (deleted flag, JSON bytes).
+#[inline(always)]
 pub(crate) fn decode_row(value: &[u8]) -> Result<(bool, &[u8])> {
     match value.split_first() {
         Some((&h, json)) if h & 0xf0 == ROW_V1 => Ok((h & ROW_DELETED != 0, json)),

@@ -148,28 +148,25 @@ pub(crate) fn top_level_fields(
     mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
 ) -> Option<Result<()>> {
     let mut i = skip_ws(json, 0);
-    if json.get(i) != Some(&b'{') {
+    if !matches!(json.get(i), Some(b'{')) {
         return None;
     }
     i = skip_ws(json, i + 1);
-    if json.get(i) == Some(&b'}') {
+    if matches!(json.get(i), Some(b'}')) {
         return (skip_ws(json, i + 1) == json.len()).then_some(Ok(()));
     }
     loop {
-        if json.get(i) != Some(&b'"') {
+        if !matches!(json.get(i), Some(b'"')) {
             return None;
         }
         let start = i + 1;
-        let len = json
-            .get(start..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
-        if json[start + len] != b'"' {
+        let end = find_quote_or_backslash(json, start)?;
+        if json[end] != b'"' {
             return None;
         }
-        let key = &json[start..start + len];
-        i = skip_ws(json, start + len + 1);
-        if json.get(i) != Some(&b':') {
+        let key = &json[start..end];
+        i = skip_ws(json, end + 1);
+        if !matches!(json.get(i), Some(b':')) {
             return None;
         }
         let value_start = skip_ws(json, i + 1);
@@ -186,6 +183,9 @@ pub(crate) fn top_level_fields(
     }
 }
 
+// The three scanners are `inline(always)`: they run for every field of every row a query
+// reads, and at opt-level "z" (the npm core build) they would stay calls.
+#[inline(always)]
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
     while matches!(json.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
         i += 1;
@@ -193,14 +193,24 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Index of the first `"` or `\\` at or after `i`.
+#[inline(always)]
+fn find_quote_or_backslash(json: &[u8], mut i: usize) -> Option<usize> {
+    while i < json.len() {
+        if matches!(json[i], b'"' | b'\\') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// End of the string whose opening quote is at `i`.
+#[inline(always)]
 fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     loop {
-        i += json
-            .get(i..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
+        i = find_quote_or_backslash(json, i)?;
         if json[i] == b'"' {
             return Some(i + 1);
         }
@@ -209,6 +219,7 @@ fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
 }
 
 /// End of the value starting at `i` (not validated beyond its delimiters).
+#[inline(always)]
 fn skip_value(json: &[u8], i: usize) -> Option<usize> {
     match *json.get(i)? {
         b'"' => skip_string(json, i),

@@ -126,30 +126,12 @@ impl std::str::FromStr for Metric {
 
 /// Dot product.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    sum_lanes(a, b, |x, y| x * y)
+    crate::kernels::dot(a, b)
 }
 
 /// Euclidean distance.
 pub fn l2(a: &[f32], b: &[f32]) -> f32 {
-    sum_lanes(a, b, |x, y| (x - y) * (x - y)).sqrt()
-}
-
-/// Σ term(aᵢ, bᵢ) over the common length, in eight independent sums so the compiler
-/// vectorises it (SIMD natively, simd128 in wasm).
-#[inline(always)]
-fn sum_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += term(x[i], y[i]);
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| term(*x, *y)).sum();
-    acc.iter().sum::<f32>() + tail
+    crate::kernels::squared_l2(a, b).sqrt()
 }
 
 /// One built segment as the index metadata records it.

@@ -5,8 +5,8 @@
 //! `lo_d..=lo_d + 255 step_d` is the range of that component over the segment. A query stays
 //! close to exact: its distance to a coded vector is its distance to the decoded vector, computed
 //! without decoding (asymmetric distance). Both metrics come down to one integer dot product
-//! `Σ w_d c_d` of 16-bit query weights and the codes, which compilers vectorise everywhere,
-//! wasm's simd128 included (a `u8` to `f32` conversion they do one lane at a time there):
+//! `Σ w_d c_d` of 16-bit query weights and the codes ([`crate::kernels::dot_codes`]: SIMD
+//! natively and in wasm, where a `u8` to `f32` conversion would go one lane at a time):
 //!
 //! - dot product: `q · x̂ = Σ q_d lo_d + Σ (q_d step_d) c_d`;
 //! - L2: `|q - x̂|² = Σ r_d² + Σ (step_d c_d)² - 2 Σ (r_d step_d) c_d` with `r = q - lo`, the
@@ -95,7 +95,7 @@ impl Quantized {
     }
 
     /// The codes of point `p`, `stride` bytes (zero past `dims`).
-    #[inline]
+    #[inline(always)]
     fn codes(&self, p: usize) -> &[u8] {
         let per = self.stride / LINE;
         let lines = &self.lines[p * per..(p + 1) * per];
@@ -105,7 +105,7 @@ impl Quantized {
     }
 
     /// The first code byte of point `p`: reading it starts fetching the point's cache line.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn first_code(&self, p: usize) -> u8 {
         self.lines[p * (self.stride / LINE)].0[0]
     }
@@ -155,9 +155,9 @@ impl Quantized {
 
     /// Approximate distance from `query` to point `p`: lower is nearer, ordered like the
     /// metric's exact distance (for L2, its square).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn distance(&self, query: &QuantizedQuery, p: usize) -> f32 {
-        let dot = dot_codes(&query.weights, self.codes(p)) as f32;
+        let dot = crate::kernels::dot_codes(&query.weights, self.codes(p)) as f32;
         let d = query.constant + query.dot_factor * dot;
         match self.metric {
             Metric::L2 => d + self.norms[p],
@@ -172,19 +172,6 @@ pub(crate) struct QuantizedQuery {
     weights: Vec<i16>,
     constant: f32,
     dot_factor: f32,
-}
-
-/// `Σ w_d c_d` over whole cache lines of codes (`w` as long as `codes`), in sixteen
-/// independent sums so the compiler vectorises it. The caller bounds `w` so it cannot overflow.
-#[inline(always)]
-fn dot_codes(w: &[i16], codes: &[u8]) -> i32 {
-    let mut acc = [0i32; 16];
-    for (x, c) in w.chunks_exact(16).zip(codes.chunks_exact(16)) {
-        for j in 0..16 {
-            acc[j] += i32::from(x[j]) * i32::from(c[j]);
-        }
-    }
-    acc.iter().sum()
 }
 
 #[cfg(test)]

@@ -21,9 +21,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::quantized::Quantized;
+use super::quantized::{Quantized, QuantizedQuery};
 use crate::error::{Error, Result};
-use crate::store::vectors::{dot, l2, Metric};
+use crate::kernels;
+use crate::store::vectors::Metric;
 
 /// Size of one stored chunk of a segment.
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
@@ -45,8 +46,9 @@ const PERSISTED_EF: usize = 100;
 struct DotPoint(Box<[f32]>);
 
 impl Point for DotPoint {
+    #[inline(always)]
     fn distance(&self, other: &Self) -> f32 {
-        -dot(&self.0, &other.0)
+        -kernels::dot(&self.0, &other.0)
     }
 }
 
@@ -55,8 +57,9 @@ impl Point for DotPoint {
 struct L2Point(Box<[f32]>);
 
 impl Point for L2Point {
+    #[inline(always)]
     fn distance(&self, other: &Self) -> f32 {
-        l2(&self.0, &other.0)
+        kernels::squared_l2(&self.0, &other.0).sqrt()
     }
 }
 
@@ -180,13 +183,11 @@ impl Segment {
         if self.ids.is_empty() || query.len() != self.dims {
             return Vec::new();
         }
-        let approx = self.quantized.query(query);
-        let codes = &self.quantized;
-        let mut found = self.walk(
-            ef,
-            |p| codes.distance(&approx, p as usize),
-            |p| codes.first_code(p as usize),
-        );
+        let approx = Approximate {
+            codes: &self.quantized,
+            query: self.quantized.query(query),
+        };
+        let mut found = self.walk(ef, &approx);
         for k in &mut found {
             let p = point_of(*k);
             *k = key(self.distance(query, p), p);
@@ -201,16 +202,16 @@ impl Segment {
         if self.ids.is_empty() || query.len() != self.dims {
             return Vec::new();
         }
-        self.scored(&self.walk(ef, |p| self.distance(query, p), |_| 0))
+        self.scored(&self.walk(ef, &Exact(self, query)))
     }
 
     /// The metric's distance from `query` to point `p` (instant-distance's `Point::distance`).
-    #[inline]
+    #[inline(always)]
     fn distance(&self, query: &[f32], p: u32) -> f32 {
         let v = self.vector(p as usize);
         match self.metric {
-            Metric::Cosine | Metric::InnerProduct => -dot(query, v),
-            Metric::L2 => l2(query, v),
+            Metric::Cosine | Metric::InnerProduct => -kernels::dot(query, v),
+            Metric::L2 => kernels::squared_l2(query, v).sqrt(),
         }
     }
 
@@ -229,9 +230,9 @@ impl Segment {
     }
 
     /// instant-distance's search (the HNSW paper's algorithm 2 per layer, breadth 1 on the
-    /// upper layers) over the flat arrays, by distance `dist`: the keys of the (at most) `ef`
-    /// nearest points found, nearest first. `warm(p)` reads the first byte `dist(p)` will read.
-    fn walk(&self, ef: usize, dist: impl Fn(u32) -> f32, warm: impl Fn(u32) -> u8) -> Vec<u64> {
+    /// upper layers) over the flat arrays, by `dist`: the keys of the (at most) `ef` nearest
+    /// points found, nearest first.
+    fn walk(&self, ef: usize, dist: &impl Distances) -> Vec<u64> {
         SCRATCH.with(|cell| {
             let mut fresh = Scratch::default();
             let mut borrowed = cell.try_borrow_mut();
@@ -240,14 +241,12 @@ impl Segment {
                 Err(_) => &mut fresh, // re-entered: cannot happen today, but never panic
             };
             s.begin(self.ids.len());
-            s.push(0, 1, &dist);
+            s.push(0, 1, dist);
             for links in self.upper.iter().rev() {
-                s.expand(1, &dist, &warm, |p| {
-                    &links[p * UPPER_LINKS..][..UPPER_LINKS]
-                });
+                s.expand(1, dist, |p| &links[p * UPPER_LINKS..][..UPPER_LINKS]);
                 s.cull();
             }
-            s.expand(ef.max(1), &dist, &warm, |p| {
+            s.expand(ef.max(1), dist, |p| {
                 &self.zero[p * ZERO_LINKS..][..ZERO_LINKS]
             });
             s.nearest.clone()
@@ -275,6 +274,46 @@ impl Segment {
     }
 }
 
+/// The distances a walk ranks by. A trait rather than closures so both methods inline into the
+/// walk's loops at every opt-level (the npm core build compiles remdb for size).
+trait Distances {
+    /// Distance to point `p` (lower is nearer).
+    fn dist(&self, p: u32) -> f32;
+    /// Reads the first byte `dist(p)` will read, to start fetching it.
+    fn warm(&self, p: u32) -> u8;
+}
+
+/// The quantised distances of a query.
+struct Approximate<'a> {
+    codes: &'a Quantized,
+    query: QuantizedQuery,
+}
+
+impl Distances for Approximate<'_> {
+    #[inline(always)]
+    fn dist(&self, p: u32) -> f32 {
+        self.codes.distance(&self.query, p as usize)
+    }
+    #[inline(always)]
+    fn warm(&self, p: u32) -> u8 {
+        self.codes.first_code(p as usize)
+    }
+}
+
+/// The exact distances of a query (instant-distance's `Point::distance`).
+#[cfg(test)]
+struct Exact<'a>(&'a Segment, &'a [f32]);
+
+#[cfg(test)]
+impl Distances for Exact<'_> {
+    fn dist(&self, p: u32) -> f32 {
+        self.0.distance(self.1, p)
+    }
+    fn warm(&self, _: u32) -> u8 {
+        0
+    }
+}
+
 thread_local! {
     /// Per-thread search state, kept between searches (the visited marks are as long as the
     /// largest segment searched).
@@ -284,6 +323,7 @@ thread_local! {
 /// A candidate as one integer: the distance's bits mapped to an order-preserving `u32` in the
 /// high half, the point in the low half. Ordering keys orders by distance, then point, like
 /// instant-distance's candidates.
+#[inline(always)]
 fn key(distance: f32, point: u32) -> u64 {
     let bits = distance.to_bits();
     let ordered = if bits & 0x8000_0000 != 0 {
@@ -294,6 +334,7 @@ fn key(distance: f32, point: u32) -> u64 {
     (u64::from(ordered) << 32) | u64::from(point)
 }
 
+#[inline(always)]
 fn distance_of(key: u64) -> f32 {
     let ordered = (key >> 32) as u32;
     f32::from_bits(if ordered & 0x8000_0000 != 0 {
@@ -303,6 +344,7 @@ fn distance_of(key: u64) -> f32 {
     })
 }
 
+#[inline(always)]
 fn point_of(key: u64) -> u32 {
     key as u32
 }
@@ -348,7 +390,7 @@ impl Scratch {
     }
 
     /// Marks point `p` visited; `false` when it already was.
-    #[inline]
+    #[inline(always)]
     fn visit(&mut self, p: u32) -> bool {
         let (word, bit) = (&mut self.visited[p as usize / 64], 1u64 << (p % 64));
         if *word & bit != 0 {
@@ -360,19 +402,30 @@ impl Scratch {
     }
 
     /// Looks at point `p`: keeps it when it is among the `ef` nearest so far.
-    fn push(&mut self, p: u32, ef: usize, dist: &impl Fn(u32) -> f32) {
+    #[inline(always)]
+    fn push(&mut self, p: u32, ef: usize, dist: &impl Distances) {
         if self.visit(p) {
-            self.offer(key(dist(p), p), ef);
+            self.offer(key(dist.dist(p), p), ef);
         }
     }
 
     /// Keeps candidate `k` when it is among the `ef` nearest so far.
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, k: u64, ef: usize) {
         if self.nearest.len() >= ef && self.nearest[ef - 1] < k {
             return; // the common case late in a search: further than the ef-th
         }
-        let at = self.nearest.partition_point(|&x| x < k);
+        // The first place whose key is not below `k`, searched inline (no generic call).
+        let nearest = self.nearest.as_slice();
+        let (mut at, mut end) = (0, nearest.len());
+        while at < end {
+            let mid = (at + end) / 2;
+            if nearest[mid] < k {
+                at = mid + 1;
+            } else {
+                end = mid;
+            }
+        }
         if at >= ef {
             return;
         }
@@ -381,13 +434,7 @@ impl Scratch {
     }
 
     /// Expands candidates until the nearest one left is further than the `ef`-th found.
-    fn expand<'a>(
-        &mut self,
-        ef: usize,
-        dist: &impl Fn(u32) -> f32,
-        warm: &impl Fn(u32) -> u8,
-        links: impl Fn(usize) -> &'a [u32],
-    ) {
+    fn expand<'a>(&mut self, ef: usize, dist: &impl Distances, links: impl Fn(usize) -> &'a [u32]) {
         self.ef = ef;
         while let Some(Reverse(c)) = self.candidates.pop() {
             if let Some(&furthest) = self.nearest.last() {
@@ -412,7 +459,7 @@ impl Scratch {
             }
             let mut touched = 0u8;
             for &k in &fresh {
-                touched ^= warm(k as u32);
+                touched ^= dist.warm(k as u32);
             }
             // Likely the next node to expand: start fetching its links too.
             if let Some(Reverse(next)) = self.candidates.peek() {
@@ -421,7 +468,7 @@ impl Scratch {
             std::hint::black_box(touched);
             for k in fresh.iter_mut() {
                 let p = *k as u32;
-                *k = key(dist(p), p);
+                *k = key(dist.dist(p), p);
             }
             for &k in &fresh {
                 self.offer(k, self.ef);
