@@ -5,7 +5,8 @@
 #   full/  the build with in-module embeddings (feature `embeddings`) -> import 'remdb/full'
 # plus the hand-written entry points and types of js/ and pkg-templates/ (package.json, README).
 #
-#   bash js/build.sh                  # release builds (fat LTO; profile release-npm): what gets published
+#   bash js/build.sh                  # release builds (fat LTO; profiles release-npm-core and
+#                                     # release-npm): what gets published
 #   bash js/build.sh --profile dev    # the test build: reuses the wasm test suites' compiled deps
 #
 # Prints the raw and gzipped size of each .wasm. Needs the wasm32-unknown-unknown target and the
@@ -33,10 +34,15 @@ profile_dir() {
 # Cargo.toml) and drop the wasm name section (function names in stack traces: ~10 % of the size).
 # They also compile out every crate's `log` calls (feature `strip-logs`): nothing in a wasm page or
 # worker installs a logger, and the calls' `{:?}` formatting links Debug code for whole ASTs.
+# The core build compiles remdb's own code for size too (profile release-npm-core: the size goal
+# of a Workers build), with hand-written simd128 distance kernels and forced inlining on the hot
+# paths; the full build keeps it at opt-level 3.
 bindgen_flags=()
 features=
+core_profile=$profile
 if [ "$profile" = release ]; then
   profile=release-npm
+  core_profile=release-npm-core
   bindgen_flags=(--remove-name-section --remove-producers-section)
   features=strip-logs
 fi
@@ -57,7 +63,7 @@ build() {
   wasm-bindgen --target web --no-typescript "${bindgen_flags[@]}" --out-dir "$pkg/$name" --out-name remdb \
     "$target_dir/wasm32-unknown-unknown/$(profile_dir "$build_profile")/remdb.wasm"
 }
-build core "$profile" ${features:+--features "$features"}
+build core "$core_profile" ${features:+--features "$features"}
 build full "$profile" --features "${features:+$features,}embeddings"
 
 mkdir -p "$pkg/js/entry/full"
@@ -76,7 +82,9 @@ for name in core full; do
   sizes="$sizes\n| \`$name\` | $(size "$raw") | $(size "$gz") |"
 done
 # awk -v turns the \n escapes into newlines.
-awk -v sizes="$sizes\n\nThe sizes of this package's WebAssembly (cargo profile $profile)." \
+profiles="cargo profile $profile"
+if [ "$core_profile" != "$profile" ]; then profiles="cargo profiles $core_profile and $profile"; fi
+awk -v sizes="$sizes\n\nThe sizes of this package's WebAssembly ($profiles)." \
   '{ if ($0 == "@SIZES@") print sizes; else print }' \
   pkg-templates/README.md > "$pkg/README.md"
 
@@ -85,6 +93,6 @@ tarball="$out/remdb-$version.tgz"
 [ -f "$tarball" ] || { echo "error: npm pack produced no $tarball" >&2; exit 1; }
 
 {
-  echo "remdb $version ($profile profile): $tarball"
+  echo "remdb $version ($profiles): $tarball"
   echo -e "$sizes"
 } >&2

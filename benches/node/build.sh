@@ -9,7 +9,8 @@
 #
 # `--profile release-npm` builds with the published npm package's optimisation levels instead
 # (fat LTO, minutes) into benches/node/pkg-release-npm[-embeddings]; run a benchmark on it with
-# `REMDB_PKG=pkg-release-npm node benches/node/<bench>.mjs`.
+# `REMDB_PKG=pkg-release-npm node benches/node/<bench>.mjs`. `--profile release-npm-core` is the
+# published core build's (remdb itself at opt-level "z") into benches/node/pkg-release-npm-core.
 #
 # `--embeddings` builds with the `embeddings` feature (tract + tokenizers in the module; ~6 min
 # cold on 2 cores) into benches/node/pkg-embeddings, so both builds can sit side by side.
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --embeddings) suffix=-embeddings; shift ;;
     --profile) profile=$2; shift 2 ;;
-    *) echo "usage: bash benches/node/build.sh [--embeddings] [--profile bench|release-npm]" >&2; exit 2 ;;
+    *) echo "usage: bash benches/node/build.sh [--embeddings] [--profile bench|release-npm|release-npm-core]" >&2; exit 2 ;;
   esac
 done
 out=benches/node/pkg$suffix
@@ -37,8 +38,8 @@ if [ "$profile" != bench ]; then
   profile_dir=$profile
 fi
 features=${suffix:+embeddings}
-# The published profile's builds also compile logging out, as js/build.sh does.
-if [ "$profile" = release-npm ]; then
+# The published profiles' builds also compile logging out, as js/build.sh does.
+if [ "${profile#release-npm}" != "$profile" ]; then
   features=strip-logs${features:+,$features}
 fi
 
