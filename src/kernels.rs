@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(squared_l2(&[1.0, 2.0], &[4.0, 6.0]), 25.0);
         for blocks in 0..6 {
             let w: Vec<i16> = (0..16 * blocks)
-                .map(|i| (i as i16 * 977) % 32_000 - 16_000)
+                .map(|i| ((i * 977) % 32_000) as i16 - 16_000)
                 .collect();
             let c: Vec<u8> = (0..16 * blocks).map(|i| (i * 131 % 256) as u8).collect();
             let expected: i32 = w
