@@ -27,11 +27,8 @@ pub(crate) fn dot_codes(w: &[i16], codes: &[u8]) -> i32 {
     imp::dot_codes(w, codes)
 }
 
-/// The portable loops, also the reference the simd128 ones are tested against.
-#[cfg_attr(
-    all(target_arch = "wasm32", target_feature = "simd128"),
-    allow(dead_code)
-)]
+/// The portable loops.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod portable {
     /// Σ term(aᵢ, bᵢ) over the common length in eight independent sums (lane `i` takes the
     /// elements `8k + i`), then the eight sums in lane order, then the tail.
@@ -170,46 +167,14 @@ mod simd128 {
     }
 }
 
+// The f32 kernels are tested natively and in wasm (simd128) by tests/vector_kernels.rs, through
+// `store::vectors::{dot, l2}`; the code dot there through quantised search.
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n as u32)
-            .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
-
-    /// The kernels in use (simd128 in wasm) give the portable loops' results bit for bit, for
-    /// every length around the block sizes and unequal lengths.
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    fn kernels_match_the_portable_loops() {
-        for n in 0..70 {
-            let (a, b) = (values(n, 7), values(n + 3, 11));
-            assert_eq!(
-                dot(&a, &b).to_bits(),
-                portable::dot(&a, &b).to_bits(),
-                "dot {n}"
-            );
-            assert_eq!(
-                dot(&b, &a).to_bits(),
-                portable::dot(&b, &a).to_bits(),
-                "dot {n}"
-            );
-            assert_eq!(
-                squared_l2(&a, &b).to_bits(),
-                portable::squared_l2(&a, &b).to_bits(),
-                "l2 {n}"
-            );
-        }
-        let naive: f32 = [1.0f32, 2.0, 3.0]
-            .iter()
-            .zip([4.0f32, 5.0, 6.0])
-            .map(|(x, y)| x * y)
-            .sum();
-        assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), naive);
-        assert_eq!(squared_l2(&[1.0, 2.0], &[4.0, 6.0]), 25.0);
+    #[test]
+    fn dot_codes_sums_every_block() {
         for blocks in 0..6 {
             let w: Vec<i16> = (0..16 * blocks)
                 .map(|i| ((i * 977) % 32_000) as i16 - 16_000)
@@ -221,7 +186,6 @@ mod tests {
                 .map(|(&x, &y)| i32::from(x) * i32::from(y))
                 .sum();
             assert_eq!(dot_codes(&w, &c), expected, "{blocks} blocks");
-            assert_eq!(portable::dot_codes(&w, &c), expected, "{blocks} blocks");
         }
     }
 }

@@ -183,7 +183,7 @@ pub(crate) fn top_level_fields(
     }
 }
 
-// The three scanners are `inline(always)`: they run for every field of every row a query
+// The scanners below are `inline(always)`: they run for every field of every row a query
 // reads, and at opt-level "z" (the npm core build) they would stay calls.
 #[inline(always)]
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
@@ -193,7 +193,7 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Index of the first `"` or `\\` at or after `i`.
+/// Index of the first `"` or `\` at or after `i`.
 #[inline(always)]
 fn find_quote_or_backslash(json: &[u8], mut i: usize) -> Option<usize> {
     while i < json.len() {

@@ -125,11 +125,15 @@ impl std::str::FromStr for Metric {
 }
 
 /// Dot product.
+// `inline(always)`: HNSW builds and searches call these per candidate, and at opt-level "z" (the
+// npm core build) they would stay calls.
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     crate::kernels::dot(a, b)
 }
 
 /// Euclidean distance.
+#[inline(always)]
 pub fn l2(a: &[f32], b: &[f32]) -> f32 {
     crate::kernels::squared_l2(a, b).sqrt()
 }

@@ -23,8 +23,7 @@ use uuid::Uuid;
 
 use super::quantized::{Quantized, QuantizedQuery};
 use crate::error::{Error, Result};
-use crate::kernels;
-use crate::store::vectors::Metric;
+use crate::store::vectors::{dot, l2, Metric};
 
 /// Size of one stored chunk of a segment.
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
@@ -48,7 +47,7 @@ struct DotPoint(Box<[f32]>);
 impl Point for DotPoint {
     #[inline(always)]
     fn distance(&self, other: &Self) -> f32 {
-        -kernels::dot(&self.0, &other.0)
+        -dot(&self.0, &other.0)
     }
 }
 
@@ -59,7 +58,7 @@ struct L2Point(Box<[f32]>);
 impl Point for L2Point {
     #[inline(always)]
     fn distance(&self, other: &Self) -> f32 {
-        kernels::squared_l2(&self.0, &other.0).sqrt()
+        l2(&self.0, &other.0)
     }
 }
 
@@ -210,8 +209,8 @@ impl Segment {
     fn distance(&self, query: &[f32], p: u32) -> f32 {
         let v = self.vector(p as usize);
         match self.metric {
-            Metric::Cosine | Metric::InnerProduct => -kernels::dot(query, v),
-            Metric::L2 => kernels::squared_l2(query, v).sqrt(),
+            Metric::Cosine | Metric::InnerProduct => -dot(query, v),
+            Metric::L2 => l2(query, v),
         }
     }
 
