@@ -47,7 +47,8 @@ if [ "$profile" = release ]; then
   features=strip-logs
 fi
 
-target_dir=${CARGO_TARGET_DIR:-target}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/remdb/target}"
+target_dir=$CARGO_TARGET_DIR
 out=target/npm
 pkg=$out/package
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)

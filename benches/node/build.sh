@@ -21,7 +21,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-target_dir=${CARGO_TARGET_DIR:-target}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/remdb/target}"
+target_dir=$CARGO_TARGET_DIR
 profile=bench
 suffix=
 while [ $# -gt 0 ]; do
