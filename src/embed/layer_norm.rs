@@ -4,16 +4,33 @@
 //! and a multiply–add chain), each a pass over the activations with its own dispatch; in wasm
 //! the thirteen norms of all-MiniLM-L6-v2 cost 8–9 % of an embedding. [`parse`] builds this op
 //! instead for the common form (last axis, scale and bias, one output), which normalises each
-//! row in two passes; any other form goes to tract's own expansion.
+//! row in two passes; any other form goes to tract-onnx's own builder.
 
-use tract_onnx::model::ParsingContext;
+use std::sync::OnceLock;
+
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_hir::internal::*;
 
+/// An ONNX operator builder, as tract-onnx's registry holds them.
+type Builder = fn(&ParsingContext, &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
+
+/// tract-onnx's own `LayerNormalization` builder, for the forms [`parse`] leaves to it.
+static TRACT_BUILDER: OnceLock<Builder> = OnceLock::new();
+
+/// Puts [`parse`] in `reg` in place of tract-onnx's `LayerNormalization` builder, which it keeps
+/// for the other forms.
+pub(crate) fn register(reg: &mut OnnxOpRegister) {
+    if let Some(tract) = reg.0.get("LayerNormalization").copied() {
+        TRACT_BUILDER.get_or_init(|| tract);
+    }
+    reg.insert("LayerNormalization", parse);
+}
+
 /// The `LayerNormalization` builder registered with tract-onnx (see [`super::local`]).
-pub(crate) fn parse(
+fn parse(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
@@ -24,7 +41,10 @@ pub(crate) fn parse(
     if axis == -1 && node.input.len() == 3 && single_output && stash == DatumType::F32 {
         return Ok((expand(LastAxisLayerNorm { epsilon }), vec![]));
     }
-    super::onnx_ops::layer_norm::layer_norm(ctx, node)
+    let tract = TRACT_BUILDER
+        .get()
+        .context("LayerNormalization: tract-onnx's builder was not registered")?;
+    tract(ctx, node)
 }
 
 /// `y = (x − mean) / √(var + ε) · scale + bias` over the last axis of `x`; `scale` and `bias`
@@ -73,7 +93,7 @@ impl Expansion for LastAxisLayerNorm {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        super::onnx_ops::wire(model, prefix, self.clone(), inputs)
+        model.wire_node(prefix, self.clone(), inputs)
     }
 }
 

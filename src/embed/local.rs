@@ -290,12 +290,12 @@ impl Embedder for LocalEmbedder {
     }
 }
 
-/// The ONNX parser, with the encoder operators of [`super::onnx_ops`]. The exported value_info
+/// tract-onnx's ONNX parser with remdb's last-axis layer norm. The exported value_info
 /// claims shapes tract cannot reconcile with broadcasting (the attention-mask `Where`), so tract
 /// infers every intermediate shape itself.
 fn onnx() -> tract_onnx::Onnx {
-    let mut onnx = tract_onnx::Onnx::default().with_ignore_value_info(true);
-    super::onnx_ops::register(&mut onnx.op_register);
+    let mut onnx = tract_onnx::onnx().with_ignore_value_info(true);
+    super::layer_norm::register(&mut onnx.op_register);
     onnx
 }
 

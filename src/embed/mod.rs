@@ -40,7 +40,6 @@ mod layer_norm;
 #[cfg(feature = "embeddings")]
 mod local;
 #[cfg(feature = "embeddings")]
-mod onnx_ops;
 mod registry;
 #[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
