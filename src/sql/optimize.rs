@@ -89,7 +89,11 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
 /// mention its `deleted_at`.
 fn include_deleted(bound: &BoundSelect) -> Vec<bool> {
     let mut include = vec![false; bound.sources.len()];
-    for p in bound.where_preds.iter().chain(bound.on_preds.iter().flatten()) {
+    for p in bound
+        .where_preds
+        .iter()
+        .chain(bound.on_preds.iter().flatten())
+    {
         p.expr.visit(&mut |e| {
             if let Expr::Column { source, path, .. } = e {
                 if path[0] == "deleted_at" {
@@ -211,7 +215,12 @@ fn equi_key(e: &Expr, right_source: usize) -> Option<(Expr, Expr)> {
 
 /// The plan of source `s` before its access path is chosen: its fields, its pushed-down
 /// filter and the slots that filter reads.
-fn source_plan(src: &BoundSource, s: usize, filter: Vec<Pred>, include_deleted: bool) -> SourcePlan {
+fn source_plan(
+    src: &BoundSource,
+    s: usize,
+    filter: Vec<Pred>,
+    include_deleted: bool,
+) -> SourcePlan {
     let mut filter_slots = vec![false; src.fields.len()];
     for p in &filter {
         p.expr.visit(&mut |x| {
@@ -310,7 +319,10 @@ mod tests {
             "SELECT p.name FROM person p JOIN pet ON pet.owner = p.name WHERE pet.deleted_at IS NULL",
         );
         assert_eq!(
-            p.sources.iter().map(|s| s.include_deleted).collect::<Vec<_>>(),
+            p.sources
+                .iter()
+                .map(|s| s.include_deleted)
+                .collect::<Vec<_>>(),
             [false, true]
         );
     }
@@ -320,7 +332,10 @@ mod tests {
         let p = plan("SELECT name FROM person ORDER BY age DESC LIMIT 2 OFFSET 1");
         assert!(!p.presorted && !p.streams());
         assert_eq!((p.limit, p.offset), (Some(2), 1));
-        assert_eq!(p.explain()[1].trim_start(), "Top-3 sort age DESC NULLS FIRST");
+        assert_eq!(
+            p.explain()[1].trim_start(),
+            "Top-3 sort age DESC NULLS FIRST"
+        );
         // Ordered by id over a full scan: no sort, rows stream and stop at the limit.
         let p = plan("SELECT name FROM person ORDER BY id LIMIT 2");
         assert!(p.presorted && p.streams());

@@ -78,7 +78,7 @@ pub(super) type Joins<'q> = Vec<(JoinKind, &'q ast::Expr)>;
 
 impl Binder<'_, '_> {
     /// Adds the tables of FROM and its JOINs as sources; returns each join's kind and ON.
-    pub(super) fn from_clause<'q>(&mut self, from: &'q [ast::TableWithJoins]) -> Result<Joins<'q>> {
+    pub(super) fn bind_from<'q>(&mut self, from: &'q [ast::TableWithJoins]) -> Result<Joins<'q>> {
         let mut joins = Vec::new();
         match from {
             [] => {}

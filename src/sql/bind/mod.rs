@@ -147,7 +147,7 @@ impl<'r, 'p> Binder<'r, 'p> {
         };
         check_select(select)?;
 
-        let joins = self.from_clause(&select.from)?;
+        let joins = self.bind_from(&select.from)?;
         let where_preds = self.where_clause(select.selection.as_ref())?;
         let on_preds = self.on_clauses(&joins)?;
         let key_texts = self.group_by(select)?;
@@ -312,7 +312,11 @@ mod tests {
 
     #[test]
     fn order_by_position_and_alias_name_outputs() {
-        let b = bind("SELECT age AS years, name FROM person ORDER BY years, 2 DESC", &[]).unwrap();
+        let b = bind(
+            "SELECT age AS years, name FROM person ORDER BY years, 2 DESC",
+            &[],
+        )
+        .unwrap();
         assert_eq!(b.order[0].expr, Expr::Output(0));
         assert_eq!(b.order[1].expr, Expr::Output(1));
         assert!(b.order[1].desc && b.order[1].nulls_first);

@@ -13,7 +13,6 @@ use crate::sql::value::{compare, parse_time, CmpOp};
 use crate::store::read::Reader;
 use crate::store::IndexQuery;
 
-
 /// A condition usable by an access path: `field op constant` on this source.
 enum Candidate {
     Ids(Vec<Value>),
