@@ -345,25 +345,7 @@ impl Expr {
                 expr,
                 list,
                 negated,
-            } => {
-                let v = expr.eval(env)?;
-                let mut result = Some(false);
-                for item in list {
-                    match equals(&v, &*item.eval(env)?) {
-                        Some(true) => {
-                            result = Some(true);
-                            break;
-                        }
-                        None => result = None,
-                        Some(false) => {}
-                    }
-                }
-                lit(truth_value(if *negated {
-                    result.map(|b| !b)
-                } else {
-                    result
-                }))
-            }
+            } => lit(truth_value(eval_in(expr, list, *negated, env)?)),
             Expr::Between {
                 expr,
                 low,
@@ -388,33 +370,13 @@ impl Expr {
                 fold_case,
                 negated,
             } => {
-                let v = expr.eval(env)?;
-                let text = match &*v {
-                    Value::Null => return lit(Value::Null),
-                    Value::String(s) => s.as_str(),
-                    other => {
-                        return Err(Error::SqlType(format!(
-                            "LIKE needs a string, got {}",
-                            short(other)
-                        )))
-                    }
+                let like = LikeSide {
+                    pattern,
+                    compiled: compiled.as_ref(),
+                    escape: *escape,
+                    fold_case: *fold_case,
                 };
-                let matched = match compiled {
-                    Some(p) => p.matches(text),
-                    None => match &*pattern.eval(env)? {
-                        Value::Null => return lit(Value::Null),
-                        Value::String(p) => {
-                            LikePattern::compile(p, *escape, *fold_case).matches(text)
-                        }
-                        other => {
-                            return Err(Error::SqlType(format!(
-                                "a LIKE pattern must be a string, got {}",
-                                short(other)
-                            )))
-                        }
-                    },
-                };
-                lit(Value::Bool(matched != *negated))
+                eval_like(expr, &like, *negated, env)
             }
             Expr::IsNull { expr, negated } => {
                 lit(Value::Bool(expr.eval(env)?.is_null() != *negated))
@@ -428,44 +390,119 @@ impl Expr {
                 lit(Value::Bool(is != *negated))
             }
             Expr::Func { func, args } => eval_func(*func, args, env),
-            Expr::Shift { expr, by, subtract } => {
-                let v = expr.eval(env)?;
-                let t = match &*v {
-                    Value::Null => return lit(Value::Null),
-                    Value::String(s) => parse_time(s).ok_or_else(|| {
-                        Error::SqlType(format!("`{s}` is not a timestamp, cannot add an interval"))
-                    })?,
-                    other => {
-                        return Err(Error::SqlType(format!(
-                            "cannot add an interval to {}",
-                            short(other)
-                        )))
-                    }
-                };
-                lit(Value::String(format_ts(shift(t, *by, *subtract)?)))
-            }
+            Expr::Shift { expr, by, subtract } => eval_shift(expr, *by, *subtract, env),
             Expr::Case {
                 operand,
                 branches,
                 otherwise,
-            } => {
-                let subject = operand.as_ref().map(|o| o.eval(env)).transpose()?;
-                for (when, then) in branches {
-                    let hit = match &subject {
-                        Some(s) => equals(s, &*when.eval(env)?) == Some(true),
-                        None => when.eval_truth(env)? == Some(true),
-                    };
-                    if hit {
-                        return then.eval(env);
-                    }
-                }
-                match otherwise {
-                    Some(e) => e.eval(env),
-                    None => lit(Value::Null),
-                }
-            }
+            } => eval_case(operand.as_deref(), branches, otherwise.as_deref(), env),
             Expr::Cast { expr, to } => lit(cast(&*expr.eval(env)?, *to)?),
         }
+    }
+}
+
+/// `expr [NOT] IN (list)`: true on a match, unknown when none matches but a comparison was.
+fn eval_in(expr: &Expr, list: &[Expr], negated: bool, env: &Env<'_>) -> Result<Truth> {
+    let v = expr.eval(env)?;
+    let mut result = Some(false);
+    for item in list {
+        match equals(&v, &*item.eval(env)?) {
+            Some(true) => {
+                result = Some(true);
+                break;
+            }
+            None => result = None,
+            Some(false) => {}
+        }
+    }
+    Ok(if negated { result.map(|b| !b) } else { result })
+}
+
+/// The pattern side of a LIKE: compiled when it is a constant.
+struct LikeSide<'e> {
+    pattern: &'e Expr,
+    compiled: Option<&'e LikePattern>,
+    escape: Option<char>,
+    fold_case: bool,
+}
+
+/// `expr [NOT] [I]LIKE pattern`.
+fn eval_like<'a>(
+    expr: &'a Expr,
+    like: &LikeSide<'a>,
+    negated: bool,
+    env: &Env<'a>,
+) -> Result<Cow<'a, Value>> {
+    let v = expr.eval(env)?;
+    let text = match &*v {
+        Value::Null => return lit(Value::Null),
+        Value::String(s) => s.as_str(),
+        other => {
+            return Err(Error::SqlType(format!(
+                "LIKE needs a string, got {}",
+                short(other)
+            )))
+        }
+    };
+    let matched = match like.compiled {
+        Some(p) => p.matches(text),
+        None => match &*like.pattern.eval(env)? {
+            Value::Null => return lit(Value::Null),
+            Value::String(p) => LikePattern::compile(p, like.escape, like.fold_case).matches(text),
+            other => {
+                return Err(Error::SqlType(format!(
+                    "a LIKE pattern must be a string, got {}",
+                    short(other)
+                )))
+            }
+        },
+    };
+    lit(Value::Bool(matched != negated))
+}
+
+/// `timestamp ± INTERVAL`.
+fn eval_shift<'a>(
+    expr: &'a Expr,
+    by: Interval,
+    subtract: bool,
+    env: &Env<'a>,
+) -> Result<Cow<'a, Value>> {
+    let v = expr.eval(env)?;
+    let t = match &*v {
+        Value::Null => return lit(Value::Null),
+        Value::String(s) => parse_time(s).ok_or_else(|| {
+            Error::SqlType(format!("`{s}` is not a timestamp, cannot add an interval"))
+        })?,
+        other => {
+            return Err(Error::SqlType(format!(
+                "cannot add an interval to {}",
+                short(other)
+            )))
+        }
+    };
+    lit(Value::String(format_ts(shift(t, by, subtract)?)))
+}
+
+/// `CASE [operand] WHEN ... THEN ... [ELSE ...] END`.
+fn eval_case<'a>(
+    operand: Option<&'a Expr>,
+    branches: &'a [(Expr, Expr)],
+    otherwise: Option<&'a Expr>,
+    env: &Env<'a>,
+) -> Result<Cow<'a, Value>> {
+    let subject = operand.map(|o| o.eval(env)).transpose()?;
+    for (when, then) in branches {
+        let hit = match &subject {
+            Some(s) => equals(s, &*when.eval(env)?) == Some(true),
+            None => when.eval_truth(env)? == Some(true),
+        };
+        if hit {
+            return then.eval(env);
+        }
+    }
+    match otherwise {
+        Some(e) => e.eval(env),
+        None => lit(Value::Null),
     }
 }
 
