@@ -358,6 +358,37 @@ mod tests {
     }
 
     #[test]
+    fn a_similarity_search_is_the_access_path_over_the_rows_the_filter_finds() {
+        let (_db, t) = people();
+        t.register_schema(serde_json::json!({
+            "title": "Note", "type": "object",
+            "properties": {"body": {"type": "string"}, "topic": {"type": "string"}},
+            "json_schema_extra": {"indexed_fields": ["topic"], "embedding_fields": ["body"]}
+        }))
+        .unwrap();
+        let reader = t.reader().unwrap();
+        let Statement::Query(q) = parse(
+            "SELECT body FROM note WHERE embedding.cosine('cats') AND topic = 'pets' OFFSET 5",
+        )
+        .unwrap() else {
+            unreachable!()
+        };
+        let bound = Binder::new(&reader, &[]).select(&q).unwrap();
+        assert_eq!(bound.limit, Some(DEFAULT_VECTOR_LIMIT));
+        let p = optimize(&reader, bound).unwrap();
+        let Access::Vector(v) = &p.sources[0].access else {
+            panic!("{:?}", p.sources[0].access)
+        };
+        assert_eq!(
+            (v.text.as_str(), v.field.as_deref(), v.k),
+            ("cats", None, 15)
+        );
+        assert!(matches!(&v.base, Access::Index { field, .. } if field == "topic"));
+        assert_eq!(p.sources[0].fields[v.score_slot], SCORE_COLUMN);
+        assert_eq!(p.sources[0].fields[v.id_slot], "id");
+    }
+
+    #[test]
     fn a_constant_condition_without_from_decides_the_row() {
         assert_eq!(plan("SELECT 1 WHERE 1 = 2").limit, Some(0));
         assert_eq!(plan("SELECT 1 WHERE 1 = 1").limit, None);
