@@ -26,87 +26,51 @@
 //!
 //! The language, the value semantics and what the planner does are documented in the README
 //! (section "SQL").
+//!
+//! # Contract
+//!
+//! What the SQL layer offers the layers above (the faces: Rust, wasm/JS, CLI):
+//! - [`Tenant::sql`]: one statement with its parameters, read-only, over one consistent
+//!   snapshot of the tenant (TRAVERSE reads its own); the answer is a [`QueryResult`] whose
+//!   column names are unique and in select-list order.
+//! - Statements: SELECT, `EXPLAIN <statement>` (one `plan` column, outermost step first), and
+//!   the REM statements `LOOKUP`, `SEARCH` and `TRAVERSE`.
+//! - Errors: [`Error::SqlSyntax`] (cannot be read), [`Error::SqlUnsupported`] (names the
+//!   construct), [`Error::SqlType`], [`Error::UnknownColumn`] (with the columns there are) and
+//!   [`Error::InvalidArgument`] (missing parameters); store errors pass through.
+//!
+//! What it takes from the layers below: the store's `Reader` (schemas, scans, id and index
+//! lookups, counts), the vector layer's filtered search and the graph layer's traversal.
+//!
+//! # Pipeline
+//!
+//! `parse` (one statement; `SEARCH` desugars to the SELECT it means, on the AST) → `bind`
+//! (names, parameters, clauses: a `BoundSelect`) → `optimize` (push-down, soft-delete filter,
+//! slots, access paths: a `SelectPlan`) → `exec` (scans, hash joins, aggregation, top-k).
+//! `expr` and `value` are the expressions and the value semantics all steps share.
 
 mod bind;
 mod exec;
 mod expr;
+mod optimize;
 mod parse;
 mod plan;
+mod result;
 mod value;
 
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::Serialize;
+pub use self::result::QueryResult;
+
+use std::borrow::Cow;
+
 use serde_json::Value;
+use sqlparser::ast;
 
 use self::bind::Binder;
 use self::parse::Statement;
+use self::plan::SelectPlan;
 use crate::error::{Error, Result};
+use crate::store::read::Reader;
 use crate::store::{Row, Tenant};
-
-/// The answer to a query: column names (unique, in select-list order) and rows of values.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct QueryResult {
-    /// Column names.
-    pub columns: Vec<String>,
-    /// One vector of values per row, in column order.
-    pub rows: Vec<Vec<Value>>,
-}
-
-impl QueryResult {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// `true` when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// The values of column `name`, one per row.
-    pub fn column(&self, name: &str) -> Option<Vec<&Value>> {
-        let i = self.columns.iter().position(|c| c == name)?;
-        Some(self.rows.iter().map(|r| &r[i]).collect())
-    }
-
-    /// The rows as JSON objects (keys sorted; serialize the result itself to keep column order).
-    pub fn objects(&self) -> Vec<Row> {
-        self.rows
-            .iter()
-            .map(|r| {
-                self.columns
-                    .iter()
-                    .cloned()
-                    .zip(r.iter().cloned())
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-/// Serializes as an array of objects whose keys follow the column order.
-impl Serialize for QueryResult {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        struct RowRef<'a>(&'a [String], &'a [Value]);
-        impl Serialize for RowRef<'_> {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0.iter().zip(self.1) {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
-        }
-        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
-        for row in &self.rows {
-            seq.serialize_element(&RowRef(&self.columns, row))?;
-        }
-        seq.end()
-    }
-}
 
 impl Tenant {
     /// Runs one SQL statement with parameters (`$1`, `$2`, ... or `?`), reading one consistent
@@ -120,17 +84,19 @@ impl Tenant {
 
     fn run_statement(&self, statement: &Statement, params: &[Value]) -> Result<QueryResult> {
         let reader = self.reader()?;
+        if let Some(q) = select_of(statement) {
+            return exec::run(&reader, &plan_select(&reader, params, &q)?);
+        }
         match statement {
-            Statement::Query(q) => {
-                let plan = Binder::new(&reader, params).select(q)?;
-                exec::run(&reader, &plan)
-            }
             Statement::Explain(inner) => {
                 let lines = match &**inner {
-                    Statement::Query(q) => Binder::new(&reader, params).select(q)?.explain(),
+                    Statement::Query(_) | Statement::Search { .. } => {
+                        let q = select_of(inner)
+                            .ok_or_else(|| Error::storage("internal: not a query"))?;
+                        plan_select(&reader, params, &q)?.explain()
+                    }
                     Statement::Lookup(keys) => vec![format!("Key lookup of {} key(s) across every table (deterministic ids)", keys.len())],
                     Statement::Explain(_) => return Err(Error::SqlSyntax("EXPLAIN EXPLAIN".into())),
-                    Statement::Search { .. } => Binder::new(&reader, params).select(&*search_query(inner)?)?.explain(),
                     Statement::Traverse(t) => vec![format!(
                         "Graph traversal ({}) from one entity over the out/in edge indexes (prefix scans), depth ≤ {}",
                         t.strategy.as_deref().unwrap_or("bfs"),
@@ -159,14 +125,37 @@ impl Tenant {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 Ok(rows_of_many_tables(self.lookup(&refs)?))
             }
-            Statement::Search { .. } => {
-                let q = search_query(statement)?;
-                let plan = Binder::new(&reader, params).select(&q)?;
-                exec::run(&reader, &plan)
-            }
             Statement::Traverse(t) => self.run_traverse(&reader, t, params),
+            Statement::Query(_) | Statement::Search { .. } => {
+                Err(Error::storage("internal: query not planned"))
+            }
         }
     }
+}
+
+/// The SELECT a statement runs: its own, or the one a SEARCH means.
+fn select_of(statement: &Statement) -> Option<Cow<'_, ast::Query>> {
+    match statement {
+        Statement::Query(q) => Some(Cow::Borrowed(&**q)),
+        Statement::Search {
+            text,
+            table,
+            selection,
+            limit,
+        } => Some(Cow::Owned(parse::search_query(
+            text,
+            table,
+            selection.as_ref(),
+            limit.as_ref(),
+        ))),
+        _ => None,
+    }
+}
+
+/// Binds and optimizes one SELECT.
+fn plan_select(reader: &Reader<'_>, params: &[Value], q: &ast::Query) -> Result<SelectPlan> {
+    let bound = Binder::new(reader, params).select(q)?;
+    optimize::optimize(reader, bound)
 }
 
 impl Tenant {
@@ -174,7 +163,7 @@ impl Tenant {
     /// relationships taken), then the row of the entity the path ends at.
     fn run_traverse(
         &self,
-        reader: &crate::store::read::Reader<'_>,
+        reader: &Reader<'_>,
         t: &parse::Traverse,
         params: &[Value],
     ) -> Result<QueryResult> {
@@ -259,31 +248,6 @@ impl Tenant {
 
 /// Rows from several tables as one result: `_table`, `id`, then every other field in order of
 /// first appearance (missing fields are null).
-/// `SEARCH 'text' IN table [WHERE ...] [LIMIT n]` as the SELECT it means:
-/// `SELECT * FROM table WHERE embedding.cosine('text') [AND (...)] [LIMIT n]`.
-fn search_query(statement: &Statement) -> Result<Box<sqlparser::ast::Query>> {
-    let Statement::Search {
-        text,
-        table,
-        selection,
-        limit,
-    } = statement
-    else {
-        return Err(Error::storage("internal: not a SEARCH"));
-    };
-    let mut sql = format!("SELECT * FROM {table} WHERE embedding.cosine({text})");
-    if let Some(w) = selection {
-        sql.push_str(&format!(" AND ({w})"));
-    }
-    if let Some(l) = limit {
-        sql.push_str(&format!(" LIMIT {l}"));
-    }
-    match parse::parse(&sql)? {
-        Statement::Query(q) => Ok(q),
-        _ => Err(Error::storage("internal: SEARCH did not become a query")),
-    }
-}
-
 fn rows_of_many_tables(found: Vec<(String, Row)>) -> QueryResult {
     rows_with_prefix(
         &["_table"],
@@ -318,4 +282,49 @@ fn rows_with_prefix(prefix: &[&str], found: Vec<(Vec<Value>, Row)>) -> QueryResu
         })
         .collect();
     QueryResult { columns, rows }
+}
+
+/// A small in-memory tenant for the SQL layer's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::json;
+
+    use crate::{Database, Tenant};
+
+    /// `person` (name key, age, city indexed; Ada, Alan and Grace) and `pet` (name key, owner
+    /// indexed, kind), in a fresh in-memory database (returned too: keep it alive).
+    pub(crate) fn people() -> (Database, Tenant) {
+        let db = Database::memory();
+        let t = db.tenant("default").unwrap();
+        t.register_schema(json!({
+            "title": "Person", "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "city": {"type": "string"}},
+            "json_schema_extra": {"key_field": "name", "indexed_fields": ["city"]}
+        }))
+        .unwrap();
+        t.register_schema(json!({
+            "title": "Pet", "type": "object",
+            "properties": {"name": {"type": "string"}, "owner": {"type": "string"}, "kind": {"type": "string"}},
+            "json_schema_extra": {"key_field": "name", "indexed_fields": ["owner"]}
+        }))
+        .unwrap();
+        t.insert_many(
+            "person",
+            vec![
+                json!({"name": "Ada", "age": 36, "city": "London"}),
+                json!({"name": "Alan", "age": 41, "city": "London"}),
+                json!({"name": "Grace", "age": 85, "city": "New York"}),
+            ],
+        )
+        .unwrap();
+        t.insert_many(
+            "pet",
+            vec![
+                json!({"name": "Rex", "owner": "Ada", "kind": "dog"}),
+                json!({"name": "Tom", "owner": "Grace", "kind": "cat"}),
+            ],
+        )
+        .unwrap();
+        (db, t)
+    }
 }

@@ -3,6 +3,7 @@
 //! grammar.
 
 use sqlparser::ast;
+use sqlparser::ast::helpers::attached_token::AttachedToken;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -341,6 +342,107 @@ fn children<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
     }
 }
 
+/// `SEARCH 'text' IN table [WHERE w] [LIMIT n]` as the query it means, built on the AST:
+/// `SELECT * FROM table WHERE embedding.cosine('text') [AND (w)] [LIMIT n]`.
+pub(crate) fn search_query(
+    text: &ast::Expr,
+    table: &ast::Ident,
+    selection: Option<&ast::Expr>,
+    limit: Option<&ast::Expr>,
+) -> ast::Query {
+    let cosine = ast::Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![
+            ast::Ident::new("embedding"),
+            ast::Ident::new("cosine"),
+        ]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                text.clone(),
+            ))],
+            clauses: vec![],
+        }),
+        within_group: vec![],
+        filter: None,
+        null_treatment: None,
+        over: None,
+    });
+    let condition = match selection {
+        Some(w) => ast::Expr::BinaryOp {
+            left: Box::new(cosine),
+            op: ast::BinaryOperator::And,
+            right: Box::new(ast::Expr::Nested(Box::new(w.clone()))),
+        },
+        None => cosine,
+    };
+    let from = ast::TableWithJoins {
+        relation: ast::TableFactor::Table {
+            name: ast::ObjectName::from(vec![table.clone()]),
+            alias: None,
+            args: None,
+            with_hints: vec![],
+            version: None,
+            with_ordinality: false,
+            partitions: vec![],
+            json_path: None,
+            sample: None,
+            index_directives: vec![],
+            inheritance: None,
+        },
+        joins: vec![],
+    };
+    ast::Query {
+        with: None,
+        body: Box::new(ast::SetExpr::Select(Box::new(select_star(from, condition)))),
+        order_by: None,
+        limit_clause: limit.map(|l| ast::LimitClause::LimitOffset {
+            limit: Some(l.clone()),
+            offset: None,
+            limit_by: vec![],
+        }),
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    }
+}
+
+/// `SELECT * FROM from WHERE condition`.
+fn select_star(from: ast::TableWithJoins, condition: ast::Expr) -> ast::Select {
+    ast::Select {
+        select_token: AttachedToken::empty(),
+        optimizer_hints: vec![],
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection: vec![ast::SelectItem::Wildcard(
+            ast::WildcardAdditionalOptions::default(),
+        )],
+        exclude: None,
+        into: None,
+        from: vec![from],
+        lateral_views: vec![],
+        prewhere: None,
+        selection: Some(condition),
+        connect_by: vec![],
+        group_by: ast::GroupByExpr::Expressions(vec![], vec![]),
+        cluster_by: vec![],
+        distribute_by: vec![],
+        sort_by: vec![],
+        having: None,
+        named_window: vec![],
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        flavor: ast::SelectFlavor::Standard,
+    }
+}
+
 fn parse_traverse(parser: &mut Parser<'_>) -> Result<Traverse> {
     let mut t = Traverse::default();
     parser.expect_keyword(Keyword::FROM).map_err(syntax)?;
@@ -461,5 +563,36 @@ mod tests {
             parse("SEARCH 'x' resources"),
             Err(Error::SqlSyntax(_))
         ));
+    }
+
+    #[test]
+    fn search_desugars_to_the_select_it_means() {
+        let cases = [
+            (
+                "SEARCH 'cats' IN Resources WHERE category = 'x' OR n > 1 LIMIT $1",
+                "SELECT * FROM Resources WHERE embedding.cosine('cats') AND (category = 'x' OR n > 1) LIMIT $1",
+            ),
+            (
+                "SEARCH $1 IN \"My Table\"",
+                "SELECT * FROM \"My Table\" WHERE embedding.cosine($1)",
+            ),
+        ];
+        for (search, select) in cases {
+            let Statement::Search {
+                text,
+                table,
+                selection,
+                limit,
+            } = parse(search).unwrap()
+            else {
+                panic!("{search}")
+            };
+            let Statement::Query(expected) = parse(select).unwrap() else {
+                panic!("{select}")
+            };
+            let desugared = search_query(&text, &table, selection.as_ref(), limit.as_ref());
+            assert_eq!(desugared, *expected, "{search}");
+            assert_eq!(desugared.to_string(), select);
+        }
     }
 }

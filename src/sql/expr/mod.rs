@@ -1,10 +1,12 @@
 //! Bound expressions: columns resolved to a source and a path, parameters bound, functions
 //! checked. Evaluation follows [`super::value`]'s semantics.
 
+mod func;
+
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use chrono::{DateTime, Duration, Months, Utc};
+use self::func::{as_text, cast, eval_func, shift};
 use serde_json::Value;
 
 use super::value::{
@@ -345,25 +347,7 @@ impl Expr {
                 expr,
                 list,
                 negated,
-            } => {
-                let v = expr.eval(env)?;
-                let mut result = Some(false);
-                for item in list {
-                    match equals(&v, &*item.eval(env)?) {
-                        Some(true) => {
-                            result = Some(true);
-                            break;
-                        }
-                        None => result = None,
-                        Some(false) => {}
-                    }
-                }
-                lit(truth_value(if *negated {
-                    result.map(|b| !b)
-                } else {
-                    result
-                }))
-            }
+            } => lit(truth_value(eval_in(expr, list, *negated, env)?)),
             Expr::Between {
                 expr,
                 low,
@@ -388,33 +372,13 @@ impl Expr {
                 fold_case,
                 negated,
             } => {
-                let v = expr.eval(env)?;
-                let text = match &*v {
-                    Value::Null => return lit(Value::Null),
-                    Value::String(s) => s.as_str(),
-                    other => {
-                        return Err(Error::SqlType(format!(
-                            "LIKE needs a string, got {}",
-                            short(other)
-                        )))
-                    }
+                let like = LikeSide {
+                    pattern,
+                    compiled: compiled.as_ref(),
+                    escape: *escape,
+                    fold_case: *fold_case,
                 };
-                let matched = match compiled {
-                    Some(p) => p.matches(text),
-                    None => match &*pattern.eval(env)? {
-                        Value::Null => return lit(Value::Null),
-                        Value::String(p) => {
-                            LikePattern::compile(p, *escape, *fold_case).matches(text)
-                        }
-                        other => {
-                            return Err(Error::SqlType(format!(
-                                "a LIKE pattern must be a string, got {}",
-                                short(other)
-                            )))
-                        }
-                    },
-                };
-                lit(Value::Bool(matched != *negated))
+                eval_like(expr, &like, *negated, env)
             }
             Expr::IsNull { expr, negated } => {
                 lit(Value::Bool(expr.eval(env)?.is_null() != *negated))
@@ -428,207 +392,118 @@ impl Expr {
                 lit(Value::Bool(is != *negated))
             }
             Expr::Func { func, args } => eval_func(*func, args, env),
-            Expr::Shift { expr, by, subtract } => {
-                let v = expr.eval(env)?;
-                let t = match &*v {
-                    Value::Null => return lit(Value::Null),
-                    Value::String(s) => parse_time(s).ok_or_else(|| {
-                        Error::SqlType(format!("`{s}` is not a timestamp, cannot add an interval"))
-                    })?,
-                    other => {
-                        return Err(Error::SqlType(format!(
-                            "cannot add an interval to {}",
-                            short(other)
-                        )))
-                    }
-                };
-                lit(Value::String(format_ts(shift(t, *by, *subtract)?)))
-            }
+            Expr::Shift { expr, by, subtract } => eval_shift(expr, *by, *subtract, env),
             Expr::Case {
                 operand,
                 branches,
                 otherwise,
-            } => {
-                let subject = operand.as_ref().map(|o| o.eval(env)).transpose()?;
-                for (when, then) in branches {
-                    let hit = match &subject {
-                        Some(s) => equals(s, &*when.eval(env)?) == Some(true),
-                        None => when.eval_truth(env)? == Some(true),
-                    };
-                    if hit {
-                        return then.eval(env);
-                    }
-                }
-                match otherwise {
-                    Some(e) => e.eval(env),
-                    None => lit(Value::Null),
-                }
-            }
+            } => eval_case(operand.as_deref(), branches, otherwise.as_deref(), env),
             Expr::Cast { expr, to } => lit(cast(&*expr.eval(env)?, *to)?),
         }
     }
 }
 
-fn shift(t: DateTime<Utc>, by: Interval, subtract: bool) -> Result<DateTime<Utc>> {
-    let overflow = || Error::SqlType("timestamp out of range".into());
-    let months = Months::new(by.months);
-    let t = if subtract {
-        t.checked_sub_months(months)
-    } else {
-        t.checked_add_months(months)
-    }
-    .ok_or_else(overflow)?;
-    let d = Duration::microseconds(by.micros);
-    if subtract {
-        t.checked_sub_signed(d)
-    } else {
-        t.checked_add_signed(d)
-    }
-    .ok_or_else(overflow)
-}
-
-/// Text of a scalar for concatenation and CAST to text.
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn eval_func<'a>(func: Func, args: &'a [Expr], env: &Env<'a>) -> Result<Cow<'a, Value>> {
-    if func == Func::Coalesce {
-        for a in args {
-            let v = a.eval(env)?;
-            if !v.is_null() {
-                return Ok(v);
+/// `expr [NOT] IN (list)`: true on a match, unknown when none matches but a comparison was.
+fn eval_in(expr: &Expr, list: &[Expr], negated: bool, env: &Env<'_>) -> Result<Truth> {
+    let v = expr.eval(env)?;
+    let mut result = Some(false);
+    for item in list {
+        match equals(&v, &*item.eval(env)?) {
+            Some(true) => {
+                result = Some(true);
+                break;
             }
+            None => result = None,
+            Some(false) => {}
         }
-        return lit(Value::Null);
     }
-    let values = args
-        .iter()
-        .map(|a| a.eval(env))
-        .collect::<Result<Vec<_>>>()?;
-    if func == Func::Concat {
-        return lit(Value::String(
-            values
-                .iter()
-                .filter(|v| !v.is_null())
-                .map(|v| as_text(v))
-                .collect(),
-        ));
-    }
-    if func == Func::NullIf {
-        return lit(if equals(&values[0], &values[1]) == Some(true) {
-            Value::Null
-        } else {
-            values[0].clone().into_owned()
-        });
-    }
-    let v = &*values[0];
-    if v.is_null() {
-        return lit(Value::Null);
-    }
-    let name = format!("{func:?}").to_uppercase();
-    let need = |what: &str| Error::SqlType(format!("{name}() needs {what}, got {}", short(v)));
-    match func {
-        Func::Lower | Func::Upper | Func::Trim => {
-            let s = v.as_str().ok_or_else(|| need("a string"))?;
-            lit(Value::String(match func {
-                Func::Lower => s.to_lowercase(),
-                Func::Upper => s.to_uppercase(),
-                _ => s.trim().to_string(),
-            }))
+    Ok(if negated { result.map(|b| !b) } else { result })
+}
+
+/// The pattern side of a LIKE: compiled when it is a constant.
+struct LikeSide<'e> {
+    pattern: &'e Expr,
+    compiled: Option<&'e LikePattern>,
+    escape: Option<char>,
+    fold_case: bool,
+}
+
+/// `expr [NOT] [I]LIKE pattern`.
+fn eval_like<'a>(
+    expr: &'a Expr,
+    like: &LikeSide<'a>,
+    negated: bool,
+    env: &Env<'a>,
+) -> Result<Cow<'a, Value>> {
+    let v = expr.eval(env)?;
+    let text = match &*v {
+        Value::Null => return lit(Value::Null),
+        Value::String(s) => s.as_str(),
+        other => {
+            return Err(Error::SqlType(format!(
+                "LIKE needs a string, got {}",
+                short(other)
+            )))
         }
-        Func::Length => match v {
-            Value::String(s) => lit(Value::from(s.chars().count())),
-            Value::Array(a) => lit(Value::from(a.len())),
-            _ => Err(need("a string or an array")),
-        },
-        Func::Abs | Func::Round | Func::Floor | Func::Ceil => {
-            let n = v.as_number().ok_or_else(|| need("a number"))?;
-            if let Some(i) = n.as_i64() {
-                if func != Func::Abs {
-                    return lit(Value::from(i));
-                }
-                if let Some(a) = i.checked_abs() {
-                    return lit(Value::from(a));
-                }
+    };
+    let matched = match like.compiled {
+        Some(p) => p.matches(text),
+        None => match &*like.pattern.eval(env)? {
+            Value::Null => return lit(Value::Null),
+            Value::String(p) => LikePattern::compile(p, like.escape, like.fold_case).matches(text),
+            other => {
+                return Err(Error::SqlType(format!(
+                    "a LIKE pattern must be a string, got {}",
+                    short(other)
+                )))
             }
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            lit(float_value(match func {
-                Func::Abs => f.abs(),
-                Func::Floor => f.floor(),
-                Func::Ceil => f.ceil(),
-                _ => {
-                    let digits = match values.get(1).map(|d| &**d) {
-                        None => 0,
-                        Some(Value::Number(d))
-                            if d.as_i64().is_some_and(|d| (0..=15).contains(&d)) =>
-                        {
-                            d.as_i64().unwrap_or(0)
-                        }
-                        Some(other) => {
-                            return Err(Error::SqlType(format!(
-                                "ROUND() digits must be an integer 0–15, got {}",
-                                short(other)
-                            )))
-                        }
-                    };
-                    let scale = 10f64.powi(digits as i32);
-                    (f * scale).round() / scale
-                }
-            }))
+        },
+    };
+    lit(Value::Bool(matched != negated))
+}
+
+/// `timestamp ± INTERVAL`.
+fn eval_shift<'a>(
+    expr: &'a Expr,
+    by: Interval,
+    subtract: bool,
+    env: &Env<'a>,
+) -> Result<Cow<'a, Value>> {
+    let v = expr.eval(env)?;
+    let t = match &*v {
+        Value::Null => return lit(Value::Null),
+        Value::String(s) => parse_time(s).ok_or_else(|| {
+            Error::SqlType(format!("`{s}` is not a timestamp, cannot add an interval"))
+        })?,
+        other => {
+            return Err(Error::SqlType(format!(
+                "cannot add an interval to {}",
+                short(other)
+            )))
         }
-        Func::Coalesce | Func::Concat | Func::NullIf => unreachable_func(),
-    }
+    };
+    lit(Value::String(format_ts(shift(t, by, subtract)?)))
 }
 
-fn unreachable_func<'a>() -> Result<Cow<'a, Value>> {
-    Err(Error::SqlType("internal: function dispatched twice".into()))
-}
-
-fn cast(v: &Value, to: CastType) -> Result<Value> {
-    if v.is_null() {
-        return Ok(Value::Null);
+/// `CASE [operand] WHEN ... THEN ... [ELSE ...] END`.
+fn eval_case<'a>(
+    operand: Option<&'a Expr>,
+    branches: &'a [(Expr, Expr)],
+    otherwise: Option<&'a Expr>,
+    env: &Env<'a>,
+) -> Result<Cow<'a, Value>> {
+    let subject = operand.map(|o| o.eval(env)).transpose()?;
+    for (when, then) in branches {
+        let hit = match &subject {
+            Some(s) => equals(s, &*when.eval(env)?) == Some(true),
+            None => when.eval_truth(env)? == Some(true),
+        };
+        if hit {
+            return then.eval(env);
+        }
     }
-    let fail = || Error::SqlType(format!("cannot cast {} to {}", short(v), to.name()));
-    Ok(match to {
-        CastType::Text => Value::String(as_text(v)),
-        CastType::Integer => match v {
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => Value::from(i),
-                None => {
-                    let f = n.as_f64().unwrap_or(f64::NAN).trunc();
-                    if f.is_finite() && f.abs() < 9.2e18 {
-                        Value::from(f as i64)
-                    } else {
-                        return Err(fail());
-                    }
-                }
-            },
-            Value::String(s) => Value::from(s.trim().parse::<i64>().map_err(|_| fail())?),
-            Value::Bool(b) => Value::from(i64::from(*b)),
-            _ => return Err(fail()),
-        },
-        CastType::Float => match v {
-            Value::Number(n) => float_value(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => float_value(s.trim().parse::<f64>().map_err(|_| fail())?),
-            _ => return Err(fail()),
-        },
-        CastType::Boolean => match v {
-            Value::Bool(b) => Value::Bool(*b),
-            Value::Number(n) => Value::Bool(n.as_f64() != Some(0.0)),
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "t" | "yes" | "1" => Value::Bool(true),
-                "false" | "f" | "no" | "0" => Value::Bool(false),
-                _ => return Err(fail()),
-            },
-            _ => return Err(fail()),
-        },
-        CastType::Timestamp => match v {
-            Value::String(s) => Value::String(format_ts(parse_time(s).ok_or_else(fail)?)),
-            _ => return Err(fail()),
-        },
-    })
+    match otherwise {
+        Some(e) => e.eval(env),
+        None => lit(Value::Null),
+    }
 }

@@ -1,0 +1,192 @@
+//! Access paths run: full scans, id and index lookups, and vector searches, each yielding the
+//! rows of one source that pass its pushed-down filter.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::sql::expr::{Env, Expr, Tuple, Values};
+use crate::sql::plan::{Access, Pred, SourcePlan, VectorAccess};
+use crate::store::read::{decode_slots, Reader};
+use crate::vector::{SearchOptions, SearchQuery, MAX_TOP_K};
+
+/// Calls `f` with each row of `source` that passes its filter, in access order, until `f`
+/// returns `false`. Rows hold only the fields the query reads (by slot); when a filter exists,
+/// its fields are decoded first and the others only for rows that pass.
+pub(super) fn scan_source(
+    reader: &Reader<'_>,
+    plan: &SourcePlan,
+    index: usize,
+    mut f: impl FnMut(Values) -> Result<bool>,
+) -> Result<()> {
+    if let Access::Vector(v) = &plan.access {
+        return vector_scan(reader, plan, index, v, f);
+    }
+    let mut tuple: Tuple = vec![None; index + 1];
+    let width = plan.fields.len();
+    let two_phase = !plan.filter.is_empty() && plan.filter_slots.iter().any(|f| !f);
+    let in_filter = |i: usize| plan.filter_slots[i];
+    let not_in_filter = |i: usize| !plan.filter_slots[i];
+    let all = |_: usize| true;
+    let mut visit = |deleted: bool, json: &[u8]| -> Result<bool> {
+        if deleted && !plan.include_deleted {
+            return Ok(true);
+        }
+        let mut values = vec![Value::Null; width];
+        decode_slots(
+            json,
+            &plan.fields,
+            if two_phase { &in_filter } else { &all },
+            &mut values,
+        )?;
+        if plan.filter.is_empty() {
+            return f(Rc::new(values));
+        }
+        tuple[index] = Some(Rc::new(values));
+        if !passes(&plan.filter, &tuple)? {
+            return Ok(true);
+        }
+        let mut values = tuple[index]
+            .take()
+            .ok_or_else(|| Error::storage("internal: scan row missing"))?;
+        if two_phase {
+            let slots = Rc::get_mut(&mut values)
+                .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
+            decode_slots(json, &plan.fields, &not_in_filter, slots)?;
+        }
+        f(values)
+    };
+    for_each_row(reader, &plan.table, &plan.access, &mut visit)
+}
+
+/// Calls `visit(deleted, json)` for each row an access path yields, until it returns `false`.
+fn for_each_row(
+    reader: &Reader<'_>,
+    table: &str,
+    access: &Access,
+    visit: &mut dyn FnMut(bool, &[u8]) -> Result<bool>,
+) -> Result<()> {
+    match access {
+        Access::FullScan => reader.scan(table, |_, deleted, json| visit(deleted, json)),
+        Access::Empty => Ok(()),
+        Access::Ids(ids) => {
+            let mut seen = HashSet::new();
+            for id in ids {
+                if !seen.insert(*id) {
+                    continue;
+                }
+                if let Some((deleted, json)) = reader.row(table, id)? {
+                    if !visit(deleted, &json)? {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        }
+        Access::Index { field, query, .. } => {
+            for id in reader.index_ids(table, field, query, None)? {
+                let (deleted, json) = reader.row(table, &id)?.ok_or_else(|| {
+                    Error::storage(format!("index entry for missing row {id} in `{table}`"))
+                })?;
+                if !visit(deleted, &json)? {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Access::Vector(_) => Err(Error::storage("internal: nested vector access")),
+    }
+}
+
+/// A similarity search as the access path of `plan`: the rows matching the conditions that do
+/// not read the score become the search's filter; hits come best first with `_score` filled.
+fn vector_scan(
+    reader: &Reader<'_>,
+    plan: &SourcePlan,
+    index: usize,
+    v: &VectorAccess,
+    mut f: impl FnMut(Values) -> Result<bool>,
+) -> Result<()> {
+    let width = plan.fields.len();
+    let reads_score = |p: &&Pred| {
+        let mut reads = false;
+        p.expr.visit(&mut |e| {
+            reads |= matches!(e, Expr::Column { source, slot, .. } if *source == index && *slot == v.score_slot)
+        });
+        reads
+    };
+    let pre: Vec<&Pred> = plan.filter.iter().filter(|p| !reads_score(p)).collect();
+    let mut tuple: Tuple = vec![None; index + 1];
+    let filter = if pre.is_empty() && v.base == Access::FullScan {
+        None
+    } else {
+        let mut ids = HashSet::new();
+        let mut visit = |deleted: bool, json: &[u8]| -> Result<bool> {
+            if deleted && !plan.include_deleted {
+                return Ok(true);
+            }
+            let mut values = vec![Value::Null; width];
+            decode_slots(json, &plan.fields, &|_| true, &mut values)?;
+            let id = values[v.id_slot]
+                .as_str()
+                .and_then(|s| uuid::Uuid::parse_str(s).ok());
+            tuple[index] = Some(Rc::new(values));
+            let env = Env::rows(&tuple);
+            for p in &pre {
+                if !p.expr.test(&env)? {
+                    return Ok(true);
+                }
+            }
+            ids.extend(id);
+            Ok(true)
+        };
+        for_each_row(reader, &plan.table, &v.base, &mut visit)?;
+        Some(ids)
+    };
+    let options = SearchOptions {
+        top_k: v.k.clamp(1, MAX_TOP_K),
+        field: v.field.clone(),
+        filter,
+        include_deleted: plan.include_deleted,
+        ..SearchOptions::default()
+    };
+    let hits = reader
+        .tenant()
+        .search(&plan.table, SearchQuery::Text(v.text.clone()), &options)?;
+    for hit in hits {
+        let json = serde_json::to_vec(&hit.row).map_err(Error::storage)?;
+        let mut values = vec![Value::Null; width];
+        decode_slots(&json, &plan.fields, &|_| true, &mut values)?;
+        // The f32 score as its shortest decimal form (no binary noise from widening).
+        let score = hit
+            .score
+            .to_string()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64);
+        values[v.score_slot] = score.map_or(Value::Null, Value::Number);
+        tuple[index] = Some(Rc::new(values));
+        if !passes(&plan.filter, &tuple)? {
+            continue;
+        }
+        let values = tuple[index]
+            .take()
+            .ok_or_else(|| Error::storage("internal: vector row missing"))?;
+        if !f(values)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn passes(filter: &[Pred], tuple: &[Option<Values>]) -> Result<bool> {
+    let env = Env::rows(tuple);
+    for p in filter {
+        if !p.expr.test(&env)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
