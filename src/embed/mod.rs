@@ -39,7 +39,6 @@ use crate::error::{Error, Result};
 mod layer_norm;
 #[cfg(feature = "embeddings")]
 mod local;
-#[cfg(feature = "embeddings")]
 mod registry;
 #[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
