@@ -30,6 +30,7 @@
 mod bind;
 mod exec;
 mod expr;
+mod filter;
 mod parse;
 mod plan;
 mod value;
@@ -39,6 +40,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use self::bind::Binder;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use self::filter::RowCondition;
 use self::parse::Statement;
 use crate::error::{Error, Result};
 use crate::store::{Row, Tenant};
