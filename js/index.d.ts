@@ -287,7 +287,7 @@ export declare class RemDB {
   /** `paths` holds the one shortest path, or nothing when `b` is unreachable. */
   shortestPath(a: string, b: string, options?: PathOptions): Promise<Paths>;
   allPaths(a: string, b: string, options?: PathOptions): Promise<Paths>;
-  /** The number of simple paths from `a` to `b` (`weighted` does not apply). */
+  /** The number of simple paths from `a` to `b` with at most `maxDepth` edges (default 6); counting stops at `limit` when given. */
   countPaths(a: string, b: string, options?: PathOptions): Promise<number>;
   /**
    * Every simple cycle through `id`; with no id (null or omitted), the cycles a depth-first
