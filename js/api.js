@@ -57,19 +57,127 @@ function absoluteResources(o) {
   return { ...o, embedding };
 }
 
-/** Quotes a SQL identifier. */
-function ident(name) {
-  return '"' + String(name).replace(/"/g, '""') + '"';
+const SEARCH_OPTIONS = ['topK', 'minScore', 'where', 'params', 'field', 'provider', 'alt', 'ef', 'includeDeleted'];
+
+/** An optional string argument (`cycles`' id, `optimizeVectors`' table): null and undefined are none. */
+function optionalString(what, value) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new RemDBError('INVALID_ARGUMENT', `${what} must be a string (or null)`);
+  return value;
 }
 
 /**
- * Methods that change the database: after one, the page image is committed to storage before
- * the call resolves, and other tabs are told.
+ * The API methods of `RemDB`, each once; the class methods, the dispatch (`run`) and the set of
+ * writes are derived from it. `params`: the arguments of the class method, in order. `write`: the
+ * method changes the database, so the page image is committed before its Promise resolves and
+ * other tabs are told. `run(h, args, remote)`: calls the wasm handle `h` (src/wasm/) with the
+ * arguments in API shape; `remote` is true when an HTTP embedder is in use (the async forms).
+ * js/api-list.json lists the same operations with their Rust and CLI names.
  */
-const WRITES = new Set([
-  'registerSchema', 'insert', 'insertMany', 'update', 'delete', 'putVector', 'addEdge',
-  'removeEdge', 'applyWal', 'flush', 'putVectors',
-]);
+const METHODS = {
+  registerSchema: { params: ['schema'], write: true, run: (h, [schema]) => h.registerSchema(schema) },
+  schemas: { params: [], run: (h) => h.schemas() },
+  insert: { params: ['table', 'entity'], write: true, run: (h, [table, entity]) => h.insert(table, entity) },
+  insertMany: { params: ['table', 'entities'], write: true, run: (h, [table, entities]) => h.insertMany(table, entities) },
+  get: {
+    params: ['id', 'options'],
+    run: (h, [id, options]) => {
+      const o = checkKeys('get option', options, ['includeDeleted']);
+      return h.get(id, o.includeDeleted === true);
+    },
+  },
+  update: { params: ['id', 'patch'], write: true, run: (h, [id, patch]) => h.update(id, patch) },
+  delete: {
+    params: ['id', 'options'],
+    write: true,
+    run: (h, [id, options]) => {
+      const o = checkKeys('delete option', options, ['hard']);
+      if (o.hard !== undefined && typeof o.hard !== 'boolean') throw new RemDBError('INVALID_ARGUMENT', '`hard` must be true or false');
+      return h.delete(id, o.hard === true);
+    },
+  },
+  list: { params: ['table', 'options'], run: (h, [table, options]) => h.list(table, options) },
+  count: {
+    params: ['table', 'options'],
+    run: (h, [table, options]) => {
+      const o = checkKeys('count option', options, ['includeDeleted']);
+      return h.count(table, o.includeDeleted === true);
+    },
+  },
+  sql: {
+    params: ['query', 'params'],
+    run: (h, [query, params], remote) => (remote ? h.sqlAsync(query, params ?? null) : h.sql(query, params ?? null)),
+  },
+  search: {
+    params: ['table', 'query', 'options'],
+    run: (h, [table, query, options], remote) => {
+      // Option names are checked here (`filter` is the wasm face's own); `where` is read in Rust.
+      const o = checkKeys('search option', options, SEARCH_OPTIONS);
+      if (remote && typeof query === 'string') return h.searchAsync(table, query, o);
+      return h.search(table, query, o);
+    },
+  },
+  embed: { params: ['texts'], run: (h, [texts], remote) => (remote ? h.embedAsync(texts) : h.embed(texts)) },
+  putVector: {
+    params: ['table', 'id', 'field', 'provider', 'vector'],
+    write: true,
+    run: (h, args) => h.putVector(...args),
+  },
+  putVectors: {
+    params: ['table', 'field', 'provider', 'items'],
+    write: true,
+    run: (h, [table, field, provider, items]) => {
+      if (!Array.isArray(items)) throw new RemDBError('INVALID_ARGUMENT', 'putVectors expects an array of {id, vector}');
+      return h.putVectors(table, field, provider, items);
+    },
+  },
+  optimizeVectors: { params: ['table'], write: true, run: (h, [table]) => h.optimizeVectors(optionalString('`table`', table)) },
+  embeddingStatus: { params: [], run: (h) => h.embeddingStatus() },
+  addEdge: {
+    params: ['src', 'dst', 'rel', 'properties'],
+    write: true,
+    run: (h, [src, dst, rel, properties]) => h.addEdge(src, dst, rel, properties),
+  },
+  addEdges: { params: ['edges'], write: true, run: (h, [edges]) => h.addEdges(edges) },
+  removeEdge: { params: ['src', 'dst', 'rel'], write: true, run: (h, [src, dst, rel]) => h.removeEdge(src, dst, rel) },
+  edges: { params: ['id', 'options'], run: (h, [id, options]) => h.edges(id, options) },
+  neighbors: { params: ['id', 'options'], run: (h, [id, options]) => h.neighbors(id, options) },
+  traverse: { params: ['id', 'options'], run: (h, [id, options]) => h.traverse(id, options) },
+  neighborsAtDepth: {
+    params: ['id', 'depth', 'options'],
+    run: (h, [id, depth, options]) => {
+      if (typeof depth !== 'number') throw new RemDBError('INVALID_ARGUMENT', '`depth` must be a non-negative integer');
+      return h.neighborsAtDepth(id, depth, options);
+    },
+  },
+  shortestPath: { params: ['a', 'b', 'options'], run: (h, [a, b, options]) => h.shortestPath(a, b, options) },
+  allPaths: { params: ['a', 'b', 'options'], run: (h, [a, b, options]) => h.allPaths(a, b, options) },
+  countPaths: { params: ['a', 'b', 'options'], run: (h, [a, b, options]) => h.countPaths(a, b, options) },
+  cycles: { params: ['id', 'options'], run: (h, [id, options]) => h.cycles(optionalString('`id`', id), options) },
+  walSeq: { params: [], run: (h) => h.walSeq() },
+  walEntries: {
+    params: ['options'],
+    run: (h, [options]) => {
+      const o = checkKeys('walEntries option', options, ['since', 'limit']);
+      return h.walEntries(o.since ?? 0, o.limit);
+    },
+  },
+  applyWal: { params: ['entries'], write: true, run: (h, [entries]) => h.applyWal(entries) },
+  flush: {
+    params: [],
+    write: true,
+    run: async (h, _args, remote) => {
+      if (remote) await h.embeddingsIdle();
+      h.flushEmbeddings();
+      return undefined;
+    },
+  },
+};
+
+/** Whether `method` changes the database (see METHODS). */
+function writes(method) {
+  return Object.hasOwn(METHODS, method) && METHODS[method].write === true;
+}
 
 /**
  * Runs API calls against a wasm handle in this tab: the owner of the database.
@@ -104,9 +212,10 @@ class LocalEngine {
 
   async call(tenant, method, args, from = null) {
     const h = this.handle(tenant);
-    const before = WRITES.has(method) ? h.walSeq() : 0;
+    const write = writes(method);
+    const before = write ? h.walSeq() : 0;
     const value = await run(h, method, args, this.remote);
-    if (WRITES.has(method)) {
+    if (write) {
       await this.commit();
       const seq = h.walSeq();
       if (seq !== before) this.onCommit(tenant, seq, from);
@@ -147,88 +256,10 @@ class LocalEngine {
   }
 }
 
-/** Calls the wasm handle for one API method; arguments are already in API shape. */
+/** Calls the wasm handle for one API method (see METHODS); arguments are already in API shape. */
 async function run(h, method, args, remote) {
-  switch (method) {
-    case 'registerSchema': return h.registerSchema(args[0]);
-    case 'schemas': return h.schemas();
-    case 'insert': return h.insert(args[0], args[1]);
-    case 'insertMany': return h.insertMany(args[0], args[1]);
-    case 'get': {
-      const o = checkKeys('get option', args[1], ['includeDeleted']);
-      return h.get(args[0], o.includeDeleted === true);
-    }
-    case 'update': return h.update(args[0], args[1]);
-    case 'delete': {
-      const o = checkKeys('delete option', args[1], ['hard']);
-      if (o.hard !== undefined && typeof o.hard !== 'boolean') throw new RemDBError('INVALID_ARGUMENT', '`hard` must be true or false');
-      return h.delete(args[0], o.hard === true);
-    }
-    case 'list': return h.list(args[0], args[1]);
-    case 'count': {
-      const o = checkKeys('count option', args[1], ['includeDeleted']);
-      return h.count(args[0], o.includeDeleted === true);
-    }
-    case 'sql': return remote ? h.sqlAsync(args[0], args[1] ?? null) : h.sql(args[0], args[1] ?? null);
-    case 'search': return search(h, args[0], args[1], args[2], remote);
-    case 'embed': return remote ? h.embedAsync(args[0]) : h.embed(args[0]);
-    case 'putVector': return h.putVector(...args);
-    case 'putVectors': {
-      if (!Array.isArray(args[3])) throw new RemDBError('INVALID_ARGUMENT', 'putVectors expects an array of {id, vector}');
-      return h.putVectors(args[0], args[1], args[2], args[3]);
-    }
-    case 'addEdge': return h.addEdge(args[0], args[1], args[2], args[3]);
-    case 'removeEdge': return h.removeEdge(args[0], args[1], args[2]);
-    case 'edges': return h.edges(args[0], args[1]);
-    case 'traverse': return h.traverse(args[0], args[1]);
-    case 'shortestPath': return h.shortestPath(args[0], args[1], args[2]);
-    case 'allPaths': return h.allPaths(args[0], args[1], args[2]);
-    case 'walSeq': return h.walSeq();
-    case 'walEntries': {
-      const o = checkKeys('walEntries option', args[0], ['since', 'limit']);
-      return h.walEntries(o.since ?? 0, o.limit);
-    }
-    case 'applyWal': return h.applyWal(args[0]);
-    case 'flush':
-      if (remote) await h.embeddingsIdle();
-      h.flushEmbeddings();
-      return undefined;
-    default:
-      throw new RemDBError('INVALID_ARGUMENT', `unknown method ${method}`);
-  }
-}
-
-const SEARCH_OPTIONS = ['topK', 'minScore', 'where', 'params', 'field', 'provider', 'alt', 'ef', 'includeDeleted'];
-
-/** `search` with `where`: the matching ids (through SQL) become the search's filter. */
-async function search(h, table, query, options, remote) {
-  const o = checkKeys('search option', options, SEARCH_OPTIONS);
-  const { where, params, ...rest } = o;
-  if (where !== undefined) {
-    let clause;
-    let values = params ?? [];
-    if (typeof where === 'string') {
-      clause = where;
-    } else if (where && typeof where === 'object' && !Array.isArray(where)) {
-      if (params !== undefined) throw new RemDBError('INVALID_ARGUMENT', '`params` goes with a string `where`');
-      values = [];
-      const terms = Object.entries(where).map(([column, value]) => {
-        if (value === null) return `${ident(column)} IS NULL`;
-        values.push(value);
-        return `${ident(column)} = $${values.length}`;
-      });
-      clause = terms.join(' AND ') || 'TRUE';
-    } else {
-      throw new RemDBError('INVALID_ARGUMENT', '`where` must be a SQL expression string or an object of column values');
-    }
-    // SQL hides soft-deleted rows unless the query mentions deleted_at.
-    const deleted = rest.includeDeleted === true ? ' AND (deleted_at IS NULL OR deleted_at IS NOT NULL)' : '';
-    const rows = h.sql(`SELECT id FROM ${ident(table)} WHERE (${clause})${deleted}`, values);
-    rest.filter = rows.map((r) => r.id);
-    if (rest.filter.length === 0) return [];
-  }
-  if (remote && typeof query === 'string') return h.searchAsync(table, query, rest);
-  return h.search(table, query, rest);
+  if (!Object.hasOwn(METHODS, method)) throw new RemDBError('INVALID_ARGUMENT', `unknown method ${method}`);
+  return METHODS[method].run(h, args, remote);
 }
 
 /**
@@ -362,31 +393,6 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
       }
     }
 
-    registerSchema(schema) { return this.call('registerSchema', [schema]); }
-    schemas() { return this.call('schemas', []); }
-    insert(table, entity) { return this.call('insert', [table, entity]); }
-    insertMany(table, entities) { return this.call('insertMany', [table, entities]); }
-    get(id, options) { return this.call('get', [id, options]); }
-    update(id, patch) { return this.call('update', [id, patch]); }
-    delete(id, options) { return this.call('delete', [id, options]); }
-    list(table, options) { return this.call('list', [table, options]); }
-    count(table, options) { return this.call('count', [table, options]); }
-    sql(query, params) { return this.call('sql', [query, params]); }
-    search(table, query, options) { return this.call('search', [table, query, options]); }
-    embed(texts) { return this.call('embed', [texts]); }
-    putVector(table, id, field, provider, vector) { return this.call('putVector', [table, id, field, provider, vector]); }
-    putVectors(table, field, provider, items) { return this.call('putVectors', [table, field, provider, items]); }
-    addEdge(src, dst, rel, properties) { return this.call('addEdge', [src, dst, rel, properties]); }
-    removeEdge(src, dst, rel) { return this.call('removeEdge', [src, dst, rel]); }
-    edges(id, options) { return this.call('edges', [id, options]); }
-    traverse(id, options) { return this.call('traverse', [id, options]); }
-    shortestPath(a, b, options) { return this.call('shortestPath', [a, b, options]); }
-    allPaths(a, b, options) { return this.call('allPaths', [a, b, options]); }
-    walSeq() { return this.call('walSeq', []); }
-    walEntries(options) { return this.call('walEntries', [options]); }
-    applyWal(entries) { return this.call('applyWal', [entries]); }
-    flush() { return this.call('flush', []); }
-
     async close() {
       if (this.closed) return;
       this.closed = true;
@@ -412,6 +418,12 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
         try { listener(event); } catch (e) { queueMicrotask(() => { throw e; }); }
       }
     }
+  }
+
+  // The API methods, from the table: each passes its declared parameters on to `call`.
+  for (const [name, { params }] of Object.entries(METHODS)) {
+    const method = { [name](...given) { return this.call(name, params.map((_, i) => given[i])); } }[name];
+    Object.defineProperty(RemDB.prototype, name, { value: method, writable: true, configurable: true });
   }
 
   const OPENING = Symbol('opening');

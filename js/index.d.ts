@@ -151,6 +151,19 @@ export interface PathOptions {
   includeRows?: boolean;
 }
 
+/** `cycles` options: the path options (but `weighted`), and the table a search without an id covers. */
+export interface CycleOptions extends Omit<PathOptions, 'weighted'> {
+  table?: string;
+}
+
+/** An edge to add with `addEdges`. */
+export interface NewEdge {
+  src: string;
+  dst: string;
+  rel: string;
+  properties?: JsonObject;
+}
+
 export interface Path {
   nodes: string[];
   edges: Edge[];
@@ -179,6 +192,39 @@ export interface TableSchema {
   name: string;
   category: string;
   [field: string]: Json;
+}
+
+/** What `optimizeVectors` did to one vector index. */
+export interface OptimizeReport {
+  table: string;
+  field: string;
+  provider: string;
+  /** Pending vectors built into a segment. */
+  sealed: number;
+  /** Segments merged away. */
+  merged: number;
+  /** Segments after optimizing. */
+  segments: number;
+}
+
+/** Whether an embedding provider can embed. */
+export interface ProviderStatus {
+  provider: string;
+  ready: boolean;
+  /** Why it cannot embed, when not ready. */
+  error?: string;
+  /** Vector length, when ready. */
+  dimensions?: number;
+}
+
+/** What `embeddingStatus` reports. */
+export interface EmbeddingStatus {
+  mode: 'inline' | 'background' | 'off';
+  defaultProvider: string | null;
+  /** Each provider used or registered so far, by name. */
+  providers: ProviderStatus[];
+  /** Rows with embedding work still queued. */
+  queuedRows: number;
 }
 
 /** What a change notification says: which tenant's WAL moved, and to which sequence number. */
@@ -219,14 +265,36 @@ export declare class RemDB {
   putVector(table: string, id: string, field: string, provider: string, vector: Float32Array | number[]): Promise<void>;
   /** Many vectors in one atomic batch (all or none). */
   putVectors(table: string, field: string, provider: string, items: { id: string; vector: Float32Array | number[] }[]): Promise<void>;
+  /**
+   * Builds each vector index of `table` (of every table when omitted or null) into one HNSW
+   * segment; one report per index.
+   */
+  optimizeVectors(table?: string | null): Promise<OptimizeReport[]>;
+  /** What embeds and what waits: the mode, the default provider, each provider's state and the queued rows. */
+  embeddingStatus(): Promise<EmbeddingStatus>;
 
-  addEdge(src: string, dst: string, rel: string, properties?: JsonObject): Promise<void>;
+  /** Adds the edge `src -rel-> dst` (re-adding replaces its properties; a numeric `weight` is what weighted paths add up); resolves to the edge. */
+  addEdge(src: string, dst: string, rel: string, properties?: JsonObject): Promise<Edge>;
+  /** Many edges in one atomic batch (all or none). */
+  addEdges(edges: NewEdge[]): Promise<void>;
   removeEdge(src: string, dst: string, rel: string): Promise<void>;
   edges(id: string, options?: EdgeOptions): Promise<Edge[]>;
+  /** Ids of the live entities one edge away (both directions unless `options.direction` says otherwise). */
+  neighbors(id: string, options?: EdgeOptions): Promise<string[]>;
   traverse(id: string, options?: TraverseOptions): Promise<Paths>;
+  /** The entities exactly `depth` edges away (by shortest distance), with a path to each. */
+  neighborsAtDepth(id: string, depth: number, options?: TraverseOptions): Promise<Paths>;
   /** `paths` holds the one shortest path, or nothing when `b` is unreachable. */
   shortestPath(a: string, b: string, options?: PathOptions): Promise<Paths>;
   allPaths(a: string, b: string, options?: PathOptions): Promise<Paths>;
+  /** The number of simple paths from `a` to `b` with at most `maxDepth` edges (default 6); counting stops at `limit` when given. */
+  countPaths(a: string, b: string, options?: PathOptions): Promise<number>;
+  /**
+   * Every simple cycle through `id`; with no id (null or omitted), the cycles a depth-first
+   * search finds over `options.table` (every table when absent). Each path starts and ends at
+   * the same entity.
+   */
+  cycles(id?: string | null, options?: CycleOptions): Promise<Paths>;
 
   walSeq(): Promise<number>;
   walEntries(options?: { since?: number; limit?: number }): Promise<WalEntry[]>;

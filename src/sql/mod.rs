@@ -52,6 +52,7 @@
 mod bind;
 mod exec;
 mod expr;
+mod filter;
 mod optimize;
 mod parse;
 mod plan;
@@ -66,6 +67,8 @@ use serde_json::Value;
 use sqlparser::ast;
 
 use self::bind::Binder;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use self::filter::RowCondition;
 use self::parse::Statement;
 use self::plan::SelectPlan;
 use crate::error::{Error, Result};

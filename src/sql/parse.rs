@@ -43,7 +43,8 @@ pub(crate) struct Traverse {
     pub(crate) limit: Option<ast::Expr>,
 }
 
-fn syntax(e: ParserError) -> Error {
+/// A sqlparser error as remdb's `SQL_SYNTAX`.
+pub(super) fn syntax(e: ParserError) -> Error {
     let msg = e.to_string();
     Error::SqlSyntax(
         msg.strip_prefix("sql parser error: ")
@@ -211,7 +212,7 @@ const WRITE_OR_ADMIN_STARTS: &[&str] = &[
 
 /// Rejects expressions nested deeper than [`MAX_DEPTH`] (e.g. thousands of chained ORs: use
 /// IN), measured without recursion so hostile input cannot exhaust the stack.
-fn check_depth(statement: &Statement) -> Result<()> {
+pub(super) fn check_depth(statement: &Statement) -> Result<()> {
     let mut roots: Vec<&ast::Expr> = Vec::new();
     match statement {
         Statement::Query(q) => query_exprs(q, &mut roots),

@@ -506,6 +506,68 @@ test('graph: addEdge, edges, traverse, shortestPath (plain, weighted), allPaths,
   await db.close();
 });
 
+test('graph: addEdges (atomic), neighbors, neighborsAtDepth, countPaths, cycles', async () => {
+  const { db, ids } = await peopleDb();
+  const [a, b, c, d] = ids;
+  // a -knows-> b -knows-> c -knows-> a (a cycle); a -likes-> d
+  const seq = await db.walSeq();
+  await db.addEdges([
+    { src: a, dst: b, rel: 'knows' },
+    { src: b, dst: c, rel: 'knows' },
+    { src: c, dst: a, rel: 'knows', properties: { weight: 2 } },
+    { src: a, dst: d, rel: 'likes' },
+  ]);
+  assert.ok((await db.walSeq()) > seq);
+  assert.deepEqual((await db.edges(c, { direction: 'out' })).map((e) => [e.dst, e.properties]), [[a, { weight: 2 }]]);
+  // One bad edge and none is written.
+  await rejectsWith(db.addEdges([{ src: a, dst: c, rel: 'x' }, { src: a, dst: MISSING_ID, rel: 'x' }]), 'NOT_FOUND');
+  assert.deepEqual(await db.edges(a, { rel: 'x' }), []);
+  await rejectsWith(db.addEdges([{ src: a, dst: c }]), 'INVALID_ARGUMENT');
+
+  assert.deepEqual((await db.neighbors(a)).sort(), [b, c, d].sort(), 'both directions by default');
+  assert.deepEqual(await db.neighbors(a, { direction: 'out', rel: 'likes' }), [d]);
+  await rejectsWith(db.neighbors(a, { direction: 'up' }), 'INVALID_ARGUMENT');
+
+  const two = await db.neighborsAtDepth(a, 2, { direction: 'out' });
+  assert.deepEqual(two.paths.map((p) => p.nodes), [[a, b, c]]);
+  assert.equal(two.rows[c].name, 'Cy');
+  assert.deepEqual((await db.neighborsAtDepth(a, 1, { direction: 'out' })).paths.map((p) => p.nodes[1]).sort(), [b, d].sort());
+  await rejectsWith(db.neighborsAtDepth(a, -1), 'INVALID_ARGUMENT');
+  await rejectsWith(db.neighborsAtDepth(a, '2'), 'INVALID_ARGUMENT');
+
+  assert.equal(await db.countPaths(a, c, { direction: 'out' }), 1);
+  assert.equal(await db.countPaths(c, d, { direction: 'out' }), 1);
+  assert.equal(await db.countPaths(d, a, { direction: 'out' }), 0);
+
+  const through = await db.cycles(a, { direction: 'out' });
+  assert.deepEqual(through.paths.map((p) => p.nodes), [[a, b, c, a]]);
+  assert.equal((await db.cycles(null, { table: 'person', direction: 'out' })).paths.length, 1);
+  assert.equal((await db.cycles(undefined, { table: 'city' })).paths.length, 0);
+  await rejectsWith(db.cycles(a, { table: 'person' }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.cycles(a, { weighted: true }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.cycles(42), 'INVALID_ARGUMENT');
+  await db.close();
+});
+
+test('vectors: optimizeVectors builds each index into one segment; embeddingStatus', async () => {
+  const { db, ids } = await peopleDb();
+  await db.putVectors('person', 'bio', 'mine', [{ id: ids[0], vector: [1, 0] }, { id: ids[1], vector: [0, 1] }]);
+  const reports = await db.optimizeVectors('person');
+  assert.deepEqual(reports.map((r) => [r.table, r.field, r.provider, r.segments]), [['person', 'bio', 'mine', 1]]);
+  assert.equal(typeof reports[0].sealed, 'number');
+  assert.equal(typeof reports[0].merged, 'number');
+  assert.deepEqual(names(await db.search('person', [1, 0], { topK: 1 })), ['Ada']);
+  assert.equal((await db.optimizeVectors()).length, 1, 'every table');
+  await rejectsWith(db.optimizeVectors(7), 'INVALID_ARGUMENT');
+
+  const status = await db.embeddingStatus();
+  assert.deepEqual(Object.keys(status).sort(), ['defaultProvider', 'mode', 'providers', 'queuedRows']);
+  assert.equal(status.mode, 'inline');
+  assert.equal(status.queuedRows, 0);
+  assert.ok(Array.isArray(status.providers));
+  await db.close();
+});
+
 test('WAL: walSeq, walEntries (since, limit), applyWal into a second db gives the same data', async () => {
   const { db, ids } = await peopleDb({ name: 'primary' });
   await db.update(ids[0], { age: 40 });

@@ -1,0 +1,90 @@
+//! JS values to and from Rust, and remdb errors as JS errors.
+
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+use crate::Error;
+
+/// Largest integer a JS number holds exactly (2^53 − 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// An optional options object, read strictly (a misspelt option is an error, not ignored).
+pub(super) fn options<T: serde::de::DeserializeOwned + Default>(
+    what: &str,
+    shape: &str,
+    opts: JsValue,
+) -> Result<T, JsValue> {
+    if opts.is_undefined() || opts.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(from_js(what, opts)?)
+        .map_err(|e| invalid(format!("{what} must be {shape}: {e}")))
+}
+
+/// A JS value as JSON (`undefined` reads as `null`).
+pub(super) fn from_js(what: &str, value: JsValue) -> Result<Value, JsValue> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| invalid(format!("{what} is not JSON-compatible: {e}")))
+}
+
+/// Any serializable result as a plain JS value (objects, arrays, numbers, strings, null): written
+/// as JSON text by serde_json and read by the engine's `JSON.parse`. For rows that is several
+/// times faster than building each object property by property across the boundary.
+pub(super) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(|e| unrepresentable(e.to_string()))?;
+    json_to_js(&text)
+}
+
+/// JSON text as a JS value, in one `JSON.parse`.
+pub(super) fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
+    js_sys::JSON::parse(text).map_err(|e| unrepresentable(format!("{e:?}")))
+}
+
+/// A result JavaScript cannot hold, as a `STORAGE` error.
+fn unrepresentable(why: String) -> JsValue {
+    js_error(Error::Storage(format!(
+        "cannot represent the result in JavaScript: {why}"
+    )))
+}
+
+/// A JS number that must be a non-negative integer JS can hold exactly.
+pub(super) fn to_u64(what: &str, n: f64) -> Result<u64, JsValue> {
+    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER {
+        Ok(n as u64)
+    } else {
+        Err(invalid(format!(
+            "{what} must be a non-negative integer, got {n}"
+        )))
+    }
+}
+
+/// A JS number as a count or index (see [`to_u64`]).
+pub(super) fn to_usize(what: &str, n: f64) -> Result<usize, JsValue> {
+    let n = to_u64(what, n)?;
+    // `usize` is 32 bits on wasm32: saturate (a limit or offset that large means "all"/"none").
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// An `INVALID_ARGUMENT` error with `message`.
+pub(super) fn invalid(message: String) -> JsValue {
+    js_error(Error::InvalidArgument(message))
+}
+
+/// A remdb error as a JS `Error` with `code` (and `issues` for validation errors).
+pub(super) fn js_error(err: Error) -> JsValue {
+    let js = js_sys::Error::new(&err.to_string());
+    // Setting a property on a fresh Error object cannot fail; if it somehow did, the message
+    // still carries the whole story, so the results are deliberately ignored.
+    let _ = js_sys::Reflect::set(
+        &js,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(err.code()),
+    );
+    if let Error::Validation { issues, .. } = &err {
+        if let Ok(issues) = to_js(issues) {
+            let _ = js_sys::Reflect::set(&js, &JsValue::from_str("issues"), &issues);
+        }
+    }
+    js.into()
+}
