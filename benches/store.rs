@@ -179,7 +179,7 @@ fn run(c: &mut Criterion) {
             .throughput(Throughput::Elements(100_000))
             .bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter(|| {
-                    let entries = t100k.wal_entries(0, 100_000).unwrap();
+                    let entries = t100k.wal().entries(0, 100_000).unwrap();
                     assert_eq!(entries.len(), 100_000);
                     entries
                 })

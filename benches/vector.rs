@@ -33,11 +33,11 @@ use remdb::{Database, OpenOptions, Tenant};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-#[path = "../tests/support/glove.rs"]
+#[path = "../tests/common/glove.rs"]
 mod glove;
 use glove::{normalised, Glove, DIMS};
 /// The dot product remdb scores with: the brute-force peer runs the same arithmetic.
-use remdb::store::vectors::dot;
+use remdb::vector::dot;
 
 const BASE: usize = 100_000;
 const QUERIES: usize = 1000;
@@ -206,15 +206,18 @@ fn open(backend: Backend, data: &Data, results: &mut Results) -> Setup {
     }
     let items: Vec<(Uuid, Vec<f32>)> = ids.iter().copied().zip(data.base.iter().cloned()).collect();
     let started = Instant::now();
-    t.put_vectors("word", "vec", "glove", &items).unwrap();
+    t.vectors()
+        .put_many("word", "vec", "glove", &items)
+        .unwrap();
     let put = started.elapsed().as_secs_f64();
     let started = Instant::now();
     // The background worker starts sealing as soon as the batch commits; this waits for it or
     // does the build itself: either way it returns with one segment.
-    t.optimize_vectors(Some("word"), true).unwrap();
+    t.vectors().optimize(Some("word"), true).unwrap();
     let optimize = started.elapsed().as_secs_f64();
     let meta = t
-        .vector_index(&IndexName::new("word", "vec", "glove").unwrap())
+        .vectors()
+        .index(&IndexName::new("word", "vec", "glove").unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(

@@ -9,8 +9,9 @@ use crate::embed::{
 use crate::error::{Error, Result};
 use crate::kv::{self, Backend, Kv};
 use crate::store::vectors::{EmbedMode, EmbedSettings};
-use crate::store::{Store, Tenant};
-use crate::vector::DrainReport;
+use crate::store::{Store, TenantStore};
+use crate::tenant::Tenant;
+use crate::vector::{DrainReport, Maintainer};
 
 /// The tenant used when none is named.
 pub const DEFAULT_TENANT: &str = "default";
@@ -30,7 +31,7 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
-    fn embed_settings(&self) -> Result<(EmbedSettings, Arc<EmbedderRegistry>)> {
+    fn embed_settings(&self) -> Result<(EmbedSettings, Arc<EmbedderRegistry>, Arc<Maintainer>)> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mode = match (self.embedding_mode, env(EMBEDDING_MODE_ENV)) {
             (Some(m), _) => m,
@@ -45,13 +46,13 @@ impl OpenOptions {
             .or_else(|| env(DEFAULT_EMBEDDING_ENV))
             .unwrap_or_else(|| format!("local:{DEFAULT_LOCAL_MODEL}"));
         let provider = crate::embed::EmbedderSpec::parse(&provider)?.to_string();
-        let registry = Arc::new(EmbedderRegistry::new(self.model_dir.clone(), mode));
+        let registry = Arc::new(EmbedderRegistry::new(self.model_dir.clone()));
         let settings = EmbedSettings {
             mode,
             default_provider: Some(provider),
             source: Some(registry.clone()),
         };
-        Ok((settings, registry))
+        Ok((settings, registry, Arc::new(Maintainer::new(mode))))
     }
 }
 
@@ -75,11 +76,12 @@ pub struct Database {
     store: Arc<Store>,
     path: Option<PathBuf>,
     embedders: Arc<EmbedderRegistry>,
+    maintainer: Arc<Maintainer>,
 }
 
 /// Stops the background worker when the last [`Database`] handle goes, so the files are
 /// released as soon as the database is dropped.
-struct Closer(Arc<EmbedderRegistry>);
+struct Closer(Arc<Maintainer>);
 
 impl Drop for Closer {
     fn drop(&mut self) {
@@ -139,20 +141,22 @@ impl Database {
     }
 
     fn assemble(kv: Arc<dyn Kv>, path: Option<PathBuf>, options: &OpenOptions) -> Result<Self> {
-        let (settings, embedders) = options.embed_settings()?;
+        let (settings, embedders, maintainer) = options.embed_settings()?;
         let store = Arc::new(Store::new(kv));
         store.set_embed_settings(settings);
+        store.set_commit_hook(maintainer.clone());
         Ok(Database {
-            _closer: Arc::new(Closer(embedders.clone())),
+            _closer: Arc::new(Closer(maintainer.clone())),
             store,
             path,
             embedders,
+            maintainer,
         })
     }
 
     /// A handle on one tenant. Names are 1–128 bytes without control characters.
     pub fn tenant(&self, name: &str) -> Result<Tenant> {
-        Tenant::new(self.store.clone(), name)
+        TenantStore::new(self.store.clone(), name).map(Tenant::new)
     }
 
     /// Tenants that have written anything, sorted.
@@ -185,7 +189,9 @@ impl Database {
     pub fn flush(&self) -> Result<DrainReport> {
         let mut total = DrainReport::default();
         for name in self.tenants()? {
-            let r = self.embedders.flush(&self.tenant(&name)?)?;
+            let r = self
+                .maintainer
+                .flush(&TenantStore::new(self.store.clone(), &name)?)?;
             total.embedded += r.embedded;
             total.dropped += r.dropped;
             total.remaining += r.remaining;

@@ -24,7 +24,7 @@
 //! let ada = t.insert("person", json!({"name": "Ada", "age": 36}))?;
 //! assert!(t.insert("person", json!({"name": "Bob", "age": -1})).is_err());
 //! assert_eq!(t.list("person", &ListOptions::default())?.len(), 1);
-//! assert_eq!(t.wal_seq()?, 2); // the schema, then Ada
+//! assert_eq!(t.wal().seq()?, 2); // the schema, then Ada
 //! # let _ = ada;
 //! # Ok::<(), remdb::Error>(())
 //! ```
@@ -32,13 +32,15 @@
 #![warn(missing_docs)]
 
 mod database;
+mod distance;
 pub mod embed;
 mod error;
 pub mod graph;
-mod kernels;
 pub mod kv;
 pub mod sql;
 pub mod store;
+mod tenant;
+mod typed;
 pub mod vector;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
@@ -48,7 +50,9 @@ pub use error::{Error, Result, ValidationIssue};
 pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
 pub use sql::QueryResult;
 pub use store::{
-    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, Tenant, WalEntry, WalOp,
+    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, WalEntry, WalOp,
     BUILTIN_TABLES, SYSTEM_FIELDS,
 };
 pub use store::{Edge, EdgeDirection, NewEdge};
+pub use tenant::{Embeddings, Tenant, Vectors, Wal};
+pub use typed::{Rem, Typed};

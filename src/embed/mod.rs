@@ -41,6 +41,8 @@ mod layer_norm;
 mod local;
 mod registry;
 #[cfg(feature = "embeddings")]
+mod rewrite;
+#[cfg(feature = "embeddings")]
 pub use local::LocalEmbedder;
 // tract's f32 GEMM kernel for wasm engines on x86-64 (simd128 builds only).
 #[cfg(all(
@@ -219,25 +221,6 @@ pub fn default_model_dir() -> PathBuf {
     .local_model_dir()
 }
 
-/// Cosine similarity of two vectors (0 when either is all zeros or the lengths differ).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    if a.len() != b.len() {
-        return 0.0;
-    }
-    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(*x), f64::from(*y));
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        (dot / (na.sqrt() * nb.sqrt())) as f32
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,13 +260,5 @@ mod tests {
             let err = EmbedderSpec::parse(bad).unwrap_err();
             assert_eq!(err.code(), "EMBEDDING", "{bad}");
         }
-    }
-
-    #[test]
-    fn cosine_basics() {
-        assert!((cosine(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
-        assert_eq!(cosine(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
-        assert_eq!(cosine(&[0.0], &[1.0]), 0.0);
-        assert_eq!(cosine(&[1.0], &[1.0, 2.0]), 0.0);
     }
 }

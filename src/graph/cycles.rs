@@ -8,15 +8,15 @@ use super::{
     Collector, Hop, IdMap, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH, DEFAULT_PATH_LIMIT,
 };
 use crate::error::Result;
-use crate::store::{EdgeDirection, Tenant};
+use crate::store::{EdgeDirection, TenantStore};
 
-impl Tenant {
+impl TenantStore {
     /// Every simple cycle through `start` with at most `max_depth` edges (default
     /// [`DEFAULT_PATHS_DEPTH`]), as paths that begin and end at `start`, in depth-first order,
     /// at most `limit` (default [`DEFAULT_PATH_LIMIT`]). A self-loop is a cycle of depth 1.
     /// With direction `both` a cycle never goes out and back over the same edge, and each
     /// longer cycle is reported once per orientation.
-    pub fn cycles_from(&self, start: &str, opts: &PathOptions) -> Result<Traversal> {
+    pub(crate) fn cycles_from(&self, start: &str, opts: &PathOptions) -> Result<Traversal> {
         let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
         let start = w.endpoint(start)?;
         let limit = opts.limit.unwrap_or(DEFAULT_PATH_LIMIT);
@@ -49,7 +49,7 @@ impl Tenant {
     /// enumerated (there can be exponentially many — use [`cycles_from`](Self::cycles_from)).
     /// Cycles longer than `max_depth` (unbounded by default) are not reported; at most `limit`
     /// (default [`DEFAULT_PATH_LIMIT`]) are.
-    pub fn find_cycles(&self, table: Option<&str>, opts: &PathOptions) -> Result<Traversal> {
+    pub(crate) fn find_cycles(&self, table: Option<&str>, opts: &PathOptions) -> Result<Traversal> {
         let tables = match table {
             Some(t) => {
                 self.compiled_schema(t)?;

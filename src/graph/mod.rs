@@ -43,7 +43,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::store::edges::{decode_weight, rel_string, GraphSnapshot};
-use crate::store::{check_rel, parse_id, Edge, EdgeDirection, Row, Tenant};
+use crate::store::{check_rel, parse_id, Edge, EdgeDirection, Row, TenantStore};
 
 /// Most edges all returned paths may hold together; past it a result is cut short and marked
 /// `truncated` (memory stays bounded even for deep DFS over long chains).
@@ -51,13 +51,13 @@ pub const MAX_OUTPUT_EDGES: usize = 1_000_000;
 
 /// Default `max_depth` of [`TraverseOptions`].
 pub const DEFAULT_TRAVERSE_DEPTH: usize = 3;
-/// Default path limit of traversals, [`Tenant::all_paths`] and cycle searches.
+/// Default path limit of traversals, [`Tenant::all_paths`](crate::Tenant::all_paths) and cycle searches.
 pub const DEFAULT_PATH_LIMIT: usize = 10_000;
-/// Default `max_depth` of [`Tenant::all_paths`], [`Tenant::count_paths`] and
-/// [`Tenant::cycles_from`].
+/// Default `max_depth` of [`Tenant::all_paths`](crate::Tenant::all_paths), [`Tenant::count_paths`](crate::Tenant::count_paths) and
+/// [`Tenant::cycles_from`](crate::Tenant::cycles_from).
 pub const DEFAULT_PATHS_DEPTH: usize = 6;
 
-/// How [`Tenant::traverse`] walks.
+/// How [`Tenant::traverse`](crate::Tenant::traverse) walks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
@@ -81,7 +81,7 @@ impl std::str::FromStr for Strategy {
     }
 }
 
-/// Options of [`Tenant::traverse`] and [`Tenant::neighbors_at_depth`].
+/// Options of [`Tenant::traverse`](crate::Tenant::traverse) and [`Tenant::neighbors_at_depth`](crate::Tenant::neighbors_at_depth).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraverseOptions {
     /// BFS (default) or DFS.
@@ -118,8 +118,8 @@ impl Default for TraverseOptions {
     }
 }
 
-/// Options of the path and cycle searches ([`Tenant::shortest_path`], [`Tenant::all_paths`],
-/// [`Tenant::count_paths`], [`Tenant::cycles_from`], [`Tenant::find_cycles`]).
+/// Options of the path and cycle searches ([`Tenant::shortest_path`](crate::Tenant::shortest_path), [`Tenant::all_paths`](crate::Tenant::all_paths),
+/// [`Tenant::count_paths`](crate::Tenant::count_paths), [`Tenant::cycles_from`](crate::Tenant::cycles_from), [`Tenant::find_cycles`](crate::Tenant::find_cycles)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathOptions {
     /// Which edges to follow (default out).
@@ -283,7 +283,7 @@ pub(crate) struct Walker<'t> {
 
 impl<'t> Walker<'t> {
     pub(crate) fn new(
-        tenant: &'t Tenant,
+        tenant: &'t TenantStore,
         rel_types: &[String],
         include_deleted: bool,
     ) -> Result<Self> {

@@ -11,14 +11,19 @@ use super::{
     DEFAULT_PATH_LIMIT,
 };
 use crate::error::{Error, Result};
-use crate::store::{EdgeDirection, Tenant};
+use crate::store::{EdgeDirection, TenantStore};
 
-impl Tenant {
+impl TenantStore {
     /// A shortest path from `from` to `to`: fewest edges (bidirectional BFS, bounded by
     /// `max_depth`), or — with `weighted` — least total `weight` (Dijkstra; an edge without a
     /// numeric `weight` costs 1, and `cost` is set on the path). The result holds one path, or
     /// none when `to` cannot be reached; `from == to` is the path of depth 0.
-    pub fn shortest_path(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
+    pub(crate) fn shortest_path(
+        &self,
+        from: &str,
+        to: &str,
+        opts: &PathOptions,
+    ) -> Result<Traversal> {
         let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
         let (a, b) = (w.endpoint(from)?, w.endpoint(to)?);
         let mut out = Collector::new(opts.include_rows, 1);
@@ -45,7 +50,7 @@ impl Tenant {
     /// [`DEFAULT_PATH_LIMIT`]; more sets `truncated`). Parallel edges (two relationships between
     /// the same entities) make distinct paths. `from == to` gives the path of depth 0 (see
     /// [`cycles_from`](Self::cycles_from) for cycles).
-    pub fn all_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
+    pub(crate) fn all_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
         let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
         let (a, b) = (w.endpoint(from)?, w.endpoint(to)?);
         let mut out = Collector::new(opts.include_rows, opts.limit.unwrap_or(DEFAULT_PATH_LIMIT));
@@ -72,7 +77,7 @@ impl Tenant {
     /// How many simple paths lead from `from` to `to` with at most `max_depth` edges (default
     /// [`DEFAULT_PATHS_DEPTH`]); counting stops at `limit` when one is given. `from == to`
     /// counts the path of depth 0 only.
-    pub fn count_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<u64> {
+    pub(crate) fn count_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<u64> {
         let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
         let (a, b) = (w.endpoint(from)?, w.endpoint(to)?);
         if a == b {

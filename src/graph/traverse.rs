@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Collector, Hop, IdMap, IdSet, Strategy, Traversal, TraverseOptions, Walker};
 use crate::error::Result;
-use crate::store::Tenant;
+use crate::store::TenantStore;
 
 /// One entity reached by a BFS: the hop that first reached it (none for the start) and its
 /// index in the discovery list of its predecessor.
@@ -75,7 +75,7 @@ fn bfs_path(reached: &[Reached], mut i: usize) -> Vec<Hop> {
     hops
 }
 
-impl Tenant {
+impl TenantStore {
     /// Walks the graph from `start` and returns the paths found (see [`TraverseOptions`]):
     ///
     /// - **BFS** reaches every entity at most once, by a shortest path: one path per reached
@@ -88,7 +88,7 @@ impl Tenant {
     ///
     /// `direction` `both` follows edges both ways. Errors: `NotFound` when `start` (or the
     /// target) is not a live entity, `InvalidArgument` for a bad id or relationship name.
-    pub fn traverse(&self, start: &str, opts: &TraverseOptions) -> Result<Traversal> {
+    pub(crate) fn traverse(&self, start: &str, opts: &TraverseOptions) -> Result<Traversal> {
         let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
         let start = w.endpoint(start)?;
         let target = opts.target.as_deref().map(|t| w.endpoint(t)).transpose()?;
@@ -119,7 +119,7 @@ impl Tenant {
     /// The live entities whose shortest distance from `start` is exactly `depth` edges, each
     /// with a shortest path to it (BFS order). `opts.max_depth`, `strategy`, `target` and
     /// `limit` are ignored.
-    pub fn neighbors_at_depth(
+    pub(crate) fn neighbors_at_depth(
         &self,
         start: &str,
         depth: usize,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::parse::{self, Statement};
 use crate::error::{Error, Result};
-use crate::store::Tenant;
+use crate::store::TenantStore;
 
 /// Which rows of a table qualify.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub(crate) enum RowCondition {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-impl Tenant {
+impl TenantStore {
     /// Ids of the rows of `table` that satisfy `condition` (soft-deleted ones too when
     /// `include_deleted`), with SQL's semantics: the same comparisons, errors and indexes.
     pub(crate) fn ids_where(
@@ -163,6 +163,7 @@ mod tests {
             .unwrap();
         let run = |c: RowCondition, deleted: bool| {
             let mut found: Vec<usize> = t
+                .store()
                 .ids_where("person", &c, deleted)
                 .unwrap()
                 .iter()
@@ -191,10 +192,12 @@ mod tests {
         assert_eq!(run(eq(vec![("city", json!("Paris"))]), true), [0, 2]);
         // One expression only: text after it is a syntax error, not more SQL.
         let err = t
+            .store()
             .ids_where("person", &sql("TRUE) OR (TRUE", vec![]), false)
             .unwrap_err();
         assert_eq!(err.code(), "SQL_SYNTAX");
         let err = t
+            .store()
             .ids_where("person", &eq(vec![("nope", json!(1))]), false)
             .unwrap_err();
         assert_eq!(err.code(), "UNKNOWN_COLUMN");

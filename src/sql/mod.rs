@@ -73,14 +73,14 @@ use self::parse::Statement;
 use self::plan::SelectPlan;
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
-use crate::store::{Row, Tenant};
+use crate::store::{Row, TenantStore};
 
-impl Tenant {
+impl TenantStore {
     /// Runs one SQL statement with parameters (`$1`, `$2`, ... or `?`), reading one consistent
     /// snapshot (TRAVERSE reads its own). Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER BY, LIMIT/OFFSET,
     /// DISTINCT), `EXPLAIN`, and the REM statements `LOOKUP`, `SEARCH` and `TRAVERSE`.
     /// Anything else is an [`Error::SqlUnsupported`] naming the construct.
-    pub fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
+    pub(crate) fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
         let statement = parse::parse(query)?;
         self.run_statement(&statement, params)
     }
@@ -161,7 +161,7 @@ fn plan_select(reader: &Reader<'_>, params: &[Value], q: &ast::Query) -> Result<
     optimize::optimize(reader, bound)
 }
 
-impl Tenant {
+impl TenantStore {
     /// `TRAVERSE FROM 'id' ...`: one row per path — `depth`, `path` (entity ids), `rels` (the
     /// relationships taken), then the row of the entity the path ends at.
     fn run_traverse(

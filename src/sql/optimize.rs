@@ -277,7 +277,7 @@ mod tests {
 
     fn plan(sql: &str) -> SelectPlan {
         let (_db, t) = people();
-        let reader = t.reader().unwrap();
+        let reader = t.store().reader().unwrap();
         let Statement::Query(q) = parse(sql).unwrap() else {
             panic!("not a query: {sql}");
         };

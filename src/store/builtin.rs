@@ -1,4 +1,4 @@
-//! The built-in REM tables, created by [`Tenant::init`](super::Tenant::init). Their schemas are
+//! The built-in REM tables, created by [`TenantStore::init`](super::TenantStore::init). Their schemas are
 //! data (`builtin_schemas.json`), parsed when a tenant is initialised: as `json!` literals they
 //! were ~32 KB of straight-line code in the wasm module.
 

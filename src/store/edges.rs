@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::entity::{bump, format_ts, parse_id, Row};
 use super::keys::{trailing_id, Keys};
 use super::write::WriteTx;
-use super::{codec, json_type, Tenant};
+use super::{codec, json_type, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, KvSnapshot};
 
@@ -126,7 +126,7 @@ impl FromStr for EdgeDirection {
     }
 }
 
-/// An edge to add with [`Tenant::add_edges`].
+/// An edge to add with [`Tenant::add_edges`](crate::Tenant::add_edges).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEdge {
     /// Source entity id.
@@ -481,7 +481,7 @@ impl<'t> GraphSnapshot<'t> {
     }
 }
 
-impl Tenant {
+impl TenantStore {
     /// A consistent read view for graph algorithms.
     pub(crate) fn graph_snapshot(&self) -> Result<GraphSnapshot<'_>> {
         Ok(GraphSnapshot {
@@ -506,14 +506,20 @@ impl Tenant {
     /// assert_eq!(t.edges(&b, remdb::EdgeDirection::In, None)?, vec![e]);
     /// # Ok::<(), remdb::Error>(())
     /// ```
-    pub fn add_edge(&self, src: &str, dst: &str, rel: &str, properties: Value) -> Result<Edge> {
+    pub(crate) fn add_edge(
+        &self,
+        src: &str,
+        dst: &str,
+        rel: &str,
+        properties: Value,
+    ) -> Result<Edge> {
         let (src, dst) = (parse_id(src)?, parse_id(dst)?);
         let properties = properties_from(properties)?;
         self.write(|tx| tx.link(src, dst, rel, properties))
     }
 
     /// Adds many edges in one atomic batch (all or none): the bulk form of [`add_edge`](Self::add_edge).
-    pub fn add_edges(&self, edges: Vec<NewEdge>) -> Result<()> {
+    pub(crate) fn add_edges(&self, edges: Vec<NewEdge>) -> Result<()> {
         for e in &edges {
             check_properties(&e.properties)?;
         }
@@ -527,7 +533,7 @@ impl Tenant {
     }
 
     /// Removes the edge `src -rel-> dst`; `NotFound` when there is none.
-    pub fn remove_edge(&self, src: &str, dst: &str, rel: &str) -> Result<()> {
+    pub(crate) fn remove_edge(&self, src: &str, dst: &str, rel: &str) -> Result<()> {
         let key = EdgeKey {
             src: parse_id(src)?,
             rel: rel.to_string(),
@@ -541,7 +547,7 @@ impl Tenant {
     }
 
     /// The edge `src -rel-> dst`, if stored.
-    pub fn edge(&self, src: &str, dst: &str, rel: &str) -> Result<Option<Edge>> {
+    pub(crate) fn edge(&self, src: &str, dst: &str, rel: &str) -> Result<Option<Edge>> {
         let (src, dst) = (parse_id(src)?, parse_id(dst)?);
         check_rel(rel)?;
         self.graph_snapshot()?.edge(&src, rel, &dst)
@@ -550,7 +556,7 @@ impl Tenant {
     /// The edges of entity `id` in `direction` (out edges first; each group in relationship,
     /// then id order), only relationship `rel` when given. Every stored edge is listed, also
     /// those whose other end is soft-deleted. `NotFound` when no entity has `id`.
-    pub fn edges(
+    pub(crate) fn edges(
         &self,
         id: &str,
         direction: EdgeDirection,
@@ -582,7 +588,7 @@ impl Tenant {
 
     /// The distinct live entities one edge away from `id` in `direction` (only over `rel` when
     /// given), in the order of [`edges`](Self::edges).
-    pub fn neighbors(
+    pub(crate) fn neighbors(
         &self,
         id: &str,
         direction: EdgeDirection,

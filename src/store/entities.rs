@@ -9,13 +9,14 @@ use super::entity::{
     user_fields, Row, SYSTEM_FIELDS,
 };
 use super::keys::trailing_id;
+use super::vectors::EmbedMode;
 use super::wal::WalOp;
 use super::write::{count_meta, WriteTx};
-use super::{codec, decode_row_value, into_object, read_row, Tenant};
+use super::{codec, decode_row_value, into_object, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
 
-/// Paging and visibility for [`Tenant::list`].
+/// Paging and visibility for [`Tenant::list`](crate::Tenant::list).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListOptions {
     /// Most rows returned (all when `None`).
@@ -72,19 +73,31 @@ impl WriteTx<'_> {
     }
 }
 
-impl Tenant {
+impl TenantStore {
     /// Inserts one entity into `table` and returns its id. Inserting an entity whose natural key
     /// already exists replaces that row's data (upsert).
     ///
     /// An `edges` array in `data` (`[{dst, rel_type, properties?}]`) is not stored in the row: it
-    /// becomes real edges from the new entity (see [`Tenant::add_edge`]), in the same atomic
+    /// becomes real edges from the new entity (see [`TenantStore::add_edge`]), in the same atomic
     /// write. The whole array is validated first; a bad item or a missing `dst` writes nothing.
-    pub fn insert(&self, table: &str, data: Value) -> Result<Uuid> {
+    pub(crate) fn insert(&self, table: &str, data: Value) -> Result<Uuid> {
+        if self.embeds_inline(Some(table)) {
+            return self.write_embedding(|tx| tx.insert(table, data.clone()));
+        }
         self.write(|tx| tx.insert(table, data))
     }
 
     /// Inserts many entities in one atomic batch: if any is invalid, none is written.
-    pub fn insert_many(&self, table: &str, items: Vec<Value>) -> Result<Vec<Uuid>> {
+    pub(crate) fn insert_many(&self, table: &str, items: Vec<Value>) -> Result<Vec<Uuid>> {
+        if self.embeds_inline(Some(table)) {
+            return self.write_embedding(|tx| {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| tx.insert(table, item.clone()).map_err(|e| at_index(e, i)))
+                    .collect()
+            });
+        }
         self.write(|tx| {
             items
                 .into_iter()
@@ -94,13 +107,32 @@ impl Tenant {
         })
     }
 
+    /// Whether a write to `table` (any table when `None`) can embed text inline: the mode is
+    /// inline, an embedder is configured and the table embeds fields. Such writes embed with
+    /// the writer lock released ([`TenantStore::write_embedding`]); the others move their data
+    /// straight into the transaction.
+    fn embeds_inline(&self, table: Option<&str>) -> bool {
+        let settings = self.embed_settings();
+        if settings.mode != EmbedMode::Inline || settings.source.is_none() {
+            return false;
+        }
+        match table.map(|t| self.compiled_schema(t)) {
+            None => true,
+            Some(Ok(schema)) => {
+                !schema.info.embedding_fields.is_empty()
+                    && !settings.providers(&schema.info).is_empty()
+            }
+            Some(Err(_)) => false,
+        }
+    }
+
     /// The live row with `id`, or `None`.
-    pub fn get(&self, id: &str) -> Result<Option<Row>> {
+    pub(crate) fn get(&self, id: &str) -> Result<Option<Row>> {
         self.get_with(id, false)
     }
 
     /// The row with `id`, soft-deleted ones too when `include_deleted`.
-    pub fn get_with(&self, id: &str, include_deleted: bool) -> Result<Option<Row>> {
+    pub(crate) fn get_with(&self, id: &str, include_deleted: bool) -> Result<Option<Row>> {
         let id = parse_id(id)?;
         let snap = self.snapshot()?;
         let Some(table) = snap.get(&self.keys.dir(&id))? else {
@@ -114,7 +146,7 @@ impl Tenant {
     }
 
     /// The table that holds `id` (soft-deleted rows included).
-    pub fn table_of(&self, id: &str) -> Result<Option<String>> {
+    pub(crate) fn table_of(&self, id: &str) -> Result<Option<String>> {
         let id = parse_id(id)?;
         match self.store.kv().get(&self.keys.dir(&id))? {
             Some(t) => String::from_utf8(t)
@@ -127,11 +159,11 @@ impl Tenant {
     /// Applies a JSON merge patch (RFC 7396) to the live row `id`, re-validates and returns the new
     /// row. System fields cannot change; neither can the natural key a deterministic id was made of.
     /// An `edges` array in the patch adds (or updates) those edges instead of being stored.
-    pub fn update(&self, id: &str, patch: Value) -> Result<Row> {
+    pub(crate) fn update(&self, id: &str, patch: Value) -> Result<Row> {
         let id = parse_id(id)?;
-        self.write(|tx| {
+        self.write_embedding(|tx| {
             let (table, old) = tx.live_row(&id)?;
-            let mut patch = into_object(&table, patch)?;
+            let mut patch = into_object(&table, patch.clone())?;
             let edges = patch.remove("edges").map(parse_inline_edges).transpose()?;
             for field in SYSTEM_FIELDS {
                 if let Some(v) = patch.get(field) {
@@ -172,7 +204,7 @@ impl Tenant {
     }
 
     /// Soft-deletes the live row `id`: sets `deleted_at`, hides it from reads unless asked.
-    pub fn delete(&self, id: &str) -> Result<()> {
+    pub(crate) fn delete(&self, id: &str) -> Result<()> {
         let id = parse_id(id)?;
         self.write(|tx| {
             let (table, mut row) = tx.live_row(&id)?;
@@ -186,7 +218,7 @@ impl Tenant {
     }
 
     /// Removes the row `id` (live or soft-deleted) and its index entries for good.
-    pub fn hard_delete(&self, id: &str) -> Result<()> {
+    pub(crate) fn hard_delete(&self, id: &str) -> Result<()> {
         let id = parse_id(id)?;
         self.write(|tx| {
             let table = tx
@@ -199,7 +231,7 @@ impl Tenant {
 
     /// Rows of `table` in id order (random ids are time-ordered, so that is insertion order for
     /// them), paged by `options`.
-    pub fn list(&self, table: &str, options: &ListOptions) -> Result<Vec<Row>> {
+    pub(crate) fn list(&self, table: &str, options: &ListOptions) -> Result<Vec<Row>> {
         self.compiled_schema(table)?;
         let mut rows = Vec::new();
         let mut to_skip = options.offset;
@@ -230,7 +262,7 @@ impl Tenant {
     }
 
     /// Calls `f` for each row of `table` in id order until it returns `false`.
-    pub fn for_each_row(
+    pub(crate) fn for_each_row(
         &self,
         table: &str,
         include_deleted: bool,
@@ -250,14 +282,14 @@ impl Tenant {
 
     /// Number of rows in `table` (soft-deleted ones only when `include_deleted`). Constant time:
     /// the write path maintains the counters.
-    pub fn count(&self, table: &str, include_deleted: bool) -> Result<u64> {
+    pub(crate) fn count(&self, table: &str, include_deleted: bool) -> Result<u64> {
         self.compiled_schema(table)?;
         self.meta_u64(&count_meta(table, !include_deleted))
     }
 
     /// Rows whose natural key (key field, `uri`, `key` or `name`) equals one of `keys`, across
     /// every table: `(table, row)` pairs in key order, then table order.
-    pub fn lookup(&self, keys: &[&str]) -> Result<Vec<(String, Row)>> {
+    pub(crate) fn lookup(&self, keys: &[&str]) -> Result<Vec<(String, Row)>> {
         let tables = self.table_names()?;
         let snap = self.snapshot()?;
         let mut found = Vec::new();

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::codec::{encode_index_value, tag_of};
 use super::entity::Row;
-use super::Tenant;
+use super::TenantStore;
 use crate::error::{Error, Result};
 use crate::kv::{prefix_successor, KeyRange};
 
@@ -29,9 +29,9 @@ pub enum IndexQuery {
     },
 }
 
-impl Tenant {
+impl TenantStore {
     /// Ids of rows of `table` matching `query` on the indexed `field`, in index order, each once.
-    pub fn index_lookup_ids(
+    pub(crate) fn index_lookup_ids(
         &self,
         table: &str,
         field: &str,
@@ -46,7 +46,7 @@ impl Tenant {
     }
 
     /// Rows of `table` matching `query` on the indexed `field`, in index order, each once.
-    pub fn index_lookup(
+    pub(crate) fn index_lookup(
         &self,
         table: &str,
         field: &str,

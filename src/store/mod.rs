@@ -1,6 +1,6 @@
 //! The store: tenants, schemas, entities, secondary indexes and the WAL, over any [`Kv`].
 //!
-//! Every mutation goes through [`Tenant::write`] and its [`WriteTx`](write::WriteTx), which puts
+//! Every mutation goes through [`TenantStore::write`] and its [`WriteTx`](write::WriteTx), which puts
 //! the data, the index entries, the counters and the WAL entry into one atomic batch.
 
 mod builtin;
@@ -13,7 +13,7 @@ pub(crate) mod keys;
 pub(crate) mod read;
 pub(crate) mod schema;
 mod schemas;
-pub mod vectors;
+pub(crate) mod vectors;
 mod wal;
 pub(crate) mod write;
 
@@ -27,10 +27,12 @@ use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, Kv, KvSnapshot};
 
 pub use self::builtin::BUILTIN_TABLES;
-pub use self::edges::{check_rel, Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
+pub(crate) use self::edges::check_rel;
+pub use self::edges::{Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
 pub use self::entities::ListOptions;
 pub use self::entity::{parse_id, Row, SYSTEM_FIELDS};
 pub use self::indexes::IndexQuery;
+pub(crate) use self::schema::snake_case;
 pub use self::schema::{Category, TableSchema};
 pub use self::wal::{ApplyReport, WalEntry, WalOp};
 
@@ -46,6 +48,8 @@ pub(crate) struct Store {
     schemas: RwLock<HashMap<(String, String), Arc<CompiledSchema>>>,
     /// How embedded fields become vectors.
     embed: RwLock<vectors::EmbedSettings>,
+    /// Told after commits that change vector indexes or queue embedding work.
+    commit_hook: RwLock<Option<Arc<dyn vectors::CommitHook>>>,
     /// Caches of layers above the store (built vector segments), by key.
     pub(crate) caches: Mutex<HashMap<Vec<u8>, Arc<dyn std::any::Any + Send + Sync>>>,
     /// Serializes vector index maintenance (segment builds and merges).
@@ -59,6 +63,7 @@ impl Store {
             writer: Mutex::new(()),
             schemas: RwLock::new(HashMap::new()),
             embed: RwLock::new(vectors::EmbedSettings::default()),
+            commit_hook: RwLock::new(None),
             caches: Mutex::new(HashMap::new()),
             maintenance: Mutex::new(()),
         }
@@ -72,6 +77,16 @@ impl Store {
         if let Ok(mut s) = self.embed.write() {
             *s = settings;
         }
+    }
+
+    pub(crate) fn set_commit_hook(&self, hook: Arc<dyn vectors::CommitHook>) {
+        if let Ok(mut h) = self.commit_hook.write() {
+            *h = Some(hook);
+        }
+    }
+
+    pub(crate) fn commit_hook(&self) -> Option<Arc<dyn vectors::CommitHook>> {
+        self.commit_hook.read().ok().and_then(|h| h.clone())
     }
 
     pub(crate) fn kv(&self) -> &dyn Kv {
@@ -94,22 +109,22 @@ impl Store {
 /// One tenant's view of the database. Cheap to clone; every key it touches lives under the
 /// tenant's prefix, so no operation can reach another tenant's data.
 #[derive(Clone)]
-pub struct Tenant {
+pub(crate) struct TenantStore {
     store: Arc<Store>,
     name: Arc<str>,
     keys: Arc<Keys>,
 }
 
-impl std::fmt::Debug for Tenant {
+impl std::fmt::Debug for TenantStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenant").field("name", &self.name).finish()
     }
 }
 
-impl Tenant {
+impl TenantStore {
     pub(crate) fn new(store: Arc<Store>, name: &str) -> Result<Self> {
         keys::check_tenant(name)?;
-        Ok(Tenant {
+        Ok(TenantStore {
             store,
             name: name.into(),
             keys: Arc::new(Keys::new(name)),
@@ -117,12 +132,12 @@ impl Tenant {
     }
 
     /// The tenant name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Short name of the storage backend.
-    pub fn backend_name(&self) -> &'static str {
+    pub(crate) fn backend_name(&self) -> &'static str {
         self.store.kv.backend_name()
     }
 
@@ -169,7 +184,7 @@ impl Tenant {
     }
 
     /// Names of every table of this tenant, sorted.
-    pub fn table_names(&self) -> Result<Vec<String>> {
+    pub(crate) fn table_names(&self) -> Result<Vec<String>> {
         self.store
             .kv
             .scan(&self.keys.schemas(), Direction::Forward)?

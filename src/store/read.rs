@@ -13,17 +13,17 @@ use super::entity::Row;
 use super::indexes::{index_ranges, IndexQuery};
 use super::keys::trailing_id;
 use super::schema::TableSchema;
-use super::Tenant;
+use super::TenantStore;
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KvSnapshot};
 
 /// A read-only view of one tenant at one point in time.
 pub(crate) struct Reader<'t> {
-    tenant: &'t Tenant,
+    tenant: &'t TenantStore,
     snap: Box<dyn KvSnapshot + 't>,
 }
 
-impl Tenant {
+impl TenantStore {
     /// A snapshot reader: every read through it sees the same state.
     pub(crate) fn reader(&self) -> Result<Reader<'_>> {
         Ok(Reader {
@@ -35,7 +35,7 @@ impl Tenant {
 
 impl<'t> Reader<'t> {
     /// The tenant read.
-    pub(crate) fn tenant(&self) -> &'t Tenant {
+    pub(crate) fn tenant(&self) -> &'t TenantStore {
         self.tenant
     }
 

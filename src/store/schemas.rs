@@ -4,14 +4,14 @@ use serde_json::Value;
 
 use super::builtin::builtin_schemas;
 use super::schema::{Category, CompiledSchema, StoredSchema, TableSchema};
-use super::{compile_stored, Tenant};
+use super::{compile_stored, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
 
-impl Tenant {
+impl TenantStore {
     /// Registers a JSON Schema as a table (or replaces the table's schema) and returns what was
     /// read from it. Registering an identical schema again writes nothing.
-    pub fn register_schema(&self, schema: Value) -> Result<TableSchema> {
+    pub(crate) fn register_schema(&self, schema: Value) -> Result<TableSchema> {
         let info = TableSchema::parse(schema)?;
         // Compile before taking the writer lock: a bad schema fails fast and writes nothing.
         let compiled = CompiledSchema::compile(info)?;
@@ -34,7 +34,7 @@ impl Tenant {
     }
 
     /// Creates the built-in tables (resources, agents, sessions, messages, moments). Idempotent.
-    pub fn init(&self) -> Result<Vec<TableSchema>> {
+    pub(crate) fn init(&self) -> Result<Vec<TableSchema>> {
         builtin_schemas()
             .into_iter()
             .map(|s| self.register_schema(s))
@@ -42,12 +42,12 @@ impl Tenant {
     }
 
     /// The schema of `table`.
-    pub fn schema(&self, table: &str) -> Result<TableSchema> {
+    pub(crate) fn schema(&self, table: &str) -> Result<TableSchema> {
         Ok(self.compiled_schema(table)?.info.clone())
     }
 
     /// Every table schema, by name, optionally only those of one category.
-    pub fn schemas(&self, category: Option<Category>) -> Result<Vec<TableSchema>> {
+    pub(crate) fn schemas(&self, category: Option<Category>) -> Result<Vec<TableSchema>> {
         let mut out = Vec::new();
         for pair in self
             .store

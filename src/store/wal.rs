@@ -10,7 +10,7 @@ use super::entity::{parse_id, Row};
 use super::keys::decode_u64;
 use super::schema::StoredSchema;
 use super::write::{WriteTx, META_WAL_FIRST, META_WAL_SEQ};
-use super::{is_deleted, Tenant};
+use super::{is_deleted, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
 
@@ -74,7 +74,7 @@ pub struct WalEntry {
     pub data: Option<Value>,
 }
 
-/// What [`Tenant::apply_wal`] did.
+/// What [`Wal::apply`](crate::Wal::apply) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyReport {
     /// Entries written.
@@ -119,9 +119,9 @@ pub(crate) fn encode_entry(
     out
 }
 
-impl Tenant {
+impl TenantStore {
     /// The sequence number of the last WAL entry (0 for a new tenant).
-    pub fn wal_seq(&self) -> Result<u64> {
+    pub(crate) fn wal_seq(&self) -> Result<u64> {
         self.meta_u64(META_WAL_SEQ)
     }
 
@@ -134,7 +134,7 @@ impl Tenant {
 
     /// Up to `limit` entries with `seq > since`, in order. Asking for entries that were compacted
     /// away is an error (the caller needs a full copy instead).
-    pub fn wal_entries(&self, since: u64, limit: usize) -> Result<Vec<WalEntry>> {
+    pub(crate) fn wal_entries(&self, since: u64, limit: usize) -> Result<Vec<WalEntry>> {
         let first = self.meta_u64(META_WAL_FIRST)?.max(1);
         if since.saturating_add(1) < first {
             return Err(Error::Wal(format!(
@@ -160,7 +160,7 @@ impl Tenant {
     /// or below the current sequence must match what is already here (they are skipped); the rest
     /// must continue the sequence without gaps. Rows, ids and timestamps are written exactly as
     /// logged: no validation, defaults or new ids.
-    pub fn apply_wal(&self, entries: &[WalEntry]) -> Result<ApplyReport> {
+    pub(crate) fn apply_wal(&self, entries: &[WalEntry]) -> Result<ApplyReport> {
         self.write(|tx| {
             tx.set_replaying();
             let mut report = ApplyReport::default();
@@ -186,7 +186,7 @@ impl Tenant {
     }
 
     /// Removes entries with `seq < before`. Later exports must start at `before - 1` or after.
-    pub fn compact_wal(&self, before: u64) -> Result<()> {
+    pub(crate) fn compact_wal(&self, before: u64) -> Result<()> {
         self.write(|tx| {
             if before > tx.seq() + 1 {
                 return Err(Error::InvalidArgument(format!(

@@ -1,4 +1,4 @@
-//! The one write path. [`Tenant::write`] runs a closure against a [`WriteTx`]; every mutation
+//! The one write path. [`TenantStore::write`] runs a closure against a [`WriteTx`]; every mutation
 //! the closure makes (rows, index entries, counters, schemas) lands in one atomic batch together
 //! with its WAL entries, or — when the closure fails — nothing is written at all.
 
@@ -15,7 +15,7 @@ use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
 use super::vectors::{EmbedWork, IndexMeta, IndexName};
 use super::wal::{encode_entry, WalOp};
-use super::{is_deleted, poisoned, read_row, Tenant};
+use super::{is_deleted, poisoned, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KvSnapshot, WriteBatch};
 
@@ -35,7 +35,7 @@ enum Staged {
 
 /// One writer's transaction. Reads see the snapshot plus this transaction's own writes.
 pub(crate) struct WriteTx<'a> {
-    tenant: &'a Tenant,
+    tenant: &'a TenantStore,
     snapshot: Box<dyn KvSnapshot + 'a>,
     batch: WriteBatch,
     now: DateTime<Utc>,
@@ -58,11 +58,93 @@ pub(crate) struct WriteTx<'a> {
     pub(super) queue_changed: bool,
     /// Applying another database's WAL: embedding work is queued as replica work.
     pub(super) replaying: bool,
+    /// Vectors embedded before the lock was taken ([`TenantStore::write_embedding`]).
+    pub(super) ready: Option<Embedded>,
 }
 
-impl Tenant {
-    /// Runs `f` as one atomic write. Writers are serialized; readers never wait.
+/// Vectors embedded before a write took the writer lock, by `(provider, text)`.
+pub(crate) type Embedded = HashMap<(String, String), Vec<f32>>;
+
+/// How many times [`TenantStore::write_embedding`] embeds outside the writer lock before it
+/// embeds what is still missing under it (only when other writers keep changing the texts).
+const EMBED_ROUNDS: usize = 3;
+
+/// The outcome of one run of a write closure.
+enum Attempt<R> {
+    /// Committed.
+    Done(R),
+    /// Rolled back: these `(provider, text)` pairs must be embedded first.
+    Embed(Vec<(String, String)>),
+}
+
+impl TenantStore {
+    /// Runs `f` as one atomic write. Writers are serialized; readers never wait. Text the write
+    /// embeds inline is embedded under the writer lock: writes that can embed use
+    /// [`write_embedding`](Self::write_embedding).
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R>) -> Result<R> {
+        match self.attempt(f, None)? {
+            Attempt::Done(out) => Ok(out),
+            Attempt::Embed(_) => Err(Error::storage("a write left embedding work unresolved")),
+        }
+    }
+
+    /// Runs `f` as one atomic write whose inline embeddings are computed with the writer lock
+    /// released, so a slow embedder (an HTTP provider) never holds up other writers: `f` runs,
+    /// the texts it needs embedded are collected and the transaction is dropped; they are
+    /// embedded; then `f` runs again under the lock and commits if every text it needs is
+    /// embedded (a text changed meanwhile by another writer makes another round).
+    pub(crate) fn write_embedding<R>(
+        &self,
+        f: impl Fn(&mut WriteTx<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let mut ready = Embedded::new();
+        for _ in 0..EMBED_ROUNDS {
+            match self.attempt(&f, Some(&ready))? {
+                Attempt::Done(out) => return Ok(out),
+                Attempt::Embed(missing) => self.embed_missing(missing, &mut ready)?,
+            }
+        }
+        self.write(|tx| {
+            tx.ready = Some(ready);
+            f(tx)
+        })
+    }
+
+    /// Embeds `missing` `(provider, text)` pairs into `ready`, one call per provider.
+    fn embed_missing(&self, missing: Vec<(String, String)>, ready: &mut Embedded) -> Result<()> {
+        let source = self
+            .embed_settings()
+            .source
+            .ok_or_else(|| Error::Embedding("no embedder is configured".into()))?;
+        let mut by_provider: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (provider, text) in missing {
+            by_provider.entry(provider).or_default().push(text);
+        }
+        for (provider, texts) in by_provider {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = source.embed(&provider, &refs)?;
+            if vectors.len() != texts.len() {
+                return Err(Error::Embedding(format!(
+                    "provider {provider} returned {} vectors for {} texts",
+                    vectors.len(),
+                    texts.len()
+                )));
+            }
+            for (text, vector) in texts.into_iter().zip(vectors) {
+                ready.insert((provider.clone(), text), vector);
+            }
+        }
+        Ok(())
+    }
+
+    /// One run of `f` under the writer lock. With `ready`, inline embeddings come from it and
+    /// any text missing there rolls the transaction back ([`Attempt::Embed`]); without, they
+    /// are computed under the lock.
+    fn attempt<R>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R>,
+        ready: Option<&Embedded>,
+    ) -> Result<Attempt<R>> {
         let _writer = self.store.writer.lock().map_err(poisoned)?;
         let snapshot = self.snapshot()?;
         let start_seq = match snapshot.get(&self.keys.meta(META_WAL_SEQ))? {
@@ -86,9 +168,16 @@ impl Tenant {
             embed_work: EmbedWork::default(),
             queue_changed: false,
             replaying: false,
+            ready: None,
         };
         let out = f(&mut tx)?;
-        tx.resolve_embed_work()?;
+        if ready.is_some() && tx.ready.is_none() {
+            tx.ready = ready.cloned();
+        }
+        let missing = tx.resolve_embed_work(ready.is_some())?;
+        if !missing.is_empty() {
+            return Ok(Attempt::Embed(missing));
+        }
         let changed = tx.finish_vectors()?;
         let schemas = std::mem::take(&mut tx.schemas);
         let queued = tx.queue_changed;
@@ -101,16 +190,16 @@ impl Tenant {
         }
         drop(_writer);
         if !changed.is_empty() || queued {
-            if let Some(source) = self.embed_settings().source {
-                source.after_write(self, &changed, queued);
+            if let Some(hook) = self.store.commit_hook() {
+                hook.after_commit(self, &changed, queued);
             }
         }
-        Ok(out)
+        Ok(Attempt::Done(out))
     }
 }
 
 impl<'a> WriteTx<'a> {
-    pub(crate) fn tenant(&self) -> &Tenant {
+    pub(crate) fn tenant(&self) -> &TenantStore {
         self.tenant
     }
 

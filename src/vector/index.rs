@@ -16,7 +16,7 @@ use super::segment::Segment;
 use crate::error::Result;
 use crate::kv::KvSnapshot;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName, SegmentInfo};
-use crate::store::Tenant;
+use crate::store::TenantStore;
 
 /// Pending vectors that make an index seal them into a segment.
 pub const SEAL_AT: u64 = 2048;
@@ -33,7 +33,7 @@ pub(crate) struct PendingSet {
     pub(crate) items: Vec<(Uuid, Vec<f32>)>,
 }
 
-fn cache_get<T: Any + Send + Sync>(tenant: &Tenant, key: &[u8]) -> Option<Arc<T>> {
+fn cache_get<T: Any + Send + Sync>(tenant: &TenantStore, key: &[u8]) -> Option<Arc<T>> {
     let caches = tenant.store().caches.lock().ok()?;
     caches
         .get(key)
@@ -41,25 +41,25 @@ fn cache_get<T: Any + Send + Sync>(tenant: &Tenant, key: &[u8]) -> Option<Arc<T>
         .and_then(|a| a.downcast::<T>().ok())
 }
 
-fn cache_put<T: Any + Send + Sync>(tenant: &Tenant, key: Vec<u8>, value: Arc<T>) {
+fn cache_put<T: Any + Send + Sync>(tenant: &TenantStore, key: Vec<u8>, value: Arc<T>) {
     if let Ok(mut caches) = tenant.store().caches.lock() {
         caches.insert(key, value);
     }
 }
 
-fn cache_remove(tenant: &Tenant, key: &[u8]) {
+fn cache_remove(tenant: &TenantStore, key: &[u8]) {
     if let Ok(mut caches) = tenant.store().caches.lock() {
         caches.remove(key);
     }
 }
 
-fn segment_cache_key(tenant: &Tenant, index: &IndexName, no: u64) -> Vec<u8> {
+fn segment_cache_key(tenant: &TenantStore, index: &IndexName, no: u64) -> Vec<u8> {
     tenant.store_keys().vsegment_chunk(index, no, u32::MAX)
 }
 
 /// Segment `no` of `index`, decoded (cached).
 pub(crate) fn load_segment(
-    tenant: &Tenant,
+    tenant: &TenantStore,
     snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,
@@ -84,7 +84,7 @@ pub(crate) fn load_segment(
 
 /// The pending vectors of `index` as of `meta.version` (cached per version).
 pub(crate) fn load_pending(
-    tenant: &Tenant,
+    tenant: &TenantStore,
     snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,
@@ -129,7 +129,7 @@ pub fn maintenance_due(meta: &IndexMeta) -> bool {
 
 /// Seals and merges as the policy says; `force` builds everything into one segment.
 pub(crate) fn maintain(
-    tenant: &Tenant,
+    tenant: &TenantStore,
     index: &IndexName,
     force: bool,
 ) -> Result<MaintenanceReport> {

@@ -14,8 +14,8 @@
 //! t.register_schema(json!({"title": "Doc", "type": "object", "properties": {"title": {"type": "string"}}}))?;
 //! let a = t.insert("doc", json!({"title": "north"}))?;
 //! let b = t.insert("doc", json!({"title": "east"}))?;
-//! t.put_vector("doc", &a.to_string(), "title", "mine", &[0.0, 1.0])?;
-//! t.put_vector("doc", &b.to_string(), "title", "mine", &[1.0, 0.0])?;
+//! t.vectors().put("doc", &a.to_string(), "title", "mine", &[0.0, 1.0])?;
+//! t.vectors().put("doc", &b.to_string(), "title", "mine", &[1.0, 0.0])?;
 //! let hits = t.search("doc", SearchQuery::Vector(vec![0.1, 0.9]), &SearchOptions::default())?;
 //! assert_eq!(hits[0].id, a);
 //! assert!(hits[0].score > hits[1].score);
@@ -28,6 +28,7 @@ mod index;
 mod quantized;
 mod search;
 mod segment;
+mod worker;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,16 +37,18 @@ use uuid::Uuid;
 
 pub use self::index::{maintenance_due, MaintenanceReport, DEFAULT_EF, MAX_SEGMENTS, SEAL_AT};
 pub use self::search::{SearchHit, SearchOptions, SearchQuery, MAX_TOP_K};
+pub(crate) use self::worker::Maintainer;
+pub use crate::distance::{dot, l2, Metric};
 pub use crate::store::vectors::{
-    EmbedMode, EmbedSettings, EmbeddingSource, IndexMeta, IndexName, Metric, QueuedWork,
-    SegmentInfo, MAX_DIMENSIONS,
+    EmbedMode, EmbedSettings, EmbeddingSource, IndexMeta, IndexName, QueuedWork, SegmentInfo,
+    MAX_DIMENSIONS,
 };
 
 use crate::error::{Error, Result};
 use crate::store::vectors::embed_text;
-use crate::store::{parse_id, Tenant};
+use crate::store::{parse_id, TenantStore};
 
-/// What [`Tenant::drain_embeddings`] did.
+/// What [`Embeddings::drain`](crate::Embeddings::drain) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     /// Vectors computed and stored.
@@ -57,7 +60,7 @@ pub struct DrainReport {
 }
 
 /// The store's embedding source, to embed with `provider`.
-fn embedding_source(t: &Tenant, provider: &str) -> Result<Arc<dyn EmbeddingSource>> {
+fn embedding_source(t: &TenantStore, provider: &str) -> Result<Arc<dyn EmbeddingSource>> {
     t.embed_settings().source.ok_or_else(|| {
         Error::Embedding(format!(
             "no embedder is configured, so `{provider}` cannot embed text"
@@ -66,7 +69,11 @@ fn embedding_source(t: &Tenant, provider: &str) -> Result<Arc<dyn EmbeddingSourc
 }
 
 /// Embeds `texts` with `provider` through the store's embedding source.
-pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+pub(crate) fn embed_texts(
+    t: &TenantStore,
+    provider: &str,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>> {
     let vectors = embedding_source(t, provider)?.embed(provider, texts)?;
     if vectors.len() != texts.len() {
         return Err(Error::Embedding(format!(
@@ -79,14 +86,14 @@ pub(crate) fn embed_texts(t: &Tenant, provider: &str, texts: &[&str]) -> Result<
 }
 
 /// Embeds a search query with `provider` (see [`crate::embed::Embedder::embed_query`]).
-pub(crate) fn embed_query(t: &Tenant, provider: &str, text: &str) -> Result<Vec<f32>> {
+pub(crate) fn embed_query(t: &TenantStore, provider: &str, text: &str) -> Result<Vec<f32>> {
     embedding_source(t, provider)?.embed_query(provider, text)
 }
 
-impl Tenant {
+impl TenantStore {
     /// Stores a caller-supplied vector for `field` of row `id` of `table` under the provider
     /// label `provider` (any name: vectors from different labels are separate indexes).
-    pub fn put_vector(
+    pub(crate) fn put_vector(
         &self,
         table: &str,
         id: &str,
@@ -103,7 +110,7 @@ impl Tenant {
     }
 
     /// Stores many caller-supplied vectors in one atomic batch.
-    pub fn put_vectors(
+    pub(crate) fn put_vectors(
         &self,
         table: &str,
         field: &str,
@@ -126,7 +133,7 @@ impl Tenant {
 
     /// The `top_k` rows of `table` most similar to `query`, best first. Text is embedded with
     /// the table's provider (or `options.provider`, or the alt provider with `options.alt`).
-    pub fn search(
+    pub(crate) fn search(
         &self,
         table: &str,
         query: impl Into<SearchQuery>,
@@ -135,10 +142,10 @@ impl Tenant {
         search::search(self, table, query.into(), options)
     }
 
-    /// [`Tenant::search`]'s hits as one JSON array of rows, best first, each row with its
+    /// [`TenantStore::search`]'s hits as one JSON array of rows, best first, each row with its
     /// `_score` (the shape the JS face and `rem search --json` return). Written straight from
     /// the stored JSON text: no row is parsed.
-    pub fn search_json(
+    pub(crate) fn search_json(
         &self,
         table: &str,
         query: impl Into<SearchQuery>,
@@ -148,7 +155,7 @@ impl Tenant {
     }
 
     /// Vectors for `texts` from `provider` (default: the database's default provider).
-    pub fn embed(&self, texts: &[&str], provider: Option<&str>) -> Result<Vec<Vec<f32>>> {
+    pub(crate) fn embed(&self, texts: &[&str], provider: Option<&str>) -> Result<Vec<Vec<f32>>> {
         let settings = self.embed_settings();
         let provider = match provider {
             Some(p) => p.to_string(),
@@ -161,7 +168,7 @@ impl Tenant {
 
     /// Seals and merges the vector indexes of `table` (or of every table) as the maintenance
     /// policy says, or — with `force` — builds each into a single segment.
-    pub fn optimize_vectors(
+    pub(crate) fn optimize_vectors(
         &self,
         table: Option<&str>,
         force: bool,
@@ -186,7 +193,7 @@ impl Tenant {
     }
 
     /// Runs maintenance on `indexes` when the policy asks for it (cheap when it does not).
-    pub fn maintain_vectors(&self, indexes: &[IndexName]) -> Result<()> {
+    pub(crate) fn maintain_vectors(&self, indexes: &[IndexName]) -> Result<()> {
         let _guard = self
             .store()
             .maintenance
@@ -201,7 +208,7 @@ impl Tenant {
     /// Computes queued embedding work, at most `max_rows` rows (in batches of 32), skipping
     /// work whose provider cannot embed now. Safe to run while others write: work whose row
     /// changed meanwhile is left for the next drain.
-    pub fn drain_embeddings(&self, max_rows: usize) -> Result<DrainReport> {
+    pub(crate) fn drain_embeddings(&self, max_rows: usize) -> Result<DrainReport> {
         let settings = self.embed_settings();
         let can = |p: &str| settings.source.as_ref().is_some_and(|s| s.can_embed(p));
         let mut drain = Drain::default();
@@ -232,7 +239,7 @@ impl Tenant {
     /// The next up-to-`max_rows` rows of queued work whose provider `can` embed, with their
     /// current texts: phase one of a drain (phase two is [`Self::store_embedding_batch`]). An
     /// async drain awaits its embeddings between the two.
-    pub fn next_embedding_batch(
+    pub(crate) fn next_embedding_batch(
         &self,
         max_rows: usize,
         can: &dyn Fn(&str) -> bool,
@@ -259,7 +266,7 @@ impl Tenant {
     /// [`EmbeddingBatch::requests`])`) in one write, re-checking that each piece of work is still
     /// queued and its text unchanged; drops work whose row or text is gone. Returns
     /// `(embedded, dropped)`.
-    pub fn store_embedding_batch(
+    pub(crate) fn store_embedding_batch(
         &self,
         batch: &EmbeddingBatch,
         vectors: Vec<(String, Vec<Vec<f32>>)>,
@@ -310,26 +317,26 @@ impl Tenant {
     }
 }
 
-/// The bookkeeping of one drain, shared by [`Tenant::drain_embeddings`] and async drains:
+/// The bookkeeping of one drain, shared by [`Embeddings::drain`](crate::Embeddings::drain) and async drains:
 /// totals, and providers that failed (skipped for the rest of the drain).
 #[derive(Debug, Default)]
-pub struct Drain {
+pub(crate) struct Drain {
     report: DrainReport,
     blocked: HashSet<String>,
 }
 
 impl Drain {
     /// Whether work of `provider` is skipped (it failed earlier in this drain).
-    pub fn skips(&self, provider: &str) -> bool {
+    pub(crate) fn skips(&self, provider: &str) -> bool {
         self.blocked.contains(provider)
     }
 
     /// Stores one step's vectors (`(provider, result)` per request of `batch`) and counts
     /// them; a failed provider is skipped from now on. Returns whether to go on: `false` when
     /// nothing moved (rows changing under us: the work is left for the next drain).
-    pub fn step(
+    pub(crate) fn step(
         &mut self,
-        tenant: &Tenant,
+        tenant: &TenantStore,
         batch: &EmbeddingBatch,
         results: Vec<(String, Result<Vec<Vec<f32>>>)>,
     ) -> Result<bool> {
@@ -349,7 +356,7 @@ impl Drain {
     }
 
     /// The totals, with the rows still queued.
-    pub fn finish(mut self, tenant: &Tenant) -> Result<DrainReport> {
+    pub(crate) fn finish(mut self, tenant: &TenantStore) -> Result<DrainReport> {
         self.report.remaining = tenant.queued_rows()?.0;
         Ok(self.report)
     }
@@ -364,7 +371,7 @@ struct BatchItem {
     text: Option<String>,
 }
 
-/// Queued work read for one drain step (see [`Tenant::next_embedding_batch`]).
+/// Queued work read for one drain step (see [`Embeddings::next_batch`](crate::Embeddings::next_batch)).
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddingBatch {
     rows: usize,

@@ -5,7 +5,7 @@
 //! `lo_d..=lo_d + 255 step_d` is the range of that component over the segment. A query stays
 //! close to exact: its distance to a coded vector is its distance to the decoded vector, computed
 //! without decoding (asymmetric distance). Both metrics come down to one integer dot product
-//! `Σ w_d c_d` of 16-bit query weights and the codes ([`crate::kernels::dot_codes`]: SIMD
+//! `Σ w_d c_d` of 16-bit query weights and the codes ([`crate::distance::dot_codes`]: SIMD
 //! natively and in wasm, where a `u8` to `f32` conversion would go one lane at a time):
 //!
 //! - dot product: `q · x̂ = Σ q_d lo_d + Σ (q_d step_d) c_d`;
@@ -15,7 +15,7 @@
 //! The walk ranks by these approximate distances and the segment re-scores what it found with
 //! the exact vectors, so the approximation moves recall (a little), never the scores returned.
 
-use crate::store::vectors::Metric;
+use crate::distance::Metric;
 
 /// Largest code.
 const LEVELS: f32 = 255.0;
@@ -157,7 +157,7 @@ impl Quantized {
     /// metric's exact distance (for L2, its square).
     #[inline(always)]
     pub(crate) fn distance(&self, query: &QuantizedQuery, p: usize) -> f32 {
-        let dot = crate::kernels::dot_codes(&query.weights, self.codes(p)) as f32;
+        let dot = crate::distance::dot_codes(&query.weights, self.codes(p)) as f32;
         let d = query.constant + query.dot_factor * dot;
         match self.metric {
             Metric::L2 => d + self.norms[p],
@@ -177,7 +177,7 @@ pub(crate) struct QuantizedQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::vectors::{dot, l2};
+    use crate::distance::{dot, l2};
 
     fn sample(n: usize, dims: usize) -> Vec<f32> {
         (0..n * dims)

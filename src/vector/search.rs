@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kv::KvSnapshot;
 use crate::store::codec::decode_row;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName};
-use crate::store::{decode_row_value, Row, Tenant};
+use crate::store::{decode_row_value, Row, TenantStore};
 
 /// Most rows a search returns.
 pub const MAX_TOP_K: usize = 10_000;
@@ -41,7 +41,7 @@ impl From<Vec<f32>> for SearchQuery {
     }
 }
 
-/// Options of [`Tenant::search`].
+/// Options of [`Tenant::search`](crate::Tenant::search).
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
     /// Rows to return at most (default 10, at most [`MAX_TOP_K`]).
@@ -90,7 +90,7 @@ pub struct SearchHit {
 
 /// The indexes a search over `table` uses, and the provider.
 pub(crate) fn resolve_indexes(
-    t: &Tenant,
+    t: &TenantStore,
     table: &str,
     o: &SearchOptions,
 ) -> Result<(String, Vec<IndexName>)> {
@@ -152,9 +152,9 @@ pub(crate) fn resolve_indexes(
     Ok((provider, indexes))
 }
 
-/// Runs a search (see [`Tenant::search`]).
+/// Runs a search (see [`TenantStore::search`]).
 pub(crate) fn search(
-    t: &Tenant,
+    t: &TenantStore,
     table: &str,
     query: SearchQuery,
     o: &SearchOptions,
@@ -171,9 +171,9 @@ pub(crate) fn search(
         .collect()
 }
 
-/// Runs a search, written as a JSON array of rows with `_score` (see [`Tenant::search_json`]).
+/// Runs a search, written as a JSON array of rows with `_score` (see [`TenantStore::search_json`]).
 pub(crate) fn search_json(
-    t: &Tenant,
+    t: &TenantStore,
     table: &str,
     query: SearchQuery,
     o: &SearchOptions,
@@ -218,7 +218,7 @@ struct RawHit {
 
 /// Runs a search, rows unparsed.
 fn search_raw(
-    t: &Tenant,
+    t: &TenantStore,
     table: &str,
     query: SearchQuery,
     o: &SearchOptions,
@@ -291,7 +291,7 @@ type Validated = (Uuid, f32, Option<Vec<u8>>);
 
 /// Up to `top_k` validated hits of one index, best first.
 fn search_index(
-    t: &Tenant,
+    t: &TenantStore,
     snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,
@@ -365,7 +365,7 @@ fn search_index(
 /// A segment with no dead entries (`SegmentInfo::dead`, kept by the write path) holds only
 /// current vectors, so its candidates skip the vector-record read.
 fn validate(
-    t: &Tenant,
+    t: &TenantStore,
     snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,

@@ -112,7 +112,7 @@ impl RemDb {
     /// Sequence number of the tenant's last WAL entry (0 when nothing was written).
     #[wasm_bindgen(js_name = walSeq)]
     pub fn wal_seq(&self) -> Result<f64, JsValue> {
-        Ok(self.tenant.wal_seq().map_err(js_error)? as f64)
+        Ok(self.tenant.wal().seq().map_err(js_error)? as f64)
     }
 
     /// WAL entries with `seq > since`, in order, at most `limit` (all when omitted).
@@ -123,7 +123,7 @@ impl RemDb {
             Some(n) => to_usize("limit", n)?,
             None => usize::MAX,
         };
-        to_js(&self.tenant.wal_entries(since, limit).map_err(js_error)?)
+        to_js(&self.tenant.wal().entries(since, limit).map_err(js_error)?)
     }
 
     /// Applies WAL entries exported by another database, atomically; returns
@@ -132,7 +132,7 @@ impl RemDb {
     pub fn apply_wal(&self, entries: JsValue) -> Result<JsValue, JsValue> {
         let entries: Vec<WalEntry> = serde_json::from_value(from_js("WAL entries", entries)?)
             .map_err(|e| invalid(format!("invalid WAL entries: {e}")))?;
-        let report = self.tenant.apply_wal(&entries).map_err(js_error)?;
+        let report = self.tenant.wal().apply(&entries).map_err(js_error)?;
         self.schedule_drain();
         to_js(&report)
     }

@@ -14,7 +14,7 @@ use super::entities::sql_params;
 use super::vectors::{js_texts, search_options, vectors_to_js};
 use super::RemDb;
 use crate::embed::Embedder;
-use crate::{Error, Tenant};
+use crate::Error;
 
 #[wasm_bindgen]
 impl RemDb {
@@ -86,7 +86,7 @@ impl RemDb {
         );
         wasm_bindgen_futures::spawn_local(async move {
             // Errors stop the task; the work stays queued for the next write or flush.
-            let _ = drain_async(&tenant, &remote).await;
+            let _ = drain_async(tenant.store(), &remote).await;
             draining.set(false);
         });
     }
@@ -95,7 +95,7 @@ impl RemDb {
 /// Drains queued embedding work 32 rows at a time, yielding to the event loop between steps;
 /// remote providers are awaited, local ones run in place.
 async fn drain_async(
-    tenant: &Tenant,
+    tenant: &crate::store::TenantStore,
     remote: &Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
 ) -> Result<crate::vector::DrainReport, Error> {
     let settings = tenant.embed_settings();
@@ -246,7 +246,11 @@ impl RemDb {
             return Ok(js_sys::Promise::resolve(&nothing));
         }
         let options = search_options(opts, ids)?;
-        let schema = self.tenant.compiled_schema(table).map_err(js_error)?;
+        let schema = self
+            .tenant
+            .store()
+            .compiled_schema(table)
+            .map_err(js_error)?;
         let provider = match (&options.provider, options.alt) {
             (Some(p), _) => Some(p.clone()),
             (None, true) => schema.info.embedding_provider_alt.clone(),
@@ -299,7 +303,7 @@ impl RemDb {
                 next_tick().await;
             }
             draining.set(true);
-            let report = drain_async(&tenant, &remote).await;
+            let report = drain_async(tenant.store(), &remote).await;
             draining.set(false);
             to_js(&report.map_err(js_error)?)
         })

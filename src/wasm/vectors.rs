@@ -93,7 +93,8 @@ impl RemDb {
     ) -> Result<(), JsValue> {
         let v = js_vector("vector", vector)?;
         self.tenant
-            .put_vector(table, id, field, provider, &v)
+            .vectors()
+            .put(table, id, field, provider, &v)
             .map_err(js_error)
     }
 
@@ -122,7 +123,8 @@ impl RemDb {
             batch.push((id, vector));
         }
         self.tenant
-            .put_vectors(table, field, provider, &batch)
+            .vectors()
+            .put_many(table, field, provider, &batch)
             .map_err(js_error)
     }
 
@@ -138,7 +140,8 @@ impl RemDb {
     pub fn optimize_vectors(&self, table: Option<String>) -> Result<JsValue, JsValue> {
         let reports = self
             .tenant
-            .optimize_vectors(table.as_deref(), true)
+            .vectors()
+            .optimize(table.as_deref(), true)
             .map_err(js_error)?;
         let out: Vec<Value> = reports
             .iter()
@@ -154,7 +157,7 @@ impl RemDb {
     #[wasm_bindgen(js_name = embeddingStatus)]
     pub fn embedding_status(&self) -> Result<JsValue, JsValue> {
         let settings = self.db.embed_settings();
-        let (queued, _) = self.tenant.queued_rows().map_err(js_error)?;
+        let (queued, _) = self.tenant.embeddings().queued().map_err(js_error)?;
         to_js(&serde_json::json!({
             "mode": settings.mode,
             "defaultProvider": settings.default_provider,
@@ -228,6 +231,7 @@ impl RemDb {
         let include_deleted = get("includeDeleted") == JsValue::TRUE;
         let ids = self
             .tenant
+            .store()
             .ids_where(table, &condition, include_deleted)
             .map_err(js_error)?;
         Ok(Some(ids))

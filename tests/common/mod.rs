@@ -145,4 +145,6 @@ pub fn person(i: usize) -> Value {
     })
 }
 
+pub mod glove;
 pub mod graph;
+

@@ -174,7 +174,7 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Wal(WalCommand::Export { since, limit }) => wal_export(t, since, limit, out),
         Command::Wal(WalCommand::Apply { file }) => {
             let entries = input::wal_entries(&file)?;
-            let report = t.apply_wal(&entries)?;
+            let report = t.wal().apply(&entries)?;
             if out.json() {
                 Ok(out.compact(&report)?)
             } else {
@@ -185,15 +185,15 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
             }
         }
         Command::Wal(WalCommand::Compact { before }) => {
-            t.compact_wal(before)?;
+            t.wal().compact(before)?;
             if out.json() {
-                Ok(out.compact(&json!({"compacted_before": before, "seq": t.wal_seq()?}))?)
+                Ok(out.compact(&json!({"compacted_before": before, "seq": t.wal().seq()?}))?)
             } else {
                 Ok(out.line(&format!("removed WAL entries before seq {before}"))?)
             }
         }
         Command::Wal(WalCommand::Seq) => {
-            let seq = t.wal_seq()?;
+            let seq = t.wal().seq()?;
             if out.json() {
                 Ok(out.compact(&json!({"seq": seq}))?)
             } else {
@@ -263,16 +263,16 @@ fn schema_list(schemas: &[TableSchema], out: &mut Output) -> Result<(), CliError
 }
 
 fn init(t: &Tenant, out: &mut Output) -> Result<(), CliError> {
-    let before = t.wal_seq()?;
+    let before = t.wal().seq()?;
     let schemas = t.init()?;
     if out.json() {
         let tables: Vec<Value> = schemas.iter().map(schema_summary).collect();
         return Ok(out.compact(
-            &json!({"tenant": t.name(), "created": t.wal_seq()? != before, "tables": tables}),
+            &json!({"tenant": t.name(), "created": t.wal().seq()? != before, "tables": tables}),
         )?);
     }
     let names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
-    let verb = if t.wal_seq()? != before {
+    let verb = if t.wal().seq()? != before {
         "initialized"
     } else {
         "already initialized"
@@ -286,12 +286,12 @@ fn init(t: &Tenant, out: &mut Output) -> Result<(), CliError> {
 
 fn schema_add(t: &Tenant, file: &str, out: &mut Output) -> Result<(), CliError> {
     let schema = input::json_file(file)?;
-    let before = t.wal_seq()?;
+    let before = t.wal().seq()?;
     let info = t.register_schema(schema)?;
     if out.json() {
         return Ok(out.compact(&info)?);
     }
-    let verb = if t.wal_seq()? == before {
+    let verb = if t.wal().seq()? == before {
         "unchanged"
     } else {
         "registered"
@@ -362,7 +362,7 @@ fn wal_export(
     let mut since = since;
     let mut remaining = limit.unwrap_or(usize::MAX);
     while remaining > 0 {
-        let chunk = t.wal_entries(since, remaining.min(EXPORT_CHUNK))?;
+        let chunk = t.wal().entries(since, remaining.min(EXPORT_CHUNK))?;
         let Some(last) = chunk.last() else { break };
         since = last.seq;
         remaining = remaining.saturating_sub(chunk.len());
@@ -380,7 +380,7 @@ fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
         .path()
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
     let tenants = db.tenants()?;
-    let seq = t.wal_seq()?;
+    let seq = t.wal().seq()?;
     let mut tables = Vec::new();
     for s in t.schemas(None)? {
         let live = t.count(&s.name, false)?;

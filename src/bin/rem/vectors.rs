@@ -132,10 +132,10 @@ pub(crate) fn embeddings(
                 // Report readiness of the default provider even before first use.
                 let _ = db.embedders().get(p);
             }
-            let (queued, replica) = t.queued_rows()?;
+            let (queued, replica) = t.embeddings().queued()?;
             let mut indexes = Vec::new();
             for table in t.table_names()? {
-                for (name, meta) in t.vector_indexes(&table)? {
+                for (name, meta) in t.vectors().indexes(&table)? {
                     indexes.push(json!({
                         "table": name.table, "field": name.field, "provider": name.provider,
                         "metric": meta.metric.as_str(), "dims": meta.dims, "vectors": meta.count,
@@ -168,7 +168,7 @@ pub(crate) fn embeddings(
             ))?)
         }
         EmbeddingsCommand::Optimize { table } => {
-            let reports = t.optimize_vectors(table.as_deref(), true)?;
+            let reports = t.vectors().optimize(table.as_deref(), true)?;
             let rows: Vec<Value> = reports
                 .iter()
                 .map(|(i, r)| {

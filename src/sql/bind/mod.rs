@@ -275,7 +275,7 @@ mod tests {
 
     fn bind(sql: &str, params: &[Value]) -> Result<BoundSelect> {
         let (_db, t) = people();
-        let reader = t.reader()?;
+        let reader = t.store().reader()?;
         let Statement::Query(q) = parse(sql)? else {
             panic!("not a query: {sql}");
         };

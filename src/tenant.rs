@@ -1,0 +1,546 @@
+//! The public API of one tenant: every operation a face (Rust, the JS face, the `rem` CLI)
+//! offers, in one place. Each method only delegates to the layer that owns it: `store`
+//! (schemas, entities, indexes, edges, the WAL), `vector` (vectors, search, embedding work),
+//! `graph` (traversals, paths, cycles) and `sql`.
+//!
+//! Everyday operations are methods of [`Tenant`]; administrative groups sit behind sub-handles:
+//! [`Tenant::wal`] (the write-ahead log), [`Tenant::vectors`] (vector indexes) and
+//! [`Tenant::embeddings`] (queued embedding work). The CLI spells them the same way
+//! (`rem wal seq`, `rem vectors optimize`, `rem embeddings flush`), the JS face in camel case
+//! (`walSeq`, `optimizeVectors`, ...).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::graph::{PathOptions, Traversal, TraverseOptions};
+use crate::sql::QueryResult;
+use crate::store::{
+    ApplyReport, Category, Edge, EdgeDirection, IndexQuery, ListOptions, NewEdge, Row, TableSchema,
+    TenantStore, WalEntry,
+};
+use crate::typed::Typed;
+use crate::vector::{
+    DrainReport, EmbeddingBatch, IndexMeta, IndexName, MaintenanceReport, SearchHit, SearchOptions,
+    SearchQuery,
+};
+
+/// One tenant's view of the database. Cheap to clone; every key it touches lives under the
+/// tenant's prefix, so no operation can reach another tenant's data.
+#[derive(Clone)]
+pub struct Tenant {
+    inner: TenantStore,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl Tenant {
+    pub(crate) fn new(inner: TenantStore) -> Self {
+        Tenant { inner }
+    }
+
+    /// The store-level handle the layers work on (the wasm face's async drains use it).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn store(&self) -> &TenantStore {
+        &self.inner
+    }
+
+    /// The tenant name.
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// Short name of the storage backend (`memory`, `redb`, `rocksdb`).
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+
+    // --- schemas -----------------------------------------------------------------------------
+
+    /// Registers a JSON Schema as a table (or replaces the table's schema) and returns what was
+    /// read from it. Registering an identical schema again writes nothing.
+    pub fn register_schema(&self, schema: Value) -> Result<TableSchema> {
+        self.inner.register_schema(schema)
+    }
+
+    /// Creates the built-in tables (resources, agents, sessions, messages, moments). Idempotent.
+    pub fn init(&self) -> Result<Vec<TableSchema>> {
+        self.inner.init()
+    }
+
+    /// The schema of `table`.
+    pub fn schema(&self, table: &str) -> Result<TableSchema> {
+        self.inner.schema(table)
+    }
+
+    /// Every table schema, by name, optionally only those of one category.
+    pub fn schemas(&self, category: Option<Category>) -> Result<Vec<TableSchema>> {
+        self.inner.schemas(category)
+    }
+
+    /// Names of every table of this tenant, sorted.
+    pub fn table_names(&self) -> Result<Vec<String>> {
+        self.inner.table_names()
+    }
+
+    // --- entities ----------------------------------------------------------------------------
+
+    /// Inserts one entity into `table` and returns its id. Inserting an entity whose natural key
+    /// already exists replaces that row's data (upsert).
+    ///
+    /// An `edges` array in `data` (`[{dst, rel_type, properties?}]`) is not stored in the row: it
+    /// becomes real edges from the new entity (see [`Tenant::add_edge`]), in the same atomic
+    /// write. The whole array is validated first; a bad item or a missing `dst` writes nothing.
+    pub fn insert(&self, table: &str, data: Value) -> Result<Uuid> {
+        self.inner.insert(table, data)
+    }
+
+    /// Inserts many entities in one atomic batch: if any is invalid, none is written.
+    pub fn insert_many(&self, table: &str, items: Vec<Value>) -> Result<Vec<Uuid>> {
+        self.inner.insert_many(table, items)
+    }
+
+    /// The live row with `id`, or `None`.
+    pub fn get(&self, id: &str) -> Result<Option<Row>> {
+        self.inner.get(id)
+    }
+
+    /// The row with `id`, soft-deleted ones too when `include_deleted`.
+    pub fn get_with(&self, id: &str, include_deleted: bool) -> Result<Option<Row>> {
+        self.inner.get_with(id, include_deleted)
+    }
+
+    /// The table that holds `id` (soft-deleted rows included).
+    pub fn table_of(&self, id: &str) -> Result<Option<String>> {
+        self.inner.table_of(id)
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to the live row `id`, re-validates and returns the
+    /// new row. System fields cannot change; neither can the natural key a deterministic id was
+    /// made of. An `edges` array in the patch adds (or updates) those edges instead of being
+    /// stored.
+    pub fn update(&self, id: &str, patch: Value) -> Result<Row> {
+        self.inner.update(id, patch)
+    }
+
+    /// Soft-deletes the live row `id`: sets `deleted_at`, hides it from reads unless asked.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.inner.delete(id)
+    }
+
+    /// Removes the row `id` (live or soft-deleted) and its index entries for good.
+    pub fn hard_delete(&self, id: &str) -> Result<()> {
+        self.inner.hard_delete(id)
+    }
+
+    /// Rows of `table` in id order (random ids are time-ordered, so that is insertion order for
+    /// them), paged by `options`.
+    pub fn list(&self, table: &str, options: &ListOptions) -> Result<Vec<Row>> {
+        self.inner.list(table, options)
+    }
+
+    /// Calls `f` for each row of `table` in id order until it returns `false`.
+    pub fn for_each_row(
+        &self,
+        table: &str,
+        include_deleted: bool,
+        f: impl FnMut(Uuid, Row) -> bool,
+    ) -> Result<()> {
+        self.inner.for_each_row(table, include_deleted, f)
+    }
+
+    /// Number of rows in `table` (soft-deleted ones only when `include_deleted`). Constant time:
+    /// the write path maintains the counters.
+    pub fn count(&self, table: &str, include_deleted: bool) -> Result<u64> {
+        self.inner.count(table, include_deleted)
+    }
+
+    /// Rows whose natural key (key field, `uri`, `key` or `name`) equals one of `keys`, across
+    /// every table: `(table, row)` pairs in key order, then table order.
+    pub fn lookup(&self, keys: &[&str]) -> Result<Vec<(String, Row)>> {
+        self.inner.lookup(keys)
+    }
+
+    /// Ids of rows of `table` matching `query` on the indexed `field`, in index order, each once.
+    pub fn index_lookup_ids(
+        &self,
+        table: &str,
+        field: &str,
+        query: &IndexQuery,
+        include_deleted: bool,
+    ) -> Result<Vec<Uuid>> {
+        self.inner
+            .index_lookup_ids(table, field, query, include_deleted)
+    }
+
+    /// Rows of `table` matching `query` on the indexed `field`, in index order, each once.
+    pub fn index_lookup(
+        &self,
+        table: &str,
+        field: &str,
+        query: &IndexQuery,
+        include_deleted: bool,
+    ) -> Result<Vec<(Uuid, Row)>> {
+        self.inner
+            .index_lookup(table, field, query, include_deleted)
+    }
+
+    // --- typed rows --------------------------------------------------------------------------
+
+    /// Registers the table of Rust type `T`: its JSON Schema is derived from the type (see
+    /// [`Typed`]), with the REM extensions `T` declares.
+    pub fn register<T: Typed>(&self) -> Result<TableSchema> {
+        self.inner.register_schema(crate::typed::schema_of::<T>()?)
+    }
+
+    /// Inserts `value` into the table of its type (see [`Tenant::register`]) and returns its id.
+    pub fn insert_typed<T: Typed + Serialize>(&self, value: &T) -> Result<Uuid> {
+        self.inner.insert(&T::table(), crate::typed::to_row(value)?)
+    }
+
+    /// The live row `id`, read as a `T`; `None` when there is none. A row of another table is an
+    /// [`Error::InvalidArgument`].
+    pub fn get_as<T: Typed + DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
+        let table = T::table();
+        match self.inner.table_of(id)? {
+            Some(found) if found != table => Err(Error::InvalidArgument(format!(
+                "row {id} belongs to table `{found}`, not `{table}`"
+            ))),
+            _ => self
+                .inner
+                .get(id)?
+                .map(|row| crate::typed::from_row(&table, row))
+                .transpose(),
+        }
+    }
+
+    /// Runs one SQL statement (see [`Tenant::sql`]) and reads each result row as a `T` (columns
+    /// by name).
+    pub fn query_as<T: DeserializeOwned>(&self, query: &str, params: &[Value]) -> Result<Vec<T>> {
+        crate::typed::rows_as(self.inner.sql(query, params)?)
+    }
+
+    // --- SQL ---------------------------------------------------------------------------------
+
+    /// Runs one SQL statement with parameters (`$1`, `$2`, ... or `?`), reading one consistent
+    /// snapshot (TRAVERSE reads its own). Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER
+    /// BY, LIMIT/OFFSET, DISTINCT), `EXPLAIN`, and the REM statements `LOOKUP`, `SEARCH` and
+    /// `TRAVERSE`. Anything else is an [`Error::SqlUnsupported`] naming the construct.
+    pub fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
+        self.inner.sql(query, params)
+    }
+
+    // --- vector search -----------------------------------------------------------------------
+
+    /// The `top_k` rows of `table` most similar to `query`, best first. Text is embedded with
+    /// the table's provider (or `options.provider`, or the alt provider with `options.alt`).
+    pub fn search(
+        &self,
+        table: &str,
+        query: impl Into<SearchQuery>,
+        options: &SearchOptions,
+    ) -> Result<Vec<SearchHit>> {
+        self.inner.search(table, query, options)
+    }
+
+    /// [`Tenant::search`]'s hits as one JSON array of rows, best first, each row with its
+    /// `_score` (the shape the JS face and `rem search --json` return). Written straight from
+    /// the stored JSON text: no row is parsed.
+    pub fn search_json(
+        &self,
+        table: &str,
+        query: impl Into<SearchQuery>,
+        options: &SearchOptions,
+    ) -> Result<String> {
+        self.inner.search_json(table, query, options)
+    }
+
+    /// Vectors for `texts` from `provider` (default: the database's default provider).
+    pub fn embed(&self, texts: &[&str], provider: Option<&str>) -> Result<Vec<Vec<f32>>> {
+        self.inner.embed(texts, provider)
+    }
+
+    // --- graph -------------------------------------------------------------------------------
+
+    /// Adds the edge `src -rel-> dst` with `properties` (a JSON object, or null for none) and
+    /// returns it. Both entities must exist, live, in this tenant. Adding an existing edge
+    /// replaces its properties (keeping `created_at`); adding it with the same properties
+    /// writes nothing.
+    ///
+    /// ```
+    /// # use remdb::Database; use serde_json::json;
+    /// let t = Database::memory().tenant("t")?;
+    /// t.init()?;
+    /// let a = t.insert("agents", json!({"name": "a"}))?.to_string();
+    /// let b = t.insert("agents", json!({"name": "b"}))?.to_string();
+    /// let e = t.add_edge(&a, &b, "calls", json!({"weight": 2.5}))?;
+    /// assert_eq!(e.weight(), Some(2.5));
+    /// assert_eq!(t.edges(&b, remdb::EdgeDirection::In, None)?, vec![e]);
+    /// # Ok::<(), remdb::Error>(())
+    /// ```
+    pub fn add_edge(&self, src: &str, dst: &str, rel: &str, properties: Value) -> Result<Edge> {
+        self.inner.add_edge(src, dst, rel, properties)
+    }
+
+    /// Adds many edges in one atomic batch (all or none): the bulk form of
+    /// [`add_edge`](Self::add_edge).
+    pub fn add_edges(&self, edges: Vec<NewEdge>) -> Result<()> {
+        self.inner.add_edges(edges)
+    }
+
+    /// Removes the edge `src -rel-> dst`; `NotFound` when there is none.
+    pub fn remove_edge(&self, src: &str, dst: &str, rel: &str) -> Result<()> {
+        self.inner.remove_edge(src, dst, rel)
+    }
+
+    /// The edge `src -rel-> dst`, if stored.
+    pub fn edge(&self, src: &str, dst: &str, rel: &str) -> Result<Option<Edge>> {
+        self.inner.edge(src, dst, rel)
+    }
+
+    /// The edges of entity `id` in `direction` (out edges first; each group in relationship,
+    /// then id order), only relationship `rel` when given. Every stored edge is listed, also
+    /// those whose other end is soft-deleted. `NotFound` when no entity has `id`.
+    pub fn edges(
+        &self,
+        id: &str,
+        direction: EdgeDirection,
+        rel: Option<&str>,
+    ) -> Result<Vec<Edge>> {
+        self.inner.edges(id, direction, rel)
+    }
+
+    /// The distinct live entities one edge away from `id` in `direction` (only over `rel` when
+    /// given), in the order of [`edges`](Self::edges).
+    pub fn neighbors(
+        &self,
+        id: &str,
+        direction: EdgeDirection,
+        rel: Option<&str>,
+    ) -> Result<Vec<Uuid>> {
+        self.inner.neighbors(id, direction, rel)
+    }
+
+    /// Walks the graph from `start` and returns the paths found (see [`TraverseOptions`]):
+    ///
+    /// - **BFS** reaches every entity at most once, by a shortest path: one path per reached
+    ///   entity (the start excluded), ordered by depth, then discovery (edges are visited out
+    ///   first, then in; each in relationship, then id order). With a `target`, the search stops
+    ///   there and returns only the shortest path to it.
+    /// - **DFS** backtracks: every simple path of 1..=`max_depth` edges from the start, in
+    ///   depth-first order, so an entity may end several paths. No path repeats an entity, so
+    ///   cycles always terminate. With a `target`, only paths ending there (not continued past it).
+    ///
+    /// `direction` `both` follows edges both ways. Errors: `NotFound` when `start` (or the
+    /// target) is not a live entity, `InvalidArgument` for a bad id or relationship name.
+    pub fn traverse(&self, start: &str, opts: &TraverseOptions) -> Result<Traversal> {
+        self.inner.traverse(start, opts)
+    }
+
+    /// The live entities whose shortest distance from `start` is exactly `depth` edges, each
+    /// with a shortest path to it (BFS order). `opts.max_depth`, `strategy`, `target` and
+    /// `limit` are ignored.
+    pub fn neighbors_at_depth(
+        &self,
+        start: &str,
+        depth: usize,
+        opts: &TraverseOptions,
+    ) -> Result<Traversal> {
+        self.inner.neighbors_at_depth(start, depth, opts)
+    }
+
+    /// A shortest path from `from` to `to`: fewest edges (bidirectional BFS, bounded by
+    /// `max_depth`), or — with `weighted` — least total `weight` (Dijkstra; an edge without a
+    /// numeric `weight` costs 1, and `cost` is set on the path). The result holds one path, or
+    /// none when `to` cannot be reached; `from == to` is the path of depth 0.
+    pub fn shortest_path(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
+        self.inner.shortest_path(from, to, opts)
+    }
+
+    /// Every simple path (no entity twice) from `from` to `to` with at most `max_depth` edges
+    /// (default [`DEFAULT_PATHS_DEPTH`](crate::graph::DEFAULT_PATHS_DEPTH)), in depth-first
+    /// order, at most `limit` of them (default
+    /// [`DEFAULT_PATH_LIMIT`](crate::graph::DEFAULT_PATH_LIMIT); more sets `truncated`).
+    /// Parallel edges (two relationships between the same entities) make distinct paths.
+    /// `from == to` gives the path of depth 0 (see [`cycles_from`](Self::cycles_from)).
+    pub fn all_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
+        self.inner.all_paths(from, to, opts)
+    }
+
+    /// How many simple paths lead from `from` to `to` with at most `max_depth` edges (default
+    /// [`DEFAULT_PATHS_DEPTH`](crate::graph::DEFAULT_PATHS_DEPTH)); counting stops at `limit`
+    /// when one is given. `from == to` counts the path of depth 0 only.
+    pub fn count_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<u64> {
+        self.inner.count_paths(from, to, opts)
+    }
+
+    /// Every simple cycle through `start` with at most `max_depth` edges, as paths that begin
+    /// and end at `start`, in depth-first order, at most `limit`. A self-loop is a cycle of
+    /// depth 1. With direction `both` a cycle never goes out and back over the same edge, and
+    /// each longer cycle is reported once per orientation.
+    pub fn cycles_from(&self, start: &str, opts: &PathOptions) -> Result<Traversal> {
+        self.inner.cycles_from(start, opts)
+    }
+
+    /// Detects cycles among the entities of `table` (every table when `None`): one cycle per
+    /// back edge of a depth-first search from each row, so the graph (as filtered by `opts`) is
+    /// acyclic exactly when nothing is returned. Every cycle returned is real, but not every
+    /// elementary cycle is enumerated (use [`cycles_from`](Self::cycles_from) for that).
+    pub fn find_cycles(&self, table: Option<&str>, opts: &PathOptions) -> Result<Traversal> {
+        self.inner.find_cycles(table, opts)
+    }
+
+    // --- administrative groups ---------------------------------------------------------------
+
+    /// The write-ahead log: its sequence, export, apply and compaction.
+    pub fn wal(&self) -> Wal<'_> {
+        Wal(&self.inner)
+    }
+
+    /// The vector indexes: caller-supplied vectors, index metadata and maintenance.
+    pub fn vectors(&self) -> Vectors<'_> {
+        Vectors(&self.inner)
+    }
+
+    /// The queued embedding work of this tenant.
+    pub fn embeddings(&self) -> Embeddings<'_> {
+        Embeddings(&self.inner)
+    }
+}
+
+/// The write-ahead log of one tenant (see [`Tenant::wal`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Wal<'t>(&'t TenantStore);
+
+impl Wal<'_> {
+    /// The sequence number of the last WAL entry (0 for a new tenant).
+    pub fn seq(&self) -> Result<u64> {
+        self.0.wal_seq()
+    }
+
+    /// Up to `limit` entries with `seq > since`, in order. Asking for entries that were
+    /// compacted away is an error (the caller needs a full copy instead).
+    pub fn entries(&self, since: u64, limit: usize) -> Result<Vec<WalEntry>> {
+        self.0.wal_entries(since, limit)
+    }
+
+    /// Applies entries exported from another database's tenant, in one atomic batch. Entries at
+    /// or below the current sequence must match what is already here (they are skipped); the
+    /// rest must continue the sequence without gaps. Rows, ids and timestamps are written
+    /// exactly as logged.
+    pub fn apply(&self, entries: &[WalEntry]) -> Result<ApplyReport> {
+        self.0.apply_wal(entries)
+    }
+
+    /// Removes entries with `seq < before`. Later exports must start at `before - 1` or after.
+    pub fn compact(&self, before: u64) -> Result<()> {
+        self.0.compact_wal(before)
+    }
+}
+
+/// The vector indexes of one tenant (see [`Tenant::vectors`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Vectors<'t>(&'t TenantStore);
+
+impl Vectors<'_> {
+    /// Stores a caller-supplied vector for `field` of row `id` of `table` under the provider
+    /// label `provider` (any name: vectors from different labels are separate indexes).
+    pub fn put(
+        &self,
+        table: &str,
+        id: &str,
+        field: &str,
+        provider: &str,
+        vector: &[f32],
+    ) -> Result<()> {
+        self.0.put_vector(table, id, field, provider, vector)
+    }
+
+    /// Stores many caller-supplied vectors in one atomic batch.
+    pub fn put_many(
+        &self,
+        table: &str,
+        field: &str,
+        provider: &str,
+        items: &[(Uuid, Vec<f32>)],
+    ) -> Result<()> {
+        self.0.put_vectors(table, field, provider, items)
+    }
+
+    /// The metadata of `index`, if any vector was ever stored in it.
+    pub fn index(&self, index: &IndexName) -> Result<Option<IndexMeta>> {
+        self.0.vector_index(index)
+    }
+
+    /// Every vector index of `table`.
+    pub fn indexes(&self, table: &str) -> Result<Vec<(IndexName, IndexMeta)>> {
+        self.0.vector_indexes(table)
+    }
+
+    /// The stored (prepared) vector of one row in `index`, with the segment it is in.
+    pub fn stored(&self, index: &IndexName, id: &Uuid) -> Result<Option<(u64, Vec<f32>)>> {
+        self.0.stored_vector(index, id)
+    }
+
+    /// Seals and merges the vector indexes of `table` (or of every table) as the maintenance
+    /// policy says, or — with `force` — builds each into a single segment.
+    pub fn optimize(
+        &self,
+        table: Option<&str>,
+        force: bool,
+    ) -> Result<Vec<(IndexName, MaintenanceReport)>> {
+        self.0.optimize_vectors(table, force)
+    }
+
+    /// Runs maintenance on `indexes` when the policy asks for it (cheap when it does not).
+    pub fn maintain(&self, indexes: &[IndexName]) -> Result<()> {
+        self.0.maintain_vectors(indexes)
+    }
+}
+
+/// The queued embedding work of one tenant (see [`Tenant::embeddings`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Embeddings<'t>(&'t TenantStore);
+
+impl Embeddings<'_> {
+    /// Computes queued embedding work, at most `max_rows` rows (in batches of 32), skipping
+    /// work whose provider cannot embed now. Safe to run while others write: work whose row
+    /// changed meanwhile is left for the next drain.
+    pub fn drain(&self, max_rows: usize) -> Result<DrainReport> {
+        self.0.drain_embeddings(max_rows)
+    }
+
+    /// The next up-to-`max_rows` rows of queued work whose provider `can` embed, with their
+    /// current texts: phase one of a drain (phase two is [`Self::store_batch`]). An async drain
+    /// awaits its embeddings between the two.
+    pub fn next_batch(
+        &self,
+        max_rows: usize,
+        can: &dyn Fn(&str) -> bool,
+    ) -> Result<EmbeddingBatch> {
+        self.0.next_embedding_batch(max_rows, can)
+    }
+
+    /// Stores the vectors computed for `batch` (`(provider, one vector per text of
+    /// [`EmbeddingBatch::requests`])`) in one write, re-checking that each piece of work is
+    /// still queued and its text unchanged; drops work whose row or text is gone. Returns
+    /// `(embedded, dropped)`.
+    pub fn store_batch(
+        &self,
+        batch: &EmbeddingBatch,
+        vectors: Vec<(String, Vec<Vec<f32>>)>,
+    ) -> Result<(u64, u64)> {
+        self.0.store_embedding_batch(batch, vectors)
+    }
+
+    /// Rows with queued embedding work `(local, replica)`.
+    pub fn queued(&self) -> Result<(u64, u64)> {
+        self.0.queued_rows()
+    }
+}

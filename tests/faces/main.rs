@@ -1,0 +1,17 @@
+//! The faces over the same operations: the `rem` CLI as a process and the wasm-bindgen JS face on
+//! wasm32.
+//!
+//! One test binary per layer (each links the whole crate once); each file is a module named
+//! after the behaviour it proves. Run one with e.g. `cargo test --test faces <module>::`.
+
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "../common/mod.rs"]
+mod common;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod api_parity;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli_graph;
+mod wasm_face;

@@ -1,0 +1,23 @@
+//! The store on every backend: entities, schemas, secondary indexes, tenants, the WAL and the KV
+//! conformance suite (which also runs on wasm32).
+//!
+//! One test binary per layer (each links the whole crate once); each file is a module named
+//! after the behaviour it proves. Run one with e.g. `cargo test --test store <module>::`.
+
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "../common/mod.rs"]
+mod common;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod entity_lifecycle;
+mod kv_conformance;
+#[cfg(not(target_arch = "wasm32"))]
+mod schema_validation;
+#[cfg(not(target_arch = "wasm32"))]
+mod secondary_indexes;
+#[cfg(not(target_arch = "wasm32"))]
+mod tenant_isolation;
+#[cfg(not(target_arch = "wasm32"))]
+mod typed_tables;
+#[cfg(not(target_arch = "wasm32"))]
+mod wal_replication;
