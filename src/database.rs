@@ -28,6 +28,12 @@ pub struct OpenOptions {
     pub default_embedding: Option<String>,
     /// Directory of the local model; `None`: `$REM_MODEL_DIR`, else `./models/<model>`.
     pub model_dir: Option<PathBuf>,
+    /// Open an existing database without writing to its files (every write fails with a
+    /// `STORAGE` error); a missing database is `NOT_FOUND` instead of being created.
+    pub read_only: bool,
+    /// How long to wait for another process to release the database's lock; `None` fails at
+    /// once (the `rem` CLI waits 5 s).
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 impl OpenOptions {
@@ -111,9 +117,28 @@ impl Database {
             .backend
             .or_else(|| kv::detect(dir))
             .unwrap_or(Backend::Redb);
-        let kv = kv::open(backend, dir)?;
+        let kv = kv::open_with(
+            backend,
+            dir,
+            &kv::KvOptions {
+                read_only: options.read_only,
+                lock_timeout: options.lock_timeout.unwrap_or_default(),
+            },
+        )?;
         let path = (backend != Backend::Memory).then(|| dir.to_path_buf());
         Self::assemble(kv, path, options)
+    }
+
+    /// Verifies the database in `dir` (the backend already there, or `options.backend`) without
+    /// writing to it: the backend's integrity check where it has one, then a read of every key.
+    /// Damage is listed in the report's `problems`; an `Err` means the check could not run.
+    pub fn check(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<kv::CheckReport> {
+        let dir = dir.as_ref();
+        let backend = options
+            .backend
+            .or_else(|| kv::detect(dir))
+            .ok_or_else(|| Error::NotFound(format!("no database in {}", dir.display())))?;
+        kv::check(backend, dir, options.lock_timeout.unwrap_or_default())
     }
 
     /// A fresh in-memory database.

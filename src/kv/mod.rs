@@ -13,6 +13,7 @@ mod rocks;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -304,6 +305,44 @@ pub trait Kv: Send + Sync + 'static {
         batch.delete(key);
         self.write(batch)
     }
+
+    /// True when the store was opened read-only: every write fails with a storage error.
+    fn is_read_only(&self) -> bool {
+        false
+    }
+}
+
+/// How [`open_with`] opens a file backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KvOptions {
+    /// Open an existing database without ever writing to its files; a missing database is a
+    /// `NOT_FOUND` error instead of being created.
+    pub read_only: bool,
+    /// How long to wait for another process to release the database's lock before failing
+    /// (zero: fail at once), like SQLite's busy timeout.
+    pub lock_timeout: Duration,
+}
+
+/// What [`check`] found in a database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// The backend checked.
+    pub backend: &'static str,
+    /// The file or directory checked.
+    pub path: String,
+    /// Keys read.
+    pub keys: u64,
+    /// Bytes of keys and values read.
+    pub bytes: u64,
+    /// Every problem found, in the order found; empty when the database is sound.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    /// True when no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
 }
 
 /// The storage engines remdb ships.
@@ -363,42 +402,122 @@ pub fn detect(dir: &Path) -> Option<Backend> {
 /// Opens (creating when missing) a store of `backend` kind in the directory `dir`.
 /// `dir` is ignored for [`Backend::Memory`].
 pub fn open(backend: Backend, dir: &Path) -> Result<Arc<dyn Kv>> {
+    open_with(backend, dir, &KvOptions::default())
+}
+
+/// Opens a store of `backend` kind in the directory `dir` as `options` say: read-only (never
+/// creating or writing anything) or read-write (creating it when missing), waiting up to the lock
+/// timeout for another process. `dir` is ignored for [`Backend::Memory`].
+pub fn open_with(backend: Backend, dir: &Path, options: &KvOptions) -> Result<Arc<dyn Kv>> {
+    if backend == Backend::Memory {
+        return Ok(Arc::new(MemoryKv::new()));
+    }
+    if options.read_only {
+        check_dir(backend, dir)?;
+        if detect(dir) != Some(backend) {
+            return Err(Error::NotFound(format!("no database in {}", dir.display())));
+        }
+    } else {
+        prepare_dir(backend, dir)?;
+    }
     match backend {
         Backend::Memory => Ok(Arc::new(MemoryKv::new())),
+        Backend::Redb => Ok(Arc::new(RedbKv::open_file_with(
+            &dir.join(REDB_FILE),
+            options,
+        )?)),
+        Backend::RocksDb => open_rocksdb(&dir.join(ROCKSDB_DIR), options),
+    }
+}
+
+/// Verifies the database of `backend` kind in `dir` without writing to it: the backend's own
+/// integrity check where it has one (redb's, run on a private copy of the file), then a read of
+/// every key and value. Damage is reported in [`CheckReport::problems`]; an `Err` means the
+/// check itself could not run (no database, a held lock).
+pub fn check(backend: Backend, dir: &Path, lock_timeout: Duration) -> Result<CheckReport> {
+    let options = KvOptions {
+        read_only: true,
+        lock_timeout,
+    };
+    let mut report = CheckReport {
+        backend: backend.name(),
+        ..CheckReport::default()
+    };
+    match backend {
+        Backend::Memory => {
+            return Err(Error::InvalidArgument(
+                "a memory database has nothing to check".into(),
+            ))
+        }
         Backend::Redb => {
-            prepare_dir(backend, dir)?;
-            Ok(Arc::new(RedbKv::open_file(&dir.join(REDB_FILE))?))
+            let file = dir.join(REDB_FILE);
+            report.path = file.display().to_string();
+            check_dir(backend, dir)?;
+            if !file.is_file() {
+                return Err(Error::NotFound(format!("no database in {}", dir.display())));
+            }
+            self::redb::check_file(&file, lock_timeout, &mut report)?;
         }
         Backend::RocksDb => {
-            prepare_dir(backend, dir)?;
-            open_rocksdb(&dir.join(ROCKSDB_DIR))
+            let path = dir.join(ROCKSDB_DIR);
+            report.path = path.display().to_string();
+            check_dir(backend, dir)?;
+            if detect(dir) != Some(backend) {
+                return Err(Error::NotFound(format!("no database in {}", dir.display())));
+            }
+            match open_rocksdb(&path, &options) {
+                Ok(kv) => read_all(&*kv, &mut report),
+                Err(e) => report.problems.push(e.to_string()),
+            }
         }
+    }
+    Ok(report)
+}
+
+/// Reads every pair of `kv` into `report`; the first failed read is a problem.
+fn read_all(kv: &dyn Kv, report: &mut CheckReport) {
+    let pairs = match kv.scan(&KeyRange::all(), Direction::Forward) {
+        Ok(pairs) => pairs,
+        Err(e) => return report.problems.push(e.to_string()),
+    };
+    for pair in pairs {
+        match pair {
+            Ok((k, v)) => {
+                report.keys += 1;
+                report.bytes += (k.len() + v.len()) as u64;
+            }
+            Err(e) => return report.problems.push(e.to_string()),
+        }
+    }
+}
+
+/// Refuses a directory that holds another backend's database.
+fn check_dir(backend: Backend, dir: &Path) -> Result<()> {
+    match detect(dir) {
+        Some(existing) if existing != backend => Err(Error::InvalidArgument(format!(
+            "{} holds a {} database, not {}",
+            dir.display(),
+            existing.name(),
+            backend.name()
+        ))),
+        _ => Ok(()),
     }
 }
 
 /// Refuses a directory that holds another backend's database, then creates it when missing.
 fn prepare_dir(backend: Backend, dir: &Path) -> Result<()> {
-    if let Some(existing) = detect(dir) {
-        if existing != backend {
-            return Err(Error::InvalidArgument(format!(
-                "{} holds a {} database, not {}",
-                dir.display(),
-                existing.name(),
-                backend.name()
-            )));
-        }
-    }
+    check_dir(backend, dir)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))
 }
 
 #[cfg(feature = "rocksdb")]
-fn open_rocksdb(path: &Path) -> Result<Arc<dyn Kv>> {
-    Ok(Arc::new(RocksKv::open(path)?))
+fn open_rocksdb(path: &Path, options: &KvOptions) -> Result<Arc<dyn Kv>> {
+    Ok(Arc::new(RocksKv::open_with(path, options)?))
 }
 
 #[cfg(not(feature = "rocksdb"))]
-fn open_rocksdb(_path: &Path) -> Result<Arc<dyn Kv>> {
+fn open_rocksdb(_path: &Path, _options: &KvOptions) -> Result<Arc<dyn Kv>> {
     Err(Error::InvalidArgument(
         "this build of remdb has no RocksDB backend; rebuild with `--features rocksdb`".into(),
     ))

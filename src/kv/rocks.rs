@@ -2,26 +2,75 @@
 
 use std::ops::Bound;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use rocksdb::{DBIteratorWithThreadMode, IteratorMode, Options, ReadOptions, WriteOptions, DB};
+use rocksdb::{
+    DBIteratorWithThreadMode, InfoLogger, IteratorMode, LogLevel, Options, ReadOptions,
+    WriteOptions, DB,
+};
 
-use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, WriteBatch};
+use super::{BatchOp, Direction, KeyRange, Kv, KvIter, KvOptions, KvPair, KvSnapshot, WriteBatch};
 use crate::error::{Error, Result};
 
 /// The RocksDB backend. Every write batch is synced to disk before `write` returns.
 pub struct RocksKv {
     db: DB,
+    read_only: bool,
+    /// The directory, for error messages.
+    label: String,
 }
 
 impl RocksKv {
     /// Opens or creates a RocksDB directory at `path`.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &KvOptions::default())
+    }
+
+    /// Opens the RocksDB directory at `path` as `options` say: read-only (nothing written to the
+    /// directory, not even RocksDB's info log) or read-write (created when missing), waiting up
+    /// to the lock timeout for another process to release it.
+    pub fn open_with(path: &Path, options: &KvOptions) -> Result<Self> {
+        let label = path.display().to_string();
         let mut opts = Options::default();
-        opts.create_if_missing(true);
         opts.set_compression_type(rocksdb::DBCompressionType::None);
-        let db = DB::open(&opts, path)
-            .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
-        Ok(RocksKv { db })
+        if options.read_only {
+            opts.set_info_logger(InfoLogger::new_callback_logger(LogLevel::Fatal, |_, _| {}));
+            let db = DB::open_for_read_only(&opts, path, false)
+                .map_err(|e| Error::Storage(format!("cannot open {label}: {e}")))?;
+            return Ok(RocksKv {
+                db,
+                read_only: true,
+                label,
+            });
+        }
+        opts.create_if_missing(true);
+        let started = Instant::now();
+        loop {
+            match DB::open(&opts, path) {
+                Ok(db) => {
+                    return Ok(RocksKv {
+                        db,
+                        read_only: false,
+                        label,
+                    })
+                }
+                Err(e) if e.to_string().contains("lock") => {
+                    let waited = started.elapsed();
+                    if waited >= options.lock_timeout {
+                        return Err(Error::Storage(format!(
+                            "{label} is still open in another process after waiting {:.1} s for \
+                             it; try again later or wait longer (`rem --wait SECONDS` or \
+                             REM_LOCK_TIMEOUT)",
+                            options.lock_timeout.as_secs_f64()
+                        )));
+                    }
+                    std::thread::sleep(
+                        Duration::from_millis(25).min(options.lock_timeout - waited),
+                    );
+                }
+                Err(e) => return Err(Error::Storage(format!("cannot open {label}: {e}"))),
+            }
+        }
     }
 }
 
@@ -115,6 +164,12 @@ impl Kv for RocksKv {
         if batch.is_empty() {
             return Ok(());
         }
+        if self.read_only {
+            return Err(Error::Storage(format!(
+                "{} is open read-only: this command cannot write",
+                self.label
+            )));
+        }
         let mut rb = rocksdb::WriteBatch::default();
         for op in batch.ops() {
             op.check()?;
@@ -137,6 +192,10 @@ impl Kv for RocksKv {
         Ok(Box::new(RocksSnapshot {
             snapshot: self.db.snapshot(),
         }))
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only
     }
 }
 

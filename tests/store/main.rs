@@ -9,6 +9,8 @@
 mod common;
 
 #[cfg(not(target_arch = "wasm32"))]
+mod damaged_files;
+#[cfg(not(target_arch = "wasm32"))]
 mod entity_lifecycle;
 mod kv_conformance;
 #[cfg(not(target_arch = "wasm32"))]
