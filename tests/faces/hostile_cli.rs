@@ -54,7 +54,12 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "rem {args:?}: {}{err}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rem {args:?}: {}{err}",
+        stdout(&out)
+    );
     assert!(!err.contains("panicked at"), "rem {args:?} panicked: {err}");
     err
 }
@@ -110,7 +115,11 @@ fn a_zeroed_page_gives_a_storage_error_naming_the_file_and_check_finds_it() {
 
     let original = std::fs::read(&file).unwrap();
     let pages = used_pages(&file);
-    assert!(pages.len() > 3, "too small a file to damage: {} pages", pages.len());
+    assert!(
+        pages.len() > 3,
+        "too small a file to damage: {} pages",
+        pages.len()
+    );
     let (mut failed_reads, mut found_by_check) = (0, 0);
     let damaged_dir = tmp.path().join("damaged");
     for page in pages {
@@ -120,7 +129,11 @@ fn a_zeroed_page_gives_a_storage_error_naming_the_file_and_check_finds_it() {
         let damaged = redb_file(&damaged_dir);
         std::fs::write(&damaged, &bytes).unwrap();
         let name = damaged.display().to_string();
-        for args in [&["list", "resources"][..], &["get", &ids[150]], &["count", "resources"]] {
+        for args in [
+            &["list", "resources"][..],
+            &["get", &ids[150]],
+            &["count", "resources"],
+        ] {
             let out = run(&damaged_dir, args);
             let err = stderr(&out);
             assert!(!err.contains("panicked at"), "page {page}, {args:?}: {err}");
@@ -168,7 +181,11 @@ fn truncated_and_flipped_files_fail_with_storage_errors() {
         assert!(err.contains("storage"), "{what}: {err}");
         assert!(err.contains("remdb.redb"), "{what}: {err}");
         let out = run(&damaged_dir, &["count", "resources"]);
-        assert!(!stderr(&out).contains("panicked at"), "{what}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("panicked at"),
+            "{what}: {}",
+            stderr(&out)
+        );
         std::fs::remove_dir_all(&damaged_dir).unwrap();
     }
 }
@@ -180,7 +197,10 @@ fn holder(dir: &Path, args: &[&str]) -> Child {
     let child = cmd.spawn().expect("spawn rem");
     // It holds the lock once it reads stdin; wait until a second writer is refused.
     for _ in 0..200 {
-        let probe = run(dir, &["--wait", "0", "insert", "resources", r#"{"name": "probe"}"#]);
+        let probe = run(
+            dir,
+            &["--wait", "0", "insert", "resources", r#"{"name": "probe"}"#],
+        );
         if !probe.status.success() {
             assert!(
                 stderr(&probe).contains("already open in another process"),
@@ -206,13 +226,20 @@ fn a_second_process_waits_for_the_lock_then_times_out_with_a_clear_message() {
     let err = fails(&dir, &["--wait", "0.3", "count", "resources"]);
     assert!(err.contains("still open in another process"), "{err}");
     assert!(err.contains("after waiting 0.3 s"), "{err}");
-    assert!(err.contains(&redb_file(&dir).display().to_string()), "{err}");
+    assert!(
+        err.contains(&redb_file(&dir).display().to_string()),
+        "{err}"
+    );
     // The environment variable sets the same timeout.
     let mut cmd = rem(&dir, &["count", "resources"]);
     cmd.env("REM_LOCK_TIMEOUT", "0.2");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("after waiting 0.2 s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("after waiting 0.2 s"),
+        "{}",
+        stderr(&out)
+    );
     let out = finish(held, br#"{"name": "late"}"#);
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -230,9 +257,14 @@ fn a_second_process_waits_for_the_lock_and_then_succeeds() {
     assert!(first.status.success(), "{}", stderr(&first));
     let second = waiting.wait_with_output().unwrap();
     assert!(second.status.success(), "{}", stderr(&second));
-    let names: Value =
-        serde_json::from_str(&ok(&dir, &["sql", "SELECT name FROM resources WHERE name IN ('first', 'second') ORDER BY name"]))
-            .unwrap();
+    let names: Value = serde_json::from_str(&ok(
+        &dir,
+        &[
+            "sql",
+            "SELECT name FROM resources WHERE name IN ('first', 'second') ORDER BY name",
+        ],
+    ))
+    .unwrap();
     assert_eq!(
         names,
         serde_json::json!([{"name": "first"}, {"name": "second"}])
@@ -248,7 +280,10 @@ fn readers_share_the_database() {
     let reader = cmd.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     // ...lets other readers in at once, and the writer waits until it is done.
-    assert_eq!(ok(&dir, &["--wait", "0", "count", "resources", "--text"]).trim(), "200");
+    assert_eq!(
+        ok(&dir, &["--wait", "0", "count", "resources", "--text"]).trim(),
+        "200"
+    );
     let out = finish(reader, b"SELECT COUNT(*) AS n FROM resources");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), r#"[{"n":200}]"#);
@@ -289,7 +324,12 @@ fn reading_commands_write_nothing() {
         &["check"],
     ] {
         ok(&dir, args);
-        assert!(fingerprint(&file) == before, "`rem {}` changed {}", args.join(" "), file.display());
+        assert!(
+            fingerprint(&file) == before,
+            "`rem {}` changed {}",
+            args.join(" "),
+            file.display()
+        );
     }
     // `path` between two unconnected rows finds nothing, and writes nothing either.
     let _ = run(&dir, &["path", id, &ids[1]]);
@@ -305,7 +345,12 @@ fn a_failed_command_on_a_missing_database_creates_nothing() {
     let missing = tmp.path().join("typo");
     // Reads: a clear not-found error.
     let id = "0190b5e8-0000-7000-8000-000000000000";
-    for args in [&["get", id][..], &["check"], &["sql", "SELECT 1"], &["wal", "seq"]] {
+    for args in [
+        &["get", id][..],
+        &["check"],
+        &["sql", "SELECT 1"],
+        &["wal", "seq"],
+    ] {
         let err = fails(&missing, args);
         assert!(err.contains("no database in"), "{args:?}: {err}");
     }
@@ -317,7 +362,12 @@ fn a_failed_command_on_a_missing_database_creates_nothing() {
         &["schema", "add", "/nonexistent/schema.json"],
     ] {
         fails(&missing, args);
-        assert!(!missing.exists(), "`rem {}` created {}", args.join(" "), missing.display());
+        assert!(
+            !missing.exists(),
+            "`rem {}` created {}",
+            args.join(" "),
+            missing.display()
+        );
     }
     // An existing empty directory stays, without a database in it.
     std::fs::create_dir(&missing).unwrap();
@@ -340,7 +390,10 @@ fn embed_parses_options_after_the_texts() {
         &["embed", "--provider", "evil:xx", "hello"],
     ] {
         let err = fails(&dir, args);
-        assert!(err.contains("unknown embedding provider in `evil:xx`"), "{args:?}: {err}");
+        assert!(
+            err.contains("unknown embedding provider in `evil:xx`"),
+            "{args:?}: {err}"
+        );
     }
     // A text starting with `-` goes after `--`.
     let err = fails(&dir, &["embed", "--provider", "evil:xx", "--", "-hello"]);

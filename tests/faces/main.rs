@@ -14,4 +14,6 @@ mod api_parity;
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_graph;
+#[cfg(not(target_arch = "wasm32"))]
+mod hostile_cli;
 mod wasm_face;

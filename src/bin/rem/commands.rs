@@ -29,10 +29,18 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         .clone()
         .or_else(|| env_var("REM_TENANT"))
         .unwrap_or_else(|| DEFAULT_TENANT.into());
-    if cli.command.only_reads()
-        && cli.backend != Some(remdb::kv::Backend::Memory)
-        && remdb::kv::detect(&dir).is_none()
-    {
+    let lock_timeout = match cli.wait {
+        Some(wait) => wait,
+        None => match env_var("REM_LOCK_TIMEOUT") {
+            Some(v) => crate::parse_seconds(&v)
+                .map_err(|e| CliError::Message(format!("REM_LOCK_TIMEOUT: {e}")))?,
+            None => DEFAULT_LOCK_TIMEOUT,
+        },
+    };
+    let on_disk = cli.backend != Some(remdb::kv::Backend::Memory);
+    let existing = remdb::kv::detect(&dir);
+    let read_only = cli.command.only_reads() && on_disk;
+    if read_only && existing.is_none() {
         return Err(remdb::Error::NotFound(format!(
             "no database in {} (create one with `rem --db {} init`)",
             dir.display(),
@@ -40,29 +48,129 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         ))
         .into());
     }
+    let options = OpenOptions {
+        backend: cli.backend,
+        embedding_mode: cli.embedding_mode,
+        default_embedding: cli.embedding.clone(),
+        model_dir: cli.model.clone(),
+        read_only,
+        lock_timeout: Some(lock_timeout),
+    };
+    if matches!(cli.command, Command::Check) {
+        return check(&dir, &options, &mut Output::new(cli.json, cli.text));
+    }
     // `embed` needs no database: without one it runs over a throw-away in-memory database.
-    let needs_no_db = matches!(cli.command, Command::Embed(_)) && remdb::kv::detect(&dir).is_none();
+    let needs_no_db = matches!(cli.command, Command::Embed(_)) && existing.is_none();
+    // A write on a missing database creates it; if the command then fails, what it created goes.
+    let created = (on_disk && !needs_no_db && existing.is_none())
+        .then(|| Created::before_open(&dir, cli.backend));
     let db = Database::open_with(
         &dir,
         &OpenOptions {
             backend: if needs_no_db {
                 Some(remdb::kv::Backend::Memory)
             } else {
-                cli.backend
+                options.backend
             },
-            embedding_mode: cli.embedding_mode,
-            default_embedding: cli.embedding.clone(),
-            model_dir: cli.model.clone(),
+            ..options
         },
-    )?;
-    let tenant = db.tenant(&tenant_name)?;
-    let mut out = Output::new(cli.json, cli.text);
-    let result = dispatch(cli.command, &db, &tenant, &mut out);
-    // Print what was produced even when the command failed half-way (e.g. a read error).
-    let flushed = out.flush();
-    result?;
-    flushed?;
-    Ok(())
+    );
+    let db = match db {
+        Ok(db) => db,
+        Err(e) => {
+            if let Some(created) = created {
+                created.remove();
+            }
+            return Err(e.into());
+        }
+    };
+    let result = (|| {
+        let tenant = db.tenant(&tenant_name)?;
+        let mut out = Output::new(cli.json, cli.text);
+        let result = dispatch(cli.command, &db, &tenant, &mut out);
+        // Print what was produced even when the command failed half-way (e.g. a read error).
+        let flushed = out.flush();
+        result?;
+        flushed?;
+        Ok(())
+    })();
+    if let (Err(_), Some(created)) = (&result, created) {
+        // Unlinked while this process still holds the lock, so that a process waiting for it
+        // opens a new file rather than the removed one.
+        created.remove_files();
+        drop(db);
+        created.remove();
+    }
+    result
+}
+
+/// Seconds `rem` waits for another process to release the database by default.
+const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a write on a missing database is about to create, so a failed command can remove it.
+struct Created {
+    /// The directory, when the command creates it too.
+    dir: Option<PathBuf>,
+    /// The database file or directory the backend creates inside it.
+    store: PathBuf,
+}
+
+impl Created {
+    fn before_open(dir: &std::path::Path, backend: Option<remdb::kv::Backend>) -> Self {
+        let store = match backend {
+            Some(remdb::kv::Backend::RocksDb) => dir.join("rocksdb"),
+            _ => dir.join("remdb.redb"),
+        };
+        Created {
+            dir: (!dir.exists()).then(|| dir.to_path_buf()),
+            store,
+        }
+    }
+
+    /// Removes the database file or directory (best effort).
+    fn remove_files(&self) {
+        if self.store.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.store);
+        } else {
+            let _ = std::fs::remove_file(&self.store);
+        }
+    }
+
+    /// Removes the database and, when the command created it, the directory if it is empty.
+    fn remove(self) {
+        self.remove_files();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// `rem check`: verifies the database and prints what was read, or fails listing the damage.
+fn check(dir: &std::path::Path, options: &OpenOptions, out: &mut Output) -> Result<(), CliError> {
+    let report = Database::check(dir, options)?;
+    if out.json() {
+        out.compact(&report)?;
+    } else if report.is_ok() {
+        out.line(&format!(
+            "ok: {} keys, {} bytes read from {} ({})",
+            report.keys, report.bytes, report.path, report.backend
+        ))?;
+    }
+    out.flush()?;
+    if report.is_ok() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{} is damaged ({} problem{} found):",
+        report.path,
+        report.problems.len(),
+        plural(report.problems.len())
+    );
+    for problem in &report.problems {
+        message.push_str("\n  - ");
+        message.push_str(problem);
+    }
+    Err(remdb::Error::Storage(message).into())
 }
 
 fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
@@ -210,6 +318,9 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Embed(args) => crate::vectors::embed(t, args, out),
         Command::Search(args) => crate::vectors::search(t, args, out),
         Command::Embeddings(cmd) => crate::vectors::embeddings(db, t, cmd, out),
+        Command::Check => Err(CliError::Message(
+            "`check` runs before the database opens".into(),
+        )),
     }
 }
 

@@ -52,6 +52,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub text: bool,
 
+    /// Seconds to wait for another process to release the database before giving up
+    /// (env REM_LOCK_TIMEOUT; default 5; 0 fails at once)
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub wait: Option<std::time::Duration>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -198,14 +203,19 @@ pub(crate) enum Command {
     /// Embedding queue and vector indexes: status, flush, optimize
     #[command(subcommand)]
     Embeddings(vectors::EmbeddingsCommand),
+    /// Verify the database without writing to it (the backend's integrity check, then a read of
+    /// every key); exits 1 and lists the damage when there is any
+    Check,
 }
 
 impl Command {
-    /// Commands that never write: they must not create a database where there is none.
+    /// Commands that never write: they open the database read-only and must not create a
+    /// database where there is none.
     pub(crate) fn only_reads(&self) -> bool {
         matches!(
             self,
-            Command::Get { .. }
+            Command::Check
+                | Command::Get { .. }
                 | Command::List { .. }
                 | Command::Count { .. }
                 | Command::Lookup { .. }
@@ -277,6 +287,16 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
 
 fn parse_mode(s: &str) -> Result<remdb::vector::EmbedMode, String> {
     s.parse().map_err(|e: remdb::Error| e.to_string())
+}
+
+/// A lock timeout in seconds (fractions allowed).
+pub(crate) fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{s}` is not a number of seconds between 0 and about 10^19"))
 }
 
 fn parse_category(s: &str) -> Result<Category, String> {

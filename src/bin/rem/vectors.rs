@@ -10,8 +10,9 @@ use crate::{input, CliError};
 
 #[derive(Debug, Args)]
 pub(crate) struct EmbedArgs {
-    /// Texts to embed (`-` reads one text from stdin, `@path` from a file)
-    #[arg(required = true, allow_hyphen_values = true)]
+    /// Texts to embed (`-` reads one text from stdin, `@path` from a file); options may come
+    /// before, between or after them; put `--` before texts that start with `-`
+    #[arg(required = true)]
     texts: Vec<String>,
     /// Provider spec (default: the database's default, e.g. local:all-MiniLM-L6-v2)
     #[arg(long, value_name = "SPEC")]
