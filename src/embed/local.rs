@@ -136,6 +136,7 @@ impl LocalEmbedder {
     fn from_proto(proto: ModelProto, tokenizer_json: &[u8]) -> Result<Self> {
         let mut tokenizer =
             Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("invalid tokenizer.json", e))?;
+        check_vocabulary(&tokenizer, &proto)?;
         // tokenizer.json ships fixed padding to 128: pad to the longest text of each batch instead.
         let pad = tokenizer.get_padding().cloned().unwrap_or_default();
         tokenizer.with_padding(Some(PaddingParams {
@@ -294,6 +295,103 @@ impl Embedder for LocalEmbedder {
     }
 }
 
+/// Refuses a tokenizer that can produce a token id the model's embedding table has no row for
+/// (tract would panic looking it up, on whatever text first produces that id).
+fn check_vocabulary(tokenizer: &Tokenizer, proto: &ModelProto) -> Result<()> {
+    let Some(rows) = embedding_rows(proto) else {
+        // No embedding lookup of the token ids recognised: nothing to compare against.
+        return Ok(());
+    };
+    let Some(highest) = highest_token_id(tokenizer) else {
+        return Ok(());
+    };
+    if u64::from(highest) >= rows {
+        return Err(Error::Embedding(format!(
+            "tokenizer.json does not fit the model: it has token ids up to {highest}, but the \
+             model's embedding table has {rows} rows (ids 0–{}); use the tokenizer.json that \
+             belongs to this model.onnx",
+            rows.saturating_sub(1)
+        )));
+    }
+    Ok(())
+}
+
+/// The highest id the tokenizer can emit: its vocabulary, added tokens and padding token.
+fn highest_token_id(tokenizer: &Tokenizer) -> Option<u32> {
+    let vocab = tokenizer.get_vocab(true).into_values().max();
+    let pad = tokenizer.get_padding().map(|p| p.pad_id);
+    vocab.into_iter().chain(pad).max()
+}
+
+/// Rows of the table the model looks token ids up in: the smallest first dimension of the tables
+/// of every axis-0 `Gather` whose indices are the `input_ids` input (directly or through casts),
+/// found through a dequantizing `Cast`/`Mul`/`DequantizeLinear` chain. `None` when there is none.
+pub(crate) fn embedding_rows(proto: &ModelProto) -> Option<u64> {
+    let graph = proto.graph.as_ref()?;
+    let ids_input = graph
+        .input
+        .iter()
+        .find(|i| i.name == "input_ids")
+        .or_else(|| graph.input.first())?;
+    // Values that carry the token ids unchanged.
+    let mut ids: std::collections::HashSet<&str> = [ids_input.name.as_str()].into();
+    loop {
+        let before = ids.len();
+        for n in &graph.node {
+            if matches!(n.op_type.as_str(), "Cast" | "Identity")
+                && n.input.first().is_some_and(|i| ids.contains(i.as_str()))
+            {
+                ids.extend(n.output.iter().map(String::as_str));
+            }
+        }
+        if ids.len() == before {
+            break;
+        }
+    }
+    graph
+        .node
+        .iter()
+        .filter(|n| {
+            n.op_type == "Gather"
+                && n.input.len() == 2
+                && ids.contains(n.input[1].as_str())
+                && n.attribute
+                    .iter()
+                    .find(|a| a.name == "axis")
+                    .map_or(true, |a| a.i == 0)
+        })
+        .filter_map(|n| table_rows(graph, &n.input[0]))
+        .min()
+}
+
+/// The first dimension of the 2-d table `value` is, or is computed from a few steps back through
+/// the nodes that dequantize a table (`Cast`, `Mul` by a scale, `DequantizeLinear`).
+fn table_rows<'g>(graph: &'g tract_onnx::pb::GraphProto, mut value: &'g str) -> Option<u64> {
+    let initializer = |name: &str| graph.initializer.iter().find(|t| t.name == name);
+    for _ in 0..4 {
+        if let Some(t) = initializer(value) {
+            return (t.dims.len() == 2 && t.dims[0] > 0).then(|| t.dims[0] as u64);
+        }
+        let n = graph
+            .node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == value))?;
+        if !matches!(
+            n.op_type.as_str(),
+            "Cast" | "Mul" | "DequantizeLinear" | "Identity"
+        ) {
+            return None;
+        }
+        // Of a `Mul`, the operand that is (or comes from) the table, not the per-row scale.
+        value = n
+            .input
+            .iter()
+            .find(|i| initializer(i).map_or(true, |t| t.dims.len() == 2 && t.dims[1] > 1))
+            .or(n.input.first())?;
+    }
+    None
+}
+
 /// tract-onnx's ONNX parser with remdb's last-axis layer norm. The exported value_info
 /// claims shapes tract cannot reconcile with broadcasting (the attention-mask `Where`), so tract
 /// infers every intermediate shape itself.
@@ -353,4 +451,82 @@ fn load_plan(mut proto: ModelProto) -> Result<Plan> {
     typed
         .into_runnable()
         .map_err(|e| tract_err("cannot plan ONNX model", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::{self, NodeProto};
+
+    /// A graph looking `input_ids` up in a `[rows, 4]` table, through a cast as exporters do.
+    fn lookup_model(rows: i64) -> ModelProto {
+        let value = |name: &str| pb::ValueInfoProto {
+            name: name.into(),
+            ..Default::default()
+        };
+        let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
+            op_type: op.into(),
+            name: format!("{op}_{output}"),
+            input: inputs.iter().map(|i| i.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(pb::GraphProto {
+                input: vec![value("input_ids"), value("attention_mask")],
+                output: vec![value("hidden")],
+                initializer: vec![pb::TensorProto {
+                    name: "word_embeddings".into(),
+                    dims: vec![rows, 4],
+                    ..Default::default()
+                }],
+                node: vec![
+                    node("Cast", &["input_ids"], "ids32"),
+                    node("Gather", &["word_embeddings", "ids32"], "hidden"),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A whitespace word-level tokenizer whose highest id is `highest`.
+    fn tokenizer(highest: u32) -> Tokenizer {
+        let json = format!(
+            r#"{{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+               "normalizer":null,"pre_tokenizer":{{"type":"Whitespace"}},"post_processor":null,
+               "decoder":null,"model":{{"type":"WordLevel",
+               "vocab":{{"[UNK]":0,"cat":1,"猫":{highest}}},"unk_token":"[UNK]"}}}}"#
+        );
+        Tokenizer::from_bytes(json.as_bytes()).expect("crafted tokenizer parses")
+    }
+
+    #[test]
+    fn finds_the_rows_of_the_token_embedding_table() {
+        assert_eq!(embedding_rows(&lookup_model(10)), Some(10));
+        assert_eq!(embedding_rows(&ModelProto::default()), None);
+    }
+
+    #[test]
+    fn a_tokenizer_within_the_table_is_accepted() {
+        assert_eq!(highest_token_id(&tokenizer(9)), Some(9));
+        check_vocabulary(&tokenizer(9), &lookup_model(10)).expect("ids 0..=9 fit 10 rows");
+    }
+
+    #[test]
+    fn a_tokenizer_beyond_the_table_is_refused_at_load() {
+        let e = check_vocabulary(&tokenizer(25), &lookup_model(10)).unwrap_err();
+        assert_eq!(e.code(), "EMBEDDING");
+        let message = e.to_string();
+        assert!(message.contains("up to 25"), "{message}");
+        assert!(message.contains("10 rows"), "{message}");
+        // The whole load refuses it too, before the model is built or run.
+        let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+            "normalizer":null,"pre_tokenizer":{"type":"Whitespace"},"post_processor":null,
+            "decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0,"猫":25},
+            "unk_token":"[UNK]"}}"#;
+        let e = LocalEmbedder::from_proto(lookup_model(10), json.as_bytes()).unwrap_err();
+        assert_eq!(e.code(), "EMBEDDING", "{e}");
+        assert!(e.to_string().contains("does not fit the model"), "{e}");
+    }
 }

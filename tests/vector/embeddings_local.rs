@@ -205,3 +205,22 @@ fn missing_or_corrupt_model_is_an_error() {
         "EMBEDDING"
     );
 }
+
+#[test]
+fn a_tokenizer_with_ids_beyond_the_embedding_table_is_refused_at_load() {
+    let dir = model_dir();
+    let model = std::fs::read(dir.join("model.onnx")).unwrap();
+    let mut tokenizer: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tokenizer.json")).unwrap()).unwrap();
+    // all-MiniLM-L6-v2's table has 30522 rows: a token with id 40000 has none.
+    tokenizer["model"]["vocab"]["猫"] = Value::from(40_000);
+    let tokenizer = serde_json::to_vec(&tokenizer).unwrap();
+    let err = LocalEmbedder::from_bytes(&model, &tokenizer).unwrap_err();
+    assert_eq!(err.code(), "EMBEDDING", "{err}");
+    let message = err.to_string();
+    assert!(message.contains("up to 40000"), "{message}");
+    assert!(message.contains("30522 rows"), "{message}");
+    // The real tokenizer fits, and non-Latin text embeds.
+    let v = embedder().embed(&["猫が座っている", "кошка сидит"]).unwrap();
+    assert!(v.iter().all(|v| (norm(v) - 1.0).abs() < 1e-3));
+}
