@@ -194,24 +194,28 @@ fn truncated_and_flipped_files_fail_with_storage_errors() {
 fn holder(dir: &Path, args: &[&str]) -> Child {
     let mut cmd = rem(dir, args);
     cmd.stdin(Stdio::piped());
-    let child = cmd.spawn().expect("spawn rem");
+    let mut child = cmd.spawn().expect("spawn rem");
     // It holds the lock once it reads stdin; wait until a second writer is refused.
+    let mut refused = None;
     for _ in 0..200 {
         let probe = run(
             dir,
             &["--wait", "0", "insert", "resources", r#"{"name": "probe"}"#],
         );
         if !probe.status.success() {
-            assert!(
-                stderr(&probe).contains("already open in another process"),
-                "{}",
-                stderr(&probe)
-            );
-            return child;
+            refused = Some(stderr(&probe));
+            break;
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    panic!("the holding process never took the lock");
+    match refused {
+        Some(err) if err.contains("already open in another process") => child,
+        other => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the holding process never took the lock: {other:?}");
+        }
+    }
 }
 
 fn finish(mut child: Child, input: &[u8]) -> Output {
