@@ -324,6 +324,7 @@ fn reading_commands_write_nothing() {
         &["wal", "export", "--limit", "3"],
         &["schema", "list"],
         &["schema", "show", "resources"],
+        &["search", "resources", "[0.1, 0.2]", "--vector"],
         &["embeddings", "status"],
         &["check"],
     ] {
