@@ -366,7 +366,7 @@ mod tests {
             "json_schema_extra": {"indexed_fields": ["topic"], "embedding_fields": ["body"]}
         }))
         .unwrap();
-        let reader = t.reader().unwrap();
+        let reader = t.store().reader().unwrap();
         let Statement::Query(q) = parse(
             "SELECT body FROM note WHERE embedding.cosine('cats') AND topic = 'pets' OFFSET 5",
         )
