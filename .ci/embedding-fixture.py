@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference vectors for the `embeddings` parity test (tests/embeddings_local.rs).
+"""Reference vectors for the `embeddings` parity test (tests/vector/embeddings_local.rs).
 
 Runs the same all-MiniLM-L6-v2 int8 model.onnx and tokenizer.json as remdb's LocalEmbedder, but
 with onnxruntime and the Python `tokenizers`: padding to the longest text, truncation to 256

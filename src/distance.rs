@@ -237,7 +237,7 @@ mod simd128 {
     }
 }
 
-// The f32 kernels are tested natively and in wasm (simd128) by tests/vector_kernels.rs, through
+// The f32 kernels are tested natively and in wasm (simd128) by tests/vector/vector_kernels.rs, through
 // `remdb::vector::{dot, l2}`; the code dot there through quantised search.
 #[cfg(test)]
 mod tests {

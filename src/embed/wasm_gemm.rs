@@ -21,7 +21,7 @@
 //! for f32 GEMM, both by a dispatch tier (shapes known when the model is optimised) and by its
 //! boost (symbolic shapes, such as a sentence's length). GEMV (`n == 1`) stays with tract's
 //! kernels. The fused epilogue operations (bias, scale, min/max, stores) mean what they mean in
-//! tract's wasm kernels; `tests/wasm_embeddings.rs` checks the kernel is the one picked and that
+//! tract's wasm kernels; `tests/vector/wasm_embeddings.rs` checks the kernel is the one picked and that
 //! its products, borders and epilogues equal a reference.
 //!
 //! [`MmmRoutine`]: tract_onnx::tract_core::tract_linalg::mmm_routines::MmmRoutine

@@ -1,7 +1,7 @@
 //! The in-module `local` embedder against onnxruntime reference vectors.
 //!
 //! Needs the model: `bash .ci/fetch-models` (or `REM_MODEL_DIR`). Without it these tests FAIL —
-//! they do not skip. Run with `cargo test --features embeddings --test embeddings_local`.
+//! they do not skip. Run with `cargo test --features embeddings --test vector embeddings_local`.
 #![cfg(all(feature = "embeddings", not(target_arch = "wasm32")))]
 
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! model and tokenizer are compiled into the test (`from_bytes`, the wasm path).
 //!
 //! `bash .ci/fetch-models && cargo test --target wasm32-unknown-unknown --features embeddings
-//! --test wasm_embeddings` (Node; `WASM_BINDGEN_USE_BROWSER=1` for Chromium). Only built for
+//! --test vector` (Node; `WASM_BINDGEN_USE_BROWSER=1` for Chromium). Only built for
 //! wasm32 with the `embeddings` feature; without the model it does not compile.
 #![cfg(all(feature = "embeddings", target_arch = "wasm32"))]
 
