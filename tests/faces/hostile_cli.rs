@@ -14,9 +14,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_rem");
 /// `rem --db DIR ARGS...` with no environment leaking in.
 fn rem(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
+    // Embedding off: these tests are about the storage file, and must not depend on (or spend
+    // minutes in) the local model; rows keep their text and search still reads the indexes.
     cmd.env_remove("REM_DB")
         .env_remove("REM_TENANT")
         .env_remove("REM_LOCK_TIMEOUT")
+        .env("REM_EMBEDDING_MODE", "off")
         .arg("--db")
         .arg(dir)
         .args(args)
