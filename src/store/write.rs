@@ -111,7 +111,11 @@ impl TenantStore {
     }
 
     /// Embeds `missing` `(provider, text)` pairs into `ready`, one call per provider.
-    fn embed_missing(&self, missing: Vec<(String, String)>, ready: &mut Embedded) -> Result<()> {
+    pub(super) fn embed_missing(
+        &self,
+        missing: Vec<(String, String)>,
+        ready: &mut Embedded,
+    ) -> Result<()> {
         let source = self
             .embed_settings()
             .source

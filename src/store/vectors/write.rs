@@ -218,7 +218,7 @@ impl<'a> WriteTx<'a> {
                 self.enqueue(&table, &id, QueuedWork { field, provider }, self.replaying)?;
             }
         }
-        let ready = self.ready.take().unwrap_or_default();
+        let mut ready = self.ready.take().unwrap_or_default();
         let missing: Vec<(String, String)> = by_provider
             .iter()
             .flat_map(|(provider, work)| {
@@ -227,38 +227,23 @@ impl<'a> WriteTx<'a> {
             })
             .filter(|key| !ready.contains_key(key))
             .collect();
-        if strict && !missing.is_empty() {
-            return Ok(missing);
+        if !missing.is_empty() {
+            if strict {
+                return Ok(missing);
+            }
+            self.tenant().embed_missing(missing, &mut ready)?;
         }
         for (provider, work) in by_provider {
-            let vectors = if work
-                .iter()
-                .all(|w| ready.contains_key(&(provider.clone(), w.3.clone())))
-            {
-                work.iter()
-                    .map(|w| ready[&(provider.clone(), w.3.clone())].clone())
-                    .collect()
-            } else {
-                let Some(source) = &settings.source else {
-                    return Err(Error::Embedding("no embedder is configured".into()));
-                };
-                let texts: Vec<&str> = work.iter().map(|(_, _, _, text)| text.as_str()).collect();
-                source.embed(&provider, &texts)?
-            };
-            if vectors.len() != work.len() {
-                return Err(Error::Embedding(format!(
-                    "provider {provider} returned {} vectors for {} texts",
-                    vectors.len(),
-                    work.len()
-                )));
-            }
-            for ((table, id, field, _), vector) in work.iter().zip(vectors) {
+            for (table, id, field, text) in work {
+                let vector = ready
+                    .get(&(provider.clone(), text))
+                    .ok_or_else(|| Error::storage("internal: an inline text was not embedded"))?;
                 let index = IndexName {
-                    table: table.clone(),
-                    field: field.clone(),
+                    table,
+                    field,
                     provider: provider.clone(),
                 };
-                self.put_vector(&index, *id, &vector, &ts)?;
+                self.put_vector(&index, id, vector, &ts)?;
             }
         }
         Ok(Vec::new())
