@@ -16,4 +16,8 @@ mod cli;
 mod cli_graph;
 #[cfg(not(target_arch = "wasm32"))]
 mod hostile_cli;
+#[cfg(target_arch = "wasm32")]
+#[macro_use]
+#[path = "../common/wasm_face.rs"]
+mod wasm_harness;
 mod wasm_face;

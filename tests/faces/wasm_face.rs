@@ -8,78 +8,12 @@
 //! reach it through `Database::into_js_face`, which is exactly what the two JS constructors call.
 #![cfg(target_arch = "wasm32")]
 
-use std::sync::Arc;
-
-use js_sys::Reflect;
-use remdb::kv::{MemoryPages, RedbKv};
 use remdb::{Database, BUILTIN_TABLES};
-use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-/// A fresh face, as `RemDb.openMemory()` / `RemDb.openRedbMemory()` build it.
-macro_rules! open {
-    (memory) => {
-        Database::memory().into_js_face(None).expect("open memory")
-    };
-    (redb) => {
-        Database::with_kv(Arc::new(
-            RedbKv::open_pages(MemoryPages::new()).expect("redb over pages"),
-        ))
-        .into_js_face(None)
-        .expect("open redb")
-    };
-}
-
-/// Defines each scenario once per backend: `memory::name` and `redb::name`.
-macro_rules! on_both_backends {
-    ($(fn $name:ident($db:ident) $body:block)*) => {
-        mod memory {
-            use super::*;
-            $(#[wasm_bindgen_test] fn $name() { let $db = open!(memory); $body })*
-        }
-        mod redb {
-            use super::*;
-            $(#[wasm_bindgen_test] fn $name() { let $db = open!(redb); $body })*
-        }
-    };
-}
-
-/// A JSON value as the plain JS value a caller would pass.
-fn js(value: Value) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .expect("to js")
-}
-
-/// A JS value the face returned, read back as JSON; also checks objects are plain, not `Map`s.
-fn rs(value: JsValue) -> Value {
-    assert!(
-        !value.is_instance_of::<js_sys::Map>(),
-        "the face returned a Map: {value:?}"
-    );
-    serde_wasm_bindgen::from_value(value).expect("from js")
-}
-
-fn prop(obj: &JsValue, name: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(name)).expect("property")
-}
-
-/// The thrown value of a failed call: a JS `Error` with a `code`; returns that code.
-#[track_caller]
-fn code_of<T>(result: Result<T, JsValue>) -> String {
-    let Err(err) = result else {
-        panic!("expected an error")
-    };
-    assert!(
-        err.is_instance_of::<js_sys::Error>(),
-        "not a JS Error: {err:?}"
-    );
-    let message = err.unchecked_ref::<js_sys::Error>().message();
-    assert!(!String::from(message).is_empty());
-    prop(&err, "code").as_string().expect("string code")
-}
+use crate::wasm_harness::{code_of, js, prop, rs};
 
 fn person_schema() -> JsValue {
     js(json!({

@@ -16,4 +16,8 @@ mod graph_properties;
 mod graph_storage;
 #[cfg(not(target_arch = "wasm32"))]
 mod graph_traversal;
+#[cfg(target_arch = "wasm32")]
+#[macro_use]
+#[path = "../common/wasm_face.rs"]
+mod wasm_harness;
 mod wasm_graph;

@@ -64,70 +64,10 @@ fn core_graph_api_on_a_diamond() {
 
 #[cfg(target_arch = "wasm32")]
 mod face {
-    use std::sync::Arc;
-
-    use js_sys::Reflect;
-    use remdb::kv::{MemoryPages, RedbKv};
-    use remdb::Database;
-    use serde::Serialize;
     use serde_json::{json, Value};
-    use wasm_bindgen::{JsCast, JsValue};
-    use wasm_bindgen_test::wasm_bindgen_test;
+    use wasm_bindgen::JsValue;
 
-    macro_rules! open {
-        (memory) => {
-            Database::memory().into_js_face(None).expect("open memory")
-        };
-        (redb) => {
-            Database::with_kv(Arc::new(
-                RedbKv::open_pages(MemoryPages::new()).expect("redb over pages"),
-            ))
-            .into_js_face(None)
-            .expect("open redb")
-        };
-    }
-
-    macro_rules! on_both_backends {
-        ($(fn $name:ident($db:ident) $body:block)*) => {
-            mod memory {
-                use super::*;
-                $(#[wasm_bindgen_test] fn $name() { let $db = open!(memory); $body })*
-            }
-            mod redb {
-                use super::*;
-                $(#[wasm_bindgen_test] fn $name() { let $db = open!(redb); $body })*
-            }
-        };
-    }
-
-    fn js(value: Value) -> JsValue {
-        value
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .expect("to js")
-    }
-
-    fn rs(value: JsValue) -> Value {
-        assert!(
-            !value.is_instance_of::<js_sys::Map>(),
-            "the face returned a Map: {value:?}"
-        );
-        serde_wasm_bindgen::from_value(value).expect("from js")
-    }
-
-    #[track_caller]
-    fn code_of<T>(result: Result<T, JsValue>) -> String {
-        let Err(err) = result else {
-            panic!("expected an error")
-        };
-        assert!(
-            err.is_instance_of::<js_sys::Error>(),
-            "not a JS Error: {err:?}"
-        );
-        Reflect::get(&err, &JsValue::from_str("code"))
-            .unwrap()
-            .as_string()
-            .expect("string code")
-    }
+    use crate::wasm_harness::{code_of, js, rs};
 
     fn id<'a>(ids: &'a [(String, String)], n: &str) -> &'a str {
         &ids.iter().find(|(k, _)| k == n).unwrap().1
