@@ -147,4 +147,3 @@ pub fn person(i: usize) -> Value {
 
 pub mod glove;
 pub mod graph;
-

@@ -221,6 +221,8 @@ fn a_tokenizer_with_ids_beyond_the_embedding_table_is_refused_at_load() {
     assert!(message.contains("up to 40000"), "{message}");
     assert!(message.contains("30522 rows"), "{message}");
     // The real tokenizer fits, and non-Latin text embeds.
-    let v = embedder().embed(&["猫が座っている", "кошка сидит"]).unwrap();
+    let v = embedder()
+        .embed(&["猫が座っている", "кошка сидит"])
+        .unwrap();
     assert!(v.iter().all(|v| (norm(v) - 1.0).abs() < 1e-3));
 }
