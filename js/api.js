@@ -30,7 +30,7 @@ export function toRemDBError(e) {
   return new RemDBError('STORAGE', String((e && e.message) || e));
 }
 
-const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'tabs'];
+const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'maxRowBytes', 'tabs'];
 const DEFAULT_LOCAL_PROVIDER = 'local:all-MiniLM-L6-v2';
 
 function checkKeys(what, value, allowed) {
@@ -278,6 +278,7 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   }
   const openOptions = { tenant, storage: store ? 'pages' : 'memory' };
   if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
+  if (o.maxRowBytes !== undefined) openOptions.maxRowBytes = o.maxRowBytes;
   if (provider !== undefined) openOptions.defaultEmbedding = provider;
   let image;
   if (store) {

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'SQL_UNSUPPORTED'
   | 'SQL_TYPE'
   | 'EMBEDDING'
+  | 'LIMIT'
   | 'CLOSED'
   | 'LOCKED'
   | 'UNSUPPORTED';
@@ -87,6 +88,8 @@ export interface OpenOptions {
   embedding?: LocalEmbeddingOptions | RemoteEmbeddingOptions;
   /** `inline` (default with a local model): inserts embed before they resolve. `background`: queued. */
   embeddingMode?: 'inline' | 'background' | 'off';
+  /** Largest row (its JSON, in bytes) a write accepts; larger ones reject with `LIMIT` (default 16 MiB). */
+  maxRowBytes?: number;
   /** Multi-tab (indexeddb, opfs): `proxy` (default) sends this tab's calls to the tab that owns the database; `fail` rejects with `LOCKED`. */
   tabs?: 'proxy' | 'fail';
 }

@@ -9,7 +9,7 @@ use crate::embed::{
 use crate::error::{Error, Result};
 use crate::kv::{self, Backend, Kv};
 use crate::store::vectors::{EmbedMode, EmbedSettings};
-use crate::store::{Store, TenantStore};
+use crate::store::{Store, TenantStore, WriteLimits};
 use crate::tenant::Tenant;
 use crate::vector::{DrainReport, Maintainer};
 
@@ -34,9 +34,34 @@ pub struct OpenOptions {
     /// How long to wait for another process to release the database's lock; `None` fails at
     /// once (the `rem` CLI waits 5 s).
     pub lock_timeout: Option<std::time::Duration>,
+    /// Largest row (its JSON, in bytes) a write accepts; `None`: `$REM_MAX_ROW_BYTES`, else
+    /// [`DEFAULT_MAX_ROW_BYTES`](crate::DEFAULT_MAX_ROW_BYTES) (16 MiB). Larger rows fail with
+    /// `LIMIT` and write nothing.
+    pub max_row_bytes: Option<usize>,
 }
 
+/// Environment variable with the default maximum row size in bytes.
+pub const MAX_ROW_BYTES_ENV: &str = "REM_MAX_ROW_BYTES";
+
 impl OpenOptions {
+    fn write_limits(&self) -> Result<WriteLimits> {
+        let max_row_bytes = match (self.max_row_bytes, std::env::var(MAX_ROW_BYTES_ENV).ok()) {
+            (Some(n), _) => n,
+            (None, Some(v)) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "{MAX_ROW_BYTES_ENV} must be a number of bytes, got {v:?}"
+                ))
+            })?,
+            _ => crate::store::DEFAULT_MAX_ROW_BYTES,
+        };
+        if max_row_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "the maximum row size must be at least 1 byte".into(),
+            ));
+        }
+        Ok(WriteLimits { max_row_bytes })
+    }
+
     fn embed_settings(&self) -> Result<(EmbedSettings, Arc<EmbedderRegistry>, Arc<Maintainer>)> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mode = match (self.embedding_mode, env(EMBEDDING_MODE_ENV)) {
@@ -167,7 +192,9 @@ impl Database {
 
     fn assemble(kv: Arc<dyn Kv>, path: Option<PathBuf>, options: &OpenOptions) -> Result<Self> {
         let (settings, embedders, maintainer) = options.embed_settings()?;
+        let limits = options.write_limits()?;
         let store = Arc::new(Store::new(kv));
+        store.set_limits(limits);
         store.set_embed_settings(settings);
         store.set_commit_hook(maintainer.clone());
         Ok(Database {

@@ -45,13 +45,13 @@ pub mod vector;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-pub use database::{Database, OpenOptions, DEFAULT_TENANT};
+pub use database::{Database, OpenOptions, DEFAULT_TENANT, MAX_ROW_BYTES_ENV};
 pub use error::{Error, Result, ValidationIssue};
 pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
 pub use sql::QueryResult;
 pub use store::{
-    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, WalEntry, WalOp,
-    BUILTIN_TABLES, SYSTEM_FIELDS,
+    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, WalEntry, WalOp, WriteLimits,
+    BUILTIN_TABLES, DEFAULT_MAX_ROW_BYTES, MAX_APPLY_ENTRIES, MAX_DEPTH, SYSTEM_FIELDS,
 };
 pub use store::{Edge, EdgeDirection, NewEdge};
 pub use tenant::{Embeddings, Tenant, Vectors, Wal};

@@ -187,4 +187,8 @@ impl EmbeddingSource for EmbedderRegistry {
     fn can_embed(&self, provider: &str) -> bool {
         self.get(provider).is_ok_and(|e| e.is_sync())
     }
+
+    fn dimensions(&self, provider: &str) -> Option<usize> {
+        EmbedderSpec::parse(provider).ok()?.known_dimensions()
+    }
 }

@@ -16,6 +16,15 @@ pub(crate) fn builtin_schemas() -> Vec<Value> {
     serde_json::from_str(BUILTIN_SCHEMAS).expect("builtin_schemas.json is valid JSON")
 }
 
+/// Whether `schema` is the built-in schema of table `name`.
+pub(crate) fn is_builtin_schema(name: &str, schema: &Value) -> bool {
+    BUILTIN_TABLES
+        .iter()
+        .position(|t| *t == name)
+        .and_then(|i| builtin_schemas().into_iter().nth(i))
+        .is_some_and(|builtin| builtin == *schema)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,8 +197,10 @@ pub fn check_rel(rel: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks edge properties: a `weight`, when present, is a non-negative number.
+/// Checks edge properties: nested at most [`MAX_DEPTH`](super::MAX_DEPTH) levels (counting the
+/// object); a `weight`, when present, is a non-negative number.
 fn check_properties(props: &Row) -> Result<()> {
+    super::check_object_depth(props, "edge properties")?;
     match props.get("weight") {
         None => Ok(()),
         Some(Value::Number(n)) if n.as_f64().is_some_and(|w| w >= 0.0) => Ok(()),

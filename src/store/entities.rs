@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::edges::parse_inline_edges;
 use super::entity::{
     build_row, bump, derive_id, format_ts, key_id, merge_patch, parse_id, reject_system_fields,
-    user_fields, Row, SYSTEM_FIELDS,
+    user_fields, IdScheme, Row, SYSTEM_FIELDS,
 };
 use super::keys::trailing_id;
 use super::vectors::EmbedMode;
@@ -42,7 +42,8 @@ impl WriteTx<'_> {
         let Value::Object(user) = data else {
             return Err(Error::InvalidArgument("entity is not an object".into()));
         };
-        let (id, _) = derive_id(self.tenant().name(), &schema.info, &user)?;
+        let scheme = self.id_scheme()?;
+        let (id, _) = derive_id(scheme, self.tenant().name(), &schema.info, &user)?;
         let old = self.row(table, &id)?;
         let now = self.now();
         let (op, created_at) = match &old {
@@ -164,6 +165,7 @@ impl TenantStore {
         self.write_embedding(|tx| {
             let (table, old) = tx.live_row(&id)?;
             let mut patch = into_object(&table, patch.clone())?;
+            super::check_object_depth(&patch, &format!("a patch of `{table}`"))?;
             let edges = patch.remove("edges").map(parse_inline_edges).transpose()?;
             for field in SYSTEM_FIELDS {
                 if let Some(v) = patch.get(field) {
@@ -182,9 +184,10 @@ impl TenantStore {
             let schema = tx.schema(&table)?;
             schema.validate(&user)?;
             let Value::Object(user) = user else { return Err(Error::InvalidArgument("patch result is not an object".into())) };
-            let (new_id, deterministic) = derive_id(self.name(), &schema.info, &user)?;
+            let scheme = tx.id_scheme()?;
+            let (new_id, deterministic) = derive_id(scheme, self.name(), &schema.info, &user)?;
             let was_deterministic = super::entity::natural_key(&schema.info, &user_fields(&old))?
-                .is_some_and(|k| key_id(self.name(), &table, &k) == id);
+                .is_some_and(|k| key_id(scheme, self.name(), &table, &k) == id);
             if was_deterministic && (!deterministic || new_id != id) {
                 return Err(Error::InvalidArgument(format!(
                     "the patch changes the natural key of {id} in `{table}`, which its id is derived from; insert a new entity instead"
@@ -287,15 +290,29 @@ impl TenantStore {
         self.meta_u64(&count_meta(table, !include_deleted))
     }
 
+    /// How this tenant derives ids from natural keys, as of `snap`.
+    pub(crate) fn id_scheme(&self, snap: &dyn crate::kv::KvSnapshot) -> Result<IdScheme> {
+        let raw = snap.get(&self.keys.meta(super::write::META_ID_SCHEME))?;
+        if raw.is_none()
+            && snap
+                .get(&self.keys.meta(super::write::META_WAL_SEQ))?
+                .is_none()
+        {
+            return Ok(IdScheme::Portable); // no history yet: its first write will be portable
+        }
+        IdScheme::from_record(raw.as_deref())
+    }
+
     /// Rows whose natural key (key field, `uri`, `key` or `name`) equals one of `keys`, across
     /// every table: `(table, row)` pairs in key order, then table order.
     pub(crate) fn lookup(&self, keys: &[&str]) -> Result<Vec<(String, Row)>> {
         let tables = self.table_names()?;
         let snap = self.snapshot()?;
+        let scheme = self.id_scheme(&*snap)?;
         let mut found = Vec::new();
         for key in keys {
             for table in &tables {
-                let id = key_id(self.name(), table, key);
+                let id = key_id(scheme, self.name(), table, key);
                 if let Some((row, false)) = read_row(&*snap, &self.keys, table, &id)? {
                     found.push((table.clone(), row));
                 }

@@ -13,10 +13,48 @@ pub type Row = Map<String, Value>;
 /// Fields the store sets and users cannot.
 pub const SYSTEM_FIELDS: [&str; 4] = ["id", "created_at", "modified_at", "deleted_at"];
 
-/// Namespace of deterministic (v5) entity ids.
+/// Namespace of deterministic (v5) entity ids of [`IdScheme::TenantBound`] tenants.
 const ID_NAMESPACE: Uuid = Uuid::from_bytes([
     0x6b, 0x1d, 0x2a, 0x57, 0x0c, 0x4e, 0x4f, 0x6a, 0x9d, 0x3e, 0x52, 0x45, 0x4d, 0x44, 0x42, 0x01,
 ]);
+
+/// Namespace of deterministic (v5) entity ids of [`IdScheme::Portable`] tenants.
+const PORTABLE_ID_NAMESPACE: Uuid = Uuid::from_bytes([
+    0x6b, 0x1d, 0x2a, 0x57, 0x0c, 0x4e, 0x4f, 0x6a, 0x9d, 0x3e, 0x52, 0x45, 0x4d, 0x44, 0x42, 0x02,
+]);
+
+/// How a tenant turns natural keys into ids. Recorded per tenant at its first write (meta
+/// `id_scheme`); tenants written before the record existed are [`IdScheme::TenantBound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdScheme {
+    /// UUID v5 of (tenant, table, key): what databases written before ids became portable use.
+    /// Such a tenant keeps its ids; its log applies only into a tenant of the same name.
+    TenantBound,
+    /// UUID v5 of (table, key): a row has the same id in every tenant and every database, so a
+    /// log applied anywhere (a replica, a sync peer, another tenant) keeps its natural keys.
+    Portable,
+}
+
+impl IdScheme {
+    /// The byte stored in the tenant's meta record.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            IdScheme::TenantBound => 1,
+            IdScheme::Portable => 2,
+        }
+    }
+
+    /// Reads the meta record (`None`: written before the record existed).
+    pub(crate) fn from_record(raw: Option<&[u8]>) -> Result<Self> {
+        match raw {
+            None | Some([1]) => Ok(IdScheme::TenantBound),
+            Some([2]) => Ok(IdScheme::Portable),
+            Some(other) => Err(Error::storage(format!(
+                "unknown id scheme record {other:?}; this database was written by a newer remdb"
+            ))),
+        }
+    }
+}
 
 /// Current time, truncated to microseconds (the stored precision).
 pub(crate) fn now() -> DateTime<Utc> {
@@ -87,21 +125,33 @@ pub(crate) fn natural_key(schema: &TableSchema, data: &Row) -> Result<Option<Str
         .or_else(|| data.get("name").and_then(key_string)))
 }
 
-/// The id an entity with natural key `key` gets in `tenant`/`table`.
-pub(crate) fn key_id(tenant: &str, table: &str, key: &str) -> Uuid {
+/// The id an entity with natural key `key` gets in `table` of tenant `tenant` under `scheme`.
+pub(crate) fn key_id(scheme: IdScheme, tenant: &str, table: &str, key: &str) -> Uuid {
     let mut name = Vec::with_capacity(tenant.len() + table.len() + key.len() + 2);
-    name.extend_from_slice(tenant.as_bytes());
-    name.push(0);
+    let namespace = match scheme {
+        IdScheme::TenantBound => {
+            name.extend_from_slice(tenant.as_bytes());
+            name.push(0);
+            &ID_NAMESPACE
+        }
+        IdScheme::Portable => &PORTABLE_ID_NAMESPACE,
+    };
     name.extend_from_slice(table.as_bytes());
     name.push(0);
     name.extend_from_slice(key.as_bytes());
-    Uuid::new_v5(&ID_NAMESPACE, &name)
+    Uuid::new_v5(namespace, &name)
 }
 
-/// Deterministic id from the natural key, else a fresh time-ordered (v7) id.
-pub(crate) fn derive_id(tenant: &str, schema: &TableSchema, data: &Row) -> Result<(Uuid, bool)> {
+/// Deterministic id from the natural key, else a fresh time-ordered (v7) id; `true` when
+/// deterministic.
+pub(crate) fn derive_id(
+    scheme: IdScheme,
+    tenant: &str,
+    schema: &TableSchema,
+    data: &Row,
+) -> Result<(Uuid, bool)> {
     Ok(match natural_key(schema, data)? {
-        Some(key) => (key_id(tenant, &schema.name, &key), true),
+        Some(key) => (key_id(scheme, tenant, &schema.name, &key), true),
         None => (Uuid::now_v7(), false),
     })
 }
@@ -193,10 +243,45 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_deterministic_per_tenant_and_table() {
-        assert_eq!(key_id("t", "a", "k"), key_id("t", "a", "k"));
-        assert_ne!(key_id("t", "a", "k"), key_id("t", "b", "k"));
-        assert_ne!(key_id("t", "a", "k"), key_id("u", "a", "k"));
+    fn ids_are_deterministic_per_table() {
+        use IdScheme::*;
+        assert_eq!(
+            key_id(Portable, "t", "a", "k"),
+            key_id(Portable, "t", "a", "k")
+        );
+        assert_eq!(
+            key_id(Portable, "t", "a", "k"),
+            key_id(Portable, "u", "a", "k")
+        );
+        assert_ne!(
+            key_id(Portable, "t", "a", "k"),
+            key_id(Portable, "t", "b", "k")
+        );
+        assert_ne!(
+            key_id(Portable, "t", "a", "k"),
+            key_id(TenantBound, "t", "a", "k")
+        );
+        assert_eq!(
+            key_id(TenantBound, "t", "a", "k"),
+            key_id(TenantBound, "t", "a", "k")
+        );
+        assert_ne!(
+            key_id(TenantBound, "t", "a", "k"),
+            key_id(TenantBound, "u", "a", "k")
+        );
+    }
+
+    /// The id of agent `planner` in tenant `default` in a database written before ids became
+    /// portable.
+    const LEGACY_PLANNER_ID: &str = "bfd91a28-6795-5c41-aaf0-064f72ead8c1";
+
+    #[test]
+    fn tenant_bound_ids_are_the_ones_older_databases_hold() {
+        // Computed by the code that wrote databases before ids became portable.
+        assert_eq!(
+            key_id(IdScheme::TenantBound, "default", "agents", "planner").to_string(),
+            LEGACY_PLANNER_ID
+        );
     }
 
     #[test]

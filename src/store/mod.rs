@@ -10,6 +10,7 @@ mod entities;
 pub(crate) mod entity;
 mod indexes;
 pub(crate) mod keys;
+mod limits;
 pub(crate) mod read;
 pub(crate) mod schema;
 mod schemas;
@@ -32,9 +33,12 @@ pub use self::edges::{Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
 pub use self::entities::ListOptions;
 pub use self::entity::{parse_id, Row, SYSTEM_FIELDS};
 pub use self::indexes::IndexQuery;
+pub(crate) use self::limits::check_object_depth;
+pub use self::limits::quote;
+pub use self::limits::{WriteLimits, DEFAULT_MAX_ROW_BYTES, MAX_DEPTH};
 pub(crate) use self::schema::snake_case;
 pub use self::schema::{Category, TableSchema};
-pub use self::wal::{ApplyReport, WalEntry, WalOp};
+pub use self::wal::{ApplyReport, WalEntry, WalOp, MAX_APPLY_ENTRIES};
 
 use self::keys::Keys;
 use self::schema::{CompiledSchema, StoredSchema};
@@ -54,6 +58,8 @@ pub(crate) struct Store {
     pub(crate) caches: Mutex<HashMap<Vec<u8>, Arc<dyn std::any::Any + Send + Sync>>>,
     /// Serializes vector index maintenance (segment builds and merges).
     pub(crate) maintenance: Mutex<()>,
+    /// What the write path accepts.
+    limits: RwLock<WriteLimits>,
 }
 
 impl Store {
@@ -66,6 +72,17 @@ impl Store {
             commit_hook: RwLock::new(None),
             caches: Mutex::new(HashMap::new()),
             maintenance: Mutex::new(()),
+            limits: RwLock::new(WriteLimits::default()),
+        }
+    }
+
+    pub(crate) fn limits(&self) -> WriteLimits {
+        self.limits.read().map(|l| *l).unwrap_or_default()
+    }
+
+    pub(crate) fn set_limits(&self, limits: WriteLimits) {
+        if let Ok(mut l) = self.limits.write() {
+            *l = limits;
         }
     }
 

@@ -163,17 +163,47 @@ pub(crate) fn check_table_name(name: &str) -> Result<()> {
     }
 }
 
-/// A provider extension: a `provider:model` name without NUL bytes (checked fully when used).
+/// Providers an `embedding_provider` may name: the built-in ones and apps' own (`custom:NAME`).
+const PROVIDER_KINDS: [&str; 4] = ["local", "openai", "cohere", "custom"];
+
+/// A provider extension: `provider:model` with a known provider (case-insensitive) and a model
+/// name without whitespace (a bare `local` is the default local model). Checked fully when used.
 fn ext_provider(obj: &serde_json::Map<String, Value>, name: &str) -> Result<Option<String>> {
     let value = ext_string(obj, name)?;
     if let Some(p) = &value {
-        if p.trim().is_empty() || p.contains('\0') {
+        let (kind, model) = p.split_once(':').unwrap_or((p.as_str(), ""));
+        let kind_ok = PROVIDER_KINDS.contains(&kind.to_ascii_lowercase().as_str());
+        let model_ok = if model.is_empty() {
+            kind.eq_ignore_ascii_case("local")
+        } else {
+            !model.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if !kind_ok || !model_ok {
             return Err(Error::InvalidSchema(format!(
-                "`{name}` must name a provider like `local:all-MiniLM-L6-v2`"
+                "`{name}` must name a provider as `provider:model` with provider one of {} (e.g. \
+                 `local:all-MiniLM-L6-v2`), got {:?}",
+                PROVIDER_KINDS.join(", "),
+                super::quote(p)
             )));
         }
     }
     Ok(value)
+}
+
+/// The `key_field` extension: a property name that is not a system field.
+fn ext_key_field(obj: &serde_json::Map<String, Value>) -> Result<Option<String>> {
+    let field = ext_string(obj, "key_field")?;
+    if let Some(f) = &field {
+        if f.is_empty() || f.contains('\0') || SYSTEM_FIELDS.contains(&f.as_str()) {
+            return Err(Error::InvalidSchema(format!(
+                "`key_field` must name one of the table's own fields (not empty, not a system \
+                 field: {}), got {:?}",
+                SYSTEM_FIELDS.join(", "),
+                super::quote(f)
+            )));
+        }
+    }
+    Ok(field)
 }
 
 impl TableSchema {
@@ -182,6 +212,7 @@ impl TableSchema {
         let obj = schema
             .as_object()
             .ok_or_else(|| Error::InvalidSchema("a table schema must be a JSON object".into()))?;
+        super::check_object_depth(obj, "a table schema")?;
         let is_object_schema = match obj.get("type") {
             Some(Value::String(t)) => t == "object",
             None => obj.contains_key("properties"),
@@ -225,7 +256,15 @@ impl TableSchema {
                 "property `{sys}` is a system field owned by the store; remove it from the schema"
             )));
         }
-        let key_field = ext_string(obj, "key_field")?;
+        if let Some(extra) = obj.get("json_schema_extra") {
+            if !extra.is_object() && !extra.is_null() {
+                return Err(Error::InvalidSchema(format!(
+                    "`json_schema_extra` must be an object of REM extensions, got {}",
+                    super::json_type(extra)
+                )));
+            }
+        }
+        let key_field = ext_key_field(obj)?;
         let indexed_fields = ext_strings(obj, "indexed_fields")?;
         let embedding_fields = ext_strings(obj, "embedding_fields")?;
         let tools = match extension(obj, "tools") {
@@ -311,7 +350,7 @@ impl CompiledSchema {
             .take(MAX_ISSUES)
             .map(|e| ValidationIssue {
                 pointer: e.instance_path().as_str().to_string(),
-                reason: e.to_string(),
+                reason: super::quote(&e.to_string()),
             })
             .collect();
         if issues.is_empty() {
@@ -430,6 +469,31 @@ mod tests {
         )
         .is_err());
         assert!(TableSchema::parse(json!({"type": "object", "short_name": "Bad Name"})).is_err());
+        for extra in [
+            json!({"embedding_provider": "evil:xx"}),
+            json!({"embedding_provider": "openai"}),
+            json!({"embedding_provider_alt": "local:a b"}),
+            json!({"key_field": "id"}),
+            json!({"key_field": ""}),
+        ] {
+            let mut schema = json!({"type": "object", "title": "x"});
+            schema["json_schema_extra"] = extra.clone();
+            let err = TableSchema::parse(schema).unwrap_err();
+            assert_eq!(err.code(), "INVALID_SCHEMA", "{extra}");
+        }
+        assert!(TableSchema::parse(
+            json!({"type": "object", "title": "x", "json_schema_extra": "x"})
+        )
+        .is_err());
+        for ok in [
+            "local",
+            "LOCAL:all-MiniLM-L6-v2",
+            "openai:text-embedding-3-small",
+            "custom:mine",
+        ] {
+            let schema = json!({"type": "object", "title": "x", "embedding_provider": ok});
+            assert!(TableSchema::parse(schema).is_ok(), "{ok}");
+        }
         let bad_type = TableSchema::parse(
             json!({"type": "object", "title": "x", "properties": {"a": {"type": 5}}}),
         )

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entity::{parse_id, Row};
+use super::entity::{key_id, natural_key, parse_id, parse_ts, user_fields, IdScheme, Row};
 use super::keys::decode_u64;
 use super::schema::StoredSchema;
+use super::schema::TableSchema;
 use super::write::{WriteTx, META_WAL_FIRST, META_WAL_SEQ};
 use super::{is_deleted, TenantStore};
 use crate::error::{Error, Result};
@@ -85,6 +86,11 @@ pub struct ApplyReport {
     pub seq: u64,
 }
 
+/// Most entries one [`Wal::apply`](crate::Wal::apply) call takes: the whole call is one
+/// transaction held in memory until it commits. Longer logs are applied in batches (the CLI
+/// streams them so), each atomic; re-applying a batch skips what is already there.
+pub const MAX_APPLY_ENTRIES: usize = 10_000;
+
 /// Serializes an entry without re-serializing the after-image (already JSON bytes).
 pub(crate) fn encode_entry(
     seq: u64,
@@ -156,11 +162,34 @@ impl TenantStore {
             .collect()
     }
 
-    /// Applies entries exported from another database's tenant, in one atomic batch. Entries at
-    /// or below the current sequence must match what is already here (they are skipped); the rest
-    /// must continue the sequence without gaps. Rows, ids and timestamps are written exactly as
-    /// logged: no validation, defaults or new ids.
+    /// Applies entries exported from another database's tenant, in one atomic batch of at most
+    /// [`MAX_APPLY_ENTRIES`]. Entries must be consecutive. Entries at or below the current
+    /// sequence must match what is already here (they are skipped); the rest must continue the
+    /// sequence without gaps. Each entry is checked as the write path would check it (schema,
+    /// system fields, ids derived from natural keys, vector dimensions, edge endpoints, rows
+    /// that exist or not as the operation says), then written exactly as logged: rows, ids and
+    /// timestamps are kept, no defaults are added.
     pub(crate) fn apply_wal(&self, entries: &[WalEntry]) -> Result<ApplyReport> {
+        if entries.len() > MAX_APPLY_ENTRIES {
+            return Err(Error::Limit(format!(
+                "{} WAL entries in one apply; at most {MAX_APPLY_ENTRIES} are applied at once \
+                 (split the log into batches; `rem wal apply` streams it in batches)",
+                entries.len()
+            )));
+        }
+        for pair in entries.windows(2) {
+            if pair[1].seq != pair[0].seq.wrapping_add(1) {
+                return Err(Error::Wal(format!(
+                    "entries must be consecutive: seq {} follows seq {} in the batch",
+                    pair[1].seq, pair[0].seq
+                )));
+            }
+        }
+        if entries.first().is_some_and(|e| e.seq == 0) {
+            return Err(Error::Wal(
+                "seq 0 is not a WAL position: sequence numbers start at 1".into(),
+            ));
+        }
         self.write(|tx| {
             tx.set_replaying();
             let mut report = ApplyReport::default();
@@ -186,6 +215,8 @@ impl TenantStore {
     }
 
     /// Removes entries with `seq < before`. Later exports must start at `before - 1` or after.
+    /// Compacting less than an earlier compaction did changes nothing (the log never grows
+    /// back, and exports from before the first kept entry keep failing).
     pub(crate) fn compact_wal(&self, before: u64) -> Result<()> {
         self.write(|tx| {
             if before > tx.seq() + 1 {
@@ -194,7 +225,13 @@ impl TenantStore {
                     tx.seq()
                 )));
             }
-            tx.compact_wal(before);
+            let first = match tx.snapshot().get(&tx.keys().meta(META_WAL_FIRST))? {
+                Some(v) => decode_u64(&v)?,
+                None => 1,
+            };
+            if before > first {
+                tx.compact_wal(before);
+            }
             Ok(())
         })
     }
@@ -267,11 +304,18 @@ fn same_json(a: &Value, b: &Value) -> bool {
 fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
     let bad = |why: &str| {
         Error::Wal(format!(
-            "entry {} ({}): {why}",
+            "entry {} ({} {}): {why}",
             entry.seq,
-            entry.op.as_str()
+            entry.op.as_str(),
+            entry.table
         ))
     };
+    if parse_ts(&entry.ts).is_none() {
+        return Err(bad(&format!(
+            "`ts` {:?} is not an RFC 3339 time",
+            super::quote(&entry.ts)
+        )));
+    }
     match entry.op {
         WalOp::Schema => {
             let data = entry
@@ -280,6 +324,12 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
                 .ok_or_else(|| bad("schema entry without data"))?;
             let stored: StoredSchema =
                 serde_json::from_value(data).map_err(|e| bad(&e.to_string()))?;
+            if stored.name != entry.table {
+                return Err(bad(&format!(
+                    "the schema is for table `{}`",
+                    super::quote(&stored.name)
+                )));
+            }
             tx.put_schema(stored, &entry.ts)?;
         }
         WalOp::Purge => {
@@ -295,9 +345,23 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
             if entry.id.as_deref().map(parse_id).transpose()? != Some(edge.src) {
                 return Err(bad("entry id does not match the edge source"));
             }
+            if tx.table_of(&edge.src)?.as_deref() != Some(entry.table.as_str()) {
+                return Err(bad(&format!(
+                    "the edge source {} is not a row of `{}`",
+                    edge.src, entry.table
+                )));
+            }
             if entry.op == WalOp::Link {
                 let record =
                     super::edges::Edge::from_json(data).map_err(|e| bad(&e.to_string()))?;
+                check_times(&record.created_at, &record.modified_at).map_err(|e| bad(&e))?;
+                for end in [record.src, record.dst] {
+                    if !tx.is_live(&end)? {
+                        return Err(bad(&format!(
+                            "edge endpoint {end} is not a live entity here"
+                        )));
+                    }
+                }
                 tx.put_edge(&record, &entry.ts)?;
             } else {
                 tx.remove_edge(&edge, &entry.ts)?;
@@ -341,10 +405,93 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
             if (entry.op == WalOp::Delete) != is_deleted(&row) {
                 return Err(bad("deleted_at does not match the operation"));
             }
+            check_system_fields(&row).map_err(|e| bad(&e))?;
+            let schema = tx.schema(&entry.table)?;
+            let user = user_fields(&row);
+            if user.contains_key("edges") {
+                return Err(bad(
+                    "`edges` in inserted data becomes edges and is never stored in a row",
+                ));
+            }
+            super::check_object_depth(&row, &format!("a row of `{}`", entry.table))?;
+            schema.validate(&Value::Object(user.clone()))?;
+            check_row_id(tx, &schema.info, &user, id).map_err(|e| bad(&e))?;
+            let old = tx.row(&entry.table, &id)?;
+            match (entry.op, &old) {
+                (WalOp::Insert, Some(_)) => {
+                    return Err(bad(&format!(
+                        "row {id} already exists (a new row with a known id is logged as update)"
+                    )))
+                }
+                (WalOp::Update | WalOp::Delete, None) => {
+                    return Err(bad(&format!("there is no row {id} to change")))
+                }
+                (_, Some(old)) if old.get("created_at") != row.get("created_at") => {
+                    return Err(bad("created_at differs from the stored row's"))
+                }
+                _ => {}
+            }
             tx.put_row(entry.op, &entry.table, id, row, &entry.ts)?;
         }
     }
     Ok(())
+}
+
+/// `created_at` and `modified_at` are RFC 3339 times, `modified_at` not before `created_at`;
+/// `deleted_at` is null or a time.
+fn check_system_fields(row: &Row) -> std::result::Result<(), String> {
+    let text = |field: &str| match row.get(field) {
+        Some(Value::String(s)) => Ok(s.as_str()),
+        _ => Err(format!("`{field}` must be an RFC 3339 time")),
+    };
+    check_times(text("created_at")?, text("modified_at")?)?;
+    match row.get("deleted_at") {
+        None => Err("`deleted_at` is missing (null for a live row)".into()),
+        Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if parse_ts(s).is_some() => Ok(()),
+        Some(_) => Err("`deleted_at` must be null or an RFC 3339 time".into()),
+    }
+}
+
+fn check_times(created: &str, modified: &str) -> std::result::Result<(), String> {
+    let parse = |field: &str, s: &str| {
+        parse_ts(s)
+            .ok_or_else(|| format!("`{field}` {:?} is not an RFC 3339 time", super::quote(s)))
+    };
+    if parse("modified_at", modified)? < parse("created_at", created)? {
+        return Err("`modified_at` is before `created_at`".into());
+    }
+    Ok(())
+}
+
+/// A row with a natural key must have the id the key derives (under the tenant's id scheme;
+/// a tenant with no history yet takes the scheme the log was written with).
+fn check_row_id(
+    tx: &mut WriteTx<'_>,
+    schema: &TableSchema,
+    user: &Row,
+    id: Uuid,
+) -> std::result::Result<(), String> {
+    let key = natural_key(schema, user).map_err(|e| e.to_string())?;
+    let Some(key) = key else { return Ok(()) };
+    let tenant = tx.tenant().name().to_string();
+    let matching = [IdScheme::Portable, IdScheme::TenantBound]
+        .into_iter()
+        .find(|s| key_id(*s, &tenant, &schema.name, &key) == id);
+    if let Some(scheme) = matching {
+        if tx.adopt_id_scheme(scheme) || tx.id_scheme().map_err(|e| e.to_string())? == scheme {
+            return Ok(());
+        }
+    }
+    let scheme = tx.id_scheme().map_err(|e| e.to_string())?;
+    let expected = key_id(scheme, &tenant, &schema.name, &key);
+    Err(format!(
+        "row id {id} is not the id natural key {:?} gives in `{}` ({expected}); a log written \
+         by a remdb whose ids depended on the tenant name applies only into a tenant of the \
+         same name",
+        super::quote(&key),
+        schema.name
+    ))
 }
 
 #[cfg(test)]

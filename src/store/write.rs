@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::codec::{decode_row, encode_row, index_values};
 use super::edges::{encode_value, split_edge_key, Edge, EdgeKey};
-use super::entity::{format_ts, get_path, now, Row};
+use super::entity::{format_ts, get_path, now, IdScheme, Row};
 use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
 use super::vectors::{EmbedWork, IndexMeta, IndexName};
@@ -21,6 +21,8 @@ use crate::kv::{Direction, KvSnapshot, WriteBatch};
 
 pub(crate) const META_WAL_SEQ: &str = "wal_seq";
 pub(crate) const META_WAL_FIRST: &str = "wal_first";
+/// How the tenant derives ids from natural keys ([`IdScheme`]), written with its first entry.
+pub(crate) const META_ID_SCHEME: &str = "id_scheme";
 
 pub(crate) fn count_meta(table: &str, live: bool) -> String {
     format!("{}:{table}", if live { "live" } else { "total" })
@@ -60,6 +62,8 @@ pub(crate) struct WriteTx<'a> {
     pub(super) replaying: bool,
     /// Vectors embedded before the lock was taken ([`TenantStore::write_embedding`]).
     pub(super) ready: Option<Embedded>,
+    /// The tenant's id scheme, once read (or chosen, for a tenant's first write).
+    id_scheme: Option<IdScheme>,
 }
 
 /// Vectors embedded before a write took the writer lock, by `(provider, text)`.
@@ -173,6 +177,7 @@ impl TenantStore {
             queue_changed: false,
             replaying: false,
             ready: None,
+            id_scheme: None,
         };
         let out = f(&mut tx)?;
         if ready.is_some() && tx.ready.is_none() {
@@ -272,6 +277,33 @@ impl<'a> WriteTx<'a> {
         Ok(out.into_iter().collect())
     }
 
+    /// How this tenant derives ids from natural keys: recorded at its first write; a tenant
+    /// written before the record existed is [`IdScheme::TenantBound`]; a new tenant is
+    /// [`IdScheme::Portable`] unless [`Self::adopt_id_scheme`] chose otherwise.
+    pub(crate) fn id_scheme(&mut self) -> Result<IdScheme> {
+        if let Some(scheme) = self.id_scheme {
+            return Ok(scheme);
+        }
+        let scheme = if self.start_seq == 0 {
+            IdScheme::Portable
+        } else {
+            let raw = self.snapshot.get(&self.keys().meta(META_ID_SCHEME))?;
+            IdScheme::from_record(raw.as_deref())?
+        };
+        self.id_scheme = Some(scheme);
+        Ok(scheme)
+    }
+
+    /// Chooses the id scheme of a tenant that has no history yet (a replica starting from an
+    /// older database's log); `false` when the tenant already has history or this transaction
+    /// has already derived an id under another scheme.
+    pub(crate) fn adopt_id_scheme(&mut self, scheme: IdScheme) -> bool {
+        if self.start_seq != 0 {
+            return false;
+        }
+        *self.id_scheme.get_or_insert(scheme) == scheme
+    }
+
     /// Marks this transaction as replaying another database's WAL.
     pub(crate) fn set_replaying(&mut self) {
         self.replaying = true;
@@ -327,7 +359,10 @@ impl<'a> WriteTx<'a> {
             }
         }
         let deleted = is_deleted(&row);
+        super::check_object_depth(&row, &format!("a row of `{table}`"))?;
         let value = encode_row(&row, deleted)?;
+        let limits = self.tenant.store.limits();
+        super::limits::check_size(&format!("a row of `{table}`"), value.len() - 1, &limits)?;
         let (_, json) = decode_row(&value)?;
         let keys = self.tenant.keys.clone();
         if old.is_none() {
@@ -406,6 +441,8 @@ impl<'a> WriteTx<'a> {
             src_table.get_or_insert(table);
         }
         let value = encode_value(edge)?;
+        let limits = self.tenant.store.limits();
+        super::limits::check_size(&format!("edge `{}`", edge.rel), value.len(), &limits)?;
         let keys = self.tenant.keys.clone();
         self.batch.put(
             keys.edge(true, &edge.src, &edge.rel, &edge.dst),
@@ -498,6 +535,14 @@ impl<'a> WriteTx<'a> {
             stored.schema.clone(),
         )?)?);
         let name = compiled.info.name.clone();
+        if super::builtin::BUILTIN_TABLES.contains(&name.as_str())
+            && !super::builtin::is_builtin_schema(&name, &stored.schema)
+        {
+            return Err(Error::InvalidSchema(format!(
+                "`{name}` is a built-in table: its schema is remdb's own and cannot be replaced \
+                 (register your own table under another name)"
+            )));
+        }
         if name != stored.name {
             return Err(Error::InvalidSchema(format!(
                 "schema names table `{name}` but was stored as `{}`",
@@ -648,6 +693,9 @@ impl<'a> WriteTx<'a> {
             if self.start_seq == 0 {
                 self.batch
                     .put(Keys::registry(self.tenant.name()), Vec::new());
+                let scheme = self.id_scheme.unwrap_or(IdScheme::Portable);
+                self.batch
+                    .put(keys.meta(META_ID_SCHEME), vec![scheme.to_byte()]);
             }
         }
         Ok(self.batch)

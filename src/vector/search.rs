@@ -145,6 +145,56 @@ pub(crate) fn resolve_indexes(
             "table `{table}` has no `embedding_fields` to search"
         )));
     }
+    // A field or provider the table never embeds with would find nothing: say so instead.
+    let configured = settings.providers(&schema.info);
+    if o.field
+        .as_ref()
+        .is_some_and(|f| !schema.info.embedding_fields.contains(f))
+        || o.provider.as_ref().is_some_and(|p| !configured.contains(p))
+    {
+        let stored = stored()?;
+        if let Some(f) = o.field.as_ref().filter(|f| {
+            !schema.info.embedding_fields.contains(f) && !stored.iter().any(|i| &i.field == *f)
+        }) {
+            let mut known: Vec<&str> = schema
+                .info
+                .embedding_fields
+                .iter()
+                .map(String::as_str)
+                .collect();
+            known.extend(stored.iter().map(|i| i.field.as_str()));
+            known.sort_unstable();
+            known.dedup();
+            return Err(Error::InvalidArgument(format!(
+                "table `{table}` has no embedded field `{}`; its embedded fields: {}",
+                crate::store::quote(f),
+                if known.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        if let Some(p) = o
+            .provider
+            .as_ref()
+            .filter(|p| !configured.contains(p) && !stored.iter().any(|i| &i.provider == *p))
+        {
+            let mut known: Vec<&str> = configured.iter().map(String::as_str).collect();
+            known.extend(stored.iter().map(|i| i.provider.as_str()));
+            known.sort_unstable();
+            known.dedup();
+            return Err(Error::InvalidArgument(format!(
+                "table `{table}` has no vectors from provider `{}`; its providers: {}",
+                crate::store::quote(p),
+                if known.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
     let indexes = fields
         .iter()
         .map(|f| IndexName::new(table, f, &provider))

@@ -1,5 +1,6 @@
 //! JS values to and from Rust, and remdb errors as JS errors.
 
+use serde::de::DeserializeSeed;
 use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -22,10 +23,102 @@ pub(super) fn options<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| invalid(format!("{what} must be {shape}: {e}")))
 }
 
-/// A JS value as JSON (`undefined` reads as `null`).
+/// A JS value as JSON (`undefined` reads as `null`). Objects and arrays nested deeper than the
+/// store keeps (plus room for argument envelopes such as an array of rows) are refused with
+/// `LIMIT` while reading, so a hostile value can never exhaust the wasm stack.
 pub(super) fn from_js(what: &str, value: JsValue) -> Result<Value, JsValue> {
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| invalid(format!("{what} is not JSON-compatible: {e}")))
+    BoundedValue { depth: 0 }
+        .deserialize(serde_wasm_bindgen::Deserializer::from(value))
+        .map_err(|e| {
+            let message = e.to_string();
+            if message.contains(TOO_DEEP) {
+                js_error(Error::Limit(format!("{what} {message}")))
+            } else {
+                invalid(format!("{what} is not JSON-compatible: {message}"))
+            }
+        })
+}
+
+/// Deepest nesting [`from_js`] reads: the store's limit plus room for argument envelopes.
+const MAX_JS_DEPTH: usize = crate::MAX_DEPTH + 8;
+
+const TOO_DEEP: &str = "levels of objects and arrays";
+
+/// Reads a JSON value, refusing nesting deeper than [`MAX_JS_DEPTH`].
+struct BoundedValue {
+    depth: usize,
+}
+
+impl BoundedValue {
+    fn nested<E: serde::de::Error>(&self) -> Result<BoundedValue, E> {
+        if self.depth >= MAX_JS_DEPTH {
+            return Err(E::custom(format!(
+                "is nested deeper than {MAX_JS_DEPTH} {TOO_DEEP}; remdb stores at most {}",
+                crate::MAX_DEPTH
+            )));
+        }
+        Ok(BoundedValue {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for BoundedValue {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BoundedValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON-compatible value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // As serde_json's own reader does: NaN and infinities have no JSON form.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element_seed(self.nested()?)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self.nested()?)?;
+            fields.insert(key, value);
+        }
+        Ok(Value::Object(fields))
+    }
 }
 
 /// Any serializable result as a plain JS value (objects, arrays, numbers, strings, null): written

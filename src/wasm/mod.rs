@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use self::convert::{invalid, js_error, options, to_u64};
+use self::convert::{invalid, js_error, options, to_u64, to_usize};
 use self::remote::QueryVectors;
 use crate::kv::{MemoryPages, RedbKv};
 use crate::{Database, Error, Tenant, DEFAULT_TENANT};
@@ -87,6 +87,7 @@ struct JsOpenOptions {
     storage: Option<String>,
     embedding_mode: Option<crate::vector::EmbedMode>,
     default_embedding: Option<String>,
+    max_row_bytes: Option<f64>,
 }
 
 impl Database {
@@ -134,12 +135,17 @@ impl RemDb {
     pub fn open_with(image: Option<PageImage>, opts: JsValue) -> Result<RemDb, JsValue> {
         let o: JsOpenOptions = options(
             "open options",
-            "{tenant, storage, embeddingMode, defaultEmbedding}",
+            "{tenant, storage, embeddingMode, defaultEmbedding, maxRowBytes}",
             opts,
         )?;
+        let max_row_bytes = o
+            .max_row_bytes
+            .map(|n| to_usize("maxRowBytes", n))
+            .transpose()?;
         let options = crate::OpenOptions {
             embedding_mode: o.embedding_mode,
             default_embedding: o.default_embedding,
+            max_row_bytes,
             ..Default::default()
         };
         let (kv, pages): (Arc<dyn crate::kv::Kv>, _) = match (o.storage.as_deref(), image) {

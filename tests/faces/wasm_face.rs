@@ -116,6 +116,30 @@ on_both_backends! {
         assert_eq!(names(&rs(db.list("person", JsValue::NULL).unwrap())), ["Ada"]);
     }
 
+    fn values_nested_past_the_limit_are_refused_and_the_module_lives_on(db) {
+        db.register_schema(js(json!({"title": "bag", "type": "object"}))).unwrap();
+        // Built in JS, far deeper than any stack would survive a recursive read.
+        let mut deep = JsValue::from(1);
+        for _ in 0..100_000 {
+            let wrapper = js_sys::Array::new();
+            wrapper.push(&deep);
+            deep = wrapper.into();
+        }
+        let row = js_sys::Object::new();
+        js_sys::Reflect::set(&row, &JsValue::from_str("v"), &deep).unwrap();
+        let err = db.insert("bag", row.into()).unwrap_err();
+        assert_eq!(prop(&err, "code").as_string().as_deref(), Some("LIMIT"));
+        // The store's own limit, for values the reader lets through.
+        let mut at_limit = json!(1);
+        for _ in 0..remdb::MAX_DEPTH {
+            at_limit = json!([at_limit]);
+        }
+        assert_eq!(code_of(db.insert("bag", js(json!({"v": at_limit})))), "LIMIT");
+        assert_eq!(db.count("bag", None).unwrap(), 0.0);
+        db.insert("bag", js(json!({"v": [[1]]}))).unwrap();
+        assert_eq!(db.count("bag", None).unwrap(), 1.0);
+    }
+
     fn soft_and_hard_delete(db) {
         db.register_schema(person_schema()).unwrap();
         let ada = db.insert("person", js(json!({"name": "Ada"}))).unwrap();

@@ -22,4 +22,8 @@ mod tenant_isolation;
 #[cfg(not(target_arch = "wasm32"))]
 mod typed_tables;
 #[cfg(not(target_arch = "wasm32"))]
+mod wal_apply_trusts_nobody;
+#[cfg(not(target_arch = "wasm32"))]
 mod wal_replication;
+#[cfg(not(target_arch = "wasm32"))]
+mod write_limits;

@@ -45,6 +45,11 @@ pub trait EmbeddingSource: Send + Sync {
     }
     /// Whether `provider` can embed now; when not, inline work is queued instead of failing.
     fn can_embed(&self, provider: &str) -> bool;
+    /// The length of `provider`'s vectors when known without embedding anything (a well-known
+    /// model); a new vector index under that provider label must match it.
+    fn dimensions(&self, _provider: &str) -> Option<usize> {
+        None
+    }
 }
 
 /// Told after each commit that changed vector indexes (given with their new metadata) or

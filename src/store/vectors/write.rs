@@ -52,6 +52,16 @@ impl<'a> WriteTx<'a> {
         let metric = self.schema(&index.table)?.info.embedding_metric;
         let keys = self.keys().clone();
         if self.vmeta(index)?.is_none() {
+            let source = self.tenant().embed_settings().source;
+            if let Some(dims) = source.and_then(|s| s.dimensions(&index.provider)) {
+                if dims != vector.len() {
+                    return Err(Error::InvalidArgument(format!(
+                        "provider {} makes {dims}-dimensional vectors, got {} values for {index}",
+                        index.provider,
+                        vector.len()
+                    )));
+                }
+            }
             let meta = IndexMeta {
                 metric,
                 dims: vector.len(),
