@@ -15,6 +15,8 @@ mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_graph;
 #[cfg(not(target_arch = "wasm32"))]
+mod crash_cli;
+#[cfg(not(target_arch = "wasm32"))]
 mod hostile_cli;
 #[cfg(target_arch = "wasm32")]
 #[macro_use]

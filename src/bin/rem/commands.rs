@@ -55,6 +55,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         model_dir: cli.model.clone(),
         read_only,
         lock_timeout: Some(lock_timeout),
+        max_row_bytes: None, // $REM_MAX_ROW_BYTES
     };
     if matches!(cli.command, Command::Check) {
         return check(&dir, &options, &mut Output::new(cli.json, cli.text));
@@ -94,7 +95,10 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         flushed?;
         Ok(())
     })();
-    if let (Err(_), Some(created)) = (&result, created) {
+    // A command that failed after committing something (a `wal apply` whose later batch was
+    // refused) keeps what it committed.
+    let wrote_nothing = db.tenants().map_or(true, |t| t.is_empty());
+    if let (Err(_), Some(created), true) = (&result, created, wrote_nothing) {
         // Unlinked while this process still holds the lock, so that a process waiting for it
         // opens a new file rather than the removed one.
         created.remove_files();
@@ -281,8 +285,25 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         }
         Command::Wal(WalCommand::Export { since, limit }) => wal_export(t, since, limit, out),
         Command::Wal(WalCommand::Apply { file }) => {
-            let entries = input::wal_entries(&file)?;
-            let report = t.wal().apply(&entries)?;
+            let mut report = remdb::ApplyReport::default();
+            let applied = input::wal_batches(&file, remdb::MAX_APPLY_ENTRIES, |batch| {
+                let r = t.wal().apply(&batch)?;
+                report.applied += r.applied;
+                report.skipped += r.skipped;
+                report.seq = r.seq;
+                Ok(())
+            });
+            if let Err(e) = applied {
+                if report.applied + report.skipped == 0 {
+                    return Err(e);
+                }
+                // Earlier batches committed: say how far the log got, so a rerun resumes there.
+                return Err(CliError::Message(format!(
+                    "{}; earlier batches were applied ({} entries applied, {} skipped; wal seq \
+                     is now {}) and applying the same log again skips them",
+                    e, report.applied, report.skipped, report.seq
+                )));
+            }
             if out.json() {
                 Ok(out.compact(&report)?)
             } else {
@@ -297,7 +318,7 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
             if out.json() {
                 Ok(out.compact(&json!({"compacted_before": before, "seq": t.wal().seq()?}))?)
             } else {
-                Ok(out.line(&format!("removed WAL entries before seq {before}"))?)
+                Ok(out.line(&format!("WAL entries before seq {before} are removed"))?)
             }
         }
         Command::Wal(WalCommand::Seq) => {

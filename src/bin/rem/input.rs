@@ -1,7 +1,7 @@
 //! Reading command input: JSON given inline, on stdin (`-`) or in a file (`@path`), and WAL
 //! entries as JSON lines.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use remdb::WalEntry;
 use serde_json::Value;
@@ -77,26 +77,105 @@ pub(crate) fn json_file(arg: &str) -> Result<Value, CliError> {
     parse_json(&text, &source)
 }
 
-/// WAL entries from a file argument (`-` for stdin): JSON lines (blank lines skipped), or one JSON
-/// array of entries.
-pub(crate) fn wal_entries(arg: &str) -> Result<Vec<WalEntry>, CliError> {
-    let (text, source) = read_path_arg(arg)?;
-    if text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text).map_err(|e| {
+/// Longest JSON line of a WAL stream: a row at the default maximum row size (16 MiB) plus its
+/// entry's envelope, with room to spare.
+const MAX_WAL_LINE: usize = 64 * 1024 * 1024;
+
+/// Most JSON text of WAL lines gathered into one batch before it is applied.
+const MAX_BATCH_TEXT: usize = 64 * 1024 * 1024;
+
+/// Reads WAL entries from a file argument (`-` for stdin) and hands them to `apply` in batches
+/// of at most `max_entries` entries (and about 64 MiB of text), in order. JSON lines (blank
+/// lines skipped) stream in bounded memory; one JSON array of entries is read whole.
+pub(crate) fn wal_batches(
+    arg: &str,
+    max_entries: usize,
+    mut apply: impl FnMut(Vec<WalEntry>) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let (mut reader, source): (Box<dyn BufRead>, Source) = if arg == "-" {
+        (Box::new(std::io::stdin().lock()), Source::Stdin)
+    } else {
+        let path = arg.strip_prefix('@').unwrap_or(arg);
+        let file = std::fs::File::open(path)
+            .map_err(|e| CliError::Message(format!("cannot read {path}: {e}")))?;
+        (
+            Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
+            Source::File(path.to_string()),
+        )
+    };
+    let unreadable =
+        |e: std::io::Error| CliError::Message(format!("cannot read {}: {e}", source.describe()));
+    if first_non_space(&mut reader).map_err(unreadable)? == Some(b'[') {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).map_err(unreadable)?;
+        let entries: Vec<WalEntry> = serde_json::from_str(&text).map_err(|e| {
             CliError::Message(format!("invalid WAL entries in {}: {e}", source.describe()))
-        });
+        })?;
+        drop(text);
+        let mut entries = entries.into_iter().peekable();
+        while entries.peek().is_some() {
+            apply(entries.by_ref().take(max_entries).collect())?;
+        }
+        return Ok(());
     }
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                CliError::Message(format!(
-                    "invalid WAL entry in {} at line {}: {e}",
-                    source.describe(),
-                    n + 1
-                ))
-            })
-        })
-        .collect()
+    let mut batch = Vec::new();
+    let mut batch_text = 0;
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_WAL_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(unreadable)?;
+        if read == 0 {
+            break;
+        }
+        if line.len() > MAX_WAL_LINE {
+            return Err(CliError::Db(remdb::Error::Limit(format!(
+                "line {number} of {} is longer than {MAX_WAL_LINE} bytes, more than any WAL \
+                 entry remdb writes",
+                source.describe()
+            ))));
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let entry: WalEntry = serde_json::from_slice(&line).map_err(|e| {
+            CliError::Message(format!(
+                "invalid WAL entry in {} at line {number}: {e}",
+                source.describe()
+            ))
+        })?;
+        batch.push(entry);
+        batch_text += line.len();
+        if batch.len() >= max_entries || batch_text >= MAX_BATCH_TEXT {
+            apply(std::mem::take(&mut batch))?;
+            batch_text = 0;
+        }
+    }
+    if !batch.is_empty() {
+        apply(batch)?;
+    }
+    Ok(())
+}
+
+/// The first byte that is not ASCII whitespace, left unread (whitespace before it is consumed).
+fn first_non_space(reader: &mut dyn BufRead) -> std::io::Result<Option<u8>> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(at) => {
+                let first = buf[at];
+                reader.consume(at);
+                return Ok(Some(first));
+            }
+            None => {
+                let all = buf.len();
+                reader.consume(all);
+            }
+        }
+    }
 }

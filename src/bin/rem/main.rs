@@ -265,7 +265,8 @@ pub(crate) enum WalCommand {
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
-    /// Apply WAL entries (JSON lines) exported from another database, in one atomic batch
+    /// Apply WAL entries (JSON lines, streamed) exported from another database, in atomic batches
+    /// of up to 10,000 entries; after a failure, applying the same log again resumes where it stopped
     Apply {
         /// File of JSON lines, or `-` for stdin
         #[arg(allow_hyphen_values = true)]
