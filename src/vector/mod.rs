@@ -142,6 +142,16 @@ impl TenantStore {
         search::search(self, table, query.into(), options)
     }
 
+    /// The provider whose vectors a search of `table` (one embedded `field`, or all of them)
+    /// compares with: the one that embeds its query text. Fails as such a search would.
+    pub(crate) fn search_provider(&self, table: &str, field: Option<&str>) -> Result<String> {
+        let options = SearchOptions {
+            field: field.map(str::to_string),
+            ..SearchOptions::default()
+        };
+        Ok(search::resolve_indexes(self, table, &options)?.0)
+    }
+
     /// [`TenantStore::search`]'s hits as one JSON array of rows, best first, each row with its
     /// `_score` (the shape the JS face and `rem search --json` return). Written straight from
     /// the stored JSON text: no row is parsed.
