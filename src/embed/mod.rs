@@ -156,10 +156,12 @@ impl EmbedderSpec {
             "openai" => Provider::OpenAi,
             "cohere" => Provider::Cohere,
             "custom" => Provider::Custom,
-            _ => return Err(Error::Embedding(format!(
+            _ => {
+                return Err(Error::Embedding(format!(
                 "unknown embedding provider in `{spec}`; expected local, openai, cohere or custom \
                      (e.g. `local:{DEFAULT_LOCAL_MODEL}`)"
-            ))),
+            )))
+            }
         };
         let model = match model {
             "" if provider == Provider::Local => DEFAULT_LOCAL_MODEL,

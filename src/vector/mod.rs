@@ -333,6 +333,8 @@ impl TenantStore {
 pub(crate) struct Drain {
     report: DrainReport,
     blocked: HashSet<String>,
+    /// The first error of a provider that failed.
+    failure: Option<Error>,
 }
 
 impl Drain {
@@ -354,8 +356,9 @@ impl Drain {
         for (provider, result) in results {
             match result {
                 Ok(vs) => vectors.push((provider, vs)),
-                Err(_) => {
+                Err(e) => {
                     self.blocked.insert(provider);
+                    self.failure.get_or_insert(e);
                 }
             }
         }
@@ -363,6 +366,13 @@ impl Drain {
         self.report.embedded += embedded;
         self.report.dropped += dropped;
         Ok(embedded > 0 || dropped > 0 || !self.blocked.is_empty())
+    }
+
+    /// The first error of a provider that failed in this drain (its work stays queued); the
+    /// wasm face's async drain reports it.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
     }
 
     /// The totals, with the rows still queued.
