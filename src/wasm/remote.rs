@@ -128,8 +128,8 @@ async fn query_vectors(
 }
 
 impl RemDb {
-    /// Starts the async drain task when queued work may be waiting: background mode, or remote
-    /// embedders (their work is always queued here). Idempotent while it runs.
+    /// Starts the async drain task when queued work may be waiting: background mode, or async
+    /// embedders (HTTP, custom: their work is always queued here). Idempotent while it runs.
     pub(super) fn schedule_drain(&self) {
         let background = self.db.embed_settings().mode == crate::vector::EmbedMode::Background;
         if (!background && self.remote.borrow().is_empty()) || self.draining.get() {
