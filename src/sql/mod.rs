@@ -246,10 +246,10 @@ impl TenantStore {
     ) -> Result<QueryVectors> {
         let mut out = QueryVectors::new();
         for t in texts {
-            let key = (t.provider.clone(), t.text.clone());
-            if !out.contains_key(&key) {
-                let v = crate::vector::embed_query(self, &t.provider, &t.text)?;
-                out.insert(key, v);
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                out.entry((t.provider.clone(), t.text.clone()))
+            {
+                slot.insert(crate::vector::embed_query(self, &t.provider, &t.text)?);
             }
         }
         Ok(out)
