@@ -46,6 +46,21 @@ function checkKeys(what, value, allowed) {
   return value;
 }
 
+/**
+ * Checks a custom embedder's options `{provider: 'custom:NAME', dimensions, embed}` (the wasm
+ * face checks them again, and every vector the function returns).
+ */
+function checkCustomEmbedding(e) {
+  checkKeys('embedding option', e, ['provider', 'dimensions', 'embed']);
+  if (!e.provider.startsWith('custom:')) {
+    throw new RemDBError('INVALID_ARGUMENT', `a custom embedder's provider is named "custom:NAME", got ${JSON.stringify(e.provider)}`);
+  }
+  if (typeof e.embed !== 'function') throw new RemDBError('INVALID_ARGUMENT', '`embedding.embed` must be a function (texts, {kind}) => Float32Array[]');
+  if (!Number.isInteger(e.dimensions) || e.dimensions < 1) {
+    throw new RemDBError('INVALID_ARGUMENT', '`embedding.dimensions` must be a positive integer (the length of every vector `embed` returns)');
+  }
+}
+
 /** The open options with model URLs made absolute (a worker resolves relative ones elsewhere). */
 function absoluteResources(o) {
   const e = o.embedding;
@@ -70,8 +85,9 @@ function optionalString(what, value) {
  * The API methods of `RemDB`, each once; the class methods, the dispatch (`run`) and the set of
  * writes are derived from it. `params`: the arguments of the class method, in order. `write`: the
  * method changes the database, so the page image is committed before its Promise resolves and
- * other tabs are told. `run(h, args, remote)`: calls the wasm handle `h` (src/wasm/) with the
- * arguments in API shape; `remote` is true when an HTTP embedder is in use (the async forms).
+ * other tabs are told. `run(h, args, awaited)`: calls the wasm handle `h` (src/wasm/) with the
+ * arguments in API shape; `awaited` is true when an embedder that answers asynchronously is in
+ * use (an HTTP provider or a custom `embed` function): the async forms await it.
  * js/api-list.json lists the same operations with their Rust and CLI names.
  */
 const METHODS = {
@@ -106,18 +122,18 @@ const METHODS = {
   },
   sql: {
     params: ['query', 'params'],
-    run: (h, [query, params], remote) => (remote ? h.sqlAsync(query, params ?? null) : h.sql(query, params ?? null)),
+    run: (h, [query, params], awaited) => (awaited ? h.sqlAsync(query, params ?? null) : h.sql(query, params ?? null)),
   },
   search: {
     params: ['table', 'query', 'options'],
-    run: (h, [table, query, options], remote) => {
+    run: (h, [table, query, options], awaited) => {
       // Option names are checked here (`filter` is the wasm face's own); `where` is read in Rust.
       const o = checkKeys('search option', options, SEARCH_OPTIONS);
-      if (remote && typeof query === 'string') return h.searchAsync(table, query, o);
+      if (awaited && typeof query === 'string') return h.searchAsync(table, query, o);
       return h.search(table, query, o);
     },
   },
-  embed: { params: ['texts'], run: (h, [texts], remote) => (remote ? h.embedAsync(texts) : h.embed(texts)) },
+  embed: { params: ['texts'], run: (h, [texts], awaited) => (awaited ? h.embedAsync(texts) : h.embed(texts)) },
   putVector: {
     params: ['table', 'id', 'field', 'provider', 'vector'],
     write: true,
@@ -166,9 +182,13 @@ const METHODS = {
   flush: {
     params: [],
     write: true,
-    run: async (h, _args, remote) => {
-      if (remote) await h.embeddingsIdle();
+    run: async (h, _args, awaited) => {
+      // An async provider that failed leaves its work queued and fails the flush, after the
+      // in-module drain has run.
+      let failure = null;
+      if (awaited) await h.embeddingsIdle().catch((e) => { failure = e; });
       h.flushEmbeddings();
+      if (failure) throw failure;
       return undefined;
     },
   },
@@ -185,18 +205,18 @@ function writes(method) {
  * and each write's Promise resolves only after that transaction has committed.
  */
 class LocalEngine {
-  constructor(handle, { store = null, remote = false, background = false, onCommit }) {
+  constructor(handle, { store = null, awaited = false, background = false, onCommit }) {
     this.handles = new Map([[handle.tenant, handle]]);
     this.root = handle;
     this.store = store;
-    this.remote = remote;
+    this.awaited = awaited;
     this.onCommit = onCommit;
     this.pending = null;
     // Chunks taken from the image but not yet committed (a failed write is retried next time).
     this.unsaved = new Map();
     this.timer = null;
     if (store && background) {
-      // Background and remote embedding write vectors from an async task between calls: persist them too.
+      // Background and async embedders write vectors from an async task between calls: persist them too.
       this.timer = setInterval(() => { this.commit().catch(() => {}); }, 1000);
     }
   }
@@ -214,7 +234,7 @@ class LocalEngine {
     const h = this.handle(tenant);
     const write = writes(method);
     const before = write ? h.walSeq() : 0;
-    const value = await run(h, method, args, this.remote);
+    const value = await run(h, method, args, this.awaited);
     if (write) {
       await this.commit();
       const seq = h.walSeq();
@@ -257,9 +277,9 @@ class LocalEngine {
 }
 
 /** Calls the wasm handle for one API method (see METHODS); arguments are already in API shape. */
-async function run(h, method, args, remote) {
+async function run(h, method, args, awaited) {
   if (!Object.hasOwn(METHODS, method)) throw new RemDBError('INVALID_ARGUMENT', `unknown method ${method}`);
-  return METHODS[method].run(h, args, remote);
+  return METHODS[method].run(h, args, awaited);
 }
 
 /**
@@ -269,12 +289,15 @@ async function run(h, method, args, remote) {
  */
 export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   const embedding = o.embedding ?? null;
-  const remote = embedding !== null && embedding.model === undefined;
+  // Three kinds: a custom `embed` function, an in-module model, or an HTTP provider.
+  const custom = embedding !== null && embedding.embed !== undefined;
+  const remote = embedding !== null && !custom && embedding.model === undefined;
   let provider;
   if (embedding !== null) {
-    provider = remote ? embedding.provider : (embedding.provider ?? DEFAULT_LOCAL_PROVIDER);
+    provider = remote || custom ? embedding.provider : (embedding.provider ?? DEFAULT_LOCAL_PROVIDER);
     if (typeof provider !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`embedding.provider` must be a string like "openai:text-embedding-3-small"');
-    if (!remote) checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
+    if (custom) checkCustomEmbedding(embedding);
+    else if (!remote) checkKeys('embedding option', embedding, ['model', 'tokenizer', 'provider', 'cache']);
   }
   const openOptions = { tenant, storage: store ? 'pages' : 'memory' };
   if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
@@ -296,7 +319,9 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
     throw e;
   }
   try {
-    if (embedding !== null && !remote) {
+    if (custom) {
+      handle.useCustomEmbedder(provider, embedding.dimensions, embedding.embed);
+    } else if (embedding !== null && !remote) {
       const [model, tokenizer] = await Promise.all([
         loadResource(embedding.model, embedding.cache, readFile),
         loadResource(embedding.tokenizer, embedding.cache, readFile),
@@ -310,15 +335,15 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
     handle.free();
     if (store) store.close();
     // A model file that was fetched but does not load must not stay in the cache for good.
-    if (embedding !== null && !remote && e && e.code === 'EMBEDDING') {
+    if (embedding !== null && !remote && !custom && e && e.code === 'EMBEDDING') {
       await Promise.all([forgetResource(embedding.model), forgetResource(embedding.tokenizer)]);
     }
     throw e;
   }
   const engine = new LocalEngine(handle, {
     store,
-    remote,
-    background: remote || o.embeddingMode === 'background',
+    awaited: remote || custom,
+    background: remote || custom || o.embeddingMode === 'background',
     onCommit,
   });
   if (store) {
@@ -457,6 +482,9 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
     }
     if (storage === 'opfs' && !(glueUrl && typeof Worker !== 'undefined' && globalThis.navigator?.storage?.getDirectory)) {
       throw new RemDBError('UNSUPPORTED', `storage "opfs" needs the origin private file system and module workers, which this runtime (${runtime}) does not have`);
+    }
+    if (storage === 'opfs' && embedding !== null && embedding.embed !== undefined) {
+      throw new RemDBError('UNSUPPORTED', 'storage "opfs" runs the database in a worker, which a custom `embed` function cannot reach: use storage "indexeddb" or "memory" with it');
     }
     // One owner per database: the lock and channel are named after the storage and the name.
     const claim = await claimOwnership(`${storage}:${name}`);

@@ -73,6 +73,28 @@ export interface RemoteEmbeddingOptions {
   batchSize?: number;
 }
 
+/** What a custom embedder is asked to embed: rows' texts (`document`) or search texts (`query`). */
+export interface CustomEmbedContext {
+  kind: 'document' | 'query';
+}
+
+/**
+ * Embeddings from your own code (e.g. transformers.js on WebGPU), for tables whose
+ * `embedding_provider` is `provider` (or all tables: it becomes the default provider). Rows are
+ * embedded in the background after each write (`await db.flush()` waits); `search` and SQL
+ * similarity await it for their text. What `embed` returns is checked: a throw, a rejection, or
+ * anything but one finite `Float32Array` of `dimensions` values per text is an `EMBEDDING` error
+ * and nothing of it is stored. Not with `storage: 'opfs'` (the database runs in a worker).
+ */
+export interface CustomEmbeddingOptions {
+  /** `custom:<name>`. */
+  provider: `custom:${string}`;
+  /** The length of every vector `embed` returns. */
+  dimensions: number;
+  /** One vector per text, in order. */
+  embed: (texts: string[], context: CustomEmbedContext) => Promise<Float32Array[]> | Float32Array[];
+}
+
 export interface OpenOptions {
   /** Database name: the IndexedDB database and the Web Locks / BroadcastChannel name. */
   name?: string;
@@ -85,7 +107,7 @@ export interface OpenOptions {
    */
   storage?: 'memory' | 'indexeddb' | 'opfs';
   /** Embeddings computed on insert into tables with `embedding_fields`. */
-  embedding?: LocalEmbeddingOptions | RemoteEmbeddingOptions;
+  embedding?: LocalEmbeddingOptions | RemoteEmbeddingOptions | CustomEmbeddingOptions;
   /** `inline` (default with a local model): inserts embed before they resolve. `background`: queued. */
   embeddingMode?: 'inline' | 'background' | 'off';
   /** Largest row (its JSON, in bytes) a write accepts; larger ones reject with `LIMIT` (default 16 MiB). */
@@ -303,7 +325,10 @@ export declare class RemDB {
   walEntries(options?: { since?: number; limit?: number }): Promise<WalEntry[]>;
   applyWal(entries: WalEntry[]): Promise<ApplyReport>;
 
-  /** Resolves when every earlier write is durable and queued embeddings are computed. */
+  /**
+   * Resolves when every earlier write is durable and queued embeddings are computed. Rejects
+   * with `EMBEDDING` when a remote or custom provider failed (its work stays queued).
+   */
   flush(): Promise<void>;
   /** Flushes, releases the database (and tab ownership); later calls reject with `CLOSED`. */
   close(): Promise<void>;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::graph::{PathOptions, Traversal, TraverseOptions};
-use crate::sql::QueryResult;
+use crate::sql::{QueryResult, QueryText, QueryVectors};
 use crate::store::{
     ApplyReport, Category, Edge, EdgeDirection, IndexQuery, ListOptions, NewEdge, Row, TableSchema,
     TenantStore, WalEntry,
@@ -234,6 +234,47 @@ impl Tenant {
     /// `TRAVERSE`. Anything else is an [`Error::SqlUnsupported`] naming the construct.
     pub fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
         self.inner.sql(query, params)
+    }
+
+    /// Phase one of running `query` with query vectors computed elsewhere (e.g. awaited from an
+    /// async embedder): the texts its similarity search embeds (`embedding.cosine('text')`,
+    /// `SEARCH 'text' IN t`), each with the provider that embeds it. Empty for statements
+    /// without one. Fails as [`Tenant::sql`] would for a statement that cannot be planned.
+    ///
+    /// ```
+    /// use remdb::{sql::QueryVectors, Database};
+    /// use serde_json::json;
+    ///
+    /// let db = Database::memory();
+    /// let t = db.tenant("default")?;
+    /// t.register_schema(json!({"title": "Doc", "type": "object",
+    ///     "properties": {"body": {"type": "string"}},
+    ///     "json_schema_extra": {"embedding_fields": ["body"], "embedding_provider": "custom:mine"}}))?;
+    /// let id = t.insert("doc", json!({"body": "north"}))?; // queued: custom:mine is not registered
+    /// t.vectors().put("doc", &id.to_string(), "body", "custom:mine", &[0.0, 1.0])?;
+    /// let query = "SELECT body FROM doc WHERE embedding.cosine('up')";
+    /// let texts = t.sql_query_texts(query, &[])?;
+    /// assert_eq!((texts[0].provider.as_str(), texts[0].text.as_str()), ("custom:mine", "up"));
+    /// let mut vectors = QueryVectors::new();
+    /// vectors.insert(("custom:mine".into(), "up".into()), vec![0.0, 1.0]);
+    /// let r = t.sql_with_vectors(query, &[], &vectors)?;
+    /// assert_eq!(r.rows[0][0], json!("north"));
+    /// # Ok::<(), remdb::Error>(())
+    /// ```
+    pub fn sql_query_texts(&self, query: &str, params: &[Value]) -> Result<Vec<QueryText>> {
+        self.inner.sql_query_texts(query, params)
+    }
+
+    /// Phase two: runs `query` (over a fresh snapshot) with the vectors of its query texts taken
+    /// from `vectors`, keyed by `(provider, text)` as [`Tenant::sql_query_texts`] listed them. A
+    /// text missing there is embedded synchronously, as [`Tenant::sql`] does.
+    pub fn sql_with_vectors(
+        &self,
+        query: &str,
+        params: &[Value],
+        vectors: &QueryVectors,
+    ) -> Result<QueryResult> {
+        self.inner.sql_with_vectors(query, params, vectors)
     }
 
     // --- vector search -----------------------------------------------------------------------

@@ -11,6 +11,9 @@
 //!
 //! An embedder is named `provider:model`, e.g. `local:all-MiniLM-L6-v2` or
 //! `openai:text-embedding-3-small`; a bare `local` means [`DEFAULT_LOCAL_MODEL`].
+//! `custom:<name>` names an embedder the application supplies: it is never loaded, only
+//! registered ([`EmbedderRegistry::register`]; the npm package registers the `embed` function
+//! given to `RemDB.open`).
 //!
 //! ## Where local models live
 //!
@@ -112,6 +115,9 @@ pub enum Provider {
     OpenAi,
     /// Cohere's embed HTTP API ([`HttpEmbedder`]).
     Cohere,
+    /// An embedder the application registers under its spec ([`EmbedderRegistry::register`]);
+    /// nothing loads it.
+    Custom,
 }
 
 impl Provider {
@@ -121,6 +127,7 @@ impl Provider {
             Provider::Local => "local",
             Provider::OpenAi => "openai",
             Provider::Cohere => "cohere",
+            Provider::Custom => "custom",
         }
     }
 }
@@ -135,8 +142,9 @@ pub struct EmbedderSpec {
 }
 
 impl EmbedderSpec {
-    /// Parses `provider:model` (provider case-insensitive: `local`, `openai`, `cohere`); a bare
-    /// `local` means [`DEFAULT_LOCAL_MODEL`]. Model names are non-empty, without whitespace.
+    /// Parses `provider:model` (provider case-insensitive: `local`, `openai`, `cohere`,
+    /// `custom`); a bare `local` means [`DEFAULT_LOCAL_MODEL`]. Model names are non-empty,
+    /// without whitespace.
     pub fn parse(spec: &str) -> Result<Self> {
         let spec = spec.trim();
         let (provider, model) = match spec.split_once(':') {
@@ -147,11 +155,12 @@ impl EmbedderSpec {
             "local" => Provider::Local,
             "openai" => Provider::OpenAi,
             "cohere" => Provider::Cohere,
+            "custom" => Provider::Custom,
             _ => {
                 return Err(Error::Embedding(format!(
-                    "unknown embedding provider in `{spec}`; expected local, openai or cohere \
+                "unknown embedding provider in `{spec}`; expected local, openai, cohere or custom \
                      (e.g. `local:{DEFAULT_LOCAL_MODEL}`)"
-                )))
+            )))
             }
         };
         let model = match model {
@@ -242,6 +251,11 @@ mod tests {
                 .provider,
             Provider::Cohere
         );
+        let s = EmbedderSpec::parse("Custom:webgpu-minilm").unwrap();
+        assert_eq!(
+            (s.provider, s.to_string(), s.known_dimensions()),
+            (Provider::Custom, "custom:webgpu-minilm".to_string(), None)
+        );
         assert_eq!(
             EmbedderSpec::parse("local:my-model")
                 .unwrap()
@@ -253,6 +267,9 @@ mod tests {
             "openai",
             "openai:",
             "foo:bar",
+            "custom",
+            "custom:",
+            "custom:a b",
             "local:a b",
             "local:../x",
             ":x",

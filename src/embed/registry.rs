@@ -137,6 +137,11 @@ impl EmbedderRegistry {
             Provider::OpenAi | Provider::Cohere => {
                 Ok(Arc::new(super::HttpEmbedder::from_spec(&spec)?))
             }
+            Provider::Custom => Err(Error::Embedding(format!(
+                "{spec} is not registered: a custom provider embeds only through the embedder \
+                 registered under its name (EmbedderRegistry::register; in JavaScript, the \
+                 `embed` function given to RemDB.open)"
+            ))),
         }
     }
 
@@ -189,6 +194,55 @@ impl EmbeddingSource for EmbedderRegistry {
     }
 
     fn dimensions(&self, provider: &str) -> Option<usize> {
-        EmbedderSpec::parse(provider).ok()?.known_dimensions()
+        // A loaded or registered embedder knows its length; else a well-known model's (nothing
+        // is loaded to find out).
+        let loaded = self
+            .loaded
+            .read()
+            .ok()
+            .and_then(|l| l.get(provider).map(|e| e.dimensions()));
+        loaded.or_else(|| EmbedderSpec::parse(provider).ok()?.known_dimensions())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two-dimensional vectors: the text's length and 1.
+    struct Lengths;
+
+    impl Embedder for Lengths {
+        fn name(&self) -> &str {
+            "custom:lengths"
+        }
+        fn dimensions(&self) -> usize {
+            2
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
+        }
+    }
+
+    #[test]
+    fn a_custom_provider_embeds_only_once_registered() {
+        let registry = EmbedderRegistry::new(None);
+        let err = EmbeddingSource::embed(&registry, "custom:lengths", &["abc"]).unwrap_err();
+        assert_eq!(err.code(), "EMBEDDING");
+        assert!(
+            err.to_string().contains("custom:lengths is not registered"),
+            "{err}"
+        );
+        assert!(!registry.can_embed("custom:lengths"));
+        let status = registry.status();
+        assert_eq!((status.len(), status[0].ready), (1, false));
+
+        registry.register("custom:lengths", Arc::new(Lengths));
+        assert!(registry.can_embed("custom:lengths"));
+        assert_eq!(
+            EmbeddingSource::embed(&registry, "custom:lengths", &["abc", ""]).unwrap(),
+            vec![vec![3.0, 1.0], vec![0.0, 1.0]]
+        );
+        assert_eq!(registry.status()[0].dimensions, Some(2));
     }
 }

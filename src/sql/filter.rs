@@ -51,7 +51,7 @@ impl TenantStore {
         }
         let statement = select_ids(table, expr)?;
         parse::check_depth(&statement)?;
-        let found = self.run_statement(&statement, &params)?;
+        let found = self.run_statement(&statement, &params, None)?;
         found
             .rows
             .iter()

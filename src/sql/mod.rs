@@ -35,6 +35,11 @@
 //!   column names are unique and in select-list order.
 //! - Statements: SELECT, `EXPLAIN <statement>` (one `plan` column, outermost step first), and
 //!   the REM statements `LOOKUP`, `SEARCH` and `TRAVERSE`.
+//! - Two phases for similarity searches, so that query texts can be embedded asynchronously
+//!   (the wasm face awaits HTTP and JavaScript embedders): [`Tenant::sql_query_texts`] binds and
+//!   plans a statement and lists the [`QueryText`]s it embeds; [`Tenant::sql_with_vectors`] runs
+//!   it with their vectors supplied ([`QueryVectors`]). [`Tenant::sql`] is the two phases with
+//!   the texts embedded synchronously in between.
 //! - Errors: [`Error::SqlSyntax`] (cannot be read), [`Error::SqlUnsupported`] (names the
 //!   construct), [`Error::SqlType`], [`Error::UnknownColumn`] (with the columns there are) and
 //!   [`Error::InvalidArgument`] (missing parameters); store errors pass through.
@@ -62,6 +67,7 @@ mod value;
 pub use self::result::QueryResult;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde_json::Value;
 use sqlparser::ast;
@@ -70,7 +76,7 @@ use self::bind::Binder;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use self::filter::RowCondition;
 use self::parse::Statement;
-use self::plan::SelectPlan;
+use self::plan::{Access, SelectPlan};
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
 use crate::store::{Row, TenantStore};
@@ -80,15 +86,72 @@ impl TenantStore {
     /// snapshot (TRAVERSE reads its own). Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER BY, LIMIT/OFFSET,
     /// DISTINCT), `EXPLAIN`, and the REM statements `LOOKUP`, `SEARCH` and `TRAVERSE`.
     /// Anything else is an [`Error::SqlUnsupported`] naming the construct.
+    /// The texts of its similarity search are embedded (synchronously) once the statement is
+    /// planned, before it runs.
     pub(crate) fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
         let statement = parse::parse(query)?;
-        self.run_statement(&statement, params)
+        self.run_statement(&statement, params, None)
     }
 
-    fn run_statement(&self, statement: &Statement, params: &[Value]) -> Result<QueryResult> {
+    /// Phase one of a two-phase run: the texts the similarity search of `query` embeds, each
+    /// with the provider that embeds it (none for statements without one). Binds and plans the
+    /// statement, so it fails as [`TenantStore::sql`] would for a statement that cannot run;
+    /// a search whose provider cannot be chosen lists nothing and fails in phase two.
+    pub(crate) fn sql_query_texts(&self, query: &str, params: &[Value]) -> Result<Vec<QueryText>> {
+        let statement = parse::parse(query)?;
+        let Some(q) = select_of(&statement) else {
+            return Ok(Vec::new());
+        };
+        let reader = self.reader()?;
+        let plan = plan_select(&reader, params, &q)?;
+        let mut texts: Vec<QueryText> = self
+            .query_texts(&plan)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        texts.dedup();
+        Ok(texts)
+    }
+
+    /// Phase two of a two-phase run: runs `query` over a fresh snapshot with the vectors of its
+    /// query texts taken from `vectors`. A text missing there (its provider changed since phase
+    /// one) is embedded synchronously, as [`TenantStore::sql`] does.
+    pub(crate) fn sql_with_vectors(
+        &self,
+        query: &str,
+        params: &[Value],
+        vectors: &QueryVectors,
+    ) -> Result<QueryResult> {
+        let statement = parse::parse(query)?;
+        self.run_statement(&statement, params, Some(vectors))
+    }
+
+    /// Runs one parsed statement; the query texts of a SELECT come from `vectors`, or (`None`)
+    /// are embedded here between planning and running.
+    fn run_statement(
+        &self,
+        statement: &Statement,
+        params: &[Value],
+        vectors: Option<&QueryVectors>,
+    ) -> Result<QueryResult> {
         let reader = self.reader()?;
         if let Some(q) = select_of(statement) {
-            return exec::run(&reader, &plan_select(&reader, params, &q)?);
+            let mut plan = plan_select(&reader, params, &q)?;
+            let needed = self.query_texts(&plan);
+            let embedded;
+            let vectors = match vectors {
+                Some(given) => given,
+                None => {
+                    embedded = self.embed_query_texts(needed.iter().map(|(_, t)| t))?;
+                    &embedded
+                }
+            };
+            for (source, text) in needed {
+                if let Access::Vector(v) = &mut plan.sources[source].access {
+                    v.query = vectors.get(&(text.provider, text.text)).cloned();
+                }
+            }
+            return exec::run(&reader, &plan);
         }
         match statement {
             Statement::Explain(inner) => {
@@ -133,6 +196,63 @@ impl TenantStore {
                 Err(Error::storage("internal: query not planned"))
             }
         }
+    }
+}
+
+/// A text a statement's similarity search embeds, and the provider that embeds it (see
+/// [`Tenant::sql_query_texts`](crate::Tenant::sql_query_texts)).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueryText {
+    /// The provider spec (e.g. `local:all-MiniLM-L6-v2`, `custom:webgpu`).
+    pub provider: String,
+    /// The text, as the statement gives it.
+    pub text: String,
+}
+
+/// The vectors of query texts supplied to a statement, by `(provider, text)` (see
+/// [`Tenant::sql_with_vectors`](crate::Tenant::sql_with_vectors)).
+pub type QueryVectors = HashMap<(String, String), Vec<f32>>;
+
+impl TenantStore {
+    /// The query texts of `plan`'s similarity searches, by source.
+    fn query_texts(&self, plan: &SelectPlan) -> Vec<(usize, QueryText)> {
+        plan.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, source)| {
+                let Access::Vector(v) = &source.access else {
+                    return None;
+                };
+                // A search that cannot choose a provider fails as it runs, with that error.
+                let provider = self
+                    .search_provider(&source.table, v.field.as_deref())
+                    .ok()?;
+                Some((
+                    i,
+                    QueryText {
+                        provider,
+                        text: v.text.clone(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Embeds query texts synchronously (each as a query, see
+    /// [`crate::embed::Embedder::embed_query`]).
+    fn embed_query_texts<'t>(
+        &self,
+        texts: impl Iterator<Item = &'t QueryText>,
+    ) -> Result<QueryVectors> {
+        let mut out = QueryVectors::new();
+        for t in texts {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                out.entry((t.provider.clone(), t.text.clone()))
+            {
+                slot.insert(crate::vector::embed_query(self, &t.provider, &t.text)?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -329,5 +449,129 @@ pub(crate) mod testing {
         )
         .unwrap();
         (db, t)
+    }
+}
+
+#[cfg(test)]
+mod two_phase_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::{QueryText, QueryVectors};
+    use crate::embed::Embedder;
+    use crate::{Database, Tenant};
+
+    /// `custom:axes`: "north…" texts point up, anything else right; counts the texts it embeds.
+    struct Axes(Arc<AtomicUsize>);
+
+    impl Embedder for Axes {
+        fn name(&self) -> &str {
+            "custom:axes"
+        }
+        fn dimensions(&self) -> usize {
+            2
+        }
+        fn embed(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+            self.0.fetch_add(texts.len(), Ordering::SeqCst);
+            Ok(texts
+                .iter()
+                .map(|t| match t.starts_with("north") {
+                    true => vec![0.0, 1.0],
+                    false => vec![1.0, 0.0],
+                })
+                .collect())
+        }
+    }
+
+    /// A `doc` table embedded by `custom:axes` with rows "north pole" and "east coast"; the
+    /// counter of texts embedded.
+    fn docs() -> (Database, Tenant, Arc<AtomicUsize>) {
+        let db = Database::memory();
+        let embedded = Arc::new(AtomicUsize::new(0));
+        db.embedders()
+            .register("custom:axes", Arc::new(Axes(embedded.clone())));
+        let t = db.tenant("default").unwrap();
+        t.register_schema(json!({
+            "title": "Doc", "type": "object",
+            "properties": {"body": {"type": "string"}, "n": {"type": "integer"}},
+            "json_schema_extra": {"embedding_fields": ["body"], "embedding_provider": "custom:axes"}
+        }))
+        .unwrap();
+        t.insert_many(
+            "doc",
+            vec![
+                json!({"body": "north pole", "n": 1}),
+                json!({"body": "east coast", "n": 2}),
+            ],
+        )
+        .unwrap();
+        embedded.store(0, Ordering::SeqCst);
+        (db, t, embedded)
+    }
+
+    fn first_body(r: &crate::QueryResult) -> &str {
+        r.rows[0][0].as_str().unwrap()
+    }
+
+    #[test]
+    fn similarity_statements_list_their_query_text_with_its_provider() {
+        let (_db, t, embedded) = docs();
+        let want = vec![QueryText {
+            provider: "custom:axes".into(),
+            text: "northern lights".into(),
+        }];
+        for q in [
+            "SELECT body FROM doc WHERE embedding.cosine('northern lights') AND n > 0",
+            "SELECT body, cosine_similarity(body, $1) AS s FROM doc ORDER BY s DESC",
+            "SEARCH 'northern lights' IN doc LIMIT 1",
+        ] {
+            let params = [json!("northern lights")];
+            assert_eq!(t.sql_query_texts(q, &params).unwrap(), want, "{q}");
+        }
+        for q in [
+            "SELECT body FROM doc",
+            "EXPLAIN SELECT body FROM doc WHERE embedding.cosine('north')",
+            "LOOKUP 'x'",
+        ] {
+            assert_eq!(t.sql_query_texts(q, &[]).unwrap(), vec![], "{q}");
+        }
+        assert_eq!(embedded.load(Ordering::SeqCst), 0, "listing embeds nothing");
+        assert_eq!(
+            t.sql_query_texts("SELECT nope FROM doc", &[])
+                .unwrap_err()
+                .code(),
+            "UNKNOWN_COLUMN"
+        );
+    }
+
+    #[test]
+    fn supplied_query_vectors_are_used_instead_of_embedding() {
+        let (_db, t, embedded) = docs();
+        let q = "SELECT body FROM doc WHERE embedding.cosine('north') LIMIT 1";
+        // The embedder would point "north" up; the supplied vector points right.
+        let mut vectors = QueryVectors::new();
+        vectors.insert(("custom:axes".into(), "north".into()), vec![1.0, 0.0]);
+        let r = t.sql_with_vectors(q, &[], &vectors).unwrap();
+        assert_eq!(first_body(&r), "east coast");
+        assert_eq!(embedded.load(Ordering::SeqCst), 0);
+        // `sql` embeds the text between planning and running.
+        assert_eq!(first_body(&t.sql(q, &[]).unwrap()), "north pole");
+        assert_eq!(embedded.load(Ordering::SeqCst), 1);
+        // A text missing from the supplied vectors is embedded as `sql` would.
+        let r = t.sql_with_vectors(q, &[], &QueryVectors::new()).unwrap();
+        assert_eq!(first_body(&r), "north pole");
+        assert_eq!(embedded.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_supplied_vector_of_the_wrong_length_is_refused() {
+        let (_db, t, _) = docs();
+        let q = "SELECT body FROM doc WHERE embedding.cosine('north')";
+        let mut vectors = QueryVectors::new();
+        vectors.insert(("custom:axes".into(), "north".into()), vec![1.0, 0.0, 0.0]);
+        let err = t.sql_with_vectors(q, &[], &vectors).unwrap_err();
+        assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
     }
 }

@@ -257,6 +257,7 @@ fn vector_access(plan: &mut SourcePlan, v: &VectorSpec, k: usize) {
         base,
         id_slot,
         score_slot,
+        query: None,
     }));
 }
 

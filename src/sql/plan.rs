@@ -53,6 +53,9 @@ pub(crate) struct VectorAccess {
     /// Slot of `id` and of `_score` in the source's rows.
     pub(crate) id_slot: usize,
     pub(crate) score_slot: usize,
+    /// The query text's vector, supplied before the plan runs (see `sql::QueryVectors`);
+    /// `None`: the search embeds the text itself.
+    pub(crate) query: Option<Vec<f32>>,
 }
 
 /// One table of the query.

@@ -142,6 +142,16 @@ impl TenantStore {
         search::search(self, table, query.into(), options)
     }
 
+    /// The provider whose vectors a search of `table` (one embedded `field`, or all of them)
+    /// compares with: the one that embeds its query text. Fails as such a search would.
+    pub(crate) fn search_provider(&self, table: &str, field: Option<&str>) -> Result<String> {
+        let options = SearchOptions {
+            field: field.map(str::to_string),
+            ..SearchOptions::default()
+        };
+        Ok(search::resolve_indexes(self, table, &options)?.0)
+    }
+
     /// [`TenantStore::search`]'s hits as one JSON array of rows, best first, each row with its
     /// `_score` (the shape the JS face and `rem search --json` return). Written straight from
     /// the stored JSON text: no row is parsed.
@@ -323,6 +333,8 @@ impl TenantStore {
 pub(crate) struct Drain {
     report: DrainReport,
     blocked: HashSet<String>,
+    /// The first error of a provider that failed.
+    failure: Option<Error>,
 }
 
 impl Drain {
@@ -344,8 +356,9 @@ impl Drain {
         for (provider, result) in results {
             match result {
                 Ok(vs) => vectors.push((provider, vs)),
-                Err(_) => {
+                Err(e) => {
                     self.blocked.insert(provider);
+                    self.failure.get_or_insert(e);
                 }
             }
         }
@@ -353,6 +366,13 @@ impl Drain {
         self.report.embedded += embedded;
         self.report.dropped += dropped;
         Ok(embedded > 0 || dropped > 0 || !self.blocked.is_empty())
+    }
+
+    /// The first error of a provider that failed in this drain (its work stays queued); the
+    /// wasm face's async drain reports it.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
     }
 
     /// The totals, with the rows still queued.

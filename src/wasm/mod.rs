@@ -9,8 +9,10 @@
 //! - [`graph`]: edges, neighbours, traversal, paths and cycles;
 //! - [`vectors`]: in-module models, embedding, vector search (with a `where` filter),
 //!   caller-supplied vectors, index optimisation and the embedding status;
-//! - [`remote`]: HTTP embedders and the async methods that await them (`embedAsync`,
-//!   `searchAsync`, `sqlAsync`, `embeddingsIdle`), and the async drain of queued work;
+//! - [`remote`]: embedders that answer asynchronously (HTTP; the JavaScript functions of
+//!   [`custom`]) and the async methods that await them (`embedAsync`, `searchAsync`, `sqlAsync`,
+//!   `embeddingsIdle`), and the async drain of queued work;
+//! - [`custom`]: `custom:NAME` providers backed by a JavaScript function (`useCustomEmbedder`);
 //! - [`convert`]: JS values to and from Rust, and remdb errors as JS errors.
 //!
 //! Values cross as plain JSON-compatible JS objects (never `Map`s). Failures are thrown as JS
@@ -20,6 +22,7 @@
 //! `RemDB` class (js/api.js) wraps this one; js/api-list.json lists the operations of every face.
 
 mod convert;
+mod custom;
 mod entities;
 mod graph;
 mod remote;
@@ -28,13 +31,13 @@ mod vectors;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use self::convert::{invalid, js_error, options, to_u64, to_usize};
-use self::remote::QueryVectors;
+use self::remote::{AsyncEmbedders, QueryCache};
 use crate::kv::{MemoryPages, RedbKv};
 use crate::{Database, Error, Tenant, DEFAULT_TENANT};
 
@@ -45,10 +48,10 @@ pub struct RemDb {
     tenant: Tenant,
     /// The async drain task is running.
     draining: Rc<Cell<bool>>,
-    /// HTTP embedders usable only asynchronously here, by provider spec.
-    remote: Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
-    /// Query texts each remote provider embedded ahead of a synchronous use (see `sqlAsync`).
-    queries: Rc<RefCell<HashMap<String, Arc<Mutex<QueryVectors>>>>>,
+    /// Embedders usable only asynchronously here (HTTP, custom JavaScript), by provider spec.
+    remote: AsyncEmbedders,
+    /// Query vectors the async embedders computed for `sqlAsync`, kept for reuse.
+    queries: Rc<RefCell<QueryCache>>,
     /// The page image under redb when the host persists it (see [`RemDb::take_dirty`]).
     pages: Option<MemoryPages>,
 }
@@ -103,7 +106,7 @@ impl Database {
             tenant,
             draining: Rc::new(Cell::new(false)),
             remote: Rc::new(RefCell::new(HashMap::new())),
-            queries: Rc::new(RefCell::new(HashMap::new())),
+            queries: Rc::new(RefCell::new(QueryCache::default())),
             pages: None,
         })
     }

@@ -1,78 +1,135 @@
-//! HTTP embedders from JavaScript and the async methods that await them; the async drain of
-//! queued embedding work.
+//! Embedders that answer asynchronously here (HTTP providers, and the JavaScript functions of
+//! [`super::custom`]), the async methods that await them, and the async drain of queued
+//! embedding work.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use super::convert::{js_error, json_to_js, options, to_js, to_u64, to_usize};
+use super::custom::{JsEmbedder, Kind};
 use super::entities::sql_params;
 use super::vectors::{js_texts, search_options, vectors_to_js};
 use super::RemDb;
-use crate::embed::Embedder;
+use crate::embed::{Embedder, HttpEmbedder};
+use crate::sql::{QueryText, QueryVectors};
 use crate::Error;
+
+/// An embedder the wasm face awaits: an HTTP provider or a JavaScript function.
+#[derive(Clone)]
+pub(super) enum AsyncEmbedder {
+    /// An OpenAI- or Cohere-compatible HTTP API, through `fetch`.
+    Http(Rc<HttpEmbedder>),
+    /// A `custom:NAME` JavaScript function.
+    Js(Rc<JsEmbedder>),
+}
+
+impl AsyncEmbedder {
+    /// The provider spec it answers to.
+    fn name(&self) -> &str {
+        match self {
+            AsyncEmbedder::Http(e) => e.name(),
+            AsyncEmbedder::Js(e) => e.name(),
+        }
+    }
+
+    /// The length of its vectors.
+    fn dimensions(&self) -> usize {
+        match self {
+            AsyncEmbedder::Http(e) => e.dimensions(),
+            AsyncEmbedder::Js(e) => e.dimensions(),
+        }
+    }
+
+    /// Vectors of texts stored in rows (and of `embed`).
+    async fn documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        match self {
+            AsyncEmbedder::Http(e) => e.embed_async(texts).await,
+            AsyncEmbedder::Js(e) => e.embed(texts, Kind::Document).await,
+        }
+    }
+
+    /// Vectors of search texts.
+    async fn queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        match self {
+            AsyncEmbedder::Http(e) => e.embed_queries_async(texts).await,
+            AsyncEmbedder::Js(e) => e.embed(texts, Kind::Query).await,
+        }
+    }
+}
+
+/// Async embedders by provider spec, shared by a face's tenant handles.
+pub(super) type AsyncEmbedders = Rc<RefCell<HashMap<String, AsyncEmbedder>>>;
 
 #[wasm_bindgen]
 impl RemDb {
-    /// Like `sql`, awaiting remote providers for the texts of similarity searches
-    /// (`embedding.cosine('text')`, `SEARCH 'text' IN t`): a run that needs a text a remote
-    /// provider has not embedded yet records it; the texts are embedded, and the query runs again.
+    /// Like `sql`, awaiting async embedders for the texts of similarity searches
+    /// (`embedding.cosine('text')`, `SEARCH 'text' IN t`), in two phases: the statement is
+    /// bound and planned and the texts it embeds are listed; they are embedded (query vectors
+    /// of async providers are kept for reuse); then it runs with their vectors supplied.
     #[wasm_bindgen(js_name = sqlAsync)]
     pub fn sql_async(&self, query: String, params: JsValue) -> Result<js_sys::Promise, JsValue> {
         let params = sql_params(params)?;
+        let texts = self
+            .tenant
+            .sql_query_texts(&query, &params)
+            .map_err(js_error)?;
         let (tenant, remote, queries) = (
             self.tenant.clone(),
             self.remote.clone(),
             self.queries.clone(),
         );
         Ok(wasm_bindgen_futures::future_to_promise(async move {
-            // Each round embeds what the run before asked for; a query has at most a few texts.
-            for _ in 0..4 {
-                let handles: Vec<(String, Arc<Mutex<QueryVectors>>)> = queries
-                    .borrow()
-                    .iter()
-                    .map(|(p, q)| (p.clone(), q.clone()))
-                    .collect();
-                for (_, q) in &handles {
-                    q.lock().map_err(|_| js_error(poisoned()))?.missing.clear();
-                }
-                let failure = match tenant.sql(&query, &params) {
-                    Ok(rows) => return to_js(&rows),
-                    Err(e) => e,
-                };
-                let mut embedded_any = false;
-                for (provider, q) in handles {
-                    let texts =
-                        std::mem::take(&mut q.lock().map_err(|_| js_error(poisoned()))?.missing);
-                    let http = remote.borrow().get(&provider).cloned();
-                    let (Some(http), false) = (http, texts.is_empty()) else {
-                        continue;
-                    };
-                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                    let vectors = http.embed_queries_async(&refs).await.map_err(js_error)?;
-                    q.lock()
-                        .map_err(|_| js_error(poisoned()))?
-                        .remember(texts, vectors);
-                    embedded_any = true;
-                }
-                if !embedded_any {
-                    return Err(js_error(failure));
-                }
-            }
-            Err(js_error(Error::Embedding(
-                "the query still needed new embeddings after four rounds".into(),
-            )))
+            let vectors = query_vectors(tenant.store(), &remote, &queries, texts)
+                .await
+                .map_err(js_error)?;
+            to_js(
+                &tenant
+                    .sql_with_vectors(&query, &params, &vectors)
+                    .map_err(js_error)?,
+            )
         }))
     }
 }
 
+/// The vectors of `texts`: from the cache, from their async provider (then cached), or
+/// computed in place by a synchronous one.
+async fn query_vectors(
+    tenant: &crate::store::TenantStore,
+    remote: &AsyncEmbedders,
+    cache: &Rc<RefCell<QueryCache>>,
+    texts: Vec<QueryText>,
+) -> Result<QueryVectors, Error> {
+    let mut out = QueryVectors::new();
+    for QueryText { provider, text } in texts {
+        let key = (provider, text);
+        if let Some(v) = cache.borrow().vectors.get(&key) {
+            out.insert(key, v.clone());
+            continue;
+        }
+        let embedder = remote.borrow().get(&key.0).cloned();
+        let vector = match embedder {
+            Some(e) => {
+                let v = e.queries(&[key.1.as_str()]).await?.pop().ok_or_else(|| {
+                    Error::Embedding(format!("{}: no vector for the query text", key.0))
+                })?;
+                cache.borrow_mut().remember(key.clone(), v.clone());
+                v
+            }
+            None => crate::vector::embed_query(tenant, &key.0, &key.1)?,
+        };
+        out.insert(key, vector);
+    }
+    Ok(out)
+}
+
 impl RemDb {
-    /// Starts the async drain task when queued work may be waiting: background mode, or remote
-    /// embedders (their work is always queued here). Idempotent while it runs.
+    /// Starts the async drain task when queued work may be waiting: background mode, or async
+    /// embedders (HTTP, custom: their work is always queued here). Idempotent while it runs.
     pub(super) fn schedule_drain(&self) {
         let background = self.db.embed_settings().mode == crate::vector::EmbedMode::Background;
         if (!background && self.remote.borrow().is_empty()) || self.draining.get() {
@@ -93,11 +150,12 @@ impl RemDb {
 }
 
 /// Drains queued embedding work 32 rows at a time, yielding to the event loop between steps;
-/// remote providers are awaited, local ones run in place.
+/// async providers are awaited, local ones run in place. Returns the report and the first error
+/// of a provider whose work was left queued because it failed.
 async fn drain_async(
     tenant: &crate::store::TenantStore,
-    remote: &Rc<RefCell<HashMap<String, Rc<crate::embed::HttpEmbedder>>>>,
-) -> Result<crate::vector::DrainReport, Error> {
+    remote: &AsyncEmbedders,
+) -> Result<(crate::vector::DrainReport, Option<Error>), Error> {
     let settings = tenant.embed_settings();
     let can = |p: &str| {
         remote.borrow().contains_key(p) || settings.source.as_ref().is_some_and(|s| s.can_embed(p))
@@ -111,9 +169,9 @@ async fn drain_async(
         }
         let mut results = Vec::new();
         for (provider, texts) in batch.requests() {
-            let http = remote.borrow().get(&provider).cloned();
-            let vectors = match http {
-                Some(e) => e.embed_async(&texts).await,
+            let embedder = remote.borrow().get(&provider).cloned();
+            let vectors = match embedder {
+                Some(e) => e.documents(&texts).await,
                 None => crate::vector::embed_texts(tenant, &provider, &texts),
             };
             results.push((provider, vectors));
@@ -122,7 +180,8 @@ async fn drain_async(
             break;
         }
     }
-    drain.finish(tenant)
+    let failure = drain.take_failure();
+    Ok((drain.finish(tenant)?, failure))
 }
 
 #[wasm_bindgen]
@@ -139,8 +198,8 @@ async fn next_tick() {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-/// Remote (HTTP) embedders from JavaScript: registered once, awaited by the drain task,
-/// `embedAsync` and `searchAsync`.
+/// Async embedders from JavaScript: registered once, awaited by the drain task, `embedAsync`,
+/// `searchAsync` and `sqlAsync`.
 #[wasm_bindgen]
 impl RemDb {
     /// Uses an OpenAI- or Cohere-compatible HTTP embedder for `spec` (e.g.
@@ -177,30 +236,18 @@ impl RemDb {
         if let Some(b) = o.batch_size {
             config.batch_size = to_usize("batchSize", b)?;
         }
-        let (db, remote, queries, name) = (
-            self.db.clone(),
-            self.remote.clone(),
-            self.queries.clone(),
-            spec.to_string(),
-        );
+        let handle = self.clone_handles();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let e = crate::embed::HttpEmbedder::new_async(spec, config)
+            let e = HttpEmbedder::new_async(spec, config)
                 .await
                 .map_err(js_error)?;
-            let e = Rc::new(e);
-            remote.borrow_mut().insert(name.clone(), e.clone());
-            let prepared = Arc::new(Mutex::new(QueryVectors::default()));
-            queries.borrow_mut().insert(name.clone(), prepared.clone());
-            db.embedders().register(
-                &name,
-                Arc::new(RemoteHandle(e.dimensions(), name.clone(), prepared)),
-            );
+            handle.use_async_embedder(AsyncEmbedder::Http(Rc::new(e)));
             Ok(JsValue::UNDEFINED)
         }))
     }
 
-    /// Like `embed`, awaiting remote providers. Resolves to a `Float32Array` (one text) or an
-    /// array of them.
+    /// Like `embed`, awaiting async providers (HTTP, custom). Resolves to a `Float32Array` (one
+    /// text) or an array of them.
     #[wasm_bindgen(js_name = embedAsync)]
     pub fn embed_async(
         &self,
@@ -215,21 +262,21 @@ impl RemDb {
                 .default_provider
                 .unwrap_or_default(),
         };
-        let http = self.remote.borrow().get(&provider).cloned();
-        let Some(http) = http else {
+        let embedder = self.remote.borrow().get(&provider).cloned();
+        let Some(embedder) = embedder else {
             let out = self.embed(texts, Some(provider))?;
             return Ok(js_sys::Promise::resolve(&out));
         };
         let (texts, single) = js_texts(texts)?;
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let vectors = http.embed_async(&refs).await.map_err(js_error)?;
+            let vectors = embedder.documents(&refs).await.map_err(js_error)?;
             Ok(vectors_to_js(&vectors, single))
         }))
     }
 
-    /// Like `search` (the same options, `where` included), awaiting a remote provider to embed
-    /// the query text.
+    /// Like `search` (the same options, `where` included), awaiting an async provider (HTTP,
+    /// custom) to embed the query text.
     #[wasm_bindgen(js_name = searchAsync)]
     pub fn search_async(
         &self,
@@ -261,10 +308,10 @@ impl RemDb {
                 .into_iter()
                 .next(),
         };
-        let http = provider
+        let embedder = provider
             .as_ref()
             .and_then(|p| self.remote.borrow().get(p).cloned());
-        let Some(http) = http else {
+        let Some(embedder) = embedder else {
             let query = crate::vector::SearchQuery::Text(text);
             let found = self
                 .tenant
@@ -275,8 +322,8 @@ impl RemDb {
         let tenant = self.tenant.clone();
         let table = table.to_string();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let v = http
-                .embed_queries_async(&[text.as_str()])
+            let v = embedder
+                .queries(&[text.as_str()])
                 .await
                 .map_err(js_error)?
                 .pop()
@@ -290,7 +337,8 @@ impl RemDb {
     }
 
     /// Resolves when the async drain task is idle, to `{embedded, dropped, remaining}` of a final
-    /// pass (work no provider can do stays queued).
+    /// pass (work no provider can do stays queued). Rejects with the `EMBEDDING` error of a
+    /// provider that failed in that pass (its work stays queued; nothing of it is written).
     #[wasm_bindgen(js_name = embeddingsIdle)]
     pub fn embeddings_idle(&self) -> js_sys::Promise {
         let (tenant, remote, draining) = (
@@ -303,41 +351,76 @@ impl RemDb {
                 next_tick().await;
             }
             draining.set(true);
-            let report = drain_async(tenant.store(), &remote).await;
+            let drained = drain_async(tenant.store(), &remote).await;
             draining.set(false);
-            to_js(&report.map_err(js_error)?)
+            match drained.map_err(js_error)? {
+                (_, Some(failure)) => Err(js_error(failure)),
+                (report, None) => to_js(&report),
+            }
         })
     }
 }
 
-/// Stands in the registry for an HTTP embedder that only answers asynchronously here, so the
-/// store queues its work (`is_sync` is false) and reports it ready. Synchronous query embeddings
-/// are answered from the texts `sqlAsync` embedded ahead; others are recorded as missing.
-struct RemoteHandle(usize, String, Arc<Mutex<QueryVectors>>);
+impl RemDb {
+    /// Uses `embedder` for its provider: awaited here, and standing in the registry as a
+    /// provider that answers asynchronously, so the store queues its work.
+    pub(super) fn use_async_embedder(&self, embedder: AsyncEmbedder) {
+        self.clone_handles().use_async_embedder(embedder);
+    }
 
-/// Query vectors a remote provider computed ahead of a synchronous use, and the texts a
-/// synchronous use asked for that were not there.
+    /// What registering an embedder later needs (an async constructor outlives `&self`).
+    fn clone_handles(&self) -> Registrar {
+        Registrar {
+            db: self.db.clone(),
+            remote: self.remote.clone(),
+            queries: self.queries.clone(),
+        }
+    }
+}
+
+/// The parts of a [`RemDb`] that [`RemDb::use_async_embedder`] changes.
+struct Registrar {
+    db: crate::Database,
+    remote: AsyncEmbedders,
+    queries: Rc<RefCell<QueryCache>>,
+}
+
+impl Registrar {
+    /// See [`RemDb::use_async_embedder`].
+    fn use_async_embedder(&self, embedder: AsyncEmbedder) {
+        let name = embedder.name().to_string();
+        let handle = RemoteHandle(embedder.dimensions(), name.clone());
+        self.remote.borrow_mut().insert(name.clone(), embedder);
+        self.queries.borrow_mut().forget(&name);
+        self.db.embedders().register(&name, Arc::new(handle));
+    }
+}
+
+/// Stands in the registry for an embedder that only answers asynchronously here (vector length,
+/// provider spec), so the store queues its work (`is_sync` is false) and reports it ready.
+struct RemoteHandle(usize, String);
+
+/// Query vectors async providers computed for `sqlAsync`, kept for the next statements.
 #[derive(Default)]
-pub(super) struct QueryVectors {
-    vectors: HashMap<String, Vec<f32>>,
-    missing: Vec<String>,
+pub(super) struct QueryCache {
+    vectors: HashMap<(String, String), Vec<f32>>,
 }
 
 /// Texts kept at most (then the cache starts over): query texts, not documents.
 const MAX_QUERY_VECTORS: usize = 1024;
 
-impl QueryVectors {
-    fn remember(&mut self, texts: Vec<String>, vectors: Vec<Vec<f32>>) {
-        if self.vectors.len() + texts.len() > MAX_QUERY_VECTORS {
+impl QueryCache {
+    fn remember(&mut self, key: (String, String), vector: Vec<f32>) {
+        if self.vectors.len() >= MAX_QUERY_VECTORS {
             self.vectors.clear();
         }
-        self.vectors.extend(texts.into_iter().zip(vectors));
+        self.vectors.insert(key, vector);
     }
-}
 
-/// A lock on a query vector cache that a panic left poisoned (cannot happen single-threaded).
-fn poisoned() -> Error {
-    Error::Embedding("query vector cache is unusable".into())
+    /// Drops the vectors of `provider` (its embedder was replaced).
+    fn forget(&mut self, provider: &str) {
+        self.vectors.retain(|(p, _), _| p != provider);
+    }
 }
 
 impl Embedder for RemoteHandle {
@@ -356,15 +439,7 @@ impl Embedder for RemoteHandle {
         }
         Err(self.asynchronous())
     }
-    /// From the vectors `sqlAsync` embedded ahead (as queries); a text not there is recorded.
-    fn embed_query(&self, text: &str) -> crate::Result<Vec<f32>> {
-        let mut q = self.2.lock().map_err(|_| poisoned())?;
-        if let Some(found) = q.vectors.get(text) {
-            return Ok(found.clone());
-        }
-        if q.missing.len() < 64 && !q.missing.iter().any(|m| m == text) {
-            q.missing.push(text.to_string());
-        }
+    fn embed_query(&self, _text: &str) -> crate::Result<Vec<f32>> {
         Err(self.asynchronous())
     }
 }
@@ -372,7 +447,7 @@ impl Embedder for RemoteHandle {
 impl RemoteHandle {
     fn asynchronous(&self) -> Error {
         Error::Embedding(format!(
-            "{}: remote embedders answer asynchronously here (embedAsync, searchAsync, sqlAsync)",
+            "{}: this provider answers asynchronously here (embedAsync, searchAsync, sqlAsync)",
             self.1
         ))
     }

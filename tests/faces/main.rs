@@ -22,4 +22,5 @@ mod hostile_cli;
 #[macro_use]
 #[path = "../common/wasm_face.rs"]
 mod wasm_harness;
+mod wasm_custom_embedder;
 mod wasm_face;

@@ -120,6 +120,44 @@ test('the API works in Chromium (memory storage)', async () => {
   await context.close();
 });
 
+test('a custom embed function embeds rows and query texts in Chromium (indexeddb); wrong answers are EMBEDDING errors', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context);
+  const out = await page.evaluate(async () => {
+    const { RemDB } = await import('remdb');
+    const kinds = [];
+    let broken = false;
+    // Two axes: texts about the north point up, others right.
+    const embed = async (texts, { kind }) => {
+      kinds.push(kind);
+      await new Promise((resolve) => setTimeout(resolve, 1));   // as a GPU model would: later
+      if (broken) return texts.map(() => new Float32Array(3));
+      return texts.map((t) => new Float32Array(t.includes('north') ? [0, 1] : [1, 0]));
+    };
+    const db = await RemDB.open({ name: 'custom-embed', storage: 'indexeddb', embedding: { provider: 'custom:axes', dimensions: 2, embed } });
+    await db.registerSchema({
+      title: 'Place', type: 'object', properties: { name: { type: 'string' } },
+      json_schema_extra: { key_field: 'name', embedding_fields: ['name'] },
+    });
+    await db.insertMany('place', [{ name: 'north cape' }, { name: 'east end' }]);
+    await db.flush();
+    const rows = await db.sql("SELECT name FROM place WHERE embedding.cosine('true north') LIMIT 1");
+    const hits = await db.search('place', 'east', { topK: 1 });
+    broken = true;
+    let wrong;
+    try { await db.embed('x'); } catch (e) { wrong = [e.code, e.message]; }
+    await db.close();
+    return { rows, hit: hits[0].name, kinds, wrong };
+  });
+  assert.deepEqual(out.rows, [{ name: 'north cape' }]);
+  assert.equal(out.hit, 'east end');
+  assert.deepEqual(out.kinds, ['document', 'query', 'query', 'document']);
+  assert.equal(out.wrong[0], 'EMBEDDING');
+  assert.match(out.wrong[1], /custom:axes: vector 0 has 3 values, expected 2/);
+  noErrors(page);
+  await context.close();
+});
+
 for (const storage of ['indexeddb', 'opfs']) {
 test(`${storage}: committed writes survive a reload; writes cut off by one leave a consistent database`, async () => {
   const context = await browser.newContext();

@@ -950,6 +950,124 @@ test('remote embeddings: Cohere gets rows as search_document and search/SQL text
   }
 });
 
+/**
+ * A custom embed function for tests: 16 buckets of word hashes, L2-normalised (texts sharing
+ * words are close). Every call is logged as [kind, texts]; `state.answer` replaces the answer.
+ */
+function wordsEmbedder(state = {}) {
+  state.calls = [];
+  const vector = (text) => {
+    const v = new Float32Array(16);
+    for (const word of text.toLowerCase().split(/\W+/).filter(Boolean)) {
+      let h = 7;
+      for (const c of word) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+      v[h % 16] += 1;
+    }
+    const n = Math.hypot(...v) || 1;
+    return v.map((x) => x / n);
+  };
+  state.vector = vector;
+  // Not an `async` function, so that an answer that throws throws synchronously.
+  state.embed = (texts, { kind }) => {
+    state.calls.push([kind, [...texts]]);
+    if (state.answer) return state.answer(texts);
+    return Promise.resolve(texts.map(vector));
+  };
+  return state;
+}
+
+const NOTE = {
+  title: 'Note', type: 'object',
+  properties: { title: { type: 'string' }, body: { type: 'string' } },
+  json_schema_extra: { key_field: 'title', embedding_fields: ['body'] },
+};
+
+test('custom embedder: rows are embedded as documents through the queue, search and SQL texts as queries (both builds, every mode)', async () => {
+  for (const [api, embeddingMode] of [[RemDB, undefined], [RemDB, 'background'], [full.RemDB, 'inline']]) {
+    const words = wordsEmbedder();
+    const db = await api.open({ embeddingMode, embedding: { provider: 'custom:words', dimensions: 16, embed: words.embed } });
+    await db.registerSchema(NOTE);
+    await db.insertMany('note', [
+      { title: 'fruit', body: 'red apples and green pears' },
+      { title: 'sky', body: 'blue sky over the sea' },
+    ]);
+    await db.insert('note', { title: 'cars', body: 'fast cars on a race track' });
+    await db.flush();
+    const status = await db.embeddingStatus();
+    assert.equal(status.queuedRows, 0, `${embeddingMode}: flush embedded every row`);
+    assert.equal(status.defaultProvider, 'custom:words');
+    assert.deepEqual(status.providers, [{ provider: 'custom:words', ready: true, dimensions: 16 }]);
+    const documents = words.calls.filter(([kind]) => kind === 'document').flatMap(([, texts]) => texts).sort();
+    assert.deepEqual(documents, ['blue sky over the sea', 'fast cars on a race track', 'red apples and green pears']);
+
+    words.calls.length = 0;
+    assert.deepEqual((await db.search('note', 'green apples', { topK: 1 })).map((h) => h.title), ['fruit']);
+    const rows = await db.sql("SELECT title FROM note WHERE embedding.cosine('race cars') LIMIT 1");
+    assert.deepEqual(rows, [{ title: 'cars' }]);
+    assert.deepEqual(await db.sql("SEARCH 'the blue sea' IN note LIMIT 1").then((r) => r.map((x) => x.title)), ['sky']);
+    const v = await db.embed('red apples');
+    assert.deepEqual(Array.from(v), Array.from(words.vector('red apples')));
+    assert.deepEqual(words.calls, [
+      ['query', ['green apples']],
+      ['query', ['race cars']],
+      ['query', ['the blue sea']],
+      ['document', ['red apples']],
+    ]);
+    await db.close();
+  }
+});
+
+test('custom embedder: wrong answers reject with EMBEDDING and store nothing; queued rows wait for a good answer', async () => {
+  const words = wordsEmbedder();
+  const db = await RemDB.open({ embedding: { provider: 'custom:words', dimensions: 16, embed: words.embed } });
+  const wrong = {
+    'one vector short': [(texts) => texts.slice(1).map(words.vector), 'returned 1 vectors for 2 texts'],
+    'wrong dimension': [(texts) => texts.map(() => new Float32Array(8)), 'vector 0 has 8 values, expected 16'],
+    'not finite': [(texts) => texts.map(() => new Float32Array(16).fill(Infinity)), 'not a finite number'],
+    'plain arrays': [(texts) => texts.map((t) => Array.from(words.vector(t))), 'vector 0 is not a Float32Array'],
+    'Float64Array': [(texts) => texts.map((t) => Float64Array.from(words.vector(t))), 'vector 0 is not a Float32Array (got Float64Array)'],
+    'not an array': [() => ({ vectors: [] }), 'must resolve to an array of Float32Array'],
+    'a throw': [() => { throw new Error('model not loaded'); }, 'the embed function threw: model not loaded'],
+    'a rejection': [() => Promise.reject(new Error('GPU device lost')), 'the embed function rejected: GPU device lost'],
+  };
+  for (const [what, [answer, says]] of Object.entries(wrong)) {
+    words.answer = answer;
+    const e = await rejectsWith(db.embed(['red apples', 'blue sea']), 'EMBEDDING');
+    assert.ok(e.message.includes('custom:words') && e.message.includes(says), `${what}: ${e.message}`);
+  }
+
+  await db.registerSchema(NOTE);
+  words.answer = wrong['wrong dimension'][0];
+  await db.insert('note', { title: 'fruit', body: 'red apples' });
+  const e = await rejectsWith(db.flush(), 'EMBEDDING');
+  assert.ok(e.message.includes('vector 0 has 8 values, expected 16'), e.message);
+  assert.equal((await db.embeddingStatus()).queuedRows, 1, 'the row is still queued');
+  assert.deepEqual(await db.optimizeVectors(), [], 'no vector was stored');
+  await rejectsWith(db.sql("SELECT title FROM note WHERE embedding.cosine('apples')"), 'EMBEDDING');
+  await rejectsWith(db.search('note', 'apples'), 'EMBEDDING');
+
+  words.answer = null;
+  await db.flush();
+  assert.equal((await db.embeddingStatus()).queuedRows, 0);
+  assert.deepEqual((await db.search('note', 'apples')).map((h) => h.title), ['fruit']);
+  await db.close();
+});
+
+test('custom embedder: bad options reject with INVALID_ARGUMENT; opfs is UNSUPPORTED', async () => {
+  const embed = wordsEmbedder().embed;
+  for (const embedding of [
+    { provider: 'custom:words', dimensions: 16, embed: 'not a function' },
+    { provider: 'openai:words', dimensions: 16, embed },
+    { provider: 'custom:words', dimensions: 0, embed },
+    { provider: 'custom:words', dimensions: 2.5, embed },
+    { provider: 'custom:words', embed },
+    { provider: 'custom:words', dimensions: 16, embed, baseUrl: 'http://x' },
+  ]) {
+    await rejectsWith(RemDB.open({ embedding }), 'INVALID_ARGUMENT');
+  }
+  await rejectsWith(RemDB.open({ storage: 'opfs', embedding: { provider: 'custom:words', dimensions: 16, embed } }), 'UNSUPPORTED');
+});
+
 test('remdb/full: a missing model file rejects with EMBEDDING; the core build has no local embeddings', async () => {
   await rejectsWith(full.RemDB.open({
     embedding: { model: join(MODEL_DIR, 'no-such-model.onnx'), tokenizer: join(MODEL_DIR, 'tokenizer.json') },

@@ -103,13 +103,13 @@ impl std::fmt::Debug for HttpConfig {
 impl HttpConfig {
     /// Defaults for a provider: its public base URL, no API key, dimensions from the model,
     /// 60 s timeout, 3 retries starting at 500 ms (at most 30 s each), and the provider's batch
-    /// limit (OpenAI 2048, Cohere 96). [`Provider::Local`] has no endpoint: its `base_url` is
-    /// empty and [`HttpEmbedder::new`] refuses it.
+    /// limit (OpenAI 2048, Cohere 96). [`Provider::Local`] and [`Provider::Custom`] have no
+    /// endpoint: their `base_url` is empty and [`HttpEmbedder::new`] refuses them.
     pub fn for_provider(provider: Provider) -> Self {
         let (base_url, batch_size) = match provider {
             Provider::OpenAi => (OPENAI_BASE_URL, OPENAI_BATCH),
             Provider::Cohere => (COHERE_BASE_URL, COHERE_BATCH),
-            Provider::Local => ("", OPENAI_BATCH),
+            Provider::Local | Provider::Custom => ("", OPENAI_BATCH),
         };
         HttpConfig {
             base_url: base_url.to_string(),
@@ -159,7 +159,7 @@ fn env_names(provider: Provider) -> Option<(&'static str, &'static str)> {
     match provider {
         Provider::OpenAi => Some(("OPENAI_API_KEY", "OPENAI_BASE_URL")),
         Provider::Cohere => Some(("COHERE_API_KEY", "COHERE_BASE_URL")),
-        Provider::Local => None,
+        Provider::Local | Provider::Custom => None,
     }
 }
 
@@ -260,6 +260,11 @@ impl HttpEmbedder {
             Provider::Local => {
                 return Err(Error::Embedding(format!(
                     "`{spec}` is a local embedder, not an HTTP one (use LocalEmbedder)"
+                )))
+            }
+            Provider::Custom => {
+                return Err(Error::Embedding(format!(
+                    "`{spec}` is a custom embedder, not an HTTP one (register it with EmbedderRegistry::register)"
                 )))
             }
         };

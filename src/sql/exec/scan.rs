@@ -152,9 +152,11 @@ fn vector_scan(
         include_deleted: plan.include_deleted,
         ..SearchOptions::default()
     };
-    let hits = reader
-        .tenant()
-        .search(&plan.table, SearchQuery::Text(v.text.clone()), &options)?;
+    let query = match &v.query {
+        Some(vector) => SearchQuery::Vector(vector.clone()),
+        None => SearchQuery::Text(v.text.clone()),
+    };
+    let hits = reader.tenant().search(&plan.table, query, &options)?;
     for hit in hits {
         let json = serde_json::to_vec(&hit.row).map_err(Error::storage)?;
         let mut values = vec![Value::Null; width];
