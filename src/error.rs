@@ -82,6 +82,10 @@ pub enum Error {
     /// spec, an inference failure.
     #[error("embedding: {0}")]
     Embedding(String),
+    /// A limit was reached: a value nested too deeply, a row too large, a batch too long. The
+    /// message names the limit, its value and how to change it when it can be changed.
+    #[error("limit: {0}")]
+    Limit(String),
 }
 
 fn known_list(known: &[String]) -> String {
@@ -103,7 +107,7 @@ fn issues_list(issues: &[ValidationIssue]) -> String {
 impl Error {
     /// Stable code for programs: `UNKNOWN_TABLE`, `VALIDATION`, `INVALID_SCHEMA`, `NOT_FOUND`,
     /// `INVALID_ARGUMENT`, `WAL`, `STORAGE`, `SQL_SYNTAX`, `SQL_UNSUPPORTED`, `UNKNOWN_COLUMN`,
-    /// `SQL_TYPE`, `EMBEDDING`.
+    /// `SQL_TYPE`, `EMBEDDING`, `LIMIT`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownTable { .. } => "UNKNOWN_TABLE",
@@ -118,6 +122,7 @@ impl Error {
             Error::UnknownColumn { .. } => "UNKNOWN_COLUMN",
             Error::SqlType(_) => "SQL_TYPE",
             Error::Embedding(_) => "EMBEDDING",
+            Error::Limit(_) => "LIMIT",
         }
     }
 

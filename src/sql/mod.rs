@@ -71,6 +71,7 @@ use self::bind::Binder;
 pub(crate) use self::filter::RowCondition;
 use self::parse::Statement;
 use self::plan::SelectPlan;
+use crate::budget::{Budget, Meter};
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
 use crate::store::{Row, TenantStore};
@@ -80,15 +81,27 @@ impl TenantStore {
     /// snapshot (TRAVERSE reads its own). Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER BY, LIMIT/OFFSET,
     /// DISTINCT), `EXPLAIN`, and the REM statements `LOOKUP`, `SEARCH` and `TRAVERSE`.
     /// Anything else is an [`Error::SqlUnsupported`] naming the construct.
-    pub(crate) fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
+    /// The query runs under `budget` (resolved: the call's settings over the database's).
+    pub(crate) fn sql(
+        &self,
+        query: &str,
+        params: &[Value],
+        budget: &Budget,
+    ) -> Result<QueryResult> {
         let statement = parse::parse(query)?;
-        self.run_statement(&statement, params)
+        self.run_statement(&statement, params, budget)
     }
 
-    fn run_statement(&self, statement: &Statement, params: &[Value]) -> Result<QueryResult> {
+    fn run_statement(
+        &self,
+        statement: &Statement,
+        params: &[Value],
+        budget: &Budget,
+    ) -> Result<QueryResult> {
         let reader = self.reader()?;
         if let Some(q) = select_of(statement) {
-            return exec::run(&reader, &plan_select(&reader, params, &q)?);
+            let plan = plan_select(&reader, params, &q)?;
+            return exec::run(&reader, &plan, &Meter::new(budget));
         }
         match statement {
             Statement::Explain(inner) => {
@@ -128,7 +141,7 @@ impl TenantStore {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 Ok(rows_of_many_tables(self.lookup(&refs)?))
             }
-            Statement::Traverse(t) => self.run_traverse(&reader, t, params),
+            Statement::Traverse(t) => self.run_traverse(&reader, t, params, budget),
             Statement::Query(_) | Statement::Search { .. } => {
                 Err(Error::storage("internal: query not planned"))
             }
@@ -169,6 +182,7 @@ impl TenantStore {
         reader: &Reader<'_>,
         t: &parse::Traverse,
         params: &[Value],
+        budget: &Budget,
     ) -> Result<QueryResult> {
         let mut binder = Binder::new(reader, params);
         let start = match t
@@ -199,7 +213,10 @@ impl TenantStore {
                 ))),
             }
         };
-        let mut opts = crate::graph::TraverseOptions::default();
+        let mut opts = crate::graph::TraverseOptions {
+            budget: *budget,
+            ..Default::default()
+        };
         if let Some(d) = count(&mut binder, t.depth.as_ref(), "DEPTH")? {
             opts.max_depth = d;
         }

@@ -55,6 +55,11 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         model_dir: cli.model.clone(),
         read_only,
         lock_timeout: Some(lock_timeout),
+        budget: remdb::Budget {
+            max_rows_examined: cli.max_rows_examined,
+            max_memory_bytes: cli.max_memory_bytes,
+            max_time_ms: cli.max_time_ms,
+        },
     };
     if matches!(cli.command, Command::Check) {
         return check(&dir, &options, &mut Output::new(cli.json, cli.text));

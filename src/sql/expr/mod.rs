@@ -24,6 +24,7 @@ pub(crate) type Tuple = Vec<Option<Values>>;
 
 /// What an expression reads: the source rows, plus slots (group keys and aggregates, or output
 /// columns) once rows are grouped or projected.
+#[derive(Clone, Copy)]
 pub(crate) struct Env<'a> {
     pub(crate) tuple: &'a [Option<Values>],
     pub(crate) slots: &'a [Value],
