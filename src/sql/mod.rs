@@ -138,6 +138,7 @@ impl TenantStore {
                         }
                     }
                 }
+                binder.check_params_used()?;
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 Ok(rows_of_many_tables(self.lookup(&refs)?))
             }
@@ -239,6 +240,7 @@ impl TenantStore {
                 }
             }
         }
+        binder.check_params_used()?;
         let traversal = self.traverse(&start, &opts)?;
         let found = traversal
             .paths

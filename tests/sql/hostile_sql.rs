@@ -239,6 +239,196 @@ fn aggregation_and_distinct_count_their_tables_against_the_memory_budget() {
     assert_eq!(r.rows, vec![vec![json!(2000)]]);
 }
 
+// --- corner cases that gave wrong answers --------------------------------------------------
+
+fn code(t: &Tenant, q: &str, params: &[Value]) -> String {
+    match t.sql(q, params) {
+        Ok(r) => panic!("`{q}` should fail, got {:?}", r.rows),
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            e.code().to_string()
+        }
+    }
+}
+
+fn one(t: &Tenant, q: &str) -> Value {
+    let r = t.sql(q, &[]).unwrap_or_else(|e| panic!("{q}: {e}"));
+    r.rows[0][0].clone()
+}
+
+#[test]
+fn select_without_a_select_list_is_a_syntax_error() {
+    let (_db, t) = items(3, 1);
+    for q in ["SELECT", "SELECT FROM item", "EXPLAIN SELECT", "select ;"] {
+        assert_eq!(code(&t, q, &[]), "SQL_SYNTAX", "{q}");
+    }
+    let err = t.sql("SELECT", &[]).unwrap_err().to_string();
+    assert!(err.contains("at least one column"), "{err}");
+}
+
+#[test]
+fn deep_prefix_nesting_is_reported_as_depth_not_as_a_second_statement() {
+    let (_db, t) = items(3, 1);
+    let nots = |n: usize| "NOT ".repeat(n);
+    // 40 NOTs are read (an even number: true).
+    assert_eq!(one(&t, &format!("SELECT {} TRUE", nots(40))), json!(true));
+    for q in [
+        format!("SELECT {} TRUE", nots(60)),
+        format!("SELECT name FROM item WHERE {} TRUE", nots(60)),
+        format!("SELECT {}1{}", "(".repeat(60), ")".repeat(60)),
+        format!("SELECT {}1", "- ".repeat(60)),
+    ] {
+        let err = t.sql(&q, &[]).unwrap_err();
+        assert_eq!(err.code(), "SQL_SYNTAX", "{q}: {err}");
+        let text = err.to_string();
+        assert!(text.contains("nested too deeply"), "{q}: {text}");
+        assert!(!text.contains("one statement"), "{q}: {text}");
+    }
+    let text = t
+        .sql(&format!("SELECT {} TRUE", nots(60)), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("60 levels"), "{text}");
+}
+
+#[test]
+fn floor_and_ceil_work_as_documented() {
+    let (_db, t) = items(3, 1);
+    let r = t
+        .sql(
+            "SELECT FLOOR(1.5), CEIL(1.5), CEILING(-2.1), FLOOR(-2.1), FLOOR(3), CEIL(NULL), FLOOR(k) FROM item ORDER BY k LIMIT 1",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        r.rows[0],
+        vec![
+            json!(1.0),
+            json!(2.0),
+            json!(-2.0),
+            json!(-3.0),
+            json!(3),
+            json!(null),
+            json!(0)
+        ]
+    );
+    assert_eq!(code(&t, "SELECT FLOOR('a')", &[]), "SQL_TYPE");
+    assert_eq!(code(&t, "SELECT CEIL(1.25, 1)", &[]), "SQL_UNSUPPORTED");
+    let r = t
+        .sql(
+            "SELECT name FROM item WHERE FLOOR(k / 2.0) = 1 ORDER BY k",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(r.rows, vec![vec![json!("n00002")]]);
+}
+
+#[test]
+fn extra_parameters_are_an_error_naming_the_counts() {
+    let (_db, t) = items(3, 1);
+    let err = t.sql("SELECT $1", &[json!(1), json!(2)]).unwrap_err();
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+    assert!(err.to_string().contains("2 parameters given"), "{err}");
+    assert!(err.to_string().contains("uses 1"), "{err}");
+    assert_eq!(code(&t, "SELECT 1", &[json!(1)]), "INVALID_ARGUMENT");
+    assert_eq!(
+        code(&t, "SELECT ?", &[json!(1), json!(2)]),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code(&t, "LOOKUP $1", &[json!("a"), json!("b")]),
+        "INVALID_ARGUMENT"
+    );
+    // Using $2 alone uses two parameters; exactly as many as used is fine.
+    assert_eq!(
+        t.sql("SELECT $2", &[json!(1), json!(2)]).unwrap().rows[0][0],
+        json!(2)
+    );
+    assert_eq!(
+        t.sql("SELECT ?, ?", &[json!(1), json!(2)]).unwrap().rows[0],
+        vec![json!(1), json!(2)]
+    );
+}
+
+#[test]
+fn integer_overflow_is_a_type_error_not_a_float() {
+    let (_db, t) = items(3, 1);
+    for q in [
+        "SELECT 9223372036854775807 + 1",
+        "SELECT -9223372036854775808 - 1",
+        "SELECT 9223372036854775807 * 2",
+        "SELECT -(-9223372036854775808)",
+        "SELECT ABS(-9223372036854775808)",
+        "SELECT (-9223372036854775808) / -1",
+    ] {
+        let err = t.sql(q, &[]).unwrap_err();
+        assert_eq!(err.code(), "SQL_TYPE", "{q}: {err}");
+        assert!(err.to_string().contains("overflow"), "{q}: {err}");
+    }
+    assert_eq!(one(&t, "SELECT -9223372036854775808"), json!(i64::MIN));
+    assert_eq!(one(&t, "SELECT 9223372036854775806 + 1"), json!(i64::MAX));
+    // Floating point on request.
+    assert_eq!(
+        one(&t, "SELECT CAST(9223372036854775807 AS FLOAT) + 1"),
+        json!(9.223372036854776e18)
+    );
+    let err = t.sql("SELECT $1 + $1", &[json!(i64::MAX)]).unwrap_err();
+    assert_eq!(err.code(), "SQL_TYPE");
+}
+
+#[test]
+fn sum_and_avg_of_extreme_integers_are_exact() {
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    t.register_schema(json!({
+        "title": "N", "type": "object",
+        "properties": {"k": {"type": "string"}, "v": {"type": "integer"}},
+        "json_schema_extra": {"key_field": "k"}
+    }))
+    .unwrap();
+    t.insert_many(
+        "n",
+        vec![
+            json!({"k": "a", "v": i64::MAX}),
+            json!({"k": "b", "v": 1}),
+            json!({"k": "c", "v": -i64::MAX}),
+        ],
+    )
+    .unwrap();
+    // In key order: MAX, then 1 (lost in f64), then -MAX: a float sum gives 0.
+    let r = t.sql("SELECT AVG(v), SUM(v) FROM n", &[]).unwrap();
+    assert_eq!(r.rows[0], vec![json!(1.0 / 3.0), json!(1)]);
+    let r = t.sql("SELECT AVG(v) FROM n WHERE v > 0", &[]).unwrap();
+    assert_eq!(r.rows[0][0], json!(i64::MAX as f64 / 2.0));
+    t.insert("n", json!({"k": "d", "v": i64::MAX})).unwrap();
+    let err = t.sql("SELECT SUM(v) FROM n WHERE v > 0", &[]).unwrap_err();
+    assert_eq!(err.code(), "SQL_TYPE", "{err}");
+    assert!(err.to_string().contains("overflow"), "{err}");
+    let r = t
+        .sql("SELECT SUM(CAST(v AS FLOAT)) FROM n WHERE v > 0", &[])
+        .unwrap();
+    assert!(r.rows[0][0].as_f64().unwrap() > 1.8e19);
+}
+
+#[test]
+fn integer_literals_beyond_64_bits_are_refused() {
+    let (_db, t) = items(3, 1);
+    let err = t.sql("SELECT 99999999999999999999", &[]).unwrap_err();
+    assert_eq!(err.code(), "SQL_TYPE");
+    assert!(err.to_string().contains("does not fit in 64 bits"), "{err}");
+    assert_eq!(
+        code(
+            &t,
+            "SELECT name FROM item WHERE k = 123456789012345678901234",
+            &[]
+        ),
+        "SQL_TYPE"
+    );
+    // A float literal says it is one; u64 values still read exactly.
+    assert_eq!(one(&t, "SELECT 99999999999999999999.0"), json!(1e20));
+    assert_eq!(one(&t, "SELECT 18446744073709551615"), json!(u64::MAX));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use self::scan::{passes, scan_source};
 use super::expr::{Env, Tuple, Values};
 use super::plan::{AggFunc, Aggregate, JoinKind, SelectPlan, SortKey};
-use super::value::{float_value, short, total_cmp};
+use super::value::{float_value, integer_of, integer_value, short, total_cmp};
 use super::QueryResult;
 use crate::budget::{values_bytes, Meter};
 use crate::error::{Error, Result};
@@ -352,8 +352,11 @@ enum AggState {
         any_float: bool,
         seen: bool,
     },
+    /// Integers are summed exactly (so `AVG` of `i64::MAX`, `-i64::MAX` and 1 is 1/3, not 0),
+    /// floats apart.
     Avg {
-        sum: f64,
+        int: i128,
+        float: f64,
         n: u64,
     },
     Extreme(Option<Value>),
@@ -369,7 +372,11 @@ impl AggState {
                 any_float: false,
                 seen: false,
             },
-            AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
+            AggFunc::Avg => AggState::Avg {
+                int: 0,
+                float: 0.0,
+                n: 0,
+            },
             AggFunc::Min | AggFunc::Max => AggState::Extreme(None),
         }
     }
@@ -403,14 +410,18 @@ impl AggState {
             } => {
                 let n = number()?;
                 *seen = true;
-                match n.as_i64() {
-                    Some(i) if !*any_float => *int += i128::from(i),
+                match integer_of(n) {
+                    Some(i) if !*any_float => *int += i,
                     _ => *any_float = true,
                 }
                 *float += n.as_f64().unwrap_or(f64::NAN);
             }
-            AggState::Avg { sum, n } => {
-                *sum += number()?.as_f64().unwrap_or(f64::NAN);
+            AggState::Avg { int, float, n } => {
+                let number = number()?;
+                match integer_of(number) {
+                    Some(i) => *int += i,
+                    None => *float += number.as_f64().unwrap_or(f64::NAN),
+                }
                 *n += 1;
             }
             AggState::Extreme(best) => {
@@ -433,27 +444,25 @@ impl AggState {
         Ok(())
     }
 
-    fn result(self) -> Value {
-        match self {
+    fn result(self, a: &Aggregate) -> Result<Value> {
+        Ok(match self {
             AggState::Count(n) => Value::from(n),
             AggState::Sum { seen: false, .. } => Value::Null,
             AggState::Sum {
-                int,
                 float,
-                any_float,
+                any_float: true,
                 ..
-            } => {
-                if !any_float {
-                    if let Ok(i) = i64::try_from(int) {
-                        return Value::from(i);
-                    }
-                }
-                float_value(if any_float { float } else { int as f64 })
-            }
+            } => float_value(float),
+            AggState::Sum { int, .. } => integer_value(int).ok_or_else(|| {
+                Error::SqlType(format!(
+                    "integer overflow: {} is {int}, outside the 64-bit range; SUM(CAST(... AS FLOAT)) for a floating-point sum",
+                    a.text
+                ))
+            })?,
             AggState::Avg { n: 0, .. } => Value::Null,
-            AggState::Avg { sum, n } => float_value(sum / n as f64),
+            AggState::Avg { int, float, n } => float_value((int as f64 + float) / n as f64),
             AggState::Extreme(v) => v.unwrap_or(Value::Null),
-        }
+        })
     }
 }
 
@@ -579,7 +588,9 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Resu
             }
             for group in groups {
                 let mut slots = group.keys;
-                slots.extend(group.states.into_iter().map(AggState::result));
+                for (state, agg) in group.states.into_iter().zip(&g.aggs) {
+                    slots.push(state.result(agg)?);
+                }
                 if let Some(h) = &g.having {
                     if !h.expr.test(&Env {
                         tuple: &[],
