@@ -16,6 +16,8 @@ mod cli;
 mod cli_graph;
 #[cfg(not(target_arch = "wasm32"))]
 mod hostile_cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod hostile_cli_budget;
 #[cfg(target_arch = "wasm32")]
 #[macro_use]
 #[path = "../common/wasm_face.rs"]
