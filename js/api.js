@@ -30,7 +30,7 @@ export function toRemDBError(e) {
   return new RemDBError('STORAGE', String((e && e.message) || e));
 }
 
-const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'tabs'];
+const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'tabs', 'budget'];
 const DEFAULT_LOCAL_PROVIDER = 'local:all-MiniLM-L6-v2';
 
 function checkKeys(what, value, allowed) {
@@ -105,8 +105,12 @@ const METHODS = {
     },
   },
   sql: {
-    params: ['query', 'params'],
-    run: (h, [query, params], remote) => (remote ? h.sqlAsync(query, params ?? null) : h.sql(query, params ?? null)),
+    params: ['query', 'params', 'options'],
+    run: (h, [query, params, options], remote) => {
+      // `budget`'s own keys are checked in Rust.
+      const o = checkKeys('sql option', options, ['budget']);
+      return remote ? h.sqlAsync(query, params ?? null, o) : h.sql(query, params ?? null, o);
+    },
   },
   search: {
     params: ['table', 'query', 'options'],
@@ -278,6 +282,7 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   }
   const openOptions = { tenant, storage: store ? 'pages' : 'memory' };
   if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
+  if (o.budget !== undefined) openOptions.budget = o.budget;
   if (provider !== undefined) openOptions.defaultEmbedding = provider;
   let image;
   if (store) {

@@ -87,6 +87,7 @@ struct JsOpenOptions {
     storage: Option<String>,
     embedding_mode: Option<crate::vector::EmbedMode>,
     default_embedding: Option<String>,
+    budget: Option<convert::JsBudget>,
 }
 
 impl Database {
@@ -127,19 +128,22 @@ impl RemDb {
 
     /// Opens a database as the npm package does. `image`: the redb page image to restore (from
     /// IndexedDB); none with `storage: "pages"` starts an empty one. `opts`: `{tenant, storage:
-    /// "memory" | "pages", embeddingMode: "inline" | "background" | "off", defaultEmbedding}`.
+    /// "memory" | "pages", embeddingMode: "inline" | "background" | "off", defaultEmbedding,
+    /// budget: {maxRowsExamined, maxMemoryBytes, maxTimeMs}}` (`budget`: every query's and graph
+    /// walk's, unless a call gives its own).
     /// A page-backed database reports what each write changed through
     /// [`takeDirty`](Self::take_dirty).
     #[wasm_bindgen(js_name = openWith)]
     pub fn open_with(image: Option<PageImage>, opts: JsValue) -> Result<RemDb, JsValue> {
         let o: JsOpenOptions = options(
             "open options",
-            "{tenant, storage, embeddingMode, defaultEmbedding}",
+            "{tenant, storage, embeddingMode, defaultEmbedding, budget}",
             opts,
         )?;
         let options = crate::OpenOptions {
             embedding_mode: o.embedding_mode,
             default_embedding: o.default_embedding,
+            budget: convert::budget_of(o.budget)?,
             ..Default::default()
         };
         let (kv, pages): (Arc<dyn crate::kv::Kv>, _) = match (o.storage.as_deref(), image) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{js_error, json_to_js, options, to_js, to_u64, to_usize};
+use super::convert::{js_error, json_to_js, options, sql_budget, to_js, to_u64, to_usize};
 use super::entities::sql_params;
 use super::vectors::{js_texts, search_options, vectors_to_js};
 use super::RemDb;
@@ -22,8 +22,14 @@ impl RemDb {
     /// (`embedding.cosine('text')`, `SEARCH 'text' IN t`): a run that needs a text a remote
     /// provider has not embedded yet records it; the texts are embedded, and the query runs again.
     #[wasm_bindgen(js_name = sqlAsync)]
-    pub fn sql_async(&self, query: String, params: JsValue) -> Result<js_sys::Promise, JsValue> {
+    pub fn sql_async(
+        &self,
+        query: String,
+        params: JsValue,
+        opts: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
         let params = sql_params(params)?;
+        let budget = sql_budget(opts)?;
         let (tenant, remote, queries) = (
             self.tenant.clone(),
             self.remote.clone(),
@@ -40,7 +46,7 @@ impl RemDb {
                 for (_, q) in &handles {
                     q.lock().map_err(|_| js_error(poisoned()))?.missing.clear();
                 }
-                let failure = match tenant.sql(&query, &params) {
+                let failure = match tenant.sql_with(&query, &params, &budget) {
                     Ok(rows) => return to_js(&rows),
                     Err(e) => e,
                 };
