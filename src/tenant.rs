@@ -418,6 +418,10 @@ impl Tenant {
     /// How many simple paths lead from `from` to `to` with at most `max_depth` edges (default
     /// [`DEFAULT_PATHS_DEPTH`](crate::graph::DEFAULT_PATHS_DEPTH)); counting stops at `limit`
     /// when one is given. `from == to` counts the path of depth 0 only.
+    ///
+    /// Like every graph walk it runs under `opts.budget` over the database's
+    /// ([`OpenOptions::budget`](crate::OpenOptions::budget)): a count that would follow more
+    /// edges, hold more memory or take longer than allowed fails with a `LIMIT` error.
     pub fn count_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<u64> {
         self.inner.count_paths(from, to, &self.path_options(opts))
     }

@@ -432,6 +432,25 @@ fn integer_literals_beyond_64_bits_are_refused() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
+    /// Runs of prefix operators and parentheses of any depth, around any operand: an answer or
+    /// a typed error (never a panic, never a stack overflow).
+    #[test]
+    fn nested_prefixes_and_parentheses_answer_or_fail_typed(
+        pieces in prop::collection::vec(prop::sample::select(vec!["NOT ", "- ", "+ ", "(", ")", "NOT (", "-("]), 0..160),
+        operand in prop::sample::select(vec!["TRUE", "1", "k", "9223372036854775807", "NULL", "'a'"]),
+        tail in prop::sample::select(vec!["", ")", " + 1", " FROM item", " FROM item LIMIT 1"]),
+    ) {
+        let (_db, t) = items(2, 1);
+        let q = format!("SELECT {}{operand}{tail}", pieces.concat());
+        match t.sql(&q, &[]) {
+            Ok(_) => {}
+            Err(e) => prop_assert!(
+                ["SQL_SYNTAX", "SQL_TYPE", "SQL_UNSUPPORTED", "UNKNOWN_COLUMN"].contains(&e.code()),
+                "{q}: {e}"
+            ),
+        }
+    }
+
     /// Any budget, however small, gives the answer or a LIMIT error: never a panic, never a
     /// different answer.
     #[test]
