@@ -180,12 +180,6 @@ impl Meter {
         }
     }
 
-    /// A meter with the default budget.
-    #[cfg(test)]
-    pub(crate) fn unlimited_for_tests() -> Meter {
-        Meter::new(&Budget::default())
-    }
-
     /// Counts `n` rows (or edges) examined; fails once over the rows budget, or (checked every
     /// [`CLOCK_EVERY`] calls) the time budget.
     pub(crate) fn examine(&self, n: u64) -> Result<()> {

@@ -136,8 +136,7 @@ impl<'m> FoundPaths<'m> {
 
     /// Keeps `path`; returns whether the search should go on.
     pub(crate) fn add(&mut self, path: &[Hop]) -> Result<bool> {
-        self.meter
-            .hold(24 + (path.len() * std::mem::size_of::<Hop>()) as u64)?;
+        self.meter.hold(24 + std::mem::size_of_val(path) as u64)?;
         self.paths.push(path.to_vec());
         self.edges += path.len();
         Ok(self.paths.len() <= self.limit && self.edges <= MAX_OUTPUT_EDGES)
