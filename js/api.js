@@ -30,7 +30,7 @@ export function toRemDBError(e) {
   return new RemDBError('STORAGE', String((e && e.message) || e));
 }
 
-const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'maxRowBytes', 'tabs'];
+const OPEN_OPTIONS = ['name', 'tenant', 'storage', 'embedding', 'embeddingMode', 'maxRowBytes', 'tabs', 'budget'];
 const DEFAULT_LOCAL_PROVIDER = 'local:all-MiniLM-L6-v2';
 
 function checkKeys(what, value, allowed) {
@@ -121,8 +121,12 @@ const METHODS = {
     },
   },
   sql: {
-    params: ['query', 'params'],
-    run: (h, [query, params], awaited) => (awaited ? h.sqlAsync(query, params ?? null) : h.sql(query, params ?? null)),
+    params: ['query', 'params', 'options'],
+    run: (h, [query, params, options], awaited) => {
+      // `budget`'s own keys are checked in Rust.
+      const o = checkKeys('sql option', options, ['budget']);
+      return awaited ? h.sqlAsync(query, params ?? null, o) : h.sql(query, params ?? null, o);
+    },
   },
   search: {
     params: ['table', 'query', 'options'],
@@ -302,6 +306,7 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   const openOptions = { tenant, storage: store ? 'pages' : 'memory' };
   if (o.embeddingMode !== undefined) openOptions.embeddingMode = o.embeddingMode;
   if (o.maxRowBytes !== undefined) openOptions.maxRowBytes = o.maxRowBytes;
+  if (o.budget !== undefined) openOptions.budget = o.budget;
   if (provider !== undefined) openOptions.defaultEmbedding = provider;
   let image;
   if (store) {

@@ -114,6 +114,26 @@ export interface OpenOptions {
   maxRowBytes?: number;
   /** Multi-tab (indexeddb, opfs): `proxy` (default) sends this tab's calls to the tab that owns the database; `fail` rejects with `LOCKED`. */
   tabs?: 'proxy' | 'fail';
+  /** The work every query and graph walk may do, unless a call gives its own `budget`. */
+  budget?: Budget;
+}
+
+/**
+ * How much work one query or graph walk may do; an omitted setting inherits the database's
+ * (`RemDB.open({budget})`), else its default. Running out rejects with code `LIMIT`, naming the
+ * setting and its value.
+ */
+export interface Budget {
+  /** Rows read plus rows joins produce (graph walks: edges followed). Default 1,000,000,000. */
+  maxRowsExamined?: number;
+  /** Bytes (an estimate) held at once: sorted, grouped and joined rows, paths. Default 1 GiB. */
+  maxMemoryBytes?: number;
+  /** Milliseconds. Default 60,000. */
+  maxTimeMs?: number;
+}
+
+export interface SqlOptions {
+  budget?: Budget;
 }
 
 export interface ListOptions {
@@ -164,6 +184,7 @@ export interface TraverseOptions {
   includeDeleted?: boolean;
   includeRows?: boolean;
   limit?: number;
+  budget?: Budget;
 }
 
 export interface PathOptions {
@@ -174,6 +195,7 @@ export interface PathOptions {
   weighted?: boolean;
   includeDeleted?: boolean;
   includeRows?: boolean;
+  budget?: Budget;
 }
 
 /** `cycles` options: the path options (but `weighted`), and the table a search without an id covers. */
@@ -282,7 +304,8 @@ export declare class RemDB {
   list(table: string, options?: ListOptions): Promise<Row[]>;
   count(table: string, options?: { includeDeleted?: boolean }): Promise<number>;
 
-  sql(query: string, params?: Json[]): Promise<JsonObject[]>;
+  /** One SQL statement; `options.budget` bounds its work (over the database's budget). */
+  sql(query: string, params?: Json[] | null, options?: SqlOptions): Promise<JsonObject[]>;
 
   search(table: string, query: string | Float32Array | number[], options?: SearchOptions): Promise<ScoredRow[]>;
   embed(text: string): Promise<Float32Array>;

@@ -38,6 +38,10 @@ pub struct OpenOptions {
     /// [`DEFAULT_MAX_ROW_BYTES`](crate::DEFAULT_MAX_ROW_BYTES) (16 MiB). Larger rows fail with
     /// `LIMIT` and write nothing.
     pub max_row_bytes: Option<usize>,
+    /// The work every query and graph walk of this database may do (rows examined, memory,
+    /// time); unset settings are at the defaults of [`crate::budget`]. A call's own budget
+    /// ([`Tenant::sql_with`], `PathOptions::budget`, `TraverseOptions::budget`) wins.
+    pub budget: crate::Budget,
 }
 
 /// Environment variable with the default maximum row size in bytes.
@@ -108,6 +112,8 @@ pub struct Database {
     path: Option<PathBuf>,
     embedders: Arc<EmbedderRegistry>,
     maintainer: Arc<Maintainer>,
+    /// The database's query budget (see [`OpenOptions::budget`]), handed to every tenant.
+    budget: crate::Budget,
 }
 
 /// Stops the background worker when the last [`Database`] handle goes, so the files are
@@ -203,12 +209,13 @@ impl Database {
             path,
             embedders,
             maintainer,
+            budget: options.budget,
         })
     }
 
     /// A handle on one tenant. Names are 1–128 bytes without control characters.
     pub fn tenant(&self, name: &str) -> Result<Tenant> {
-        TenantStore::new(self.store.clone(), name).map(Tenant::new)
+        TenantStore::new(self.store.clone(), name).map(|t| Tenant::new(t, self.budget))
     }
 
     /// Tenants that have written anything, sorted.

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 mod database;
 mod distance;
 pub mod embed;
@@ -45,6 +46,7 @@ pub mod vector;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
+pub use budget::Budget;
 pub use database::{Database, OpenOptions, DEFAULT_TENANT, MAX_ROW_BYTES_ENV};
 pub use error::{Error, Result, ValidationIssue};
 pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};

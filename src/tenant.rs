@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::graph::{PathOptions, Traversal, TraverseOptions};
 use crate::sql::{QueryResult, QueryText, QueryVectors};
@@ -32,6 +33,8 @@ use crate::vector::{
 #[derive(Clone)]
 pub struct Tenant {
     inner: TenantStore,
+    /// The database's budget for queries and graph walks (see [`OpenOptions::budget`](crate::OpenOptions::budget)).
+    budget: Budget,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -41,8 +44,36 @@ impl std::fmt::Debug for Tenant {
 }
 
 impl Tenant {
-    pub(crate) fn new(inner: TenantStore) -> Self {
-        Tenant { inner }
+    pub(crate) fn new(inner: TenantStore, budget: Budget) -> Self {
+        Tenant { inner, budget }
+    }
+
+    /// The database's budget for queries and graph walks (the wasm face's search filter runs
+    /// under it).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// The budget a call runs under: its own settings, then the database's.
+    fn budget_for(&self, call: &Budget) -> Budget {
+        call.or(&self.budget)
+    }
+
+    /// `opts` with its budget completed from the database's.
+    fn path_options(&self, opts: &PathOptions) -> PathOptions {
+        PathOptions {
+            budget: self.budget_for(&opts.budget),
+            ..opts.clone()
+        }
+    }
+
+    /// `opts` with its budget completed from the database's.
+    fn traverse_options(&self, opts: &TraverseOptions) -> TraverseOptions {
+        TraverseOptions {
+            budget: self.budget_for(&opts.budget),
+            ..opts.clone()
+        }
     }
 
     /// The store-level handle the layers work on (the wasm face's async drains use it).
@@ -223,7 +254,7 @@ impl Tenant {
     /// Runs one SQL statement (see [`Tenant::sql`]) and reads each result row as a `T` (columns
     /// by name).
     pub fn query_as<T: DeserializeOwned>(&self, query: &str, params: &[Value]) -> Result<Vec<T>> {
-        crate::typed::rows_as(self.inner.sql(query, params)?)
+        crate::typed::rows_as(self.sql(query, params)?)
     }
 
     // --- SQL ---------------------------------------------------------------------------------
@@ -232,8 +263,18 @@ impl Tenant {
     /// snapshot (TRAVERSE reads its own). Supports SELECT (WHERE, JOIN, GROUP BY/HAVING, ORDER
     /// BY, LIMIT/OFFSET, DISTINCT), `EXPLAIN`, and the REM statements `LOOKUP`, `SEARCH` and
     /// `TRAVERSE`. Anything else is an [`Error::SqlUnsupported`] naming the construct.
+    ///
+    /// The query runs under the database's [`Budget`] (see [`sql_with`](Self::sql_with)).
     pub fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
-        self.inner.sql(query, params)
+        self.sql_with(query, params, &Budget::default())
+    }
+
+    /// [`sql`](Self::sql) under `budget`: its settings win over the database's
+    /// ([`OpenOptions::budget`](crate::OpenOptions::budget)), unset ones inherit. A query that
+    /// examines more rows, holds more memory or runs longer than allowed fails with a `LIMIT`
+    /// error naming the budget and its value.
+    pub fn sql_with(&self, query: &str, params: &[Value], budget: &Budget) -> Result<QueryResult> {
+        self.inner.sql(query, params, &self.budget_for(budget))
     }
 
     /// Phase one of running `query` with query vectors computed elsewhere (e.g. awaited from an
@@ -242,7 +283,7 @@ impl Tenant {
     /// without one. Fails as [`Tenant::sql`] would for a statement that cannot be planned.
     ///
     /// ```
-    /// use remdb::{sql::QueryVectors, Database};
+    /// use remdb::{sql::QueryVectors, Budget, Database};
     /// use serde_json::json;
     ///
     /// let db = Database::memory();
@@ -257,7 +298,7 @@ impl Tenant {
     /// assert_eq!((texts[0].provider.as_str(), texts[0].text.as_str()), ("custom:mine", "up"));
     /// let mut vectors = QueryVectors::new();
     /// vectors.insert(("custom:mine".into(), "up".into()), vec![0.0, 1.0]);
-    /// let r = t.sql_with_vectors(query, &[], &vectors)?;
+    /// let r = t.sql_with_vectors(query, &[], &vectors, &Budget::default())?;
     /// assert_eq!(r.rows[0][0], json!("north"));
     /// # Ok::<(), remdb::Error>(())
     /// ```
@@ -267,14 +308,17 @@ impl Tenant {
 
     /// Phase two: runs `query` (over a fresh snapshot) with the vectors of its query texts taken
     /// from `vectors`, keyed by `(provider, text)` as [`Tenant::sql_query_texts`] listed them. A
-    /// text missing there is embedded synchronously, as [`Tenant::sql`] does.
+    /// text missing there is embedded synchronously, as [`Tenant::sql`] does. Runs under
+    /// `budget` as [`Tenant::sql_with`] does (`&Budget::default()`: the database's).
     pub fn sql_with_vectors(
         &self,
         query: &str,
         params: &[Value],
         vectors: &QueryVectors,
+        budget: &Budget,
     ) -> Result<QueryResult> {
-        self.inner.sql_with_vectors(query, params, vectors)
+        self.inner
+            .sql_with_vectors(query, params, vectors, &self.budget_for(budget))
     }
 
     // --- vector search -----------------------------------------------------------------------
@@ -381,7 +425,7 @@ impl Tenant {
     /// `direction` `both` follows edges both ways. Errors: `NotFound` when `start` (or the
     /// target) is not a live entity, `InvalidArgument` for a bad id or relationship name.
     pub fn traverse(&self, start: &str, opts: &TraverseOptions) -> Result<Traversal> {
-        self.inner.traverse(start, opts)
+        self.inner.traverse(start, &self.traverse_options(opts))
     }
 
     /// The live entities whose shortest distance from `start` is exactly `depth` edges, each
@@ -393,7 +437,8 @@ impl Tenant {
         depth: usize,
         opts: &TraverseOptions,
     ) -> Result<Traversal> {
-        self.inner.neighbors_at_depth(start, depth, opts)
+        self.inner
+            .neighbors_at_depth(start, depth, &self.traverse_options(opts))
     }
 
     /// A shortest path from `from` to `to`: fewest edges (bidirectional BFS, bounded by
@@ -401,7 +446,7 @@ impl Tenant {
     /// numeric `weight` costs 1, and `cost` is set on the path). The result holds one path, or
     /// none when `to` cannot be reached; `from == to` is the path of depth 0.
     pub fn shortest_path(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
-        self.inner.shortest_path(from, to, opts)
+        self.inner.shortest_path(from, to, &self.path_options(opts))
     }
 
     /// Every simple path (no entity twice) from `from` to `to` with at most `max_depth` edges
@@ -411,14 +456,18 @@ impl Tenant {
     /// Parallel edges (two relationships between the same entities) make distinct paths.
     /// `from == to` gives the path of depth 0 (see [`cycles_from`](Self::cycles_from)).
     pub fn all_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
-        self.inner.all_paths(from, to, opts)
+        self.inner.all_paths(from, to, &self.path_options(opts))
     }
 
     /// How many simple paths lead from `from` to `to` with at most `max_depth` edges (default
     /// [`DEFAULT_PATHS_DEPTH`](crate::graph::DEFAULT_PATHS_DEPTH)); counting stops at `limit`
     /// when one is given. `from == to` counts the path of depth 0 only.
+    ///
+    /// Like every graph walk it runs under `opts.budget` over the database's
+    /// ([`OpenOptions::budget`](crate::OpenOptions::budget)): a count that would follow more
+    /// edges, hold more memory or take longer than allowed fails with a `LIMIT` error.
     pub fn count_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<u64> {
-        self.inner.count_paths(from, to, opts)
+        self.inner.count_paths(from, to, &self.path_options(opts))
     }
 
     /// Every simple cycle through `start` with at most `max_depth` edges, as paths that begin
@@ -426,7 +475,7 @@ impl Tenant {
     /// depth 1. With direction `both` a cycle never goes out and back over the same edge, and
     /// each longer cycle is reported once per orientation.
     pub fn cycles_from(&self, start: &str, opts: &PathOptions) -> Result<Traversal> {
-        self.inner.cycles_from(start, opts)
+        self.inner.cycles_from(start, &self.path_options(opts))
     }
 
     /// Detects cycles among the entities of `table` (every table when `None`): one cycle per
@@ -434,7 +483,7 @@ impl Tenant {
     /// acyclic exactly when nothing is returned. Every cycle returned is real, but not every
     /// elementary cycle is enumerated (use [`cycles_from`](Self::cycles_from) for that).
     pub fn find_cycles(&self, table: Option<&str>, opts: &PathOptions) -> Result<Traversal> {
-        self.inner.find_cycles(table, opts)
+        self.inner.find_cycles(table, &self.path_options(opts))
     }
 
     // --- administrative groups ---------------------------------------------------------------

@@ -3,10 +3,12 @@
 
 use uuid::Uuid;
 
-use super::paths::simple_paths;
+use super::paths::{simple_paths, FoundPaths};
 use super::{
     Collector, Hop, IdMap, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH, DEFAULT_PATH_LIMIT,
+    MAX_OUTPUT_EDGES, VISITED_ENTRY_BYTES,
 };
+use crate::budget::Meter;
 use crate::error::Result;
 use crate::store::{EdgeDirection, TenantStore};
 
@@ -17,21 +19,20 @@ impl TenantStore {
     /// With direction `both` a cycle never goes out and back over the same edge, and each
     /// longer cycle is reported once per orientation.
     pub(crate) fn cycles_from(&self, start: &str, opts: &PathOptions) -> Result<Traversal> {
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let start = w.endpoint(start)?;
         let limit = opts.limit.unwrap_or(DEFAULT_PATH_LIMIT);
-        let mut found: Vec<Vec<Hop>> = Vec::new();
+        let mut found = FoundPaths::new(limit, &meter);
         simple_paths(
             &mut w,
             start,
             start,
             opts.direction,
             opts.max_depth.unwrap_or(DEFAULT_PATHS_DEPTH),
-            |path| {
-                found.push(path.to_vec());
-                Ok(found.len() <= limit)
-            },
+            |path| found.add(path),
         )?;
+        let found = found.paths;
         let mut out = Collector::new(opts.include_rows, limit);
         out.note(start);
         for hops in &found {
@@ -57,7 +58,8 @@ impl TenantStore {
             }
             None => self.table_names()?,
         };
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let mut roots = Vec::new();
         for t in &tables {
             roots.extend(w.snapshot().table_ids(t, opts.include_deleted)?);
@@ -84,7 +86,8 @@ struct Frame {
 }
 
 /// Colour-marking DFS; a hop to an entity still on the stack closes a cycle. Returns up to
-/// `limit + 1` cycles as (first entity, hops).
+/// `limit + 1` cycles as (first entity, hops), and stops once they hold more than
+/// [`MAX_OUTPUT_EDGES`] edges.
 fn back_edge_cycles(
     w: &mut Walker<'_>,
     roots: &[Uuid],
@@ -96,12 +99,14 @@ fn back_edge_cycles(
     const DONE: usize = usize::MAX;
     let mut state: IdMap<usize> = IdMap::default();
     let mut found = Vec::new();
+    let mut found_edges = 0usize;
     for &root in roots {
         if state.contains_key(&root) {
             continue;
         }
         let mut hops = Vec::new();
         w.hops(root, direction, &mut hops)?;
+        w.meter().hold(VISITED_ENTRY_BYTES)?;
         state.insert(root, 0);
         let mut stack = vec![Frame {
             node: root,
@@ -135,8 +140,11 @@ fn back_edge_cycles(
                             .filter_map(|f| f.arrived_by)
                             .collect();
                         cycle.push(hop);
+                        found_edges += cycle.len();
+                        w.meter()
+                            .hold(40 + (cycle.len() * std::mem::size_of::<Hop>()) as u64)?;
                         found.push((hop.to, cycle));
-                        if found.len() > limit {
+                        if found.len() > limit || found_edges > MAX_OUTPUT_EDGES {
                             return Ok(found);
                         }
                     }
@@ -144,6 +152,7 @@ fn back_edge_cycles(
                 None => {
                     let mut hops = Vec::new();
                     w.hops(hop.to, direction, &mut hops)?;
+                    w.meter().hold(VISITED_ENTRY_BYTES)?;
                     state.insert(hop.to, stack.len());
                     stack.push(Frame {
                         node: hop.to,

@@ -41,6 +41,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::budget::{value_bytes, Budget, Meter};
 use crate::error::{Error, Result};
 use crate::store::edges::{decode_weight, rel_string, GraphSnapshot};
 use crate::store::{check_rel, parse_id, Edge, EdgeDirection, Row, TenantStore};
@@ -101,6 +102,10 @@ pub struct TraverseOptions {
     pub include_rows: bool,
     /// Most paths returned (default [`DEFAULT_PATH_LIMIT`]); more sets `truncated`.
     pub limit: usize,
+    /// The work the walk may do: edges followed (`max_rows_examined`), memory for its visited
+    /// sets and result, time. Unset settings inherit the database's; running out is a `LIMIT`
+    /// error.
+    pub budget: Budget,
 }
 
 impl Default for TraverseOptions {
@@ -114,6 +119,7 @@ impl Default for TraverseOptions {
             include_deleted: false,
             include_rows: true,
             limit: DEFAULT_PATH_LIMIT,
+            budget: Budget::default(),
         }
     }
 }
@@ -140,6 +146,11 @@ pub struct PathOptions {
     pub include_deleted: bool,
     /// Return the rows of the entities on the paths (default true).
     pub include_rows: bool,
+    /// The work the search may do: edges followed (`max_rows_examined`), memory for its
+    /// visited sets and result, time. Unset settings inherit the database's; running out is a
+    /// `LIMIT` error (a path count that would take longer than the budget fails instead of
+    /// running on).
+    pub budget: Budget,
 }
 
 impl Default for PathOptions {
@@ -152,6 +163,7 @@ impl Default for PathOptions {
             weighted: false,
             include_deleted: false,
             include_rows: true,
+            budget: Budget::default(),
         }
     }
 }
@@ -270,10 +282,14 @@ impl Hop {
     }
 }
 
-/// Reads neighbours for the algorithms: one snapshot, relationship interning and a cache of
-/// which entities are live.
+/// Estimated bytes of one entry of a visited set or map (id, value, hash table overhead).
+pub(crate) const VISITED_ENTRY_BYTES: u64 = 64;
+
+/// Reads neighbours for the algorithms: one snapshot, relationship interning, a cache of which
+/// entities are live, and the meter every walk counts its work on.
 pub(crate) struct Walker<'t> {
     g: GraphSnapshot<'t>,
+    meter: &'t Meter,
     rels: Vec<String>,
     include_deleted: bool,
     rel_names: Vec<String>,
@@ -286,6 +302,7 @@ impl<'t> Walker<'t> {
         tenant: &'t TenantStore,
         rel_types: &[String],
         include_deleted: bool,
+        meter: &'t Meter,
     ) -> Result<Self> {
         for rel in rel_types {
             check_rel(rel)?;
@@ -295,6 +312,7 @@ impl<'t> Walker<'t> {
         rels.dedup();
         Ok(Walker {
             g: tenant.graph_snapshot()?,
+            meter,
             rels,
             include_deleted,
             rel_names: Vec::new(),
@@ -312,6 +330,7 @@ impl<'t> Walker<'t> {
             Some(state) => self.include_deleted || !state.deleted,
             None => false,
         };
+        self.meter.hold(VISITED_ENTRY_BYTES)?;
         self.live.insert(*id, v);
         Ok(v)
     }
@@ -325,7 +344,14 @@ impl<'t> Walker<'t> {
         Ok(uuid)
     }
 
-    /// Appends to `out` the hops from `node` in `direction` to visible entities.
+    /// The meter the walk counts its work on.
+    pub(crate) fn meter(&self) -> &'t Meter {
+        self.meter
+    }
+
+    /// Appends to `out` the hops from `node` in `direction` to visible entities. Every edge
+    /// read counts against the budget's `max_rows_examined` (an entity without edges counts
+    /// one), so a walk that would run on for too long stops with a `LIMIT` error.
     pub(crate) fn hops(
         &mut self,
         node: Uuid,
@@ -360,6 +386,7 @@ impl<'t> Walker<'t> {
             });
             Ok(true)
         })?;
+        self.meter.examine((out.len() - first).max(1) as u64)?;
         if !self.include_deleted {
             let mut keep = first;
             for i in first..out.len() {
@@ -431,6 +458,7 @@ impl Collector {
             return Ok(false);
         }
         self.output_edges += hops.len();
+        let mut held = 64 + 16 * (hops.len() as u64 + 1);
         let mut nodes = Vec::with_capacity(hops.len() + 1);
         nodes.push(start);
         let mut edges = Vec::with_capacity(hops.len());
@@ -454,8 +482,10 @@ impl Collector {
                     e
                 }
             };
+            held += edge_bytes(&edge);
             edges.push(edge);
         }
+        w.meter().hold(held)?;
         self.nodes.extend(nodes.iter().copied());
         self.out.paths.push(GraphPath {
             depth: hops.len(),
@@ -471,10 +501,27 @@ impl Collector {
         if self.include_rows {
             for id in &self.nodes {
                 if let Some(row) = w.snapshot().row(id)? {
+                    w.meter().hold(
+                        row.iter()
+                            .fold(64, |sum, (k, v)| sum + k.len() as u64 + value_bytes(v)),
+                    )?;
                     self.out.rows.insert(*id, row);
                 }
             }
         }
         Ok(self.out)
     }
+}
+
+/// Estimated bytes of one edge in a result.
+fn edge_bytes(edge: &Edge) -> u64 {
+    let properties = edge
+        .properties
+        .iter()
+        .fold(0, |sum, (k, v)| sum + 32 + k.len() as u64 + value_bytes(v));
+    std::mem::size_of::<Edge>() as u64
+        + edge.rel.len() as u64
+        + edge.created_at.len() as u64
+        + edge.modified_at.len() as u64
+        + properties
 }

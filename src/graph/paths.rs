@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::{
     Collector, Hop, IdMap, IdSet, PathOptions, Traversal, Walker, DEFAULT_PATHS_DEPTH,
-    DEFAULT_PATH_LIMIT,
+    DEFAULT_PATH_LIMIT, MAX_OUTPUT_EDGES, VISITED_ENTRY_BYTES,
 };
+use crate::budget::Meter;
 use crate::error::{Error, Result};
 use crate::store::{EdgeDirection, TenantStore};
 
@@ -24,7 +25,8 @@ impl TenantStore {
         to: &str,
         opts: &PathOptions,
     ) -> Result<Traversal> {
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let (a, b) = (w.endpoint(from)?, w.endpoint(to)?);
         let mut out = Collector::new(opts.include_rows, 1);
         out.note(a);
@@ -51,7 +53,8 @@ impl TenantStore {
     /// the same entities) make distinct paths. `from == to` gives the path of depth 0 (see
     /// [`cycles_from`](Self::cycles_from) for cycles).
     pub(crate) fn all_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<Traversal> {
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let (a, b) = (w.endpoint(from)?, w.endpoint(to)?);
         let mut out = Collector::new(opts.include_rows, opts.limit.unwrap_or(DEFAULT_PATH_LIMIT));
         out.note(a);
@@ -61,11 +64,11 @@ impl TenantStore {
             return out.finish(&w);
         }
         let max_depth = opts.max_depth.unwrap_or(DEFAULT_PATHS_DEPTH);
-        let mut found = Vec::new();
+        let mut found = FoundPaths::new(out_limit(opts), &meter);
         simple_paths(&mut w, a, b, opts.direction, max_depth, |path| {
-            found.push(path.to_vec());
-            Ok(found.len() <= out_limit(opts))
+            found.add(path)
         })?;
+        let found = found.paths;
         for hops in &found {
             if !out.push(&w, a, hops, None)? {
                 break;
@@ -78,7 +81,8 @@ impl TenantStore {
     /// [`DEFAULT_PATHS_DEPTH`]); counting stops at `limit` when one is given. `from == to`
     /// counts the path of depth 0 only.
     pub(crate) fn count_paths(&self, from: &str, to: &str, opts: &PathOptions) -> Result<u64> {
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let (a, b) = (w.endpoint(from)?, w.endpoint(to)?);
         if a == b {
             return Ok(1);
@@ -103,9 +107,40 @@ impl TenantStore {
     }
 }
 
-/// The path limit plus one: enough to know that more paths existed than may be returned.
+/// The path limit of `opts`.
 fn out_limit(opts: &PathOptions) -> usize {
     opts.limit.unwrap_or(DEFAULT_PATH_LIMIT)
+}
+
+/// Paths found by a search before they are turned into results: at most `limit + 1` of them
+/// (one more shows the result was cut) and at most [`MAX_OUTPUT_EDGES`] + 1 edges in all, so
+/// what is held is proportional to what can be returned; counted on the meter.
+pub(crate) struct FoundPaths<'m> {
+    /// The paths, as hops from the start.
+    pub(crate) paths: Vec<Vec<Hop>>,
+    limit: usize,
+    edges: usize,
+    meter: &'m Meter,
+}
+
+impl<'m> FoundPaths<'m> {
+    /// An empty set that keeps up to `limit + 1` paths.
+    pub(crate) fn new(limit: usize, meter: &'m Meter) -> Self {
+        FoundPaths {
+            paths: Vec::new(),
+            limit,
+            edges: 0,
+            meter,
+        }
+    }
+
+    /// Keeps `path`; returns whether the search should go on.
+    pub(crate) fn add(&mut self, path: &[Hop]) -> Result<bool> {
+        self.meter.hold(24 + std::mem::size_of_val(path) as u64)?;
+        self.paths.push(path.to_vec());
+        self.edges += path.len();
+        Ok(self.paths.len() <= self.limit && self.edges <= MAX_OUTPUT_EDGES)
+    }
 }
 
 /// Fewest-edge distances to `end` of every entity within `max_depth`, walking `direction`
@@ -127,6 +162,7 @@ pub(crate) fn distances_to(
             w.hops(node, direction, &mut hops)?;
             for hop in &hops {
                 if let std::collections::hash_map::Entry::Vacant(slot) = dist.entry(hop.to) {
+                    w.meter().hold(VISITED_ENTRY_BYTES)?;
                     slot.insert(depth);
                     next.push(hop.to);
                 }
@@ -255,6 +291,7 @@ fn bidirectional_bfs(
                 if mine.contains_key(&hop.to) {
                     continue;
                 }
+                w.meter().hold(VISITED_ENTRY_BYTES)?;
                 mine.insert(hop.to, (Some(*hop), *depth + 1));
                 if let Some(&(_, d)) = other.get(&hop.to) {
                     let total = *depth + 1 + d;
@@ -347,6 +384,7 @@ fn dijkstra(
                 continue;
             }
             if best.get(&hop.to).is_none_or(|&(c, _)| next < c) {
+                w.meter().hold(VISITED_ENTRY_BYTES)?;
                 best.insert(hop.to, (next, Some(*hop)));
                 heap.push(Reverse((Cost(next), hop.to)));
             }

@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 
 use uuid::Uuid;
 
-use super::{Collector, Hop, IdMap, IdSet, Strategy, Traversal, TraverseOptions, Walker};
+use super::{
+    Collector, Hop, IdMap, IdSet, Strategy, Traversal, TraverseOptions, Walker, VISITED_ENTRY_BYTES,
+};
+use crate::budget::Meter;
 use crate::error::Result;
 use crate::store::TenantStore;
 
@@ -48,6 +51,7 @@ pub(crate) fn bfs(
             if index.contains_key(&hop.to) {
                 continue;
             }
+            w.meter().hold(VISITED_ENTRY_BYTES + 48)?;
             index.insert(hop.to, reached.len());
             reached.push(Reached {
                 hop: Some(*hop),
@@ -89,7 +93,8 @@ impl TenantStore {
     /// `direction` `both` follows edges both ways. Errors: `NotFound` when `start` (or the
     /// target) is not a live entity, `InvalidArgument` for a bad id or relationship name.
     pub(crate) fn traverse(&self, start: &str, opts: &TraverseOptions) -> Result<Traversal> {
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let start = w.endpoint(start)?;
         let target = opts.target.as_deref().map(|t| w.endpoint(t)).transpose()?;
         let mut out = Collector::new(opts.include_rows, opts.limit);
@@ -125,7 +130,8 @@ impl TenantStore {
         depth: usize,
         opts: &TraverseOptions,
     ) -> Result<Traversal> {
-        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted)?;
+        let meter = Meter::new(&opts.budget);
+        let mut w = Walker::new(self, &opts.rel_types, opts.include_deleted, &meter)?;
         let start_id = w.endpoint(start)?;
         let bfs_opts = TraverseOptions {
             max_depth: depth,

@@ -28,12 +28,14 @@ pub(crate) enum RowCondition {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 impl TenantStore {
     /// Ids of the rows of `table` that satisfy `condition` (soft-deleted ones too when
-    /// `include_deleted`), with SQL's semantics: the same comparisons, errors and indexes.
+    /// `include_deleted`), with SQL's semantics: the same comparisons, errors and indexes,
+    /// under `budget` as a query.
     pub(crate) fn ids_where(
         &self,
         table: &str,
         condition: &RowCondition,
         include_deleted: bool,
+        budget: &crate::Budget,
     ) -> Result<HashSet<Uuid>> {
         let (mut expr, params) = match condition {
             RowCondition::Sql(text, params) => (parse_condition(text)?, params.clone()),
@@ -51,7 +53,7 @@ impl TenantStore {
         }
         let statement = select_ids(table, expr)?;
         parse::check_depth(&statement)?;
-        let found = self.run_statement(&statement, &params, None)?;
+        let found = self.run_statement(&statement, &params, None, budget)?;
         found
             .rows
             .iter()
@@ -164,7 +166,7 @@ mod tests {
         let run = |c: RowCondition, deleted: bool| {
             let mut found: Vec<usize> = t
                 .store()
-                .ids_where("person", &c, deleted)
+                .ids_where("person", &c, deleted, &crate::Budget::default())
                 .unwrap()
                 .iter()
                 .map(|id| ids.iter().position(|i| i == id).unwrap())
@@ -193,12 +195,22 @@ mod tests {
         // One expression only: text after it is a syntax error, not more SQL.
         let err = t
             .store()
-            .ids_where("person", &sql("TRUE) OR (TRUE", vec![]), false)
+            .ids_where(
+                "person",
+                &sql("TRUE) OR (TRUE", vec![]),
+                false,
+                &crate::Budget::default(),
+            )
             .unwrap_err();
         assert_eq!(err.code(), "SQL_SYNTAX");
         let err = t
             .store()
-            .ids_where("person", &eq(vec![("nope", json!(1))]), false)
+            .ids_where(
+                "person",
+                &eq(vec![("nope", json!(1))]),
+                false,
+                &crate::Budget::default(),
+            )
             .unwrap_err();
         assert_eq!(err.code(), "UNKNOWN_COLUMN");
     }

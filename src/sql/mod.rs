@@ -77,6 +77,7 @@ use self::bind::Binder;
 pub(crate) use self::filter::RowCondition;
 use self::parse::Statement;
 use self::plan::{Access, SelectPlan};
+use crate::budget::{Budget, Meter};
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
 use crate::store::{Row, TenantStore};
@@ -88,9 +89,15 @@ impl TenantStore {
     /// Anything else is an [`Error::SqlUnsupported`] naming the construct.
     /// The texts of its similarity search are embedded (synchronously) once the statement is
     /// planned, before it runs.
-    pub(crate) fn sql(&self, query: &str, params: &[Value]) -> Result<QueryResult> {
+    /// The query runs under `budget` (resolved: the call's settings over the database's).
+    pub(crate) fn sql(
+        &self,
+        query: &str,
+        params: &[Value],
+        budget: &Budget,
+    ) -> Result<QueryResult> {
         let statement = parse::parse(query)?;
-        self.run_statement(&statement, params, None)
+        self.run_statement(&statement, params, None, budget)
     }
 
     /// Phase one of a two-phase run: the texts the similarity search of `query` embeds, each
@@ -121,9 +128,10 @@ impl TenantStore {
         query: &str,
         params: &[Value],
         vectors: &QueryVectors,
+        budget: &Budget,
     ) -> Result<QueryResult> {
         let statement = parse::parse(query)?;
-        self.run_statement(&statement, params, Some(vectors))
+        self.run_statement(&statement, params, Some(vectors), budget)
     }
 
     /// Runs one parsed statement; the query texts of a SELECT come from `vectors`, or (`None`)
@@ -133,6 +141,7 @@ impl TenantStore {
         statement: &Statement,
         params: &[Value],
         vectors: Option<&QueryVectors>,
+        budget: &Budget,
     ) -> Result<QueryResult> {
         let reader = self.reader()?;
         if let Some(q) = select_of(statement) {
@@ -151,7 +160,7 @@ impl TenantStore {
                     v.query = vectors.get(&(text.provider, text.text)).cloned();
                 }
             }
-            return exec::run(&reader, &plan);
+            return exec::run(&reader, &plan, &Meter::new(budget));
         }
         match statement {
             Statement::Explain(inner) => {
@@ -188,10 +197,11 @@ impl TenantStore {
                         }
                     }
                 }
+                binder.check_params_used()?;
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 Ok(rows_of_many_tables(self.lookup(&refs)?))
             }
-            Statement::Traverse(t) => self.run_traverse(&reader, t, params),
+            Statement::Traverse(t) => self.run_traverse(&reader, t, params, budget),
             Statement::Query(_) | Statement::Search { .. } => {
                 Err(Error::storage("internal: query not planned"))
             }
@@ -289,6 +299,7 @@ impl TenantStore {
         reader: &Reader<'_>,
         t: &parse::Traverse,
         params: &[Value],
+        budget: &Budget,
     ) -> Result<QueryResult> {
         let mut binder = Binder::new(reader, params);
         let start = match t
@@ -319,7 +330,10 @@ impl TenantStore {
                 ))),
             }
         };
-        let mut opts = crate::graph::TraverseOptions::default();
+        let mut opts = crate::graph::TraverseOptions {
+            budget: *budget,
+            ..Default::default()
+        };
         if let Some(d) = count(&mut binder, t.depth.as_ref(), "DEPTH")? {
             opts.max_depth = d;
         }
@@ -342,6 +356,7 @@ impl TenantStore {
                 }
             }
         }
+        binder.check_params_used()?;
         let traversal = self.traverse(&start, &opts)?;
         let found = traversal
             .paths
@@ -553,14 +568,18 @@ mod two_phase_tests {
         // The embedder would point "north" up; the supplied vector points right.
         let mut vectors = QueryVectors::new();
         vectors.insert(("custom:axes".into(), "north".into()), vec![1.0, 0.0]);
-        let r = t.sql_with_vectors(q, &[], &vectors).unwrap();
+        let r = t
+            .sql_with_vectors(q, &[], &vectors, &crate::Budget::default())
+            .unwrap();
         assert_eq!(first_body(&r), "east coast");
         assert_eq!(embedded.load(Ordering::SeqCst), 0);
         // `sql` embeds the text between planning and running.
         assert_eq!(first_body(&t.sql(q, &[]).unwrap()), "north pole");
         assert_eq!(embedded.load(Ordering::SeqCst), 1);
         // A text missing from the supplied vectors is embedded as `sql` would.
-        let r = t.sql_with_vectors(q, &[], &QueryVectors::new()).unwrap();
+        let r = t
+            .sql_with_vectors(q, &[], &QueryVectors::new(), &crate::Budget::default())
+            .unwrap();
         assert_eq!(first_body(&r), "north pole");
         assert_eq!(embedded.load(Ordering::SeqCst), 2);
     }
@@ -571,7 +590,9 @@ mod two_phase_tests {
         let q = "SELECT body FROM doc WHERE embedding.cosine('north')";
         let mut vectors = QueryVectors::new();
         vectors.insert(("custom:axes".into(), "north".into()), vec![1.0, 0.0, 0.0]);
-        let err = t.sql_with_vectors(q, &[], &vectors).unwrap_err();
+        let err = t
+            .sql_with_vectors(q, &[], &vectors, &crate::Budget::default())
+            .unwrap_err();
         assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
     }
 }

@@ -43,8 +43,69 @@ pub(crate) struct Traverse {
     pub(crate) limit: Option<ast::Expr>,
 }
 
+/// How deep sqlparser's recursive descent goes (its default recursion limit).
+const PARSER_DEPTH: usize = 50;
+
+/// The error for text nested deeper than the parser reads, with the depth found.
+fn too_deep(depth: usize) -> Error {
+    Error::SqlSyntax(format!(
+        "expression nested too deeply: {depth} levels of parentheses and prefix operators \
+         (NOT, -, +) where at most {PARSER_DEPTH} are read; remove redundant ones (NOT NOT x is x)"
+    ))
+}
+
+/// The deepest run of open parentheses plus consecutive prefix operators in `sql`: what makes
+/// sqlparser recurse. An estimate for error messages (0 when the text does not tokenize).
+fn prefix_nesting(sql: &str) -> usize {
+    let dialect = GenericDialect {};
+    let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, sql).tokenize() else {
+        return 0;
+    };
+    let (mut parens, mut prefixes, mut deepest) = (0usize, 0usize, 0usize);
+    let mut after_operand = false;
+    for token in tokens {
+        match &token {
+            Token::Whitespace(_) => continue,
+            Token::LParen => {
+                parens += 1;
+                after_operand = false;
+            }
+            Token::RParen => {
+                parens = parens.saturating_sub(1);
+                prefixes = 0;
+                after_operand = true;
+            }
+            Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::NOT => {
+                prefixes += 1;
+                after_operand = false;
+            }
+            Token::Minus | Token::Plus if !after_operand => prefixes += 1,
+            Token::Word(w) if w.quote_style.is_none() && w.keyword != Keyword::NoKeyword => {
+                prefixes = 0;
+                after_operand = false;
+            }
+            Token::Word(_) | Token::Number(..) | Token::SingleQuotedString(_) => {
+                prefixes = 0;
+                after_operand = true;
+            }
+            _ => {
+                prefixes = 0;
+                after_operand = false;
+            }
+        }
+        deepest = deepest.max(parens + prefixes);
+    }
+    deepest
+}
+
 /// A sqlparser error as remdb's `SQL_SYNTAX`.
 pub(super) fn syntax(e: ParserError) -> Error {
+    if e == ParserError::RecursionLimitExceeded {
+        return Error::SqlSyntax(format!(
+            "expression nested too deeply: parentheses and prefix operators (NOT, -, +) are read \
+             at most {PARSER_DEPTH} levels deep; remove redundant ones (NOT NOT x is x)"
+        ));
+    }
     let msg = e.to_string();
     Error::SqlSyntax(
         msg.strip_prefix("sql parser error: ")
@@ -60,14 +121,45 @@ pub(crate) const MAX_DEPTH: usize = 128;
 pub(crate) fn parse(sql: &str) -> Result<Statement> {
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
-    let statement = parse_statement(&mut parser)?;
-    check_depth(&statement)?;
+    let statement = parse_statement(&mut parser).map_err(|e| {
+        // sqlparser's own recursion error names no depth: measure it.
+        match prefix_nesting(sql) {
+            depth if depth > PARSER_DEPTH => too_deep(depth),
+            _ => e,
+        }
+    })?;
     while parser.consume_token(&Token::SemiColon) {}
-    match parser.peek_token().token {
-        Token::EOF => Ok(statement),
-        other => Err(Error::SqlSyntax(format!(
-            "exactly one statement per call; unexpected `{other}` after the statement"
-        ))),
+    let leftover = parser.peek_token().token;
+    if leftover != Token::EOF || has_empty_select(&statement) {
+        // sqlparser backs out of a select list it could not read for depth and leaves the
+        // rest unread (an empty select list, then "another statement"): say what happened.
+        let depth = prefix_nesting(sql);
+        if depth > PARSER_DEPTH {
+            return Err(too_deep(depth));
+        }
+    }
+    if leftover != Token::EOF {
+        return Err(Error::SqlSyntax(format!(
+            "exactly one statement per call; unexpected `{leftover}` after the statement"
+        )));
+    }
+    if has_empty_select(&statement) {
+        return Err(Error::SqlSyntax(
+            "SELECT needs at least one column or expression (or *)".into(),
+        ));
+    }
+    check_depth(&statement)?;
+    Ok(statement)
+}
+
+/// Whether `statement` is (or explains) a SELECT without a select list.
+fn has_empty_select(statement: &Statement) -> bool {
+    match statement {
+        Statement::Query(q) => {
+            matches!(&*q.body, ast::SetExpr::Select(s) if s.projection.is_empty())
+        }
+        Statement::Explain(inner) => has_empty_select(inner),
+        _ => false,
     }
 }
 

@@ -242,6 +242,19 @@ pub(crate) fn float_value(f: f64) -> Value {
     Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
+/// The integer a JSON number holds exactly (`i64` or `u64`), if it is one.
+pub(crate) fn integer_of(n: &Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// `i` as a SQL integer result: `None` outside the 64-bit signed range (an overflow, which the
+/// caller reports; results never turn into floats silently). Inputs may be larger `u64`s.
+pub(crate) fn integer_value(i: i128) -> Option<Value> {
+    i64::try_from(i).ok().map(Value::from)
+}
+
 /// The arithmetic operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ArithOp {
@@ -279,20 +292,26 @@ pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value> {
             )))
         }
     };
-    if let (Some(i), Some(j)) = (x.as_i64(), y.as_i64()) {
+    if let (Some(i), Some(j)) = (integer_of(x), integer_of(y)) {
+        // Both within 64 bits, so none of these overflow 128 bits.
         let exact = match op {
-            ArithOp::Add => i.checked_add(j),
-            ArithOp::Sub => i.checked_sub(j),
-            ArithOp::Mul => i.checked_mul(j),
+            ArithOp::Add => i + j,
+            ArithOp::Sub => i - j,
+            ArithOp::Mul => i * j,
             ArithOp::Div | ArithOp::Mod if j == 0 => {
                 return Err(Error::SqlType("division by zero".into()))
             }
-            ArithOp::Div => i.checked_div(j),
-            ArithOp::Mod => i.checked_rem(j),
+            ArithOp::Div => i / j,
+            ArithOp::Mod => i % j,
         };
-        if let Some(v) = exact {
-            return Ok(Value::from(v));
-        }
+        return integer_value(exact).ok_or_else(|| {
+            Error::SqlType(format!(
+                "integer overflow: {} {} {} is outside the 64-bit range; CAST(... AS FLOAT) for floating-point arithmetic",
+                short(a),
+                op.symbol(),
+                short(b)
+            ))
+        });
     }
     let (f, g) = (
         x.as_f64().unwrap_or(f64::NAN),
@@ -481,8 +500,28 @@ mod tests {
             arith(ArithOp::Div, &json!(7.0), &json!(2)).unwrap(),
             json!(3.5)
         );
+        // Integer results stay exact or fail: never a float in disguise.
+        let overflow = arith(ArithOp::Add, &json!(i64::MAX), &json!(1)).unwrap_err();
+        assert_eq!(overflow.code(), "SQL_TYPE");
+        assert!(
+            overflow.to_string().contains("integer overflow"),
+            "{overflow}"
+        );
+        let overflow = arith(ArithOp::Mul, &json!(i64::MAX), &json!(4)).unwrap_err();
+        assert_eq!(overflow.code(), "SQL_TYPE");
+        assert!(
+            overflow.to_string().contains("integer overflow"),
+            "{overflow}"
+        );
+        assert!(arith(ArithOp::Sub, &json!(i64::MIN), &json!(1)).is_err());
+        assert!(arith(ArithOp::Add, &json!(u64::MAX), &json!(1)).is_err());
+        assert!(arith(ArithOp::Div, &json!(i64::MIN), &json!(-1)).is_err());
         assert_eq!(
-            arith(ArithOp::Add, &json!(i64::MAX), &json!(1)).unwrap(),
+            arith(ArithOp::Sub, &json!(u64::MAX), &json!(u64::MAX)).unwrap(),
+            json!(0)
+        );
+        assert_eq!(
+            arith(ArithOp::Add, &json!(i64::MAX), &json!(1.0)).unwrap(),
             json!(9.223372036854776e18)
         );
         assert!(arith(ArithOp::Div, &json!(1), &json!(0)).is_err());

@@ -159,6 +159,46 @@ pub(super) fn to_usize(what: &str, n: f64) -> Result<usize, JsValue> {
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// A query budget as JavaScript spells it: `{maxRowsExamined, maxMemoryBytes, maxTimeMs}`, each
+/// a non-negative integer; omitted settings inherit (see [`crate::Budget`]).
+#[derive(serde::Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct JsBudget {
+    max_rows_examined: Option<f64>,
+    max_memory_bytes: Option<f64>,
+    max_time_ms: Option<f64>,
+}
+
+impl JsBudget {
+    /// The budget, its numbers checked.
+    pub(super) fn budget(self) -> Result<crate::Budget, JsValue> {
+        let read = |what: &str, n: Option<f64>| n.map(|n| to_u64(what, n)).transpose();
+        Ok(crate::Budget {
+            max_rows_examined: read("budget.maxRowsExamined", self.max_rows_examined)?,
+            max_memory_bytes: read("budget.maxMemoryBytes", self.max_memory_bytes)?,
+            max_time_ms: read("budget.maxTimeMs", self.max_time_ms)?,
+        })
+    }
+}
+
+/// An optional [`JsBudget`] as a budget (none: every setting inherited).
+pub(super) fn budget_of(budget: Option<JsBudget>) -> Result<crate::Budget, JsValue> {
+    budget.unwrap_or_default().budget()
+}
+
+/// The `opts` of `sql` and `sqlAsync`: `{budget}`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JsSqlOptions {
+    budget: Option<JsBudget>,
+}
+
+/// The budget of a `sql` call's `opts` (`null`/`undefined`: none).
+pub(super) fn sql_budget(opts: JsValue) -> Result<crate::Budget, JsValue> {
+    let o: JsSqlOptions = options("sql options", "{budget}", opts)?;
+    budget_of(o.budget)
+}
+
 /// An `INVALID_ARGUMENT` error with `message`.
 pub(super) fn invalid(message: String) -> JsValue {
     js_error(Error::InvalidArgument(message))

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{from_js, invalid, js_error, to_js, to_u64, to_usize};
+use super::convert::{from_js, invalid, js_error, sql_budget, to_js, to_u64, to_usize};
 use super::RemDb;
 use crate::{ListOptions, WalEntry};
 
@@ -103,10 +103,18 @@ impl RemDb {
     }
 
     /// Runs one SQL statement; returns the rows as plain objects whose keys follow the column
-    /// order. `params` (optional) is an array bound to `$1, $2, ...` or `?` in order.
-    pub fn sql(&self, query: &str, params: JsValue) -> Result<JsValue, JsValue> {
+    /// order. `params` (optional) is an array bound to `$1, $2, ...` or `?` in order; `opts`
+    /// (optional) is `{budget: {maxRowsExamined, maxMemoryBytes, maxTimeMs}}`, over the
+    /// database's budget.
+    pub fn sql(&self, query: &str, params: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
         let params = sql_params(params)?;
-        to_js(&self.tenant.sql(query, &params).map_err(js_error)?)
+        let budget = sql_budget(opts)?;
+        to_js(
+            &self
+                .tenant
+                .sql_with(query, &params, &budget)
+                .map_err(js_error)?,
+        )
     }
 
     /// Sequence number of the tenant's last WAL entry (0 when nothing was written).

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{from_js, invalid, js_error, options, to_js, to_usize};
+use super::convert::{budget_of, from_js, invalid, js_error, options, to_js, to_usize, JsBudget};
 use super::RemDb;
 use crate::{EdgeDirection, PathOptions, Strategy, TraverseOptions};
 
@@ -87,7 +87,8 @@ impl RemDb {
     }
 
     /// Walks from `id`; `opts`: `{strategy: "bfs" | "dfs", maxDepth (3), direction ("out"),
-    /// relTypes: [], target, includeDeleted, includeRows (true), limit}`.
+    /// relTypes: [], target, includeDeleted, includeRows (true), limit, budget}` (`budget`:
+    /// `{maxRowsExamined, maxMemoryBytes, maxTimeMs}`, as for every graph method).
     pub fn traverse(&self, id: &str, opts: JsValue) -> Result<JsValue, JsValue> {
         let opts = traverse_options(opts)?;
         to_js(&self.tenant.traverse(id, &opts).map_err(js_error)?)
@@ -180,6 +181,7 @@ struct JsTraverseOptions {
     include_deleted: Option<bool>,
     include_rows: Option<bool>,
     limit: Option<f64>,
+    budget: Option<JsBudget>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,6 +194,7 @@ struct JsPathOptions {
     weighted: Option<bool>,
     include_deleted: Option<bool>,
     include_rows: Option<bool>,
+    budget: Option<JsBudget>,
     /// `cycles` only.
     table: Option<String>,
 }
@@ -199,7 +202,7 @@ struct JsPathOptions {
 fn traverse_options(opts: JsValue) -> Result<TraverseOptions, JsValue> {
     let o: JsTraverseOptions = options(
         "traverse options",
-        "{strategy, maxDepth, direction, relTypes, target, includeDeleted, includeRows, limit}",
+        "{strategy, maxDepth, direction, relTypes, target, includeDeleted, includeRows, limit, budget}",
         opts,
     )?;
     let d = TraverseOptions::default();
@@ -220,13 +223,14 @@ fn traverse_options(opts: JsValue) -> Result<TraverseOptions, JsValue> {
             .map(|n| to_usize("limit", n))
             .transpose()?
             .unwrap_or(d.limit),
+        budget: budget_of(o.budget)?,
     })
 }
 
 fn read_path_options(opts: JsValue) -> Result<(Option<String>, PathOptions), JsValue> {
     let o: JsPathOptions = options(
         "path options",
-        "{direction, relTypes, maxDepth, limit, weighted, includeDeleted, includeRows}",
+        "{direction, relTypes, maxDepth, limit, weighted, includeDeleted, includeRows, budget}",
         opts,
     )?;
     let options = PathOptions {
@@ -237,6 +241,7 @@ fn read_path_options(opts: JsValue) -> Result<(Option<String>, PathOptions), JsV
         weighted: o.weighted.unwrap_or(false),
         include_deleted: o.include_deleted.unwrap_or(false),
         include_rows: o.include_rows.unwrap_or(true),
+        budget: budget_of(o.budget)?,
     };
     Ok((o.table, options))
 }

@@ -91,6 +91,7 @@ struct JsOpenOptions {
     embedding_mode: Option<crate::vector::EmbedMode>,
     default_embedding: Option<String>,
     max_row_bytes: Option<f64>,
+    budget: Option<convert::JsBudget>,
 }
 
 impl Database {
@@ -131,14 +132,16 @@ impl RemDb {
 
     /// Opens a database as the npm package does. `image`: the redb page image to restore (from
     /// IndexedDB); none with `storage: "pages"` starts an empty one. `opts`: `{tenant, storage:
-    /// "memory" | "pages", embeddingMode: "inline" | "background" | "off", defaultEmbedding}`.
+    /// "memory" | "pages", embeddingMode: "inline" | "background" | "off", defaultEmbedding,
+    /// budget: {maxRowsExamined, maxMemoryBytes, maxTimeMs}}` (`budget`: every query's and graph
+    /// walk's, unless a call gives its own).
     /// A page-backed database reports what each write changed through
     /// [`takeDirty`](Self::take_dirty).
     #[wasm_bindgen(js_name = openWith)]
     pub fn open_with(image: Option<PageImage>, opts: JsValue) -> Result<RemDb, JsValue> {
         let o: JsOpenOptions = options(
             "open options",
-            "{tenant, storage, embeddingMode, defaultEmbedding, maxRowBytes}",
+            "{tenant, storage, embeddingMode, defaultEmbedding, maxRowBytes, budget}",
             opts,
         )?;
         let max_row_bytes = o
@@ -149,6 +152,7 @@ impl RemDb {
             embedding_mode: o.embedding_mode,
             default_embedding: o.default_embedding,
             max_row_bytes,
+            budget: convert::budget_of(o.budget)?,
             ..Default::default()
         };
         let (kv, pages): (Arc<dyn crate::kv::Kv>, _) = match (o.storage.as_deref(), image) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{js_error, json_to_js, options, to_js, to_u64, to_usize};
+use super::convert::{js_error, json_to_js, options, sql_budget, to_js, to_u64, to_usize};
 use super::custom::{JsEmbedder, Kind};
 use super::entities::sql_params;
 use super::vectors::{js_texts, search_options, vectors_to_js};
@@ -72,12 +72,18 @@ impl RemDb {
     /// bound and planned and the texts it embeds are listed; they are embedded (query vectors
     /// of async providers are kept for reuse); then it runs with their vectors supplied.
     #[wasm_bindgen(js_name = sqlAsync)]
-    pub fn sql_async(&self, query: String, params: JsValue) -> Result<js_sys::Promise, JsValue> {
+    pub fn sql_async(
+        &self,
+        query: String,
+        params: JsValue,
+        opts: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
         let params = sql_params(params)?;
         let texts = self
             .tenant
             .sql_query_texts(&query, &params)
             .map_err(js_error)?;
+        let budget = sql_budget(opts)?;
         let (tenant, remote, queries) = (
             self.tenant.clone(),
             self.remote.clone(),
@@ -89,7 +95,7 @@ impl RemDb {
                 .map_err(js_error)?;
             to_js(
                 &tenant
-                    .sql_with_vectors(&query, &params, &vectors)
+                    .sql_with_vectors(&query, &params, &vectors, &budget)
                     .map_err(js_error)?,
             )
         }))

@@ -232,7 +232,7 @@ impl RemDb {
         let ids = self
             .tenant
             .store()
-            .ids_where(table, &condition, include_deleted)
+            .ids_where(table, &condition, include_deleted, &self.tenant.budget())
             .map_err(js_error)?;
         Ok(Some(ids))
     }

@@ -18,6 +18,8 @@ mod cli_graph;
 mod crash_cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod hostile_cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod hostile_cli_budget;
 #[cfg(target_arch = "wasm32")]
 #[macro_use]
 #[path = "../common/wasm_face.rs"]

@@ -190,16 +190,39 @@ on_both_backends! {
     fn sql_returns_plain_objects_in_column_order(db) {
         db.register_schema(person_schema()).unwrap();
         db.insert_many("person", js(json!([{"name": "Ada", "age": 36}, {"name": "Bob", "age": 41}, {"name": "Cy"}]))).unwrap();
-        let rows = db.sql("SELECT age, name FROM person WHERE age > $1 ORDER BY age DESC", js(json!([30]))).unwrap();
+        let rows = db.sql("SELECT age, name FROM person WHERE age > $1 ORDER BY age DESC", js(json!([30])), JsValue::UNDEFINED).unwrap();
         let first = js_sys::Array::from(&rows).get(0);
         let keys: Vec<String> = js_sys::Object::keys(first.unchecked_ref::<js_sys::Object>()).iter().map(|k| k.as_string().unwrap()).collect();
         assert_eq!(keys, ["age", "name"], "keys follow the select list");
         assert_eq!(rs(rows), json!([{"age": 41, "name": "Bob"}, {"age": 36, "name": "Ada"}]));
-        assert_eq!(rs(db.sql("SELECT COUNT(*) AS n FROM person WHERE age IS NULL", JsValue::UNDEFINED).unwrap()), json!([{"n": 1}]));
-        assert_eq!(code_of(db.sql("SELECT nope FROM person", JsValue::UNDEFINED)), "UNKNOWN_COLUMN");
-        assert_eq!(code_of(db.sql("UPDATE person SET age = 1", JsValue::UNDEFINED)), "SQL_UNSUPPORTED");
-        assert_eq!(code_of(db.sql("SELECT * FROM person WHERE", JsValue::UNDEFINED)), "SQL_SYNTAX");
-        assert_eq!(code_of(db.sql("SELECT 1", js(json!({"a": 1})))), "INVALID_ARGUMENT");
+        assert_eq!(rs(db.sql("SELECT COUNT(*) AS n FROM person WHERE age IS NULL", JsValue::UNDEFINED, JsValue::UNDEFINED).unwrap()), json!([{"n": 1}]));
+        assert_eq!(code_of(db.sql("SELECT nope FROM person", JsValue::UNDEFINED, JsValue::UNDEFINED)), "UNKNOWN_COLUMN");
+        assert_eq!(code_of(db.sql("UPDATE person SET age = 1", JsValue::UNDEFINED, JsValue::UNDEFINED)), "SQL_UNSUPPORTED");
+        assert_eq!(code_of(db.sql("SELECT * FROM person WHERE", JsValue::UNDEFINED, JsValue::UNDEFINED)), "SQL_SYNTAX");
+        assert_eq!(code_of(db.sql("SELECT 1", js(json!({"a": 1})), JsValue::UNDEFINED)), "INVALID_ARGUMENT");
+    }
+
+    fn sql_takes_a_budget_per_call_and_per_database(db) {
+        db.register_schema(person_schema()).unwrap();
+        db.insert_many("person", js(json!([{"name": "Ada", "age": 36}, {"name": "Bob", "age": 41}, {"name": "Cy"}]))).unwrap();
+        let tight = js(json!({"budget": {"maxRowsExamined": 2}}));
+        let err = db.sql("SELECT name FROM person", JsValue::NULL, tight).unwrap_err();
+        assert_eq!(code_of::<()>(Err(err.clone())), "LIMIT");
+        let message = prop(&err, "message").as_string().unwrap();
+        assert!(message.contains("maxRowsExamined") && message.contains("= 2"), "{message}");
+        let enough = js(json!({"budget": {"maxRowsExamined": 3, "maxMemoryBytes": 1000000, "maxTimeMs": 60000}}));
+        assert_eq!(rs(db.sql("SELECT COUNT(*) AS n FROM person WHERE age > 0", JsValue::NULL, enough).unwrap()), json!([{"n": 2}]));
+        assert_eq!(code_of(db.sql("SELECT 1", JsValue::NULL, js(json!({"budget": {"rows": 1}})))), "INVALID_ARGUMENT");
+        assert_eq!(code_of(db.sql("SELECT 1", JsValue::NULL, js(json!({"budgets": {}})))), "INVALID_ARGUMENT");
+        assert_eq!(code_of(db.sql("SELECT 1", JsValue::NULL, js(json!({"budget": {"maxTimeMs": 1.5}})))), "INVALID_ARGUMENT");
+        // The database's budget (RemDB.open({budget})) applies when a call gives none.
+        let strict = remdb::Database::with_kv_options(
+            std::sync::Arc::new(remdb::kv::MemoryKv::new()),
+            &remdb::OpenOptions { budget: remdb::Budget { max_rows_examined: Some(0), ..Default::default() }, ..Default::default() },
+        ).unwrap().into_js_face(None).unwrap();
+        strict.insert("resources", js(json!({"name": "a"}))).unwrap();
+        assert_eq!(code_of(strict.sql("SELECT name FROM resources", JsValue::NULL, JsValue::UNDEFINED)), "LIMIT");
+        assert_eq!(rs(strict.sql("SELECT name FROM resources", JsValue::NULL, js(json!({"budget": {"maxRowsExamined": 10}}))).unwrap()), json!([{"name": "a"}]));
     }
 }
 

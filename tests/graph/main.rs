@@ -16,6 +16,8 @@ mod graph_properties;
 mod graph_storage;
 #[cfg(not(target_arch = "wasm32"))]
 mod graph_traversal;
+#[cfg(not(target_arch = "wasm32"))]
+mod hostile_graph;
 #[cfg(target_arch = "wasm32")]
 #[macro_use]
 #[path = "../common/wasm_face.rs"]

@@ -169,6 +169,16 @@ mod face {
             assert_eq!(code_of(db.shortest_path(id(&ids, "a"), id(&ids, "b"), js(json!({"table": "agents"})))), "INVALID_ARGUMENT");
             assert_eq!(code_of(db.cycles(None, js(json!({"table": "nope"})))), "UNKNOWN_TABLE");
             assert_eq!(code_of(db.traverse("0190a0a0-0000-7000-8000-000000000000", JsValue::NULL)), "NOT_FOUND");
+            // A budget bounds every walk: running out is LIMIT, a bad budget INVALID_ARGUMENT.
+            let tight = json!({"budget": {"maxRowsExamined": 1}});
+            assert_eq!(code_of(db.count_paths(id(&ids, "a"), id(&ids, "d"), js(tight.clone()))), "LIMIT");
+            assert_eq!(code_of(db.all_paths(id(&ids, "a"), id(&ids, "d"), js(tight.clone()))), "LIMIT");
+            assert_eq!(code_of(db.cycles(None, js(json!({"table": "agents", "budget": {"maxRowsExamined": 1}})))), "LIMIT");
+            assert_eq!(code_of(db.traverse(id(&ids, "a"), js(json!({"budget": {"maxMemoryBytes": 0}})))), "LIMIT");
+            assert_eq!(code_of(db.shortest_path(id(&ids, "a"), id(&ids, "c"), js(tight))), "LIMIT");
+            assert_eq!(code_of(db.traverse(id(&ids, "a"), js(json!({"budget": {"maxRows": 1}})))), "INVALID_ARGUMENT");
+            assert_eq!(code_of(db.traverse(id(&ids, "a"), js(json!({"budget": {"maxTimeMs": -1}})))), "INVALID_ARGUMENT");
+            assert_eq!(db.count_paths(id(&ids, "a"), id(&ids, "d"), js(json!({"budget": {"maxRowsExamined": 100, "maxTimeMs": 60000}}))).unwrap(), 2.0);
         }
     }
 }

@@ -9,6 +9,8 @@
 mod common;
 
 #[cfg(not(target_arch = "wasm32"))]
+mod hostile_sql;
+#[cfg(not(target_arch = "wasm32"))]
 mod sql_differential;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_fuzz;

@@ -56,6 +56,11 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         read_only,
         lock_timeout: Some(lock_timeout),
         max_row_bytes: None, // $REM_MAX_ROW_BYTES
+        budget: remdb::Budget {
+            max_rows_examined: cli.max_rows_examined,
+            max_memory_bytes: cli.max_memory_bytes,
+            max_time_ms: cli.max_time_ms,
+        },
     };
     if matches!(cli.command, Command::Check) {
         return check(&dir, &options, &mut Output::new(cli.json, cli.text));
@@ -566,12 +571,29 @@ fn info(db: &Database, t: &Tenant, out: &mut Output) -> Result<(), CliError> {
     Ok(out.table(&headers, &rows)?)
 }
 
+/// One `-p` value: JSON when it reads as JSON, else the text itself. An integer too large for
+/// 64 bits is refused: JSON would read it as the nearest float, a different number.
+fn sql_param(position: usize, text: &str) -> Result<Value, CliError> {
+    let value = serde_json::from_str(text).unwrap_or(Value::String(text.to_string()));
+    let digits = text.trim().strip_prefix('-').unwrap_or(text.trim());
+    if value.is_f64() && !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(remdb::Error::InvalidArgument(format!(
+            "parameter {position}: integer {} does not fit in 64 bits; pass {}.0 for a floating-point number or quote it as text",
+            text.trim(),
+            text.trim()
+        ))
+        .into());
+    }
+    Ok(value)
+}
+
 fn sql(t: &Tenant, query: &str, params: &[String], out: &mut Output) -> Result<(), CliError> {
     let query = input::text_arg(query)?;
-    let params: Vec<Value> = params
+    let params = params
         .iter()
-        .map(|v| serde_json::from_str(v).unwrap_or(Value::String(v.clone())))
-        .collect();
+        .enumerate()
+        .map(|(i, v)| sql_param(i + 1, v))
+        .collect::<Result<Vec<Value>, CliError>>()?;
     let result = t.sql(&query, &params)?;
     if out.json() {
         return Ok(out.compact(&result)?);

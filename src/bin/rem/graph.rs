@@ -204,6 +204,7 @@ pub(crate) fn traverse(t: &Tenant, args: TraverseArgs, out: &mut Output) -> Resu
         include_deleted: args.follow.include_deleted,
         include_rows: true,
         limit: args.limit,
+        budget: Default::default(),
     };
     print_paths(&t.traverse(&args.id, &opts)?, "path", out)
 }
@@ -217,6 +218,7 @@ pub(crate) fn path(t: &Tenant, args: PathArgs, out: &mut Output) -> Result<(), C
         weighted: args.weighted,
         include_deleted: args.follow.include_deleted,
         include_rows: true,
+        budget: Default::default(),
     };
     if args.count {
         let count = t.count_paths(&args.src, &args.dst, &opts)?;
@@ -251,6 +253,7 @@ pub(crate) fn cycles(t: &Tenant, args: CyclesArgs, out: &mut Output) -> Result<(
         weighted: false,
         include_deleted: args.follow.include_deleted,
         include_rows: true,
+        budget: Default::default(),
     };
     let found = match &args.id {
         Some(id) => t.cycles_from(id, &opts)?,

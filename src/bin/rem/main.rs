@@ -57,6 +57,20 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
     pub wait: Option<std::time::Duration>,
 
+    /// Most rows (graph walks: edges) a query may examine before it fails with a LIMIT error
+    /// (`sql`, `traverse`, `path`, `cycles`; default 1,000,000,000)
+    #[arg(long, global = true, value_name = "N")]
+    pub max_rows_examined: Option<u64>,
+
+    /// Most bytes (an estimate) a query may hold at once: sorted and grouped rows, join
+    /// tables, paths (default 1 GiB)
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_memory_bytes: Option<u64>,
+
+    /// Most milliseconds a query or graph walk may run (default 60,000)
+    #[arg(long, global = true, value_name = "MS")]
+    pub max_time_ms: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }

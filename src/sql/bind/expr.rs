@@ -13,6 +13,8 @@ use crate::sql::value::{ArithOp, CmpOp, LikePattern};
 /// Query parameters (`$1`, `?`) and how they are being used.
 pub(super) struct Params<'p> {
     values: &'p [Value],
+    /// The highest parameter number the query has used.
+    highest: usize,
     next: usize,
     numbered: bool,
     positional: bool,
@@ -23,6 +25,7 @@ impl<'p> Params<'p> {
     pub(super) fn new(values: &'p [Value]) -> Self {
         Params {
             values,
+            highest: 0,
             next: 0,
             numbered: false,
             positional: false,
@@ -49,12 +52,33 @@ impl<'p> Params<'p> {
                 "mix of `?` and `$n` parameters; use one style".into(),
             ));
         }
+        self.highest = self.highest.max(index);
         self.values.get(index - 1).cloned().ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "the query uses parameter {index} but {} were given",
                 self.values.len()
             ))
         })
+    }
+}
+
+impl Params<'_> {
+    /// Fails when more parameters were given than the query uses: a value meant for a `$n`
+    /// the query does not have is a mistake, not something to ignore.
+    pub(super) fn check_all_used(&self) -> Result<()> {
+        if self.values.len() <= self.highest {
+            return Ok(());
+        }
+        let uses = match self.highest {
+            0 => "none".to_string(),
+            1 => "1 ($1 or one ?)".to_string(),
+            n => format!("{n} ($1 to ${n})"),
+        };
+        Err(Error::InvalidArgument(format!(
+            "{} parameter{} given but the query uses {uses}",
+            self.values.len(),
+            if self.values.len() == 1 { "" } else { "s" },
+        )))
     }
 }
 
@@ -139,6 +163,26 @@ impl Binder<'_, '_> {
                 escape_char,
             } => self.bind_like(expr, pattern, escape_char, *negated, true, ctx)?,
             A::Function(f) => self.bind_function(f, ctx)?,
+            A::Floor { expr, field } | A::Ceil { expr, field } => {
+                let func = if matches!(e, A::Floor { .. }) {
+                    crate::sql::expr::Func::Floor
+                } else {
+                    crate::sql::expr::Func::Ceil
+                };
+                match field {
+                    ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) => {
+                        Expr::Func {
+                            func,
+                            args: vec![self.bind(expr, ctx)?],
+                        }
+                    }
+                    _ => {
+                        return unsupported(format!(
+                            "`{e}`: FLOOR and CEIL take one number (no scale, no TO field)"
+                        ))
+                    }
+                }
+            }
             A::Case {
                 operand,
                 conditions,
@@ -169,10 +213,20 @@ impl Binder<'_, '_> {
 
     fn literal(&mut self, v: &ast::Value) -> Result<Value> {
         Ok(match v {
-            ast::Value::Number(n, _) => serde_json::from_str::<Value>(n)
-                .ok()
-                .filter(Value::is_number)
-                .ok_or_else(|| Error::SqlSyntax(format!("number `{n}` is out of range")))?,
+            ast::Value::Number(n, _) => {
+                let v = serde_json::from_str::<Value>(n)
+                    .ok()
+                    .filter(Value::is_number)
+                    .ok_or_else(|| Error::SqlSyntax(format!("number `{n}` is out of range")))?;
+                // serde_json reads an integer past 64 bits as the nearest float: refuse it
+                // rather than compute with a different number than the one written.
+                if n.bytes().all(|c| c.is_ascii_digit()) && v.is_f64() {
+                    return Err(Error::SqlType(format!(
+                        "integer {n} does not fit in 64 bits; write {n}.0 for a floating-point number"
+                    )));
+                }
+                v
+            }
             ast::Value::SingleQuotedString(s)
             | ast::Value::EscapedStringLiteral(s)
             | ast::Value::NationalStringLiteral(s)

@@ -162,6 +162,7 @@ impl<'r, 'p> Binder<'r, 'p> {
         let having = self.having(select.having.as_ref())?;
         let order = self.order_by(&order_items, &select.projection, &projection, ctx)?;
         let (limit, offset) = self.limit_offset(query.limit_clause.as_ref())?;
+        self.params.check_all_used()?;
 
         let group = grouped.then(|| GroupPlan {
             keys: std::mem::take(&mut self.group_keys),
@@ -197,6 +198,12 @@ impl<'r, 'p> Binder<'r, 'p> {
             offset,
             vector: self.vector,
         })
+    }
+
+    /// Fails when more parameters were given than the statement bound so far uses (SELECT
+    /// checks this itself; REM statements call it after binding their constants).
+    pub(crate) fn check_params_used(&self) -> Result<()> {
+        self.params.check_all_used()
     }
 
     /// Binds a constant (a literal, a parameter or an expression of them) for REM statements.

@@ -11,8 +11,9 @@ use serde_json::Value;
 use self::scan::{passes, scan_source};
 use super::expr::{Env, Tuple, Values};
 use super::plan::{AggFunc, Aggregate, JoinKind, SelectPlan, SortKey};
-use super::value::{float_value, short, total_cmp};
+use super::value::{float_value, integer_of, integer_value, short, total_cmp};
 use super::QueryResult;
+use crate::budget::{values_bytes, Meter};
 use crate::error::{Error, Result};
 use crate::store::codec::encode_index_value;
 use crate::store::read::Reader;
@@ -44,7 +45,10 @@ struct HashSide {
     by_key: HashMap<Vec<u8>, Vec<usize>>,
 }
 
-fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize) -> Result<HashSide> {
+/// Estimated bytes of one hash-table entry beyond its row and key (the index, the table slot).
+const HASH_ENTRY_BYTES: u64 = 48;
+
+fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize, meter: &Meter) -> Result<HashSide> {
     let s = j + 1;
     let join = &plan.joins[j];
     let mut side = HashSide {
@@ -52,7 +56,7 @@ fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize) -> Result<HashSi
         by_key: HashMap::new(),
     };
     let mut tuple: Tuple = vec![None; s + 1];
-    scan_source(reader, &plan.sources[s], s, |row| {
+    scan_source(reader, &plan.sources[s], s, meter, |row| {
         tuple[s] = Some(row.clone());
         let env = Env::rows(&tuple);
         let values = join
@@ -61,6 +65,7 @@ fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize) -> Result<HashSi
             .map(|k| k.eval(&env).map(|v| v.into_owned()))
             .collect::<Result<Vec<_>>>()?;
         if let Some(key) = hash_key(&values) {
+            meter.hold(values_bytes(&row) + key.len() as u64 + HASH_ENTRY_BYTES)?;
             side.by_key.entry(key).or_default().push(side.rows.len());
             side.rows.push(row);
         }
@@ -72,6 +77,7 @@ fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize) -> Result<HashSi
 struct Pipeline<'p> {
     plan: &'p SelectPlan,
     sides: Vec<HashSide>,
+    meter: &'p Meter,
 }
 
 impl Pipeline<'_> {
@@ -97,6 +103,9 @@ impl Pipeline<'_> {
         let mut matched = false;
         if let Some(hits) = hash_key(&values).and_then(|k| self.sides[j].by_key.get(&k)) {
             for &i in hits {
+                // Every candidate pair a join looks at is a row examined: a join that fans out
+                // runs into the budget, not out of memory or time.
+                self.meter.examine(1)?;
                 tuple[s] = Some(self.sides[j].rows[i].clone());
                 if !passes(&join.on_residual, tuple)? {
                     continue;
@@ -125,6 +134,13 @@ struct OutRow {
     keys: Vec<Value>,
     values: Vec<Value>,
     seq: usize,
+}
+
+impl OutRow {
+    /// Estimated bytes the row holds.
+    fn bytes(&self) -> u64 {
+        values_bytes(&self.keys) + values_bytes(&self.values) + 8
+    }
 }
 
 fn sort_keys(order: &[SortKey], env: &Env<'_>) -> Result<Vec<Value>> {
@@ -168,7 +184,8 @@ fn cmp_rows(order: &[SortKey], a: &OutRow, b: &OutRow) -> Ordering {
     a.seq.cmp(&b.seq)
 }
 
-/// Collects output rows: DISTINCT, and the early stop when the plan streams.
+/// Collects output rows: DISTINCT, the early stop when the plan streams, and the bounded top-k
+/// of `ORDER BY ... LIMIT`. Every row it keeps is counted on the meter.
 struct Collector<'p> {
     plan: &'p SelectPlan,
     rows: Vec<OutRow>,
@@ -176,10 +193,16 @@ struct Collector<'p> {
     stop_at: Option<usize>,
     /// Rows arrived so far (the final tie-breaker).
     seq: usize,
-    /// `offset + limit` when only the first rows of a sort are wanted and no key needs outputs.
+    /// `offset + limit` when only the first rows of a sort are wanted.
     top_k: Option<usize>,
+    /// Whether a sort key reads the select list (an alias or a position): then the outputs are
+    /// computed before the keys.
+    keys_read_outputs: bool,
     /// The k-th best row seen at the last cut: later rows must beat it.
     cutoff: Option<OutRow>,
+    meter: &'p Meter,
+    /// Bytes of `rows` counted on the meter.
+    held: u64,
 }
 
 impl Collector<'_> {
@@ -193,57 +216,16 @@ impl Collector<'_> {
         let seq = self.seq;
         self.seq += 1;
         if let Some(k) = self.top_k {
-            // ORDER BY ... LIMIT k: sort keys first; rows that cannot reach the top k are dropped
-            // before their columns are computed, and the buffer is cut back to k as it grows.
-            let keys = sort_keys(&self.plan.order, &env)?;
-            let candidate = OutRow {
-                keys,
-                values: Vec::new(),
-                seq,
-            };
-            if self
-                .cutoff
-                .as_ref()
-                .is_some_and(|c| cmp_rows(&self.plan.order, &candidate, c) != Ordering::Less)
-            {
+            return self.push_top_k(k, &env, seq).map(|()| true);
+        }
+        let values = self.outputs(&env)?;
+        if self.plan.distinct {
+            let key = group_key(&values);
+            let key_bytes = key.len() as u64 + HASH_ENTRY_BYTES;
+            if !self.seen.insert(key) {
                 return Ok(true);
             }
-            let values = self
-                .plan
-                .outputs
-                .iter()
-                .map(|e| e.eval(&env).map(|v| v.into_owned()))
-                .collect::<Result<Vec<_>>>()?;
-            self.rows.push(OutRow {
-                values,
-                ..candidate
-            });
-            if self.rows.len() >= 2 * k + 64 {
-                let order = &self.plan.order;
-                self.rows
-                    .select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
-                self.rows.truncate(k);
-                let last = self
-                    .rows
-                    .iter()
-                    .max_by(|a, b| cmp_rows(order, a, b))
-                    .map(|r| OutRow {
-                        keys: r.keys.clone(),
-                        values: Vec::new(),
-                        seq: r.seq,
-                    });
-                self.cutoff = last;
-            }
-            return Ok(true);
-        }
-        let values = self
-            .plan
-            .outputs
-            .iter()
-            .map(|e| e.eval(&env).map(|v| v.into_owned()))
-            .collect::<Result<Vec<_>>>()?;
-        if self.plan.distinct && !self.seen.insert(group_key(&values)) {
-            return Ok(true);
+            self.meter.hold(key_bytes)?;
         }
         let keys = sort_keys(
             &self.plan.order,
@@ -253,8 +235,86 @@ impl Collector<'_> {
                 outputs: &values,
             },
         )?;
-        self.rows.push(OutRow { keys, values, seq });
+        let row = OutRow { keys, values, seq };
+        self.keep(row)?;
         Ok(self.stop_at.is_none_or(|n| self.rows.len() < n))
+    }
+
+    /// The select list's values for one row.
+    fn outputs(&self, env: &Env<'_>) -> Result<Vec<Value>> {
+        self.plan
+            .outputs
+            .iter()
+            .map(|e| e.eval(env).map(|v| v.into_owned()))
+            .collect()
+    }
+
+    /// Keeps `row`, counting its bytes.
+    fn keep(&mut self, row: OutRow) -> Result<()> {
+        let bytes = row.bytes();
+        self.meter.hold(bytes)?;
+        self.held += bytes;
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// ORDER BY ... LIMIT k: rows that cannot reach the top k are dropped (when the keys do not
+    /// read the select list, before its columns are computed), and the buffer is cut back to
+    /// the best k whenever it reaches 2k + 64 rows, so memory stays O(k) however many rows a
+    /// scan or a join produces.
+    fn push_top_k(&mut self, k: usize, env: &Env<'_>, seq: usize) -> Result<()> {
+        let order = &self.plan.order;
+        let (keys, values) = if self.keys_read_outputs {
+            let values = self.outputs(env)?;
+            let keys = sort_keys(
+                order,
+                &Env {
+                    outputs: &values,
+                    ..*env
+                },
+            )?;
+            (keys, Some(values))
+        } else {
+            (sort_keys(order, env)?, None)
+        };
+        let candidate = OutRow {
+            keys,
+            values: Vec::new(),
+            seq,
+        };
+        if self
+            .cutoff
+            .as_ref()
+            .is_some_and(|c| cmp_rows(order, &candidate, c) != Ordering::Less)
+        {
+            return Ok(());
+        }
+        let values = match values {
+            Some(v) => v,
+            None => self.outputs(env)?,
+        };
+        self.keep(OutRow {
+            values,
+            ..candidate
+        })?;
+        if self.rows.len() >= 2 * k + 64 {
+            self.rows
+                .select_nth_unstable_by(k - 1, |a, b| cmp_rows(order, a, b));
+            self.rows.truncate(k);
+            let kept: u64 = self.rows.iter().map(OutRow::bytes).sum();
+            self.meter.release(self.held - kept);
+            self.held = kept;
+            self.cutoff = self
+                .rows
+                .iter()
+                .max_by(|a, b| cmp_rows(order, a, b))
+                .map(|r| OutRow {
+                    keys: r.keys.clone(),
+                    values: Vec::new(),
+                    seq: r.seq,
+                });
+        }
+        Ok(())
     }
 
     fn finish(mut self) -> QueryResult {
@@ -292,8 +352,11 @@ enum AggState {
         any_float: bool,
         seen: bool,
     },
+    /// Integers are summed exactly (so `AVG` of `i64::MAX`, `-i64::MAX` and 1 is 1/3, not 0),
+    /// floats apart.
     Avg {
-        sum: f64,
+        int: i128,
+        float: f64,
         n: u64,
     },
     Extreme(Option<Value>),
@@ -309,7 +372,11 @@ impl AggState {
                 any_float: false,
                 seen: false,
             },
-            AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
+            AggFunc::Avg => AggState::Avg {
+                int: 0,
+                float: 0.0,
+                n: 0,
+            },
             AggFunc::Min | AggFunc::Max => AggState::Extreme(None),
         }
     }
@@ -343,14 +410,18 @@ impl AggState {
             } => {
                 let n = number()?;
                 *seen = true;
-                match n.as_i64() {
-                    Some(i) if !*any_float => *int += i128::from(i),
+                match integer_of(n) {
+                    Some(i) if !*any_float => *int += i,
                     _ => *any_float = true,
                 }
                 *float += n.as_f64().unwrap_or(f64::NAN);
             }
-            AggState::Avg { sum, n } => {
-                *sum += number()?.as_f64().unwrap_or(f64::NAN);
+            AggState::Avg { int, float, n } => {
+                let number = number()?;
+                match integer_of(number) {
+                    Some(i) => *int += i,
+                    None => *float += number.as_f64().unwrap_or(f64::NAN),
+                }
                 *n += 1;
             }
             AggState::Extreme(best) => {
@@ -373,29 +444,30 @@ impl AggState {
         Ok(())
     }
 
-    fn result(self) -> Value {
-        match self {
+    fn result(self, a: &Aggregate) -> Result<Value> {
+        Ok(match self {
             AggState::Count(n) => Value::from(n),
             AggState::Sum { seen: false, .. } => Value::Null,
             AggState::Sum {
-                int,
                 float,
-                any_float,
+                any_float: true,
                 ..
-            } => {
-                if !any_float {
-                    if let Ok(i) = i64::try_from(int) {
-                        return Value::from(i);
-                    }
-                }
-                float_value(if any_float { float } else { int as f64 })
-            }
+            } => float_value(float),
+            AggState::Sum { int, .. } => integer_value(int).ok_or_else(|| {
+                Error::SqlType(format!(
+                    "integer overflow: {} is {int}, outside the 64-bit range; SUM(CAST(... AS FLOAT)) for a floating-point sum",
+                    a.text
+                ))
+            })?,
             AggState::Avg { n: 0, .. } => Value::Null,
-            AggState::Avg { sum, n } => float_value(sum / n as f64),
+            AggState::Avg { int, float, n } => float_value((int as f64 + float) / n as f64),
             AggState::Extreme(v) => v.unwrap_or(Value::Null),
-        }
+        })
     }
 }
+
+/// Estimated bytes of one aggregate's running state in one group.
+const GROUP_STATE_BYTES: u64 = 48;
 
 struct Group {
     keys: Vec<Value>,
@@ -404,8 +476,8 @@ struct Group {
     seen: Vec<HashSet<Vec<u8>>>,
 }
 
-/// Runs a planned SELECT.
-pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult> {
+/// Runs a planned SELECT, counting its work on `meter`.
+pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Result<QueryResult> {
     if plan.limit == Some(0) {
         return Ok(QueryResult {
             columns: plan.columns.clone(),
@@ -413,19 +485,22 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
         });
     }
     let sides = (0..plan.joins.len())
-        .map(|j| build_side(reader, plan, j))
+        .map(|j| build_side(reader, plan, j, meter))
         .collect::<Result<Vec<_>>>()?;
-    let pipeline = Pipeline { plan, sides };
-    let stop_at = (plan.streams())
+    let pipeline = Pipeline { plan, sides, meter };
+    // Without a sort (or with rows arriving sorted) the first `offset + limit` rows are the
+    // answer: stop there, also under DISTINCT (the rows kept are distinct already).
+    let in_arrival_order = plan.group.is_none() && (plan.order.is_empty() || plan.presorted);
+    let stop_at = in_arrival_order
         .then(|| plan.limit.map(|l| plan.offset.saturating_add(l)))
         .flatten();
-    let mut uses_outputs = false;
+    let mut keys_read_outputs = false;
     for k in &plan.order {
         k.expr
-            .visit(&mut |e| uses_outputs |= matches!(e, super::expr::Expr::Output(_)));
+            .visit(&mut |e| keys_read_outputs |= matches!(e, super::expr::Expr::Output(_)));
     }
     let top_k = match plan.limit {
-        Some(l) if !plan.order.is_empty() && !plan.presorted && !plan.distinct && !uses_outputs => {
+        Some(l) if !plan.order.is_empty() && !plan.presorted && !plan.distinct => {
             Some(plan.offset.saturating_add(l))
         }
         _ => None,
@@ -437,7 +512,10 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
         stop_at,
         seq: 0,
         top_k,
+        keys_read_outputs,
         cutoff: None,
+        meter,
+        held: 0,
     };
 
     match &plan.group {
@@ -470,6 +548,12 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
                             .iter()
                             .map(|k| k.eval(&env).map(|v| v.into_owned()))
                             .collect::<Result<Vec<_>>>()?;
+                        meter.hold(
+                            values_bytes(&keys)
+                                + key.len() as u64
+                                + HASH_ENTRY_BYTES
+                                + GROUP_STATE_BYTES * g.aggs.len() as u64,
+                        )?;
                         groups.push(new_group(keys));
                         index.insert(key.clone(), groups.len() - 1);
                         groups.len() - 1
@@ -481,11 +565,16 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
                         None => group.states[ai].add(agg, None)?,
                         Some(e) => {
                             let v = e.eval(&env)?;
-                            if agg.distinct
-                                && (v.is_null()
-                                    || !group.seen[ai].insert(group_key(std::slice::from_ref(&*v))))
-                            {
-                                continue;
+                            if agg.distinct {
+                                if v.is_null() {
+                                    continue;
+                                }
+                                let seen_key = group_key(std::slice::from_ref(&*v));
+                                let seen_bytes = seen_key.len() as u64 + HASH_ENTRY_BYTES;
+                                if !group.seen[ai].insert(seen_key) {
+                                    continue;
+                                }
+                                meter.hold(seen_bytes)?;
                             }
                             group.states[ai].add(agg, Some(&v))?;
                         }
@@ -499,7 +588,9 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan) -> Result<QueryResult>
             }
             for group in groups {
                 let mut slots = group.keys;
-                slots.extend(group.states.into_iter().map(AggState::result));
+                for (state, agg) in group.states.into_iter().zip(&g.aggs) {
+                    slots.push(state.result(agg)?);
+                }
                 if let Some(h) = &g.having {
                     if !h.expr.test(&Env {
                         tuple: &[],
@@ -531,7 +622,7 @@ fn drive_all(
         return Ok(());
     }
     let mut tuple: Tuple = vec![None; n];
-    scan_source(reader, &plan.sources[0], 0, |row| {
+    scan_source(reader, &plan.sources[0], 0, pipeline.meter, |row| {
         tuple[0] = Some(row);
         pipeline.drive(&mut tuple, 0, sink)
     })

@@ -6,11 +6,15 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use crate::budget::Meter;
 use crate::error::{Error, Result};
 use crate::sql::expr::{Env, Expr, Tuple, Values};
 use crate::sql::plan::{Access, Pred, SourcePlan, VectorAccess};
 use crate::store::read::{decode_slots, Reader};
 use crate::vector::{SearchOptions, SearchQuery, MAX_TOP_K};
+
+/// Estimated bytes of one id in the set a filtered vector search is given.
+const HASH_ID_BYTES: u64 = 32;
 
 /// Calls `f` with each row of `source` that passes its filter, in access order, until `f`
 /// returns `false`. Rows hold only the fields the query reads (by slot); when a filter exists,
@@ -19,10 +23,11 @@ pub(super) fn scan_source(
     reader: &Reader<'_>,
     plan: &SourcePlan,
     index: usize,
+    meter: &Meter,
     mut f: impl FnMut(Values) -> Result<bool>,
 ) -> Result<()> {
     if let Access::Vector(v) = &plan.access {
-        return vector_scan(reader, plan, index, v, f);
+        return vector_scan(reader, plan, index, v, meter, f);
     }
     let mut tuple: Tuple = vec![None; index + 1];
     let width = plan.fields.len();
@@ -31,6 +36,7 @@ pub(super) fn scan_source(
     let not_in_filter = |i: usize| !plan.filter_slots[i];
     let all = |_: usize| true;
     let mut visit = |deleted: bool, json: &[u8]| -> Result<bool> {
+        meter.examine(1)?;
         if deleted && !plan.include_deleted {
             return Ok(true);
         }
@@ -107,6 +113,7 @@ fn vector_scan(
     plan: &SourcePlan,
     index: usize,
     v: &VectorAccess,
+    meter: &Meter,
     mut f: impl FnMut(Values) -> Result<bool>,
 ) -> Result<()> {
     let width = plan.fields.len();
@@ -124,6 +131,7 @@ fn vector_scan(
     } else {
         let mut ids = HashSet::new();
         let mut visit = |deleted: bool, json: &[u8]| -> Result<bool> {
+            meter.examine(1)?;
             if deleted && !plan.include_deleted {
                 return Ok(true);
             }
@@ -139,7 +147,11 @@ fn vector_scan(
                     return Ok(true);
                 }
             }
-            ids.extend(id);
+            if let Some(id) = id {
+                if ids.insert(id) {
+                    meter.hold(HASH_ID_BYTES)?;
+                }
+            }
             Ok(true)
         };
         for_each_row(reader, &plan.table, &v.base, &mut visit)?;
@@ -158,6 +170,7 @@ fn vector_scan(
     };
     let hits = reader.tenant().search(&plan.table, query, &options)?;
     for hit in hits {
+        meter.examine(1)?;
         let json = serde_json::to_vec(&hit.row).map_err(Error::storage)?;
         let mut values = vec![Value::Null; width];
         decode_slots(&json, &plan.fields, &|_| true, &mut values)?;

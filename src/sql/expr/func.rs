@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{lit, CastType, Env, Expr, Func, Interval};
 use crate::error::{Error, Result};
-use crate::sql::value::{equals, float_value, parse_time, short};
+use crate::sql::value::{equals, float_value, integer_of, integer_value, parse_time, short};
 use crate::store::entity::format_ts;
 
 /// `t` moved by the interval `by`, forward or back.
@@ -90,13 +90,16 @@ pub(super) fn eval_func<'a>(func: Func, args: &'a [Expr], env: &Env<'a>) -> Resu
         },
         Func::Abs | Func::Round | Func::Floor | Func::Ceil => {
             let n = v.as_number().ok_or_else(|| need("a number"))?;
-            if let Some(i) = n.as_i64() {
+            if let Some(i) = integer_of(n) {
+                // Integers are already whole; ABS(i64::MIN) overflows.
                 if func != Func::Abs {
-                    return lit(Value::from(i));
+                    return lit(v.clone());
                 }
-                if let Some(a) = i.checked_abs() {
-                    return lit(Value::from(a));
-                }
+                return integer_value(i.abs()).map(lit).unwrap_or_else(|| {
+                    Err(Error::SqlType(format!(
+                        "integer overflow: ABS({n}) is outside the 64-bit range"
+                    )))
+                });
             }
             let f = n.as_f64().unwrap_or(f64::NAN);
             lit(float_value(match func {

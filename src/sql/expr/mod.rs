@@ -10,8 +10,8 @@ use self::func::{as_text, cast, eval_func, shift};
 use serde_json::Value;
 
 use super::value::{
-    apply_cmp, arith, equals, float_value, parse_time, short, truth, truth_value, ArithOp, CmpOp,
-    LikePattern, Truth,
+    apply_cmp, arith, equals, float_value, integer_of, integer_value, parse_time, short, truth,
+    truth_value, ArithOp, CmpOp, LikePattern, Truth,
 };
 use crate::error::{Error, Result};
 use crate::store::entity::format_ts;
@@ -24,6 +24,7 @@ pub(crate) type Tuple = Vec<Option<Values>>;
 
 /// What an expression reads: the source rows, plus slots (group keys and aggregates, or output
 /// columns) once rows are grouped or projected.
+#[derive(Clone, Copy)]
 pub(crate) struct Env<'a> {
     pub(crate) tuple: &'a [Option<Values>],
     pub(crate) slots: &'a [Value],
@@ -304,8 +305,12 @@ impl Expr {
             Expr::Not(e) => lit(truth_value(e.eval_truth(env)?.map(|b| !b))),
             Expr::Neg(e) => match &*e.eval(env)? {
                 Value::Null => lit(Value::Null),
-                Value::Number(n) => lit(match n.as_i64().and_then(i64::checked_neg) {
-                    Some(i) => Value::from(i),
+                Value::Number(n) => lit(match integer_of(n) {
+                    Some(i) => integer_value(-i).ok_or_else(|| {
+                        Error::SqlType(format!(
+                            "integer overflow: -({n}) is outside the 64-bit range"
+                        ))
+                    })?,
                     None => float_value(-n.as_f64().unwrap_or(f64::NAN)),
                 }),
                 other => Err(Error::SqlType(format!("cannot negate {}", short(other)))),
