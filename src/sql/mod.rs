@@ -543,7 +543,11 @@ mod two_phase_tests {
             "SEARCH 'northern lights' IN doc LIMIT 1",
         ] {
             // Extra parameters are refused: only the statement using `$1` gets one.
-            let params = if q.contains("$1") { vec![json!("northern lights")] } else { vec![] };
+            let params = if q.contains("$1") {
+                vec![json!("northern lights")]
+            } else {
+                vec![]
+            };
             assert_eq!(t.sql_query_texts(q, &params).unwrap(), want, "{q}");
         }
         for q in [

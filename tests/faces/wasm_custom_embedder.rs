@@ -84,14 +84,20 @@ async fn custom_embedder_embeds_rows_as_documents_and_searches_as_queries() {
     );
 
     let sql = "SELECT body FROM doc WHERE embedding.cosine('north star') LIMIT 1";
-    let rows = rs(settle(db.sql_async(sql.into(), JsValue::NULL).unwrap())
-        .await
-        .unwrap());
+    let rows = rs(settle(
+        db.sql_async(sql.into(), JsValue::NULL, JsValue::UNDEFINED)
+            .unwrap(),
+    )
+    .await
+    .unwrap());
     assert_eq!(rows, json!([{"body": "north pole"}]));
     let calls = state_field(&state, "log").as_array().unwrap().len();
-    settle(db.sql_async(sql.into(), JsValue::NULL).unwrap())
-        .await
-        .unwrap();
+    settle(
+        db.sql_async(sql.into(), JsValue::NULL, JsValue::UNDEFINED)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     let hits = rs(settle(
         db.search_async("doc", "eastward".into(), JsValue::UNDEFINED)
             .unwrap(),

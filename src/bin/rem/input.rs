@@ -48,8 +48,84 @@ fn read_path_arg(arg: &str) -> Result<(String, Source), CliError> {
 }
 
 fn parse_json(text: &str, source: &Source) -> Result<Value, CliError> {
-    serde_json::from_str(text)
-        .map_err(|e| CliError::Message(format!("invalid JSON in {}: {e}", source.describe())))
+    let value = serde_json::from_str(text)
+        .map_err(|e| CliError::Message(format!("invalid JSON in {}: {e}", source.describe())))?;
+    if let Some(n) = oversized_integer(text) {
+        return Err(CliError::Db(remdb::Error::InvalidArgument(format!(
+            "integer {} in {} does not fit in 64 bits and would be stored as the nearest \
+             float, a different number; write it with `.0` for a float or quote it as text",
+            if n.len() > 40 {
+                format!("{}… ({} characters)", &n[..40], n.len())
+            } else {
+                n.to_string()
+            },
+            source.describe()
+        ))));
+    }
+    Ok(value)
+}
+
+/// The first integer literal of a JSON text (outside strings) that fits neither `i64` nor `u64`.
+fn oversized_integer(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let c = bytes[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            while i < bytes.len()
+                && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+            {
+                i += 1;
+            }
+            let token = &text[start..i];
+            let integer = !token.contains(['.', 'e', 'E']);
+            if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                return Some(token);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oversized_integer;
+
+    #[test]
+    fn integers_past_64_bits_are_found_outside_strings_only() {
+        assert_eq!(oversized_integer(r#"{"a": 18446744073709551615}"#), None);
+        assert_eq!(oversized_integer(r#"{"a": -9223372036854775808}"#), None);
+        assert_eq!(
+            oversized_integer(r#"{"a": [1, 18446744073709551616]}"#),
+            Some("18446744073709551616")
+        );
+        assert_eq!(
+            oversized_integer(r#"{"a": -9223372036854775809}"#),
+            Some("-9223372036854775809")
+        );
+        assert_eq!(
+            oversized_integer(r#"{"a": "99999999999999999999", "b\"": 1e30}"#),
+            None
+        );
+        assert_eq!(oversized_integer(r#"{"a": 1.5e400}"#), None);
+    }
 }
 
 /// A JSON value given as an argument: inline text, `-` for stdin or `@path` for a file.
