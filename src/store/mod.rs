@@ -54,10 +54,6 @@ pub(crate) struct Store {
     embed: RwLock<vectors::EmbedSettings>,
     /// Told after commits that change vector indexes or queue embedding work.
     commit_hook: RwLock<Option<Arc<dyn vectors::CommitHook>>>,
-    /// Caches of layers above the store (built vector segments), by key.
-    pub(crate) caches: Mutex<HashMap<Vec<u8>, Arc<dyn std::any::Any + Send + Sync>>>,
-    /// Serializes vector index maintenance (segment builds and merges).
-    pub(crate) maintenance: Mutex<()>,
     /// What the write path accepts.
     limits: RwLock<WriteLimits>,
 }
@@ -70,8 +66,6 @@ impl Store {
             schemas: RwLock::new(HashMap::new()),
             embed: RwLock::new(vectors::EmbedSettings::default()),
             commit_hook: RwLock::new(None),
-            caches: Mutex::new(HashMap::new()),
-            maintenance: Mutex::new(()),
             limits: RwLock::new(WriteLimits::default()),
         }
     }

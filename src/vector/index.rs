@@ -13,6 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::segment::Segment;
+use super::worker::with_maintainer;
 use crate::error::Result;
 use crate::kv::KvSnapshot;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName, SegmentInfo};
@@ -34,23 +35,27 @@ pub(crate) struct PendingSet {
 }
 
 fn cache_get<T: Any + Send + Sync>(tenant: &TenantStore, key: &[u8]) -> Option<Arc<T>> {
-    let caches = tenant.store().caches.lock().ok()?;
-    caches
-        .get(key)
-        .cloned()
-        .and_then(|a| a.downcast::<T>().ok())
+    with_maintainer(tenant, |m| {
+        let cache = m.cache.lock().ok()?;
+        cache.get(key).cloned().and_then(|a| a.downcast::<T>().ok())
+    })
+    .flatten()
 }
 
 fn cache_put<T: Any + Send + Sync>(tenant: &TenantStore, key: Vec<u8>, value: Arc<T>) {
-    if let Ok(mut caches) = tenant.store().caches.lock() {
-        caches.insert(key, value);
-    }
+    with_maintainer(tenant, |m| {
+        if let Ok(mut cache) = m.cache.lock() {
+            cache.insert(key, value);
+        }
+    });
 }
 
 fn cache_remove(tenant: &TenantStore, key: &[u8]) {
-    if let Ok(mut caches) = tenant.store().caches.lock() {
-        caches.remove(key);
-    }
+    with_maintainer(tenant, |m| {
+        if let Ok(mut cache) = m.cache.lock() {
+            cache.remove(key);
+        }
+    });
 }
 
 fn segment_cache_key(tenant: &TenantStore, index: &IndexName, no: u64) -> Vec<u8> {

@@ -183,36 +183,46 @@ impl TenantStore {
         table: Option<&str>,
         force: bool,
     ) -> Result<Vec<(IndexName, MaintenanceReport)>> {
-        let _guard = self
-            .store()
-            .maintenance
-            .lock()
-            .map_err(|_| Error::storage("maintenance lock poisoned"))?;
-        let tables = match table {
-            Some(t) => vec![t.to_string()],
-            None => self.table_names()?,
-        };
-        let mut out = Vec::new();
-        for table in tables {
-            for (index, _) in self.vector_indexes(&table)? {
-                let report = index::maintain(self, &index, force)?;
-                out.push((index, report));
+        self.under_maintenance_lock(|| {
+            let tables = match table {
+                Some(t) => vec![t.to_string()],
+                None => self.table_names()?,
+            };
+            let mut out = Vec::new();
+            for table in tables {
+                for (index, _) in self.vector_indexes(&table)? {
+                    let report = index::maintain(self, &index, force)?;
+                    out.push((index, report));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Runs maintenance on `indexes` when the policy asks for it (cheap when it does not).
     pub(crate) fn maintain_vectors(&self, indexes: &[IndexName]) -> Result<()> {
-        let _guard = self
-            .store()
-            .maintenance
-            .lock()
-            .map_err(|_| Error::storage("maintenance lock poisoned"))?;
-        for index in indexes {
-            index::maintain(self, index, false)?;
-        }
-        Ok(())
+        self.under_maintenance_lock(|| {
+            for index in indexes {
+                index::maintain(self, index, false)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` holding the database's maintenance lock (one segment build or merge at a time).
+    fn under_maintenance_lock<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        worker::with_maintainer(self, |m| {
+            let _guard = m
+                .maintenance
+                .lock()
+                .map_err(|_| Error::storage("maintenance lock poisoned"))?;
+            f()
+        })
+        .unwrap_or_else(|| {
+            Err(Error::storage(
+                "no vector maintainer is installed on this database",
+            ))
+        })
     }
 
     /// Computes queued embedding work, at most `max_rows` rows (in batches of 32), skipping

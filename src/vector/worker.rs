@@ -16,6 +16,20 @@ use crate::store::TenantStore;
 pub(crate) struct Maintainer {
     mode: EmbedMode,
     worker: Worker,
+    /// Decoded segments and pending sets of this database's indexes, by key (see `index.rs`).
+    pub(super) cache: Mutex<HashMap<Vec<u8>, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Serializes index maintenance (segment builds and merges).
+    pub(super) maintenance: Mutex<()>,
+}
+
+/// Runs `f` with the vector layer's state of `tenant`'s database: the [`Maintainer`] that
+/// [`Database`](crate::Database) installs as the store's commit hook (`None` without one).
+pub(crate) fn with_maintainer<R>(
+    tenant: &TenantStore,
+    f: impl FnOnce(&Maintainer) -> R,
+) -> Option<R> {
+    let hook = tenant.store().commit_hook()?;
+    hook.as_any().downcast_ref::<Maintainer>().map(f)
 }
 
 impl std::fmt::Debug for Maintainer {
@@ -32,6 +46,8 @@ impl Maintainer {
         Maintainer {
             mode,
             worker: Worker::default(),
+            cache: Mutex::new(HashMap::new()),
+            maintenance: Mutex::new(()),
         }
     }
 
@@ -69,6 +85,10 @@ impl Maintainer {
 }
 
 impl CommitHook for Maintainer {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn after_commit(&self, tenant: &TenantStore, changed: &[(IndexName, IndexMeta)], queued: bool) {
         let due: Vec<IndexName> = changed
             .iter()

@@ -57,6 +57,10 @@ pub trait EmbeddingSource: Send + Sync {
 pub(crate) trait CommitHook: Send + Sync {
     /// Runs after the commit, with the writer lock released.
     fn after_commit(&self, tenant: &TenantStore, changed: &[(IndexName, IndexMeta)], queued: bool);
+    /// The hook as `Any`: the layer that installed it keeps its per-database state in it (the
+    /// vector layer's segment cache and maintenance lock) and finds it again through the store,
+    /// which holds no state on that layer's behalf.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Embedding configuration of an open store.
