@@ -51,7 +51,7 @@ function checkKeys(what, value, allowed) {
  * face checks them again, and every vector the function returns).
  */
 function checkCustomEmbedding(e) {
-  checkKeys('embedding option', e, ['provider', 'dimensions', 'embed']);
+  checkKeys('embedding option', e, ['provider', 'dimensions', 'embed', 'timeoutMs']);
   if (!e.provider.startsWith('custom:')) {
     throw new RemDBError('INVALID_ARGUMENT', `a custom embedder's provider is named "custom:NAME", got ${JSON.stringify(e.provider)}`);
   }
@@ -59,6 +59,31 @@ function checkCustomEmbedding(e) {
   if (!Number.isInteger(e.dimensions) || e.dimensions < 1) {
     throw new RemDBError('INVALID_ARGUMENT', '`embedding.dimensions` must be a positive integer (the length of every vector `embed` returns)');
   }
+  if (e.timeoutMs !== undefined && !(Number.isInteger(e.timeoutMs) && e.timeoutMs >= 1)) {
+    throw new RemDBError('INVALID_ARGUMENT', '`embedding.timeoutMs` must be a positive integer number of milliseconds');
+  }
+}
+
+/** How long a custom `embed` may take before its answer counts as failed (as HTTP providers). */
+const CUSTOM_EMBED_TIMEOUT_MS = 60_000;
+
+/**
+ * `embed` with a deadline: a promise it returns that has not settled after `ms` rejects, so one
+ * that never settles cannot stall the queue's drain or `flush` for good. A synchronous throw or
+ * value passes through as it is.
+ */
+function withDeadline(embed, ms) {
+  return (texts, context) => {
+    const answer = embed(texts, context);
+    if (answer === null || typeof answer !== 'object' || typeof answer.then !== 'function') return answer;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (embedding.timeoutMs)`)), ms);
+      Promise.resolve(answer).then(
+        (value) => { clearTimeout(timer); resolve(value); },
+        (error) => { clearTimeout(timer); reject(error); },
+      );
+    });
+  };
 }
 
 /** The open options with model URLs made absolute (a worker resolves relative ones elsewhere). */
@@ -325,7 +350,8 @@ export async function openEngine(glue, readFile, o, tenant, store, onCommit) {
   }
   try {
     if (custom) {
-      handle.useCustomEmbedder(provider, embedding.dimensions, embedding.embed);
+      const deadline = embedding.timeoutMs ?? CUSTOM_EMBED_TIMEOUT_MS;
+      handle.useCustomEmbedder(provider, embedding.dimensions, withDeadline(embedding.embed, deadline));
     } else if (embedding !== null && !remote) {
       const [model, tokenizer] = await Promise.all([
         loadResource(embedding.model, embedding.cache, readFile),

@@ -93,6 +93,8 @@ export interface CustomEmbeddingOptions {
   dimensions: number;
   /** One vector per text, in order. */
   embed: (texts: string[], context: CustomEmbedContext) => Promise<Float32Array[]> | Float32Array[];
+  /** A promise `embed` returns that has not settled after this long fails with `EMBEDDING` (default 60000). */
+  timeoutMs?: number;
 }
 
 export interface OpenOptions {

@@ -1053,6 +1053,22 @@ test('custom embedder: wrong answers reject with EMBEDDING and store nothing; qu
   await db.close();
 });
 
+test('custom embedder: an answer that never comes fails after timeoutMs and leaves the row queued', async () => {
+  const words = wordsEmbedder();
+  const db = await RemDB.open({ embedding: { provider: 'custom:words', dimensions: 16, embed: words.embed, timeoutMs: 50 } });
+  words.answer = () => new Promise(() => {});
+  const e = await rejectsWith(db.embed('red apples'), 'EMBEDDING');
+  assert.ok(e.message.includes('custom:words') && e.message.includes('no answer within 50 ms'), e.message);
+  await db.registerSchema(NOTE);
+  await db.insert('note', { title: 'fruit', body: 'red apples' });
+  await rejectsWith(db.flush(), 'EMBEDDING');
+  assert.equal((await db.embeddingStatus()).queuedRows, 1, 'the row is still queued');
+  words.answer = undefined;
+  await db.flush();
+  assert.equal((await db.embeddingStatus()).queuedRows, 0);
+  await db.close();
+});
+
 test('custom embedder: bad options reject with INVALID_ARGUMENT; opfs is UNSUPPORTED', async () => {
   const embed = wordsEmbedder().embed;
   for (const embedding of [
@@ -1062,6 +1078,8 @@ test('custom embedder: bad options reject with INVALID_ARGUMENT; opfs is UNSUPPO
     { provider: 'custom:words', dimensions: 2.5, embed },
     { provider: 'custom:words', embed },
     { provider: 'custom:words', dimensions: 16, embed, baseUrl: 'http://x' },
+    { provider: 'custom:words', dimensions: 16, embed, timeoutMs: 0 },
+    { provider: 'custom:words', dimensions: 16, embed, timeoutMs: 'soon' },
   ]) {
     await rejectsWith(RemDB.open({ embedding }), 'INVALID_ARGUMENT');
   }
