@@ -284,12 +284,7 @@ impl<'a> WriteTx<'a> {
         if let Some(scheme) = self.id_scheme {
             return Ok(scheme);
         }
-        let scheme = if self.start_seq == 0 {
-            IdScheme::Portable
-        } else {
-            let raw = self.snapshot.get(&self.keys().meta(META_ID_SCHEME))?;
-            IdScheme::from_record(raw.as_deref())?
-        };
+        let scheme = self.tenant.id_scheme(&*self.snapshot)?;
         self.id_scheme = Some(scheme);
         Ok(scheme)
     }
