@@ -156,23 +156,11 @@ pub(crate) fn resolve_indexes(
         if let Some(f) = o.field.as_ref().filter(|f| {
             !schema.info.embedding_fields.contains(f) && !stored.iter().any(|i| &i.field == *f)
         }) {
-            let mut known: Vec<&str> = schema
-                .info
-                .embedding_fields
-                .iter()
-                .map(String::as_str)
-                .collect();
-            known.extend(stored.iter().map(|i| i.field.as_str()));
-            known.sort_unstable();
-            known.dedup();
+            let known = schema.info.embedding_fields.iter().map(String::as_str);
             return Err(Error::InvalidArgument(format!(
                 "table `{table}` has no embedded field `{}`; its embedded fields: {}",
                 crate::store::quote(f),
-                if known.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    known.join(", ")
-                }
+                name_list(known.chain(stored.iter().map(|i| i.field.as_str())))
             )));
         }
         if let Some(p) = o
@@ -180,18 +168,11 @@ pub(crate) fn resolve_indexes(
             .as_ref()
             .filter(|p| !configured.contains(p) && !stored.iter().any(|i| &i.provider == *p))
         {
-            let mut known: Vec<&str> = configured.iter().map(String::as_str).collect();
-            known.extend(stored.iter().map(|i| i.provider.as_str()));
-            known.sort_unstable();
-            known.dedup();
+            let known = configured.iter().map(String::as_str);
             return Err(Error::InvalidArgument(format!(
                 "table `{table}` has no vectors from provider `{}`; its providers: {}",
                 crate::store::quote(p),
-                if known.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    known.join(", ")
-                }
+                name_list(known.chain(stored.iter().map(|i| i.provider.as_str())))
             )));
         }
     }
@@ -200,6 +181,18 @@ pub(crate) fn resolve_indexes(
         .map(|f| IndexName::new(table, f, &provider))
         .collect::<Result<_>>()?;
     Ok((provider, indexes))
+}
+
+/// Names sorted, each once, joined by commas; `(none)` for none.
+fn name_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        "(none)".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// Runs a search (see [`TenantStore::search`]).
