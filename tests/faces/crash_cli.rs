@@ -2,27 +2,18 @@
 //! partial batch; `rem wal apply` streams a log in bounded batches and resumes after a failure.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rem");
-
+/// `rem --db DIR --json ARGS...`, set up as the hostile CLI tests run it (embedding off, no
+/// environment leaking in).
 fn rem(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("REM_DB")
-        .env_remove("REM_TENANT")
-        .env_remove("REM_LOCK_TIMEOUT")
-        .env("REM_EMBEDDING_MODE", "off")
-        .arg("--db")
-        .arg(dir)
-        .arg("--json")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+    let json: Vec<&str> = std::iter::once("--json")
+        .chain(args.iter().copied())
+        .collect();
+    crate::hostile_cli::rem(dir, &json)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {

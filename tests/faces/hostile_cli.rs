@@ -11,8 +11,8 @@ use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rem");
 
-/// `rem --db DIR ARGS...` with no environment leaking in.
-fn rem(dir: &Path, args: &[&str]) -> Command {
+/// `rem --db DIR ARGS...` with no environment leaking in (also used by `crash_cli`).
+pub(crate) fn rem(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     // Embedding off: these tests are about the storage file, and must not depend on (or spend
     // minutes in) the local model; rows keep their text and search still reads the indexes.
