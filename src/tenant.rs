@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::ask::{Answer, AskOptions, AskSession, Lookup, LookupOptions, Planner};
 use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::graph::{PathOptions, Traversal, TraverseOptions};
@@ -319,6 +320,58 @@ impl Tenant {
     ) -> Result<QueryResult> {
         self.inner
             .sql_with_vectors(query, params, vectors, &self.budget_for(budget))
+    }
+
+    // --- natural-language questions ---------------------------------------------------------
+
+    /// Answers a question in plain language: a typed, validated, read-only plan from the offline
+    /// planner or an LLM ([`AskOptions::planner`]), run over this tenant, with a confidence
+    /// from signals and a status (`ok`, `empty`, `ambiguous`, `unanswerable`, `refused`,
+    /// `failed`). Bad options are an error; everything that goes wrong while answering is in
+    /// the answer's status and explanation. Never writes.
+    pub fn ask(&self, question: &str, options: &AskOptions) -> Result<Answer> {
+        let llm = match &options.planner {
+            Planner::Offline => None,
+            Planner::Llm(spec) => Some(spec.clone()),
+            Planner::Auto => crate::ask::default_llm(),
+        };
+        let session = self.ask_session(question, options, llm.clone(), true)?;
+        let mut send = crate::ask::transport(llm.as_deref())?;
+        let store = self.inner.clone();
+        Ok(crate::ask::drive(session, &mut *send, &mut |texts| {
+            texts
+                .iter()
+                .map(|t| crate::vector::embed_query(&store, &t.provider, &t.text))
+                .collect()
+        }))
+    }
+
+    /// [`ask`](Self::ask) as a step-by-step session for callers that do their own I/O (the wasm
+    /// face awaits its LLM calls and async embedders): `llm` names the LLM that plans (`None`:
+    /// offline); with `embed_inline` false, query texts are handed out as
+    /// [`AskStep::Embed`](crate::ask::AskStep::Embed) instead of embedded synchronously.
+    pub fn ask_session(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        llm: Option<String>,
+        embed_inline: bool,
+    ) -> Result<AskSession> {
+        AskSession::new(
+            self.inner.clone(),
+            self.budget,
+            question,
+            options,
+            llm,
+            embed_inline,
+        )
+    }
+
+    /// The entity lookup ladder: rows whose id, natural key, name, uri or alias matches `text`
+    /// exactly, then normalised (case, spaces, hyphens), by prefix, fuzzily (trigrams), then
+    /// by meaning, best first; `ambiguous` when the best two are near-equal.
+    pub fn lookup_fuzzy(&self, text: &str, options: &LookupOptions) -> Result<Lookup> {
+        crate::ask::lookup(&self.inner, text, options)
     }
 
     // --- vector search -----------------------------------------------------------------------

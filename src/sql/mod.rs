@@ -77,6 +77,7 @@ use self::bind::Binder;
 pub(crate) use self::filter::RowCondition;
 use self::parse::Statement;
 use self::plan::{Access, SelectPlan};
+pub(crate) use self::value::parse_time;
 use crate::budget::{Budget, Meter};
 use crate::error::{Error, Result};
 use crate::store::read::Reader;

@@ -111,10 +111,46 @@ fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&[0, 1]);
 }
 
+/// The string an encoded index string (`TAG_STRING`, escaped bytes, `0x00 0x01`) holds, and the
+/// bytes after it; `None` when `encoded` is not one.
+pub(crate) fn decode_index_string(encoded: &[u8]) -> Option<(String, &[u8])> {
+    let (&tag, mut rest) = encoded.split_first()?;
+    if tag != TAG_STRING {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    loop {
+        match rest {
+            [0, 0xff, tail @ ..] => {
+                bytes.push(0);
+                rest = tail;
+            }
+            [0, 1, tail @ ..] => return String::from_utf8(bytes).ok().map(|s| (s, tail)),
+            [b, tail @ ..] => {
+                bytes.push(*b);
+                rest = tail;
+            }
+            [] => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn index_strings_decode() {
+        for s in ["", "a", "a\0b", "ünï", "\0\0"] {
+            let mut out = enc(json!(s));
+            out.extend_from_slice(&[7; 16]);
+            let (back, tail) = decode_index_string(&out).unwrap();
+            assert_eq!((back.as_str(), tail), (s, &[7u8; 16][..]));
+        }
+        assert!(decode_index_string(&enc(json!(1))).is_none());
+        assert!(decode_index_string(&[TAG_STRING, b'a']).is_none());
+    }
 
     fn enc(v: Value) -> Vec<u8> {
         let mut out = Vec::new();

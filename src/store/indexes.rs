@@ -85,6 +85,53 @@ impl TenantStore {
     }
 }
 
+impl TenantStore {
+    /// The distinct string values of the indexed `field` of `table`, in byte order, at most
+    /// `max` of them (`complete` is false when there were more). One seek per value, so the
+    /// cost is O(distinct values), not O(rows). Soft-deleted rows' values are included.
+    pub(crate) fn distinct_index_strings(
+        &self,
+        table: &str,
+        field: &str,
+        max: usize,
+    ) -> Result<(Vec<String>, bool)> {
+        let prefix = self.keys.index_field(table, field);
+        let snap = self.snapshot()?;
+        let strings = [prefix.as_slice(), &[super::codec::TAG_STRING]].concat();
+        let end = prefix_successor(&strings);
+        let mut start = strings.clone();
+        let mut values = Vec::new();
+        loop {
+            let range = KeyRange {
+                start: Bound::Included(start.clone()),
+                end: end.clone().map_or(Bound::Unbounded, Bound::Excluded),
+            };
+            let Some(pair) = snap.scan(&range, crate::kv::Direction::Forward)?.next() else {
+                return Ok((values, true));
+            };
+            let (key, _) = pair?;
+            let Some((value, id)) = super::codec::decode_index_string(&key[prefix.len()..]) else {
+                return Err(Error::storage(format!(
+                    "corrupt index key of `{table}.{field}`"
+                )));
+            };
+            if values.len() == max {
+                return Ok((values, false));
+            }
+            // Past every entry of this value: the encoded value is never a prefix of another.
+            let encoded_len = key.len() - id.len();
+            match prefix_successor(&key[..encoded_len]) {
+                Some(next) => start = next,
+                None => {
+                    values.push(value);
+                    return Ok((values, true));
+                }
+            }
+            values.push(value);
+        }
+    }
+}
+
 /// The key ranges of the index entries `query` matches under `prefix` (one per IN value).
 pub(crate) fn index_ranges(prefix: &[u8], query: &IndexQuery) -> Vec<KeyRange> {
     match query {

@@ -1,0 +1,146 @@
+//! The per-tenant value dictionary: the values a question's words can be matched against.
+//!
+//! It holds every string `enum` value of every table's properties, and the distinct values of
+//! every indexed string field that has at most [`MAX_VALUES_PER_FIELD`] of them (read from the
+//! index, one seek per value; fields with more — names, emails, uris — are left to the lookup
+//! ladder). Values longer than [`MAX_VALUE_LEN`] bytes are left out. A dictionary is built
+//! from one tenant state and cached by the tenant's WAL sequence number, which every write
+//! moves: a question after a write rebuilds it, questions between writes share it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+
+use serde_json::Value;
+
+use super::plan::{enum_values, property};
+use super::text::fold;
+use crate::error::Result;
+use crate::store::{TableSchema, TenantStore};
+
+/// Most distinct values an indexed field may have to be in the dictionary.
+pub const MAX_VALUES_PER_FIELD: usize = 256;
+/// Longest value kept, in bytes.
+pub const MAX_VALUE_LEN: usize = 64;
+/// Dictionaries kept in the process-wide cache.
+const CACHED: usize = 16;
+
+/// One value of one field.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DictValue {
+    /// The table.
+    pub table: String,
+    /// The field.
+    pub field: String,
+    /// The value as stored.
+    pub value: Value,
+}
+
+/// Folded value text → the fields that hold it.
+#[derive(Debug, Default)]
+pub(crate) struct Dictionary {
+    /// By folded text ([`fold`]).
+    pub values: HashMap<String, Vec<DictValue>>,
+    /// Most words in one folded value (the longest n-gram worth matching).
+    pub max_words: usize,
+}
+
+impl Dictionary {
+    fn add(&mut self, table: &str, field: &str, value: Value) {
+        let Some(text) = value.as_str() else { return };
+        if text.is_empty() || text.len() > MAX_VALUE_LEN {
+            return;
+        }
+        let key = fold(text);
+        if key.is_empty() {
+            return;
+        }
+        self.max_words = self.max_words.max(key.split(' ').count());
+        let entry = self.values.entry(key).or_default();
+        let v = DictValue {
+            table: table.to_string(),
+            field: field.to_string(),
+            value,
+        };
+        if !entry.contains(&v) {
+            entry.push(v);
+        }
+    }
+
+    /// The fields holding the value whose folded text is `text`.
+    pub fn get(&self, text: &str) -> &[DictValue] {
+        self.values.get(text).map_or(&[], Vec::as_slice)
+    }
+}
+
+fn is_string_field(schema: &TableSchema, field: &str) -> bool {
+    let Some(p) = property(schema, field) else {
+        return false;
+    };
+    let is_string = |t: &Value| match t {
+        Value::String(s) => s == "string",
+        Value::Array(a) => a.iter().any(|x| x == "string"),
+        _ => false,
+    };
+    p.get("type").is_some_and(is_string)
+        || p.get("items")
+            .and_then(|i| i.get("type"))
+            .is_some_and(is_string)
+        || p.get("enum").is_some()
+}
+
+fn build(store: &TenantStore, schemas: &BTreeMap<String, TableSchema>) -> Result<Dictionary> {
+    let mut dict = Dictionary::default();
+    for schema in schemas.values() {
+        for field in &schema.fields {
+            for v in enum_values(schema, field) {
+                dict.add(&schema.name, field, v);
+            }
+        }
+        for field in &schema.indexed_fields {
+            if !is_string_field(schema, field) {
+                continue;
+            }
+            let (values, complete) =
+                store.distinct_index_strings(&schema.name, field, MAX_VALUES_PER_FIELD)?;
+            if complete {
+                for v in values {
+                    dict.add(&schema.name, field, Value::String(v));
+                }
+            }
+        }
+    }
+    Ok(dict)
+}
+
+type CacheEntry = (Weak<crate::store::Store>, String, u64, Arc<Dictionary>);
+
+fn cache() -> &'static Mutex<Vec<CacheEntry>> {
+    static CACHE: std::sync::OnceLock<Mutex<Vec<CacheEntry>>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The dictionary of the tenant as it is now (cached by WAL sequence number).
+pub(crate) fn dictionary(
+    store: &TenantStore,
+    schemas: &BTreeMap<String, TableSchema>,
+) -> Result<Arc<Dictionary>> {
+    let seq = store.wal_seq()?;
+    let weak = store.store_weak();
+    {
+        let entries = cache().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, _, d)) = entries
+            .iter()
+            .find(|(w, t, s, _)| w.ptr_eq(&weak) && t == store.name() && *s == seq)
+        {
+            return Ok(d.clone());
+        }
+    }
+    let built = Arc::new(build(store, schemas)?);
+    let mut entries = cache().lock().unwrap_or_else(|p| p.into_inner());
+    entries.retain(|(w, t, _, _)| w.strong_count() > 0 && !(w.ptr_eq(&weak) && t == store.name()));
+    if entries.len() >= CACHED {
+        entries.remove(0);
+    }
+    entries.push((weak, store.name().to_string(), seq, built.clone()));
+    Ok(built)
+}
