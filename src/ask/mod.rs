@@ -498,6 +498,17 @@ impl AskSession {
                     )));
                     return;
                 }
+                Ok(Some(plan)) if plan.stages.is_empty() => {
+                    // The LLM's way to decline: no stages, and why in the explanation.
+                    let why = if plan.explanation.is_empty() {
+                        "the LLM found no plan for the question".to_string()
+                    } else {
+                        plan.explanation.clone()
+                    };
+                    self.state =
+                        State::Done(Box::new(self.answer(Status::Unanswerable, None, why, 0.1)));
+                    return;
+                }
                 Ok(Some(plan)) => plan
                     .validate(&self.schemas, self.options.max_stages)
                     .map(|_| plan),

@@ -49,7 +49,9 @@ Rules: use only the tables, fields and values listed; copy enum and listed value
 are JSON values, never SQL; a time range is [start, end) in RFC 3339 or YYYY-MM-DD (\"last 7 days\" \
 = 7 calendar days ending today, \"last month\" = the previous calendar month); \"return\": \"count\" \
 for how-many questions without groups. There is no way to write: never plan inserts, updates or \
-deletes. Today is {} ({}, UTC{}).",
+deletes. When the stages cannot answer the question (it needs a field or relation the tables \
+lack, negation over edges, or computation), answer with an empty \"stages\" list and say why in \
+\"explanation\". Today is {} ({}, UTC{}).",
         now.format("%Y-%m-%d"),
         now.format("%A"),
         now.format("%:z"),

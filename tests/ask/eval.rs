@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use remdb::ask::{Answer, AskOptions, Planner, Status};
+use remdb::ask::{Answer, AskOptions, AskStep, Planner, Status};
 use remdb::{Database, Tenant};
 use serde_json::Value;
 
@@ -270,5 +270,74 @@ fn offline_planner_meets_its_goals_on_the_evaluation_set() {
             tallies.get(intent).is_some_and(|t| t.right > 0),
             "no right answer for {intent}"
         );
+    }
+}
+
+#[test]
+fn recorded_llm_plans_replay_right_and_cost_one_call_when_they_validate() {
+    let (_db, t, ids) = knowledge_base();
+    let questions = fixture("questions.json")["questions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let recorded = fixture("llm_plans.json");
+    let provider = recorded["provider"].as_str().unwrap().to_string();
+    let plans = recorded["plans"].as_object().unwrap();
+    let opts = options(Planner::Llm(provider.clone()));
+    let mut calls_by_question = Vec::new();
+    let tallies = evaluate(
+        "llm",
+        &questions,
+        |q| {
+            let text = q["q"].as_str().unwrap();
+            let mut answers = plans[text]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string());
+            let mut session = t
+                .ask_session(text, &opts, Some(provider.clone()), true)
+                .unwrap();
+            let mut calls = 0;
+            let answer = loop {
+                match session.advance() {
+                    AskStep::Done(a) => break *a,
+                    AskStep::Llm(request) => {
+                        calls += 1;
+                        assert!(
+                            request.user.contains(text),
+                            "the prompt carries the question"
+                        );
+                        assert!(
+                            request.system.contains("2026-06-15"),
+                            "the prompt carries today's date"
+                        );
+                        let reply = answers.next().unwrap_or_else(|| {
+                            panic!("{text}: no recorded answer for call {calls}")
+                        });
+                        session.llm_answered(Ok(reply));
+                    }
+                    AskStep::Embed(texts) => {
+                        panic!("inline sessions embed in place, got {texts:?}")
+                    }
+                }
+            };
+            calls_by_question.push((
+                text.to_string(),
+                calls,
+                plans[text].as_array().unwrap().len(),
+            ));
+            answer
+        },
+        &ids,
+    );
+    let wrong: usize = tallies.values().map(|t| t.wrong).sum();
+    assert_eq!(wrong, 0, "every recorded LLM plan answers right");
+    for (q, calls, recorded) in calls_by_question {
+        // Questions the pre-pass refuses never reach the LLM; the others use exactly their
+        // recorded answers: one call when the plan validates, two when it needs a repair.
+        let refused_first = q.starts_with("delete") || q.starts_with("please update");
+        let expected = if refused_first { 0 } else { recorded };
+        assert_eq!(calls, expected, "{q}");
     }
 }

@@ -343,6 +343,7 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Cycles(args) => crate::graph::cycles(t, args, out),
         Command::Embed(args) => crate::vectors::embed(t, args, out),
         Command::Search(args) => crate::vectors::search(t, args, out),
+        Command::Ask(args) => crate::ask::ask(t, args, out),
         Command::Embeddings(cmd) => crate::vectors::embeddings(db, t, cmd, out),
         Command::Check => Err(CliError::Message(
             "`check` runs before the database opens".into(),

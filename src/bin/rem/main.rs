@@ -1,6 +1,7 @@
 //! `rem`: the remdb command line. Schemas, entities, the sync WAL and database info, over a
 //! database directory (redb by default) and one tenant per invocation.
 
+mod ask;
 mod commands;
 mod graph;
 mod input;
@@ -214,6 +215,9 @@ pub(crate) enum Command {
     Embed(vectors::EmbedArgs),
     /// Rows of TABLE most similar to a text (or vector), best first, with `_score`
     Search(vectors::SearchArgs),
+    /// Answer a question in plain language: a read-only plan (offline planner, or an LLM with
+    /// --llm / REM_LLM), its confidence, and the rows
+    Ask(ask::AskArgs),
     /// Embedding queue and vector indexes: status, flush, optimize
     #[command(subcommand)]
     Embeddings(vectors::EmbeddingsCommand),
@@ -241,6 +245,7 @@ impl Command {
                 | Command::Path(_)
                 | Command::Cycles(_)
                 | Command::Search(_)
+                | Command::Ask(_)
                 | Command::Embeddings(vectors::EmbeddingsCommand::Status)
                 | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
                 | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)
