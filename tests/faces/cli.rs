@@ -21,6 +21,7 @@ fn command() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("REM_DB")
         .env_remove("REM_TENANT")
+        .env_remove("REM_LLM")
         .stdin(Stdio::null());
     cmd
 }
@@ -1069,4 +1070,99 @@ fn sql_prints_rows_in_column_order_with_params_and_explain() {
     let err = db.fail(&["sql", "DELETE FROM person"]);
     assert!(err.contains("not supported"), "{err}");
     assert_eq!(db.count("person"), 3);
+}
+
+/// A small support desk for `rem ask`: tickets with keys, a status enum and assignees.
+fn support_desk() -> Db {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.ok_stdin(
+        &["schema", "add", "-"],
+        br#"{"title": "Ticket", "type": "object",
+            "properties": {"key": {"type": "string"}, "status": {"enum": ["open", "closed"]},
+                           "opened_at": {"type": "string", "format": "date-time"}},
+            "json_schema_extra": {"short_name": "tickets", "key_field": "key", "indexed_fields": ["status"]}}"#,
+    );
+    db.ok_stdin(
+        &["schema", "add", "-"],
+        br#"{"title": "Person", "type": "object", "properties": {"name": {"type": "string"}},
+            "json_schema_extra": {"short_name": "people", "key_field": "name"}}"#,
+    );
+    db.ok_stdin(
+        &["insert", "tickets", "-"],
+        br#"[{"key": "TAP-1", "status": "open", "opened_at": "2026-01-02T00:00:00Z"},
+             {"key": "TAP-2", "status": "closed", "opened_at": "2026-01-03T00:00:00Z"},
+             {"key": "TAP-3", "status": "open", "opened_at": "2026-01-04T00:00:00Z"}]"#,
+    );
+    db.ok(&["insert", "people", r#"{"name": "Ada Lovelace"}"#]);
+    let ticket = db.json(&["lookup", "TAP-3"])[0]["row"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ada = db.json(&["lookup", "Ada Lovelace"])[0]["row"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    db.ok(&["edge", "add", &ticket, &ada, "assigned_to"]);
+    db
+}
+
+#[test]
+fn ask_answers_with_plan_confidence_and_rows() {
+    let db = support_desk();
+    let a = db.json(&["ask", "how many open tickets"]);
+    assert_eq!(a["status"], "ok");
+    assert_eq!(a["intent"], "aggregate");
+    assert_eq!(a["planner"], "offline");
+    assert_eq!(a["rows"], json!([{"count": 2}]));
+    assert!(a["confidence"].as_f64().unwrap() >= 0.7, "{a}");
+    assert!(
+        a["stages"][0]["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("SELECT COUNT(*)"),
+        "{a}"
+    );
+
+    let a = db.json(&["ask", "tap 3"]);
+    assert_eq!(a["intent"], "entity_lookup");
+    assert_eq!(a["rows"][0]["key"], "TAP-3");
+    assert_eq!(a["rows"][0]["_table"], "tickets");
+
+    let a = db.json(&["ask", "tickets assigned to Ada Lovelace"]);
+    assert_eq!(a["intent"], "graph");
+    assert_eq!(a["rows"].as_array().unwrap().len(), 1, "{a}");
+    assert_eq!(a["rows"][0]["key"], "TAP-3");
+
+    let text = db.ok(&["--text", "ask", "open tickets"]);
+    assert!(text.starts_with("ok · sql · confidence"), "{text}");
+    assert!(
+        text.contains("planner offline (no LLM configured"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TAP-1") && text.contains("TAP-3") && !text.contains("TAP-2"),
+        "{text}"
+    );
+
+    let plan = db.json(&["ask", "--plan", "open tickets"]);
+    assert_eq!(plan["plan"]["stages"][0]["kind"], "select");
+    assert_eq!(plan["rows"], json!([]));
+}
+
+#[test]
+fn ask_refuses_writes_and_declines_what_it_cannot_ground() {
+    let db = support_desk();
+    let seq = db.json(&["wal", "seq"])["seq"].clone();
+    let a = db.json(&["ask", "delete every closed ticket"]);
+    assert_eq!(a["status"], "refused");
+    assert_eq!(db.json(&["wal", "seq"])["seq"], seq);
+    assert_eq!(db.count("tickets"), 3);
+    let a = db.json(&["ask", "--offline", "tickets not assigned to anyone"]);
+    assert_eq!(a["status"], "unanswerable");
+    assert!(a["confidence"].as_f64().unwrap() < 0.3);
+    let err = db.fail(&["ask", "--table", "nope", "open tickets"]);
+    assert!(err.contains("unknown table `nope`"), "{err}");
+    let err = db.fail(&["ask", "--max-stages", "7", "open tickets"]);
+    assert!(err.contains("max_stages must be 1–3"), "{err}");
 }
