@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ask;
 pub mod budget;
 mod database;
 mod distance;
