@@ -1,0 +1,8 @@
+//! Natural-language questions (`ask`): the LLM client against local HTTP servers speaking the
+//! OpenAI and Anthropic protocols.
+//!
+//! One test binary per layer (each links the whole crate once); each file is a module named
+//! after the behaviour it proves. Run one with e.g. `cargo test --test ask llm_http::`.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod llm_http;
