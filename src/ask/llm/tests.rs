@@ -327,3 +327,10 @@ fn retry_after_headers() {
     assert_eq!(parse_retry_after(Some("NaN"), None), None);
     assert_eq!(parse_retry_after(None, None), None);
 }
+
+#[test]
+fn clients_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<LlmClient>();
+    shared::<ChatRequest>();
+}
