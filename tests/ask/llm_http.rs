@@ -369,6 +369,46 @@ fn server_without_json_schema_gets_json_object_once_and_from_then_on() {
     assert_eq!(seen[2].body["response_format"]["type"], "json_object");
 }
 
+#[test]
+fn reasoning_models_are_asked_again_without_the_parameters_they_reject() {
+    // As OpenAI's o-series and gpt-5 models answer: no max_tokens, no temperature but 1.
+    let server = FakeProvider::start(|_, seen| {
+        let reject = |param: &str, message: &str| {
+            reply(
+                400,
+                json!({"error": {"message": message, "type": "invalid_request_error",
+                                 "param": param, "code": "unsupported_parameter"}})
+                .to_string(),
+            )
+        };
+        if seen.body.get("max_tokens").is_some() {
+            reject("max_tokens", "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.")
+        } else if seen.body.get("temperature").is_some() {
+            reject("temperature", "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.")
+        } else {
+            reply(200, openai_ok(PLAN))
+        }
+    });
+    let client = server.client("openai:o4-mini", Some(KEY));
+    assert_eq!(client.complete(&request()).unwrap(), PLAN);
+    let seen = server.requests();
+    assert_eq!(
+        seen.len(),
+        3,
+        "one request per rejected parameter, then the answer"
+    );
+    let last = &seen[2].body;
+    assert_eq!(last["max_completion_tokens"], seen[0].body["max_tokens"]);
+    assert!(last.get("temperature").is_none() && last.get("max_tokens").is_none());
+    assert_eq!(
+        last["response_format"]["type"], "json_schema",
+        "structured output kept"
+    );
+    // Remembered: the next question is one request.
+    client.complete(&request()).unwrap();
+    assert_eq!(server.requests().len(), 4);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Junk
 // ---------------------------------------------------------------------------------------------

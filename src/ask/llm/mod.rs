@@ -17,7 +17,10 @@
 //!   `Authorization: Bearer` only when a key is set. A server that answers `400`/`422` saying it
 //!   does not know `json_schema` / `response_format` is asked once more with
 //!   `{type: "json_object"}` and the schema spelled out in the system message, and this client
-//!   keeps asking that way ([`LlmClient::output_mode`]). The output is
+//!   keeps asking that way ([`LlmClient::output_mode`]). Likewise a `400` whose `error.param` is
+//!   `max_tokens` or `temperature` (OpenAI's reasoning models accept only
+//!   `max_completion_tokens` and the default temperature) is answered once by sending
+//!   `max_completion_tokens` instead, or no `temperature`, from then on. The output is
 //!   `choices[0].message.content`; a refusal, an empty content or `finish_reason: "length"` is
 //!   an error saying so.
 //! * **Anthropic:** `POST {base}/messages` with `x-api-key`, `anthropic-version: 2023-06-01`,
@@ -190,7 +193,8 @@ pub struct LlmConfig {
     /// Time limit of one HTTP request, connection and response body included.
     pub timeout: Duration,
     /// How many times a `429` or `5xx` answer is retried (so at most `max_retries + 1`
-    /// requests, plus one for the `json_object` fallback).
+    /// requests, plus at most one for each fallback: `json_object`, `max_completion_tokens`,
+    /// no `temperature`).
     pub max_retries: u32,
     /// First retry delay when the server sends no `Retry-After`; doubled on every further retry.
     pub retry_base: Duration,
@@ -355,8 +359,11 @@ pub enum Step {
     Output(String),
     /// Send the same body again after this wait (`429`/`5xx`).
     RetryIn(Duration),
-    /// The server does not support `json_schema`: send the request again in
-    /// [`OutputMode::JsonObject`] (the client now reports that mode).
+    /// The server rejected a part of the request the client can do without: build the body
+    /// again ([`LlmClient::provider_body`] with [`LlmClient::output_mode`]) and send it. After
+    /// a `json_schema` rejection the mode is now [`OutputMode::JsonObject`]; after a
+    /// `max_tokens` or `temperature` one the body sends `max_completion_tokens` or no
+    /// `temperature`.
     FallBack,
 }
 
@@ -377,6 +384,10 @@ pub struct LlmClient {
     url: String,
     /// Set once the server rejected `json_schema`: every later request uses `json_object`.
     json_object: AtomicBool,
+    /// Set once the server rejected `max_tokens`: later requests send `max_completion_tokens`.
+    completion_tokens: AtomicBool,
+    /// Set once the server rejected `temperature: 0`: later requests leave it at its default.
+    default_temperature: AtomicBool,
     transport: transport::Transport,
 }
 
@@ -417,6 +428,8 @@ impl LlmClient {
             config,
             url,
             json_object: AtomicBool::new(false),
+            completion_tokens: AtomicBool::new(false),
+            default_temperature: AtomicBool::new(false),
             transport,
         })
     }
@@ -484,13 +497,23 @@ impl LlmClient {
                         .iter()
                         .map(|(role, text)| json!({"role": role.as_str(), "content": text})),
                 );
-                json!({
+                let mut body = json!({
                     "model": self.spec.model,
                     "messages": messages,
                     "temperature": 0,
                     "max_tokens": req.max_tokens,
                     "response_format": response_format,
-                })
+                });
+                if let Some(fields) = body.as_object_mut() {
+                    if self.completion_tokens.load(Ordering::Relaxed) {
+                        fields.remove("max_tokens");
+                        fields.insert("max_completion_tokens".into(), json!(req.max_tokens));
+                    }
+                    if self.default_temperature.load(Ordering::Relaxed) {
+                        fields.remove("temperature");
+                    }
+                }
+                body
             }
             LlmProvider::Anthropic => {
                 // The API wants user and assistant turns to alternate: merge neighbours.
@@ -557,9 +580,10 @@ impl LlmClient {
         Err(self.status_error(status, body, 1))
     }
 
-    /// Decides what the `attempt`-th (1-based; retries counted, the fallback not) answer to a
-    /// request sent in `mode` means: the output, a retry after a wait, the `json_object`
-    /// fallback (which this call records on the client), or the error to give up with.
+    /// Decides what the `attempt`-th (1-based; retries counted, fallbacks not) answer to a
+    /// request sent in `mode` means: the output, a retry after a wait, a fallback (which this
+    /// call records on the client, so the next [`LlmClient::provider_body`] differs), or the
+    /// error to give up with.
     pub fn judge(&self, mode: OutputMode, attempt: u32, reply: &LlmReply) -> Result<Step> {
         let status = reply.status;
         if (200..300).contains(&status) {
@@ -572,6 +596,18 @@ impl LlmClient {
         {
             self.json_object.store(true, Ordering::Relaxed);
             return Ok(Step::FallBack);
+        }
+        if self.spec.provider == LlmProvider::OpenAi && status == 400 {
+            let flag = match rejected_param(&reply.body).as_deref() {
+                Some("max_tokens") => Some(&self.completion_tokens),
+                Some("temperature") => Some(&self.default_temperature),
+                _ => None,
+            };
+            // Each fallback once: a server that rejects the new form too gets the error.
+            if let Some(flag) = flag.filter(|f| !f.load(Ordering::Relaxed)) {
+                flag.store(true, Ordering::Relaxed);
+                return Ok(Step::FallBack);
+            }
         }
         if is_retryable(status) && attempt <= self.config.max_retries {
             return Ok(Step::RetryIn(self.retry_delay(attempt, reply.retry_after)));
@@ -763,6 +799,15 @@ fn rejects_json_schema(body: &str) -> bool {
     .iter()
     .any(|w| text.contains(w));
     about_it && !text.contains("invalid schema")
+}
+
+/// The request parameter an OpenAI `400` rejects (`{"error": {"param": "max_tokens", ...}}`).
+fn rejected_param(body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    value
+        .pointer("/error/param")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The provider's own words from an error body: `{"error": {"message"}}` (OpenAI, Anthropic),

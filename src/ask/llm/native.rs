@@ -26,7 +26,8 @@ impl Transport {
 
 impl LlmClient {
     /// Asks the model and returns the text of its JSON object: one request, more only for
-    /// `429`/`5xx` retries (sleeping in between) and the one `json_object` fallback.
+    /// `429`/`5xx` retries (sleeping in between) and fallbacks (`json_object`,
+    /// `max_completion_tokens`, default temperature; each at most once per client).
     pub fn complete(&self, req: &ChatRequest) -> Result<String> {
         let mut attempt = 0;
         loop {
@@ -36,7 +37,7 @@ impl LlmClient {
             match self.judge(mode, attempt, &self.send(&body)?)? {
                 Step::Output(text) => return Ok(text),
                 Step::RetryIn(delay) => std::thread::sleep(delay),
-                // The fallback is not a retry; `judge` switched the mode, so it happens once.
+                // A fallback is not a retry; `judge` recorded it on the client (each happens once).
                 Step::FallBack => attempt -= 1,
             }
         }

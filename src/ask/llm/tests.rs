@@ -334,3 +334,49 @@ fn clients_can_be_shared_across_threads() {
     shared::<LlmClient>();
     shared::<ChatRequest>();
 }
+
+#[test]
+fn reasoning_models_get_max_completion_tokens_and_default_temperature_once() {
+    let c = client("openai:o4-mini", |_| {});
+    let mode = OutputMode::JsonSchema;
+    let rejects = |param: &str| {
+        reply(
+            400,
+            &json!({"error": {"message": format!("Unsupported parameter: '{param}'"),
+                "type": "invalid_request_error", "param": param, "code": "unsupported_parameter"}})
+            .to_string(),
+        )
+    };
+    let body = c.provider_body(&request(), mode);
+    assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+    assert_eq!(body["temperature"], 0);
+    assert_eq!(
+        c.judge(mode, 1, &rejects("max_tokens")).unwrap(),
+        Step::FallBack
+    );
+    let body = c.provider_body(&request(), mode);
+    assert!(body.get("max_tokens").is_none());
+    assert_eq!(body["max_completion_tokens"], DEFAULT_MAX_TOKENS);
+    assert_eq!(body["temperature"], 0);
+    assert_eq!(
+        c.judge(mode, 1, &rejects("temperature")).unwrap(),
+        Step::FallBack
+    );
+    let body = c.provider_body(&request(), mode);
+    assert!(body.get("temperature").is_none());
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    // Each fallback once: the same rejection again is the error.
+    let text = llm_message(c.judge(mode, 1, &rejects("max_tokens")));
+    assert!(
+        text.contains("HTTP 400") && text.contains("max_tokens"),
+        "{text}"
+    );
+    // Other parameters, and Anthropic, are not second-guessed.
+    assert!(c.judge(mode, 1, &rejects("messages")).is_err());
+    let a = client("anthropic:m", |_| {});
+    assert!(a.judge(mode, 1, &rejects("max_tokens")).is_err());
+    assert_eq!(
+        a.provider_body(&request(), mode)["max_tokens"],
+        DEFAULT_MAX_TOKENS
+    );
+}

@@ -22,7 +22,7 @@ impl Transport {
 impl LlmClient {
     /// Asks the model and returns the text of its JSON object: the asynchronous `complete` of
     /// wasm32 (there is no blocking HTTP there). One request, more only for `429`/`5xx`
-    /// retries and the one `json_object` fallback.
+    /// retries and fallbacks (each at most once per client).
     pub async fn complete_async(&self, req: &ChatRequest) -> Result<String> {
         let _ = &self.transport;
         let mut attempt = 0;
@@ -33,7 +33,7 @@ impl LlmClient {
             match self.judge(mode, attempt, &self.send_async(body).await?)? {
                 Step::Output(text) => return Ok(text),
                 Step::RetryIn(delay) => sleep(delay).await?,
-                // The fallback is not a retry; `judge` switched the mode, so it happens once.
+                // A fallback is not a retry; `judge` recorded it on the client (each happens once).
                 Step::FallBack => attempt -= 1,
             }
         }
