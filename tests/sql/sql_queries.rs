@@ -495,6 +495,13 @@ fn double_quoted_names_that_are_no_column_are_strings() {
     assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
     let e = err(&t, r#"SELECT sku FROM product WHERE product."tools" = 1"#);
     assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
+    // Backtick-quoted names are always names: what generated SQL should quote fields with.
+    assert_eq!(
+        skus("SELECT sku FROM product WHERE `category` = 'tools' ORDER BY `sku`"),
+        [json!("A1"), json!("D4")]
+    );
+    let e = err(&t, "SELECT sku FROM product WHERE `tools` = 'tools'");
+    assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
