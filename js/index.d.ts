@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'SQL_UNSUPPORTED'
   | 'SQL_TYPE'
   | 'EMBEDDING'
+  | 'LLM'
   | 'LIMIT'
   | 'CLOSED'
   | 'LOCKED'

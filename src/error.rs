@@ -82,6 +82,11 @@ pub enum Error {
     /// spec, an inference failure.
     #[error("embedding: {0}")]
     Embedding(String),
+    /// A language model (the LLM planner of `ask`) that cannot be reached or whose answer is
+    /// unusable: a bad spec or configuration, a network error or timeout, an HTTP error status,
+    /// a refusal, a truncated or malformed answer. The message never contains an API key.
+    #[error("LLM: {0}")]
+    Llm(String),
     /// A limit was reached: a value nested too deeply, a row too large, a batch too long. The
     /// message names the limit, its value and how to change it when it can be changed.
     #[error("limit: {0}")]
@@ -107,7 +112,7 @@ fn issues_list(issues: &[ValidationIssue]) -> String {
 impl Error {
     /// Stable code for programs: `UNKNOWN_TABLE`, `VALIDATION`, `INVALID_SCHEMA`, `NOT_FOUND`,
     /// `INVALID_ARGUMENT`, `WAL`, `STORAGE`, `SQL_SYNTAX`, `SQL_UNSUPPORTED`, `UNKNOWN_COLUMN`,
-    /// `SQL_TYPE`, `EMBEDDING`, `LIMIT`.
+    /// `SQL_TYPE`, `EMBEDDING`, `LLM`, `LIMIT`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownTable { .. } => "UNKNOWN_TABLE",
@@ -122,6 +127,7 @@ impl Error {
             Error::UnknownColumn { .. } => "UNKNOWN_COLUMN",
             Error::SqlType(_) => "SQL_TYPE",
             Error::Embedding(_) => "EMBEDDING",
+            Error::Llm(_) => "LLM",
             Error::Limit(_) => "LIMIT",
         }
     }

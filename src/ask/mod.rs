@@ -22,6 +22,7 @@
 
 mod dictionary;
 mod exec;
+pub mod llm;
 mod lookup;
 mod offline;
 mod plan;

@@ -85,11 +85,13 @@ fn parse_condition(text: &str) -> Result<ast::Expr> {
     }
 }
 
-/// `"c1" = $1 AND "c2" IS NULL AND ...` (`TRUE` for none) and its parameters.
+/// `` `c1` = $1 AND `c2` IS NULL AND ... `` (`TRUE` for none) and its parameters. The names are
+/// backtick-quoted: exact, and always columns (a double-quoted name that is no column would
+/// bind as a string, SQLite's rule, and an unknown field must stay `UNKNOWN_COLUMN`).
 fn equalities(columns: &[(String, Value)]) -> (ast::Expr, Vec<Value>) {
     let mut params = Vec::new();
     let mut terms = columns.iter().map(|(column, value)| {
-        let column = Box::new(ast::Expr::Identifier(ast::Ident::with_quote('"', column)));
+        let column = Box::new(ast::Expr::Identifier(ast::Ident::with_quote('`', column)));
         if value.is_null() {
             return ast::Expr::IsNull(column);
         }
@@ -208,6 +210,16 @@ mod tests {
             .ids_where(
                 "person",
                 &eq(vec![("nope", json!(1))]),
+                false,
+                &crate::Budget::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "UNKNOWN_COLUMN");
+        let err = t
+            .store()
+            .ids_where(
+                "person",
+                &eq(vec![("nope", json!(null))]),
                 false,
                 &crate::Budget::default(),
             )

@@ -450,6 +450,62 @@ fn parentheses_multiline_spacing_and_quotes() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
+fn double_quoted_names_that_are_no_column_are_strings() {
+    let (_db, t) = setup();
+    let skus = |sql: &str| col(&q(&t, sql), "sku");
+    // SQLite's rule: "tools" names no column of product, so it is the string 'tools'.
+    assert_eq!(
+        skus(r#"SELECT sku FROM product WHERE category = "tools" ORDER BY sku"#),
+        [json!("A1"), json!("D4")]
+    );
+    assert_eq!(
+        skus(r#"SELECT sku FROM product WHERE category IN ("tools", "parts") ORDER BY sku"#),
+        [json!("A1"), json!("B2"), json!("D4")]
+    );
+    assert_eq!(
+        skus(r#"SELECT sku FROM product WHERE name LIKE "%ill""#),
+        [json!("D4")]
+    );
+    // A double-quoted name that is a column stays the column: name = name holds for every row.
+    assert_eq!(
+        skus(r#"SELECT sku FROM product WHERE "name" = name ORDER BY sku"#).len(),
+        5
+    );
+    assert_eq!(
+        skus(r#"SELECT sku FROM product WHERE "category" = 'tools' ORDER BY sku"#),
+        [json!("A1"), json!("D4")]
+    );
+    // Quoted names match exactly, so "Category" is no column: it is a string no row has.
+    assert!(skus(r#"SELECT sku FROM product WHERE category = "Category""#).is_empty());
+    // In a select list, in the WHERE of a join and of a grouped query.
+    let r = q(&t, r#"SELECT "hello" AS greeting FROM product LIMIT 1"#);
+    assert_eq!(col(&r, "greeting"), [json!("hello")]);
+    let r = q(
+        &t,
+        r#"SELECT p.code FROM project p JOIN employee e ON p.lead = e.email WHERE p.status = "done""#,
+    );
+    assert_eq!(col(&r, "code"), [json!("P3")]);
+    let r = q(
+        &t,
+        r#"SELECT department, COUNT(*) AS n FROM employee WHERE department = "ops" GROUP BY department"#,
+    );
+    assert_eq!(col(&r, "n"), [json!(30)]);
+    // An unquoted unknown name is still an unknown column, and so is a qualified quoted one.
+    let e = err(&t, "SELECT sku FROM product WHERE category = tools");
+    assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
+    let e = err(&t, r#"SELECT sku FROM product WHERE product."tools" = 1"#);
+    assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
+    // Backtick-quoted names are always names: what generated SQL should quote fields with.
+    assert_eq!(
+        skus("SELECT sku FROM product WHERE `category` = 'tools' ORDER BY `sku`"),
+        [json!("A1"), json!("D4")]
+    );
+    let e = err(&t, "SELECT sku FROM product WHERE `tools` = 'tools'");
+    assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn parameters_numbered_and_positional() {
     let (_db, t) = setup();
     let r = t

@@ -267,3 +267,46 @@ fn vector_sql_errors_name_the_problem() {
     let e = code("SELECT name FROM note WHERE _score > 1");
     assert_eq!(e.code(), "UNKNOWN_COLUMN", "{e}");
 }
+
+#[test]
+fn double_quoted_query_texts_are_strings() {
+    let (_db, t) = setup();
+    let single = names(
+        &t,
+        "SELECT name FROM note WHERE embedding.cosine('a furry animal') LIMIT 3",
+    );
+    let double = names(
+        &t,
+        r#"SELECT name FROM note WHERE embedding.cosine("a furry animal") LIMIT 3"#,
+    );
+    assert_eq!(double, single);
+    // Inside the similarity forms a double-quoted token is text even when a column has that name.
+    let by_word = names(
+        &t,
+        "SELECT name FROM note WHERE embedding.cosine('topic') LIMIT 3",
+    );
+    assert_eq!(
+        names(
+            &t,
+            r#"SELECT name FROM note WHERE embedding.cosine("topic") LIMIT 3"#
+        ),
+        by_word
+    );
+    assert_eq!(
+        names(
+            &t,
+            r#"SELECT name FROM note WHERE body.cosine("topic") LIMIT 3"#
+        ),
+        by_word
+    );
+    // With a double-quoted filter value too, as the system remdb replaces writes it.
+    assert_eq!(
+        names(&t, r#"SELECT name FROM note WHERE embedding.cosine("programming") AND topic = "tech" LIMIT 2"#),
+        names(&t, "SELECT name FROM note WHERE embedding.cosine('programming') AND topic = 'tech' LIMIT 2")
+    );
+    let r = t
+        .sql(r#"SELECT name, cosine_similarity(embedding, "fruit") AS s FROM note ORDER BY s DESC LIMIT 1"#, &[])
+        .unwrap();
+    let first = r.column("name").unwrap()[0].as_str().unwrap().to_string();
+    assert!(["banana", "apple"].contains(&first.as_str()), "{first}");
+}

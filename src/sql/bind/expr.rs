@@ -114,6 +114,10 @@ impl Binder<'_, '_> {
         use ast::Expr as A;
         let b = |me: &mut Self, x: &ast::Expr| me.bind(x, ctx).map(Expr::boxed);
         Ok(match e {
+            // SQLite's rule: a double-quoted name that is no column is a string literal.
+            A::Identifier(i) if i.quote_style == Some('"') && !self.names_column(i) => {
+                Expr::Literal(Value::String(i.value.clone()))
+            }
             A::Identifier(i) => self.resolve(std::slice::from_ref(i))?,
             A::CompoundIdentifier(parts) => self.resolve(parts)?,
             A::Value(v) => Expr::Literal(self.literal(&v.value)?),

@@ -241,6 +241,12 @@ impl Binder<'_, '_> {
         }
     }
 
+    /// Whether the lone identifier `name` is a column of any table in FROM (the test of
+    /// SQLite's rule that a double-quoted name which is not a column is a string).
+    pub(super) fn names_column(&self, name: &ast::Ident) -> bool {
+        self.sources.iter().any(|s| s.column(name).is_some())
+    }
+
     /// Top-level `field` of source `s`, followed by the nested `path`.
     fn column(&mut self, s: usize, field: String, path: &[ast::Ident]) -> Expr {
         let slot = self.sources[s].slot(&field);

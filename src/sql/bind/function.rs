@@ -179,7 +179,15 @@ impl Binder<'_, '_> {
 
     /// Registers the query's vector search (one per query) and the `_score` column.
     fn vector_search(&mut self, field: &str, text: &ast::Expr, written: &str) -> Result<()> {
-        let text = match self.constant(text, "the similarity query")? {
+        // The query text is always a string, even double-quoted (`.cosine("cats")`) and even
+        // when a column has that name.
+        let text = match text {
+            ast::Expr::Identifier(i) if i.quote_style == Some('"') => {
+                Value::String(i.value.clone())
+            }
+            other => self.constant(other, "the similarity query")?,
+        };
+        let text = match text {
             Value::String(t) => t,
             other => {
                 return Err(Error::SqlType(format!(
