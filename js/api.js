@@ -86,6 +86,21 @@ function withDeadline(embed, ms) {
   };
 }
 
+/** How long the app's LLM function may take to answer one `ask` request (as REM_LLM_TIMEOUT_MS). */
+const ASK_LLM_TIMEOUT_MS = 60_000;
+
+/** `value`, or what its promise settles to; rejects when that takes longer than `ms`. */
+function settleWithin(value, ms) {
+  if (value === null || typeof value !== 'object' || typeof value.then !== 'function') return Promise.resolve(value);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    Promise.resolve(value).then(
+      (v) => { clearTimeout(timer); resolve(v); },
+      (e) => { clearTimeout(timer); reject(e); },
+    );
+  });
+}
+
 /** The open options with model URLs made absolute (a worker resolves relative ones elsewhere). */
 function absoluteResources(o) {
   const e = o.embedding;
@@ -208,6 +223,17 @@ const METHODS = {
     },
   },
   applyWal: { params: ['entries'], write: true, run: (h, [entries]) => h.applyWal(entries) },
+  ask: {
+    params: ['question', 'options'],
+    // The owner's half of RemDB.ask (below): a new question, or `__resume` with the caller's
+    // answer to the LLM request a session stopped at. Option names are checked in Rust.
+    run: (h, [question, options]) => {
+      const resume = options && options.__resume;
+      if (resume) return h.askResume(resume.session, resume.reply);
+      if (typeof question !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`question` must be a string');
+      return h.askStart(question, options ?? null);
+    },
+  },
   flush: {
     params: [],
     write: true,
@@ -482,6 +508,31 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
     const method = { [name](...given) { return this.call(name, params.map((_, i) => given[i])); } }[name];
     Object.defineProperty(RemDB.prototype, name, { value: method, writable: true, configurable: true });
   }
+
+  /**
+   * `ask(question, options)`: runs in the calling tab, so `options.llm` may be the app's own
+   * async function (`(request) => response`): the session stops at each LLM request, the
+   * function answers it here, and the session resumes where the database runs (this tab,
+   * another tab, or the OPFS worker). A function that throws or does not settle within
+   * `ASK_LLM_TIMEOUT_MS` counts as a failed LLM call: the offline plan answers.
+   */
+  RemDB.prototype.ask = async function ask(question, options) {
+    const o = checkKeys('ask option', options, ['table', 'offline', 'llm', 'maxStages', 'plan', 'budget', 'now']);
+    const fn = typeof o.llm === 'function' ? o.llm : null;
+    const wire = fn ? { ...o, llm: 'caller' } : (o.now instanceof Date ? { ...o, now: o.now.toISOString() } : o);
+    if (fn && wire.now instanceof Date) wire.now = wire.now.toISOString();
+    let step = await this.call('ask', [question, wire]);
+    while (step && step.llm !== undefined) {
+      let reply;
+      try {
+        reply = { response: await settleWithin(fn(step.llm), ASK_LLM_TIMEOUT_MS) };
+      } catch (e) {
+        reply = { error: String((e && e.message) || e) };
+      }
+      step = await this.call('ask', [null, { __resume: { session: step.session, reply } }]);
+    }
+    return step.answer;
+  };
 
   const OPENING = Symbol('opening');
 

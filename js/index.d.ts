@@ -139,6 +139,78 @@ export interface SqlOptions {
   budget?: Budget;
 }
 
+/**
+ * What the app's own LLM function is asked (`ask({llm: async (request) => response})`): the
+ * parts of the prompt, the JSON Schema of the plan, and an OpenAI chat-completions `body` built
+ * from them (its `model` is "default": your backend picks the model and adds its key).
+ */
+export interface AskLlmRequest {
+  provider: 'openai';
+  model: null;
+  system: string;
+  messages: { role: 'user' | 'assistant'; content: string }[];
+  schema: JsonObject;
+  body: JsonObject;
+}
+
+/** An LLM reached with `fetch` from where the database runs. Keys in a page are visible to its users: prefer the function form there. */
+export interface AskLlmHttp {
+  /** `openai:<model>` (any OpenAI-compatible server with `baseUrl`) or `anthropic:<model>`. */
+  provider: string;
+  apiKey?: string;
+  baseUrl?: string;
+  timeoutMs?: number;
+  maxRetries?: number;
+}
+
+export interface AskOptions {
+  /** Answer from this table's rows. */
+  table?: string;
+  /** The offline planner only, even with `llm`. */
+  offline?: boolean;
+  /**
+   * The LLM that plans: an HTTP provider, or your function, which gets an `AskLlmRequest` and
+   * returns the provider's response (an OpenAI or Anthropic response object or its JSON text),
+   * the model's text, or the plan object. Without it the offline planner answers.
+   */
+  llm?: AskLlmHttp | ((request: AskLlmRequest) => Promise<Json> | Json);
+  /** Most stages in the plan (1–3, default 3). */
+  maxStages?: number;
+  /** Return the plan without running it. */
+  plan?: boolean;
+  /** Bounds each query the plan runs (over the database's budget). */
+  budget?: Budget;
+  /** "Now" for time phrases ("last 7 days"); default: the clock, in this host's timezone. */
+  now?: Date | string;
+}
+
+/** One stage of a plan as it ran: its query (SQL with `$n` parameters, a TRAVERSE, a LOOKUP) and rows. */
+export interface AskStage {
+  kind: string;
+  query: string;
+  params?: Json[];
+  rows: number;
+}
+
+/** The answer to `ask`. */
+export interface Answer {
+  status: 'ok' | 'empty' | 'ambiguous' | 'unanswerable' | 'refused' | 'failed';
+  intent: 'entity_lookup' | 'sql' | 'vector' | 'hybrid' | 'graph' | 'aggregate' | null;
+  /** 0 to 1, from grounding, validation, execution and agreement signals (not the LLM's say-so). */
+  confidence: number;
+  /** `offline`, or the LLM that planned. */
+  planner: string;
+  /** The typed plan that ran: `{intent, stages, return, fallback, explanation}`. */
+  plan: JsonObject | null;
+  stages: AskStage[];
+  /** Full rows with `id` and `_table`; a count is one row `{count}`. */
+  rows: JsonObject[];
+  explanation: string;
+  llm_calls: number;
+  /** What the pre-pass found: ids and keys, the time range, linked tables, fields and values. */
+  hints: JsonObject;
+}
+
 export interface ListOptions {
   limit?: number;
   offset?: number;
@@ -311,6 +383,11 @@ export declare class RemDB {
   sql(query: string, params?: Json[] | null, options?: SqlOptions): Promise<JsonObject[]>;
 
   search(table: string, query: string | Float32Array | number[], options?: SearchOptions): Promise<ScoredRow[]>;
+  /**
+   * A question in plain language: a typed, read-only plan from the offline planner (the
+   * default, in wasm everywhere) or an LLM (`options.llm`), run here, with its confidence.
+   */
+  ask(question: string, options?: AskOptions): Promise<Answer>;
   embed(text: string): Promise<Float32Array>;
   embed(texts: string[]): Promise<Float32Array[]>;
   putVector(table: string, id: string, field: string, provider: string, vector: Float32Array | number[]): Promise<void>;

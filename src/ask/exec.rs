@@ -96,8 +96,10 @@ pub(crate) fn rows_of(result: &QueryResult) -> Vec<Row> {
         .collect()
 }
 
+/// A name quoted with backticks: always a name in remdb's SQL, never a string (double quotes
+/// may read as a string when no column has the name).
 fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
+    format!("`{}`", ident.replace('`', "``"))
 }
 
 /// Builds a WHERE clause and its parameters.
@@ -400,7 +402,7 @@ impl Runner<'_> {
                     }
                     (None, _) if count => {
                         format!(
-                            "SELECT COUNT(*) AS \"count\" FROM {}{}",
+                            "SELECT COUNT(*) AS `count` FROM {}{}",
                             quote(table),
                             w.sql()
                         )

@@ -170,6 +170,22 @@ pub struct PlanRequest {
     pub turns: Vec<(String, String)>,
 }
 
+impl PlanRequest {
+    /// The request as the LLM client sends it: the plan's JSON Schema as the structured output.
+    pub fn chat(&self) -> llm::ChatRequest {
+        let mut chat = llm::ChatRequest::new(&self.system, &self.user, "plan", plan_json_schema());
+        for (role, text) in &self.turns {
+            let role = if role == "assistant" {
+                llm::Role::Assistant
+            } else {
+                llm::Role::User
+            };
+            chat.history.push((role, text.clone()));
+        }
+        chat
+    }
+}
+
 /// What an [`AskSession`] needs next.
 #[derive(Debug)]
 pub enum AskStep {
@@ -800,8 +816,8 @@ fn agrees(a: &Plan, b: &Plan) -> bool {
     a.intent == b.intent && shape(a) == shape(b)
 }
 
-/// Sends a plan request to an LLM and returns the model's text.
-pub(crate) type SendPlan<'a> = dyn FnMut(&PlanRequest) -> Result<String> + 'a;
+/// Sends a plan request to an LLM and returns the model's text (a blocking transport).
+pub type SendPlan<'a> = dyn FnMut(&PlanRequest) -> Result<String> + 'a;
 /// Embeds query texts (as queries, by their providers).
 pub(crate) type EmbedTexts<'a> = dyn FnMut(&[QueryText]) -> Result<Vec<Vec<f32>>> + 'a;
 
@@ -877,11 +893,7 @@ pub(crate) fn default_llm() -> Option<String> {
 /// A blocking sender of plan requests to `llm` (`None`: a sender that is never called).
 pub(crate) fn transport(llm: Option<&str>) -> Result<Box<SendPlan<'static>>> {
     match llm {
-        None => Ok(Box::new(|_| {
-            Err(Error::InvalidArgument("no LLM is configured".into()))
-        })),
-        Some(spec) => Err(Error::InvalidArgument(format!(
-            "LLM planner `{spec}`: not wired yet"
-        ))),
+        None => Ok(Box::new(|_| Err(Error::Llm("no LLM is configured".into())))),
+        Some(spec) => llm::plan_sender(spec),
     }
 }

@@ -172,7 +172,8 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word` when it is close enough to be a likely typo or variant
-/// (edit distance at most a third of the word, or a shared singular form).
+/// (at most one edit per three letters, a remainder of two counting as three — `state` is two
+/// edits from `status` — or a shared singular form).
 pub(crate) fn closest<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -187,7 +188,7 @@ pub(crate) fn closest<'a>(
         } else {
             edit_distance(&w, &cl)
         };
-        if d <= (w.chars().count() / 3).max(1) && best.is_none_or(|(bd, _)| d < bd) {
+        if d <= ((w.chars().count() + 1) / 3).max(1) && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }
@@ -384,6 +385,7 @@ mod tests {
         assert_eq!(closest("priorty", ["status", "priority"]), Some("priority"));
         assert_eq!(closest("tickets", ["ticket", "people"]), Some("ticket"));
         assert_eq!(closest("zzz", ["ticket"]), None);
+        assert_eq!(closest("state", ["key", "status"]), Some("status"));
         assert!(suggestion("zzz", &["a", "b"]).contains("known: a, b"));
     }
 }

@@ -12,6 +12,8 @@
 //! - [`remote`]: embedders that answer asynchronously (HTTP; the JavaScript functions of
 //!   [`custom`]) and the async methods that await them (`embedAsync`, `searchAsync`, `sqlAsync`,
 //!   `embeddingsIdle`), and the async drain of queued work;
+//! - [`ask`]: natural-language questions (`askStart`, `askResume`): sessions that await async
+//!   embedders, `fetch` to an LLM, or the app's own LLM function;
 //! - [`custom`]: `custom:NAME` providers backed by a JavaScript function (`useCustomEmbedder`);
 //! - [`convert`]: JS values to and from Rust, and remdb errors as JS errors.
 //!
@@ -21,6 +23,7 @@
 //! bad input: malformed values and numbers become `INVALID_ARGUMENT` errors. The npm package's
 //! `RemDB` class (js/api.js) wraps this one; js/api-list.json lists the operations of every face.
 
+mod ask;
 mod convert;
 mod custom;
 mod entities;

@@ -104,7 +104,7 @@ impl RemDb {
 
 /// The vectors of `texts`: from the cache, from their async provider (then cached), or
 /// computed in place by a synchronous one.
-async fn query_vectors(
+pub(super) async fn query_vectors(
     tenant: &crate::store::TenantStore,
     remote: &AsyncEmbedders,
     cache: &Rc<RefCell<QueryCache>>,

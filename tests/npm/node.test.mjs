@@ -1102,3 +1102,123 @@ test('remdb/full: a missing model file rejects with EMBEDDING; the core build ha
     embedding: { model: join(MODEL_DIR, 'model.onnx'), tokenizer: join(MODEL_DIR, 'tokenizer.json') },
   }), 'EMBEDDING');
 });
+
+const TICKET = {
+  title: 'Ticket',
+  type: 'object',
+  properties: { key: { type: 'string' }, status: { enum: ['open', 'closed'] }, opened_at: { type: 'string', format: 'date-time' } },
+  required: ['key', 'status'],
+  json_schema_extra: { short_name: 'tickets', key_field: 'key', indexed_fields: ['status'] },
+};
+
+async function ticketDb() {
+  const db = await RemDB.open({});
+  await db.registerSchema(TICKET);
+  await db.insertMany('tickets', [
+    { key: 'TAP-1', status: 'open', opened_at: '2026-06-12T10:00:00Z' },
+    { key: 'TAP-2', status: 'closed', opened_at: '2026-05-02T10:00:00Z' },
+    { key: 'TAP-3', status: 'open', opened_at: '2026-04-01T10:00:00Z' },
+  ]);
+  return db;
+}
+
+/** A plan answering "open tickets", as an LLM would return it. */
+const OPEN_TICKETS_PLAN = {
+  intent: 'sql',
+  stages: [{ kind: 'select', table: 'tickets', filters: [{ field: 'status', op: 'eq', value: 'open' }], time: null, from_previous: false, group_by: null, aggregate: null, order_by: null, limit: null }],
+  return: 'rows',
+  fallback: null,
+  explanation: 'open tickets',
+};
+
+test('ask: the offline planner answers in wasm — counts, time phrases, lookups, refusals write nothing', async () => {
+  const db = await ticketDb();
+  const now = '2026-06-15T12:00:00Z';
+  const count = await db.ask('how many open tickets', { now });
+  assert.equal(count.status, 'ok');
+  assert.equal(count.planner, 'offline');
+  assert.deepEqual(count.rows, [{ count: 2 }]);
+  assert.ok(count.confidence >= 0.7, String(count.confidence));
+  const recent = await db.ask('tickets opened in the last 7 days', { now: new Date(now) });
+  assert.deepEqual(recent.rows.map((r) => r.key), ['TAP-1']);
+  assert.equal(recent.stages[0].params.length, 2);
+  const one = await db.ask('tap 3');
+  assert.equal(one.intent, 'entity_lookup');
+  assert.equal(one.rows[0]._table, 'tickets');
+  const seq = await db.walSeq();
+  const refused = await db.ask('delete all closed tickets');
+  assert.equal(refused.status, 'refused');
+  assert.equal(await db.walSeq(), seq);
+  const plan = await db.ask('open tickets', { plan: true });
+  assert.equal(plan.plan.stages[0].kind, 'select');
+  assert.deepEqual(plan.rows, []);
+  await assert.rejects(db.ask('open tickets', { tabel: 'x' }), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(db.ask('open tickets', { table: 'nope' }), (e) => e.code === 'UNKNOWN_TABLE');
+  await assert.rejects(db.ask('x'.repeat(5000)), (e) => e.code === 'LIMIT');
+  await db.close();
+});
+
+test('ask: an app function answers the LLM request (OpenAI body, plan object, repair), failures fall back to offline', async () => {
+  const db = await ticketDb();
+  const requests = [];
+  const answers = [
+    // A hallucinated column first: the session sends one repair request carrying the error.
+    { choices: [{ message: { role: 'assistant', content: JSON.stringify({ ...OPEN_TICKETS_PLAN, stages: [{ ...OPEN_TICKETS_PLAN.stages[0], filters: [{ field: 'state', op: 'eq', value: 'open' }] }] }) }, finish_reason: 'stop' }] },
+    OPEN_TICKETS_PLAN,
+  ];
+  const a = await db.ask('which tickets still need work', { llm: async (request) => { requests.push(request); return answers.shift(); } });
+  assert.equal(a.status, 'ok', a.explanation);
+  assert.equal(a.planner, 'caller');
+  assert.equal(a.llm_calls, 2);
+  assert.deepEqual(a.rows.map((r) => r.key).sort(), ['TAP-1', 'TAP-3']);
+  assert.equal(requests.length, 2);
+  assert.equal(requests[0].body.response_format.type, 'json_schema');
+  assert.equal(requests[0].body.temperature, 0);
+  assert.ok(requests[0].messages[0].content.includes('which tickets still need work'));
+  assert.ok(requests[0].system.includes('read-only'));
+  assert.equal(requests[1].messages.length, 3);
+  assert.match(requests[1].messages[2].content, /unknown field `state`.*did you mean `status`/);
+  // A throwing function: the offline plan answers and says why.
+  const b = await db.ask('open tickets', { llm: async () => { throw new Error('backend down'); } });
+  assert.equal(b.planner, 'offline');
+  assert.match(b.explanation, /backend down/);
+  assert.deepEqual(b.rows.map((r) => r.key).sort(), ['TAP-1', 'TAP-3']);
+  // A plan that asks for a write is refused.
+  const seq = await db.walSeq();
+  const c = await db.ask('tidy up', { llm: () => ({ intent: 'sql', stages: [{ kind: 'delete', table: 'tickets' }] }) });
+  assert.equal(c.status, 'refused');
+  assert.equal(await db.walSeq(), seq);
+  await db.close();
+});
+
+test('ask: an OpenAI-compatible server on 127.0.0.1 plans through fetch from wasm (key header, strict schema)', async () => {
+  const { createServer } = await import('node:http');
+  const seen = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      seen.push({ url: req.url, auth: req.headers.authorization, body: JSON.parse(body) });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: JSON.stringify(OPEN_TICKETS_PLAN) } }] }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const db = await ticketDb();
+    const baseUrl = `http://127.0.0.1:${server.address().port}/v1`;
+    const a = await db.ask('tickets that are still open', { llm: { provider: 'openai:gpt-4o-mini', apiKey: 'sk-test', baseUrl } });
+    assert.equal(a.status, 'ok', a.explanation);
+    assert.equal(a.planner, 'openai:gpt-4o-mini');
+    assert.equal(a.llm_calls, 1);
+    assert.deepEqual(a.rows.map((r) => r.key).sort(), ['TAP-1', 'TAP-3']);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].url, '/v1/chat/completions');
+    assert.equal(seen[0].auth, 'Bearer sk-test');
+    assert.equal(seen[0].body.model, 'gpt-4o-mini');
+    assert.equal(seen[0].body.response_format.json_schema.strict, true);
+    await db.close();
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

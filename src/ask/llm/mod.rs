@@ -856,6 +856,7 @@ pub fn parse_retry_after(ms: Option<&str>, seconds: Option<&str>) -> Option<Dura
 #[cfg_attr(not(target_arch = "wasm32"), path = "native.rs")]
 #[cfg_attr(target_arch = "wasm32", path = "wasm.rs")]
 mod transport;
+pub(crate) use self::transport::plan_sender;
 
 #[cfg(test)]
 mod tests;

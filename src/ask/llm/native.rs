@@ -86,3 +86,12 @@ impl LlmClient {
         })
     }
 }
+
+/// A blocking sender of `ask`'s plan requests to the LLM `spec` names, configured from the
+/// environment (`Tenant::ask` drives its session with it).
+pub(crate) fn plan_sender(spec: &str) -> Result<Box<crate::ask::SendPlan<'static>>> {
+    let client = LlmClient::from_spec(&super::LlmSpec::parse(spec)?)?;
+    Ok(Box::new(move |req: &crate::ask::PlanRequest| {
+        client.complete(&req.chat())
+    }))
+}

@@ -110,3 +110,11 @@ async fn sleep(delay: Duration) -> Result<()> {
         .map(|_| ())
         .map_err(|_| Error::Llm("waiting to retry failed".into()))
 }
+
+/// wasm32 cannot block on HTTP: `Tenant::ask` with an LLM fails here; the JS face drives the
+/// session and awaits [`LlmClient::complete_async`].
+pub(crate) fn plan_sender(spec: &str) -> Result<Box<crate::ask::SendPlan<'static>>> {
+    Err(Error::Llm(format!(
+        "{spec}: an LLM cannot be called synchronously on wasm32; ask through the JS face (db.ask)"
+    )))
+}
