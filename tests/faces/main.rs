@@ -13,6 +13,8 @@ mod api_parity;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod cli_ask_llm;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli_graph;
 #[cfg(not(target_arch = "wasm32"))]
 mod crash_cli;
