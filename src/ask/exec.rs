@@ -288,6 +288,7 @@ impl Runner<'_> {
                     },
                     self.vectors,
                     false,
+                    true,
                     &mut out,
                 );
             }
@@ -320,6 +321,7 @@ impl Runner<'_> {
                     },
                     self.vectors,
                     self.embed_inline,
+                    true,
                     &mut pending,
                 )?;
                 if found.status == LookupStatus::NotFound && !pending.is_empty() {
@@ -558,6 +560,7 @@ impl Runner<'_> {
                     &LookupOptions::default(),
                     self.vectors,
                     self.embed_inline,
+                    true,
                     &mut pending,
                 )?;
                 let (Some(from), Some(dest)) = (ids.first(), target.candidates.first()) else {

@@ -4,10 +4,10 @@
 //! on the rung that answers make the result `ambiguous`.
 //!
 //! The name-like fields of a table are its key field and whichever of [`NAME_FIELDS`] it
-//! declares. Tables of at most [`SCAN_ROWS`] rows are read once for the normalised, prefix and
-//! fuzzy rungs; larger tables use their indexes there (distinct values of indexed name-like
-//! fields, at most [`INDEX_VALUES`] per field), so a lookup's cost is bounded whatever the size
-//! of the tenant.
+//! declares. The normalised, prefix and fuzzy rungs read the tenant's name catalog
+//! (`catalog.rs`: every name of tables of at most 20,000 rows, the distinct indexed names of
+//! larger ones, at most 5,000 per field; cached until the next write), so a
+//! lookup costs a few map probes whatever the size of the tenant.
 
 use std::collections::BTreeMap;
 
@@ -36,10 +36,6 @@ pub const NAME_FIELDS: [&str; 12] = [
     "username",
     "employee_id",
 ];
-/// Largest table read row by row for the fuzzier rungs.
-pub const SCAN_ROWS: u64 = 20_000;
-/// Most distinct values read from one index for the fuzzier rungs of larger tables.
-pub const INDEX_VALUES: usize = 5_000;
 /// Least trigram similarity for a fuzzy match.
 pub const FUZZY_MIN: f64 = 0.45;
 /// Least cosine similarity for the vector rung.
@@ -139,18 +135,10 @@ pub(crate) fn name_fields(schema: &TableSchema) -> Vec<String> {
     fields
 }
 
-/// The strings of a field's value (an array field gives each string element).
-fn strings(value: Option<&Value>) -> Vec<&str> {
-    match value {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// Runs the ladder for `text` over `schemas`. `vectors` supplies query vectors for the vector
-/// rung; when `embed_inline` is false and a vector is missing, the vector rung is skipped and
-/// the needed `(provider, text)` pairs are returned in `pending`.
+/// rung (run only with `vector_rung`); when `embed_inline` is false and a vector is missing,
+/// the vector rung is skipped and the needed `(provider, text)` pairs are returned in
+/// `pending`.
 pub(crate) fn lookup_fuzzy(
     store: &TenantStore,
     schemas: &BTreeMap<String, TableSchema>,
@@ -158,6 +146,7 @@ pub(crate) fn lookup_fuzzy(
     options: &LookupOptions,
     vectors: &QueryVectors,
     embed_inline: bool,
+    vector_rung: bool,
     pending: &mut Vec<crate::sql::QueryText>,
 ) -> Result<Lookup> {
     let limit = options.limit.unwrap_or(5).clamp(1, 100);
@@ -214,51 +203,49 @@ pub(crate) fn lookup_fuzzy(
             }
         }
     }
-    // 4–6. normalised, prefix, fuzzy: one pass over small tables, indexes of large ones.
+    // 4–6. normalised, prefix, fuzzy: through the tenant's name catalog.
+    let cat = super::catalog::catalog(store, schemas)?;
+    let allowed = |t: &str| tables.iter().any(|s| s.name == t);
     let wanted = fold(text);
-    let mut fuzzy: Vec<Candidate> = Vec::new();
-    for schema in &tables {
-        let fields = name_fields(schema);
-        if fields.is_empty() {
-            continue;
+    let mut matched: Vec<(&super::catalog::Name, Rung, f64)> = Vec::new();
+    for n in cat.exact(text).filter(|n| allowed(&n.table)) {
+        matched.push((n, Rung::Exact, 1.0));
+    }
+    if !wanted.is_empty() {
+        for n in cat.prefixed(&wanted, 200).filter(|n| allowed(&n.table)) {
+            if let Some((rung, score)) = judge(&wanted, text, &n.value) {
+                matched.push((n, rung, score));
+            }
         }
-        let rows = store.count(&schema.name, false)?;
-        if rows <= SCAN_ROWS {
-            store.for_each_row(&schema.name, false, |id, row| {
-                for field in &fields {
-                    for value in strings(row.get(field)) {
-                        if let Some((rung, score)) = judge(&wanted, text, value) {
-                            let c =
-                                candidate(&schema.name, id, rung, field, value, score, row.clone());
-                            fuzzy.push(c);
-                        }
-                    }
+    }
+    if matched.is_empty() && wanted.chars().count() >= 3 {
+        for (n, score) in cat.similar(&wanted, FUZZY_MIN, 50) {
+            if allowed(&n.table) {
+                matched.push((n, Rung::Fuzzy, score));
+            }
+        }
+    }
+    matched.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.total_cmp(&a.2)));
+    let mut fuzzy: Vec<Candidate> = Vec::new();
+    for (n, rung, score) in matched.into_iter().take(4 * limit) {
+        match n.id {
+            Some(id) => {
+                if let Some(row) = store.get(&id.to_string())? {
+                    fuzzy.push(candidate(
+                        &n.table, id, rung, &n.field, &n.value, score, row,
+                    ));
                 }
-                true
-            })?;
-        } else {
-            for field in fields.iter().filter(|f| schema.indexed_fields.contains(f)) {
-                let (values, _) =
-                    store.distinct_index_strings(&schema.name, field, INDEX_VALUES)?;
-                for value in values {
-                    if let Some((rung, score)) = judge(&wanted, text, &value) {
-                        let q = IndexQuery::Eq(Value::String(value.clone()));
-                        for (id, row) in store
-                            .index_lookup(&schema.name, field, &q, false)?
-                            .into_iter()
-                            .take(limit)
-                        {
-                            fuzzy.push(candidate(
-                                &schema.name,
-                                id,
-                                rung,
-                                field,
-                                &value,
-                                score,
-                                row,
-                            ));
-                        }
-                    }
+            }
+            None => {
+                let q = IndexQuery::Eq(Value::String(n.value.clone()));
+                for (id, row) in store
+                    .index_lookup(&n.table, &n.field, &q, false)?
+                    .into_iter()
+                    .take(limit)
+                {
+                    fuzzy.push(candidate(
+                        &n.table, id, rung, &n.field, &n.value, score, row,
+                    ));
                 }
             }
         }
@@ -269,6 +256,9 @@ pub(crate) fn lookup_fuzzy(
         return Ok(finish(found, limit));
     }
     // 7. vector search over tables with embedded fields.
+    if !vector_rung {
+        return Ok(finish(found, limit));
+    }
     for schema in tables.iter().filter(|s| !s.embedding_fields.is_empty()) {
         let query = format!(
             "SELECT * FROM \"{}\" WHERE embedding.cosine($1) LIMIT 3",

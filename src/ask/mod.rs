@@ -20,6 +20,7 @@
 //! found → confidence from signals (`score.rs`). At most 3 executed stages and 3 LLM calls per
 //! question.
 
+mod catalog;
 mod dictionary;
 mod exec;
 pub mod llm;
@@ -878,6 +879,7 @@ pub(crate) fn lookup(store: &TenantStore, text: &str, options: &LookupOptions) -
         text,
         options,
         &QueryVectors::new(),
+        true,
         true,
         &mut pending,
     )

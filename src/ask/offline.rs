@@ -196,6 +196,7 @@ impl Planner<'_> {
             },
             self.vectors,
             false,
+            false,
             &mut pending,
         )
     }
