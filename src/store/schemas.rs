@@ -4,9 +4,8 @@ use serde_json::Value;
 
 use super::builtin::builtin_schemas;
 use super::schema::{Category, CompiledSchema, StoredSchema, TableSchema};
-use super::{compile_stored, TenantStore};
+use super::TenantStore;
 use crate::error::{Error, Result};
-use crate::kv::Direction;
 
 impl TenantStore {
     /// Registers a JSON Schema as a table (or replaces the table's schema) and returns what was
@@ -46,18 +45,14 @@ impl TenantStore {
         Ok(self.compiled_schema(table)?.info.clone())
     }
 
-    /// Every table schema, by name, optionally only those of one category.
+    /// Every table schema, by name, optionally only those of one category. Read through the
+    /// compiled-schema cache, so listing compiles each schema at most once.
     pub(crate) fn schemas(&self, category: Option<Category>) -> Result<Vec<TableSchema>> {
         let mut out = Vec::new();
-        for pair in self
-            .store
-            .kv()
-            .scan(&self.keys.schemas(), Direction::Forward)?
-        {
-            let (_, raw) = pair?;
-            let info = compile_stored(&raw)?.info;
+        for table in self.table_names()? {
+            let info = &self.compiled_schema(&table)?.info;
             if category.is_none_or(|c| c == info.category) {
-                out.push(info);
+                out.push(info.clone());
             }
         }
         Ok(out)
