@@ -299,6 +299,15 @@ impl RemDb {
             return Ok(js_sys::Promise::resolve(&nothing));
         }
         let options = search_options(opts, ids)?;
+        if options.mode == crate::vector::SearchMode::Keyword {
+            // Keyword search embeds nothing.
+            let query = crate::vector::SearchQuery::Text(text);
+            let found = self
+                .tenant
+                .search_json(table, query, &options)
+                .map_err(js_error)?;
+            return Ok(js_sys::Promise::resolve(&json_to_js(&found)?));
+        }
         let schema = self
             .tenant
             .store()
