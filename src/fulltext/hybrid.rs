@@ -65,7 +65,7 @@ fn text_of(query: &SearchQuery, mode: SearchMode) -> Result<&str> {
 fn keyword_hits(
     t: &TenantStore,
     table: &str,
-    text: &str,
+    (text, field): (&str, Option<&str>),
     o: &SearchOptions,
     top_k: usize,
 ) -> Result<Vec<SearchHit>> {
@@ -74,7 +74,7 @@ fn keyword_hits(
     let req = KeywordRequest {
         table,
         text,
-        field: o.field.as_deref(),
+        field,
         filter: o.filter.as_ref(),
         top_k,
     };
@@ -127,7 +127,9 @@ pub(crate) fn search_json(
     serde_json::to_string(&rows).map_err(|e| Error::storage(e.to_string()))
 }
 
-/// Runs a search in `o.mode`.
+/// Runs a search in `o.mode`: `query` is searched by vector, by keyword (text only; the
+/// `field` option names a full-text field), or both (the vector side then searches every
+/// embedded field).
 pub(crate) fn search(
     t: &TenantStore,
     table: &str,
@@ -135,25 +137,78 @@ pub(crate) fn search(
     o: &SearchOptions,
 ) -> Result<Vec<SearchHit>> {
     check(o)?;
-    let mut hits = match o.mode {
+    let sides = match o.mode {
         SearchMode::Vector => return t.search(table, query, o),
-        SearchMode::Keyword => keyword_hits(t, table, text_of(&query, o.mode)?, o, o.top_k)?,
+        SearchMode::Keyword => Sides {
+            vector: None,
+            keyword: Some((text_of(&query, o.mode)?.to_string(), o.field.clone())),
+        },
         SearchMode::Hybrid => {
             let text = text_of(&query, o.mode)?.to_string();
-            let n = depth(o.top_k);
-            // The field option names a full-text field on the keyword side only.
-            let vector_options = SearchOptions {
-                top_k: n,
-                min_score: None,
-                mode: SearchMode::Vector,
-                alpha: None,
-                field: None,
+            Sides {
+                vector: Some((query, None)),
+                keyword: Some((text, o.field.clone())),
+            }
+        }
+    };
+    run(t, table, sides, o)
+}
+
+/// The searches one ranked search runs: a vector query and its embedded field (`None`: all),
+/// and a keyword query and its full-text field (`None`: all). Both: hybrid.
+pub(crate) struct Sides {
+    pub(crate) vector: Option<(SearchQuery, Option<String>)>,
+    pub(crate) keyword: Option<(String, Option<String>)>,
+}
+
+/// Runs the searches of `sides` under `o` (its `top_k`, filter, `min_score`, `alpha`; its
+/// `mode` and `field` are not read) and fuses them when there are two.
+pub(crate) fn run(
+    t: &TenantStore,
+    table: &str,
+    sides: Sides,
+    o: &SearchOptions,
+) -> Result<Vec<SearchHit>> {
+    let vector_options = |top_k: usize, field: Option<String>| SearchOptions {
+        top_k,
+        mode: SearchMode::Vector,
+        alpha: None,
+        field,
+        ..o.clone()
+    };
+    let mut hits = match sides {
+        Sides {
+            vector: Some((query, field)),
+            keyword: None,
+        } => t.search(table, query, &vector_options(o.top_k, field))?,
+        Sides {
+            vector: None,
+            keyword: Some((text, field)),
+        } => keyword_hits(t, table, (&text, field.as_deref()), o, o.top_k)?,
+        Sides {
+            vector: Some((query, vfield)),
+            keyword: Some((text, kfield)),
+        } => {
+            check(&SearchOptions {
+                mode: SearchMode::Hybrid,
                 ..o.clone()
-            };
-            let vector = t.search(table, SearchQuery::Text(text.clone()), &vector_options)?;
-            let keyword = keyword_hits(t, table, &text, o, n)?;
+            })?;
+            let n = depth(o.top_k);
+            let vector = t.search(
+                table,
+                query,
+                &SearchOptions {
+                    min_score: None,
+                    ..vector_options(n, vfield)
+                },
+            )?;
+            let keyword = keyword_hits(t, table, (&text, kfield.as_deref()), o, n)?;
             fuse(vector, keyword, o.alpha)
         }
+        Sides {
+            vector: None,
+            keyword: None,
+        } => Vec::new(),
     };
     if let Some(m) = o.min_score {
         hits.retain(|h| h.score >= m);
