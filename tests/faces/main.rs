@@ -17,6 +17,8 @@ mod cli_ask_llm;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_graph;
 #[cfg(not(target_arch = "wasm32"))]
+mod cli_search_modes;
+#[cfg(not(target_arch = "wasm32"))]
 mod crash_cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod hostile_cli;
