@@ -165,7 +165,10 @@ fn main() {
         .unwrap_or(100_000);
     let (chunks, queries) = corpus(n);
     let text_mb = chunks.iter().map(String::len).sum::<usize>() as f64 / 1e6;
-    println!("corpus: {n} chunks, {text_mb:.1} MB of text, {} queries × {ROUNDS} rounds", queries.len());
+    println!(
+        "corpus: {n} chunks, {text_mb:.1} MB of text, {} queries × {ROUNDS} rounds",
+        queries.len()
+    );
 
     // remdb, redb on disk: with and without the index (for its size).
     let tmp = tempfile::tempdir().unwrap();
@@ -203,7 +206,9 @@ fn main() {
     for batch in chunks.chunks(1000) {
         let tx = conn.unchecked_transaction().unwrap();
         {
-            let mut ins = tx.prepare_cached("INSERT INTO chunks(content) VALUES (?1)").unwrap();
+            let mut ins = tx
+                .prepare_cached("INSERT INTO chunks(content) VALUES (?1)")
+                .unwrap();
             for c in batch {
                 ins.execute([c]).unwrap();
             }
@@ -214,10 +219,19 @@ fn main() {
     let mut stmt = conn
         .prepare("SELECT rowid, content, bm25(chunks) FROM chunks WHERE chunks MATCH ?1 ORDER BY rank LIMIT 10")
         .unwrap();
-    let fts_queries: Vec<String> = queries.iter().map(|q| q.split(' ').collect::<Vec<_>>().join(" OR ")).collect();
+    let fts_queries: Vec<String> = queries
+        .iter()
+        .map(|q| q.split(' ').collect::<Vec<_>>().join(" OR "))
+        .collect();
     let run = |stmt: &mut rusqlite::Statement<'_>, q: &str| -> usize {
         let rows = stmt
-            .query_map([q], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?)))
+            .query_map([q], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, f64>(2)?,
+                ))
+            })
             .unwrap();
         rows.map(|r| r.unwrap()).count()
     };
@@ -238,11 +252,15 @@ fn main() {
     // FTS5's index alone: a contentless table of the same text.
     let idx_path = tmp.path().join("fts-index.sqlite");
     let conn = rusqlite::Connection::open(&idx_path).unwrap();
-    conn.execute_batch("CREATE VIRTUAL TABLE chunks USING fts5(content, content='', tokenize='unicode61');")
-        .unwrap();
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE chunks USING fts5(content, content='', tokenize='unicode61');",
+    )
+    .unwrap();
     let tx = conn.unchecked_transaction().unwrap();
     {
-        let mut ins = tx.prepare("INSERT INTO chunks(rowid, content) VALUES (?1, ?2)").unwrap();
+        let mut ins = tx
+            .prepare("INSERT INTO chunks(rowid, content) VALUES (?1, ?2)")
+            .unwrap();
         for (i, c) in chunks.iter().enumerate() {
             ins.execute(rusqlite::params![i as i64 + 1, c]).unwrap();
         }

@@ -108,7 +108,13 @@ pub(crate) fn search_json(
         check(o)?;
         return t.search_json(table, query, o);
     }
-    let rows: Vec<serde_json::Value> = search(t, table, query, o)?
+    hits_json(search(t, table, query, o)?)
+}
+
+/// Hits as one JSON array of rows, each with `_score` (and `_vector_score`/`_keyword_score`
+/// where known).
+pub(crate) fn hits_json(hits: Vec<SearchHit>) -> Result<String> {
+    let rows: Vec<serde_json::Value> = hits
         .into_iter()
         .map(|h| {
             let mut row = h.row;

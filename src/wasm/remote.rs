@@ -343,11 +343,19 @@ impl RemDb {
                 .map_err(js_error)?
                 .pop()
                 .unwrap_or_default();
-            json_to_js(
-                &tenant
-                    .search_json(&table, crate::vector::SearchQuery::Vector(v), &options)
-                    .map_err(js_error)?,
-            )
+            let query = crate::vector::SearchQuery::Vector(v);
+            let found = if options.mode == crate::vector::SearchMode::Hybrid {
+                // The vector side takes the awaited vector, the keyword side the text.
+                let sides = crate::fulltext::hybrid::Sides {
+                    vector: Some((query, None)),
+                    keyword: Some((text, options.field.clone())),
+                };
+                crate::fulltext::hybrid::run(tenant.store(), &table, sides, &options)
+                    .and_then(crate::fulltext::hybrid::hits_json)
+            } else {
+                tenant.search_json(&table, query, &options)
+            };
+            json_to_js(&found.map_err(js_error)?)
         }))
     }
 
