@@ -30,3 +30,4 @@ mod hostile_cli_budget;
 mod wasm_harness;
 mod wasm_custom_embedder;
 mod wasm_face;
+mod wasm_keyword_search;
