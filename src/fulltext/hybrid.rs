@@ -1,5 +1,5 @@
 //! [`Tenant::search`](crate::Tenant::search) in every [`SearchMode`]: vector search (the vector
-//! layer), keyword search (BM25, [`super::keyword_search`]), or both fused.
+//! layer), keyword search (BM25, this module's parent), or both fused.
 //!
 //! Hybrid search asks each side for `max(top_k, 10) × 4` candidates (at most
 //! [`MAX_TOP_K`]) under the same filter and fuses the two rankings: by default with
