@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::KeywordRequest;
+use crate::budget::Meter;
 use crate::error::{Error, Result};
 use crate::store::{decode_row_value, Row, TenantStore};
 use crate::vector::{ScoreParts, SearchHit, SearchMode, SearchOptions, SearchQuery, MAX_TOP_K};
@@ -68,9 +69,9 @@ fn keyword_hits(
     (text, field): (&str, Option<&str>),
     o: &SearchOptions,
     top_k: usize,
+    meter: &Meter,
 ) -> Result<Vec<SearchHit>> {
     let snap = t.snapshot()?;
-    let meter = super::meter();
     let req = KeywordRequest {
         table,
         text,
@@ -78,7 +79,7 @@ fn keyword_hits(
         filter: o.filter.as_ref(),
         top_k,
     };
-    let ranked = super::keyword_search(t, &*snap, &req, &meter)?;
+    let ranked = super::keyword_search(t, &*snap, &req, meter)?;
     let mut hits = Vec::with_capacity(ranked.len());
     for (id, score) in ranked {
         if let Some(value) = snap.get(&t.store_keys().row(table, &id))? {
@@ -157,7 +158,7 @@ pub(crate) fn search(
             }
         }
     };
-    run(t, table, sides, o)
+    run(t, table, sides, o, &super::meter())
 }
 
 /// The searches one ranked search runs: a vector query and its embedded field (`None`: all),
@@ -168,12 +169,14 @@ pub(crate) struct Sides {
 }
 
 /// Runs the searches of `sides` under `o` (its `top_k`, filter, `min_score`, `alpha`; its
-/// `mode` and `field` are not read) and fuses them when there are two.
+/// `mode` and `field` are not read) and fuses them when there are two. The keyword side counts
+/// each posting it reads as a row examined on `meter`, and its candidates as memory held.
 pub(crate) fn run(
     t: &TenantStore,
     table: &str,
     sides: Sides,
     o: &SearchOptions,
+    meter: &Meter,
 ) -> Result<Vec<SearchHit>> {
     let vector_options = |top_k: usize, field: Option<String>| SearchOptions {
         top_k,
@@ -190,7 +193,7 @@ pub(crate) fn run(
         Sides {
             vector: None,
             keyword: Some((text, field)),
-        } => keyword_hits(t, table, (&text, field.as_deref()), o, o.top_k)?,
+        } => keyword_hits(t, table, (&text, field.as_deref()), o, o.top_k, meter)?,
         Sides {
             vector: Some((query, vfield)),
             keyword: Some((text, kfield)),
@@ -208,7 +211,7 @@ pub(crate) fn run(
                     ..vector_options(n, vfield)
                 },
             )?;
-            let keyword = keyword_hits(t, table, (&text, kfield.as_deref()), o, n)?;
+            let keyword = keyword_hits(t, table, (&text, kfield.as_deref()), o, n, meter)?;
             fuse(vector, keyword, o.alpha)
         }
         Sides {

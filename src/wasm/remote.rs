@@ -350,7 +350,8 @@ impl RemDb {
                     vector: Some((query, None)),
                     keyword: Some((text, options.field.clone())),
                 };
-                crate::fulltext::hybrid::run(tenant.store(), &table, sides, &options)
+                let meter = crate::fulltext::meter();
+                crate::fulltext::hybrid::run(tenant.store(), &table, sides, &options, &meter)
                     .and_then(crate::fulltext::hybrid::hits_json)
             } else {
                 tenant.search_json(&table, query, &options)

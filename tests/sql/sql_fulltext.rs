@@ -182,6 +182,26 @@ fn full_text_errors_are_typed() {
         .sql("SELECT key FROM doc WHERE body MATCH $1", &[json!("fox")])
         .unwrap();
     assert_eq!(r.rows.len(), 20);
+    // The statement's budget counts the postings a full-text search reads.
+    let budget = remdb::Budget {
+        max_rows_examined: Some(15),
+        ..remdb::Budget::default()
+    };
+    let err = t
+        .sql_with("SELECT key FROM doc WHERE body MATCH 'fox'", &[], &budget)
+        .unwrap_err();
+    assert_eq!(err.code(), "LIMIT", "20 postings of `fox` > 15 rows");
+    let small = remdb::Budget {
+        max_rows_examined: Some(25),
+        ..remdb::Budget::default()
+    };
+    assert_eq!(
+        t.sql_with("SELECT key FROM doc WHERE body MATCH 'quick'", &[], &small)
+            .unwrap()
+            .rows
+            .len(),
+        10
+    );
     t.register_schema(
         json!({"title": "Plain", "type": "object", "properties": {"a": {"type": "string"}}}),
     )

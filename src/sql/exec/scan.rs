@@ -176,7 +176,7 @@ fn vector_scan(
             .as_ref()
             .map(|k| (k.text.clone(), k.field.clone())),
     };
-    let hits = crate::fulltext::hybrid::run(reader.tenant(), &plan.table, sides, &options)?;
+    let hits = crate::fulltext::hybrid::run(reader.tenant(), &plan.table, sides, &options, meter)?;
     for hit in hits {
         meter.examine(1)?;
         let json = serde_json::to_vec(&hit.row).map_err(Error::storage)?;
