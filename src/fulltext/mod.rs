@@ -76,8 +76,13 @@ pub(crate) fn fields_of(
     let schema = t.compiled_schema(table)?;
     let all = &schema.info.fulltext_fields;
     if all.is_empty() {
+        let how = if crate::store::BUILTIN_TABLES.contains(&table) {
+            "it was created before full-text search: run init to add its built-in full-text fields"
+        } else {
+            "add them to its schema to search it by keyword"
+        };
         return Err(Error::InvalidArgument(format!(
-            "table `{table}` has no `fulltext_fields`: add them to its schema to search it by keyword"
+            "table `{table}` has no `fulltext_fields`: {how}"
         )));
     }
     let fields = match field {

@@ -319,12 +319,9 @@ fn an_older_database_gains_the_index_when_init_runs_again() {
         json!({"name": "Disk errors", "content": "E1234 disk full", "uri": "a"}),
     )
     .unwrap();
-    assert_eq!(
-        t.search("resources", "e1234", &keyword(5))
-            .unwrap_err()
-            .code(),
-        "INVALID_ARGUMENT"
-    );
+    let err = t.search("resources", "e1234", &keyword(5)).unwrap_err();
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+    assert!(err.to_string().contains("run init"), "{err}");
     let seq = t.wal().seq().unwrap();
     t.init().unwrap();
     assert!(
