@@ -112,7 +112,7 @@ function absoluteResources(o) {
   return { ...o, embedding };
 }
 
-const SEARCH_OPTIONS = ['topK', 'minScore', 'where', 'params', 'field', 'provider', 'alt', 'ef', 'includeDeleted'];
+const SEARCH_OPTIONS = ['topK', 'minScore', 'where', 'params', 'field', 'provider', 'alt', 'ef', 'includeDeleted', 'mode', 'alpha'];
 
 /** An optional string argument (`cycles`' id, `optimizeVectors`' table): null and undefined are none. */
 function optionalString(what, value) {

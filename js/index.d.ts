@@ -229,10 +229,17 @@ export interface SearchOptions {
   alt?: boolean;
   ef?: number;
   includeDeleted?: boolean;
+  /** `vector` (default): by similarity; `keyword`: BM25 over the table's `fulltext_fields` (no
+   * embedder needed; `field` names one full-text field); `hybrid`: both, fused. */
+  mode?: 'vector' | 'keyword' | 'hybrid';
+  /** Hybrid only: weigh normalised scores `alpha × vector + (1 − alpha) × BM25` instead of
+   * reciprocal-rank fusion. */
+  alpha?: number;
 }
 
-/** A search result: the row plus its similarity (higher is closer). */
-export type ScoredRow = Row & { _score: number };
+/** A search result: the row plus its score (higher is better: similarity, BM25, or the fused
+ * hybrid score, with each side's score in hybrid mode where the row was found by it). */
+export type ScoredRow = Row & { _score: number; _vector_score?: number; _keyword_score?: number };
 
 export type Direction = 'out' | 'in' | 'both';
 

@@ -37,11 +37,13 @@ mod database;
 mod distance;
 pub mod embed;
 mod error;
+pub mod fulltext;
 pub mod graph;
 pub mod kv;
 pub mod sql;
 pub mod store;
 mod tenant;
+pub mod tokenize;
 mod typed;
 pub mod vector;
 #[cfg(target_arch = "wasm32")]

@@ -378,13 +378,15 @@ impl Tenant {
 
     /// The `top_k` rows of `table` most similar to `query`, best first. Text is embedded with
     /// the table's provider (or `options.provider`, or the alt provider with `options.alt`).
+    /// `options.mode` chooses keyword (BM25 over the table's `fulltext_fields`, no embedder
+    /// needed) or hybrid (both, fused) ranking instead; see [`crate::fulltext`].
     pub fn search(
         &self,
         table: &str,
         query: impl Into<SearchQuery>,
         options: &SearchOptions,
     ) -> Result<Vec<SearchHit>> {
-        self.inner.search(table, query, options)
+        crate::fulltext::hybrid::search(&self.inner, table, query.into(), options)
     }
 
     /// [`Tenant::search`]'s hits as one JSON array of rows, best first, each row with its
@@ -396,7 +398,7 @@ impl Tenant {
         query: impl Into<SearchQuery>,
         options: &SearchOptions,
     ) -> Result<String> {
-        self.inner.search_json(table, query, options)
+        crate::fulltext::hybrid::search_json(&self.inner, table, query.into(), options)
     }
 
     /// Vectors for `texts` from `provider` (default: the database's default provider).

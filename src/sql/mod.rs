@@ -234,6 +234,9 @@ impl TenantStore {
                 let Access::Vector(v) = &source.access else {
                     return None;
                 };
+                if v.mode == crate::vector::SearchMode::Keyword {
+                    return None; // nothing to embed
+                }
                 // A search that cannot choose a provider fails as it runs, with that error.
                 let provider = self
                     .search_provider(&source.table, v.field.as_deref())
@@ -274,11 +277,13 @@ fn select_of(statement: &Statement) -> Option<Cow<'_, ast::Query>> {
         Statement::Search {
             text,
             table,
+            mode,
             selection,
             limit,
         } => Some(Cow::Owned(parse::search_query(
             text,
             table,
+            *mode,
             selection.as_ref(),
             limit.as_ref(),
         ))),

@@ -18,10 +18,11 @@ mod access;
 use serde_json::Value;
 
 use self::access::choose_access;
-use super::bind::{BoundSelect, BoundSource, VectorSpec, SCORE_COLUMN};
+use super::bind::{BoundSelect, BoundSource, VectorSpec, BM25_COLUMN, SCORE_COLUMN};
 use super::expr::Expr;
 use super::plan::{
-    Access, JoinKind, JoinPlan, Pred, SelectPlan, SourcePlan, VectorAccess, DEFAULT_VECTOR_LIMIT,
+    Access, JoinKind, JoinPlan, KeywordSpec, Pred, SelectPlan, SourcePlan, VectorAccess,
+    DEFAULT_VECTOR_LIMIT,
 };
 use super::value::CmpOp;
 use crate::error::{Error, Result};
@@ -42,11 +43,18 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
             bound.sources[j + 1].alias
         )));
     }
-    let vector = bound.vector.as_ref().map(|v| {
+    let searched = bound.vector.is_some() || bound.keyword.is_some();
+    let vector = searched.then(|| {
+        // A full-text search alone is a filter: every match, up to the search's bound.
+        let unlimited = if bound.vector.is_some() {
+            DEFAULT_VECTOR_LIMIT
+        } else {
+            crate::vector::MAX_TOP_K
+        };
         let k = bound
             .offset
-            .saturating_add(bound.limit.unwrap_or(DEFAULT_VECTOR_LIMIT));
-        (v, k)
+            .saturating_add(bound.limit.unwrap_or(unlimited));
+        ((bound.vector.as_ref(), bound.keyword.as_ref()), k)
     });
     let mut sources = Vec::with_capacity(bound.sources.len());
     for (s, (src, filter)) in bound.sources.iter().zip(placed.filters).enumerate() {
@@ -218,9 +226,12 @@ fn equi_key(e: &Expr, right_source: usize) -> Option<(Expr, Expr)> {
 fn source_plan(
     src: &BoundSource,
     s: usize,
-    filter: Vec<Pred>,
+    mut filter: Vec<Pred>,
     include_deleted: bool,
 ) -> SourcePlan {
+    // A search condition (`x.cosine(...)`, `x MATCH ...`) binds as `true`: it is the access
+    // path, not a filter (kept, it would make the search scan the table for its filter).
+    filter.retain(|p| !matches!(p.expr, Expr::Literal(serde_json::Value::Bool(true))));
     let mut filter_slots = vec![false; src.fields.len()];
     for p in &filter {
         p.expr.visit(&mut |x| {
@@ -245,14 +256,28 @@ fn source_plan(
 
 /// Makes the similarity search the access path of `plan`, finding `k` rows; the path chosen
 /// so far finds the rows the other conditions allow.
-fn vector_access(plan: &mut SourcePlan, v: &VectorSpec, k: usize) {
+fn vector_access(
+    plan: &mut SourcePlan,
+    (v, keyword): (Option<&VectorSpec>, Option<&KeywordSpec>),
+    k: usize,
+) {
+    use crate::vector::SearchMode;
     let slot_of = |field: &str| plan.fields.iter().position(|f| f == field).unwrap_or(0);
     let (id_slot, score_slot) = (slot_of("id"), slot_of(SCORE_COLUMN));
+    let bm25_slot = plan.fields.iter().position(|f| f == BM25_COLUMN);
     let base = std::mem::replace(&mut plan.access, Access::Empty);
+    let mode = match (v, keyword) {
+        (Some(_), Some(_)) => SearchMode::Hybrid,
+        (None, Some(_)) => SearchMode::Keyword,
+        _ => SearchMode::Vector,
+    };
     plan.access = Access::Vector(Box::new(VectorAccess {
-        text: v.text.clone(),
-        field: v.field.clone(),
-        written: v.written.clone(),
+        mode,
+        keyword: keyword.cloned(),
+        bm25_slot,
+        text: v.map(|v| v.text.clone()).unwrap_or_default(),
+        field: v.and_then(|v| v.field.clone()),
+        written: v.map(|v| v.written.clone()).unwrap_or_default(),
         k,
         base,
         id_slot,

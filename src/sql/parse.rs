@@ -20,10 +20,11 @@ pub(crate) enum Statement {
     Explain(Box<Statement>),
     /// `LOOKUP 'k1', 'k2', ...`: rows by natural key across tables.
     Lookup(Vec<ast::Expr>),
-    /// `SEARCH 'text' IN table [WHERE ...] [LIMIT n]`.
+    /// `SEARCH 'text' IN table [MODE vector|keyword|hybrid] [WHERE ...] [LIMIT n]`.
     Search {
         text: ast::Expr,
         table: ast::Ident,
+        mode: crate::vector::SearchMode,
         selection: Option<ast::Expr>,
         limit: Option<ast::Expr>,
     },
@@ -120,7 +121,11 @@ pub(crate) const MAX_DEPTH: usize = 128;
 /// Parses `sql`, which must hold exactly one statement (a trailing `;` is fine).
 pub(crate) fn parse(sql: &str) -> Result<Statement> {
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax(e.into()))?;
+    let tokens = rewrite_match(tokens)?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let statement = parse_statement(&mut parser).map_err(|e| {
         // sqlparser's own recursion error names no depth: measure it.
         match prefix_nesting(sql) {
@@ -150,6 +155,98 @@ pub(crate) fn parse(sql: &str) -> Result<Statement> {
     }
     check_depth(&statement)?;
     Ok(statement)
+}
+
+/// The function `field MATCH 'query'` is rewritten to (full-text search, see `bind/function.rs`).
+pub(crate) const MATCH_FUNCTION: &str = "fulltext_match";
+
+/// Rewrites each infix `field MATCH <value>` (SQLite's full-text operator, which the generic
+/// grammar does not read) to `fulltext_match(field, <value>)`: `field` is a name (`t.field`
+/// too), `<value>` one token (a string or a parameter).
+fn rewrite_match(
+    tokens: Vec<sqlparser::tokenizer::TokenWithSpan>,
+) -> Result<Vec<sqlparser::tokenizer::TokenWithSpan>> {
+    use sqlparser::tokenizer::TokenWithSpan;
+    let is_match = |t: &Token| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::MATCH);
+    if !tokens.iter().any(|t| is_match(&t.token)) {
+        return Ok(tokens);
+    }
+    let not_operand = [
+        Keyword::WHERE,
+        Keyword::AND,
+        Keyword::OR,
+        Keyword::NOT,
+        Keyword::ON,
+        Keyword::SELECT,
+        Keyword::HAVING,
+        Keyword::WHEN,
+        Keyword::THEN,
+        Keyword::ELSE,
+        Keyword::CASE,
+        Keyword::BY,
+    ];
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len() + 4);
+    let mut rest = tokens.into_iter().peekable();
+    while let Some(t) = rest.next() {
+        if !is_match(&t.token) {
+            out.push(t);
+            continue;
+        }
+        let significant = |o: &[TokenWithSpan]| {
+            o.iter()
+                .rposition(|x| !matches!(x.token, Token::Whitespace(_)))
+        };
+        let operand_at = significant(&out).filter(|&i| {
+            matches!(&out[i].token, Token::Word(w) if w.quote_style.is_some() || !not_operand.contains(&w.keyword))
+        });
+        let Some(mut start) = operand_at else {
+            // Not infix (e.g. MySQL's MATCH (...) AGAINST): left to the grammar.
+            out.push(t);
+            continue;
+        };
+        // `alias.field`: take the qualifier too.
+        if let Some(dot) = significant(&out[..start]) {
+            if out[dot].token == Token::Period {
+                if let Some(q) =
+                    significant(&out[..dot]).filter(|&q| matches!(out[q].token, Token::Word(_)))
+                {
+                    start = q;
+                }
+            }
+        }
+        while rest
+            .peek()
+            .is_some_and(|x| matches!(x.token, Token::Whitespace(_)))
+        {
+            rest.next();
+        }
+        let value = match rest.next() {
+            Some(v)
+                if matches!(
+                    v.token,
+                    Token::SingleQuotedString(_)
+                        | Token::Placeholder(_)
+                        | Token::NationalStringLiteral(_)
+                        | Token::EscapedStringLiteral(_)
+                ) =>
+            {
+                v
+            }
+            _ => {
+                return Err(Error::SqlSyntax(
+                    "MATCH takes a field and a query string: `field MATCH 'terms'`".into(),
+                ))
+            }
+        };
+        let operand: Vec<TokenWithSpan> = out.drain(start..).collect();
+        out.push(TokenWithSpan::wrap(Token::make_word(MATCH_FUNCTION, None)));
+        out.push(TokenWithSpan::wrap(Token::LParen));
+        out.extend(operand);
+        out.push(TokenWithSpan::wrap(Token::Comma));
+        out.push(value);
+        out.push(TokenWithSpan::wrap(Token::RParen));
+    }
+    Ok(out)
 }
 
 /// Whether `statement` is (or explains) a SELECT without a select list.
@@ -202,6 +299,17 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         let text = ast::Expr::Value(parser.parse_value().map_err(syntax)?);
         parser.expect_keyword(Keyword::IN).map_err(syntax)?;
         let table = parser.parse_identifier().map_err(syntax)?;
+        let mode = if peek_word(parser, "MODE") {
+            parser.next_token();
+            let word = parser.next_token().token.to_string();
+            word.parse().map_err(|_| {
+                Error::SqlSyntax(format!(
+                    "SEARCH ... MODE takes vector, keyword or hybrid, got `{word}`"
+                ))
+            })?
+        } else {
+            crate::vector::SearchMode::Vector
+        };
         let selection = if parser.parse_keyword(Keyword::WHERE) {
             Some(parser.parse_expr().map_err(syntax)?)
         } else {
@@ -215,6 +323,7 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         return Ok(Statement::Search {
             text,
             table,
+            mode,
             selection,
             limit,
         });
@@ -435,14 +544,43 @@ fn children<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
     }
 }
 
-/// `SEARCH 'text' IN table [WHERE w] [LIMIT n]` as the query it means, built on the AST:
-/// `SELECT * FROM table WHERE embedding.cosine('text') [AND (w)] [LIMIT n]`.
+/// `SEARCH 'text' IN table [MODE m] [WHERE w] [LIMIT n]` as the query it means, built on the
+/// AST: `SELECT * FROM table WHERE <search> [AND (w)] [LIMIT n]`, `<search>` being
+/// `embedding.cosine('text')` (vector), `fulltext MATCH 'text'` (keyword) or both (hybrid).
 pub(crate) fn search_query(
     text: &ast::Expr,
     table: &ast::Ident,
+    mode: crate::vector::SearchMode,
     selection: Option<&ast::Expr>,
     limit: Option<&ast::Expr>,
 ) -> ast::Query {
+    use crate::vector::SearchMode;
+    let call = |name: Vec<ast::Ident>, args: Vec<ast::Expr>| {
+        ast::Expr::Function(ast::Function {
+            name: ast::ObjectName::from(name),
+            uses_odbc_syntax: false,
+            parameters: ast::FunctionArguments::None,
+            args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args
+                    .into_iter()
+                    .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
+                    .collect(),
+                clauses: vec![],
+            }),
+            within_group: vec![],
+            filter: None,
+            null_treatment: None,
+            over: None,
+        })
+    };
+    let keyword = call(
+        vec![ast::Ident::new(MATCH_FUNCTION)],
+        vec![
+            ast::Expr::Identifier(ast::Ident::new("fulltext")),
+            text.clone(),
+        ],
+    );
     let cosine = ast::Expr::Function(ast::Function {
         name: ast::ObjectName::from(vec![
             ast::Ident::new("embedding"),
@@ -462,13 +600,22 @@ pub(crate) fn search_query(
         null_treatment: None,
         over: None,
     });
+    let search = match mode {
+        SearchMode::Vector => cosine,
+        SearchMode::Keyword => keyword,
+        SearchMode::Hybrid => ast::Expr::BinaryOp {
+            left: Box::new(cosine),
+            op: ast::BinaryOperator::And,
+            right: Box::new(keyword),
+        },
+    };
     let condition = match selection {
         Some(w) => ast::Expr::BinaryOp {
-            left: Box::new(cosine),
+            left: Box::new(search),
             op: ast::BinaryOperator::And,
             right: Box::new(ast::Expr::Nested(Box::new(w.clone()))),
         },
-        None => cosine,
+        None => search,
     };
     let from = ast::TableWithJoins {
         relation: ast::TableFactor::Table {
@@ -656,6 +803,29 @@ mod tests {
             parse("SEARCH 'x' resources"),
             Err(Error::SqlSyntax(_))
         ));
+        assert!(matches!(
+            parse("SEARCH 'x' IN resources MODE fuzzy"),
+            Err(Error::SqlSyntax(_))
+        ));
+    }
+
+    #[test]
+    fn match_is_rewritten_to_its_function() {
+        let Statement::Query(q) =
+            parse("SELECT a FROM t WHERE t.content MATCH 'x y' AND NOT b MATCH $1").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            q.to_string(),
+            "SELECT a FROM t WHERE fulltext_match(t.content, 'x y') AND NOT fulltext_match(b, $1)"
+        );
+        for bad in [
+            "SELECT a FROM t WHERE content MATCH",
+            "SELECT a FROM t WHERE content MATCH b",
+        ] {
+            assert!(matches!(parse(bad), Err(Error::SqlSyntax(_))), "{bad}");
+        }
     }
 
     #[test]
@@ -669,11 +839,20 @@ mod tests {
                 "SEARCH $1 IN \"My Table\"",
                 "SELECT * FROM \"My Table\" WHERE embedding.cosine($1)",
             ),
+            (
+                "SEARCH 'cats' IN t MODE keyword LIMIT 2",
+                "SELECT * FROM t WHERE fulltext_match(fulltext, 'cats') LIMIT 2",
+            ),
+            (
+                "SEARCH 'cats' IN t MODE Hybrid WHERE n = 1",
+                "SELECT * FROM t WHERE embedding.cosine('cats') AND fulltext_match(fulltext, 'cats') AND (n = 1)",
+            ),
         ];
         for (search, select) in cases {
             let Statement::Search {
                 text,
                 table,
+                mode,
                 selection,
                 limit,
             } = parse(search).unwrap()
@@ -683,7 +862,7 @@ mod tests {
             let Statement::Query(expected) = parse(select).unwrap() else {
                 panic!("{select}")
             };
-            let desugared = search_query(&text, &table, selection.as_ref(), limit.as_ref());
+            let desugared = search_query(&text, &table, mode, selection.as_ref(), limit.as_ref());
             assert_eq!(desugared, *expected, "{search}");
             assert_eq!(desugared.to_string(), select);
         }

@@ -37,10 +37,28 @@ pub(crate) enum Access {
 /// Rows a vector search returns when the query has no LIMIT.
 pub(crate) const DEFAULT_VECTOR_LIMIT: usize = 10;
 
-/// A similarity search as an access path.
+/// A full-text search named in a query.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeywordSpec {
+    /// The query (terms, "phrases", prefix*, -excluded).
+    pub(crate) text: String,
+    /// The full-text field (`None`: `fulltext`, every full-text field).
+    pub(crate) field: Option<String>,
+    /// As written, for EXPLAIN.
+    pub(crate) written: String,
+}
+
+/// A ranked search as an access path: a similarity search, a full-text (BM25) search, or both
+/// fused (hybrid, `mode`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct VectorAccess {
-    /// The query text.
+    /// Which searches run: vector, keyword, or both fused.
+    pub(crate) mode: crate::vector::SearchMode,
+    /// The full-text search (keyword and hybrid modes).
+    pub(crate) keyword: Option<KeywordSpec>,
+    /// Slot of `_bm25` when the query reads `bm25(...)`.
+    pub(crate) bm25_slot: Option<usize>,
+    /// The similarity query text (empty in keyword mode).
     pub(crate) text: String,
     /// The embedded field (`None`: all of them).
     pub(crate) field: Option<String>,
@@ -328,6 +346,7 @@ impl SelectPlan {
             }
             Access::Empty => format!("{pad}Empty {name} (no id can match)"),
             Access::Vector(v) => {
+                use crate::vector::SearchMode;
                 let filter = if s.filter.is_empty() {
                     String::new()
                 } else {
@@ -340,10 +359,21 @@ impl SelectPlan {
                     };
                     format!(", filtered by the rows matching the conditions (found by {base})")
                 };
-                format!(
-                    "{pad}Vector search {name} top {} by {} (HNSW + exact pending{filter}{deleted})",
-                    v.k, v.written
-                )
+                let bm25 = v.keyword.as_ref().map_or("", |k| k.written.as_str());
+                match v.mode {
+                    SearchMode::Vector => format!(
+                        "{pad}Vector search {name} top {} by {} (HNSW + exact pending{filter}{deleted})",
+                        v.k, v.written
+                    ),
+                    SearchMode::Keyword => format!(
+                        "{pad}Full-text search {name} top {} by BM25 of {bm25} (postings of the query terms{filter})",
+                        v.k
+                    ),
+                    SearchMode::Hybrid => format!(
+                        "{pad}Hybrid search {name} top {}: reciprocal-rank fusion of vector search by {} (HNSW + exact pending) and full-text search by BM25 of {bm25}{filter}",
+                        v.k, v.written
+                    ),
+                }
             }
         };
         lines.push(line);

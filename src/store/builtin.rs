@@ -16,13 +16,25 @@ pub(crate) fn builtin_schemas() -> Vec<Value> {
     serde_json::from_str(BUILTIN_SCHEMAS).expect("builtin_schemas.json is valid JSON")
 }
 
-/// Whether `schema` is the built-in schema of table `name`.
+/// Whether `schema` is the built-in schema of table `name`: the current one, or the one before
+/// `fulltext_fields` were added (what older databases and their logs hold; `init` replaces it).
 pub(crate) fn is_builtin_schema(name: &str, schema: &Value) -> bool {
-    BUILTIN_TABLES
+    let Some(builtin) = BUILTIN_TABLES
         .iter()
         .position(|t| *t == name)
         .and_then(|i| builtin_schemas().into_iter().nth(i))
-        .is_some_and(|builtin| builtin == *schema)
+    else {
+        return false;
+    };
+    if builtin == *schema {
+        return true;
+    }
+    let mut before_fulltext = builtin;
+    let removed = before_fulltext
+        .get_mut("json_schema_extra")
+        .and_then(Value::as_object_mut)
+        .and_then(|extra| extra.remove("fulltext_fields"));
+    removed.is_some() && before_fulltext == *schema
 }
 
 #[cfg(test)]

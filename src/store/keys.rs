@@ -15,6 +15,7 @@
 //! | vpend  | `P<index>\0<id:16>`                    | f32 vector not in a segment    |
 //! | vseg   | `G<index>\0<seg:u64 BE><chunk:u32 BE>` | one chunk of a built segment   |
 //! | queue  | `Q<table>\0<id:16>`                    | pending embedding work (JSON)  |
+//! | text   | `T<table>\0<field>\0<kind>...`          | full-text index (`fulltext.rs`) |
 //!
 //! `<index>` is `<table>\0<field>\0<provider>`: one vector index per table, field and provider.
 //! Table, field and provider names never contain `\0`.
@@ -43,6 +44,7 @@ const VINDEX: u8 = b'X';
 const VPENDING: u8 = b'P';
 const VSEGMENT: u8 = b'G';
 const QUEUE: u8 = b'Q';
+const FULLTEXT: u8 = b'T';
 
 /// Prefix of the tenant registry keys.
 pub(crate) const TENANT_REGISTRY: &[u8] = b"r";
@@ -272,6 +274,23 @@ impl Keys {
     pub(crate) fn table_of_queue_key<'k>(&self, key: &'k [u8]) -> Option<&'k str> {
         let rest = key.get(self.prefix.len() + 1..key.len().checked_sub(17)?)?;
         std::str::from_utf8(rest).ok()
+    }
+
+    /// Every full-text key of `table` (all its fields).
+    pub(crate) fn fulltext_table(&self, table: &str) -> Vec<u8> {
+        let mut k = self.key(FULLTEXT, table.len() + 1);
+        k.extend_from_slice(table.as_bytes());
+        k.push(0);
+        k
+    }
+
+    /// Prefix of the full-text keys of `field` of `table`: `T<table>\0<field>\0` (what follows
+    /// is laid out in `fulltext.rs`).
+    pub(crate) fn fulltext_field(&self, table: &str, field: &str) -> Vec<u8> {
+        let mut k = self.fulltext_table(table);
+        k.extend_from_slice(field.as_bytes());
+        k.push(0);
+        k
     }
 
     pub(crate) fn meta(&self, name: &str) -> Vec<u8> {

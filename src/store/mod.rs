@@ -8,6 +8,7 @@ pub(crate) mod codec;
 pub(crate) mod edges;
 mod entities;
 pub(crate) mod entity;
+pub(crate) mod fulltext;
 mod indexes;
 pub(crate) mod keys;
 mod limits;

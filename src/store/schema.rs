@@ -70,6 +70,11 @@ pub struct TableSchema {
     /// How vectors of this table are compared (`embedding_metric`: `cosine` (default),
     /// `inner_product` or `l2`).
     pub embedding_metric: Metric,
+    /// Top-level string fields in the table's full-text (BM25) index (`fulltext_fields`).
+    pub fulltext_fields: Vec<String>,
+    /// The stemmer of the full-text index (`fulltext_stemmer`: `english` by default, `none`,
+    /// or another language of [`crate::tokenize::STEMMERS`]), lowercased.
+    pub fulltext_stemmer: String,
     /// Fully qualified model name, e.g. `myapp.models.Person`.
     pub fully_qualified_name: Option<String>,
     /// Short name, when given.
@@ -206,6 +211,49 @@ fn ext_key_field(obj: &serde_json::Map<String, Value>) -> Result<Option<String>>
     Ok(field)
 }
 
+/// Most fields one table may index for full-text search.
+pub const MAX_FULLTEXT_FIELDS: usize = 16;
+
+/// The `fulltext_fields` extension: distinct top-level properties the schema declares, each of
+/// which can hold a string (its `type` is absent, `string`, or a list naming `string`).
+fn ext_fulltext_fields(obj: &Map<String, Value>) -> Result<Vec<String>> {
+    let fields = ext_strings(obj, "fulltext_fields")?;
+    if fields.len() > MAX_FULLTEXT_FIELDS {
+        return Err(Error::InvalidSchema(format!(
+            "`fulltext_fields` names {} fields; at most {MAX_FULLTEXT_FIELDS}",
+            fields.len()
+        )));
+    }
+    let props = obj.get("properties").and_then(Value::as_object);
+    for (i, field) in fields.iter().enumerate() {
+        if fields[..i].contains(field) {
+            return Err(Error::InvalidSchema(format!(
+                "`fulltext_fields` names `{}` twice",
+                super::quote(field)
+            )));
+        }
+        let Some(prop) = props.and_then(|p| p.get(field)) else {
+            return Err(Error::InvalidSchema(format!(
+                "`fulltext_fields` names `{}`, which is not a property of the schema",
+                super::quote(field)
+            )));
+        };
+        let string_ok = match prop.get("type") {
+            None => true,
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+            Some(_) => false,
+        };
+        if !string_ok {
+            return Err(Error::InvalidSchema(format!(
+                "`fulltext_fields` names `{}`, whose type is not `string`",
+                super::quote(field)
+            )));
+        }
+    }
+    Ok(fields)
+}
+
 impl TableSchema {
     /// Reads a JSON Schema document and its REM extensions. Does not compile the schema.
     pub fn parse(schema: Value) -> Result<Self> {
@@ -287,6 +335,11 @@ impl TableSchema {
             }
         };
         let description = ext_string(obj, "description")?;
+        let fulltext_fields = ext_fulltext_fields(obj)?;
+        let fulltext_stemmer = match ext_string(obj, "fulltext_stemmer")? {
+            Some(s) => crate::tokenize::check_stemmer(&s)?,
+            None => crate::tokenize::DEFAULT_STEMMER.to_string(),
+        };
         Ok(TableSchema {
             name,
             category,
@@ -301,6 +354,8 @@ impl TableSchema {
                     .map_err(|e: Error| Error::InvalidSchema(e.to_string()))?,
                 None => Metric::Cosine,
             },
+            fulltext_fields,
+            fulltext_stemmer,
             fully_qualified_name,
             short_name,
             version,

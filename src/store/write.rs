@@ -39,7 +39,7 @@ enum Staged {
 pub(crate) struct WriteTx<'a> {
     tenant: &'a TenantStore,
     snapshot: Box<dyn KvSnapshot + 'a>,
-    batch: WriteBatch,
+    pub(super) batch: WriteBatch,
     now: DateTime<Utc>,
     start_seq: u64,
     seq: u64,
@@ -64,6 +64,10 @@ pub(crate) struct WriteTx<'a> {
     pub(super) ready: Option<Embedded>,
     /// The tenant's id scheme, once read (or chosen, for a tenant's first write).
     id_scheme: Option<IdScheme>,
+    /// Full-text dictionary and statistics counter deltas, by key (`fulltext.rs`).
+    pub(super) ft_counters: HashMap<Vec<u8>, i64>,
+    /// Key prefixes of full-text indexes rebuilt in this transaction: their stored counters are gone.
+    pub(super) ft_rebuilt: Vec<Vec<u8>>,
 }
 
 /// Vectors embedded before a write took the writer lock, by `(provider, text)`.
@@ -178,6 +182,8 @@ impl TenantStore {
             replaying: false,
             ready: None,
             id_scheme: None,
+            ft_counters: HashMap::new(),
+            ft_rebuilt: Vec::new(),
         };
         let out = f(&mut tx)?;
         if ready.is_some() && tx.ready.is_none() {
@@ -364,6 +370,7 @@ impl<'a> WriteTx<'a> {
             self.batch.put(keys.dir(&id), table.as_bytes());
         }
         self.update_index_entries(&schema.info, &id, old.as_ref(), Some(&row));
+        self.update_fulltext(&schema.info, &id, old.as_ref(), Some(&row))?;
         self.row_embeddings_changed(&schema.info, &id, old.as_ref(), Some(&row))?;
         let old_live = old.as_ref().map(|r| !is_deleted(r));
         self.count(table, old_live, Some(!deleted));
@@ -389,6 +396,7 @@ impl<'a> WriteTx<'a> {
         self.batch.delete(keys.row(table, &id));
         self.batch.delete(keys.dir(&id));
         self.update_index_entries(&schema.info, &id, Some(&old), None);
+        self.update_fulltext(&schema.info, &id, Some(&old), None)?;
         self.row_embeddings_changed(&schema.info, &id, Some(&old), None)?;
         self.count(table, Some(!is_deleted(&old)), None);
         self.purge_edges(&id)?;
@@ -526,6 +534,15 @@ impl<'a> WriteTx<'a> {
         stored: StoredSchema,
         ts: &str,
     ) -> Result<Arc<CompiledSchema>> {
+        if super::builtin::BUILTIN_TABLES.contains(&stored.name.as_str())
+            && !super::builtin::is_builtin_schema(&stored.name, &stored.schema)
+        {
+            return Err(Error::InvalidSchema(format!(
+                "`{}` is a built-in table: its schema is remdb's own and cannot be replaced \
+                 (register your own table under another name)",
+                stored.name
+            )));
+        }
         let compiled = Arc::new(CompiledSchema::compile(TableSchema::parse(
             stored.schema.clone(),
         )?)?);
@@ -556,6 +573,13 @@ impl<'a> WriteTx<'a> {
             .is_some_and(|o| o.info.indexed_fields != compiled.info.indexed_fields)
         {
             self.rebuild_indexes(&compiled.info)?;
+        }
+        if old.as_ref().is_some_and(|o| {
+            o.info.fulltext_fields != compiled.info.fulltext_fields
+                || o.info.fulltext_stemmer != compiled.info.fulltext_stemmer
+        }) {
+            let rows = self.table_rows(&name)?;
+            self.rebuild_fulltext(&compiled.info, &rows)?;
         }
         self.append_wal(WalOp::Schema, &name, None, Some(&json), ts);
         self.schemas.insert(name, compiled.clone());
@@ -633,10 +657,18 @@ impl<'a> WriteTx<'a> {
         {
             self.batch.delete_range(start.clone(), end.clone());
         }
+        for (id, row) in self.table_rows(&schema.name)? {
+            self.update_index_entries(schema, &id, None, Some(&row));
+        }
+        Ok(())
+    }
+
+    /// Every row of `table` (live and soft-deleted) as this transaction sees it.
+    fn table_rows(&self, name: &str) -> Result<Vec<(Uuid, Row)>> {
         let mut rows: Vec<(Uuid, Row)> = Vec::new();
         for pair in self
             .snapshot
-            .scan(&keys.rows(&schema.name), Direction::Forward)?
+            .scan(&self.tenant.keys.rows(name), Direction::Forward)?
         {
             let (k, v) = pair?;
             let id = super::keys::trailing_id(&k)?;
@@ -646,15 +678,12 @@ impl<'a> WriteTx<'a> {
         }
         for (id, staged) in &self.rows {
             if let Staged::Row { table, row } = staged {
-                if *table == schema.name {
+                if table == name {
                     rows.push((*id, row.clone()));
                 }
             }
         }
-        for (id, row) in rows {
-            self.update_index_entries(schema, &id, None, Some(&row));
-        }
-        Ok(())
+        Ok(rows)
     }
 
     fn count(&mut self, table: &str, old_live: Option<bool>, new_live: Option<bool>) {
@@ -667,6 +696,7 @@ impl<'a> WriteTx<'a> {
 
     /// Adds counters, the WAL sequence and the tenant registry to the batch.
     fn finish(mut self) -> Result<WriteBatch> {
+        self.finish_fulltext()?;
         let keys = self.tenant.keys.clone();
         for ((table, live), delta) in std::mem::take(&mut self.counts) {
             if delta == 0 {

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use self::index::{maintenance_due, MaintenanceReport, DEFAULT_EF, MAX_SEGMENTS, SEAL_AT};
-pub use self::search::{SearchHit, SearchOptions, SearchQuery, MAX_TOP_K};
+pub use self::search::{ScoreParts, SearchHit, SearchMode, SearchOptions, SearchQuery, MAX_TOP_K};
 pub(crate) use self::worker::Maintainer;
 pub use crate::distance::{dot, l2, Metric};
 pub use crate::store::vectors::{

@@ -41,14 +41,72 @@ impl From<Vec<f32>> for SearchQuery {
     }
 }
 
+/// How [`Tenant::search`](crate::Tenant::search) ranks rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// By vector similarity to the embedded query (the default).
+    #[default]
+    Vector,
+    /// By BM25 over the table's `fulltext_fields` (no embedder needed).
+    Keyword,
+    /// Both, fused (reciprocal-rank fusion, or weighted with `alpha`).
+    Hybrid,
+}
+
+impl SearchMode {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Vector => "vector",
+            SearchMode::Keyword => "keyword",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "vector" => Ok(SearchMode::Vector),
+            "keyword" => Ok(SearchMode::Keyword),
+            "hybrid" => Ok(SearchMode::Hybrid),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown search mode `{}`; choose vector, keyword or hybrid",
+                crate::store::quote(s)
+            ))),
+        }
+    }
+}
+
+/// The components of a hybrid search hit's score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ScoreParts {
+    /// Similarity, when the row was among the vector candidates.
+    pub vector_score: Option<f32>,
+    /// Its rank there (from 1).
+    pub vector_rank: Option<usize>,
+    /// BM25 score, when the row was among the keyword candidates.
+    pub keyword_score: Option<f32>,
+    /// Its rank there (from 1).
+    pub keyword_rank: Option<usize>,
+}
+
 /// Options of [`Tenant::search`](crate::Tenant::search).
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
     /// Rows to return at most (default 10, at most [`MAX_TOP_K`]).
     pub top_k: usize,
+    /// How rows are ranked (default [`SearchMode::Vector`]).
+    pub mode: SearchMode,
+    /// Hybrid mode only: fuse by `alpha × vector + (1 − alpha) × keyword` over min-max
+    /// normalised scores (0–1) instead of reciprocal-rank fusion.
+    pub alpha: Option<f32>,
     /// Only rows scoring at least this.
     pub min_score: Option<f32>,
-    /// The embedded field to search; default: every embedded field (best score per row).
+    /// The embedded field to search (in keyword mode: the full-text field); default: every
+    /// embedded (full-text) field, best score per row (keyword: scores summed).
     pub field: Option<String>,
     /// The provider whose vectors to search; default: the table's provider.
     pub provider: Option<String>,
@@ -66,6 +124,8 @@ impl Default for SearchOptions {
     fn default() -> Self {
         SearchOptions {
             top_k: 10,
+            mode: SearchMode::Vector,
+            alpha: None,
             min_score: None,
             field: None,
             provider: None,
@@ -82,10 +142,14 @@ impl Default for SearchOptions {
 pub struct SearchHit {
     /// The row id.
     pub id: Uuid,
-    /// Similarity, higher is better (cosine / dot product / `1 / (1 + L2 distance)`).
+    /// Similarity, higher is better (cosine / dot product / `1 / (1 + L2 distance)`); BM25 in
+    /// keyword mode; the fused score in hybrid mode.
     pub score: f32,
     /// The row.
     pub row: Row,
+    /// Hybrid mode: the vector and keyword components.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<ScoreParts>,
 }
 
 /// The indexes a search over `table` uses, and the provider.
@@ -209,6 +273,7 @@ pub(crate) fn search(
                 id: h.id,
                 score: h.score,
                 row: decode_row_value(&h.value)?.0,
+                parts: None,
             })
         })
         .collect()

@@ -299,6 +299,15 @@ impl RemDb {
             return Ok(js_sys::Promise::resolve(&nothing));
         }
         let options = search_options(opts, ids)?;
+        if options.mode == crate::vector::SearchMode::Keyword {
+            // Keyword search embeds nothing.
+            let query = crate::vector::SearchQuery::Text(text);
+            let found = self
+                .tenant
+                .search_json(table, query, &options)
+                .map_err(js_error)?;
+            return Ok(js_sys::Promise::resolve(&json_to_js(&found)?));
+        }
         let schema = self
             .tenant
             .store()
@@ -334,11 +343,20 @@ impl RemDb {
                 .map_err(js_error)?
                 .pop()
                 .unwrap_or_default();
-            json_to_js(
-                &tenant
-                    .search_json(&table, crate::vector::SearchQuery::Vector(v), &options)
-                    .map_err(js_error)?,
-            )
+            let query = crate::vector::SearchQuery::Vector(v);
+            let found = if options.mode == crate::vector::SearchMode::Hybrid {
+                // The vector side takes the awaited vector, the keyword side the text.
+                let sides = crate::fulltext::hybrid::Sides {
+                    vector: Some((query, None)),
+                    keyword: Some((text, options.field.clone())),
+                };
+                let meter = crate::fulltext::meter();
+                crate::fulltext::hybrid::run(tenant.store(), &table, sides, &options, &meter)
+                    .and_then(crate::fulltext::hybrid::hits_json)
+            } else {
+                tenant.search_json(&table, query, &options)
+            };
+            json_to_js(&found.map_err(js_error)?)
         }))
     }
 

@@ -59,7 +59,7 @@ impl RemDb {
 
     /// The `topK` rows of `table` most similar to `query` (text, or a vector), best first, each
     /// with `_score`. Options: `{topK, minScore, where, params, field, provider, alt, ef, filter,
-    /// includeDeleted}`. `where`: only rows matching a SQL boolean expression over the table
+    /// includeDeleted, mode, alpha}` (`mode`: `vector` (default), `keyword` (BM25) or `hybrid`). `where`: only rows matching a SQL boolean expression over the table
     /// (with `params` bound to `$1, $2, ...`) or an object of column values (`null`: the column is
     /// null); `filter`: an array of ids the results must come from.
     pub fn search(&self, table: &str, query: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
@@ -260,6 +260,8 @@ struct JsSearchOptions {
     ef: Option<f64>,
     filter: Option<Vec<String>>,
     include_deleted: Option<bool>,
+    mode: Option<String>,
+    alpha: Option<f64>,
 }
 
 /// A string or an array of strings from JS: `(texts, was_a_single_string)`.
@@ -307,7 +309,7 @@ pub(super) fn search_options(
 ) -> Result<crate::vector::SearchOptions, JsValue> {
     let o: JsSearchOptions = options(
         "search options",
-        "{topK, minScore, where, params, field, provider, alt, ef, filter, includeDeleted}",
+        "{topK, minScore, where, params, field, provider, alt, ef, filter, includeDeleted, mode, alpha}",
         opts,
     )?;
     let d = crate::vector::SearchOptions::default();
@@ -331,6 +333,11 @@ pub(super) fn search_options(
             .transpose()?
             .unwrap_or(d.top_k),
         min_score: o.min_score.map(|x| x as f32),
+        mode: match o.mode {
+            Some(m) => m.parse().map_err(js_error)?,
+            None => d.mode,
+        },
+        alpha: o.alpha.map(|x| x as f32),
         field: o.field,
         provider: o.provider,
         alt: o.alt.unwrap_or(false),

@@ -13,6 +13,8 @@ mod hostile_sql;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_differential;
 #[cfg(not(target_arch = "wasm32"))]
+mod sql_fulltext;
+#[cfg(not(target_arch = "wasm32"))]
 mod sql_fuzz;
 mod sql_queries;
 #[cfg(not(target_arch = "wasm32"))]

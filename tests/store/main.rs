@@ -5,6 +5,9 @@
 //! after the behaviour it proves. Run one with e.g. `cargo test --test store <module>::`.
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "../common/bm25.rs"]
+mod bm25;
+#[cfg(not(target_arch = "wasm32"))]
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -12,6 +15,8 @@ mod common;
 mod damaged_files;
 #[cfg(not(target_arch = "wasm32"))]
 mod entity_lifecycle;
+#[cfg(not(target_arch = "wasm32"))]
+mod fulltext_index;
 mod kv_conformance;
 #[cfg(not(target_arch = "wasm32"))]
 mod schema_validation;

@@ -5,6 +5,9 @@
 //! after the behaviour it proves. Run one with e.g. `cargo test --test vector <module>::`.
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "../common/bm25.rs"]
+mod bm25;
+#[cfg(not(target_arch = "wasm32"))]
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(dead_code)]
@@ -19,6 +22,8 @@ mod embeddings_http;
 mod embeddings_local;
 #[cfg(not(target_arch = "wasm32"))]
 mod inline_embedding_outside_the_writer_lock;
+#[cfg(not(target_arch = "wasm32"))]
+mod keyword_search;
 mod vector_kernels;
 #[cfg(not(target_arch = "wasm32"))]
 mod vector_recall;

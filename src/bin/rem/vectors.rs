@@ -50,6 +50,12 @@ pub(crate) struct SearchArgs {
     /// Include soft-deleted rows
     #[arg(long)]
     include_deleted: bool,
+    /// Ranking: vector (similarity), keyword (BM25 over the table's fulltext_fields) or hybrid
+    #[arg(long, value_name = "MODE", default_value = "vector")]
+    mode: String,
+    /// Hybrid mode: weigh vector vs keyword scores (0-1) instead of reciprocal-rank fusion
+    #[arg(long, value_name = "A")]
+    alpha: Option<f32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +96,8 @@ pub(crate) fn search(t: &Tenant, args: SearchArgs, out: &mut Output) -> Result<(
     };
     let options = SearchOptions {
         top_k: args.top_k,
+        mode: args.mode.parse()?,
+        alpha: args.alpha,
         min_score: args.min_score,
         field: args.field,
         provider: args.provider,

@@ -5,9 +5,10 @@ use serde_json::Value;
 use sqlparser::ast;
 
 use super::group::is_aggregate_name;
-use super::{unsupported, Binder, Ctx, VectorSpec, SCORE_COLUMN};
+use super::{unsupported, Binder, Ctx, VectorSpec, BM25_COLUMN, SCORE_COLUMN};
 use crate::error::{Error, Result};
 use crate::sql::expr::{Expr, Func};
+use crate::sql::plan::KeywordSpec;
 use crate::store::entity::format_ts;
 
 impl Binder<'_, '_> {
@@ -77,7 +78,7 @@ impl Binder<'_, '_> {
         if distinct {
             return unsupported(format!("DISTINCT inside `{}`", f.name));
         }
-        if let Some(special) = self.bind_special(f, &name, &args)? {
+        if let Some(special) = self.bind_special(f, &name, &args, ctx)? {
             return Ok(special);
         }
         let Some((func, min, max)) = Func::by_name(&name) else {
@@ -136,6 +137,7 @@ impl Binder<'_, '_> {
         f: &ast::Function,
         name: &str,
         args: &[&ast::FunctionArgExpr],
+        ctx: Ctx,
     ) -> Result<Option<Expr>> {
         Ok(Some(match name {
             "now" | "current_timestamp" | "localtimestamp" => {
@@ -148,7 +150,48 @@ impl Binder<'_, '_> {
                 Expr::Literal(Value::String(format_ts(self.now)))
             }
             "current_date" => Expr::Literal(Value::String(self.now.format("%Y-%m-%d").to_string())),
+            "fulltext_match" | "bm25" => {
+                let [ast::FunctionArgExpr::Expr(field), ast::FunctionArgExpr::Expr(text)] = args
+                else {
+                    return Err(Error::SqlSyntax(format!(
+                        "{}(field, 'terms') takes two arguments",
+                        name.to_uppercase()
+                    )));
+                };
+                let field = match field {
+                    ast::Expr::Identifier(i) => i.value.clone(),
+                    ast::Expr::CompoundIdentifier(p) if p.len() == 2 => p[1].value.clone(),
+                    other => {
+                        return unsupported(format!(
+                            "`{other}` as the field of a full-text search; name a full-text field or `fulltext`"
+                        ))
+                    }
+                };
+                let written = if name == "bm25" {
+                    f.to_string()
+                } else {
+                    format!("{field} MATCH {text}")
+                };
+                self.keyword_search(&field, text, &written)?;
+                if name == "fulltext_match" {
+                    if ctx == Ctx::Scalar("WHERE") {
+                        Expr::Literal(Value::Bool(true))
+                    } else {
+                        return unsupported(
+                            "MATCH outside WHERE; read the score with bm25(field, 'terms')",
+                        );
+                    }
+                } else {
+                    let src = &mut self.sources[0];
+                    if !src.columns.iter().any(|c| c == BM25_COLUMN) {
+                        src.columns.push(BM25_COLUMN.to_string());
+                    }
+                    src.slot(BM25_COLUMN);
+                    self.resolve(&[ast::Ident::new(BM25_COLUMN)])?
+                }
+            }
             "cosine_similarity" | "inner_product" => {
+                self.similarity_read = true;
                 let [ast::FunctionArgExpr::Expr(field), ast::FunctionArgExpr::Expr(text)] = args
                 else {
                     return Err(Error::SqlSyntax(format!(
@@ -175,6 +218,60 @@ impl Binder<'_, '_> {
             }
             _ => return Ok(None),
         }))
+    }
+
+    /// Registers the query's full-text search (one per query) and the `_score` column.
+    fn keyword_search(&mut self, field: &str, text: &ast::Expr, written: &str) -> Result<()> {
+        let text = match self.constant(text, "the full-text query")? {
+            Value::String(t) => t,
+            other => {
+                return Err(Error::SqlType(format!(
+                    "the full-text query must be text, got {other}"
+                )))
+            }
+        };
+        if self.sources.len() != 1 {
+            return unsupported("full-text search over several tables (JOIN); search one table");
+        }
+        let src = &mut self.sources[0];
+        let fields = &src.schema.fulltext_fields;
+        let field = if field.eq_ignore_ascii_case("fulltext") {
+            if fields.is_empty() {
+                return unsupported(format!(
+                    "full-text search on `{}`: the table has no fulltext_fields",
+                    src.table
+                ));
+            }
+            None
+        } else if fields.iter().any(|f| f == field) {
+            Some(field.to_string())
+        } else {
+            let mut columns = vec!["fulltext".to_string()];
+            columns.extend(fields.iter().cloned());
+            return Err(Error::UnknownColumn {
+                column: field.to_string(),
+                table: src.table.clone(),
+                columns,
+            });
+        };
+        let spec = KeywordSpec {
+            text,
+            field,
+            written: written.to_string(),
+        };
+        if let Some(existing) = &self.keyword {
+            if existing.text != spec.text || existing.field != spec.field {
+                return unsupported("two different full-text searches in one query");
+            }
+            return Ok(());
+        }
+        if !src.columns.iter().any(|c| c == SCORE_COLUMN) {
+            src.columns.push(SCORE_COLUMN.to_string());
+        }
+        src.slot("id");
+        src.slot(SCORE_COLUMN);
+        self.keyword = Some(spec);
+        Ok(())
     }
 
     /// Registers the query's vector search (one per query) and the `_score` column.

@@ -33,7 +33,9 @@ use sqlparser::ast;
 use self::expr::Params;
 use self::from::Source;
 use super::expr::Expr;
-use super::plan::{Aggregate, GroupPlan, JoinKind, Pred, SortKey, DEFAULT_VECTOR_LIMIT};
+use super::plan::{
+    Aggregate, GroupPlan, JoinKind, KeywordSpec, Pred, SortKey, DEFAULT_VECTOR_LIMIT,
+};
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
 
@@ -41,8 +43,11 @@ fn unsupported<T>(what: impl Into<String>) -> Result<T> {
     Err(Error::SqlUnsupported(what.into()))
 }
 
-/// Name of the similarity score column of a vector search.
+/// Name of the score column of a ranked search (similarity, BM25, or the fused hybrid score).
 pub(crate) const SCORE_COLUMN: &str = "_score";
+
+/// Name of the BM25 score column `bm25(field, 'terms')` reads.
+pub(crate) const BM25_COLUMN: &str = "_bm25";
 
 /// Where an expression is being bound.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,11 @@ pub(crate) struct Binder<'r, 'p> {
     aggs: Vec<Aggregate>,
     /// The vector search the query asks for (`field.cosine('text')`, `cosine_similarity(...)`).
     vector: Option<VectorSpec>,
+    /// The full-text search the query asks for (`field MATCH 'terms'`, `bm25(field, 'terms')`).
+    keyword: Option<KeywordSpec>,
+    /// `cosine_similarity(...)` / `inner_product(...)` was read (not allowed beside a full-text
+    /// search: the score of a hybrid search is the fused one).
+    similarity_read: bool,
 }
 
 /// A similarity search named in a query.
@@ -117,6 +127,8 @@ pub(crate) struct BoundSelect {
     pub(crate) offset: usize,
     /// The similarity search of the query, on `sources[0]`.
     pub(crate) vector: Option<VectorSpec>,
+    /// The full-text search of the query, on `sources[0]` (with `vector`: a hybrid search).
+    pub(crate) keyword: Option<KeywordSpec>,
 }
 
 impl<'r, 'p> Binder<'r, 'p> {
@@ -130,6 +142,8 @@ impl<'r, 'p> Binder<'r, 'p> {
             group_keys: Vec::new(),
             aggs: Vec::new(),
             vector: None,
+            keyword: None,
+            similarity_read: false,
         }
     }
 
@@ -170,7 +184,14 @@ impl<'r, 'p> Binder<'r, 'p> {
             aggs: std::mem::take(&mut self.aggs),
             having,
         });
-        // A similarity search returns its best rows, DEFAULT_VECTOR_LIMIT unless told.
+        if self.similarity_read && self.vector.is_some() && self.keyword.is_some() {
+            return unsupported(
+                "cosine_similarity()/inner_product() in a query that also MATCHes: a hybrid \
+                 search ranks by the fused score, read it as `_score` (and BM25 with bm25())",
+            );
+        }
+        // A similarity search returns its best rows, DEFAULT_VECTOR_LIMIT unless told; a
+        // full-text search alone returns every match (up to the search's MAX_TOP_K).
         let limit = match (&self.vector, limit) {
             (Some(_), None) if group.is_none() => Some(DEFAULT_VECTOR_LIMIT),
             (_, l) => l,
@@ -197,6 +218,7 @@ impl<'r, 'p> Binder<'r, 'p> {
             limit,
             offset,
             vector: self.vector,
+            keyword: self.keyword,
         })
     }
 

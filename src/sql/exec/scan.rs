@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::sql::expr::{Env, Expr, Tuple, Values};
 use crate::sql::plan::{Access, Pred, SourcePlan, VectorAccess};
 use crate::store::read::{decode_slots, Reader};
-use crate::vector::{SearchOptions, SearchQuery, MAX_TOP_K};
+use crate::vector::{SearchMode, SearchOptions, SearchQuery, MAX_TOP_K};
 
 /// Estimated bytes of one id in the set a filtered vector search is given.
 const HASH_ID_BYTES: u64 = 32;
@@ -159,6 +159,7 @@ fn vector_scan(
     };
     let options = SearchOptions {
         top_k: v.k.clamp(1, MAX_TOP_K),
+        mode: v.mode,
         field: v.field.clone(),
         filter,
         include_deleted: plan.include_deleted,
@@ -168,7 +169,14 @@ fn vector_scan(
         Some(vector) => SearchQuery::Vector(vector.clone()),
         None => SearchQuery::Text(v.text.clone()),
     };
-    let hits = reader.tenant().search(&plan.table, query, &options)?;
+    let sides = crate::fulltext::hybrid::Sides {
+        vector: (v.mode != SearchMode::Keyword).then(|| (query, v.field.clone())),
+        keyword: v
+            .keyword
+            .as_ref()
+            .map(|k| (k.text.clone(), k.field.clone())),
+    };
+    let hits = crate::fulltext::hybrid::run(reader.tenant(), &plan.table, sides, &options, meter)?;
     for hit in hits {
         meter.examine(1)?;
         let json = serde_json::to_vec(&hit.row).map_err(Error::storage)?;
@@ -182,6 +190,16 @@ fn vector_scan(
             .ok()
             .and_then(serde_json::Number::from_f64);
         values[v.score_slot] = score.map_or(Value::Null, Value::Number);
+        if let Some(slot) = v.bm25_slot {
+            let bm25 = match v.mode {
+                SearchMode::Keyword => Some(hit.score),
+                _ => hit.parts.and_then(|p| p.keyword_score),
+            };
+            values[slot] = bm25
+                .and_then(|s| s.to_string().parse::<f64>().ok())
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number);
+        }
         tuple[index] = Some(Rc::new(values));
         if !passes(&plan.filter, &tuple)? {
             continue;
