@@ -90,6 +90,18 @@ fn main() {
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1))
         .configure_from_args();
+    // The first question after a write rebuilds the value dictionary and the name catalog.
+    t.insert(
+        "projects",
+        json!({"code": "PRJ-new", "name": "Fresh project", "stage": "idea"}),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    t.ask("who is grace hoper", &opts).unwrap();
+    let rebuild = start.elapsed();
+    for q in &questions {
+        t.ask(q, &opts).unwrap();
+    }
     let mut slowest = (Duration::ZERO, String::new());
     for q in &questions {
         let start = std::time::Instant::now();
@@ -116,4 +128,5 @@ fn main() {
         "slowest question: {:?} per plan for {:?}",
         slowest.0, slowest.1
     );
+    println!("first question after a write (dictionary and name catalog rebuilt): {rebuild:?}");
 }

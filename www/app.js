@@ -82,10 +82,14 @@ async function main() {
     busy($('search-run'), 'Searching…', search);
   });
   $('graph-select').addEventListener('change', () => showGraph($('graph-select').value));
+  $('ask-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy($('ask-run'), 'Asking…', ask);
+  });
 
   db.onChange(scheduleRefresh);
   await refresh();
-  for (const id of ['ingest', 'wal-export', 'sql-run']) $(id).disabled = false;
+  for (const id of ['ingest', 'wal-export', 'sql-run', 'ask-run']) $(id).disabled = false;
   $('search-run').disabled = !semantic;
   $('search-input').disabled = !semantic;
   document.body.dataset.ready = 'true';
@@ -313,6 +317,40 @@ async function search() {
     if (hits.length === 0) list.replaceChildren(element('li', 'No documents yet: ingest the sample first.'));
   } catch (e) {
     list.replaceChildren();
+    error.textContent = describe(e);
+    error.hidden = false;
+  }
+}
+
+// ---- ask ---------------------------------------------------------------------------------------
+
+/** A question in plain language: the offline planner in this page, or the LLM the user entered. */
+async function ask() {
+  const question = $('ask-input').value.trim();
+  const error = $('ask-error');
+  error.hidden = true;
+  $('ask-summary').textContent = '';
+  $('ask-stages').replaceChildren();
+  $('ask-results').replaceChildren();
+  if (!question) return;
+  const provider = $('ask-llm-provider').value.trim();
+  const options = {};
+  if (provider) {
+    options.llm = { provider, baseUrl: $('ask-llm-url').value.trim() || undefined, apiKey: $('ask-llm-key').value || undefined };
+  }
+  const started = performance.now();
+  try {
+    const a = await db.ask(question, options);
+    const confidence = element('span', a.confidence.toFixed(2));
+    confidence.className = `confidence ${a.confidence >= 0.7 ? 'high' : a.confidence >= 0.4 ? 'medium' : 'low'}`;
+    $('ask-summary').replaceChildren(
+      `${a.status} · ${a.intent ?? 'no plan'} · confidence `, confidence,
+      ` · ${a.planner} · ${Math.round(performance.now() - started)} ms — ${a.explanation}`,
+    );
+    $('ask-summary').dataset.status = a.status;
+    $('ask-stages').replaceChildren(...a.stages.map((stage) => element('li', `${stage.kind}: ${stage.query} → ${stage.rows} rows`)));
+    renderTable($('ask-results'), a.rows.map(({ content, ...rest }) => (content === undefined ? rest : { ...rest, content: truncate(content, 80) })));
+  } catch (e) {
     error.textContent = describe(e);
     error.hidden = false;
   }

@@ -31,6 +31,10 @@ db.insertMany('invoices', Array.from({ length: 500 }, (_, i) => ({ number: i, cu
 
 const opts = { offline: true, plan: true, now: '2026-06-15T12:00:00Z' };
 const plan = (q) => db.askStart(q, opts);
+// The first question after a write rebuilds the value dictionary and the name catalog.
+let t0 = process.hrtime.bigint();
+await plan('who is grace hoper');
+const rebuild = Number(process.hrtime.bigint() - t0);
 for (const q of questions) await plan(q); // warm-up: builds the dictionary and the name catalog
 let slowest = [0, ''];
 const runs = 20;
@@ -42,5 +46,6 @@ for (const q of questions) {
   if (each > slowest[0]) slowest = [each, q];
 }
 const mean = Number(process.hrtime.bigint() - start) / (runs * questions.length);
-console.log(`offline planning in wasm (Node ${process.version}), ${questions.length} questions over ${db.tableNames ? '' : '10 '}tables:`);
+console.log(`offline planning in wasm (Node ${process.version}), ${questions.length} questions over 10 tables:`);
 console.log(`  mean ${humanTime(mean)} per question; slowest ${humanTime(slowest[0])} (${JSON.stringify(slowest[1])})`);
+console.log(`  first question after a write (dictionary and name catalog rebuilt): ${humanTime(rebuild)}`);

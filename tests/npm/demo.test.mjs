@@ -229,6 +229,56 @@ test('semantic search finds documents by meaning', SLOW, async () => {
   noErrors(page);
 });
 
+/** Asks in the Ask box: the summary's status, the stages and the result rows as listed. */
+async function askBox(p, question) {
+  await p.fill('#ask-input', question);
+  await p.evaluate(() => { document.querySelector('#ask-summary').textContent = ''; });
+  await p.click('#ask-run');
+  await p.waitForFunction(() => document.querySelector('#ask-summary').textContent !== ''
+    || !document.querySelector('#ask-error').hidden);
+  const error = await p.$eval('#ask-error', (e) => (e.hidden ? null : e.textContent));
+  assert.equal(error, null, `ask failed: ${question}`);
+  return p.evaluate(() => {
+    const table = document.querySelector('#ask-results');
+    const heads = [...table.querySelectorAll('th')].map((th) => th.textContent);
+    const rows = [...table.querySelectorAll('tbody tr')].map((tr) =>
+      Object.fromEntries([...tr.children].map((td, i) => [heads[i], td.textContent])));
+    return {
+      status: document.querySelector('#ask-summary').dataset.status,
+      summary: document.querySelector('#ask-summary').textContent,
+      stages: [...document.querySelectorAll('#ask-stages li')].map((li) => li.textContent),
+      rows,
+    };
+  });
+}
+
+test('the Ask box answers with the offline planner: plan, confidence, rows', SLOW, async () => {
+  const perTopic = {};
+  for (const d of sample.docs) perTopic[d.topic] = (perTopic[d.topic] ?? 0) + 1;
+  const groups = await askBox(page, 'how many docs per topic');
+  assert.equal(groups.status, 'ok', groups.summary);
+  assert.match(groups.summary, /aggregate · confidence \d\.\d\d · offline/);
+  assert.match(groups.stages[0], /^select: SELECT `topic`, COUNT\(\*\)/);
+  assert.deepEqual(Object.fromEntries(groups.rows.map((r) => [r.topic, Number(r.count)])), perTopic);
+
+  const lookup = await askBox(page, 'Jupiter');
+  assert.equal(lookup.status, 'ok', lookup.summary);
+  assert.match(lookup.summary, /entity_lookup/);
+  assert.equal(lookup.rows.length, 1);
+  assert.equal(lookup.rows[0].title, 'Jupiter');
+
+  const meaning = await askBox(page, 'docs about bees and flowers');
+  assert.equal(meaning.status, 'ok', meaning.summary);
+  assert.match(meaning.summary, /vector/);
+  assert.equal(meaning.rows[0].title, 'Pollinators');
+
+  const before = await page.evaluate(() => globalThis.demo.db.walSeq());
+  const refused = await askBox(page, 'delete all docs');
+  assert.equal(refused.status, 'refused');
+  assert.equal(await page.evaluate(() => globalThis.demo.db.walSeq()), before);
+  noErrors(page);
+});
+
 test('the graph view draws the two-hop neighbourhood', SLOW, async () => {
   const centre = 'Log-structured merge tree';
   await showGraphOf(page, centre);
