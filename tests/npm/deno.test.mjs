@@ -112,6 +112,18 @@ Deno.test('SQL with parameters, GROUP BY and ORDER BY', async () => {
   await db.close();
 });
 
+Deno.test('ask: the offline planner answers in Deno', async () => {
+  const { db } = await people();
+  const a = await db.ask('how many people per team');
+  assertEquals(a.status, 'ok');
+  assertEquals(a.intent, 'aggregate');
+  assertEquals(a.rows, [{ count: 2, team: 'core' }, { count: 1, team: 'web' }]);
+  const refused = await db.ask('delete every person');
+  assertEquals(refused.status, 'refused');
+  assertEquals(await db.count('person'), 3);
+  await db.close();
+});
+
 Deno.test('vector search with given vectors', async () => {
   const { db, ids } = await people();
   await db.putVector('person', ids[0], 'bio', 'test', [1, 0, 0]);

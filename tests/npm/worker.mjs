@@ -41,6 +41,9 @@ async function run() {
   await db.addEdge(byTitle.alpha, byTitle.beta, 'next');
   await db.addEdge(byTitle.beta, byTitle.gamma, 'next');
   const walk = await db.traverse(byTitle.alpha, { direction: 'out', maxDepth: 3 });
+  // The offline planner in the Worker: a group count, and a key lookup.
+  const perTag = await db.ask('how many notes per tag');
+  const lookup = await db.ask('alpha');
   const walSeq = await db.walSeq();
   await db.close();
   return {
@@ -55,6 +58,10 @@ async function run() {
     hits: hits.map((h) => ({ title: h.title, score: h._score })),
     filtered: filtered.map((h) => ({ title: h.title, score: h._score })),
     walk: walk.paths.map((p) => ({ depth: p.depth, end: walk.rows[p.nodes[p.nodes.length - 1]].title })),
+    asked: {
+      perTag: { status: perTag.status, intent: perTag.intent, rows: perTag.rows },
+      lookup: { status: lookup.status, intent: lookup.intent, titles: lookup.rows.map((r) => r.title) },
+    },
     walSeq,
     // 'Cloudflare-Workers' in workerd: proof of where this ran.
     userAgent: globalThis.navigator?.userAgent ?? null,

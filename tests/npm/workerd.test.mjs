@@ -117,6 +117,8 @@ test('in workerd: schema, inserts, get/update, SQL, vector search and a graph wa
   assert.deepEqual(r.filtered.map((h) => h.title), ['gamma']);
   assert.ok(Math.abs(r.filtered[0].score) < 1e-6, JSON.stringify(r.filtered));
   assert.deepEqual(r.walk, [{ depth: 1, end: 'beta' }, { depth: 2, end: 'gamma' }]);
+  assert.deepEqual(r.asked.perTag, { status: 'ok', intent: 'aggregate', rows: [{ count: 2, tag: 'db' }, { count: 1, tag: 'web' }] });
+  assert.deepEqual(r.asked.lookup, { status: 'ok', intent: 'entity_lookup', titles: ['alpha'] });
   // 5 built-in tables + note, 3 inserts, 3 vectors, 1 update, 2 edges.
   assert.equal(r.walSeq, 15);
 });
