@@ -53,6 +53,8 @@ pub(crate) struct Execution {
     pub scores: Option<(f64, f64)>,
     /// The answer came from the fallback stage.
     pub used_fallback: bool,
+    /// The last search fused vector and keyword rankings: its scores are reciprocal-rank sums.
+    pub fused: bool,
 }
 
 /// Running needs query vectors it does not have (only when embedding inline is off).
@@ -473,6 +475,7 @@ impl Runner<'_> {
                         .and_then(Value::as_f64)
                 };
                 exec.scores = score(0).map(|a| (a, score(1).unwrap_or(0.0)));
+                exec.fused = is_fused(&sql);
                 exec.stages.push(StageReport {
                     kind,
                     query: sql,
@@ -632,9 +635,21 @@ impl Runner<'_> {
         if *from_previous && !ids.is_empty() {
             w.ids(ids);
         }
-        if let Some(s) = min_score {
-            let p = w.param(Value::from(*s as f64));
-            w.conditions.push(format!("_score >= {p}"));
+        match min_score {
+            // A score floor is on cosine similarity: vectors only.
+            Some(s) => {
+                let p = w.param(Value::from(*s as f64));
+                w.conditions.push(format!("_score >= {p}"));
+            }
+            // A table with a full-text index is searched both ways, fused (hybrid): exact words
+            // ("with", "__exit__") find what embeddings miss.
+            None if !schema.fulltext_fields.is_empty() => {
+                if let Some(terms) = keyword_terms(text) {
+                    let p = w.param(Value::String(terms));
+                    w.conditions.push(format!("fulltext MATCH {p}"));
+                }
+            }
+            None => {}
         }
         let sql = format!(
             "SELECT * FROM {}{} LIMIT {}",
@@ -644,6 +659,24 @@ impl Runner<'_> {
         );
         Ok((sql, w.params))
     }
+}
+
+/// The words of a search text as a BM25 query: letters, digits and `_` runs of the words that
+/// are not stop words, lowercase, so nothing in a question reads as query syntax (`"`, `*`,
+/// `-`). `None` when no word is left.
+pub(crate) fn keyword_terms(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty() && !super::text::is_stop_word(&w.to_lowercase()))
+        .take(32)
+        .map(str::to_lowercase)
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Whether a search stage's SQL fuses vector and keyword rankings.
+pub(crate) fn is_fused(sql: &str) -> bool {
+    sql.contains("fulltext MATCH")
 }
 
 fn dir(desc: bool) -> &'static str {
@@ -667,4 +700,25 @@ fn count_rows(n: usize) -> Vec<Row> {
 fn with_table(mut row: Row, table: &str) -> Row {
     row.insert("_table".into(), Value::String(table.to_string()));
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_terms_keep_words_and_drop_query_syntax() {
+        assert_eq!(
+            keyword_terms("leave a \"with\" block -early*").as_deref(),
+            Some("leave block early")
+        );
+        assert_eq!(
+            keyword_terms("__exit__ and __enter__").as_deref(),
+            Some("__exit__ __enter__")
+        );
+        assert_eq!(keyword_terms("the of a"), None);
+        assert!(is_fused(
+            "SELECT * FROM `t` WHERE embedding.cosine($1) AND fulltext MATCH $2 LIMIT 10"
+        ));
+    }
 }

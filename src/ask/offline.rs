@@ -169,6 +169,8 @@ struct Planner<'a> {
 struct Entity {
     text: String,
     table: String,
+    /// Found at the key, exact or normalised rung.
+    exact: bool,
     first: usize,
     end: usize,
 }
@@ -262,6 +264,7 @@ impl Planner<'_> {
         Ok(ok.then(|| Entity {
             // The words as asked, so the lookup stage finds (and scores) the same match.
             text: text.clone(),
+            exact: best.rung <= Rung::Normalized,
             table: best.table.clone(),
             first: a,
             end: b,
@@ -463,10 +466,12 @@ impl Planner<'_> {
         }
         // "Acme Corp", "who is Ada Lovelace", "show the onboarding guide": the question is only
         // a name (any rung but vectors; an ambiguous name answers with its candidates).
-        if self.h.values.is_empty() && self.h.time.is_none() && !self.counting() {
-            if let Some(e) = self.entity_span(0, self.w.len(), true, true)? {
+        // A word that is also a dictionary value (an agent's name, which sessions name too) is
+        // still a name when the ladder finds it exactly.
+        if self.h.time.is_none() && !self.counting() {
+            if let Some(e) = self.entity_span(0, self.w.len(), self.h.values.is_empty(), true)? {
                 let covers = content.iter().all(|i| (e.first..e.end).contains(i));
-                if covers {
+                if covers && (self.h.values.is_empty() || e.exact) {
                     return Ok(Some(Verdict::Planned(Box::new(Plan {
                         intent: Intent::EntityLookup,
                         stages: vec![Stage::Lookup {
@@ -589,6 +594,40 @@ impl Planner<'_> {
         (!words.is_empty()).then(|| words.join(" "))
     }
 
+    /// The phrase to embed for a search: the question's words after "about" (or all of them),
+    /// without the words of values, keys, the time phrase and table names, but keeping the
+    /// small words inside it ("when a with block exits"), which carry meaning for an embedder.
+    fn search_phrase(&self) -> Option<String> {
+        let start = self
+            .w
+            .iter()
+            .position(|x| {
+                matches!(
+                    *x,
+                    "about" | "regarding" | "concerning" | "on" | "mentioning" | "discussing"
+                )
+            })
+            .map_or(0, |p| p + 1);
+        let ordering = self
+            .h
+            .has(&["latest", "newest", "recent", "oldest", "earliest"]);
+        let keep: Vec<usize> = (start..self.w.len())
+            .filter(|&i| !self.h.used[i] && !self.is_table_word(i))
+            .filter(|&i| {
+                !(ordering && self.w[i].len() <= 3 && self.w[i].bytes().all(|b| b.is_ascii_digit()))
+            })
+            .collect();
+        let first = keep.iter().position(|&i| !is_stop_word(self.w[i]))?;
+        let last = keep.iter().rposition(|&i| !is_stop_word(self.w[i]))?;
+        Some(
+            keep[first..=last]
+                .iter()
+                .map(|&i| self.h.raw[i].as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+
     fn select_or_search(&self) -> Result<Verdict> {
         let named = self.subject();
         let Some(table) = named.clone().or_else(|| self.search_table()) else {
@@ -676,7 +715,8 @@ impl Planner<'_> {
 
         let order = self.order(schema);
         match text {
-            Some(text) if searchable => {
+            Some(words) if searchable => {
+                let text = self.search_phrase().unwrap_or(words);
                 let intent = if filters.is_empty() && time.is_none() {
                     Intent::Vector
                 } else {

@@ -3,7 +3,8 @@
 //! The base comes from what grounded the plan: the rung of an entity lookup (an exact key is
 //! 1.0, a fuzzy name 0.65), the share of the question's content words matched to tables,
 //! fields, values and times, and for vector searches the top score and its margin over the
-//! next. Then: a plan the LLM had to repair × 0.85; an LLM plan that agrees with the offline
+//! next (for a search that fused vectors and BM25, how close the top row is to first place in
+//! both rankings). Then: a plan the LLM had to repair × 0.85; an LLM plan that agrees with the offline
 //! plan + 0.1, one that disagrees × 0.85; caps — an exact id/key hit at least 0.95, zero rows
 //! at most 0.3, an answer from the fallback × 0.8, a vector-only answer at most 0.65 (meaning
 //! is never certain), a fuzzy entity at most 0.69.
@@ -47,6 +48,8 @@ pub(crate) fn confidence(s: &Signals) -> f64 {
         .is_some_and(|l| l.status == LookupStatus::Ambiguous);
     let vector = |base: f64| -> f64 {
         match exec.scores {
+            // Reciprocal-rank fusion (k = 60): 2/61 when both rankings put the row first.
+            Some((top, _)) if exec.fused => base + 0.3 * clamp(top * 61.0 / 2.0),
             Some((top, second)) => {
                 let strength = clamp((top - 0.25) / 0.45);
                 let margin = clamp((top - second) / 0.1);
