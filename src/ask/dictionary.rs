@@ -144,3 +144,47 @@ pub(crate) fn dictionary(
     entries.push((weak, store.name().to_string(), seq, built.clone()));
     Ok(built)
 }
+
+/// The text a table is known by when a question names none: its name, description and its
+/// fields with their descriptions.
+fn table_text(schema: &TableSchema) -> String {
+    let mut text = format!(
+        "{}: {}",
+        schema.name,
+        schema.description.as_deref().unwrap_or("")
+    );
+    for f in &schema.fields {
+        match property(schema, f)
+            .and_then(|p| p.get("description"))
+            .and_then(Value::as_str)
+        {
+            Some(d) => text.push_str(&format!("; {f}: {d}")),
+            None => text.push_str(&format!("; {f}")),
+        }
+    }
+    text
+}
+
+type TableVectors = Mutex<HashMap<(String, String), Arc<Vec<f32>>>>;
+
+/// The embedding of a table's text ([`table_text`]) by `provider`, cached by (provider, text):
+/// `None` when the provider cannot embed here.
+pub(crate) fn table_vector(
+    store: &TenantStore,
+    provider: &str,
+    schema: &TableSchema,
+) -> Option<Arc<Vec<f32>>> {
+    static CACHE: std::sync::OnceLock<TableVectors> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (provider.to_string(), table_text(schema));
+    if let Some(v) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Some(v.clone());
+    }
+    let v = Arc::new(store.embed(&[key.1.as_str()], Some(provider)).ok()?.pop()?);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= 1_024 {
+        cache.clear();
+    }
+    cache.insert(key, v.clone());
+    Some(v)
+}

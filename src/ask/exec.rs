@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::lookup::{lookup_fuzzy, Lookup, LookupOptions, LookupStatus};
+use super::lookup::{lookup_fuzzy, Lookup, LookupOptions, LookupStatus, VectorRung};
 use super::plan::{
     time_field, AggregateFn, Direction, Filter, Op, Plan, Returns, Stage, TimeFilter,
 };
@@ -215,6 +215,14 @@ fn ids_of(rows: &[Row]) -> Vec<Uuid> {
 }
 
 impl Runner<'_> {
+    fn vector_rung(&self) -> VectorRung {
+        if self.embed_inline {
+            VectorRung::Inline
+        } else {
+            VectorRung::Deferred
+        }
+    }
+
     /// Runs `plan`: its stages in order, then its fallback when they found nothing.
     pub fn run(&self, plan: &Plan) -> Outcome {
         let mut exec = Execution::default();
@@ -289,8 +297,7 @@ impl Runner<'_> {
                         limit: None,
                     },
                     self.vectors,
-                    false,
-                    true,
+                    VectorRung::Deferred,
                     &mut out,
                 );
             }
@@ -322,8 +329,7 @@ impl Runner<'_> {
                         limit: None,
                     },
                     self.vectors,
-                    self.embed_inline,
-                    true,
+                    self.vector_rung(),
                     &mut pending,
                 )?;
                 if found.status == LookupStatus::NotFound && !pending.is_empty() {
@@ -562,8 +568,7 @@ impl Runner<'_> {
                     to,
                     &LookupOptions::default(),
                     self.vectors,
-                    self.embed_inline,
-                    true,
+                    self.vector_rung(),
                     &mut pending,
                 )?;
                 let (Some(from), Some(dest)) = (ids.first(), target.candidates.first()) else {

@@ -135,9 +135,20 @@ pub(crate) fn name_fields(schema: &TableSchema) -> Vec<String> {
     fields
 }
 
+/// Whether and how the ladder's last rung, vector search, runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VectorRung {
+    /// Not at all (planning: lookups there must stay cheap).
+    Skip,
+    /// Embedding the text synchronously when its vector is not supplied (native).
+    Inline,
+    /// Only with supplied vectors; missing ones are reported as pending (the wasm face).
+    Deferred,
+}
+
 /// Runs the ladder for `text` over `schemas`. `vectors` supplies query vectors for the vector
-/// rung (run only with `vector_rung`); when `embed_inline` is false and a vector is missing,
-/// the vector rung is skipped and the needed `(provider, text)` pairs are returned in
+/// rung (see [`VectorRung`]); when it is `Deferred` and a vector is missing, the vector rung is
+/// skipped and the needed `(provider, text)` pairs are returned in
 /// `pending`.
 pub(crate) fn lookup_fuzzy(
     store: &TenantStore,
@@ -145,8 +156,7 @@ pub(crate) fn lookup_fuzzy(
     text: &str,
     options: &LookupOptions,
     vectors: &QueryVectors,
-    embed_inline: bool,
-    vector_rung: bool,
+    vector_rung: VectorRung,
     pending: &mut Vec<crate::sql::QueryText>,
 ) -> Result<Lookup> {
     let limit = options.limit.unwrap_or(5).clamp(1, 100);
@@ -256,7 +266,7 @@ pub(crate) fn lookup_fuzzy(
         return Ok(finish(found, limit));
     }
     // 7. vector search over tables with embedded fields.
-    if !vector_rung {
+    if vector_rung == VectorRung::Skip {
         return Ok(finish(found, limit));
     }
     for schema in tables.iter().filter(|s| !s.embedding_fields.is_empty()) {
@@ -273,7 +283,7 @@ pub(crate) fn lookup_fuzzy(
             .into_iter()
             .filter(|t| !vectors.contains_key(&(t.provider.clone(), t.text.clone())))
             .collect();
-        if !missing.is_empty() && !embed_inline {
+        if !missing.is_empty() && vector_rung == VectorRung::Deferred {
             pending.extend(missing);
             continue;
         }

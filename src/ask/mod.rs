@@ -317,7 +317,14 @@ impl AskSession {
         let dict = dictionary::dictionary(&store, &schemas)?;
         let hints = prepass::prepass(question, &now, &schemas, &dict);
         let vectors = QueryVectors::new();
-        let offline = offline::plan(&hints, &store, &schemas, options.table.as_deref(), &vectors)?;
+        let offline = offline::plan(
+            &hints,
+            &store,
+            &schemas,
+            options.table.as_deref(),
+            &vectors,
+            embed_inline,
+        )?;
         let mut options = options.clone();
         options.budget = options.budget.or(&budget);
         let mut session = AskSession {
@@ -879,8 +886,7 @@ pub(crate) fn lookup(store: &TenantStore, text: &str, options: &LookupOptions) -
         text,
         options,
         &QueryVectors::new(),
-        true,
-        true,
+        lookup::VectorRung::Inline,
         &mut pending,
     )
 }

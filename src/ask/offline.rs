@@ -106,6 +106,7 @@ pub(crate) fn plan(
     schemas: &BTreeMap<String, TableSchema>,
     table: Option<&str>,
     vectors: &QueryVectors,
+    embed_inline: bool,
 ) -> Result<Verdict> {
     let w: Vec<&str> = h.words.iter().map(String::as_str).collect();
     if w.is_empty() {
@@ -152,6 +153,7 @@ pub(crate) fn plan(
         schemas,
         forced: table,
         vectors,
+        embed_inline,
     };
     planner.run()
 }
@@ -163,6 +165,9 @@ struct Planner<'a> {
     schemas: &'a BTreeMap<String, TableSchema>,
     forced: Option<&'a str>,
     vectors: &'a QueryVectors,
+    /// Embedding may run synchronously here (natively): the table to search can be chosen by
+    /// meaning when the question names none.
+    embed_inline: bool,
 }
 
 /// An entity found in a span of the question.
@@ -197,8 +202,7 @@ impl Planner<'_> {
                 limit: Some(3),
             },
             self.vectors,
-            false,
-            false,
+            super::lookup::VectorRung::Skip,
             &mut pending,
         )
     }
@@ -770,14 +774,21 @@ impl Planner<'_> {
         }
     }
 
-    /// When no table is named, the table to search by meaning: `resources` (the documents),
-    /// else a table whose description the question's words name.
+    /// When no table is named, the table to search by meaning: the searchable table whose
+    /// `name: description` is clearly closest to the question in embedding space (when the
+    /// default embedder can run here), else `resources` (the documents), else a table whose
+    /// description the question's words name.
     fn search_table(&self) -> Option<String> {
         let searchable = |t: &str| {
             self.schemas
                 .get(t)
                 .is_some_and(|s| !s.embedding_fields.is_empty())
         };
+        if self.embed_inline {
+            if let Some(t) = self.closest_table() {
+                return Some(t);
+            }
+        }
         if searchable("resources") {
             return Some("resources".into());
         }
@@ -786,6 +797,31 @@ impl Planner<'_> {
             .iter()
             .find(|t| searchable(&t.table))
             .map(|t| t.table.clone())
+    }
+
+    /// The searchable table whose description is closest in meaning to the question, when it
+    /// is at least 0.2 in cosine and 0.05 ahead of the next; `None` when there is no default
+    /// embedder, fewer than two candidates, or no clear winner.
+    fn closest_table(&self) -> Option<String> {
+        let candidates: Vec<&TableSchema> = self
+            .schemas
+            .values()
+            .filter(|s| !s.embedding_fields.is_empty())
+            .collect();
+        if candidates.len() < 2 {
+            return None;
+        }
+        let provider = self.store.embed_settings().default_provider?;
+        let question =
+            crate::vector::embed_query(self.store, &provider, &self.h.normalized).ok()?;
+        let mut scored: Vec<(f64, &str)> = Vec::new();
+        for schema in candidates {
+            let v = super::dictionary::table_vector(self.store, &provider, schema)?;
+            scored.push((cosine(&question, &v), schema.name.as_str()));
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (best, second) = (scored[0], scored[1]);
+        (best.0 >= 0.2 && best.0 - second.0 >= 0.05).then(|| best.1.to_string())
     }
 
     fn aggregate(&self, schema: &TableSchema) -> Option<Aggregate> {
@@ -855,5 +891,19 @@ impl Planner<'_> {
             },
             n,
         ))
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        dot += f64::from(*x) * f64::from(*y);
+        na += f64::from(*x) * f64::from(*x);
+        nb += f64::from(*y) * f64::from(*y);
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
     }
 }

@@ -341,3 +341,54 @@ fn recorded_llm_plans_replay_right_and_cost_one_call_when_they_validate() {
         assert_eq!(calls, expected, "{q}");
     }
 }
+
+#[test]
+fn a_question_naming_no_table_searches_the_table_closest_in_meaning() {
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    t.init().unwrap();
+    t.register_schema(serde_json::json!({
+        "title": "Recipe", "description": "Cooking recipes: dishes, ingredients and the steps to prepare them",
+        "type": "object", "properties": {"title": {"type": "string"}, "steps": {"type": "string"}},
+        "json_schema_extra": {"short_name": "recipes", "key_field": "title", "embedding_fields": ["steps"]}
+    }))
+    .unwrap();
+    t.register_schema(serde_json::json!({
+        "title": "Defect", "description": "Software bugs reported by users: crashes, errors and their stack traces",
+        "type": "object", "properties": {"summary": {"type": "string"}, "trace": {"type": "string"}},
+        "json_schema_extra": {"short_name": "defects", "embedding_fields": ["trace"]}
+    }))
+    .unwrap();
+    t.insert("recipes", serde_json::json!({"title": "Mushroom risotto",
+        "steps": "Toast the arborio rice, add stock ladle by ladle, stir in fried mushrooms and parmesan."}))
+        .unwrap();
+    t.insert(
+        "defects",
+        serde_json::json!({"summary": "Crash on save",
+        "trace": "NullPointerException in DocumentWriter.save at line 42"}),
+    )
+    .unwrap();
+    let opts = AskOptions {
+        planner: Planner::Offline,
+        ..AskOptions::default()
+    };
+    let a = t
+        .ask("how do I cook a creamy rice dish with mushrooms", &opts)
+        .unwrap();
+    assert_eq!(a.status, Status::Ok, "{a:?}");
+    assert!(
+        a.stages[0].query.contains("FROM `recipes`"),
+        "{:?}",
+        a.stages
+    );
+    assert_eq!(a.rows[0]["title"], "Mushroom risotto");
+    let a = t
+        .ask("the application crashes when saving a document", &opts)
+        .unwrap();
+    assert!(
+        a.stages[0].query.contains("FROM `defects`"),
+        "{:?}",
+        a.stages
+    );
+    assert_eq!(a.rows[0]["summary"], "Crash on save");
+}
