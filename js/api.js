@@ -76,24 +76,21 @@ function withDeadline(embed, ms) {
   return (texts, context) => {
     const answer = embed(texts, context);
     if (answer === null || typeof answer !== 'object' || typeof answer.then !== 'function') return answer;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (embedding.timeoutMs)`)), ms);
-      Promise.resolve(answer).then(
-        (value) => { clearTimeout(timer); resolve(value); },
-        (error) => { clearTimeout(timer); reject(error); },
-      );
-    });
+    return settleWithin(answer, ms, ' (embedding.timeoutMs)');
   };
 }
 
 /** How long the app's LLM function may take to answer one `ask` request (as REM_LLM_TIMEOUT_MS). */
 const ASK_LLM_TIMEOUT_MS = 60_000;
 
-/** `value`, or what its promise settles to; rejects when that takes longer than `ms`. */
-function settleWithin(value, ms) {
+/**
+ * `value`, or what its promise settles to; rejects when that takes longer than `ms` (the
+ * error's message ends with `why`).
+ */
+function settleWithin(value, ms, why = '') {
   if (value === null || typeof value !== 'object' || typeof value.then !== 'function') return Promise.resolve(value);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms${why}`)), ms);
     Promise.resolve(value).then(
       (v) => { clearTimeout(timer); resolve(v); },
       (e) => { clearTimeout(timer); reject(e); },

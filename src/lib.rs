@@ -39,6 +39,7 @@ pub mod embed;
 mod error;
 pub mod fulltext;
 pub mod graph;
+mod http_retry;
 pub mod kv;
 pub mod sql;
 pub mod store;

@@ -10,11 +10,12 @@
 //! rebuilds it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::cache::TenantCache;
 use super::lookup::name_fields;
 use super::text::{fold, trigram_similarity, trigrams};
 use crate::error::Result;
@@ -172,37 +173,14 @@ fn build(store: &TenantStore, schemas: &BTreeMap<String, TableSchema>) -> Result
     Ok(catalog)
 }
 
-type CacheEntry = (Weak<crate::store::Store>, String, u64, Arc<Catalog>);
-
-fn cache() -> &'static Mutex<Vec<CacheEntry>> {
-    static CACHE: std::sync::OnceLock<Mutex<Vec<CacheEntry>>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(Vec::new()))
-}
+static CATALOGS: TenantCache<Catalog> = TenantCache::new(CACHED);
 
 /// The catalog of the tenant as it is now (cached by WAL sequence number).
 pub(crate) fn catalog(
     store: &TenantStore,
     schemas: &BTreeMap<String, TableSchema>,
 ) -> Result<Arc<Catalog>> {
-    let seq = store.wal_seq()?;
-    let weak = store.store_weak();
-    {
-        let entries = cache().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, _, _, c)) = entries
-            .iter()
-            .find(|(w, t, s, _)| w.ptr_eq(&weak) && t == store.name() && *s == seq)
-        {
-            return Ok(c.clone());
-        }
-    }
-    let built = Arc::new(build(store, schemas)?);
-    let mut entries = cache().lock().unwrap_or_else(|p| p.into_inner());
-    entries.retain(|(w, t, _, _)| w.strong_count() > 0 && !(w.ptr_eq(&weak) && t == store.name()));
-    if entries.len() >= CACHED {
-        entries.remove(0);
-    }
-    entries.push((weak, store.name().to_string(), seq, built.clone()));
-    Ok(built)
+    CATALOGS.get_or_build(store, || build(store, schemas))
 }
 
 #[cfg(test)]

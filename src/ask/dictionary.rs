@@ -8,7 +8,9 @@
 //! moves: a question after a write rebuilds it, questions between writes share it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
+
+use super::cache::TenantCache;
 
 use serde_json::Value;
 
@@ -112,37 +114,14 @@ fn build(store: &TenantStore, schemas: &BTreeMap<String, TableSchema>) -> Result
     Ok(dict)
 }
 
-type CacheEntry = (Weak<crate::store::Store>, String, u64, Arc<Dictionary>);
-
-fn cache() -> &'static Mutex<Vec<CacheEntry>> {
-    static CACHE: std::sync::OnceLock<Mutex<Vec<CacheEntry>>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(Vec::new()))
-}
+static DICTIONARIES: TenantCache<Dictionary> = TenantCache::new(CACHED);
 
 /// The dictionary of the tenant as it is now (cached by WAL sequence number).
 pub(crate) fn dictionary(
     store: &TenantStore,
     schemas: &BTreeMap<String, TableSchema>,
 ) -> Result<Arc<Dictionary>> {
-    let seq = store.wal_seq()?;
-    let weak = store.store_weak();
-    {
-        let entries = cache().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, _, _, d)) = entries
-            .iter()
-            .find(|(w, t, s, _)| w.ptr_eq(&weak) && t == store.name() && *s == seq)
-        {
-            return Ok(d.clone());
-        }
-    }
-    let built = Arc::new(build(store, schemas)?);
-    let mut entries = cache().lock().unwrap_or_else(|p| p.into_inner());
-    entries.retain(|(w, t, _, _)| w.strong_count() > 0 && !(w.ptr_eq(&weak) && t == store.name()));
-    if entries.len() >= CACHED {
-        entries.remove(0);
-    }
-    entries.push((weak, store.name().to_string(), seq, built.clone()));
-    Ok(built)
+    DICTIONARIES.get_or_build(store, || build(store, schemas))
 }
 
 /// The text a table is known by when a question names none: its name, description and its
@@ -167,8 +146,8 @@ fn table_text(schema: &TableSchema) -> String {
 
 type TableVectors = Mutex<HashMap<(String, String), Arc<Vec<f32>>>>;
 
-/// The embedding of a table's text ([`table_text`]) by `provider`, cached by (provider, text):
-/// `None` when the provider cannot embed here.
+/// The embedding of a table's text ([`table_text`]) by `provider`, normalised for cosine and
+/// cached by (provider, text): `None` when the provider cannot embed here.
 pub(crate) fn table_vector(
     store: &TenantStore,
     provider: &str,
@@ -180,7 +159,9 @@ pub(crate) fn table_vector(
     if let Some(v) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Some(v.clone());
     }
-    let v = Arc::new(store.embed(&[key.1.as_str()], Some(provider)).ok()?.pop()?);
+    let mut v = store.embed(&[key.1.as_str()], Some(provider)).ok()?.pop()?;
+    crate::distance::Metric::Cosine.prepare(&mut v);
+    let v = Arc::new(v);
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     if cache.len() >= 1_024 {
         cache.clear();

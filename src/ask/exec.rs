@@ -702,7 +702,8 @@ fn count_rows(n: usize) -> Vec<Row> {
     vec![row]
 }
 
-fn with_table(mut row: Row, table: &str) -> Row {
+/// `row` with `_table` set, as answers return rows.
+pub(crate) fn with_table(mut row: Row, table: &str) -> Row {
     row.insert("_table".into(), Value::String(table.to_string()));
     row
 }

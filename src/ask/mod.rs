@@ -20,6 +20,7 @@
 //! found → confidence from signals (`score.rs`). At most 3 executed stages and 3 LLM calls per
 //! question.
 
+mod cache;
 mod catalog;
 mod dictionary;
 mod exec;
@@ -715,11 +716,7 @@ impl AskSession {
                         exec.rows = l
                             .candidates
                             .iter()
-                            .map(|c| {
-                                let mut r = c.row.clone();
-                                r.insert("_table".into(), Value::String(c.table.clone()));
-                                r
-                            })
+                            .map(|c| exec::with_table(c.row.clone(), &c.table))
                             .collect();
                     }
                 }

@@ -812,12 +812,14 @@ impl Planner<'_> {
             return None;
         }
         let provider = self.store.embed_settings().default_provider?;
-        let question =
+        let cosine = crate::distance::Metric::Cosine;
+        let mut question =
             crate::vector::embed_query(self.store, &provider, &self.h.normalized).ok()?;
+        cosine.prepare(&mut question);
         let mut scored: Vec<(f64, &str)> = Vec::new();
         for schema in candidates {
             let v = super::dictionary::table_vector(self.store, &provider, schema)?;
-            scored.push((cosine(&question, &v), schema.name.as_str()));
+            scored.push((f64::from(cosine.score(&question, &v)), schema.name.as_str()));
         }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let (best, second) = (scored[0], scored[1]);
@@ -891,19 +893,5 @@ impl Planner<'_> {
             },
             n,
         ))
-    }
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
-    for (x, y) in a.iter().zip(b) {
-        dot += f64::from(*x) * f64::from(*y);
-        na += f64::from(*x) * f64::from(*x);
-        nb += f64::from(*y) * f64::from(*y);
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
     }
 }

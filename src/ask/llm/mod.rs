@@ -840,17 +840,7 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
-/// The wait a `429`/`5xx` asks for: `retry-after-ms` (milliseconds) wins over `Retry-After`
-/// (seconds, possibly fractional); HTTP dates, negative numbers and junk give `None` (the
-/// caller backs off exponentially).
-pub fn parse_retry_after(ms: Option<&str>, seconds: Option<&str>) -> Option<Duration> {
-    let read = |v: Option<&str>, scale: f64| {
-        v.and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .map(|n| Duration::from_secs_f64((n * scale).min(1e9)))
-    };
-    read(ms, 1e-3).or_else(|| read(seconds, 1.0))
-}
+pub use crate::http_retry::parse_retry_after;
 
 // The transports: ureq natively, fetch (gloo-net) on wasm32.
 #[cfg_attr(not(target_arch = "wasm32"), path = "native.rs")]

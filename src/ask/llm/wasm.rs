@@ -1,10 +1,6 @@
 //! The wasm32 transport: `fetch` through gloo-net with an `AbortSignal` timeout, awaited;
 //! retries wait on the host's `setTimeout`.
 
-use std::time::Duration;
-
-use wasm_bindgen::{JsCast, JsValue};
-
 use super::{
     parse_retry_after, ChatRequest, LlmClient, LlmConfig, LlmReply, Step, MAX_RESPONSE_BYTES,
 };
@@ -32,7 +28,9 @@ impl LlmClient {
             let body = self.provider_body(req, mode).to_string();
             match self.judge(mode, attempt, &self.send_async(body).await?)? {
                 Step::Output(text) => return Ok(text),
-                Step::RetryIn(delay) => sleep(delay).await?,
+                Step::RetryIn(delay) => crate::http_retry::sleep(delay)
+                    .await
+                    .map_err(|e| Error::Llm(e.into()))?,
                 // A fallback is not a retry; `judge` recorded it on the client (each happens once).
                 Step::FallBack => attempt -= 1,
             }
@@ -91,24 +89,6 @@ impl LlmClient {
             body,
         })
     }
-}
-
-/// Waits `delay` with the host's `setTimeout` (browsers, workers, Node and Deno all have it).
-async fn sleep(delay: Duration) -> Result<()> {
-    let ms = delay.as_millis().min(i32::MAX as u128) as i32;
-    let set_timeout = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        .ok_or_else(|| {
-            Error::Llm("no setTimeout in this JavaScript host; cannot wait to retry".into())
-        })?;
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let _ = set_timeout.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from(ms));
-    });
-    wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map(|_| ())
-        .map_err(|_| Error::Llm("waiting to retry failed".into()))
 }
 
 /// wasm32 cannot block on HTTP: `Tenant::ask` with an LLM fails here; the JS face drives the

@@ -584,16 +584,7 @@ fn provider_message(body: &str) -> String {
     }
 }
 
-/// `retry-after-ms` (milliseconds) wins over `Retry-After` (seconds, possibly fractional);
-/// HTTP-date values and garbage are ignored (the caller falls back to exponential backoff).
-fn parse_retry_after(ms: Option<&str>, seconds: Option<&str>) -> Option<Duration> {
-    let parse = |v: Option<&str>, scale: f64| {
-        v.and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .map(|n| Duration::from_secs_f64((n * scale).min(1e9)))
-    };
-    parse(ms, 1e-3).or_else(|| parse(seconds, 1.0))
-}
+use crate::http_retry::parse_retry_after;
 
 // The transports: ureq natively, fetch (gloo-net) in wasm32.
 #[cfg(not(target_arch = "wasm32"))]

@@ -53,7 +53,9 @@ impl HttpEmbedder {
             attempt += 1;
             match self.judge(self.send_async(&body).await?, attempt, batch.len())? {
                 Verdict::Vectors(vectors) => return Ok(vectors),
-                Verdict::RetryIn(delay) => sleep(delay).await?,
+                Verdict::RetryIn(delay) => crate::http_retry::sleep(delay)
+                    .await
+                    .map_err(|e| Error::Embedding(e.into()))?,
             }
         }
     }
@@ -91,26 +93,6 @@ impl HttpEmbedder {
             body,
         })
     }
-}
-
-/// Waits `delay` with the host's `setTimeout` (browsers, workers, Node and Deno all have it).
-#[cfg(target_arch = "wasm32")]
-async fn sleep(delay: Duration) -> Result<()> {
-    use wasm_bindgen::{JsCast, JsValue};
-    let ms = delay.as_millis().min(i32::MAX as u128) as i32;
-    let set_timeout = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        .ok_or_else(|| {
-            Error::Embedding("no setTimeout in this JavaScript host; cannot wait to retry".into())
-        })?;
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let _ = set_timeout.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from(ms));
-    });
-    wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map(|_| ())
-        .map_err(|_| Error::Embedding("waiting to retry failed".into()))
 }
 
 #[cfg(target_arch = "wasm32")]
