@@ -151,22 +151,9 @@ impl Binder<'_, '_> {
             }
             "current_date" => Expr::Literal(Value::String(self.now.format("%Y-%m-%d").to_string())),
             "fulltext_match" | "bm25" => {
-                let [ast::FunctionArgExpr::Expr(field), ast::FunctionArgExpr::Expr(text)] = args
-                else {
-                    return Err(Error::SqlSyntax(format!(
-                        "{}(field, 'terms') takes two arguments",
-                        name.to_uppercase()
-                    )));
-                };
-                let field = match field {
-                    ast::Expr::Identifier(i) => i.value.clone(),
-                    ast::Expr::CompoundIdentifier(p) if p.len() == 2 => p[1].value.clone(),
-                    other => {
-                        return unsupported(format!(
-                            "`{other}` as the field of a full-text search; name a full-text field or `fulltext`"
-                        ))
-                    }
-                };
+                let (field, text) = field_and_text(name, args, "'terms'", |other| {
+                    format!("`{other}` as the field of a full-text search; name a full-text field or `fulltext`")
+                })?;
                 let written = if name == "bm25" {
                     f.to_string()
                 } else {
@@ -192,22 +179,11 @@ impl Binder<'_, '_> {
             }
             "cosine_similarity" | "inner_product" => {
                 self.similarity_read = true;
-                let [ast::FunctionArgExpr::Expr(field), ast::FunctionArgExpr::Expr(text)] = args
-                else {
-                    return Err(Error::SqlSyntax(format!(
-                        "{}(field, 'text') takes two arguments",
-                        name.to_uppercase()
-                    )));
-                };
-                let field = match field {
-                    ast::Expr::Identifier(i) => i.value.clone(),
-                    ast::Expr::CompoundIdentifier(p) if p.len() == 2 => p[1].value.clone(),
-                    other => {
-                        return unsupported(format!(
+                let (field, text) = field_and_text(name, args, "'text'", |other| {
+                    format!(
                         "`{other}` as the field of {name}(); name an embedded field or `embedding`"
-                    ))
-                    }
-                };
+                    )
+                })?;
                 self.vector_search(&field, text, &f.to_string())?;
                 self.resolve(&[ast::Ident::new(SCORE_COLUMN)])?
             }
@@ -341,4 +317,27 @@ fn arity(min: usize, max: usize) -> String {
         (a, usize::MAX) => format!("at least {a} argument{}", if a == 1 { "" } else { "s" }),
         (a, b) => format!("{a} to {b} arguments"),
     }
+}
+
+/// The `(field, 'text')` arguments of a search function (`bm25`, `fulltext_match`,
+/// `cosine_similarity`, `inner_product`): the field's name (`t.field` gives `field`) and the
+/// text expression. `not_a_field` phrases the error for a first argument that names nothing.
+fn field_and_text<'a>(
+    name: &str,
+    args: &[&'a ast::FunctionArgExpr],
+    text_shape: &str,
+    not_a_field: impl FnOnce(&ast::Expr) -> String,
+) -> Result<(String, &'a ast::Expr)> {
+    let [ast::FunctionArgExpr::Expr(field), ast::FunctionArgExpr::Expr(text)] = args else {
+        return Err(Error::SqlSyntax(format!(
+            "{}(field, {text_shape}) takes two arguments",
+            name.to_uppercase()
+        )));
+    };
+    let field = match field {
+        ast::Expr::Identifier(i) => i.value.clone(),
+        ast::Expr::CompoundIdentifier(p) if p.len() == 2 => p[1].value.clone(),
+        other => return unsupported(not_a_field(other)),
+    };
+    Ok((field, text))
 }
