@@ -91,6 +91,10 @@ pub enum Error {
     /// message names the limit, its value and how to change it when it can be changed.
     #[error("limit: {0}")]
     Limit(String),
+    /// Sync with a hub failed: the hub cannot be reached or answered with an error, refused the
+    /// token, or sent something the device cannot use. Nothing was lost: the outbox stays.
+    #[error("sync: {0}")]
+    Sync(String),
 }
 
 fn known_list(known: &[String]) -> String {
@@ -112,7 +116,7 @@ fn issues_list(issues: &[ValidationIssue]) -> String {
 impl Error {
     /// Stable code for programs: `UNKNOWN_TABLE`, `VALIDATION`, `INVALID_SCHEMA`, `NOT_FOUND`,
     /// `INVALID_ARGUMENT`, `WAL`, `STORAGE`, `SQL_SYNTAX`, `SQL_UNSUPPORTED`, `UNKNOWN_COLUMN`,
-    /// `SQL_TYPE`, `EMBEDDING`, `LLM`, `LIMIT`.
+    /// `SQL_TYPE`, `EMBEDDING`, `LLM`, `LIMIT`, `SYNC`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownTable { .. } => "UNKNOWN_TABLE",
@@ -129,6 +133,7 @@ impl Error {
             Error::Embedding(_) => "EMBEDDING",
             Error::Llm(_) => "LLM",
             Error::Limit(_) => "LIMIT",
+            Error::Sync(_) => "SYNC",
         }
     }
 

@@ -43,6 +43,7 @@ mod http_retry;
 pub mod kv;
 pub mod sql;
 pub mod store;
+pub mod sync;
 mod tenant;
 pub mod tokenize;
 mod typed;

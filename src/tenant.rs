@@ -23,6 +23,7 @@ use crate::store::{
     ApplyReport, Category, Edge, EdgeDirection, IndexQuery, ListOptions, NewEdge, Row, TableSchema,
     TenantStore, WalEntry,
 };
+use crate::sync::{Conflict, HubConnection, Rejected, SyncReport, SyncStatus};
 use crate::typed::Typed;
 use crate::vector::{
     DrainReport, EmbeddingBatch, IndexMeta, IndexName, MaintenanceReport, SearchHit, SearchOptions,
@@ -539,6 +540,42 @@ impl Tenant {
     /// elementary cycle is enumerated (use [`cycles_from`](Self::cycles_from) for that).
     pub fn find_cycles(&self, table: Option<&str>, opts: &PathOptions) -> Result<Traversal> {
         self.inner.find_cycles(table, &self.path_options(opts))
+    }
+
+    // --- sync ---------------------------------------------------------------------------------
+
+    /// One sync round through `hub`: pushes every local change (the outbox), then pulls and
+    /// applies the hub's log until caught up. Safe to repeat and to interrupt: nothing the hub
+    /// acknowledged is pushed twice into the merge, nothing unacknowledged leaves the outbox.
+    pub fn sync_with(&self, hub: &dyn HubConnection) -> Result<SyncReport> {
+        self.inner.sync_round(hub)
+    }
+
+    /// Where this device stands with its hub: positions pushed and pulled, outbox size.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        self.inner.sync_status()
+    }
+
+    /// Concurrent writes to one field this device took part in, as the hub resolved them.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        self.inner.sync_conflicts()
+    }
+
+    /// Local changes the hub refused, with the reason (they stay here, never vanish).
+    pub fn rejected(&self) -> Result<Vec<Rejected>> {
+        self.inner.sync_rejected()
+    }
+
+    /// This tenant as a sync hub: merges devices' pushes and serves its log to pulls.
+    #[cfg(any(feature = "server", test))]
+    pub fn hub(&self) -> crate::sync::hub::HubTenant<'_> {
+        crate::sync::hub::HubTenant::new(&self.inner)
+    }
+
+    /// The store-level handle (for the sync tests, which play devices with skewed clocks).
+    #[cfg(test)]
+    pub(crate) fn store_handle(&self) -> &TenantStore {
+        &self.inner
     }
 
     // --- administrative groups ---------------------------------------------------------------

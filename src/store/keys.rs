@@ -16,6 +16,7 @@
 //! | vseg   | `G<index>\0<seg:u64 BE><chunk:u32 BE>` | one chunk of a built segment   |
 //! | queue  | `Q<table>\0<id:16>`                    | pending embedding work (JSON)  |
 //! | text   | `T<table>\0<field>\0<kind>...`          | full-text index (`fulltext.rs`) |
+//! | sync   | `Y<kind><...>`                         | sync state (`src/sync`)        |
 //!
 //! `<index>` is `<table>\0<field>\0<provider>`: one vector index per table, field and provider.
 //! Table, field and provider names never contain `\0`.
@@ -45,6 +46,7 @@ const VPENDING: u8 = b'P';
 const VSEGMENT: u8 = b'G';
 const QUEUE: u8 = b'Q';
 const FULLTEXT: u8 = b'T';
+const SYNC: u8 = b'Y';
 
 /// Prefix of the tenant registry keys.
 pub(crate) const TENANT_REGISTRY: &[u8] = b"r";
@@ -291,6 +293,19 @@ impl Keys {
         k.extend_from_slice(field.as_bytes());
         k.push(0);
         k
+    }
+
+    /// A key of the sync layer's own space: one kind byte, then `rest`.
+    pub(crate) fn sync(&self, kind: u8, rest: &[u8]) -> Vec<u8> {
+        let mut k = self.key(SYNC, 1 + rest.len());
+        k.push(kind);
+        k.extend_from_slice(rest);
+        k
+    }
+
+    /// Every key of one kind of the sync layer's space.
+    pub(crate) fn sync_kind(&self, kind: u8) -> KeyRange {
+        KeyRange::prefix(&self.sync(kind, &[]))
     }
 
     pub(crate) fn meta(&self, name: &str) -> Vec<u8> {

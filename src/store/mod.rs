@@ -4,6 +4,7 @@
 //! the data, the index entries, the counters and the WAL entry into one atomic batch.
 
 mod builtin;
+pub(crate) mod clock;
 pub(crate) mod codec;
 pub(crate) mod edges;
 mod entities;
@@ -16,7 +17,7 @@ pub(crate) mod read;
 pub(crate) mod schema;
 mod schemas;
 pub(crate) mod vectors;
-mod wal;
+pub(crate) mod wal;
 pub(crate) mod write;
 
 use std::collections::HashMap;
@@ -28,7 +29,10 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, Kv, KvSnapshot};
 
+#[cfg(any(feature = "server", test))]
+pub(crate) use self::builtin::is_builtin_schema;
 pub use self::builtin::BUILTIN_TABLES;
+pub use self::clock::Hlc;
 pub(crate) use self::edges::check_rel;
 pub use self::edges::{Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
 pub use self::entities::ListOptions;
@@ -57,6 +61,8 @@ pub(crate) struct Store {
     commit_hook: RwLock<Option<Arc<dyn vectors::CommitHook>>>,
     /// What the write path accepts.
     limits: RwLock<WriteLimits>,
+    /// Added to the wall clock when stamping writes (tests play devices with skewed clocks).
+    clock_skew_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Store {
@@ -68,7 +74,21 @@ impl Store {
             embed: RwLock::new(vectors::EmbedSettings::default()),
             commit_hook: RwLock::new(None),
             limits: RwLock::new(WriteLimits::default()),
+            clock_skew_ms: std::sync::atomic::AtomicI64::new(0),
         }
+    }
+
+    /// Milliseconds added to the wall clock when stamping writes.
+    pub(crate) fn clock_skew_ms(&self) -> i64 {
+        self.clock_skew_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Plays a device whose clock is `ms` ahead (or behind, when negative) of the real one.
+    #[cfg(test)]
+    pub(crate) fn set_clock_skew_ms(&self, ms: i64) {
+        self.clock_skew_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn limits(&self) -> WriteLimits {
@@ -159,6 +179,11 @@ impl TenantStore {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// This tenant's key builder.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     pub(crate) fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>> {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::clock::Hlc;
 use super::entity::{key_id, natural_key, parse_id, parse_ts, user_fields, IdScheme, Row};
 use super::keys::decode_u64;
 use super::schema::StoredSchema;
@@ -73,6 +74,17 @@ pub struct WalEntry {
     /// The full after-image, or null for a tombstone.
     #[serde(default)]
     pub data: Option<Value>,
+    /// The hybrid logical clock of the write (absent in logs written before clocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hlc: Option<Hlc>,
+    /// For updates and soft deletes: the top-level fields the write changed (system fields
+    /// other than `deleted_at` are not listed). Sync sends only these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    /// Set when the entry applied the sync hub's entry at this hub sequence number (a pulled
+    /// change, not a local write: it is never pushed back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<u64>,
 }
 
 /// What [`Wal::apply`](crate::Wal::apply) did.
@@ -91,6 +103,14 @@ pub struct ApplyReport {
 /// streams them so), each atomic; re-applying a batch skips what is already there.
 pub const MAX_APPLY_ENTRIES: usize = 10_000;
 
+/// The optional parts of an encoded entry ([`WalEntry::hlc`], `fields`, `hub`).
+#[derive(Default)]
+pub(crate) struct EntryExtra<'a> {
+    pub(crate) hlc: Option<Hlc>,
+    pub(crate) fields: Option<&'a [String]>,
+    pub(crate) hub: Option<u64>,
+}
+
 /// Serializes an entry without re-serializing the after-image (already JSON bytes).
 pub(crate) fn encode_entry(
     seq: u64,
@@ -99,6 +119,7 @@ pub(crate) fn encode_entry(
     table: &str,
     id: Option<&Uuid>,
     data: Option<&[u8]>,
+    extra: &EntryExtra<'_>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + table.len() + data.map_or(4, <[u8]>::len));
     out.extend_from_slice(b"{\"seq\":");
@@ -121,6 +142,17 @@ pub(crate) fn encode_entry(
     }
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(data.unwrap_or(b"null"));
+    if let Some(hlc) = extra.hlc {
+        out.extend_from_slice(format!(",\"hlc\":\"{hlc}\"").as_bytes());
+    }
+    if let Some(fields) = extra.fields {
+        out.extend_from_slice(b",\"fields\":");
+        // Field names are JSON object keys: serializing a list of strings cannot fail.
+        out.extend_from_slice(&serde_json::to_vec(fields).unwrap_or_else(|_| b"[]".to_vec()));
+    }
+    if let Some(hub) = extra.hub {
+        out.extend_from_slice(format!(",\"hub\":{hub}").as_bytes());
+    }
     out.push(b'}');
     out
 }
@@ -310,6 +342,10 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
             entry.table
         ))
     };
+    if let Some(hlc) = entry.hlc {
+        tx.observe_hlc(hlc);
+    }
+    tx.replay_stamp(entry.hlc, entry.hub);
     if parse_ts(&entry.ts).is_none() {
         return Err(bad(&format!(
             "`ts` {:?} is not an RFC 3339 time",
@@ -439,7 +475,7 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
 
 /// `created_at` and `modified_at` are RFC 3339 times, `modified_at` not before `created_at`;
 /// `deleted_at` is null or a time.
-fn check_system_fields(row: &Row) -> std::result::Result<(), String> {
+pub(crate) fn check_system_fields(row: &Row) -> std::result::Result<(), String> {
     let text = |field: &str| match row.get(field) {
         Some(Value::String(s)) => Ok(s.as_str()),
         _ => Err(format!("`{field}` must be an RFC 3339 time")),
@@ -466,7 +502,7 @@ fn check_times(created: &str, modified: &str) -> std::result::Result<(), String>
 
 /// A row with a natural key must have the id the key derives (under the tenant's id scheme;
 /// a tenant with no history yet takes the scheme the log was written with).
-fn check_row_id(
+pub(crate) fn check_row_id(
     tx: &mut WriteTx<'_>,
     schema: &TableSchema,
     user: &Row,
@@ -508,15 +544,31 @@ mod tests {
             "people",
             Some(&id),
             Some(br#"{"a":1}"#),
+            &EntryExtra {
+                hlc: Some(Hlc(5)),
+                fields: Some(&["a".to_string()]),
+                hub: Some(3),
+            },
         );
         let e: WalEntry = serde_json::from_slice(&raw).unwrap();
         assert_eq!(e.seq, 7);
         assert_eq!(e.op, WalOp::Update);
         assert_eq!(e.id, Some(id.to_string()));
         assert_eq!(e.data, Some(serde_json::json!({"a": 1})));
-        let tomb: WalEntry =
-            serde_json::from_slice(&encode_entry(8, "t", WalOp::Purge, "p", Some(&id), None))
-                .unwrap();
+        assert_eq!(
+            (e.hlc, e.fields, e.hub),
+            (Some(Hlc(5)), Some(vec!["a".into()]), Some(3))
+        );
+        let tomb: WalEntry = serde_json::from_slice(&encode_entry(
+            8,
+            "t",
+            WalOp::Purge,
+            "p",
+            Some(&id),
+            None,
+            &EntryExtra::default(),
+        ))
+        .unwrap();
         assert_eq!(tomb.data, None);
     }
 

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::clock::{now_millis, Hlc};
 use super::codec::{decode_row, encode_row, index_values};
 use super::edges::{encode_value, split_edge_key, Edge, EdgeKey};
 use super::entity::{format_ts, get_path, now, IdScheme, Row};
 use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
 use super::vectors::{EmbedWork, IndexMeta, IndexName};
-use super::wal::{encode_entry, WalOp};
+use super::wal::{encode_entry, EntryExtra, WalOp};
 use super::{is_deleted, poisoned, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KvSnapshot, WriteBatch};
@@ -23,6 +24,8 @@ pub(crate) const META_WAL_SEQ: &str = "wal_seq";
 pub(crate) const META_WAL_FIRST: &str = "wal_first";
 /// How the tenant derives ids from natural keys ([`IdScheme`]), written with its first entry.
 pub(crate) const META_ID_SCHEME: &str = "id_scheme";
+/// The tenant's hybrid logical clock: the last value any write used or any pull brought.
+pub(crate) const META_HLC: &str = "hlc";
 
 pub(crate) fn count_meta(table: &str, live: bool) -> String {
     format!("{}:{table}", if live { "live" } else { "total" })
@@ -68,6 +71,14 @@ pub(crate) struct WriteTx<'a> {
     pub(super) ft_counters: HashMap<Vec<u8>, i64>,
     /// Key prefixes of full-text indexes rebuilt in this transaction: their stored counters are gone.
     pub(super) ft_rebuilt: Vec<Vec<u8>>,
+    /// The last clock this transaction stamped on an entry (read from the tenant's at the first).
+    hlc: Option<Hlc>,
+    /// Clocks observed from elsewhere in this transaction: every later stamp is above them.
+    hlc_floor: Hlc,
+    /// Entries appended now apply the sync hub's entry at this sequence number.
+    hub_origin: Option<u64>,
+    /// Replaying another log: the next entry keeps that entry's clock and hub origin.
+    replay_stamp: Option<(Option<Hlc>, Option<u64>)>,
 }
 
 /// Vectors embedded before a write took the writer lock, by `(provider, text)`.
@@ -184,6 +195,10 @@ impl TenantStore {
             id_scheme: None,
             ft_counters: HashMap::new(),
             ft_rebuilt: Vec::new(),
+            hlc: None,
+            hlc_floor: Hlc::default(),
+            hub_origin: None,
+            replay_stamp: None,
         };
         let out = f(&mut tx)?;
         if ready.is_some() && tx.ready.is_none() {
@@ -374,7 +389,8 @@ impl<'a> WriteTx<'a> {
         self.row_embeddings_changed(&schema.info, &id, old.as_ref(), Some(&row))?;
         let old_live = old.as_ref().map(|r| !is_deleted(r));
         self.count(table, old_live, Some(!deleted));
-        self.append_wal(op, table, Some(&id), Some(json), ts);
+        let fields = old.as_ref().map(|old| changed_fields(old, &row));
+        self.append_wal(op, table, Some(&id), Some(json), ts, fields.as_deref())?;
         self.batch.put(keys.row(table, &id), value);
         self.rows.insert(
             id,
@@ -400,7 +416,7 @@ impl<'a> WriteTx<'a> {
         self.row_embeddings_changed(&schema.info, &id, Some(&old), None)?;
         self.count(table, Some(!is_deleted(&old)), None);
         self.purge_edges(&id)?;
-        self.append_wal(WalOp::Purge, table, Some(&id), None, ts);
+        self.append_wal(WalOp::Purge, table, Some(&id), None, ts, None)?;
         self.rows.insert(id, Staged::Purged);
         Ok(())
     }
@@ -462,7 +478,8 @@ impl<'a> WriteTx<'a> {
             Some(&edge.src),
             Some(&data),
             ts,
-        );
+            None,
+        )?;
         self.edges.insert(edge.key(), Some(value));
         Ok(())
     }
@@ -482,7 +499,7 @@ impl<'a> WriteTx<'a> {
             &serde_json::json!({"src": key.src, "rel": key.rel, "dst": key.dst}),
         )
         .map_err(Error::storage)?;
-        self.append_wal(WalOp::Unlink, &table, Some(&key.src), Some(&data), ts);
+        self.append_wal(WalOp::Unlink, &table, Some(&key.src), Some(&data), ts, None)?;
         Ok(())
     }
 
@@ -581,7 +598,7 @@ impl<'a> WriteTx<'a> {
             let rows = self.table_rows(&name)?;
             self.rebuild_fulltext(&compiled.info, &rows)?;
         }
-        self.append_wal(WalOp::Schema, &name, None, Some(&json), ts);
+        self.append_wal(WalOp::Schema, &name, None, Some(&json), ts, None)?;
         self.schemas.insert(name, compiled.clone());
         Ok(compiled)
     }
@@ -602,11 +619,12 @@ impl<'a> WriteTx<'a> {
         id: Option<&Uuid>,
         data: Option<&[u8]>,
         ts: &str,
-    ) {
-        self.append_wal(op, table, id, data, ts);
+    ) -> Result<()> {
+        self.append_wal(op, table, id, data, ts, None)
     }
 
-    /// Appends a WAL entry with the next sequence number.
+    /// Appends a WAL entry with the next sequence number and the next clock; `fields` lists
+    /// what an update changed.
     fn append_wal(
         &mut self,
         op: WalOp,
@@ -614,11 +632,57 @@ impl<'a> WriteTx<'a> {
         id: Option<&Uuid>,
         data: Option<&[u8]>,
         ts: &str,
-    ) {
+        fields: Option<&[String]>,
+    ) -> Result<()> {
         self.seq += 1;
-        let entry = encode_entry(self.seq, ts, op, table, id, data);
+        let (hlc, hub) = match self.replay_stamp.take() {
+            Some((hlc, hub)) => {
+                if let Some(h) = hlc {
+                    self.observe_hlc(h);
+                }
+                (hlc, hub)
+            }
+            None => (Some(self.next_hlc()?), self.hub_origin),
+        };
+        let extra = EntryExtra { hlc, fields, hub };
+        let entry = encode_entry(self.seq, ts, op, table, id, data, &extra);
         let key = self.tenant.keys.wal(self.seq);
         self.batch.put(key, entry);
+        Ok(())
+    }
+
+    /// The next clock: above the tenant's last, everything observed, and the wall clock
+    /// (shifted by the store's configured skew, which tests use to play a fast or slow device).
+    fn next_hlc(&mut self) -> Result<Hlc> {
+        let last = match self.hlc {
+            Some(h) => h,
+            None => match self.snapshot.get(&self.tenant.keys.meta(META_HLC))? {
+                Some(v) => Hlc(decode_u64(&v)?),
+                None => Hlc::default(),
+            },
+        };
+        let wall = now_millis().saturating_add_signed(self.tenant.store.clock_skew_ms());
+        let next = last.max(self.hlc_floor).tick(wall);
+        self.hlc = Some(next);
+        Ok(next)
+    }
+
+    /// Folds a clock received from elsewhere into this transaction's: entries appended after
+    /// it sort after it.
+    pub(crate) fn observe_hlc(&mut self, hlc: Hlc) {
+        self.hlc_floor = self.hlc_floor.max(hlc);
+    }
+
+    /// Makes the next entry appended carry `hlc` and `hub` as given (replaying a log: the copy
+    /// stays identical to the original).
+    pub(crate) fn replay_stamp(&mut self, hlc: Option<Hlc>, hub: Option<u64>) {
+        self.replay_stamp = Some((hlc, hub));
+    }
+
+    /// Marks the entries appended from now on as applying the hub's entry `hub_seq` (`None`
+    /// for local writes again).
+    pub(crate) fn set_hub_origin(&mut self, hub_seq: Option<u64>) {
+        self.hub_origin = hub_seq;
     }
 
     fn update_index_entries(
@@ -712,6 +776,17 @@ impl<'a> WriteTx<'a> {
                 .ok_or_else(|| Error::storage(format!("row counter of `{table}` out of range")))?;
             self.batch.put(key, next.to_be_bytes());
         }
+        let top = self.hlc.unwrap_or_default().max(self.hlc_floor);
+        if top > Hlc::default() {
+            // The stamps were drawn above the stored clock; observed clocks may be below it.
+            let stored = match self.snapshot.get(&keys.meta(META_HLC))? {
+                Some(v) => Hlc(decode_u64(&v)?),
+                None => Hlc::default(),
+            };
+            if top > stored {
+                self.batch.put(keys.meta(META_HLC), top.0.to_be_bytes());
+            }
+        }
         if self.seq != self.start_seq {
             self.batch
                 .put(keys.meta(META_WAL_SEQ), self.seq.to_be_bytes());
@@ -730,4 +805,23 @@ impl<'a> WriteTx<'a> {
     pub(crate) fn now_string(&self) -> String {
         format_ts(self.now)
     }
+}
+
+/// The top-level fields whose values differ between `old` and `new`, sorted; `id`,
+/// `created_at` and `modified_at` are not listed (`deleted_at` is).
+pub(crate) fn changed_fields(old: &Row, new: &Row) -> Vec<String> {
+    let mut out: Vec<String> = old
+        .iter()
+        .filter(|(k, v)| new.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(
+            new.keys()
+                .filter(|k| !old.contains_key(k.as_str()))
+                .cloned(),
+        )
+        .filter(|k| !matches!(k.as_str(), "id" | "created_at" | "modified_at"))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -170,6 +170,9 @@ fn a_vector_entry_must_fit_its_provider() {
             json!({"field": "name", "provider": "local:all-MiniLM-L6-v2",
             "vector": vec![0.5; 10]}),
         ),
+        hlc: None,
+        fields: None,
+        hub: None,
     });
     let err = refused(&entries);
     assert!(err.to_string().contains("384-dimensional"), "{err}");

@@ -104,7 +104,7 @@ impl<'a> WriteTx<'a> {
             "field": index.field, "provider": index.provider, "vector": vector,
         }))
         .map_err(Error::storage)?;
-        self.append_wal_entry(WalOp::Vector, &index.table, Some(&id), Some(&data), ts);
+        self.append_wal_entry(WalOp::Vector, &index.table, Some(&id), Some(&data), ts)?;
         self.unqueue(&index.table, &id, &index.field, &index.provider)
     }
 

@@ -1,0 +1,590 @@
+//! The device side: the outbox is the tenant's own WAL (local entries after the push cursor);
+//! pulled hub entries are applied as the rows' new state, with the device's still-unpushed
+//! changes laid over them again, and the pull checkpoint is stored in the same write.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::protocol::{
+    Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp, MAX_CLOCK_AHEAD_MS,
+    MAX_PULL_ENTRIES, MAX_PUSH_OPS,
+};
+use super::{HubConnection, SyncReport, SyncStatus};
+use crate::error::{Error, Result};
+use crate::kv::Direction;
+use crate::store::clock::{now_millis, Hlc};
+use crate::store::edges::{Edge, EdgeKey};
+use crate::store::entity::user_fields;
+use crate::store::keys::decode_u64;
+use crate::store::schema::StoredSchema;
+use crate::store::write::WriteTx;
+use crate::store::{is_deleted, parse_id, Row, TenantStore, WalEntry, WalOp};
+
+const META_DEVICE: &str = "sync_device";
+const META_PUSHED: &str = "sync_pushed";
+const META_SEEN: &str = "sync_seen";
+const META_PULLED: &str = "sync_pulled";
+const META_OFFSET: &str = "sync_offset_ms";
+const META_LAST_HLC: &str = "sync_last_hlc";
+const META_CONFLICTS: &str = "sync_conflicts";
+/// Sync key kinds the device keeps.
+const REJECTED: u8 = b'r';
+const CONFLICT: u8 = b'c';
+
+/// Most unpushed local changes a pull lays over pulled rows; a device further behind pushes
+/// first (a sync round always does).
+const MAX_PENDING: usize = 100_000;
+
+/// Most pushes or pulls of one round (each at most [`MAX_PUSH_OPS`] or [`MAX_PULL_ENTRIES`]).
+const MAX_ROUND_TRIPS: usize = 10_000;
+
+/// `hub` marks a local entry as applying a reset the hub sent with a push answer.
+const RESET_ORIGIN: u64 = 0;
+
+impl TenantStore {
+    fn meta_i64(&self, name: &str) -> Result<i64> {
+        Ok(self.meta_u64(name)? as i64)
+    }
+
+    /// This device's id, chosen at its first sync and kept.
+    pub(crate) fn sync_device(&self) -> Result<String> {
+        if let Some(raw) = self.store().kv().get(&self.keys().meta(META_DEVICE))? {
+            return String::from_utf8(raw).map_err(|_| Error::storage("corrupt sync device id"));
+        }
+        self.write(|tx| {
+            let key = tx.keys().meta(META_DEVICE);
+            if let Some(raw) = tx.kv_get(&key)? {
+                return String::from_utf8(raw)
+                    .map_err(|_| Error::storage("corrupt sync device id"));
+            }
+            let id = Uuid::new_v4().simple().to_string();
+            tx.kv_put(key, id.clone().into_bytes());
+            Ok(id)
+        })
+    }
+
+    /// Where this device stands.
+    pub(crate) fn sync_status(&self) -> Result<SyncStatus> {
+        let pushed = self.meta_u64(META_PUSHED)?;
+        let (outbox, _, _) = self.outbox(pushed, self.meta_u64(META_SEEN)?, usize::MAX, true)?;
+        Ok(SyncStatus {
+            device: self
+                .store()
+                .kv()
+                .get(&self.keys().meta(META_DEVICE))?
+                .and_then(|raw| String::from_utf8(raw).ok()),
+            pushed,
+            pulled: self.meta_u64(META_PULLED)?,
+            outbox: outbox.len() as u64,
+            rejected: self.sync_list::<Rejected>(REJECTED)?.len() as u64,
+            conflicts: self.sync_list::<Conflict>(CONFLICT)?.len() as u64,
+        })
+    }
+
+    /// Ops the hub refused, oldest first.
+    pub(crate) fn sync_rejected(&self) -> Result<Vec<Rejected>> {
+        self.sync_list(REJECTED)
+    }
+
+    /// Concurrent writes this device took part in, oldest first.
+    pub(crate) fn sync_conflicts(&self) -> Result<Vec<Conflict>> {
+        self.sync_list(CONFLICT)
+    }
+
+    fn sync_list<T: serde::de::DeserializeOwned>(&self, kind: u8) -> Result<Vec<T>> {
+        self.store()
+            .kv()
+            .scan(&self.keys().sync_kind(kind), Direction::Forward)?
+            .map(|pair| {
+                let (_, v) = pair?;
+                serde_json::from_slice(&v)
+                    .map_err(|e| Error::storage(format!("corrupt sync record: {e}")))
+            })
+            .collect()
+    }
+
+    /// Local changes after `pushed` (at most `limit`, or only counted with `count_only`), with
+    /// the hub position each was written at, the last local position scanned and the seen
+    /// position there.
+    fn outbox(
+        &self,
+        pushed: u64,
+        mut seen: u64,
+        limit: usize,
+        count_only: bool,
+    ) -> Result<(Vec<SyncOp>, u64, u64)> {
+        let mut ops = Vec::new();
+        let mut scanned = pushed;
+        for pair in self
+            .store()
+            .kv()
+            .scan(&self.keys().wal_from(pushed + 1), Direction::Forward)?
+        {
+            let (_, raw) = pair?;
+            let entry: WalEntry = serde_json::from_slice(&raw)
+                .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
+            if ops.len() >= limit {
+                break;
+            }
+            scanned = entry.seq;
+            match entry.hub {
+                Some(RESET_ORIGIN) => {}
+                Some(h) => seen = h,
+                None if entry.op == WalOp::Vector => {}
+                None => {
+                    ops.push(SyncOp {
+                        entry: if count_only { thin(entry) } else { entry },
+                        seen,
+                    });
+                }
+            }
+        }
+        Ok((ops, scanned, seen))
+    }
+
+    /// One sync round with `hub`: push the whole outbox, then pull until caught up.
+    pub(crate) fn sync_round(&self, hub: &dyn HubConnection) -> Result<SyncReport> {
+        let device = self.sync_device()?;
+        let mut report = SyncReport::default();
+        let mut trips = 0;
+        loop {
+            trips += 1;
+            if trips > MAX_ROUND_TRIPS {
+                return Err(Error::Sync(
+                    "the hub keeps asking for more pushes; giving up this round".into(),
+                ));
+            }
+            let pushed = self.meta_u64(META_PUSHED)?;
+            let (mut ops, scanned, seen_at) =
+                self.outbox(pushed, self.meta_u64(META_SEEN)?, MAX_PUSH_OPS, false)?;
+            if ops.is_empty() {
+                if scanned > pushed {
+                    self.write(|tx| {
+                        tx.kv_put(tx.keys().meta(META_PUSHED), scanned.to_be_bytes().to_vec());
+                        tx.kv_put(tx.keys().meta(META_SEEN), seen_at.to_be_bytes().to_vec());
+                        Ok(())
+                    })?;
+                }
+                break;
+            }
+            self.restamp(&mut ops)?;
+            let last = ops.last().map_or(0, |op| op.entry.seq);
+            let answer = hub.push(&PushRequest {
+                device: device.clone(),
+                ops: ops.clone(),
+            })?;
+            if answer.acked > last
+                || (answer.acked < last
+                    && !answer.clock_ahead
+                    && answer.acked < ops[0].entry.seq.saturating_sub(1))
+            {
+                return Err(Error::Sync(format!(
+                    "the hub acknowledged seq {} of a push of seqs {}..={last}",
+                    answer.acked, ops[0].entry.seq
+                )));
+            }
+            report.pushed += ops.iter().filter(|op| op.entry.seq <= answer.acked).count() as u64;
+            report.rejected += answer.rejected.len() as u64;
+            report.conflicts += answer.conflicts.len() as u64;
+            let cursor = if answer.acked >= last {
+                (scanned, seen_at)
+            } else {
+                let seen = ops
+                    .iter()
+                    .rev()
+                    .find(|op| op.entry.seq <= answer.acked)
+                    .map_or(self.meta_u64(META_SEEN)?, |op| op.seen);
+                (answer.acked.max(pushed), seen)
+            };
+            let pushed_hlc = ops
+                .iter()
+                .filter(|op| op.entry.seq <= answer.acked)
+                .filter_map(|op| op.entry.hlc)
+                .max()
+                .unwrap_or_default();
+            self.acknowledge(&answer, cursor, pushed_hlc)?;
+            if answer.acked < last && !answer.clock_ahead {
+                return Err(Error::Sync(format!(
+                    "the hub took the push only up to seq {} of {last}",
+                    answer.acked
+                )));
+            }
+        }
+        trips = 0;
+        loop {
+            trips += 1;
+            if trips > MAX_ROUND_TRIPS {
+                return Err(Error::Sync(
+                    "the hub's log did not end; giving up this round".into(),
+                ));
+            }
+            let since = self.meta_u64(META_PULLED)?;
+            let answer = hub.pull(since, MAX_PULL_ENTRIES)?;
+            report.hub_seq = answer.hub_seq;
+            if answer.entries.is_empty() {
+                break;
+            }
+            report.pulled += self.apply_pull(since, &answer)?;
+            if self.meta_u64(META_PULLED)? >= answer.hub_seq {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Gives ops stamped further ahead of the hub's clock (as last seen) than it takes the
+    /// hub's time instead; keeps this device's pushed clocks increasing.
+    fn restamp(&self, ops: &mut [SyncOp]) -> Result<()> {
+        let hub_now = now_millis().saturating_add_signed(self.meta_i64(META_OFFSET)?);
+        let mut last = Hlc(self.meta_u64(META_LAST_HLC)?);
+        for op in ops.iter_mut() {
+            let Some(hlc) = op.entry.hlc else { continue };
+            let hlc = if hlc.millis() > hub_now + MAX_CLOCK_AHEAD_MS / 2 {
+                last.tick(hub_now)
+            } else {
+                hlc.max(Hlc(last.0.saturating_add(1)))
+            };
+            op.entry.hlc = Some(hlc);
+            last = hlc;
+        }
+        Ok(())
+    }
+
+    /// Takes a push's answer: rejected ops and conflicts into their lists, the hub's state of
+    /// what the push touched (with changes still in the outbox laid over it), the cursor.
+    fn acknowledge(
+        &self,
+        answer: &PushResponse,
+        cursor: (u64, u64),
+        pushed_hlc: Hlc,
+    ) -> Result<()> {
+        let pending = self.pending(cursor.0)?;
+        // The device's own edges of every reset row, to drop those the hub does not have.
+        let mut local_edges: HashMap<Uuid, Vec<EdgeKey>> = HashMap::new();
+        for reset in &answer.resets {
+            if let Reset::Row { id, .. } = reset {
+                let uuid = parse_id(id)?;
+                let keys = match self.edges(id, crate::store::EdgeDirection::Both, None) {
+                    Ok(edges) => edges.iter().map(Edge::key).collect(),
+                    Err(Error::NotFound(_)) => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                local_edges.insert(uuid, keys);
+            }
+        }
+        self.write(|tx| {
+            let offset = answer.hub_ms as i64 - now_millis() as i64;
+            tx.kv_put(
+                tx.keys().meta(META_OFFSET),
+                (offset as u64).to_be_bytes().to_vec(),
+            );
+            for r in &answer.rejected {
+                let raw = serde_json::to_vec(r).map_err(Error::storage)?;
+                tx.kv_put(tx.keys().sync(REJECTED, &r.seq.to_be_bytes()), raw);
+            }
+            let mut n = match tx.kv_get(&tx.keys().meta(META_CONFLICTS))? {
+                Some(v) => decode_u64(&v)?,
+                None => 0,
+            };
+            for c in &answer.conflicts {
+                n += 1;
+                let raw = serde_json::to_vec(c).map_err(Error::storage)?;
+                tx.kv_put(tx.keys().sync(CONFLICT, &n.to_be_bytes()), raw);
+            }
+            tx.kv_put(tx.keys().meta(META_CONFLICTS), n.to_be_bytes().to_vec());
+            tx.set_hub_origin(Some(RESET_ORIGIN));
+            for reset in &answer.resets {
+                match reset {
+                    Reset::Row {
+                        table,
+                        id,
+                        row,
+                        edges,
+                    } => {
+                        let id = parse_id(id)?;
+                        let state = overlay(
+                            row.clone(),
+                            pending.rows.get(&id).map_or(&[][..], Vec::as_slice),
+                        );
+                        set_row(tx, table, id, state)?;
+                        let mut hub_keys = Vec::with_capacity(edges.len());
+                        for edge in edges {
+                            let key = EdgeKey::from_json(edge)?;
+                            if !pending.edges.contains_key(&key) {
+                                set_edge(tx, &key, Some(edge))?;
+                            }
+                            hub_keys.push(key);
+                        }
+                        for key in local_edges.get(&id).into_iter().flatten() {
+                            if !hub_keys.contains(key) && !pending.edges.contains_key(key) {
+                                set_edge(tx, key, None)?;
+                            }
+                        }
+                    }
+                    Reset::Edge {
+                        src,
+                        rel,
+                        dst,
+                        edge,
+                    } => {
+                        let key = EdgeKey {
+                            src: parse_id(src)?,
+                            rel: rel.clone(),
+                            dst: parse_id(dst)?,
+                        };
+                        if pending.edges.contains_key(&key) {
+                            continue;
+                        }
+                        set_edge(tx, &key, edge.as_ref())?;
+                    }
+                }
+            }
+            tx.set_hub_origin(None);
+            let last_hlc = answer_last_hlc(tx)?.max(pushed_hlc.0);
+            tx.kv_put(
+                tx.keys().meta(META_LAST_HLC),
+                last_hlc.to_be_bytes().to_vec(),
+            );
+            tx.kv_put(tx.keys().meta(META_PUSHED), cursor.0.to_be_bytes().to_vec());
+            tx.kv_put(tx.keys().meta(META_SEEN), cursor.1.to_be_bytes().to_vec());
+            Ok(())
+        })
+    }
+
+    /// Local changes after `pushed` that the hub has not taken, by row and by edge.
+    fn pending(&self, pushed: u64) -> Result<Pending> {
+        let (ops, _, _) = self.outbox(pushed, 0, MAX_PENDING + 1, false)?;
+        if ops.len() > MAX_PENDING {
+            return Err(Error::Limit(format!(
+                "more than {MAX_PENDING} local changes wait to be pushed; push them before pulling"
+            )));
+        }
+        let mut pending = Pending::default();
+        for op in ops {
+            let entry = op.entry;
+            match entry.op {
+                WalOp::Link | WalOp::Unlink => {
+                    if let Some(key) = entry.data.as_ref().and_then(|d| EdgeKey::from_json(d).ok())
+                    {
+                        pending.edges.insert(key, entry);
+                    }
+                }
+                WalOp::Insert | WalOp::Update | WalOp::Delete | WalOp::Purge => {
+                    if let Some(id) = entry.id.as_deref().and_then(|i| parse_id(i).ok()) {
+                        pending.rows.entry(id).or_default().push(entry);
+                    }
+                }
+                WalOp::Schema | WalOp::Vector => {}
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Applies pulled hub entries (after `since`) in one write with the new checkpoint.
+    fn apply_pull(&self, since: u64, answer: &PullResponse) -> Result<u64> {
+        let mut expected = since + 1;
+        for e in &answer.entries {
+            if e.seq != expected {
+                return Err(Error::Sync(format!(
+                    "the hub's log has a gap: expected seq {expected}, got {}",
+                    e.seq
+                )));
+            }
+            expected += 1;
+        }
+        let pending = self.pending(self.meta_u64(META_PUSHED)?)?;
+        let last = expected - 1;
+        self.write(|tx| {
+            for entry in &answer.entries {
+                tx.set_hub_origin(Some(entry.seq));
+                if let Some(h) = entry.hlc {
+                    tx.observe_hlc(h);
+                }
+                apply_hub_entry(tx, entry, &pending).map_err(|e| {
+                    Error::Sync(format!(
+                        "hub entry {} ({} {}): {e}",
+                        entry.seq,
+                        op_name(entry.op),
+                        entry.table
+                    ))
+                })?;
+            }
+            tx.set_hub_origin(None);
+            tx.kv_put(tx.keys().meta(META_PULLED), last.to_be_bytes().to_vec());
+            Ok(())
+        })?;
+        Ok(answer.entries.len() as u64)
+    }
+}
+
+fn op_name(op: WalOp) -> String {
+    serde_json::to_value(op)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The clock of the last local entry, read in the transaction (the pushed clocks never go below).
+fn answer_last_hlc(tx: &WriteTx<'_>) -> Result<u64> {
+    Ok(match tx.kv_get(&tx.keys().meta(META_LAST_HLC))? {
+        Some(v) => decode_u64(&v)?,
+        None => 0,
+    })
+}
+
+/// An entry with its data dropped (for counting).
+fn thin(mut entry: WalEntry) -> WalEntry {
+    entry.data = None;
+    entry
+}
+
+#[derive(Default)]
+struct Pending {
+    rows: HashMap<Uuid, Vec<WalEntry>>,
+    edges: HashMap<EdgeKey, WalEntry>,
+}
+
+/// `state` with the device's unpushed changes `pending` laid over it, in order.
+fn overlay(mut state: Option<Row>, pending: &[WalEntry]) -> Option<Row> {
+    for p in pending {
+        let after = match &p.data {
+            Some(Value::Object(row)) => Some(row),
+            _ => None,
+        };
+        match (p.op, after) {
+            (WalOp::Purge, _) => state = None,
+            (WalOp::Insert, Some(after)) => state = Some(after.clone()),
+            (WalOp::Update | WalOp::Delete, Some(after)) => {
+                if let Some(row) = state.as_mut() {
+                    let fields: Vec<String> = match &p.fields {
+                        Some(f) => f.clone(),
+                        None => user_fields(after)
+                            .keys()
+                            .cloned()
+                            .chain(["deleted_at".to_string()])
+                            .collect(),
+                    };
+                    for f in fields {
+                        match after.get(&f) {
+                            Some(v) => row.insert(f, v.clone()),
+                            None => row.remove(&f),
+                        };
+                    }
+                    if let Some(m) = after.get("modified_at") {
+                        row.insert("modified_at".into(), m.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+/// Makes row `id` of `table` be `state` (a full row, or gone).
+fn set_row(tx: &mut WriteTx<'_>, table: &str, id: Uuid, state: Option<Row>) -> Result<()> {
+    if let Some(other) = tx.table_of(&id)? {
+        if other != table {
+            return Err(Error::Sync(format!(
+                "row {id} is in `{other}` here, in `{table}` on the hub"
+            )));
+        }
+    }
+    let local = tx.row(table, &id)?;
+    match state {
+        None => {
+            if local.is_some() {
+                let ts = tx.now_string();
+                tx.purge_row(table, id, &ts)?;
+            }
+        }
+        Some(row) => {
+            if local.as_ref() == Some(&row) {
+                return Ok(());
+            }
+            let schema = tx.schema(table)?;
+            schema.validate(&Value::Object(user_fields(&row)))?;
+            let op = match (&local, is_deleted(&row)) {
+                (None, _) => WalOp::Insert,
+                (Some(_), true) => WalOp::Delete,
+                (Some(_), false) => WalOp::Update,
+            };
+            let ts = tx.now_string();
+            tx.put_row(op, table, id, row, &ts)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the edge `key` be `edge` (or absent), when both its endpoints are here.
+fn set_edge(tx: &mut WriteTx<'_>, key: &EdgeKey, edge: Option<&Value>) -> Result<()> {
+    let ts = tx.now_string();
+    match edge {
+        Some(data) => {
+            let edge = Edge::from_json(data)?;
+            if tx.table_of(&edge.src)?.is_none() || tx.table_of(&edge.dst)?.is_none() {
+                return Ok(());
+            }
+            tx.put_edge(&edge, &ts)
+        }
+        None => {
+            if tx.edge_value(key)?.is_some() {
+                tx.remove_edge(key, &ts)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn apply_hub_entry(tx: &mut WriteTx<'_>, entry: &WalEntry, pending: &Pending) -> Result<()> {
+    match entry.op {
+        WalOp::Vector => Ok(()),
+        WalOp::Schema => {
+            let data = entry
+                .data
+                .clone()
+                .ok_or_else(|| Error::Sync("schema entry without data".into()))?;
+            let stored: StoredSchema =
+                serde_json::from_value(data).map_err(|e| Error::Sync(e.to_string()))?;
+            if let Some(raw) = tx.kv_get(&tx.keys().schema(&stored.name))? {
+                let current: Option<StoredSchema> = serde_json::from_slice(&raw).ok();
+                if current.is_some_and(|c| c.schema == stored.schema) {
+                    return Ok(());
+                }
+            }
+            let ts = tx.now_string();
+            tx.put_schema(stored, &ts)?;
+            Ok(())
+        }
+        WalOp::Link | WalOp::Unlink => {
+            let data = entry
+                .data
+                .as_ref()
+                .ok_or_else(|| Error::Sync("edge entry without data".into()))?;
+            let key = EdgeKey::from_json(data)?;
+            if pending.edges.contains_key(&key) {
+                return Ok(()); // this device's own later link or unlink stands until pushed
+            }
+            set_edge(tx, &key, (entry.op == WalOp::Link).then_some(data))
+        }
+        WalOp::Insert | WalOp::Update | WalOp::Delete | WalOp::Purge => {
+            let id = parse_id(entry.id.as_deref().unwrap_or_default())?;
+            let state = match (&entry.op, &entry.data) {
+                (WalOp::Purge, _) => None,
+                (_, Some(Value::Object(row))) => Some(row.clone()),
+                _ => return Err(Error::Sync("row entry without an after-image".into())),
+            };
+            let mine = pending.rows.get(&id).map_or(&[][..], Vec::as_slice);
+            let laid = overlay(state.clone(), mine);
+            // A local change that no longer fits the hub's row waits for the hub's verdict.
+            let table = entry.table.as_str();
+            match set_row(tx, table, id, laid.clone()) {
+                Ok(()) => Ok(()),
+                Err(Error::Validation { .. }) if laid != state => set_row(tx, table, id, state),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}

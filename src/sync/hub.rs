@@ -1,0 +1,749 @@
+//! The hub's merge: pushed ops become rows of the hub's own tenant through the one write path,
+//! field by field, last writer (by hybrid logical clock) wins. The hub tenant's WAL is the log
+//! devices pull. Synchronous; `rem serve` (feature `server`) puts HTTP around it.
+//!
+//! Per row the hub keeps one clock per top-level field and one for existence (sync key space,
+//! kind `k`): a field takes a pushed value when the op's `(clock, device)` beats the field's; a
+//! row lives or is deleted as its existence register says, so a delete is undone only by an
+//! explicit insert/upsert that comes later, never by a concurrent update. A purge leaves a
+//! tombstone clock: anything older that arrives afterwards is superseded.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::protocol::{
+    Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp, MAX_CLOCK_AHEAD_MS,
+    MAX_PULL_ENTRIES, MAX_PUSH_OPS,
+};
+use crate::error::{Error, Result};
+use crate::store::clock::{now_millis, Hlc};
+use crate::store::edges::{Edge, EdgeKey};
+use crate::store::entity::{parse_ts, user_fields};
+use crate::store::schema::StoredSchema;
+use crate::store::wal::{check_row_id, check_system_fields};
+use crate::store::write::WriteTx;
+use crate::store::{is_deleted, parse_id, Row, TenantStore, WalOp};
+
+/// Sync key kinds the hub keeps in its tenants.
+const ROW_CLOCKS: u8 = b'k';
+const EDGE_CLOCK: u8 = b'e';
+const DEVICE: u8 = b'd';
+
+/// What a token lets its holder do on the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rights {
+    /// May push row and edge changes.
+    pub write: bool,
+    /// May push schema changes (register or replace tables).
+    pub schemas: bool,
+}
+
+/// Who wrote something, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    hlc: Hlc,
+    device: String,
+    /// The hub log position of the entry that took the write (0: none was written).
+    seq: u64,
+}
+
+impl Stamp {
+    fn beats(&self, other: &Stamp) -> bool {
+        #[cfg(test)]
+        if BREAK_MERGE.load(std::sync::atomic::Ordering::SeqCst) {
+            return (self.hlc, &self.device) < (other.hlc, &other.device);
+        }
+        (self.hlc, &self.device) > (other.hlc, &other.device)
+    }
+}
+
+/// Tests set this to break the merge on purpose (first writer wins) and see the oracle fail.
+#[cfg(test)]
+pub(crate) static BREAK_MERGE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The clocks of one row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct RowClocks {
+    /// Existence: who last created, deleted, undeleted or purged the row, and whether it lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exist: Option<(Stamp, bool)>,
+    /// Per top-level user field.
+    #[serde(default)]
+    fields: BTreeMap<String, Stamp>,
+    /// The latest purge: field writes not later than it are gone for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    floor: Option<Stamp>,
+    /// Field values written later than a purge while the row is gone: a later re-creation
+    /// starts from them, so the result does not depend on the order writes arrive in.
+    #[serde(default, skip_serializing_if = "Row::is_empty")]
+    ghost: Row,
+}
+
+/// Merges pushes into a tenant and serves its log: the hub of one tenant.
+pub struct HubTenant<'a> {
+    tenant: &'a TenantStore,
+}
+
+impl<'a> HubTenant<'a> {
+    /// The hub side of `tenant`.
+    pub(crate) fn new(tenant: &'a TenantStore) -> Self {
+        HubTenant { tenant }
+    }
+
+    /// Log entries after `since`, at most `limit` (capped at [`MAX_PULL_ENTRIES`]).
+    pub fn pull(&self, since: u64, limit: usize) -> Result<PullResponse> {
+        let entries = self
+            .tenant
+            .wal_entries(since, limit.clamp(1, MAX_PULL_ENTRIES))?;
+        Ok(PullResponse {
+            entries,
+            hub_seq: self.tenant.wal_seq()?,
+            hub_ms: now_millis(),
+        })
+    }
+
+    /// Merges one push. Ops at or below the device's acknowledged sequence are duplicates and
+    /// skipped; an op the hub cannot take is rejected (listed, with its reason) without
+    /// stopping the others; the whole push is one atomic write.
+    pub fn push(&self, rights: Rights, request: &PushRequest) -> Result<PushResponse> {
+        check_device(&request.device)?;
+        if request.ops.len() > MAX_PUSH_OPS {
+            return Err(Error::Limit(format!(
+                "{} ops in one push; at most {MAX_PUSH_OPS} are taken at once",
+                request.ops.len()
+            )));
+        }
+        for pair in request.ops.windows(2) {
+            if pair[1].entry.seq <= pair[0].entry.seq {
+                return Err(Error::InvalidArgument(format!(
+                    "ops must be in increasing seq order: {} follows {}",
+                    pair[1].entry.seq, pair[0].entry.seq
+                )));
+            }
+        }
+        let hub_ms = now_millis();
+        // Ops stamped too far ahead of the hub's clock are not taken: the device re-stamps them.
+        let ahead = request.ops.iter().position(|op| {
+            op.entry
+                .hlc
+                .is_some_and(|h| h.millis() > hub_ms + MAX_CLOCK_AHEAD_MS)
+        });
+        let ops = &request.ops[..ahead.unwrap_or(request.ops.len())];
+        let mut refused: BTreeMap<u64, Error> = BTreeMap::new();
+        loop {
+            let failed: RefCell<Option<(u64, Error)>> = RefCell::new(None);
+            let outcome = self.tenant.write(|tx| {
+                let mut out = Merged::default();
+                let device_key = tx.keys().sync(DEVICE, request.device.as_bytes());
+                let mut acked = match tx.kv_get(&device_key)? {
+                    Some(v) => crate::store::keys::decode_u64(&v)?,
+                    None => 0,
+                };
+                for op in ops {
+                    let seq = op.entry.seq;
+                    // Duplicates too: the device may have lost the answer that carried these.
+                    if let Some(t) = touched(&op.entry) {
+                        out.touched.insert(t);
+                    }
+                    if seq <= acked {
+                        continue;
+                    }
+                    acked = seq;
+                    if let Some(e) = refused.get(&seq) {
+                        out.rejected.push(rejection(op, e));
+                        continue;
+                    }
+                    if let Err(e) = merge_op(tx, rights, &request.device, op, &mut out.conflicts) {
+                        if matches!(e, Error::Storage(_)) {
+                            return Err(e);
+                        }
+                        *failed.borrow_mut() = Some((seq, e));
+                        return Err(Error::Sync(
+                            "op refused; retrying the push without it".into(),
+                        ));
+                    }
+                }
+                tx.kv_put(device_key, acked.to_be_bytes().to_vec());
+                out.acked = acked;
+                Ok(out)
+            });
+            match (outcome, failed.into_inner()) {
+                (Ok(merged), _) => {
+                    let resets = merged
+                        .touched
+                        .iter()
+                        .map(|t| self.reset(t))
+                        .collect::<Result<Vec<_>>>()?;
+                    return Ok(PushResponse {
+                        acked: merged.acked,
+                        hub_seq: self.tenant.wal_seq()?,
+                        hub_ms,
+                        rejected: merged.rejected,
+                        conflicts: merged.conflicts,
+                        resets,
+                        clock_ahead: ahead.is_some(),
+                    });
+                }
+                (Err(_), Some((seq, e))) => {
+                    refused.insert(seq, e);
+                }
+                (Err(e), None) => return Err(e),
+            }
+        }
+    }
+
+    /// The hub's current state of what an op touched.
+    fn reset(&self, touched: &Touched) -> Result<Reset> {
+        Ok(match touched {
+            Touched::Row { table, id } => {
+                let row = match parse_id(id) {
+                    Ok(uuid) => {
+                        let snap = self.tenant.snapshot()?;
+                        crate::store::read_row(&*snap, self.tenant.keys(), table, &uuid)?
+                            .map(|(row, _)| row)
+                    }
+                    Err(_) => None,
+                };
+                let edges = match &row {
+                    Some(_) => self
+                        .tenant
+                        .edges(id, crate::store::EdgeDirection::Both, None)?
+                        .iter()
+                        .map(|e| serde_json::to_value(e).map_err(Error::storage))
+                        .collect::<Result<Vec<_>>>()?,
+                    None => Vec::new(),
+                };
+                Reset::Row {
+                    table: table.clone(),
+                    id: id.clone(),
+                    row,
+                    edges,
+                }
+            }
+            Touched::Edge { src, rel, dst } => Reset::Edge {
+                src: src.clone(),
+                rel: rel.clone(),
+                dst: dst.clone(),
+                edge: self
+                    .tenant
+                    .edge(src, dst, rel)
+                    .ok()
+                    .flatten()
+                    .map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
+            },
+        })
+    }
+}
+
+#[derive(Default)]
+struct Merged {
+    acked: u64,
+    rejected: Vec<Rejected>,
+    conflicts: Vec<Conflict>,
+    touched: std::collections::BTreeSet<Touched>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Touched {
+    Row {
+        table: String,
+        id: String,
+    },
+    Edge {
+        src: String,
+        rel: String,
+        dst: String,
+    },
+}
+
+fn touched(entry: &crate::store::WalEntry) -> Option<Touched> {
+    match entry.op {
+        WalOp::Link | WalOp::Unlink => {
+            let text = |k: &str| {
+                entry
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            Some(Touched::Edge {
+                src: text("src")?,
+                rel: text("rel")?,
+                dst: text("dst")?,
+            })
+        }
+        WalOp::Insert | WalOp::Update | WalOp::Delete | WalOp::Purge => Some(Touched::Row {
+            table: entry.table.clone(),
+            id: entry.id.clone()?,
+        }),
+        WalOp::Schema | WalOp::Vector => None,
+    }
+}
+
+fn rejection(op: &SyncOp, e: &Error) -> Rejected {
+    Rejected {
+        seq: op.entry.seq,
+        op: op.entry.op,
+        table: op.entry.table.clone(),
+        id: op.entry.id.clone(),
+        code: e.code().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// A device id: 1–64 characters of letters, digits, `-` and `_`.
+pub(crate) fn check_device(device: &str) -> Result<()> {
+    if device.is_empty()
+        || device.len() > 64
+        || !device
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::InvalidArgument(format!(
+            "device id must be 1–64 letters, digits, `-` or `_`, got {:?}",
+            crate::store::quote(device)
+        )));
+    }
+    Ok(())
+}
+
+/// Merges one op into the hub tenant; an error refuses the op (the push goes on without it).
+fn merge_op(
+    tx: &mut WriteTx<'_>,
+    rights: Rights,
+    device: &str,
+    op: &SyncOp,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<()> {
+    let entry = &op.entry;
+    if entry.op == WalOp::Vector {
+        return Ok(()); // vectors are not synced: every receiver embeds the rows it gets
+    }
+    if entry.op == WalOp::Schema {
+        return merge_schema(tx, rights, entry);
+    }
+    if !rights.write {
+        return Err(Error::InvalidArgument(
+            "this token is read-only: it cannot push changes".into(),
+        ));
+    }
+    let hlc = entry.hlc.ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "op {} carries no clock (`hlc`); push changes written by a remdb with sync",
+            entry.seq
+        ))
+    })?;
+    tx.observe_hlc(hlc);
+    let stamp = Stamp {
+        hlc,
+        device: device.to_string(),
+        seq: tx.seq() + 1,
+    };
+    match entry.op {
+        WalOp::Link | WalOp::Unlink => merge_edge(tx, entry, stamp),
+        WalOp::Purge => merge_purge(tx, entry, stamp),
+        _ => merge_row(tx, entry, op.seen, stamp, conflicts),
+    }
+}
+
+fn merge_schema(
+    tx: &mut WriteTx<'_>,
+    rights: Rights,
+    entry: &crate::store::WalEntry,
+) -> Result<()> {
+    let data = entry
+        .data
+        .clone()
+        .ok_or_else(|| Error::InvalidArgument("schema op without data".into()))?;
+    let stored: StoredSchema = serde_json::from_value(data)
+        .map_err(|e| Error::InvalidArgument(format!("schema op: {e}")))?;
+    if let Some(raw) = tx.kv_get(&tx.keys().schema(&stored.name))? {
+        let current: Option<StoredSchema> = serde_json::from_slice(&raw).ok();
+        if current.is_some_and(|c| c.schema == stored.schema) {
+            return Ok(());
+        }
+    }
+    if crate::store::BUILTIN_TABLES.contains(&stored.name.as_str())
+        && crate::store::is_builtin_schema(&stored.name, &stored.schema)
+    {
+        // A built-in table every device creates the same way: the hub creates it too.
+        tx.put_schema(stored, &tx.now_string())?;
+        return Ok(());
+    }
+    if !rights.schemas {
+        return Err(Error::InvalidArgument(format!(
+            "this token may not change schemas (table `{}`); push schemas with an admin token",
+            stored.name
+        )));
+    }
+    let ts = tx.now_string();
+    tx.put_schema(stored, &ts)?;
+    Ok(())
+}
+
+fn row_clocks_key(tx: &WriteTx<'_>, id: &Uuid) -> Vec<u8> {
+    tx.keys().sync(ROW_CLOCKS, id.as_bytes())
+}
+
+fn load_clocks(tx: &WriteTx<'_>, id: &Uuid) -> Result<RowClocks> {
+    match tx.kv_get(&row_clocks_key(tx, id))? {
+        Some(raw) => serde_json::from_slice(&raw)
+            .map_err(|e| Error::storage(format!("corrupt row clocks of {id}: {e}"))),
+        None => Ok(RowClocks::default()),
+    }
+}
+
+fn store_clocks(tx: &mut WriteTx<'_>, id: &Uuid, clocks: &RowClocks) -> Result<()> {
+    let raw = serde_json::to_vec(clocks).map_err(Error::storage)?;
+    let key = row_clocks_key(tx, id);
+    tx.kv_put(key, raw);
+    Ok(())
+}
+
+fn merge_purge(tx: &mut WriteTx<'_>, entry: &crate::store::WalEntry, stamp: Stamp) -> Result<()> {
+    let id = parse_id(entry.id.as_deref().unwrap_or_default())?;
+    let mut clocks = load_clocks(tx, &id)?;
+    let table = tx.table_of(&id)?;
+    if let Some(table) = &table {
+        if *table != entry.table {
+            return Err(Error::InvalidArgument(format!(
+                "row {id} is in table `{table}`, not `{}`",
+                entry.table
+            )));
+        }
+    }
+    if clocks.floor.as_ref().is_none_or(|f| stamp.beats(f)) {
+        clocks.floor = Some(stamp.clone());
+    }
+    let floor = clocks.floor.clone();
+    let older = |c: &Stamp| floor.as_ref().is_some_and(|f| !c.beats(f));
+    let gone: Vec<String> = clocks
+        .fields
+        .iter()
+        .filter(|(_, c)| older(c))
+        .map(|(f, _)| f.clone())
+        .collect();
+    for f in &gone {
+        clocks.fields.remove(f);
+        clocks.ghost.remove(f);
+    }
+    let ts = tx.now_string();
+    if clocks.exist.as_ref().is_none_or(|(c, _)| stamp.beats(c)) {
+        clocks.exist = Some((stamp, false));
+        if let Some(table) = &table {
+            // Fields written later than the purge outlive the row, for a re-creation.
+            if let Some(row) = tx.row(table, &id)? {
+                for (field, value) in user_fields(&row) {
+                    if clocks.fields.contains_key(&field) {
+                        clocks.ghost.insert(field, value);
+                    }
+                }
+            }
+            tx.purge_row(table, id, &ts)?;
+        }
+    } else if let Some(table) = &table {
+        // A later create keeps the row; what was written before the purge is still gone.
+        if let Some(mut row) = tx.row(table, &id)? {
+            let before = row.clone();
+            for f in &gone {
+                row.remove(f);
+            }
+            let schema = tx.schema(table)?;
+            if row != before && schema.validate(&Value::Object(user_fields(&row))).is_ok() {
+                let op = if is_deleted(&row) {
+                    WalOp::Delete
+                } else {
+                    WalOp::Update
+                };
+                tx.put_row(op, table, id, row, &ts)?;
+            }
+        }
+    }
+    store_clocks(tx, &id, &clocks)
+}
+
+fn merge_edge(tx: &mut WriteTx<'_>, entry: &crate::store::WalEntry, stamp: Stamp) -> Result<()> {
+    let data = entry
+        .data
+        .as_ref()
+        .ok_or_else(|| Error::InvalidArgument("edge op without data".into()))?;
+    let key = EdgeKey::from_json(data)?;
+    crate::store::check_rel(&key.rel)?;
+    let clock_key = tx.keys().sync(
+        EDGE_CLOCK,
+        &[
+            key.src.as_bytes().as_slice(),
+            key.rel.as_bytes(),
+            &[0],
+            key.dst.as_bytes(),
+        ]
+        .concat(),
+    );
+    let clock: Option<Stamp> = match tx.kv_get(&clock_key)? {
+        Some(raw) => Some(
+            serde_json::from_slice(&raw)
+                .map_err(|e| Error::storage(format!("corrupt edge clock: {e}")))?,
+        ),
+        None => None,
+    };
+    if clock.as_ref().is_some_and(|c| !stamp.beats(c)) {
+        return Ok(()); // a later link or unlink decided this edge
+    }
+    let exists = tx.edge_value(&key)?.is_some();
+    let ts = tx.now_string();
+    if entry.op == WalOp::Link {
+        let mut edge = Edge::from_json(data)?;
+        crate::store::check_object_depth(
+            &edge.properties,
+            &format!("properties of edge `{}`", edge.rel),
+        )?;
+        for end in [edge.src, edge.dst] {
+            if !tx.is_live(&end)? {
+                return Err(Error::NotFound(format!(
+                    "edge endpoint {end} is not a live entity on the hub"
+                )));
+            }
+        }
+        if parse_ts(&edge.created_at).is_none() || parse_ts(&edge.modified_at).is_none() {
+            edge.created_at = ts.clone();
+            edge.modified_at = ts.clone();
+        }
+        tx.put_edge(&edge, &ts)?;
+    } else if exists {
+        tx.remove_edge(&key, &ts)?;
+    }
+    let raw = serde_json::to_vec(&stamp).map_err(Error::storage)?;
+    tx.kv_put(clock_key, raw);
+    Ok(())
+}
+
+/// Insert, update, soft delete or undelete: field by field.
+fn merge_row(
+    tx: &mut WriteTx<'_>,
+    entry: &crate::store::WalEntry,
+    seen: u64,
+    stamp: Stamp,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<()> {
+    let id = parse_id(entry.id.as_deref().unwrap_or_default())?;
+    let table = entry.table.as_str();
+    let schema = tx.schema(table)?;
+    let pushed: Row = match &entry.data {
+        Some(Value::Object(row)) => row.clone(),
+        _ => {
+            return Err(Error::InvalidArgument(
+                "row op without an object after-image".into(),
+            ))
+        }
+    };
+    if pushed.get("id").and_then(Value::as_str) != Some(id.to_string().as_str()) {
+        return Err(Error::InvalidArgument(
+            "after-image id does not match the op's id".into(),
+        ));
+    }
+    check_system_fields(&pushed).map_err(Error::InvalidArgument)?;
+    let old = tx.row(table, &id)?;
+    if old.is_none() {
+        if let Some(other) = tx.table_of(&id)? {
+            return Err(Error::InvalidArgument(format!(
+                "id {id} belongs to table `{other}` on the hub"
+            )));
+        }
+    }
+    let mut clocks = load_clocks(tx, &id)?;
+    let pushed_user = user_fields(&pushed);
+    // Which fields the op wrote, and whether it decided existence.
+    let (fields, exist): (Vec<String>, Option<bool>) = match entry.op {
+        WalOp::Insert => (pushed_user.keys().cloned().collect(), Some(true)),
+        _ => {
+            let listed = match &entry.fields {
+                Some(f) => f.clone(),
+                None => {
+                    // A log without field lists: every field either side has.
+                    let mut all: Vec<String> = pushed_user.keys().cloned().collect();
+                    if let Some(old) = &old {
+                        all.extend(user_fields(old).keys().cloned());
+                    }
+                    all.push("deleted_at".into());
+                    all
+                }
+            };
+            let exist = if entry.op == WalOp::Delete {
+                Some(false)
+            } else if listed.iter().any(|f| f == "deleted_at") {
+                Some(!is_deleted(&pushed))
+            } else {
+                None
+            };
+            let mut fields: Vec<String> = listed
+                .into_iter()
+                .filter(|f| !crate::store::SYSTEM_FIELDS.contains(&f.as_str()))
+                .collect();
+            if exist == Some(true) {
+                // An undelete is an upsert: it writes the whole row it brings back.
+                fields.extend(
+                    pushed_user
+                        .keys()
+                        .filter(|k| !fields.contains(k))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+            }
+            (fields, exist)
+        }
+    };
+    let mut live = old.as_ref().map(|o| !is_deleted(o));
+    match exist {
+        Some(want) if clocks.exist.as_ref().is_none_or(|(c, _)| stamp.beats(c)) => {
+            live = Some(want);
+            clocks.exist = Some((stamp.clone(), want));
+        }
+        _ => {}
+    }
+    let ghost = old.is_none() && live != Some(true);
+    if ghost && clocks.exist.is_none() {
+        return Err(Error::NotFound(format!(
+            "no row {id} in `{table}` on the hub (its insert never reached it or was refused)"
+        )));
+    }
+    let above_floor = clocks.floor.as_ref().is_none_or(|f| stamp.beats(f));
+    if ghost {
+        // Purged here: later field writes wait in the clocks for a re-creation.
+        if above_floor {
+            for field in &fields {
+                if clocks.fields.get(field).is_none_or(|c| stamp.beats(c)) {
+                    match pushed_user.get(field) {
+                        Some(v) => clocks.ghost.insert(field.clone(), v.clone()),
+                        None => clocks.ghost.remove(field),
+                    };
+                    clocks.fields.insert(field.clone(), stamp.clone());
+                }
+            }
+        }
+        return store_clocks(tx, &id, &clocks);
+    }
+    let old_user = match &old {
+        Some(o) => user_fields(o),
+        None => std::mem::take(&mut clocks.ghost),
+    };
+    let mut user = old_user.clone();
+    for field in &fields {
+        let current = clocks.fields.get(field);
+        let concurrent = |c: &Stamp| c.device != stamp.device && c.seq > seen;
+        if above_floor && current.is_none_or(|c| stamp.beats(c)) {
+            if let Some(c) = current.filter(|c| concurrent(c)) {
+                if old_user.get(field) != pushed_user.get(field) {
+                    conflicts.push(Conflict {
+                        table: table.to_string(),
+                        id: id.to_string(),
+                        field: field.clone(),
+                        winner: pushed_user.get(field).cloned(),
+                        loser: old_user.get(field).cloned(),
+                        winner_device: stamp.device.clone(),
+                        loser_device: c.device.clone(),
+                        hub_seq: stamp.seq,
+                    });
+                }
+            }
+            match pushed_user.get(field) {
+                Some(v) => user.insert(field.clone(), v.clone()),
+                None => user.remove(field),
+            };
+            clocks.fields.insert(field.clone(), stamp.clone());
+        } else if let Some(c) = current.filter(|c| concurrent(c)) {
+            if old_user.get(field) != pushed_user.get(field) {
+                conflicts.push(Conflict {
+                    table: table.to_string(),
+                    id: id.to_string(),
+                    field: field.clone(),
+                    winner: old_user.get(field).cloned(),
+                    loser: pushed_user.get(field).cloned(),
+                    winner_device: c.device.clone(),
+                    loser_device: stamp.device.clone(),
+                    hub_seq: stamp.seq,
+                });
+            }
+        }
+    }
+    let valid = |tx: &mut WriteTx<'_>, user: &Row| -> Result<()> {
+        if user.contains_key("edges") {
+            return Err(Error::InvalidArgument(
+                "`edges` in inserted data becomes edges and is never stored in a row".into(),
+            ));
+        }
+        crate::store::check_object_depth(user, &format!("a row of `{table}`"))?;
+        schema.validate(&Value::Object(user.clone()))?;
+        check_row_id(tx, &schema.info, user, id).map_err(Error::InvalidArgument)
+    };
+    if let Err(merged_error) = valid(tx, &user) {
+        // Row-level last writer wins when the merged fields break the schema together.
+        let newest = clocks
+            .fields
+            .values()
+            .all(|c| c == &stamp || stamp.beats(c));
+        if entry.op == WalOp::Delete || !newest || valid(tx, &pushed_user).is_err() {
+            return Err(merged_error);
+        }
+        conflicts.push(Conflict {
+            table: table.to_string(),
+            id: id.to_string(),
+            field: "*".into(),
+            winner: Some(Value::Object(pushed_user.clone())),
+            loser: Some(Value::Object(user.clone())),
+            winner_device: stamp.device.clone(),
+            loser_device: String::new(),
+            hub_seq: stamp.seq,
+        });
+        for field in user.keys().chain(pushed_user.keys()) {
+            clocks.fields.insert(field.clone(), stamp.clone());
+        }
+        user = pushed_user.clone();
+    }
+    let ts = tx.now_string();
+    let mut row = user;
+    row.insert("id".into(), Value::String(id.to_string()));
+    let created = old
+        .as_ref()
+        .and_then(|o| o.get("created_at").cloned())
+        .or_else(|| pushed.get("created_at").cloned())
+        .unwrap_or_else(|| Value::String(ts.clone()));
+    row.insert("created_at".into(), created.clone());
+    let time = |v: Option<&Value>| v.and_then(Value::as_str).and_then(parse_ts);
+    let modified = [
+        old.as_ref().and_then(|o| o.get("modified_at")),
+        pushed.get("modified_at"),
+        Some(&created),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by_key(|v| time(Some(v)))
+    .cloned()
+    .unwrap_or(created);
+    row.insert("modified_at".into(), modified);
+    let deleted_at = if live == Some(true) {
+        Value::Null
+    } else {
+        old.as_ref()
+            .and_then(|o| o.get("deleted_at"))
+            .filter(|v| !v.is_null())
+            .or_else(|| pushed.get("deleted_at").filter(|v| !v.is_null()))
+            .cloned()
+            .unwrap_or(Value::String(ts.clone()))
+    };
+    row.insert("deleted_at".into(), deleted_at);
+    if old.as_ref() != Some(&row) {
+        let op = match (&old, live) {
+            (None, _) => WalOp::Insert,
+            (Some(_), Some(false)) => WalOp::Delete,
+            _ => WalOp::Update,
+        };
+        tx.put_row(op, table, id, row, &ts)?;
+    }
+    store_clocks(tx, &id, &clocks)
+}

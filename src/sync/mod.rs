@@ -1,0 +1,69 @@
+//! Multi-writer sync through a hub.
+//!
+//! Offers the layers above (the `Tenant` API and the faces):
+//! - the wire types of push and pull ([`protocol`]), the same over HTTP and in process;
+//! - the device side on a tenant: the outbox is the tenant's own WAL (local entries after the
+//!   push cursor, each stamped with a hybrid logical clock by the write path), a round pushes
+//!   it and pulls the hub's log, applying the hub's rows with the still-unpushed local changes
+//!   laid over them; conflicts and rejected ops are kept in lists (`client.rs`);
+//! - [`HubConnection`]: how a device reaches a hub (HTTP natively, `fetch` in the JS face, or
+//!   a hub in the same process);
+//! - the hub's merge ([`hub`], built with the `server` feature and in tests): per-field last
+//!   writer wins by clock, existence as its own register (delete beats concurrent updates,
+//!   insert undeletes), tombstones for purges, edges as registers, schemas only from admin
+//!   tokens. Every pushed op is checked as a local insert would be.
+//!
+//! Convergence is proven by the property test in `tests.rs`: replicas that sync until quiet
+//! equal the hub, whatever the partitions, duplicates, reorderings and clock skews.
+
+mod client;
+#[cfg(any(feature = "server", test))]
+pub mod hub;
+pub mod protocol;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+pub use protocol::{Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp};
+
+/// How a device reaches its hub.
+pub trait HubConnection {
+    /// Sends a push and returns the hub's answer.
+    fn push(&self, request: &PushRequest) -> Result<PushResponse>;
+    /// Asks for up to `limit` log entries after `since`.
+    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse>;
+}
+
+/// What one sync round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Local changes the hub took.
+    pub pushed: u64,
+    /// Hub entries applied here.
+    pub pulled: u64,
+    /// Pushed changes the hub refused (see `rejected()`).
+    pub rejected: u64,
+    /// Concurrent writes recorded (see `conflicts()`).
+    pub conflicts: u64,
+    /// The hub's log position at the end of the round.
+    pub hub_seq: u64,
+}
+
+/// Where a device stands with its hub.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// This device's id (none before its first sync).
+    pub device: Option<String>,
+    /// Local WAL position pushed and acknowledged.
+    pub pushed: u64,
+    /// Hub log position pulled and applied.
+    pub pulled: u64,
+    /// Local changes waiting to be pushed.
+    pub outbox: u64,
+    /// Ops the hub refused.
+    pub rejected: u64,
+    /// Conflicts recorded.
+    pub conflicts: u64,
+}

@@ -1,0 +1,646 @@
+//! Convergence, proven on random histories: 2–4 devices and a hub; random inserts, upserts,
+//! field sets and unsets, deletes, undeletes, purges, links and unlinks; partitions, lost
+//! requests and answers, duplicated and delayed pushes, clocks up to an hour off. After healing
+//! and syncing until quiet, every device equals the hub, no outbox op is left unaccounted, the
+//! hub's fields are what per-field last-writer-wins over the taken ops says, and a `wal apply`
+//! follower of the hub equals the hub. A merge broken on purpose makes the oracle fail.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use super::hub::{Rights, BREAK_MERGE};
+use super::protocol::{PullResponse, PushRequest, PushResponse, SyncOp};
+use super::HubConnection;
+use crate::error::{Error, Result};
+use crate::store::{is_deleted, Row, WalOp};
+use crate::{Database, ListOptions, Tenant};
+
+const KEYS: usize = 4;
+
+fn item_schema() -> Value {
+    json!({
+        "title": "Item", "type": "object",
+        "properties": {
+            "key": {"type": "string"}, "title": {"type": "string"},
+            "n": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}
+        },
+        "required": ["key"],
+        "json_schema_extra": {"key_field": "key", "indexed_fields": ["n"]}
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Insert {
+        dev: usize,
+        key: usize,
+        title: u8,
+        n: i64,
+    },
+    SetField {
+        dev: usize,
+        key: usize,
+        field: usize,
+        value: i64,
+    },
+    Unset {
+        dev: usize,
+        key: usize,
+        field: usize,
+    },
+    Delete {
+        dev: usize,
+        key: usize,
+    },
+    Purge {
+        dev: usize,
+        key: usize,
+    },
+    Link {
+        dev: usize,
+        a: usize,
+        b: usize,
+    },
+    Unlink {
+        dev: usize,
+        a: usize,
+        b: usize,
+    },
+    Sync {
+        dev: usize,
+    },
+    Partition {
+        dev: usize,
+        on: bool,
+    },
+    Skew {
+        dev: usize,
+        ms: i64,
+    },
+    Deliver,
+}
+
+fn step(devices: usize) -> impl Strategy<Value = Step> {
+    let d = 0..devices;
+    let k = 0..KEYS;
+    prop_oneof![
+        4 => (d.clone(), k.clone(), any::<u8>(), -5i64..5).prop_map(|(dev, key, title, n)| Step::Insert { dev, key, title, n }),
+        4 => (d.clone(), k.clone(), 0..3usize, -5i64..5).prop_map(|(dev, key, field, value)| Step::SetField { dev, key, field, value }),
+        1 => (d.clone(), k.clone(), 0..3usize).prop_map(|(dev, key, field)| Step::Unset { dev, key, field }),
+        2 => (d.clone(), k.clone()).prop_map(|(dev, key)| Step::Delete { dev, key }),
+        1 => (d.clone(), k.clone()).prop_map(|(dev, key)| Step::Purge { dev, key }),
+        2 => (d.clone(), k.clone(), k.clone()).prop_map(|(dev, a, b)| Step::Link { dev, a, b }),
+        1 => (d.clone(), k.clone(), k.clone()).prop_map(|(dev, a, b)| Step::Unlink { dev, a, b }),
+        5 => d.clone().prop_map(|dev| Step::Sync { dev }),
+        1 => (d.clone(), any::<bool>()).prop_map(|(dev, on)| Step::Partition { dev, on }),
+        1 => (d.clone(), -3_600_000i64..3_600_000).prop_map(|(dev, ms)| Step::Skew { dev, ms }),
+        1 => Just(Step::Deliver),
+    ]
+}
+
+/// What the network does to one request: `faults` is consumed a byte per request.
+struct Net<'h> {
+    hub: &'h Tenant,
+    faults: RefCell<Vec<u8>>,
+    partitioned: RefCell<Vec<bool>>,
+    delayed: RefCell<Vec<PushRequest>>,
+    /// Every op the hub took, by (device, seq), as it received it, unless rejected.
+    taken: RefCell<BTreeMap<(String, u64), SyncOp>>,
+}
+
+impl Net<'_> {
+    fn fault(&self) -> u8 {
+        self.faults.borrow_mut().pop().unwrap_or(9) % 10
+    }
+
+    fn hub_push(&self, request: &PushRequest) -> Result<PushResponse> {
+        let answer = self.hub.hub().push(
+            Rights {
+                write: true,
+                schemas: false,
+            },
+            request,
+        )?;
+        let mut taken = self.taken.borrow_mut();
+        for op in &request.ops {
+            if op.entry.seq <= answer.acked
+                && !answer.rejected.iter().any(|r| r.seq == op.entry.seq)
+            {
+                taken
+                    .entry((request.device.clone(), op.entry.seq))
+                    .or_insert_with(|| op.clone());
+            }
+        }
+        Ok(answer)
+    }
+}
+
+struct Link<'n, 'h> {
+    net: &'n Net<'h>,
+    dev: usize,
+}
+
+fn lost() -> Error {
+    Error::Sync("connection lost".into())
+}
+
+impl HubConnection for Link<'_, '_> {
+    fn push(&self, request: &PushRequest) -> Result<PushResponse> {
+        if self.net.partitioned.borrow()[self.dev] {
+            return Err(lost());
+        }
+        match self.net.fault() {
+            0 => Err(lost()), // the request never arrives
+            1 => {
+                self.net.hub_push(request)?; // the answer is lost
+                Err(lost())
+            }
+            2 => {
+                self.net.hub_push(request)?; // delivered twice
+                self.net.hub_push(request)
+            }
+            3 => {
+                self.net.delayed.borrow_mut().push(request.clone()); // arrives later
+                Err(lost())
+            }
+            _ => self.net.hub_push(request),
+        }
+    }
+
+    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse> {
+        if self.net.partitioned.borrow()[self.dev] {
+            return Err(lost());
+        }
+        match self.net.fault() {
+            0 => Err(lost()),
+            // Small pages exercise the checkpoint between pulls.
+            1 => self.net.hub.hub().pull(since, limit.min(3)),
+            _ => self.net.hub.hub().pull(since, limit),
+        }
+    }
+}
+
+fn key_of(i: usize) -> String {
+    format!("k{i}")
+}
+
+fn id_of(t: &Tenant, key: usize) -> Option<String> {
+    let id = crate::store::entity::key_id(
+        crate::store::entity::IdScheme::Portable,
+        t.name(),
+        "item",
+        &key_of(key),
+    );
+    Some(id.to_string())
+}
+
+fn run_step(devs: &[Tenant], net: &Net<'_>, s: &Step) {
+    let field = |f: usize| ["title", "n", "tags"][f];
+    let value = |f: usize, v: i64| match f {
+        0 => json!(format!("t{v}")),
+        1 => json!(v),
+        _ => json!([format!("x{v}")]),
+    };
+    // Local writes may be refused (no such row, deleted row): that is the app's business.
+    match *s {
+        Step::Insert { dev, key, title, n } => {
+            let _ = devs[dev].insert(
+                "item",
+                json!({"key": key_of(key), "title": format!("i{title}"), "n": n}),
+            );
+        }
+        Step::SetField {
+            dev,
+            key,
+            field: f,
+            value: v,
+        } => {
+            if let Some(id) = id_of(&devs[dev], key) {
+                let _ = devs[dev].update(&id, json!({ field(f): value(f, v) }));
+            }
+        }
+        Step::Unset { dev, key, field: f } => {
+            if let Some(id) = id_of(&devs[dev], key) {
+                let _ = devs[dev].update(&id, json!({ field(f): null }));
+            }
+        }
+        Step::Delete { dev, key } => {
+            if let Some(id) = id_of(&devs[dev], key) {
+                let _ = devs[dev].delete(&id);
+            }
+        }
+        Step::Purge { dev, key } => {
+            if let Some(id) = id_of(&devs[dev], key) {
+                let _ = devs[dev].hard_delete(&id);
+            }
+        }
+        Step::Link { dev, a, b } => {
+            if let (Some(x), Some(y)) = (id_of(&devs[dev], a), id_of(&devs[dev], b)) {
+                let _ = devs[dev].add_edge(&x, &y, "rel", json!({"w": a}));
+            }
+        }
+        Step::Unlink { dev, a, b } => {
+            if let (Some(x), Some(y)) = (id_of(&devs[dev], a), id_of(&devs[dev], b)) {
+                let _ = devs[dev].remove_edge(&x, &y, "rel");
+            }
+        }
+        Step::Sync { dev } => {
+            let _ = devs[dev].sync_with(&Link { net, dev });
+        }
+        Step::Partition { dev, on } => net.partitioned.borrow_mut()[dev] = on,
+        Step::Skew { dev, ms } => devs[dev].store_handle().store().set_clock_skew_ms(ms),
+        Step::Deliver => {
+            let delayed: Vec<PushRequest> = net.delayed.borrow_mut().drain(..).collect();
+            for request in delayed.iter().rev() {
+                let _ = net.hub_push(request);
+            }
+        }
+    }
+}
+
+/// Every item row (live and deleted) and every edge, as comparable JSON.
+fn state(t: &Tenant) -> (Vec<Row>, Vec<Value>) {
+    let rows = t
+        .list(
+            "item",
+            &ListOptions {
+                include_deleted: true,
+                limit: None,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_default();
+    let mut edges = Vec::new();
+    for row in &rows {
+        let id = row["id"].as_str().unwrap_or_default();
+        for e in t
+            .edges(id, crate::EdgeDirection::Out, None)
+            .unwrap_or_default()
+        {
+            edges.push(serde_json::to_value(e).unwrap_or_default());
+        }
+    }
+    let mut rows = rows;
+    rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    (rows, edges)
+}
+
+/// Runs a history and checks every promise; `Err` says which failed.
+fn check_history(
+    devices: usize,
+    steps: &[Step],
+    faults: Vec<u8>,
+) -> std::result::Result<(), String> {
+    let hub_db = Database::memory();
+    let hub = hub_db.tenant("acme").map_err(|e| e.to_string())?;
+    hub.register_schema(item_schema())
+        .map_err(|e| e.to_string())?;
+    let dbs: Vec<Database> = (0..devices).map(|_| Database::memory()).collect();
+    let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    let net = Net {
+        hub: &hub,
+        faults: RefCell::new(faults),
+        partitioned: RefCell::new(vec![false; devices]),
+        delayed: RefCell::new(Vec::new()),
+        taken: RefCell::new(BTreeMap::new()),
+    };
+    // Every device starts from the hub's schema.
+    for (dev, t) in devs.iter().enumerate() {
+        let quiet = net_clone(&net);
+        t.sync_with(&Link { net: &quiet, dev })
+            .map_err(|e| format!("first sync: {e}"))?;
+    }
+    for s in steps {
+        run_step(&devs, &net, s);
+    }
+    // Heal: deliver what was delayed, end partitions and faults, sync until quiet.
+    run_step(&devs, &net, &Step::Deliver);
+    net.partitioned
+        .borrow_mut()
+        .iter_mut()
+        .for_each(|p| *p = false);
+    net.faults.borrow_mut().clear();
+    for _ in 0..3 {
+        for (dev, t) in devs.iter().enumerate() {
+            t.sync_with(&Link { net: &net, dev })
+                .map_err(|e| format!("device {dev}: {e}"))?;
+        }
+    }
+    let want = state(&hub);
+    for (dev, t) in devs.iter().enumerate() {
+        let got = state(t);
+        if got != want {
+            let only = |a: &[Row], b: &[Row]| -> Vec<Row> {
+                a.iter().filter(|r| !b.contains(r)).cloned().collect()
+            };
+            let edges = |a: &[Value], b: &[Value]| -> Vec<Value> {
+                a.iter().filter(|r| !b.contains(r)).cloned().collect()
+            };
+            return Err(format!(
+                "device {dev} differs from the hub:\n device only {:?} {:?}\n hub only {:?} {:?}",
+                only(&got.0, &want.0),
+                edges(&got.1, &want.1),
+                only(&want.0, &got.0),
+                edges(&want.1, &got.1)
+            ));
+        }
+        let status = t.sync_status().map_err(|e| e.to_string())?;
+        if status.outbox != 0 {
+            return Err(format!(
+                "device {dev} has {} ops left in its outbox",
+                status.outbox
+            ));
+        }
+    }
+    check_last_writer_wins(&hub, &net.taken.borrow())?;
+    // A follower of the hub's log equals the hub.
+    let follower_db = Database::memory();
+    let follower = follower_db.tenant("acme").map_err(|e| e.to_string())?;
+    let entries = hub
+        .wal()
+        .entries(0, usize::MAX)
+        .map_err(|e| e.to_string())?;
+    for chunk in entries.chunks(1000) {
+        follower
+            .wal()
+            .apply(chunk)
+            .map_err(|e| format!("follower: {e}"))?;
+    }
+    if state(&follower) != want {
+        return Err("the wal follower differs from the hub".into());
+    }
+    Ok(())
+}
+
+/// The hub's value of each field of each live-or-deleted row is the value of the taken op with
+/// the greatest (clock, device) that wrote it after the row's last purge or re-creation
+/// decided by a purge.
+fn check_last_writer_wins(
+    hub: &Tenant,
+    taken: &BTreeMap<(String, u64), SyncOp>,
+) -> std::result::Result<(), String> {
+    let (rows, _) = state(hub);
+    for row in rows {
+        let id = row["id"].as_str().unwrap_or_default().to_string();
+        let ops: Vec<(&String, &SyncOp)> = taken
+            .iter()
+            .filter(|(_, op)| op.entry.id.as_deref() == Some(id.as_str()))
+            .map(|((d, _), op)| (d, op))
+            .collect();
+        let purged_at = ops
+            .iter()
+            .filter(|(_, op)| op.entry.op == WalOp::Purge)
+            .map(|(d, op)| (op.entry.hlc, (*d).clone()))
+            .max();
+        let mut winners: BTreeMap<String, (Option<crate::store::Hlc>, String, Option<Value>)> =
+            BTreeMap::new();
+        for (device, op) in &ops {
+            let stamp = (op.entry.hlc, (*device).clone());
+            if purged_at.as_ref().is_some_and(|p| &stamp <= p) {
+                continue;
+            }
+            let Some(Value::Object(after)) = &op.entry.data else {
+                continue;
+            };
+            let fields: Vec<String> = match op.entry.op {
+                WalOp::Insert => after
+                    .keys()
+                    .filter(|k| !crate::store::SYSTEM_FIELDS.contains(&k.as_str()))
+                    .cloned()
+                    .collect(),
+                _ => {
+                    let listed = op.entry.fields.clone().unwrap_or_default();
+                    let undelete = listed.iter().any(|f| f == "deleted_at") && !is_deleted(after);
+                    let mut fields: Vec<String> =
+                        listed.into_iter().filter(|f| f != "deleted_at").collect();
+                    if undelete && op.entry.op != WalOp::Delete {
+                        fields.extend(
+                            after
+                                .keys()
+                                .filter(|k| {
+                                    !crate::store::SYSTEM_FIELDS.contains(&k.as_str())
+                                        && !fields.contains(k)
+                                })
+                                .cloned()
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                    fields
+                }
+            };
+            for f in fields {
+                let candidate = (stamp.0, stamp.1.clone(), after.get(&f).cloned());
+                let better = winners
+                    .get(&f)
+                    .is_none_or(|w| (w.0, &w.1) < (candidate.0, &candidate.1));
+                if better {
+                    winners.insert(f, candidate);
+                }
+            }
+        }
+        for (field, (_, device, value)) in winners {
+            if row.get(&field) != value.as_ref() {
+                let story: Vec<String> = ops
+                    .iter()
+                    .map(|(d, op)| {
+                        format!(
+                            "{} {:?} {:?} {:?} {:?}",
+                            &d[..4],
+                            op.entry.op,
+                            op.entry.hlc,
+                            op.entry.fields,
+                            op.entry.data.as_ref().and_then(|r| r.get(&field))
+                        )
+                    })
+                    .collect();
+                let uuid = crate::store::parse_id(&id).unwrap_or_default();
+                let clocks = hub
+                    .store_handle()
+                    .store()
+                    .kv()
+                    .get(&hub.store_handle().keys().sync(b'k', uuid.as_bytes()))
+                    .ok()
+                    .flatten()
+                    .map(|raw| String::from_utf8_lossy(&raw).to_string());
+                let log: Vec<String> = hub
+                    .wal()
+                    .entries(0, usize::MAX)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e.id.as_deref() == Some(id.as_str()))
+                    .map(|e| {
+                        format!(
+                            "{} {:?} {:?} {:?}",
+                            e.seq,
+                            e.op,
+                            e.fields,
+                            e.data.as_ref().and_then(|r| r.get(&field))
+                        )
+                    })
+                    .collect();
+                return Err(format!(
+                    "row {id} field {field}: the hub has {:?}, the last writer ({device}) wrote {value:?}; taken ops:\n{}\nclocks {clocks:?}\nrow {row:?}\nhub log:\n{}",
+                    row.get(&field),
+                    story.join("\n"),
+                    log.join("\n")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn net_clone<'h>(net: &Net<'h>) -> Net<'h> {
+    Net {
+        hub: net.hub,
+        faults: RefCell::new(Vec::new()),
+        partitioned: RefCell::new(net.partitioned.borrow().clone()),
+        delayed: RefCell::new(Vec::new()),
+        taken: RefCell::new(BTreeMap::new()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_that_sync_until_quiet_equal_the_hub(
+        (devices, steps) in (2usize..5).prop_flat_map(|n| (Just(n), prop::collection::vec(step(n), 1..60))),
+        faults in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        if let Err(why) = check_history(devices, &steps, faults) {
+            prop_assert!(false, "{}", why);
+        }
+    }
+}
+
+#[test]
+fn the_harness_fails_when_the_merge_is_broken() {
+    // Two devices write one field concurrently; the later clock must win. With the merge
+    // broken (first writer wins) the oracle says so.
+    let steps = vec![
+        Step::Insert {
+            dev: 0,
+            key: 0,
+            title: 1,
+            n: 1,
+        },
+        Step::Sync { dev: 0 },
+        Step::Sync { dev: 1 },
+        Step::SetField {
+            dev: 0,
+            key: 0,
+            field: 1,
+            value: 2,
+        },
+        Step::SetField {
+            dev: 1,
+            key: 0,
+            field: 1,
+            value: 3,
+        },
+        Step::Sync { dev: 1 },
+        Step::Sync { dev: 0 },
+    ];
+    assert_eq!(check_history(2, &steps, vec![]), Ok(()));
+    BREAK_MERGE.store(true, Ordering::SeqCst);
+    let broken = check_history(2, &steps, vec![]);
+    BREAK_MERGE.store(false, Ordering::SeqCst);
+    let why = broken.expect_err("a first-writer-wins merge must fail the oracle");
+    assert!(why.contains("last writer"), "{why}");
+}
+
+#[test]
+fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
+    let hub_db = Database::memory();
+    let hub = hub_db.tenant("acme").unwrap();
+    hub.register_schema(item_schema()).unwrap();
+    let net = Net {
+        hub: &hub,
+        faults: RefCell::new(vec![]),
+        partitioned: RefCell::new(vec![false; 2]),
+        delayed: RefCell::new(vec![]),
+        taken: RefCell::new(BTreeMap::new()),
+    };
+    let dbs = [Database::memory(), Database::memory()];
+    let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    devs[1].sync_with(&Link { net: &net, dev: 1 }).unwrap();
+    let id = devs[0]
+        .insert("item", json!({"key": "k0", "title": "a", "n": 1}))
+        .unwrap()
+        .to_string();
+    devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    devs[1].sync_with(&Link { net: &net, dev: 1 }).unwrap();
+    devs[0]
+        .update(&id, json!({"n": 2, "title": "zero"}))
+        .unwrap();
+    devs[1].update(&id, json!({"n": 3})).unwrap();
+    devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    let report = devs[1].sync_with(&Link { net: &net, dev: 1 }).unwrap();
+    assert_eq!(report.conflicts, 1, "{report:?}");
+    let conflicts = devs[1].conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].field, "n");
+    assert_eq!(
+        (conflicts[0].winner.clone(), conflicts[0].loser.clone()),
+        (Some(json!(3)), Some(json!(2)))
+    );
+    devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    for t in &devs {
+        let row = t.get(&id).unwrap().unwrap();
+        assert_eq!(
+            (row["n"].clone(), row["title"].clone()),
+            (json!(3), json!("zero")),
+            "fields merge one by one"
+        );
+    }
+}
+
+#[test]
+fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_back() {
+    let hub_db = Database::memory();
+    let hub = hub_db.tenant("acme").unwrap();
+    hub.register_schema(item_schema()).unwrap();
+    let net = Net {
+        hub: &hub,
+        faults: RefCell::new(vec![]),
+        partitioned: RefCell::new(vec![false]),
+        delayed: RefCell::new(vec![]),
+        taken: RefCell::new(BTreeMap::new()),
+    };
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    // The device widens its own copy of the schema (local only: it has no admin token).
+    let mut wider = item_schema();
+    wider["properties"]["n"] = json!({"type": ["integer", "string"]});
+    t.register_schema(wider).unwrap();
+    let id = t
+        .insert("item", json!({"key": "k1", "n": "many"}))
+        .unwrap()
+        .to_string();
+    let report = t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    assert_eq!(
+        report.rejected, 2,
+        "the schema change and the row: {report:?}"
+    );
+    let rejected = t.rejected().unwrap();
+    assert!(
+        rejected.iter().any(|r| r.code == "VALIDATION"),
+        "{rejected:?}"
+    );
+    assert!(
+        hub.get(&id).unwrap().is_none(),
+        "nothing invalid reached the hub"
+    );
+    assert!(
+        t.get_with(&id, true).unwrap().is_none(),
+        "the device took the hub's state back"
+    );
+    assert_eq!(t.sync_status().unwrap().outbox, 0);
+}
