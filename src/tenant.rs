@@ -551,6 +551,13 @@ impl Tenant {
         self.inner.sync_round(hub)
     }
 
+    /// One sync round with the hub at `url` over HTTP, with the bearer `token` (native; the JS
+    /// face syncs with `fetch`).
+    pub fn sync(&self, url: &str, token: &str) -> Result<SyncReport> {
+        self.inner
+            .sync_round(&crate::sync::HttpHub::new(url, token))
+    }
+
     /// Where this device stands with its hub: positions pushed and pulled, outbox size.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         self.inner.sync_status()

@@ -17,15 +17,21 @@
 //! equal the hub, whatever the partitions, duplicates, reorderings and clock skews.
 
 mod client;
+mod http;
 #[cfg(any(feature = "server", test))]
 pub mod hub;
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+#[cfg(feature = "server")]
+pub mod token;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+pub use http::HttpHub;
 pub use protocol::{Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp};
 
 /// How a device reaches its hub.

@@ -62,6 +62,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
             max_time_ms: cli.max_time_ms,
         },
     };
+    if let Command::Serve(args) = cli.command {
+        return crate::sync::serve(args, &mut Output::new(cli.json, cli.text));
+    }
     if matches!(cli.command, Command::Check) {
         return check(&dir, &options, &mut Output::new(cli.json, cli.text));
     }
@@ -344,6 +347,10 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Embed(args) => crate::vectors::embed(t, args, out),
         Command::Search(args) => crate::vectors::search(t, args, out),
         Command::Ask(args) => crate::ask::ask(t, args, out),
+        Command::Sync(args) => crate::sync::sync(t, args, out),
+        Command::Serve(_) => Err(CliError::Message(
+            "`serve` runs before the database opens".into(),
+        )),
         Command::Embeddings(cmd) => crate::vectors::embeddings(db, t, cmd, out),
         Command::Check => Err(CliError::Message(
             "`check` runs before the database opens".into(),

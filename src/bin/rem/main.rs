@@ -6,6 +6,7 @@ mod commands;
 mod graph;
 mod input;
 mod output;
+mod sync;
 mod vectors;
 
 use std::io::Write;
@@ -218,6 +219,12 @@ pub(crate) enum Command {
     /// Answer a question in plain language: a read-only plan (offline planner, or an LLM with
     /// --llm / REM_LLM), its confidence, and the rows
     Ask(ask::AskArgs),
+    /// Sync this tenant with a hub (push local changes, pull everyone else's); `status`,
+    /// `conflicts` and `rejected` show where it stands
+    Sync(sync::SyncArgs),
+    /// Run a sync hub (`rem serve --data DIR --listen ADDR`), or print a token for one of its
+    /// tenants (`rem serve token --tenant T`)
+    Serve(sync::ServeArgs),
     /// Embedding queue and vector indexes: status, flush, optimize
     #[command(subcommand)]
     Embeddings(vectors::EmbeddingsCommand),
@@ -249,7 +256,7 @@ impl Command {
                 | Command::Embeddings(vectors::EmbeddingsCommand::Status)
                 | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
                 | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)
-        )
+        ) || matches!(self, Command::Sync(args) if args.only_reads())
     }
 }
 

@@ -1,0 +1,274 @@
+//! `rem serve`: the hub over HTTP (feature `server`, native only). axum on tokio at the edge;
+//! every merge and read runs the synchronous core on the blocking pool.
+//!
+//! Routes: `POST /v1/push`, `GET /v1/pull?since=S&limit=N&wait=SECONDS` (long-poll),
+//! `GET /healthz`, `GET /metrics` (Prometheus text). Every `/v1` request carries
+//! `Authorization: Bearer <token>`; the token names the one tenant it opens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::hub::Rights;
+use super::protocol::{PushRequest, MAX_PULL_ENTRIES};
+use super::token::{Claims, TokenKeys};
+use crate::error::{Error, Result};
+use crate::Database;
+
+/// Largest push body the hub reads.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Longest long-poll wait, seconds.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// How to run a hub.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The hub's data directory: its database (`hub.redb`) and signing keys.
+    pub data: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+}
+
+struct Hub {
+    db: Database,
+    keys: TokenKeys,
+    /// Woken on every push that wrote, for long-polling pulls.
+    pushed: tokio::sync::Notify,
+    metrics: Metrics,
+}
+
+#[derive(Default)]
+struct Metrics {
+    pushes: AtomicU64,
+    ops_pushed: AtomicU64,
+    ops_rejected: AtomicU64,
+    pulls: AtomicU64,
+    entries_pulled: AtomicU64,
+    push_micros: AtomicU64,
+    devices: Mutex<std::collections::BTreeSet<(String, String)>>,
+}
+
+/// Opens the hub's database in `options.data` and serves until interrupted (Ctrl-C or
+/// SIGTERM). `ready` is called with the bound address once the hub accepts connections.
+pub fn serve(options: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let keys = TokenKeys::load_or_create(&options.data)?;
+    let db = Database::open(options.data.join("hub"))?;
+    let hub = Arc::new(Hub {
+        db,
+        keys,
+        pushed: tokio::sync::Notify::new(),
+        metrics: Metrics::default(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Sync(format!("cannot start the server runtime: {e}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| Error::Sync(format!("cannot listen on {}: {e}", options.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Sync(e.to_string()))?;
+        ready(addr);
+        axum::serve(listener, router(hub))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| Error::Sync(format!("server: {e}")))
+    })
+}
+
+fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/v1/push", post(push))
+        .route("/v1/pull", get(pull))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(hub)
+}
+
+/// An error as an HTTP answer: `{"error": {"code", "message"}}`.
+struct Failure(StatusCode, String, String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Limit(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::NotFound(_) | Error::UnknownTable { .. } => StatusCode::NOT_FOUND,
+            Error::Wal(_) => StatusCode::GONE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Failure(status, e.code().to_string(), e.to_string())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            axum::Json(json!({"error": {"code": self.1, "message": self.2}})),
+        )
+            .into_response()
+    }
+}
+
+fn auth(hub: &Hub, headers: &HeaderMap) -> std::result::Result<Claims, Failure> {
+    let unauthorized = |why: String| Failure(StatusCode::UNAUTHORIZED, "UNAUTHORIZED".into(), why);
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("missing `Authorization: Bearer <token>`".into()))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    hub.keys
+        .verify(token.trim(), now)
+        .map_err(|e| unauthorized(e.to_string()))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> std::result::Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| {
+            Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "STORAGE".into(),
+                e.to_string(),
+            )
+        })?
+        .map_err(Failure::from)
+}
+
+async fn push(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> std::result::Result<Response, Failure> {
+    let claims = auth(&hub, &headers)?;
+    if claims.read_only {
+        return Err(Failure(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN".into(),
+            "this token is read-only: it cannot push".into(),
+        ));
+    }
+    let request: PushRequest = serde_json::from_slice(&body).map_err(|e| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT".into(),
+            format!("push body: {e}"),
+        )
+    })?;
+    if claims.device.as_ref().is_some_and(|d| *d != request.device) {
+        return Err(Failure(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN".into(),
+            "this token belongs to another device".into(),
+        ));
+    }
+    let started = Instant::now();
+    let rights = Rights {
+        write: true,
+        schemas: claims.admin,
+    };
+    let tenant = claims.tenant.clone();
+    let device = request.device.clone();
+    let ops = request.ops.len() as u64;
+    let worker = hub.clone();
+    let answer = blocking(move || worker.db.tenant(&tenant)?.hub().push(rights, &request)).await?;
+    let m = &hub.metrics;
+    m.pushes.fetch_add(1, Ordering::Relaxed);
+    m.ops_pushed.fetch_add(ops, Ordering::Relaxed);
+    m.ops_rejected
+        .fetch_add(answer.rejected.len() as u64, Ordering::Relaxed);
+    m.push_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Ok(mut devices) = m.devices.lock() {
+        if devices.len() < 100_000 {
+            devices.insert((claims.tenant, device));
+        }
+    }
+    hub.pushed.notify_waiters();
+    Ok(axum::Json(answer).into_response())
+}
+
+#[derive(Deserialize)]
+struct PullQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+    #[serde(default)]
+    wait: u64,
+}
+
+async fn pull(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Query(q): Query<PullQuery>,
+) -> std::result::Result<Response, Failure> {
+    let claims = auth(&hub, &headers)?;
+    let limit = q
+        .limit
+        .unwrap_or(MAX_PULL_ENTRIES)
+        .clamp(1, MAX_PULL_ENTRIES);
+    let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT_SECONDS));
+    loop {
+        // Registered before reading, so a push between the read and the wait is not missed.
+        let woken = hub.pushed.notified();
+        let worker = hub.clone();
+        let tenant = claims.tenant.clone();
+        let since = q.since;
+        let answer = blocking(move || worker.db.tenant(&tenant)?.hub().pull(since, limit)).await?;
+        let now = Instant::now();
+        if !answer.entries.is_empty() || now >= deadline {
+            hub.metrics.pulls.fetch_add(1, Ordering::Relaxed);
+            hub.metrics
+                .entries_pulled
+                .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
+            return Ok(axum::Json(answer).into_response());
+        }
+        let _ = tokio::time::timeout(deadline - now, woken).await;
+    }
+}
+
+async fn metrics(State(hub): State<Arc<Hub>>) -> String {
+    let m = &hub.metrics;
+    let devices = m.devices.lock().map_or(0, |d| d.len());
+    let pushes = m.pushes.load(Ordering::Relaxed);
+    let micros = m.push_micros.load(Ordering::Relaxed);
+    format!(
+        "# HELP rem_hub_pushes_total Pushes merged.\n# TYPE rem_hub_pushes_total counter\nrem_hub_pushes_total {pushes}\n\
+         # HELP rem_hub_ops_pushed_total Ops received in pushes.\n# TYPE rem_hub_ops_pushed_total counter\nrem_hub_ops_pushed_total {}\n\
+         # HELP rem_hub_ops_rejected_total Pushed ops refused.\n# TYPE rem_hub_ops_rejected_total counter\nrem_hub_ops_rejected_total {}\n\
+         # HELP rem_hub_pulls_total Pull answers sent.\n# TYPE rem_hub_pulls_total counter\nrem_hub_pulls_total {}\n\
+         # HELP rem_hub_entries_pulled_total Log entries sent to pulls.\n# TYPE rem_hub_entries_pulled_total counter\nrem_hub_entries_pulled_total {}\n\
+         # HELP rem_hub_active_devices Devices that pushed since the hub started.\n# TYPE rem_hub_active_devices gauge\nrem_hub_active_devices {devices}\n\
+         # HELP rem_hub_push_seconds Time spent merging pushes.\n# TYPE rem_hub_push_seconds summary\nrem_hub_push_seconds_sum {}\nrem_hub_push_seconds_count {pushes}\n",
+        m.ops_pushed.load(Ordering::Relaxed),
+        m.ops_rejected.load(Ordering::Relaxed),
+        m.pulls.load(Ordering::Relaxed),
+        m.entries_pulled.load(Ordering::Relaxed),
+        micros as f64 / 1e6,
+    )
+}
