@@ -308,7 +308,17 @@ export interface Paths {
 
 export interface WalEntry {
   seq: number;
-  [field: string]: Json;
+  ts: string;
+  op: "insert" | "update" | "delete" | "purge" | "schema" | "link" | "unlink" | "vector";
+  table: string;
+  id?: string;
+  data: Json;
+  /** Hybrid logical clock of the write: 16 hex digits (48-bit ms, 16-bit counter). */
+  hlc?: string;
+  /** Updates and soft deletes: the top-level fields the write changed. */
+  fields?: string[];
+  /** Set when the entry applied the sync hub's entry at this sequence number. */
+  hub?: number;
 }
 
 export interface ApplyReport {
