@@ -87,6 +87,167 @@ const ASK_LLM_TIMEOUT_MS = 60_000;
  * `value`, or what its promise settles to; rejects when that takes longer than `ms` (the
  * error's message ends with `why`).
  */
+/** Longest long-poll a live sync asks the hub for, seconds. */
+const SYNC_WAIT_SECONDS = 25;
+
+/** A sync with a hub, as `RemDB.sync` returns it. */
+class SyncHandle {
+  constructor(db, url, token, live, doFetch) {
+    this.db = db;
+    this.url = url;
+    this.token = token;
+    this.live = live;
+    this.fetch = doFetch;
+    this.status = 'idle';
+    this.report = null;
+    this.error = null;
+    this.listeners = new Set();
+    this.stopped = false;
+    this.abort = null;
+    this.wake = null;
+    this.applying = false;
+    this.off = live ? db.onChange((event) => {
+      // Local writes start a push; what sync itself applies does not.
+      if (!event.remote && !this.applying && this.wake) this.wake();
+    }) : null;
+    this.done = this.run();
+  }
+
+  /** Calls `listener(status, detail)` on every status change; returns an unsubscribe function. */
+  on(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops a live sync (a round under way ends at its next step); `done` then resolves. */
+  stop() {
+    this.stopped = true;
+    if (this.abort) this.abort.abort();
+    if (this.wake) this.wake();
+    if (this.off) this.off();
+    return this.done.catch(() => {});
+  }
+
+  /** Concurrent writes to one field this device took part in. */
+  conflicts() { return this.db.conflicts(); }
+
+  /** Local changes the hub refused, with the reason. */
+  rejected() { return this.db.rejected(); }
+
+  set(status, detail) {
+    this.status = status;
+    for (const listener of this.listeners) {
+      try { listener(status, detail); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  async hub(path, body, signal) {
+    let res;
+    try {
+      res = await this.fetch(this.url + path, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: body === undefined
+          ? { authorization: `Bearer ${this.token}` }
+          : { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (e) {
+      const err = new RemDBError('SYNC', `cannot reach the hub at ${this.url}: ${(e && e.message) || e}`);
+      err.offline = true;
+      throw err;
+    }
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* reported below */ }
+    if (!res.ok) {
+      const message = (json && json.error && json.error.message) || text.slice(0, 300);
+      throw new RemDBError('SYNC', `the hub answered ${res.status}: ${message}`);
+    }
+    if (json === null) throw new RemDBError('SYNC', 'the hub\'s answer is not JSON');
+    return json;
+  }
+
+  async step(step, arg) {
+    this.applying = true;
+    try {
+      return await this.db.call('sync', [step, arg]);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  /** One round: push the whole outbox, then pull until caught up. */
+  async round() {
+    const report = { pushed: 0, pulled: 0, rejected: 0, conflicts: 0, hubSeq: 0 };
+    for (;;) {
+      const plan = await this.step('nextPush');
+      if (!plan || this.stopped) break;
+      this.set('pushing');
+      const answer = await this.hub('/v1/push', plan.request);
+      report.pushed += await this.step('takePush', { plan, answer });
+      report.rejected += answer.rejected.length;
+      report.conflicts += answer.conflicts.length;
+    }
+    this.set('pulling');
+    while (!this.stopped) {
+      const since = await this.step('pullSince');
+      const answer = await this.hub(`/v1/pull?since=${since}`);
+      report.hubSeq = answer.hub_seq;
+      const taken = await this.step('takePull', { since, answer });
+      report.pulled += taken.pulled;
+      if (taken.caughtUp) break;
+    }
+    this.report = report;
+    return report;
+  }
+
+  /** Waits for a local write, or for the hub's log to grow (applying what it brings). */
+  async quiet() {
+    const local = new Promise((resolve) => { this.wake = resolve; });
+    this.abort = new AbortController();
+    const remote = (async () => {
+      const since = await this.step('pullSince');
+      const answer = await this.hub(`/v1/pull?since=${since}&wait=${SYNC_WAIT_SECONDS}`, undefined, this.abort.signal);
+      if (answer.entries.length > 0) await this.step('takePull', { since, answer });
+    })();
+    try {
+      await Promise.race([local, remote]);
+    } finally {
+      this.abort.abort();
+      this.abort = null;
+      this.wake = null;
+      remote.catch(() => {});
+    }
+  }
+
+  async run() {
+    let backoff = 1000;
+    while (!this.stopped) {
+      try {
+        const report = await this.round();
+        backoff = 1000;
+        this.set('idle', report);
+        if (!this.live) return report;
+        await this.quiet();
+      } catch (e) {
+        if (this.stopped) break;
+        this.error = e;
+        this.set(e && e.offline ? 'offline' : 'error', e);
+        if (!this.live) throw e;
+        await new Promise((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, backoff);
+        });
+        this.wake = null;
+        backoff = Math.min(backoff * 2, 30000);
+      }
+    }
+    this.set('stopped');
+    return this.report;
+  }
+}
+
 function settleWithin(value, ms, why = '') {
   if (value === null || typeof value !== 'object' || typeof value.then !== 'function') return Promise.resolve(value);
   return new Promise((resolve, reject) => {
@@ -229,6 +390,23 @@ const METHODS = {
       if (resume) return h.askResume(resume.session, resume.reply);
       if (typeof question !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`question` must be a string');
       return h.askStart(question, options ?? null);
+    },
+  },
+  syncStatus: { params: [], run: (h) => h.syncStatus() },
+  conflicts: { params: [], run: (h) => h.conflicts() },
+  rejected: { params: [], run: (h) => h.rejected() },
+  sync: {
+    params: ['step', 'arg'],
+    write: true,
+    // The owner's half of RemDB.sync (below): one step of a round, between the caller's fetches.
+    run: (h, [step, arg]) => {
+      switch (step) {
+        case 'nextPush': return h.syncNextPush();
+        case 'takePush': return h.syncTakePush(arg.plan, arg.answer);
+        case 'pullSince': return h.syncPullSince();
+        case 'takePull': return h.syncTakePull(arg.since, arg.answer);
+        default: throw new RemDBError('INVALID_ARGUMENT', 'db.sync takes one options object: {url, token, live}');
+      }
     },
   },
   flush: {
@@ -529,6 +707,54 @@ export function createApi(glue, { wasm, readFile = null, runtime, glueUrl = null
       step = await this.call('ask', [null, { __resume: { session: step.session, reply } }]);
     }
     return step.answer;
+  };
+
+  /**
+   * `sync({url, token, live, fetch})`: syncs with a hub (`rem serve`). The round's steps run
+   * where the database is; the pushes and pulls are sent from here with `fetch` (so an
+   * `Authorization` header works in browsers, Deno and Workers). Returns a handle at once:
+   * `done` settles after the round (or, with `live`, when stopped), `status` is one of
+   * `pushing`, `pulling`, `idle`, `offline`, `error`, `stopped`, and `on(listener)` hears each
+   * change. Live sync pushes after every local write, long-polls the hub for others' and
+   * reconnects with backoff (1 s doubling to 30 s).
+   */
+  RemDB.prototype.sync = function sync(options) {
+    const o = checkKeys('sync option', options, ['url', 'token', 'live', 'fetch']);
+    if (typeof o.url !== 'string' || o.url === '') throw new RemDBError('INVALID_ARGUMENT', '`url` must be the hub\'s URL');
+    if (typeof o.token !== 'string' || o.token === '') throw new RemDBError('INVALID_ARGUMENT', '`token` must be a hub token');
+    const doFetch = o.fetch ?? globalThis.fetch;
+    if (typeof doFetch !== 'function') throw new RemDBError('UNSUPPORTED', `sync needs fetch, which this runtime (${runtime}) does not have`);
+    return new SyncHandle(this, o.url.replace(/\/+$/, ''), o.token, o.live === true, doFetch);
+  };
+
+  /**
+   * `live(sql, params, callback, onError)`: runs the query now and again after every committed
+   * write (local, from another tab, or pulled by sync), and calls `callback(rows)` only when
+   * the rows changed. Returns `{unsubscribe(), ready}` (`ready` settles after the first run).
+   */
+  RemDB.prototype.live = function live(query, params, callback, onError) {
+    if (typeof callback !== 'function') throw new RemDBError('INVALID_ARGUMENT', '`callback` must be a function');
+    let last;
+    let running = null;
+    let again = false;
+    let stopped = false;
+    const rerun = () => {
+      if (running) { again = true; return running; }
+      running = (async () => {
+        do {
+          again = false;
+          const result = await this.sql(query, params ?? []);
+          const key = JSON.stringify(result);
+          if (!stopped && key !== last) { last = key; callback(result); }
+        } while (again && !stopped);
+      })().catch((e) => {
+        if (stopped) return;
+        if (onError) onError(e); else queueMicrotask(() => { throw e; });
+      }).finally(() => { running = null; });
+      return running;
+    };
+    const off = this.onChange(() => { rerun(); });
+    return { ready: rerun(), unsubscribe() { stopped = true; off(); } };
   };
 
   const OPENING = Symbol('opening');

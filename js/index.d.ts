@@ -367,6 +367,77 @@ export interface EmbeddingStatus {
 }
 
 /** What a change notification says: which tenant's WAL moved, and to which sequence number. */
+export interface SyncOptions {
+  /** The hub's URL (`rem serve`), e.g. `http://127.0.0.1:7077`. */
+  url: string;
+  /** A token `rem serve token` printed for this tenant. */
+  token: string;
+  /** Keep syncing: push after every local write, long-poll the hub, reconnect with backoff. */
+  live?: boolean;
+  /** The `fetch` to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+export interface SyncReport {
+  pushed: number;
+  pulled: number;
+  rejected: number;
+  conflicts: number;
+  hubSeq: number;
+}
+
+export type SyncState = "pushing" | "pulling" | "idle" | "offline" | "error" | "stopped";
+
+export interface SyncHandle {
+  /** The current state. */
+  readonly status: SyncState;
+  /** The last round's report. */
+  readonly report: SyncReport | null;
+  /** Settles after the round (or, with `live`, when stopped); rejects when a one-round sync fails. */
+  readonly done: Promise<SyncReport | null>;
+  /** Hears every state change (with the round's report on `idle`, the error on `offline`/`error`). */
+  on(listener: (status: SyncState, detail?: unknown) => void): () => void;
+  /** Stops a live sync. */
+  stop(): Promise<void>;
+  conflicts(): Promise<SyncConflict[]>;
+  rejected(): Promise<SyncRejected[]>;
+}
+
+export interface SyncStatus {
+  device: string | null;
+  pushed: number;
+  pulled: number;
+  outbox: number;
+  rejected: number;
+  conflicts: number;
+}
+
+export interface SyncConflict {
+  table: string;
+  id: string;
+  field: string;
+  winner?: Json;
+  loser?: Json;
+  winner_device: string;
+  loser_device: string;
+  hub_seq: number;
+}
+
+export interface SyncRejected {
+  seq: number;
+  op: string;
+  table: string;
+  id?: string;
+  code: string;
+  reason: string;
+}
+
+export interface LiveQuery {
+  /** Settles after the first run. */
+  ready: Promise<void>;
+  unsubscribe(): void;
+}
+
 export interface ChangeEvent {
   tenant: string;
   seq: number;
@@ -444,6 +515,23 @@ export declare class RemDB {
   walSeq(): Promise<number>;
   walEntries(options?: { since?: number; limit?: number }): Promise<WalEntry[]>;
   applyWal(entries: WalEntry[]): Promise<ApplyReport>;
+
+  /**
+   * Syncs with a hub (`rem serve`): pushes this device's changes, pulls everyone else's. The
+   * pushes and pulls are sent with `fetch` from the calling code.
+   */
+  sync(options: SyncOptions): SyncHandle;
+  /** Where this device stands with its hub. */
+  syncStatus(): Promise<SyncStatus>;
+  /** Concurrent writes to one field this device took part in, as the hub resolved them. */
+  conflicts(): Promise<SyncConflict[]>;
+  /** Local changes the hub refused, with the reason. */
+  rejected(): Promise<SyncRejected[]>;
+  /**
+   * Runs `sql` now and after every committed write (local, another tab's, or pulled by sync);
+   * calls `callback` only when the result changed.
+   */
+  live(sql: string, params: Json[] | null, callback: (rows: JsonObject[]) => void, onError?: (error: RemDBError) => void): LiveQuery;
 
   /**
    * Resolves when every earlier write is durable and queued embeddings are computed. Rejects

@@ -61,5 +61,5 @@ pub use store::{
     BUILTIN_TABLES, DEFAULT_MAX_ROW_BYTES, MAX_APPLY_ENTRIES, MAX_DEPTH, SYSTEM_FIELDS,
 };
 pub use store::{Edge, EdgeDirection, NewEdge};
-pub use tenant::{Embeddings, Tenant, Vectors, Wal};
+pub use tenant::{Embeddings, SyncSteps, Tenant, Vectors, Wal};
 pub use typed::{Rem, Typed};

@@ -23,7 +23,9 @@ use crate::store::{
     ApplyReport, Category, Edge, EdgeDirection, IndexQuery, ListOptions, NewEdge, Row, TableSchema,
     TenantStore, WalEntry,
 };
-use crate::sync::{Conflict, HubConnection, Rejected, SyncReport, SyncStatus};
+use crate::sync::{
+    Conflict, HubConnection, PullResponse, PushPlan, PushResponse, Rejected, SyncReport, SyncStatus,
+};
 use crate::typed::Typed;
 use crate::vector::{
     DrainReport, EmbeddingBatch, IndexMeta, IndexName, MaintenanceReport, SearchHit, SearchOptions,
@@ -558,6 +560,11 @@ impl Tenant {
             .sync_round(&crate::sync::HttpHub::new(url, token))
     }
 
+    /// The steps of a sync round, for faces that do their own I/O (the JS face, with `fetch`).
+    pub fn sync_steps(&self) -> SyncSteps<'_> {
+        SyncSteps(&self.inner)
+    }
+
     /// Where this device stands with its hub: positions pushed and pulled, outbox size.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         self.inner.sync_status()
@@ -630,6 +637,34 @@ impl Wal<'_> {
     /// Removes entries with `seq < before`. Later exports must start at `before - 1` or after.
     pub fn compact(&self, before: u64) -> Result<()> {
         self.0.compact_wal(before)
+    }
+}
+
+/// A sync round in steps, for faces that reach the hub themselves (see [`Tenant::sync_steps`]):
+/// `next_push` → send → `take_push` until `None`; then `pull_since` → pull → `take_pull` until
+/// caught up. [`Tenant::sync`] runs the same steps over HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncSteps<'t>(&'t TenantStore);
+
+impl SyncSteps<'_> {
+    /// The next push of the outbox, or `None` when everything local has been pushed.
+    pub fn next_push(&self) -> Result<Option<PushPlan>> {
+        self.0.next_push()
+    }
+
+    /// Takes the hub's answer to a planned push; returns how many ops the hub took.
+    pub fn take_push(&self, plan: &PushPlan, answer: &PushResponse) -> Result<u64> {
+        self.0.take_push(plan, answer)
+    }
+
+    /// The hub position to pull after.
+    pub fn pull_since(&self) -> Result<u64> {
+        self.0.pull_since()
+    }
+
+    /// Applies a pull's answer; returns `(entries applied, caught up)`.
+    pub fn take_pull(&self, since: u64, answer: &PullResponse) -> Result<(u64, bool)> {
+        self.0.take_pull(since, answer)
     }
 }
 

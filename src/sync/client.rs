@@ -11,7 +11,7 @@ use super::protocol::{
     Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp, MAX_CLOCK_AHEAD_MS,
     MAX_PULL_ENTRIES, MAX_PUSH_OPS,
 };
-use super::{HubConnection, SyncReport, SyncStatus};
+use super::{HubConnection, PushPlan, SyncReport, SyncStatus};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
 use crate::store::clock::{now_millis, Hlc};
@@ -146,76 +146,22 @@ impl TenantStore {
 
     /// One sync round with `hub`: push the whole outbox, then pull until caught up.
     pub(crate) fn sync_round(&self, hub: &dyn HubConnection) -> Result<SyncReport> {
-        let device = self.sync_device()?;
         let mut report = SyncReport::default();
-        let mut trips = 0;
-        loop {
-            trips += 1;
-            if trips > MAX_ROUND_TRIPS {
+        for trip in 0.. {
+            if trip >= MAX_ROUND_TRIPS {
                 return Err(Error::Sync(
                     "the hub keeps asking for more pushes; giving up this round".into(),
                 ));
             }
-            let pushed = self.meta_u64(META_PUSHED)?;
-            let (mut ops, scanned, seen_at) =
-                self.outbox(pushed, self.meta_u64(META_SEEN)?, MAX_PUSH_OPS, false)?;
-            if ops.is_empty() {
-                if scanned > pushed {
-                    self.write(|tx| {
-                        tx.kv_put(tx.keys().meta(META_PUSHED), scanned.to_be_bytes().to_vec());
-                        tx.kv_put(tx.keys().meta(META_SEEN), seen_at.to_be_bytes().to_vec());
-                        Ok(())
-                    })?;
-                }
-                break;
-            }
-            self.restamp(&mut ops)?;
-            let last = ops.last().map_or(0, |op| op.entry.seq);
-            let answer = hub.push(&PushRequest {
-                device: device.clone(),
-                ops: ops.clone(),
-            })?;
-            if answer.acked > last
-                || (answer.acked < last
-                    && !answer.clock_ahead
-                    && answer.acked < ops[0].entry.seq.saturating_sub(1))
-            {
-                return Err(Error::Sync(format!(
-                    "the hub acknowledged seq {} of a push of seqs {}..={last}",
-                    answer.acked, ops[0].entry.seq
-                )));
-            }
-            report.pushed += ops.iter().filter(|op| op.entry.seq <= answer.acked).count() as u64;
+            let Some(plan) = self.next_push()? else { break };
+            let answer = hub.push(&plan.request)?;
+            let taken = self.take_push(&plan, &answer)?;
+            report.pushed += taken;
             report.rejected += answer.rejected.len() as u64;
             report.conflicts += answer.conflicts.len() as u64;
-            let cursor = if answer.acked >= last {
-                (scanned, seen_at)
-            } else {
-                let seen = ops
-                    .iter()
-                    .rev()
-                    .find(|op| op.entry.seq <= answer.acked)
-                    .map_or(self.meta_u64(META_SEEN)?, |op| op.seen);
-                (answer.acked.max(pushed), seen)
-            };
-            let pushed_hlc = ops
-                .iter()
-                .filter(|op| op.entry.seq <= answer.acked)
-                .filter_map(|op| op.entry.hlc)
-                .max()
-                .unwrap_or_default();
-            self.acknowledge(&answer, cursor, pushed_hlc)?;
-            if answer.acked < last && !answer.clock_ahead {
-                return Err(Error::Sync(format!(
-                    "the hub took the push only up to seq {} of {last}",
-                    answer.acked
-                )));
-            }
         }
-        trips = 0;
-        loop {
-            trips += 1;
-            if trips > MAX_ROUND_TRIPS {
+        for trip in 0.. {
+            if trip >= MAX_ROUND_TRIPS {
                 return Err(Error::Sync(
                     "the hub's log did not end; giving up this round".into(),
                 ));
@@ -223,15 +169,102 @@ impl TenantStore {
             let since = self.meta_u64(META_PULLED)?;
             let answer = hub.pull(since, MAX_PULL_ENTRIES)?;
             report.hub_seq = answer.hub_seq;
-            if answer.entries.is_empty() {
-                break;
-            }
-            report.pulled += self.apply_pull(since, &answer)?;
-            if self.meta_u64(META_PULLED)? >= answer.hub_seq {
+            let (pulled, caught_up) = self.take_pull(since, &answer)?;
+            report.pulled += pulled;
+            if caught_up {
                 break;
             }
         }
         Ok(report)
+    }
+
+    /// The next push of the outbox (at most [`MAX_PUSH_OPS`] ops, clocks re-stamped where the
+    /// hub would refuse them), or `None` when everything local has been pushed.
+    pub(crate) fn next_push(&self) -> Result<Option<PushPlan>> {
+        let device = self.sync_device()?;
+        let pushed = self.meta_u64(META_PUSHED)?;
+        let (mut ops, scanned, seen_at) =
+            self.outbox(pushed, self.meta_u64(META_SEEN)?, MAX_PUSH_OPS, false)?;
+        if ops.is_empty() {
+            if scanned > pushed {
+                // Only pulled entries since the cursor: move past them.
+                self.write(|tx| {
+                    tx.kv_put(tx.keys().meta(META_PUSHED), scanned.to_be_bytes().to_vec());
+                    tx.kv_put(tx.keys().meta(META_SEEN), seen_at.to_be_bytes().to_vec());
+                    Ok(())
+                })?;
+            }
+            return Ok(None);
+        }
+        self.restamp(&mut ops)?;
+        Ok(Some(PushPlan {
+            request: PushRequest { device, ops },
+            pushed,
+            scanned,
+            seen_at,
+        }))
+    }
+
+    /// Takes the hub's answer to `plan`'s push: moves the outbox cursor past what the hub took
+    /// and stores its rejections, conflicts and resets; returns how many ops it took. An
+    /// answer that cannot belong to the push is a `SYNC` error and changes nothing.
+    pub(crate) fn take_push(&self, plan: &PushPlan, answer: &PushResponse) -> Result<u64> {
+        let ops = &plan.request.ops;
+        let (Some(first), Some(last)) = (ops.first(), ops.last()) else {
+            return Ok(0);
+        };
+        let (first, last) = (first.entry.seq, last.entry.seq);
+        if self.meta_u64(META_PUSHED)? != plan.pushed {
+            return Err(Error::Sync(
+                "this push was already taken (the outbox moved since it was planned)".into(),
+            ));
+        }
+        if answer.acked > last || (answer.acked < last && !answer.clock_ahead) {
+            return Err(Error::Sync(format!(
+                "the hub acknowledged seq {} of a push of seqs {first}..={last}",
+                answer.acked
+            )));
+        }
+        let cursor = if answer.acked >= last {
+            (plan.scanned, plan.seen_at)
+        } else {
+            let seen = ops
+                .iter()
+                .rev()
+                .find(|op| op.entry.seq <= answer.acked)
+                .map_or(self.meta_u64(META_SEEN)?, |op| op.seen);
+            (answer.acked.max(plan.pushed), seen)
+        };
+        let taken: Vec<&SyncOp> = ops
+            .iter()
+            .filter(|op| op.entry.seq <= answer.acked)
+            .collect();
+        let pushed_hlc = taken
+            .iter()
+            .filter_map(|op| op.entry.hlc)
+            .max()
+            .unwrap_or_default();
+        self.acknowledge(answer, cursor, pushed_hlc)?;
+        Ok(taken.len() as u64)
+    }
+
+    /// The hub position to pull after.
+    pub(crate) fn pull_since(&self) -> Result<u64> {
+        self.meta_u64(META_PULLED)
+    }
+
+    /// Applies a pull's answer (asked with `since`); returns `(entries applied, caught up)`.
+    pub(crate) fn take_pull(&self, since: u64, answer: &PullResponse) -> Result<(u64, bool)> {
+        if self.meta_u64(META_PULLED)? != since {
+            return Err(Error::Sync(
+                "this pull was already applied (the checkpoint moved since it was asked)".into(),
+            ));
+        }
+        if answer.entries.is_empty() {
+            return Ok((0, true));
+        }
+        let pulled = self.apply_pull(since, answer)?;
+        Ok((pulled, self.meta_u64(META_PULLED)? >= answer.hub_seq))
     }
 
     /// Gives ops stamped further ahead of the hub's clock (as last seen) than it takes the

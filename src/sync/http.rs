@@ -8,6 +8,7 @@ use super::HubConnection;
 use crate::error::{Error, Result};
 
 /// Longest answer read from a hub.
+#[cfg(not(target_arch = "wasm32"))]
 const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A hub at `url` (e.g. `http://127.0.0.1:7077`), reached with `token`.
@@ -66,10 +67,13 @@ impl HttpHub {
     }
 
     #[cfg(target_arch = "wasm32")]
-    fn call<T>(&self, _path: &str, _body: Option<Vec<u8>>) -> Result<T> {
-        Err(Error::Sync(
-            "in WebAssembly the JS face syncs (db.sync with fetch); Tenant::sync is native".into(),
-        ))
+    fn call<T>(&self, path: &str, _body: Option<Vec<u8>>) -> Result<T> {
+        let _ = (&self.token, self.timeout);
+        Err(Error::Sync(format!(
+            "cannot call {}{path} from WebAssembly: the JS face syncs (db.sync, with fetch); \
+             Tenant::sync is native",
+            self.url
+        )))
     }
 }
 

@@ -42,6 +42,20 @@ pub trait HubConnection {
     fn pull(&self, since: u64, limit: usize) -> Result<PullResponse>;
 }
 
+/// One push a device is about to send, and where its outbox cursor goes when the hub takes it
+/// (see [`crate::Tenant::sync_steps`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushPlan {
+    /// The body to send.
+    pub request: PushRequest,
+    /// The outbox cursor when the push was planned.
+    pub pushed: u64,
+    /// The last local position the plan looked at.
+    pub scanned: u64,
+    /// The hub position seen there.
+    pub seen_at: u64,
+}
+
 /// What one sync round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {

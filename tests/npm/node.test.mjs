@@ -1222,3 +1222,89 @@ test('ask: an OpenAI-compatible server on 127.0.0.1 plans through fetch from was
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+// A `rem serve` hub on a free loopback port (the `rem` the native tests built, feature server),
+// and tokens for its tenant `acme`.
+async function startHub() {
+  const { spawn, execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const rem = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rem');
+  const data = mkdtempSync(join(tmpdir(), 'rem-hub-'));
+  const child = spawn(rem, ['--json', 'serve', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text.split('\n')[0]);
+    });
+    child.on('exit', (code) => reject(new Error(`rem serve exited with ${code} (is ${rem} built with --features server?)`)));
+  });
+  const url = `http://${JSON.parse(line).listening}`;
+  const token = (...args) => JSON.parse(execFileSync(rem, ['--json', 'serve', 'token', '--data', data, '--tenant', 'acme', ...args])).token;
+  return { url, admin: token('--admin'), member: token(), stop: () => child.kill() };
+}
+
+const TASK = {
+  title: 'Task',
+  type: 'object',
+  properties: { key: { type: 'string' }, title: { type: 'string' }, done: { type: 'boolean' }, points: { type: 'integer' } },
+  required: ['key'],
+  json_schema_extra: { key_field: 'key' },
+};
+
+test('sync: two databases converge through rem serve with fetch; live sync and a live query follow the other', async (t) => {
+  const hub = await startHub();
+  t.after(() => hub.stop());
+  const a = await RemDB.open();
+  const b = await RemDB.open();
+  await a.registerSchema(TASK);
+  const id = await a.insert('task', { key: 'docs', title: 'Write docs', points: 3 });
+  const first = await a.sync({ url: hub.url, token: hub.admin }).done;
+  // The built-in tables' schemas (every device has the same), the task schema and the row.
+  assert.deepEqual([first.pushed, first.rejected], [7, 0], JSON.stringify(first));
+  await b.sync({ url: hub.url, token: hub.member }).done;
+  assert.equal((await b.get(id)).title, 'Write docs');
+
+  // Offline edits of different fields of one row, and one field on both.
+  await a.update(id, { done: true, title: 'Write the docs (a)' });
+  await b.update(id, { points: 5, title: 'Write the docs (b)' });
+  await a.sync({ url: hub.url, token: hub.member }).done;
+  const round = await b.sync({ url: hub.url, token: hub.member }).done;
+  assert.equal(round.conflicts, 1, JSON.stringify(round));
+  await a.sync({ url: hub.url, token: hub.member }).done;
+  const [ra, rb] = [await a.get(id), await b.get(id)];
+  assert.deepEqual(ra, rb);
+  assert.equal(ra.done, true);
+  assert.equal(ra.points, 5);
+  assert.equal((await b.conflicts())[0].field, 'title');
+  assert.deepEqual(await b.rejected(), []);
+  const status = await b.syncStatus();
+  assert.equal(status.outbox, 0);
+
+  // b follows the hub live; a live query on b sees a's next change without b asking.
+  const seen = [];
+  const query = b.live('SELECT key, points FROM task ORDER BY key', [], (rows) => seen.push(rows));
+  await query.ready;
+  const follower = b.sync({ url: hub.url, token: hub.member, live: true });
+  const states = [];
+  follower.on((s) => states.push(s));
+  await a.insert('task', { key: 'ship', points: 8 });
+  const started = Date.now();
+  await a.sync({ url: hub.url, token: hub.member }).done;
+  while (!seen.some((rows) => rows.length === 2) && Date.now() - started < 10_000) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(seen.at(-1), [{ key: 'docs', points: 5 }, { key: 'ship', points: 8 }], JSON.stringify(seen));
+  query.unsubscribe();
+  await follower.stop();
+  assert.equal(follower.status, 'stopped');
+  assert.ok(states.includes('idle'), states.join(','));
+
+  // A refused token is a SYNC error with the hub's message; bad options are INVALID_ARGUMENT.
+  await assert.rejects(a.sync({ url: hub.url, token: 'rem1.forged.token' }).done, (e) => e.code === 'SYNC' && /401/.test(e.message));
+  assert.throws(() => a.sync({ url: hub.url }), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(a.sync({ url: 'http://127.0.0.1:9', token: hub.member }).done, (e) => e.code === 'SYNC' && /cannot reach/.test(e.message));
+  await a.close();
+  await b.close();
+});
