@@ -5,8 +5,14 @@ use serde_json::Value;
 
 use super::chunk::{Chunker, Piece};
 
-/// How good a place to cut before a line is.
-fn boundary(prev_blank: bool, line: &str) -> u8 {
+/// How good a place to cut before `line` is (0: never by choice, the line belongs to `prev`).
+fn boundary(prev: &str, line: &str) -> u8 {
+    let prev_blank = prev.trim().is_empty();
+    // A doc comment, comment or attribute belongs to what follows it.
+    let attached = ["///", "//", "#", "@", "/*", "*", "--"];
+    if !prev_blank && attached.iter().any(|a| prev.trim_start().starts_with(a)) {
+        return 0;
+    }
     let definition = starts_definition(line);
     match (prev_blank, definition) {
         (true, true) => 3,
@@ -41,8 +47,7 @@ pub(crate) fn parse(text: &str, chunker: &Chunker) -> Vec<Piece> {
         let mut best: Option<(u8, usize)> = None;
         while end < lines.len() && (end == start || size + sizes[end] <= capacity) {
             if end > start && size * 3 >= capacity {
-                let prev_blank = lines[end - 1].trim().is_empty();
-                let score = boundary(prev_blank, lines[end]);
+                let score = boundary(lines[end - 1], lines[end]);
                 if best.is_none_or(|(s, _)| score >= s) {
                     best = Some((score, end));
                 }

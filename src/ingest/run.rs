@@ -37,6 +37,8 @@ pub struct IngestRun {
     store: TenantStore,
     options: IngestOptions,
     chunker: Chunker,
+    /// The key field of the chunk table, when it has one: documents cannot be chunked into it.
+    chunk_key: Option<String>,
     report: IngestReport,
     pending: Vec<Pending>,
     pending_rows: usize,
@@ -99,12 +101,7 @@ impl IngestRun {
             Err(Error::UnknownTable { .. }) if options.dry_run => None,
             Err(e) => return Err(e),
         };
-        if let Some(key) = schema.as_ref().and_then(|s| s.info.key_field.clone()) {
-            return Err(Error::InvalidArgument(format!(
-                "table `{table}` has the key field `{key}`; chunks are identified by uri and \
-                 ordinal, so ingest into a table without one (such as resources)"
-            )));
-        }
+        let chunk_key = schema.as_ref().and_then(|s| s.info.key_field.clone());
         let settings = store.embed_settings();
         let counter = match (&settings.source, &schema) {
             (Some(source), Some(schema)) if settings.mode != EmbedMode::Off => settings
@@ -122,6 +119,7 @@ impl IngestRun {
             },
             options,
             chunker,
+            chunk_key,
             pending: Vec::new(),
             pending_rows: 0,
             pending_bytes: 0,
@@ -231,6 +229,12 @@ impl IngestRun {
 
     fn chunk(&mut self, doc: &Document, kind: Kind, language: Option<&str>) -> Result<()> {
         let table = self.options.chunk_table().to_string();
+        if let Some(key) = &self.chunk_key {
+            return Err(Error::InvalidArgument(format!(
+                "table `{table}` has the key field `{key}`; chunks are identified by uri and \
+                 ordinal, so documents go to a table without one (such as resources)"
+            )));
+        }
         let sha = hex(&Sha256::digest(&doc.bytes));
         let signature = self.chunker.signature();
         // What is stored for this uri: unchanged documents stop here.

@@ -53,30 +53,40 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Vec<FoundFile>> {
             size,
         }]);
     }
-    let mut overrides = OverrideBuilder::new(&absolute);
-    for glob in &options.include {
-        overrides
-            .add(glob)
-            .map_err(|e| Error::InvalidArgument(format!("--include {glob}: {e}")))?;
-    }
+    // Excludes are overrides of the walk (an excluded folder is not entered). Includes are
+    // checked on each file instead: as overrides they would also let in what .gitignore and
+    // the hidden-file rule leave out.
+    let mut excludes = OverrideBuilder::new(&absolute);
     for glob in &options.exclude {
-        overrides
+        excludes
             .add(&format!("!{glob}"))
             .map_err(|e| Error::InvalidArgument(format!("--exclude {glob}: {e}")))?;
     }
-    let overrides = overrides
+    let excludes = excludes
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("bad glob: {e}")))?;
+    let mut includes = OverrideBuilder::new(&absolute);
+    for glob in &options.include {
+        includes
+            .add(glob)
+            .map_err(|e| Error::InvalidArgument(format!("--include {glob}: {e}")))?;
+    }
+    let includes = includes
         .build()
         .map_err(|e| Error::InvalidArgument(format!("bad glob: {e}")))?;
     let mut found = Vec::new();
     // `.gitignore` applies outside git repositories too (a copied folder keeps its rules).
     let walker = WalkBuilder::new(&absolute)
-        .overrides(overrides)
+        .overrides(excludes)
         .require_git(false)
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
     for entry in walker {
         let entry = entry.map_err(|e| Error::Storage(format!("walking {}: {e}", root.display())))?;
         if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        if !options.include.is_empty() && !includes.matched(entry.path(), false).is_whitelist() {
             continue;
         }
         let path = entry.path().to_path_buf();
