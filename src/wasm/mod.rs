@@ -28,6 +28,7 @@ mod convert;
 mod custom;
 mod entities;
 mod graph;
+mod ingest;
 mod remote;
 mod vectors;
 
