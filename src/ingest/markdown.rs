@@ -155,17 +155,38 @@ pub(crate) fn parse(text: &str, chunker: &Chunker) -> Parsed {
         .into_iter()
         .map(|(at, chunk)| {
             let end = at + chunk.len();
-            // The heading path in force where the chunk starts (its own first heading included).
-            let mut path: Vec<&Heading> = Vec::new();
-            for h in heads.iter().take_while(|h| h.offset <= at) {
-                while path.last().is_some_and(|p| p.level >= h.level) {
-                    path.pop();
+            // The heading path in force at the chunk's first line of text (past the headings it
+            // starts with).
+            let mut content_at = end;
+            let mut line_at = at;
+            for line in chunk.split_inclusive('\n') {
+                let indent = line.len() - line.trim_start().len();
+                let is_heading = heads
+                    .binary_search_by_key(&(line_at + indent), |h| h.offset)
+                    .is_ok();
+                if !line.trim().is_empty() && !is_heading {
+                    content_at = line_at;
+                    break;
                 }
-                path.push(h);
+                line_at += line.len();
             }
-            let inside: Vec<Value> = heads
+            // Walking back from there: each heading of a lower level than the last one taken.
+            let mut path: Vec<&Heading> = Vec::new();
+            let mut level = 7;
+            for h in heads[..heads.partition_point(|h| h.offset <= content_at)].iter().rev() {
+                if h.level < level {
+                    path.push(h);
+                    level = h.level;
+                    if level == 1 {
+                        break;
+                    }
+                }
+            }
+            path.reverse();
+            let first = heads.partition_point(|h| h.offset < at);
+            let last = heads.partition_point(|h| h.offset < end);
+            let inside: Vec<Value> = heads[first..last]
                 .iter()
-                .filter(|h| h.offset >= at && h.offset < end)
                 .map(|h| Value::String(h.title.clone()))
                 .collect();
             let mut meta = Map::new();
