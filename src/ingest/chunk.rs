@@ -94,15 +94,72 @@ impl Chunker {
     /// Plain text cut at the largest boundary that fits (blank lines, lines, sentences,
     /// words): `(byte offset, chunk)` pairs, chunks trimmed.
     pub(crate) fn text<'a>(&self, text: &'a str) -> Vec<(usize, &'a str)> {
-        TextSplitter::new(self.config()).chunk_indices(text).collect()
+        let splitter = TextSplitter::new(self.config());
+        self.windows(text, &[])
+            .into_iter()
+            .flat_map(|(at, end)| {
+                splitter
+                    .chunk_indices(&text[at..end])
+                    .map(move |(i, chunk)| (at + i, chunk))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Markdown cut at the largest semantic boundary that fits (headings by level, blocks,
-    /// then as text).
-    pub(crate) fn markdown<'a>(&self, text: &'a str) -> Vec<(usize, &'a str)> {
-        MarkdownSplitter::new(self.config())
-            .chunk_indices(text)
+    /// then as text); `headings` are the byte offsets of its headings, in order.
+    pub(crate) fn markdown<'a>(&self, text: &'a str, headings: &[usize]) -> Vec<(usize, &'a str)> {
+        let splitter = MarkdownSplitter::new(self.config());
+        self.windows(text, headings)
+            .into_iter()
+            .flat_map(|(at, end)| {
+                splitter
+                    .chunk_indices(&text[at..end])
+                    .map(move |(i, chunk)| (at + i, chunk))
+                    .collect::<Vec<_>>()
+            })
             .collect()
+    }
+
+    /// Cuts `text` into windows of at most [`Self::window_bytes`] each, at a heading when one is
+    /// far enough in, else at a blank line, else at a line break, else at a character boundary.
+    /// text-splitter re-reads the rest of its text for every chunk, so handing it bounded
+    /// windows keeps a long document linear; windows are many chunks long, so few chunks end
+    /// at a window's end instead of where the splitter would have cut.
+    fn windows(&self, text: &str, headings: &[usize]) -> Vec<(usize, usize)> {
+        let max = self.window_bytes();
+        let mut out = Vec::new();
+        let mut start = 0;
+        while text.len() - start > max {
+            let mut limit = start + max;
+            while !text.is_char_boundary(limit) {
+                limit -= 1;
+            }
+            let mut far = start + max / 4;
+            while !text.is_char_boundary(far) {
+                far -= 1;
+            }
+            let upto = headings.partition_point(|&h| h <= limit);
+            let cut = headings[..upto]
+                .last()
+                .copied()
+                .filter(|&h| h > far)
+                .or_else(|| text[far..limit].rfind("\n\n").map(|i| far + i + 2))
+                .or_else(|| text[far..limit].rfind('\n').map(|i| far + i + 1))
+                .unwrap_or(limit);
+            out.push((start, cut));
+            start = cut;
+        }
+        if start < text.len() || out.is_empty() {
+            out.push((start, text.len()));
+        }
+        out
+    }
+
+    /// The largest window handed to text-splitter at once, in bytes: 16 chunks of 4 bytes a
+    /// unit, at least 8 KiB.
+    fn window_bytes(&self) -> usize {
+        (self.capacity * 4 * 16).max(8 << 10)
     }
 }
 
@@ -125,5 +182,35 @@ impl Piece {
             section: Vec::new(),
             meta: serde_json::Map::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cut_at_headings_then_blank_lines_then_anywhere_on_a_char_boundary() {
+        let chunker = Chunker::new(&IngestOptions { chunk_tokens: 10, overlap: 0, ..IngestOptions::default() }, None).unwrap();
+        let max = chunker.window_bytes();
+        let para = "word ".repeat(100) + "\n\n";
+        let text = para.repeat(max / para.len() * 3);
+        let windows = chunker.windows(&text, &[]);
+        assert!(windows.len() >= 3);
+        for w in windows.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "contiguous");
+            assert!(text[..w[0].1].ends_with("\n\n"), "cut after a blank line");
+        }
+        let heading_at = max / 2;
+        let cuts = chunker.windows(&text, &[heading_at]);
+        assert_eq!(cuts[0], (0, heading_at));
+        // No line breaks at all, multi-byte characters: still progress, on char boundaries.
+        let wide = "é".repeat(max);
+        let cuts = chunker.windows(&wide, &[]);
+        assert_eq!(cuts.last().unwrap().1, wide.len());
+        assert!(cuts.iter().all(|&(a, b)| wide.is_char_boundary(a) && wide.is_char_boundary(b) && a < b));
+        // Chunks of a long text are the same whether or not it spans windows.
+        let chunks = chunker.text(&text);
+        assert!(chunks.iter().all(|(at, c)| text[*at..].starts_with(c) && c.chars().count() <= 40));
     }
 }

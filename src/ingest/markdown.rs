@@ -150,8 +150,9 @@ pub(crate) fn parse(text: &str, chunker: &Chunker) -> Parsed {
         .and_then(Value::as_str)
         .map(str::to_string)
         .or_else(|| heads.iter().find(|h| h.level == 1).map(|h| h.title.clone()));
+    let offsets: Vec<usize> = heads.iter().map(|h| h.offset).collect();
     let pieces = chunker
-        .markdown(body)
+        .markdown(body, &offsets)
         .into_iter()
         .map(|(at, chunk)| {
             let end = at + chunk.len();
