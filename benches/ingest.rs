@@ -29,7 +29,12 @@ fn corpus(target: usize) -> Vec<Document> {
     files.extend(docs);
     let texts: Vec<(String, Vec<u8>)> = files
         .iter()
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(p).unwrap(),
+            )
+        })
         .collect();
     let mut out = Vec::new();
     let mut size = 0;
@@ -57,7 +62,9 @@ fn options(backend: Backend) -> OpenOptions {
 fn run(docs: &[Document], backend: Option<Backend>) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let db = match backend {
-        Some(Backend::Memory) | None => Database::open_with(dir.path(), &options(Backend::Memory)).unwrap(),
+        Some(Backend::Memory) | None => {
+            Database::open_with(dir.path(), &options(Backend::Memory)).unwrap()
+        }
         Some(b) => Database::open_with(dir.path(), &options(b)).unwrap(),
     };
     let t = db.tenant("default").unwrap();

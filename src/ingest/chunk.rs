@@ -191,7 +191,15 @@ mod tests {
 
     #[test]
     fn windows_cut_at_headings_then_blank_lines_then_anywhere_on_a_char_boundary() {
-        let chunker = Chunker::new(&IngestOptions { chunk_tokens: 10, overlap: 0, ..IngestOptions::default() }, None).unwrap();
+        let chunker = Chunker::new(
+            &IngestOptions {
+                chunk_tokens: 10,
+                overlap: 0,
+                ..IngestOptions::default()
+            },
+            None,
+        )
+        .unwrap();
         let max = chunker.window_bytes();
         let para = "word ".repeat(100) + "\n\n";
         let text = para.repeat(max / para.len() * 3);
@@ -208,9 +216,13 @@ mod tests {
         let wide = "é".repeat(max);
         let cuts = chunker.windows(&wide, &[]);
         assert_eq!(cuts.last().unwrap().1, wide.len());
-        assert!(cuts.iter().all(|&(a, b)| wide.is_char_boundary(a) && wide.is_char_boundary(b) && a < b));
+        assert!(cuts
+            .iter()
+            .all(|&(a, b)| wide.is_char_boundary(a) && wide.is_char_boundary(b) && a < b));
         // Chunks of a long text are the same whether or not it spans windows.
         let chunks = chunker.text(&text);
-        assert!(chunks.iter().all(|(at, c)| text[*at..].starts_with(c) && c.chars().count() <= 40));
+        assert!(chunks
+            .iter()
+            .all(|(at, c)| text[*at..].starts_with(c) && c.chars().count() <= 40));
     }
 }

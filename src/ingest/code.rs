@@ -24,10 +24,34 @@ fn boundary(prev: &str, line: &str) -> u8 {
 /// Whether `line` starts a top-level (unindented) definition in a common language.
 fn starts_definition(line: &str) -> bool {
     const STARTS: &[&str] = &[
-        "fn ", "pub ", "impl", "struct ", "enum ", "trait ", "mod ", "def ", "class ",
-        "async ", "function ", "export ", "const ", "let ", "var ", "type ", "interface ",
-        "func ", "package ", "public ", "private ", "protected ", "static ", "module ",
-        "#[", "@", "/**", "///",
+        "fn ",
+        "pub ",
+        "impl",
+        "struct ",
+        "enum ",
+        "trait ",
+        "mod ",
+        "def ",
+        "class ",
+        "async ",
+        "function ",
+        "export ",
+        "const ",
+        "let ",
+        "var ",
+        "type ",
+        "interface ",
+        "func ",
+        "package ",
+        "public ",
+        "private ",
+        "protected ",
+        "static ",
+        "module ",
+        "#[",
+        "@",
+        "/**",
+        "///",
     ];
     !line.starts_with([' ', '\t']) && STARTS.iter().any(|s| line.starts_with(s))
 }

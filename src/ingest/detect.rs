@@ -109,10 +109,22 @@ const CODE: &[(&str, &str)] = &[
 ];
 
 /// Extensions of plain text.
-const TEXT: &[&str] = &["txt", "text", "log", "rst", "adoc", "org", "tex", "ini", "cfg", "conf"];
+const TEXT: &[&str] = &[
+    "txt", "text", "log", "rst", "adoc", "org", "tex", "ini", "cfg", "conf",
+];
 
 /// File names without an extension that are text.
-const TEXT_NAMES: &[&str] = &["readme", "license", "licence", "copying", "authors", "changelog", "notice", "makefile", "dockerfile"];
+const TEXT_NAMES: &[&str] = &[
+    "readme",
+    "license",
+    "licence",
+    "copying",
+    "authors",
+    "changelog",
+    "notice",
+    "makefile",
+    "dockerfile",
+];
 
 /// The lower-cased extension of a URI's last path segment.
 fn extension(uri: &str) -> Option<String> {
@@ -136,9 +148,15 @@ fn from_mime(mime: &str) -> Option<Kind> {
         "application/pdf" => Kind::Pdf,
         "text/csv" => Kind::Csv,
         "application/json" => Kind::Json,
-        "application/jsonl" | "application/x-ndjson" | "application/x-jsonlines" | "application/jsonlines" => Kind::Jsonl,
+        "application/jsonl"
+        | "application/x-ndjson"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Kind::Jsonl,
         "text/plain" => Kind::Text,
-        "application/javascript" | "text/javascript" | "application/typescript" | "application/x-sh" => Kind::Code,
+        "application/javascript"
+        | "text/javascript"
+        | "application/typescript"
+        | "application/x-sh" => Kind::Code,
         m if m.starts_with("text/x-") => Kind::Code,
         _ => return None,
     })
@@ -225,12 +243,24 @@ mod tests {
     #[test]
     fn kinds_come_from_mime_then_extension_then_bytes() {
         assert_eq!(detect("a/b.md", None, b"# x").unwrap().0, Kind::Markdown);
-        assert_eq!(detect("x", Some("text/html; charset=utf-8"), b"<p>").unwrap().0, Kind::Html);
-        assert_eq!(detect("doc.rs", Some("text/plain"), b"fn a() {}").unwrap(), (Kind::Code, Some("rust")));
+        assert_eq!(
+            detect("x", Some("text/html; charset=utf-8"), b"<p>")
+                .unwrap()
+                .0,
+            Kind::Html
+        );
+        assert_eq!(
+            detect("doc.rs", Some("text/plain"), b"fn a() {}").unwrap(),
+            (Kind::Code, Some("rust"))
+        );
         assert_eq!(detect("noext", None, b"%PDF-1.4").unwrap().0, Kind::Pdf);
         assert_eq!(detect("README", None, b"hello").unwrap().0, Kind::Text);
-        assert!(detect("a.bin", None, b"ab\0cd").unwrap_err().contains("binary"));
+        assert!(detect("a.bin", None, b"ab\0cd")
+            .unwrap_err()
+            .contains("binary"));
         assert!(detect("a.xyz", None, b"text").unwrap_err().contains(".xyz"));
-        assert!(detect("fake.pdf", None, b"text").unwrap_err().contains("PDF"));
+        assert!(detect("fake.pdf", None, b"text")
+            .unwrap_err()
+            .contains("PDF"));
     }
 }

@@ -6,8 +6,8 @@
 
 /// Elements whose whole content is dropped.
 const DROPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "svg", "nav", "aside", "footer", "iframe",
-    "object", "canvas", "form", "button", "select", "math",
+    "script", "style", "noscript", "template", "svg", "nav", "aside", "footer", "iframe", "object",
+    "canvas", "form", "button", "select", "math",
 ];
 
 /// Elements whose content is raw text up to their end tag (no tags inside).
@@ -15,9 +15,39 @@ const RAW: &[&str] = &["script", "style", "textarea", "title"];
 
 /// Elements that end a paragraph.
 const BLOCKS: &[&str] = &[
-    "p", "div", "section", "article", "main", "header", "blockquote", "pre", "table", "tr",
-    "ul", "ol", "dl", "dt", "dd", "hr", "figure", "figcaption", "br", "address", "details",
-    "summary", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "th", "body", "html",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "blockquote",
+    "pre",
+    "table",
+    "tr",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "hr",
+    "figure",
+    "figcaption",
+    "br",
+    "address",
+    "details",
+    "summary",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "td",
+    "th",
+    "body",
+    "html",
 ];
 
 /// Deepest element nesting tracked inside a dropped element (deeper tags are still skipped).
@@ -227,7 +257,10 @@ fn attribute(attrs: &str, name: &str) -> Option<String> {
         let value = rest[1..].trim_start();
         let value = match value.chars().next() {
             Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
-            _ => value.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or(""),
+            _ => value
+                .split(|c: char| c.is_whitespace() || c == '>')
+                .next()
+                .unwrap_or(""),
         };
         return Some(decode_entities(value));
     }
@@ -349,7 +382,11 @@ impl Out {
             self.text.pop();
         }
         if !self.text.is_empty() && !self.text.ends_with("\n\n") {
-            self.text.push_str(if self.text.ends_with('\n') { "\n" } else { "\n\n" });
+            self.text.push_str(if self.text.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            });
         }
         self.space = true;
     }
@@ -391,16 +428,32 @@ mod tests {
         assert!(!text.contains("comment"), "{text}");
         assert!(text.contains("# Main title"), "{text}");
         assert!(text.contains("First bold paragraph <here>."), "{text}");
-        assert!(text.contains("- one\n\n- two") || text.contains("- one"), "{text}");
+        assert!(
+            text.contains("- one\n\n- two") || text.contains("- one"),
+            "{text}"
+        );
         assert!(text.contains("  keep\n   spaces"), "{text}");
         assert!(text.contains("a diagram"), "{text}");
     }
 
     #[test]
     fn broken_markup_never_panics() {
-        for s in ["<", "<a", "<!--", "<script>", "&#xFFFFFFFF;", "<p x='", "</>", "<nav><nav></nav>", "&"] {
+        for s in [
+            "<",
+            "<a",
+            "<!--",
+            "<script>",
+            "&#xFFFFFFFF;",
+            "<p x='",
+            "</>",
+            "<nav><nav></nav>",
+            "&",
+        ] {
             let _ = extract(s);
         }
-        assert_eq!(decode_entities("a &#x41; &#66 &unknown; &"), "a A B &unknown; &");
+        assert_eq!(
+            decode_entities("a &#x41; &#66 &unknown; &"),
+            "a A B &unknown; &"
+        );
     }
 }

@@ -174,7 +174,10 @@ pub(crate) fn parse(text: &str, chunker: &Chunker) -> Parsed {
             // Walking back from there: each heading of a lower level than the last one taken.
             let mut path: Vec<&Heading> = Vec::new();
             let mut level = 7;
-            for h in heads[..heads.partition_point(|h| h.offset <= content_at)].iter().rev() {
+            for h in heads[..heads.partition_point(|h| h.offset <= content_at)]
+                .iter()
+                .rev()
+            {
                 if h.level < level {
                     path.push(h);
                     level = h.level;
@@ -199,7 +202,11 @@ pub(crate) fn parse(text: &str, chunker: &Chunker) -> Parsed {
                 .collect();
             meta.insert(
                 "heading_path".into(),
-                Value::Array(path.iter().map(|h| Value::String(h.title.clone())).collect()),
+                Value::Array(
+                    path.iter()
+                        .map(|h| Value::String(h.title.clone()))
+                        .collect(),
+                ),
             );
             if !inside.is_empty() {
                 meta.insert("headings".into(), Value::Array(inside));
@@ -225,12 +232,16 @@ mod tests {
 
     #[test]
     fn front_matter_keys_become_json() {
-        let (m, at) = front_matter("---\ntitle: \"Hello\"\ntags: [a, b]\ndraft: false\nn: 3\n---\n# Body\n");
+        let (m, at) =
+            front_matter("---\ntitle: \"Hello\"\ntags: [a, b]\ndraft: false\nn: 3\n---\n# Body\n");
         assert_eq!(
             Value::Object(m),
             json!({"title": "Hello", "tags": ["a", "b"], "draft": false, "n": 3})
         );
-        assert_eq!(at, "---\ntitle: \"Hello\"\ntags: [a, b]\ndraft: false\nn: 3\n---\n".len());
+        assert_eq!(
+            at,
+            "---\ntitle: \"Hello\"\ntags: [a, b]\ndraft: false\nn: 3\n---\n".len()
+        );
         assert_eq!(front_matter("---\nno end\n").1, 0);
     }
 

@@ -17,7 +17,9 @@ fn bad_row(row: usize, line: Option<u64>, what: impl std::fmt::Display) -> Error
 }
 
 fn too_many() -> Error {
-    Error::Limit(format!("the file has more than {MAX_ROWS} rows (one atomic batch each)"))
+    Error::Limit(format!(
+        "the file has more than {MAX_ROWS} rows (one atomic batch each)"
+    ))
 }
 
 /// The rows of a data file of `kind`, with the 1-based line each starts on. `schema` is the
@@ -74,7 +76,10 @@ pub(crate) fn parse(kind: Kind, text: &str, schema: &Value) -> Result<Vec<(Value
 fn declared_type<'a>(schema: &'a Value, field: &str) -> Option<&'a str> {
     match schema.get("properties")?.get(field)?.get("type")? {
         Value::String(t) => Some(t),
-        Value::Array(types) => types.iter().filter_map(Value::as_str).find(|t| *t != "null"),
+        Value::Array(types) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null"),
         _ => None,
     }
 }
@@ -112,7 +117,9 @@ fn csv_rows(text: &str, schema: &Value) -> Result<Vec<(Value, u64)>> {
         .map(|h| h.trim().to_string())
         .collect();
     if headers.iter().any(String::is_empty) {
-        return Err(Error::InvalidArgument("CSV header: a column has no name".into()));
+        return Err(Error::InvalidArgument(
+            "CSV header: a column has no name".into(),
+        ));
     }
     let types: Vec<Option<&str>> = headers.iter().map(|h| declared_type(schema, h)).collect();
     let mut rows = Vec::new();
@@ -143,13 +150,18 @@ mod tests {
 
     #[test]
     fn csv_cells_take_the_declared_types() {
-        let schema = json!({"properties": {"n": {"type": "integer"}, "ok": {"type": ["boolean", "null"]}}});
+        let schema =
+            json!({"properties": {"n": {"type": "integer"}, "ok": {"type": ["boolean", "null"]}}});
         let rows = parse(Kind::Csv, "name,n,ok\n\"a, b\",3,yes\nc,,false\n", &schema).unwrap();
         assert_eq!(rows[0], (json!({"name": "a, b", "n": 3, "ok": true}), 2));
         assert_eq!(rows[1].0, json!({"name": "c", "ok": false}));
-        let err = parse(Kind::Csv, "a,b\n1,2\n3\n", &schema).unwrap_err().to_string();
+        let err = parse(Kind::Csv, "a,b\n1,2\n3\n", &schema)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 2 (line 3)"), "{err}");
-        let err = parse(Kind::Jsonl, "{\"a\":1}\n\n[1]\n", &schema).unwrap_err().to_string();
+        let err = parse(Kind::Jsonl, "{\"a\":1}\n\n[1]\n", &schema)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 2 (line 3)"), "{err}");
     }
 }

@@ -65,7 +65,10 @@ fn now() -> String {
 fn is_input_error(e: &Error) -> bool {
     matches!(
         e,
-        Error::Validation { .. } | Error::InvalidArgument(_) | Error::Limit(_) | Error::UnknownTable { .. }
+        Error::Validation { .. }
+            | Error::InvalidArgument(_)
+            | Error::Limit(_)
+            | Error::UnknownTable { .. }
     )
 }
 
@@ -212,7 +215,10 @@ impl IngestRun {
 
     /// The document's text: UTF-8 (a byte-order mark dropped), else decoded lossily with a warning.
     fn decode(&mut self, doc: &Document) -> String {
-        let bytes = doc.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&doc.bytes);
+        let bytes = doc
+            .bytes
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&doc.bytes);
         match std::str::from_utf8(bytes) {
             Ok(text) => text.to_string(),
             Err(_) => {
@@ -315,7 +321,10 @@ impl IngestRun {
             )));
         }
         let deletes = (pieces.len()..old_chunks.min(MAX_CHUNKS))
-            .map(|o| self.store.natural_key_id(&table, &format!("{}#{o}", doc.uri)))
+            .map(|o| {
+                self.store
+                    .natural_key_id(&table, &format!("{}#{o}", doc.uri))
+            })
             .collect::<Result<Vec<_>>>()?;
         let deletes = if pieces.is_empty() {
             // The document has no text (any more): its old chunks go, chunk 0 too.
@@ -336,7 +345,11 @@ impl IngestRun {
         base.insert("kind".into(), Value::from(kind.name()));
         base.insert(
             "mime_type".into(),
-            Value::from(doc.mime_type.clone().unwrap_or_else(|| kind.mime_type().into())),
+            Value::from(
+                doc.mime_type
+                    .clone()
+                    .unwrap_or_else(|| kind.mime_type().into()),
+            ),
         );
         base.insert("size".into(), Value::from(doc.bytes.len()));
         base.insert("sha256".into(), Value::from(sha));
@@ -411,8 +424,14 @@ impl IngestRun {
             return Ok(());
         }
         let table = self.options.chunk_table().to_string();
-        let rows: Vec<Value> = pending.iter().flat_map(|p| p.rows.iter().cloned()).collect();
-        let deletes: Vec<Uuid> = pending.iter().flat_map(|p| p.deletes.iter().copied()).collect();
+        let rows: Vec<Value> = pending
+            .iter()
+            .flat_map(|p| p.rows.iter().cloned())
+            .collect();
+        let deletes: Vec<Uuid> = pending
+            .iter()
+            .flat_map(|p| p.deletes.iter().copied())
+            .collect();
         match self.store.write_rows(&table, &rows, &deletes) {
             Ok((written, deleted)) => {
                 for p in &pending {
@@ -457,7 +476,10 @@ impl IngestRun {
         let Some(table) = self.options.table.clone() else {
             self.skip(
                 &doc.uri,
-                format!("{} data file: name the table its rows go to (--table)", kind.name()),
+                format!(
+                    "{} data file: name the table its rows go to (--table)",
+                    kind.name()
+                ),
             );
             return Ok(());
         };
@@ -572,7 +594,10 @@ impl IngestRun {
     pub fn finish(mut self) -> Result<IngestReport> {
         self.flush()?;
         let r = &self.report;
-        if !r.dry_run && (r.written > 0 || r.deleted > 0) && self.store.compiled_schema("moments").is_ok() {
+        if !r.dry_run
+            && (r.written > 0 || r.deleted > 0)
+            && self.store.compiled_schema("moments").is_ok()
+        {
             let table = self.options.chunk_table();
             let content = format!(
                 "Ingested {} of {} documents into {table}: {} rows written, {} unchanged \
@@ -616,8 +641,10 @@ impl IngestRun {
 /// Lower-case hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

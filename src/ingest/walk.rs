@@ -82,7 +82,8 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Vec<FoundFile>> {
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
     for entry in walker {
-        let entry = entry.map_err(|e| Error::Storage(format!("walking {}: {e}", root.display())))?;
+        let entry =
+            entry.map_err(|e| Error::Storage(format!("walking {}: {e}", root.display())))?;
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -115,14 +116,10 @@ impl FoundFile {
         use std::io::Read;
         let file = std::fs::File::open(&self.path)
             .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", self.path.display())))?;
-        let mtime = file
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .map(|t| {
-                chrono::DateTime::<chrono::Utc>::from(t)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            });
+        let mtime = file.metadata().and_then(|m| m.modified()).ok().map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
         let mut bytes = Vec::new();
         file.take(max_bytes as u64 + 1)
             .read_to_end(&mut bytes)

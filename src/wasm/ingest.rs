@@ -28,7 +28,11 @@ impl RemDb {
         let bytes = match (text, bytes) {
             (Some(text), None) => text.into_bytes(),
             (None, Some(bytes)) => bytes,
-            _ => return Err(invalid("ingest takes `text` or `bytes`, not both or neither".into())),
+            _ => {
+                return Err(invalid(
+                    "ingest takes `text` or `bytes`, not both or neither".into(),
+                ))
+            }
         };
         let options = match options.is_undefined() || options.is_null() {
             true => Value::Object(Default::default()),

@@ -30,8 +30,16 @@ fn rem(db: &Path, args: &[&str]) -> Output {
 
 fn ok(db: &Path, args: &[&str]) -> String {
     let out = rem(db, args);
-    assert!(out.status.success(), "rem {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "nothing on stderr when piped: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rem {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "nothing on stderr when piped: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -57,12 +65,30 @@ fn ingest_a_folder_then_again_writes_nothing() {
     assert!(text.contains("latin1.txt: invalid UTF-8"), "{text}");
     let after_first = seq(&db);
     let again = json(&ok(&db, &["ingest", path]));
-    assert_eq!((again["written"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(7)), "{again}");
+    assert_eq!(
+        (again["written"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(7)),
+        "{again}"
+    );
     assert_eq!(again["skipped"].as_array().unwrap().len(), 4);
     assert!(again.get("moment").is_none(), "{again}");
-    assert_eq!(seq(&db), after_first, "an unchanged folder leaves the WAL where it was");
+    assert_eq!(
+        seq(&db),
+        after_first,
+        "an unchanged folder leaves the WAL where it was"
+    );
     // Keyword search finds a file's words under its path relative to the folder.
-    let hits = json(&ok(&db, &["search", "resources", "lanternfish", "--mode", "keyword", "--json"]));
+    let hits = json(&ok(
+        &db,
+        &[
+            "search",
+            "resources",
+            "lanternfish",
+            "--mode",
+            "keyword",
+            "--json",
+        ],
+    ));
     assert_eq!(hits[0]["uri"], "page.html");
 }
 
@@ -75,14 +101,37 @@ fn prune_removes_files_that_are_gone_and_a_changed_file_is_rewritten() {
     let small = ["--chunk-tokens", "20", "--overlap", "0"];
     ok(&db, &[&["ingest", path][..], &small].concat());
     std::fs::remove_file(folder.path().join("notes.txt")).unwrap();
-    std::fs::write(folder.path().join("guide.md"), "# Field Guide\n\nRewritten entirely.\n").unwrap();
+    std::fs::write(
+        folder.path().join("guide.md"),
+        "# Field Guide\n\nRewritten entirely.\n",
+    )
+    .unwrap();
     let without_prune = json(&ok(&db, &[&["ingest", path][..], &small].concat()));
-    assert_eq!(without_prune["ingested"].as_u64(), Some(1), "{without_prune}");
-    assert!(without_prune["deleted"].as_u64().unwrap() > 0, "guide.md shrank: {without_prune}");
-    let count = |db: &Path| json(&ok(db, &["sql", "SELECT count(*) AS n FROM resources WHERE uri = 'notes.txt'"]))[0]["n"].as_u64();
+    assert_eq!(
+        without_prune["ingested"].as_u64(),
+        Some(1),
+        "{without_prune}"
+    );
+    assert!(
+        without_prune["deleted"].as_u64().unwrap() > 0,
+        "guide.md shrank: {without_prune}"
+    );
+    let count = |db: &Path| {
+        json(&ok(
+            db,
+            &[
+                "sql",
+                "SELECT count(*) AS n FROM resources WHERE uri = 'notes.txt'",
+            ],
+        ))[0]["n"]
+            .as_u64()
+    };
     let notes = count(&db).unwrap();
     assert!(notes > 1, "notes.txt's chunks stay until --prune");
-    let pruned = json(&ok(&db, &[&["ingest", path, "--prune"][..], &small].concat()));
+    let pruned = json(&ok(
+        &db,
+        &[&["ingest", path, "--prune"][..], &small].concat(),
+    ));
     assert_eq!(pruned["deleted"].as_u64(), Some(notes), "{pruned}");
     assert_eq!(count(&db), Some(0));
 }
@@ -95,10 +144,42 @@ fn include_exclude_and_dry_run() {
     let path = folder.path().to_str().unwrap();
     ok(&db, &["init"]);
     let before = seq(&db);
-    let dry = json(&ok(&db, &["ingest", path, "--dry-run", "--include", "*.md", "--include", "*.html"]));
-    assert_eq!((dry["documents"].as_u64(), dry["ingested"].as_u64(), dry["dry_run"].as_bool()), (Some(2), Some(2), Some(true)));
+    let dry = json(&ok(
+        &db,
+        &[
+            "ingest",
+            path,
+            "--dry-run",
+            "--include",
+            "*.md",
+            "--include",
+            "*.html",
+        ],
+    ));
+    assert_eq!(
+        (
+            dry["documents"].as_u64(),
+            dry["ingested"].as_u64(),
+            dry["dry_run"].as_bool()
+        ),
+        (Some(2), Some(2), Some(true))
+    );
     assert_eq!(seq(&db), before, "a dry run writes nothing");
-    let report = json(&ok(&db, &["ingest", path, "--exclude", "data/", "--exclude", "*.png", "--chunk-tokens", "50", "--overlap", "5"]));
+    let report = json(&ok(
+        &db,
+        &[
+            "ingest",
+            path,
+            "--exclude",
+            "data/",
+            "--exclude",
+            "*.png",
+            "--chunk-tokens",
+            "50",
+            "--overlap",
+            "5",
+        ],
+    ));
     assert_eq!(report["documents"], 7, "{report}");
     assert!(report["skipped"].as_array().unwrap().is_empty());
     let chunker = json(&ok(&db, &["sql", "SELECT metadata FROM resources LIMIT 1"]));
@@ -115,16 +196,37 @@ fn data_files_load_into_the_named_table_and_a_bad_row_fails_its_file() {
         "properties": {"sku": {"type": "string"}, "name": {"type": "string"}, "price": {"type": "integer", "minimum": 0}},
         "required": ["sku"], "json_schema_extra": {"key_field": "sku"}}"#).unwrap();
     ok(&db, &["schema", "add", schema.to_str().unwrap()]);
-    std::fs::write(folder.path().join("data/bad.csv"), "sku,name,price\nZ1,ok,1\nZ2,bad,-3\n").unwrap();
+    std::fs::write(
+        folder.path().join("data/bad.csv"),
+        "sku,name,price\nZ1,ok,1\nZ2,bad,-3\n",
+    )
+    .unwrap();
     let data = folder.path().join("data");
-    let out = rem(&db, &["ingest", data.to_str().unwrap(), "--table", "product", "--text"]);
+    let out = rem(
+        &db,
+        &[
+            "ingest",
+            data.to_str().unwrap(),
+            "--table",
+            "product",
+            "--text",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("rejected 1:") && stdout.contains("bad.csv") && stdout.contains("row 2 (line 3)"), "{stdout}");
+    assert!(
+        stdout.contains("rejected 1:")
+            && stdout.contains("bad.csv")
+            && stdout.contains("row 2 (line 3)"),
+        "{stdout}"
+    );
     assert!(stderr.contains("1 document was rejected"), "{stderr}");
     let skus = json(&ok(&db, &["sql", "SELECT count(*) AS n FROM product"]));
-    assert_eq!(skus[0]["n"], 6, "the three good files were written, nothing of bad.csv");
+    assert_eq!(
+        skus[0]["n"], 6,
+        "the three good files were written, nothing of bad.csv"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ pub fn pdf(pages: &[&str], title: &str) -> Vec<u8> {
     let mut objects: Vec<String> = Vec::new();
     objects.push("<< /Type /Catalog /Pages 2 0 R >>".into());
     let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 5 + 2 * i)).collect();
-    objects.push(format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")));
+    objects.push(format!(
+        "<< /Type /Pages /Kids [{}] /Count {n} >>",
+        kids.join(" ")
+    ));
     objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into());
     objects.push(format!("<< /Title ({title}) >>"));
     for (i, text) in pages.iter().enumerate() {
@@ -32,7 +35,9 @@ pub fn pdf(pages: &[&str], title: &str) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
@@ -59,8 +64,16 @@ pub fn folder() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest");
     copy_dir(&src, tmp.path());
-    std::fs::write(tmp.path().join("report.pdf"), pdf(&REPORT_PAGES, "Station Report")).unwrap();
-    std::fs::write(tmp.path().join("ignored.md"), "# Ignored\n\nignoredsecret words.\n").unwrap();
+    std::fs::write(
+        tmp.path().join("report.pdf"),
+        pdf(&REPORT_PAGES, "Station Report"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("ignored.md"),
+        "# Ignored\n\nignoredsecret words.\n",
+    )
+    .unwrap();
     tmp
 }
 

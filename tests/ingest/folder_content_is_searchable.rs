@@ -15,7 +15,8 @@ fn top_uri(t: &remdb::Tenant, word: &str) -> Option<String> {
         ..SearchOptions::default()
     };
     let hits = t.search("resources", word, &options).unwrap();
-    hits.first().map(|h| h.row["uri"].as_str().unwrap().to_string())
+    hits.first()
+        .map(|h| h.row["uri"].as_str().unwrap().to_string())
 }
 
 #[test]
@@ -47,7 +48,15 @@ fn every_file_is_found_by_its_words_and_hidden_text_is_not() {
     }
     let report = run.finish().unwrap();
     let skipped: Vec<&str> = report.skipped.iter().map(|s| s.uri.as_str()).collect();
-    assert_eq!(skipped, ["data/products.csv", "data/products.json", "data/products.jsonl", "logo.png"]);
+    assert_eq!(
+        skipped,
+        [
+            "data/products.csv",
+            "data/products.json",
+            "data/products.jsonl",
+            "logo.png"
+        ]
+    );
     assert_eq!(report.warnings.len(), 1, "latin1.txt: {report:?}");
     assert_eq!(report.ingested, 7);
     for (word, uri) in [
@@ -61,26 +70,67 @@ fn every_file_is_found_by_its_words_and_hidden_text_is_not() {
     ] {
         assert_eq!(top_uri(&t, word).as_deref(), Some(uri), "{word}");
     }
-    for hidden in ["navsecret", "scriptsecret", "footersecret", "ignoredsecret", "hiddensecret"] {
+    for hidden in [
+        "navsecret",
+        "scriptsecret",
+        "footersecret",
+        "ignoredsecret",
+        "hiddensecret",
+    ] {
         assert_eq!(top_uri(&t, hidden), None, "{hidden}");
     }
     // Metadata from the file system: source path, mtime, root.
-    let guide = t.search("resources", "zephyrquill", &SearchOptions { top_k: 1, mode: SearchMode::Keyword, ..SearchOptions::default() }).unwrap();
+    let guide = t
+        .search(
+            "resources",
+            "zephyrquill",
+            &SearchOptions {
+                top_k: 1,
+                mode: SearchMode::Keyword,
+                ..SearchOptions::default()
+            },
+        )
+        .unwrap();
     let meta = &guide[0].row["metadata"];
     assert!(meta["source"].as_str().unwrap().ends_with("guide.md"));
     assert!(meta["mtime"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(meta["root"].as_str().unwrap(), std::fs::canonicalize(folder.path()).unwrap().to_str().unwrap());
+    assert_eq!(
+        meta["root"].as_str().unwrap(),
+        std::fs::canonicalize(folder.path())
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
 }
 
 #[test]
 fn include_and_exclude_globs_filter_the_walk() {
     let folder = fixture::folder();
-    let only_md = WalkOptions { include: vec!["*.md".into()], exclude: vec![] };
-    let uris: Vec<String> = walk(folder.path(), &only_md).unwrap().into_iter().map(|f| f.uri).collect();
+    let only_md = WalkOptions {
+        include: vec!["*.md".into()],
+        exclude: vec![],
+    };
+    let uris: Vec<String> = walk(folder.path(), &only_md)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.uri)
+        .collect();
     assert_eq!(uris, ["guide.md"]);
-    let no_data = WalkOptions { include: vec![], exclude: vec!["data/".into(), "*.png".into()] };
-    let uris: Vec<String> = walk(folder.path(), &no_data).unwrap().into_iter().map(|f| f.uri).collect();
-    assert!(!uris.iter().any(|u| u.starts_with("data/") || u.ends_with(".png")), "{uris:?}");
+    let no_data = WalkOptions {
+        include: vec![],
+        exclude: vec!["data/".into(), "*.png".into()],
+    };
+    let uris: Vec<String> = walk(folder.path(), &no_data)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.uri)
+        .collect();
+    assert!(
+        !uris
+            .iter()
+            .any(|u| u.starts_with("data/") || u.ends_with(".png")),
+        "{uris:?}"
+    );
     assert!(uris.contains(&"src/widgets.rs".to_string()));
     assert!(walk(&folder.path().join("missing"), &WalkOptions::default()).is_err());
 }

@@ -45,7 +45,12 @@ fn ingest(t: &Tenant, docs: &[Document]) -> remdb::ingest::IngestReport {
 fn live_uris(t: &Tenant) -> Vec<(String, u64)> {
     rows(t, "resources")
         .iter()
-        .map(|r| (r["uri"].as_str().unwrap().to_string(), r["ordinal"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["uri"].as_str().unwrap().to_string(),
+                r["ordinal"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 

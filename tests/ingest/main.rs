@@ -44,13 +44,7 @@ pub fn rows(t: &Tenant, table: &str) -> Vec<serde_json::Value> {
     r.rows
         .iter()
         .map(|row| {
-            serde_json::Value::Object(
-                r.columns
-                    .iter()
-                    .cloned()
-                    .zip(row.iter().cloned())
-                    .collect(),
-            )
+            serde_json::Value::Object(r.columns.iter().cloned().zip(row.iter().cloned()).collect())
         })
         .collect()
 }

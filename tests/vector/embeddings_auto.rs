@@ -369,7 +369,11 @@ fn ingested_chunks_are_sized_in_model_tokens_and_embedded_inline() {
         .count();
     assert_eq!(chunk_vectors, report.chunks, "every chunk embedded inline");
     let hits = t
-        .search("resources", "the moon pulls the ocean", &SearchOptions::default())
+        .search(
+            "resources",
+            "the moon pulls the ocean",
+            &SearchOptions::default(),
+        )
         .unwrap();
     assert_eq!(hits[0].row["uri"], "tides.txt");
 }

@@ -113,7 +113,11 @@ pub(crate) fn run(t: &Tenant, args: IngestArgs, out: &mut Output) -> Result<(), 
 
 /// The readable summary: counts, then every skipped, rejected and lossily decoded file.
 fn summary(r: &IngestReport, out: &mut Output) -> Result<(), CliError> {
-    let verb = if r.dry_run { "would ingest" } else { "ingested" };
+    let verb = if r.dry_run {
+        "would ingest"
+    } else {
+        "ingested"
+    };
     out.line(&format!(
         "{verb} {} of {} document{} ({} chunks, {} rows {}), {} unchanged, {} rows deleted",
         r.ingested,
