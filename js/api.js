@@ -293,6 +293,24 @@ const METHODS = {
   schemas: { params: [], run: (h) => h.schemas() },
   insert: { params: ['table', 'entity'], write: true, run: (h, [table, entity]) => h.insert(table, entity) },
   insertMany: { params: ['table', 'entities'], write: true, run: (h, [table, entities]) => h.insertMany(table, entities) },
+  ingest: {
+    params: ['document'],
+    write: true,
+    run: (h, [doc]) => {
+      const o = checkKeys('ingest document field', doc, ['uri', 'text', 'bytes', 'mimeType', 'table', 'chunkTokens', 'overlap', 'dryRun']);
+      if (typeof o.uri !== 'string') throw new RemDBError('INVALID_ARGUMENT', 'ingest needs a `uri` string');
+      let bytes;
+      if (o.bytes !== undefined && o.bytes !== null) {
+        if (o.bytes instanceof Uint8Array) bytes = o.bytes;
+        else if (o.bytes instanceof ArrayBuffer) bytes = new Uint8Array(o.bytes);
+        else if (ArrayBuffer.isView(o.bytes)) bytes = new Uint8Array(o.bytes.buffer, o.bytes.byteOffset, o.bytes.byteLength);
+        else throw new RemDBError('INVALID_ARGUMENT', '`bytes` must be a Uint8Array or an ArrayBuffer');
+      }
+      if (o.text !== undefined && o.text !== null && typeof o.text !== 'string') throw new RemDBError('INVALID_ARGUMENT', '`text` must be a string');
+      const { uri, text, bytes: _bytes, ...options } = o;
+      return h.ingest(uri, text ?? undefined, bytes, options);
+    },
+  },
   get: {
     params: ['id', 'options'],
     run: (h, [id, options]) => {

@@ -327,6 +327,46 @@ export interface ApplyReport {
   seq: number;
 }
 
+/** A document for `ingest`: its text, or its bytes (a PDF, or text in any encoding). */
+export interface IngestDocument {
+  /** The document's URI: each chunk's `uri` (with `ordinal`, its identity). */
+  uri: string;
+  text?: string;
+  bytes?: Uint8Array | ArrayBuffer;
+  /** e.g. `text/markdown`, `application/pdf`; else read from the URI's extension and the bytes. */
+  mimeType?: string;
+  /** Where chunks go (default `resources`); CSV/JSON/JSONL rows need it. */
+  table?: string;
+  /** Chunk size in tokens of the embedding model (4 characters a token without its tokenizer); default 200. */
+  chunkTokens?: number;
+  /** Overlap of consecutive chunks, same unit; default 20. */
+  overlap?: number;
+  /** Report what would be written, write nothing. */
+  dryRun?: boolean;
+}
+
+/** What `ingest` did. */
+export interface IngestReport {
+  documents: number;
+  /** Documents whose chunks (or rows) were written. */
+  ingested: number;
+  /** Chunks the document consists of (data files: rows). */
+  chunks: number;
+  /** Rows written (new or changed). */
+  written: number;
+  /** Documents already stored as they are: nothing written. */
+  unchanged: number;
+  /** Rows soft-deleted (surplus chunks of a document that shrank). */
+  deleted: number;
+  skipped: { uri: string; reason: string }[];
+  rejected: { uri: string; code: string; message: string }[];
+  warnings: { uri: string; message: string }[];
+  bytes: number;
+  dry_run: boolean;
+  /** The `moments` row recording the ingestion, when it changed anything. */
+  moment?: string;
+}
+
 export interface TableSchema {
   name: string;
   category: string;
@@ -460,6 +500,11 @@ export declare class RemDB {
 
   insert(table: string, entity: JsonObject): Promise<string>;
   insertMany(table: string, entities: JsonObject[]): Promise<string[]>;
+  /**
+   * Ingests one document: Markdown, HTML, PDF, text or code becomes chunks of `resources` (or
+   * `table`), CSV/JSON/JSONL rows of `table`. An unchanged document writes nothing.
+   */
+  ingest(document: IngestDocument): Promise<IngestReport>;
   /** The live row, or null; a soft-deleted row too with `includeDeleted`. */
   get(id: string, options?: { includeDeleted?: boolean }): Promise<Row | null>;
   update(id: string, patch: JsonObject): Promise<Row>;

@@ -40,6 +40,7 @@ mod error;
 pub mod fulltext;
 pub mod graph;
 mod http_retry;
+pub mod ingest;
 pub mod kv;
 pub mod sql;
 pub mod store;

@@ -18,6 +18,7 @@ use crate::ask::{Answer, AskOptions, AskSession, Lookup, LookupOptions, Planner}
 use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::graph::{PathOptions, Traversal, TraverseOptions};
+use crate::ingest::{Document, IngestOptions, IngestReport, IngestRun};
 use crate::sql::{QueryResult, QueryText, QueryVectors};
 use crate::store::{
     ApplyReport, Category, Edge, EdgeDirection, IndexQuery, ListOptions, NewEdge, Row, TableSchema,
@@ -590,6 +591,37 @@ impl Tenant {
     #[cfg(test)]
     pub(crate) fn store_handle(&self) -> &TenantStore {
         &self.inner
+    }
+
+    // --- documents ---------------------------------------------------------------------------
+
+    /// Ingests one document (see [`crate::ingest`]): Markdown, HTML, PDF, text or code is cut
+    /// into chunks written as rows of `options.table` (default `resources`) keyed by uri and
+    /// ordinal; CSV, JSON and JSON Lines become rows of `options.table`. An unchanged document
+    /// writes nothing. Bad content is reported in the report's `rejected`, not as an error;
+    /// `Err` is for bad options and database failures.
+    ///
+    /// ```
+    /// use remdb::{ingest::{Document, IngestOptions}, Database};
+    ///
+    /// let t = Database::memory().tenant("t")?;
+    /// let doc = Document::new("notes/a.md", "# Title\n\nSome text.");
+    /// let report = t.ingest(doc.clone(), &IngestOptions::default())?;
+    /// assert_eq!((report.chunks, report.written), (1, 1));
+    /// let again = t.ingest(doc, &IngestOptions::default())?;
+    /// assert_eq!((again.unchanged, again.written), (1, 0));
+    /// # Ok::<(), remdb::Error>(())
+    /// ```
+    pub fn ingest(&self, document: Document, options: &IngestOptions) -> Result<IngestReport> {
+        let mut run = self.ingest_run(options)?;
+        run.add(document)?;
+        run.finish()
+    }
+
+    /// Starts ingesting many documents: rows are written in batches across documents, and
+    /// [`IngestRun::finish`] records the run in `moments` when it changed anything.
+    pub fn ingest_run(&self, options: &IngestOptions) -> Result<IngestRun> {
+        IngestRun::new(self.inner.clone(), options.clone())
     }
 
     // --- administrative groups ---------------------------------------------------------------

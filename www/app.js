@@ -82,6 +82,7 @@ async function main() {
     busy($('search-run'), 'Searching…', search);
   });
   $('graph-select').addEventListener('change', () => showGraph($('graph-select').value));
+  setUpFiles();
   $('ask-form').addEventListener('submit', (event) => {
     event.preventDefault();
     busy($('ask-run'), 'Asking…', ask);
@@ -89,7 +90,7 @@ async function main() {
 
   db.onChange(scheduleRefresh);
   await refresh();
-  for (const id of ['ingest', 'wal-export', 'sql-run', 'ask-run']) $(id).disabled = false;
+  for (const id of ['ingest', 'wal-export', 'sql-run', 'ask-run', 'file-input', 'file-search-input', 'file-search-run']) $(id).disabled = false;
   $('search-run').disabled = !semantic;
   $('search-input').disabled = !semantic;
   document.body.dataset.ready = 'true';
@@ -283,6 +284,86 @@ function formatValue(value) {
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(4);
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
+}
+
+// ---- your own files ----------------------------------------------------------------------------
+
+function setUpFiles() {
+  const zone = $('drop-zone');
+  zone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('over');
+    if (db) ingestFiles([...event.dataTransfer.files]);
+  });
+  $('file-input').addEventListener('change', () => {
+    const files = [...$('file-input').files];
+    $('file-input').value = '';
+    ingestFiles(files);
+  });
+  $('file-search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy($('file-search-run'), 'Finding…', findInFiles);
+  });
+}
+
+/** Ingests dropped or chosen files into `resources`, one `db.ingest` each, and says what happened. */
+async function ingestFiles(files) {
+  if (files.length === 0) return;
+  const status = $('files-status');
+  status.classList.remove('error');
+  status.textContent = `Ingesting ${files.length} file${files.length === 1 ? '' : 's'}…`;
+  const started = performance.now();
+  const total = { chunks: 0, written: 0, unchanged: 0 };
+  const notes = [];
+  for (const file of files) {
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const r = await db.ingest({ uri: file.name, bytes, mimeType: file.type || undefined });
+      total.chunks += r.chunks;
+      total.written += r.written;
+      total.unchanged += r.unchanged;
+      for (const s of r.skipped) notes.push(`${s.uri} skipped (${s.reason})`);
+      for (const s of r.rejected) notes.push(`${s.uri} rejected (${s.message})`);
+      for (const w of r.warnings) notes.push(`${w.uri}: ${w.message}`);
+    } catch (e) {
+      notes.push(`${file.name}: ${describe(e)}`);
+    }
+  }
+  const summary = `${files.length} file${files.length === 1 ? '' : 's'}: ${total.chunks} chunk${total.chunks === 1 ? '' : 's'}, `
+    + `${total.written} written, ${total.unchanged} unchanged in ${seconds(started)}`
+    + (notes.length ? `; ${notes.join('; ')}` : '');
+  status.textContent = summary;
+  document.body.dataset.filesIngested = String(Number(document.body.dataset.filesIngested ?? 0) + 1);
+  log(`ingested ${summary}`);
+}
+
+/** Keyword (BM25) search over the ingested files: needs no embedding model. */
+async function findInFiles() {
+  const query = $('file-search-input').value.trim();
+  const list = $('file-results');
+  if (!query) {
+    list.replaceChildren();
+    return;
+  }
+  try {
+    const hits = await db.search('resources', query, { mode: 'keyword', topK: 5 });
+    list.replaceChildren(...hits.map((hit) => {
+      const score = element('span', hit._score.toFixed(2));
+      score.className = 'score';
+      const name = element('strong', ` ${hit.name} `);
+      const where = element('code', `${hit.uri} #${hit.ordinal}`);
+      const snippet = element('p', hit.content.length > 160 ? `${hit.content.slice(0, 157)}…` : hit.content);
+      return element('li', score, name, where, snippet);
+    }));
+    if (hits.length === 0) list.replaceChildren(element('li', 'No chunk has these words.'));
+  } catch (e) {
+    list.replaceChildren(element('li', describe(e)));
+  }
 }
 
 // ---- semantic search ---------------------------------------------------------------------------

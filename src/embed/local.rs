@@ -293,6 +293,20 @@ impl Embedder for LocalEmbedder {
         }
         Ok(out)
     }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        // Truncation (256 tokens) moves the rest into overflowing encodings, with no stride:
+        // together they are every token of the text.
+        let encoding = self.tokenizer.encode(text, false).ok()?;
+        Some(
+            encoding.len()
+                + encoding
+                    .get_overflowing()
+                    .iter()
+                    .map(|e| e.len())
+                    .sum::<usize>(),
+        )
+    }
 }
 
 /// Refuses a tokenizer that can produce a token id the model's embedding table has no row for

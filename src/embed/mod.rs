@@ -104,6 +104,13 @@ pub trait Embedder: Send + Sync {
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
         self.embed_one(text)
     }
+
+    /// How many tokens the model's tokenizer cuts `text` into (no special tokens, no
+    /// truncation), when the tokenizer runs here; `None` (the default) for embedders without
+    /// one. Document ingestion sizes its chunks with it.
+    fn count_tokens(&self, _text: &str) -> Option<usize> {
+        None
+    }
 }
 
 /// Who computes the vectors.

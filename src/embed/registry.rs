@@ -203,6 +203,14 @@ impl EmbeddingSource for EmbedderRegistry {
             .and_then(|l| l.get(provider).map(|e| e.dimensions()));
         loaded.or_else(|| EmbedderSpec::parse(provider).ok()?.known_dimensions())
     }
+
+    fn token_counter(&self, provider: &str) -> Option<crate::store::vectors::TokenCounter> {
+        let embedder = self.get(provider).ok()?;
+        embedder.count_tokens("")?;
+        Some(Arc::new(move |text: &str| {
+            embedder.count_tokens(text).unwrap_or(text.len())
+        }))
+    }
 }
 
 #[cfg(test)]

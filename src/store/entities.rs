@@ -31,6 +31,17 @@ impl WriteTx<'_> {
     /// Validates `data` for `table` and stores it as a new row, or as an upsert of the row with the
     /// same natural key (keeping `created_at`, bumping `modified_at`).
     pub(crate) fn insert(&mut self, table: &str, data: Value) -> Result<Uuid> {
+        Ok(self.upsert(table, data, false)?.0)
+    }
+
+    /// [`insert`](Self::insert), or nothing at all when `skip_same` and the live row with the
+    /// same id already holds exactly these fields (after defaults): `(id, written)`.
+    pub(crate) fn upsert(
+        &mut self,
+        table: &str,
+        data: Value,
+        skip_same: bool,
+    ) -> Result<(Uuid, bool)> {
         let schema = self.schema(table)?;
         let mut user = into_object(table, data)?;
         // An `edges` array becomes real edges of the new entity and is not stored in the row.
@@ -45,6 +56,13 @@ impl WriteTx<'_> {
         let scheme = self.id_scheme()?;
         let (id, _) = derive_id(scheme, self.tenant().name(), &schema.info, &user)?;
         let old = self.row(table, &id)?;
+        if skip_same && edges.is_none() {
+            if let Some(old) = &old {
+                if !super::is_deleted(old) && user_fields(old) == user {
+                    return Ok((id, false));
+                }
+            }
+        }
         let now = self.now();
         let (op, created_at) = match &old {
             Some(old) => (
@@ -60,7 +78,24 @@ impl WriteTx<'_> {
         if let Some(edges) = edges {
             self.link_inline(id, edges)?;
         }
-        Ok(id)
+        Ok((id, true))
+    }
+
+    /// Soft-deletes the row `id` of `table` when it is live; `false` when it is not.
+    pub(crate) fn soft_delete(&mut self, table: &str, id: Uuid) -> Result<bool> {
+        let Some(mut row) = self.row(table, &id)? else {
+            return Ok(false);
+        };
+        if super::is_deleted(&row) {
+            return Ok(false);
+        }
+        let now = self.now();
+        let modified_at = bump(row.get("modified_at"), now);
+        row.insert("modified_at".into(), Value::String(format_ts(modified_at)));
+        row.insert("deleted_at".into(), Value::String(format_ts(modified_at)));
+        let ts = self.now_string();
+        self.put_row(WalOp::Delete, table, id, row, &ts)?;
+        Ok(true)
     }
 
     fn live_row(&self, id: &Uuid) -> Result<(String, Row)> {
@@ -106,6 +141,43 @@ impl TenantStore {
                 .map(|(i, item)| tx.insert(table, item).map_err(|e| at_index(e, i)))
                 .collect()
         })
+    }
+
+    /// Upserts `rows` into `table` and soft-deletes the live rows among `deletes`, in one atomic
+    /// batch (document ingestion). Rows identical to the live row they would replace are not
+    /// written, so a batch that changes nothing writes nothing, not even a WAL entry. Returns
+    /// `(rows written, rows deleted)`. An invalid row fails the whole batch; its error names its
+    /// position (`/i/...`).
+    pub(crate) fn write_rows(
+        &self,
+        table: &str,
+        rows: &[Value],
+        deletes: &[Uuid],
+    ) -> Result<(usize, usize)> {
+        let run = |tx: &mut WriteTx<'_>| -> Result<(usize, usize)> {
+            let mut written = 0;
+            for (i, row) in rows.iter().enumerate() {
+                let (_, wrote) = tx
+                    .upsert(table, row.clone(), true)
+                    .map_err(|e| at_index(e, i))?;
+                written += usize::from(wrote);
+            }
+            let mut deleted = 0;
+            for id in deletes {
+                deleted += usize::from(tx.soft_delete(table, *id)?);
+            }
+            Ok((written, deleted))
+        };
+        if self.embeds_inline(Some(table)) {
+            return self.write_embedding(run);
+        }
+        self.write(run)
+    }
+
+    /// The id a row of `table` with natural key `key` has (or would get) in this tenant.
+    pub(crate) fn natural_key_id(&self, table: &str, key: &str) -> Result<Uuid> {
+        let snap = self.snapshot()?;
+        Ok(key_id(self.id_scheme(&*snap)?, self.name(), table, key))
     }
 
     /// Whether a write to `table` (any table when `None`) can embed text inline: the mode is
@@ -210,13 +282,8 @@ impl TenantStore {
     pub(crate) fn delete(&self, id: &str) -> Result<()> {
         let id = parse_id(id)?;
         self.write(|tx| {
-            let (table, mut row) = tx.live_row(&id)?;
-            let now = tx.now();
-            let modified_at = bump(row.get("modified_at"), now);
-            row.insert("modified_at".into(), Value::String(format_ts(modified_at)));
-            row.insert("deleted_at".into(), Value::String(format_ts(modified_at)));
-            let ts = tx.now_string();
-            tx.put_row(WalOp::Delete, &table, id, row, &ts)
+            let (table, _) = tx.live_row(&id)?;
+            tx.soft_delete(&table, id).map(drop)
         })
     }
 

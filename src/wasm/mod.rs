@@ -31,6 +31,7 @@ mod convert;
 mod custom;
 mod entities;
 mod graph;
+mod ingest;
 mod remote;
 mod sync;
 mod vectors;

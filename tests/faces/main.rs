@@ -17,6 +17,8 @@ mod cli_ask_llm;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_graph;
 #[cfg(not(target_arch = "wasm32"))]
+mod cli_ingest;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli_search_modes;
 #[cfg(not(target_arch = "wasm32"))]
 mod crash_cli;
@@ -30,4 +32,5 @@ mod hostile_cli_budget;
 mod wasm_harness;
 mod wasm_custom_embedder;
 mod wasm_face;
+mod wasm_ingest;
 mod wasm_keyword_search;

@@ -1,6 +1,7 @@
 // The www/ demo app in Chromium (Debian's chromium driven by playwright-core), on the packed
 // remdb package as installed in this folder: open (IndexedDB + the embedding model), ingest the
-// sample, SQL, semantic search, the graph view, WAL export, persistence across a reload (model
+// sample, SQL, semantic search, the graph view, WAL export, the drop zone for the user's own
+// files (ingested, then found by keyword search), persistence across a reload (model
 // from the Cache API), a non-blank screenshot; then the app without a usable model.
 // Run from target/npm-test with REMDB_ROOT set (see .ci/test-npm).
 import { test, before, after } from 'node:test';
@@ -318,6 +319,53 @@ test('WAL export downloads one JSON line per WAL entry', SLOW, async () => {
   assert.equal(ops.link, sample.links.length);
   assert.ok(entries.some((e) => e.op === 'schema' && e.table === 'docs'));
   assert.match(await page.textContent('#wal-link'), new RegExp(`${seq} entries`));
+  noErrors(page);
+});
+
+/** Waits until the drop zone has finished its `n`-th ingestion; returns its status line. */
+async function filesIngested(p, n) {
+  await p.waitForFunction((k) => document.body.dataset.filesIngested === String(k), n);
+  return p.textContent('#files-status');
+}
+
+/** Keyword search over the ingested files: the text of each result. */
+async function findInFiles(p, words) {
+  await p.fill('#file-search-input', words);
+  await p.evaluate(() => document.querySelector('#file-results').replaceChildren());
+  await p.click('#file-search-run');
+  await p.waitForFunction(() => document.querySelector('#file-results').children.length > 0);
+  return p.$$eval('#file-results li', (items) => items.map((li) => li.textContent));
+}
+
+test('files chosen or dropped are ingested in the page and found by keyword search', SLOW, async () => {
+  const tides = {
+    name: 'tides.md',
+    mimeType: 'text/markdown',
+    buffer: Buffer.from('# Tides\n\n## Spring tides\n\nThe moonwhistle effect raises spring tides twice a month.\n'),
+  };
+  await page.setInputFiles('#file-input', tides);
+  assert.match(await filesIngested(page, 1), /^1 file: 1 chunk, 1 written, 0 unchanged/);
+  // Dropped on the drop zone: a text file and a binary one (skipped, and said so).
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['Quokkabridge rollout notes: staging ran out of disk.\n'], 'notes.txt', { type: 'text/plain' }));
+    dt.items.add(new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0])], 'logo.png', { type: 'image/png' }));
+    document.querySelector('#drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  const dropped = await filesIngested(page, 2);
+  assert.match(dropped, /^2 files: 1 chunk, 1 written, 0 unchanged/);
+  assert.match(dropped, /logo\.png skipped \(binary file\)/);
+  // The same file again writes nothing.
+  const seq = (await counts(page)).wal;
+  await page.setInputFiles('#file-input', tides);
+  assert.match(await filesIngested(page, 3), /^1 file: 1 chunk, 0 written, 1 unchanged/);
+  assert.equal((await counts(page)).wal, seq);
+  const [moon] = await findInFiles(page, 'moonwhistle');
+  assert.match(moon, /Tides › Spring tides/);
+  assert.match(moon, /tides\.md #0/);
+  const [quokka] = await findInFiles(page, 'quokkabridge');
+  assert.match(quokka, /notes\.txt #0/);
+  assert.deepEqual(await findInFiles(page, 'nosuchwordanywhere'), ['No chunk has these words.']);
   noErrors(page);
 });
 

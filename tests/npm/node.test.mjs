@@ -346,6 +346,55 @@ test('typed errors: misspelt options are INVALID_ARGUMENT, never ignored', async
   await db.close();
 });
 
+test('ingest: text and bytes become chunks of resources, found by keyword search; unchanged writes nothing', async () => {
+  const db = await RemDB.open();
+  const md = '---\ntitle: Tides\n---\n# Tides\n\n## Spring tides\n\nThe moonwhistle effect raises spring tides.\n';
+  const report = await db.ingest({ uri: 'notes/tides.md', text: md });
+  assert.equal(report.chunks, 1);
+  assert.equal(report.written, 1);
+  assert.equal(report.unchanged, 0);
+  assert.match(report.moment, UUID);
+  const [hit] = await db.search('resources', 'moonwhistle', { mode: 'keyword' });
+  assert.equal(hit.uri, 'notes/tides.md');
+  assert.equal(hit.name, 'Tides › Spring tides');
+  assert.deepEqual(hit.metadata.front_matter, { title: 'Tides' });
+  // The same document as bytes (an ArrayBuffer too): unchanged, the WAL where it was.
+  const seq = await db.walSeq();
+  const bytes = new TextEncoder().encode(md);
+  assert.equal((await db.ingest({ uri: 'notes/tides.md', bytes })).unchanged, 1);
+  assert.equal((await db.ingest({ uri: 'notes/tides.md', bytes: bytes.buffer })).unchanged, 1);
+  assert.equal(await db.walSeq(), seq);
+  // HTML without its scripts, a binary file skipped and named, invalid UTF-8 reported.
+  const html = await db.ingest({ uri: 'page', text: '<title>Fish</title><script>hidden()</script><p>lanternfish glow</p>', mimeType: 'text/html' });
+  assert.equal(html.written, 1);
+  assert.deepEqual(await db.search('resources', 'hidden', { mode: 'keyword' }), []);
+  const bin = await db.ingest({ uri: 'logo.png', bytes: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0]) });
+  assert.deepEqual(bin.skipped, [{ uri: 'logo.png', reason: 'binary file' }]);
+  const latin = await db.ingest({ uri: 'menu.txt', bytes: new Uint8Array([0x43, 0x61, 0x66, 0xe9, 0x0a]) });
+  assert.match(latin.warnings[0].message, /invalid UTF-8/);
+  await db.close();
+});
+
+test('ingest: CSV rows go to the named table; a bad row rejects its file; bad arguments reject', async () => {
+  const db = await RemDB.open();
+  await db.registerSchema({
+    title: 'Item', type: 'object',
+    properties: { sku: { type: 'string' }, qty: { type: 'integer', minimum: 0 } },
+    json_schema_extra: { key_field: 'sku' },
+  });
+  assert.equal((await db.ingest({ uri: 'items.csv', text: 'sku,qty\na,1\nb,2\n', table: 'item' })).written, 2);
+  const bad = await db.ingest({ uri: 'bad.csv', text: 'sku,qty\nc,3\nd,-1\n', table: 'item' });
+  assert.equal(bad.rejected[0].code, 'VALIDATION');
+  assert.match(bad.rejected[0].message, /row 2 \(line 3\)/);
+  assert.equal(await db.count('item'), 2);
+  await rejectsWith(db.ingest({ text: 'x' }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.ingest({ uri: 'a', text: 'x', bytes: new Uint8Array(1) }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.ingest({ uri: 'a', text: 'x', chunk: 3 }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.ingest({ uri: 'a', text: 'x', overlap: 500 }), 'INVALID_ARGUMENT');
+  await rejectsWith(db.ingest({ uri: 'a', bytes: 'not bytes' }), 'INVALID_ARGUMENT');
+  await db.close();
+});
+
 test('CLOSED: every call after close rejects; close twice is fine', async () => {
   const { db, ids } = await peopleDb();
   await db.close();

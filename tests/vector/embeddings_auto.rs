@@ -328,3 +328,52 @@ fn the_queue_survives_a_process_killed_mid_drain() {
     assert_eq!(hits.as_array().unwrap().len(), 3);
     assert!(hits[0]["_score"].as_f64().unwrap() > 0.3, "{hits}");
 }
+
+/// Ingested documents are cut by the model's own tokenizer (its tokens, not characters) and
+/// their chunks embedded inline like any insert, in one write per batch.
+#[test]
+fn ingested_chunks_are_sized_in_model_tokens_and_embedded_inline() {
+    use remdb::embed::{default_model_dir, Embedder, LocalEmbedder};
+    use remdb::ingest::{Document, IngestOptions};
+
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    let text: Vec<String> = (0..40)
+        .map(|i| format!("Sentence {i} is about tides, harbours and the moon's pull on the sea."))
+        .collect();
+    let options = IngestOptions {
+        chunk_tokens: 32,
+        overlap: 0,
+        ..IngestOptions::default()
+    };
+    let report = t
+        .ingest(Document::new("tides.txt", text.join(" ")), &options)
+        .unwrap();
+    assert!(report.chunks > 5, "{report:?}");
+    let tokenizer = LocalEmbedder::from_files(default_model_dir()).unwrap();
+    let rows = t.list("resources", &Default::default()).unwrap();
+    assert_eq!(rows.len(), report.chunks);
+    for row in &rows {
+        assert_eq!(row["metadata"]["chunker"], "tokens:32/0");
+        let tokens = tokenizer
+            .count_tokens(row["content"].as_str().unwrap())
+            .unwrap();
+        assert!(tokens <= 32, "{tokens} tokens: {}", row["content"]);
+    }
+    let chunk_vectors = t
+        .wal()
+        .entries(0, usize::MAX)
+        .unwrap()
+        .iter()
+        .filter(|e| e.op == WalOp::Vector && e.table == "resources")
+        .count();
+    assert_eq!(chunk_vectors, report.chunks, "every chunk embedded inline");
+    let hits = t
+        .search(
+            "resources",
+            "the moon pulls the ocean",
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(hits[0].row["uri"], "tides.txt");
+}

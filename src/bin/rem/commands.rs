@@ -194,6 +194,7 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         }
         Command::Schema(SchemaCommand::Show { name }) => Ok(out.document(&t.schema(&name)?)?),
         Command::Insert { table, data } => insert(t, &table, &data, out),
+        Command::Ingest(args) => crate::ingest::run(t, args, out),
         Command::Get {
             id,
             include_deleted,
@@ -294,13 +295,24 @@ fn dispatch(command: Command, db: &Database, t: &Tenant, out: &mut Output) -> Re
         Command::Wal(WalCommand::Export { since, limit }) => wal_export(t, since, limit, out),
         Command::Wal(WalCommand::Apply { file }) => {
             let mut report = remdb::ApplyReport::default();
+            let bar = crate::progress::wanted(out.json())
+                .then(|| count_lines(&file))
+                .flatten()
+                .filter(|&n| n >= LARGE_LOG)
+                .and_then(|n| crate::progress::items(out.json(), Some(n), "wal apply"));
             let applied = input::wal_batches(&file, remdb::MAX_APPLY_ENTRIES, |batch| {
                 let r = t.wal().apply(&batch)?;
+                if let Some(bar) = &bar {
+                    bar.inc(batch.len() as u64);
+                }
                 report.applied += r.applied;
                 report.skipped += r.skipped;
                 report.seq = r.seq;
                 Ok(())
             });
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
             if let Err(e) = applied {
                 if report.applied + report.skipped == 0 {
                     return Err(e);
@@ -456,14 +468,45 @@ fn schema_add(t: &Tenant, file: &str, out: &mut Output) -> Result<(), CliError> 
     Ok(out.line(&line)?)
 }
 
+/// Inserts of at least this many rows show progress on a terminal.
+const LARGE_INSERT: usize = 1_000;
+
+/// WAL logs of at least this many entries show progress on a terminal while they are applied.
+const LARGE_LOG: u64 = 10_000;
+
+/// The lines of a file (an upper bound on its WAL entries), when it is a file.
+fn count_lines(arg: &str) -> Option<u64> {
+    use std::io::Read;
+    if arg == "-" {
+        return None;
+    }
+    let mut file = std::fs::File::open(arg.strip_prefix('@').unwrap_or(arg)).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            return Some(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
 fn insert(t: &Tenant, table: &str, json: &str, out: &mut Output) -> Result<(), CliError> {
     match input::json_arg(json)? {
         Value::Array(items) => {
-            let ids: Vec<String> = t
-                .insert_many(table, items)?
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            // One atomic batch: a counting spinner while it is validated, embedded and written.
+            let bar = (items.len() >= LARGE_INSERT)
+                .then(|| crate::progress::items(out.json(), None, "insert"))
+                .flatten();
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{} rows in one atomic batch", items.len()));
+            }
+            let ids = t.insert_many(table, items);
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let ids: Vec<String> = ids?.iter().map(ToString::to_string).collect();
             if out.json() {
                 Ok(out.compact(&json!({ "ids": ids }))?)
             } else {

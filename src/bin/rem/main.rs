@@ -4,8 +4,10 @@
 mod ask;
 mod commands;
 mod graph;
+mod ingest;
 mod input;
 mod output;
+mod progress;
 mod sync;
 mod vectors;
 
@@ -214,6 +216,10 @@ pub(crate) enum Command {
     Cycles(graph::CyclesArgs),
     /// Print the embedding of each text as a JSON array of numbers
     Embed(vectors::EmbedArgs),
+    /// Ingest files and folders: documents (Markdown, HTML, PDF, text, code) become chunks of
+    /// `resources` (or --table), CSV/JSON/JSONL files rows of --table; unchanged files write
+    /// nothing
+    Ingest(ingest::IngestArgs),
     /// Rows of TABLE most similar to a text (or vector), best first, with `_score`
     Search(vectors::SearchArgs),
     /// Answer a question in plain language: a read-only plan (offline planner, or an LLM with
@@ -253,6 +259,7 @@ impl Command {
                 | Command::Cycles(_)
                 | Command::Search(_)
                 | Command::Ask(_)
+                | Command::Ingest(ingest::IngestArgs { dry_run: true, .. })
                 | Command::Embeddings(vectors::EmbeddingsCommand::Status)
                 | Command::Schema(SchemaCommand::List { .. } | SchemaCommand::Show { .. })
                 | Command::Wal(WalCommand::Export { .. } | WalCommand::Seq)

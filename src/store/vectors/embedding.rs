@@ -50,7 +50,16 @@ pub trait EmbeddingSource: Send + Sync {
     fn dimensions(&self, _provider: &str) -> Option<usize> {
         None
     }
+    /// A counter of `provider`'s tokens in a text, when its tokenizer runs here (the in-module
+    /// model): document ingestion sizes chunks with it. `None`: size by characters.
+    fn token_counter(&self, _provider: &str) -> Option<TokenCounter> {
+        None
+    }
 }
+
+/// Counts a text's tokens with an embedding model's tokenizer (see
+/// [`EmbeddingSource::token_counter`]).
+pub type TokenCounter = Arc<dyn Fn(&str) -> usize + Send + Sync>;
 
 /// Told after each commit that changed vector indexes (given with their new metadata) or
 /// queued embedding work. Implemented above the store by the vector layer's worker.

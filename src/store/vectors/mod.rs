@@ -107,7 +107,7 @@ pub struct IndexMeta {
 }
 
 pub(crate) use self::embedding::{embed_text, CommitHook, EmbedWork, QueueRecord};
-pub use self::embedding::{EmbedMode, EmbedSettings, EmbeddingSource, QueuedWork};
+pub use self::embedding::{EmbedMode, EmbedSettings, EmbeddingSource, QueuedWork, TokenCounter};
 pub(crate) use self::read::read_meta;
 use self::record::{corrupt, encode_f32s};
 pub(crate) use self::record::{decode_f32s, encode_record, record_segment, record_vector};
