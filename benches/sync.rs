@@ -46,10 +46,20 @@ fn main() {
     let data = tempfile::tempdir().unwrap();
     let keys = TokenKeys::load_or_create(data.path()).unwrap();
     let token = keys
-        .issue(Claims { kid: String::new(), tenant: "bench".into(), device: None, read_only: false, admin: true, exp: u64::MAX / 2 })
+        .issue(Claims {
+            kid: String::new(),
+            tenant: "bench".into(),
+            device: None,
+            read_only: false,
+            admin: true,
+            exp: u64::MAX / 2,
+        })
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    let options = ServeOptions { data: data.path().to_path_buf(), listen: "127.0.0.1:0".parse().unwrap() };
+    let options = ServeOptions {
+        data: data.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+    };
     std::thread::spawn(move || serve(&options, |addr| tx.send(addr).unwrap()).unwrap());
     let url = format!("http://{}", rx.recv().unwrap());
 
@@ -63,7 +73,9 @@ fn main() {
         .map(|d| {
             let (db, t) = device();
             t.sync(&url, &token).unwrap(); // the schema
-            let rows = (0..2_000).map(|i| json!({"key": format!("d{d}-{i}"), "title": "a task", "points": i})).collect();
+            let rows = (0..2_000)
+                .map(|i| json!({"key": format!("d{d}-{i}"), "title": "a task", "points": i}))
+                .collect();
             t.insert_many("task", rows).unwrap();
             (db, t)
         })
@@ -86,7 +98,9 @@ fn main() {
     let (_dbp, big) = device();
     big.sync(&url, &token).unwrap();
     for chunk in 0..8 {
-        let rows = (0..10_000).map(|i| json!({"key": format!("p{chunk}-{i}"), "title": "pulled", "done": i % 2 == 0})).collect();
+        let rows = (0..10_000)
+            .map(|i| json!({"key": format!("p{chunk}-{i}"), "title": "pulled", "done": i % 2 == 0}))
+            .collect();
         big.insert_many("task", rows).unwrap();
     }
     push_all(&big, &HttpHub::new(&url, &token));

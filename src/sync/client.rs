@@ -581,11 +581,8 @@ fn apply_hub_entry(tx: &mut WriteTx<'_>, entry: &WalEntry, pending: &Pending) ->
                 .ok_or_else(|| Error::Sync("schema entry without data".into()))?;
             let stored: StoredSchema =
                 serde_json::from_value(data).map_err(|e| Error::Sync(e.to_string()))?;
-            if let Some(raw) = tx.kv_get(&tx.keys().schema(&stored.name))? {
-                let current: Option<StoredSchema> = serde_json::from_slice(&raw).ok();
-                if current.is_some_and(|c| c.schema == stored.schema) {
-                    return Ok(());
-                }
+            if super::schema_unchanged(tx, &stored)? {
+                return Ok(());
             }
             let ts = tx.now_string();
             tx.put_schema(stored, &ts)?;

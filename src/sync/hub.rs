@@ -363,11 +363,8 @@ fn merge_schema(
         .ok_or_else(|| Error::InvalidArgument("schema op without data".into()))?;
     let stored: StoredSchema = serde_json::from_value(data)
         .map_err(|e| Error::InvalidArgument(format!("schema op: {e}")))?;
-    if let Some(raw) = tx.kv_get(&tx.keys().schema(&stored.name))? {
-        let current: Option<StoredSchema> = serde_json::from_slice(&raw).ok();
-        if current.is_some_and(|c| c.schema == stored.schema) {
-            return Ok(());
-        }
+    if super::schema_unchanged(tx, &stored)? {
+        return Ok(());
     }
     if crate::store::BUILTIN_TABLES.contains(&stored.name.as_str())
         && crate::store::is_builtin_schema(&stored.name, &stored.schema)
@@ -635,40 +632,36 @@ fn merge_row(
     let mut user = old_user.clone();
     for field in &fields {
         let current = clocks.fields.get(field);
-        let concurrent = |c: &Stamp| c.device != stamp.device && c.seq > seen;
-        if above_floor && current.is_none_or(|c| stamp.beats(c)) {
-            if let Some(c) = current.filter(|c| concurrent(c)) {
-                if old_user.get(field) != pushed_user.get(field) {
-                    conflicts.push(Conflict {
-                        table: table.to_string(),
-                        id: id.to_string(),
-                        field: field.clone(),
-                        winner: pushed_user.get(field).cloned(),
-                        loser: old_user.get(field).cloned(),
-                        winner_device: stamp.device.clone(),
-                        loser_device: c.device.clone(),
-                        hub_seq: stamp.seq,
-                    });
-                }
+        let wins = above_floor && current.is_none_or(|c| stamp.beats(c));
+        // Concurrent: another device wrote the field after this device last pulled.
+        let rival = current.filter(|c| c.device != stamp.device && c.seq > seen);
+        if let Some(rival) = rival {
+            let (ours, theirs) = (pushed_user.get(field), old_user.get(field));
+            if ours != theirs {
+                let (winner, loser) = if wins { (ours, theirs) } else { (theirs, ours) };
+                let (winner_device, loser_device) = if wins {
+                    (&stamp.device, &rival.device)
+                } else {
+                    (&rival.device, &stamp.device)
+                };
+                conflicts.push(Conflict {
+                    table: table.to_string(),
+                    id: id.to_string(),
+                    field: field.clone(),
+                    winner: winner.cloned(),
+                    loser: loser.cloned(),
+                    winner_device: winner_device.clone(),
+                    loser_device: loser_device.clone(),
+                    hub_seq: stamp.seq,
+                });
             }
+        }
+        if wins {
             match pushed_user.get(field) {
                 Some(v) => user.insert(field.clone(), v.clone()),
                 None => user.remove(field),
             };
             clocks.fields.insert(field.clone(), stamp.clone());
-        } else if let Some(c) = current.filter(|c| concurrent(c)) {
-            if old_user.get(field) != pushed_user.get(field) {
-                conflicts.push(Conflict {
-                    table: table.to_string(),
-                    id: id.to_string(),
-                    field: field.clone(),
-                    winner: old_user.get(field).cloned(),
-                    loser: pushed_user.get(field).cloned(),
-                    winner_device: c.device.clone(),
-                    loser_device: stamp.device.clone(),
-                    hub_seq: stamp.seq,
-                });
-            }
         }
     }
     let valid = |tx: &mut WriteTx<'_>, user: &Row| -> Result<()> {

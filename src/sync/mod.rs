@@ -34,6 +34,19 @@ use crate::error::Result;
 pub use http::HttpHub;
 pub use protocol::{Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp};
 
+/// Whether `stored` is already this tenant's schema of its table (the same JSON Schema), as
+/// `tx` sees it: a schema op or entry that changes nothing is not applied again.
+fn schema_unchanged(
+    tx: &crate::store::write::WriteTx<'_>,
+    stored: &crate::store::schema::StoredSchema,
+) -> Result<bool> {
+    Ok(match tx.kv_get(&tx.keys().schema(&stored.name))? {
+        Some(raw) => serde_json::from_slice::<crate::store::schema::StoredSchema>(&raw)
+            .is_ok_and(|current| current.schema == stored.schema),
+        None => false,
+    })
+}
+
 /// How a device reaches its hub.
 pub trait HubConnection {
     /// Sends a push and returns the hub's answer.

@@ -112,7 +112,18 @@ struct Net<'h> {
     taken: RefCell<BTreeMap<(String, u64), SyncOp>>,
 }
 
-impl Net<'_> {
+impl<'h> Net<'h> {
+    /// A network to `hub` for `devices` devices: no faults, no partitions, nothing delayed.
+    fn new(hub: &'h Tenant, devices: usize) -> Self {
+        Net {
+            hub,
+            faults: RefCell::new(Vec::new()),
+            partitioned: RefCell::new(vec![false; devices]),
+            delayed: RefCell::new(Vec::new()),
+            taken: RefCell::new(BTreeMap::new()),
+        }
+    }
+
     fn fault(&self) -> u8 {
         self.faults.borrow_mut().pop().unwrap_or(9) % 10
     }
@@ -301,16 +312,11 @@ fn check_history(
         .map_err(|e| e.to_string())?;
     let dbs: Vec<Database> = (0..devices).map(|_| Database::memory()).collect();
     let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
-    let net = Net {
-        hub: &hub,
-        faults: RefCell::new(faults),
-        partitioned: RefCell::new(vec![false; devices]),
-        delayed: RefCell::new(Vec::new()),
-        taken: RefCell::new(BTreeMap::new()),
-    };
+    let net = Net::new(&hub, devices);
+    *net.faults.borrow_mut() = faults;
     // Every device starts from the hub's schema.
     for (dev, t) in devs.iter().enumerate() {
-        let quiet = net_clone(&net);
+        let quiet = Net::new(&hub, devices);
         t.sync_with(&Link { net: &quiet, dev })
             .map_err(|e| format!("first sync: {e}"))?;
     }
@@ -494,16 +500,6 @@ fn check_last_writer_wins(
     Ok(())
 }
 
-fn net_clone<'h>(net: &Net<'h>) -> Net<'h> {
-    Net {
-        hub: net.hub,
-        faults: RefCell::new(Vec::new()),
-        partitioned: RefCell::new(net.partitioned.borrow().clone()),
-        delayed: RefCell::new(Vec::new()),
-        taken: RefCell::new(BTreeMap::new()),
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
@@ -559,13 +555,7 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
     let hub_db = Database::memory();
     let hub = hub_db.tenant("acme").unwrap();
     hub.register_schema(item_schema()).unwrap();
-    let net = Net {
-        hub: &hub,
-        faults: RefCell::new(vec![]),
-        partitioned: RefCell::new(vec![false; 2]),
-        delayed: RefCell::new(vec![]),
-        taken: RefCell::new(BTreeMap::new()),
-    };
+    let net = Net::new(&hub, 2);
     let dbs = [Database::memory(), Database::memory()];
     let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
     devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
@@ -606,13 +596,7 @@ fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_ba
     let hub_db = Database::memory();
     let hub = hub_db.tenant("acme").unwrap();
     hub.register_schema(item_schema()).unwrap();
-    let net = Net {
-        hub: &hub,
-        faults: RefCell::new(vec![]),
-        partitioned: RefCell::new(vec![false]),
-        delayed: RefCell::new(vec![]),
-        taken: RefCell::new(BTreeMap::new()),
-    };
+    let net = Net::new(&hub, 1);
     let db = Database::memory();
     let t = db.tenant("default").unwrap();
     t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
