@@ -95,28 +95,32 @@ impl Chunker {
     /// words): `(byte offset, chunk)` pairs, chunks trimmed.
     pub(crate) fn text<'a>(&self, text: &'a str) -> Vec<(usize, &'a str)> {
         let splitter = TextSplitter::new(self.config());
-        self.windows(text, &[])
-            .into_iter()
-            .flat_map(|(at, end)| {
-                splitter
-                    .chunk_indices(&text[at..end])
-                    .map(move |(i, chunk)| (at + i, chunk))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        self.cut_windows(text, &[], |window| splitter.chunk_indices(window).collect())
     }
 
     /// Markdown cut at the largest semantic boundary that fits (headings by level, blocks,
     /// then as text); `headings` are the byte offsets of its headings, in order.
     pub(crate) fn markdown<'a>(&self, text: &'a str, headings: &[usize]) -> Vec<(usize, &'a str)> {
         let splitter = MarkdownSplitter::new(self.config());
+        self.cut_windows(text, headings, |window| {
+            splitter.chunk_indices(window).collect()
+        })
+    }
+
+    /// Cuts each of `text`'s bounded windows with `cut` (offsets within the window) and returns
+    /// the chunks with their offsets in `text`.
+    fn cut_windows<'a>(
+        &self,
+        text: &'a str,
+        headings: &[usize],
+        cut: impl Fn(&'a str) -> Vec<(usize, &'a str)>,
+    ) -> Vec<(usize, &'a str)> {
         self.windows(text, headings)
             .into_iter()
             .flat_map(|(at, end)| {
-                splitter
-                    .chunk_indices(&text[at..end])
+                cut(&text[at..end])
+                    .into_iter()
                     .map(move |(i, chunk)| (at + i, chunk))
-                    .collect::<Vec<_>>()
             })
             .collect()
     }
