@@ -54,17 +54,19 @@ struct Stamp {
 impl Stamp {
     fn beats(&self, other: &Stamp) -> bool {
         #[cfg(test)]
-        if BREAK_MERGE.load(std::sync::atomic::Ordering::SeqCst) {
+        if BREAK_MERGE.with(std::cell::Cell::get) {
             return (self.hlc, &self.device) < (other.hlc, &other.device);
         }
         (self.hlc, &self.device) > (other.hlc, &other.device)
     }
 }
 
-/// Tests set this to break the merge on purpose (first writer wins) and see the oracle fail.
 #[cfg(test)]
-pub(crate) static BREAK_MERGE: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+thread_local! {
+    /// A test sets this to break the merge on purpose (first writer wins) and see the oracle
+    /// fail. Per thread: the other tests, running beside it, keep the real merge.
+    pub(crate) static BREAK_MERGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// The clocks of one row.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -543,9 +542,9 @@ fn the_harness_fails_when_the_merge_is_broken() {
         Step::Sync { dev: 0 },
     ];
     assert_eq!(check_history(2, &steps, vec![]), Ok(()));
-    BREAK_MERGE.store(true, Ordering::SeqCst);
+    BREAK_MERGE.with(|b| b.set(true));
     let broken = check_history(2, &steps, vec![]);
-    BREAK_MERGE.store(false, Ordering::SeqCst);
+    BREAK_MERGE.with(|b| b.set(false));
     let why = broken.expect_err("a first-writer-wins merge must fail the oracle");
     assert!(why.contains("last writer"), "{why}");
 }
@@ -569,6 +568,8 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
     devs[0]
         .update(&id, json!({"n": 2, "title": "zero"}))
         .unwrap();
+    // Later in wall time: writes in one millisecond on two devices tie, and the device id decides.
+    std::thread::sleep(std::time::Duration::from_millis(3));
     devs[1].update(&id, json!({"n": 3})).unwrap();
     devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
     let report = devs[1].sync_with(&Link { net: &net, dev: 1 }).unwrap();
