@@ -6,6 +6,8 @@
 
 mod memory;
 mod pages;
+#[cfg(all(feature = "server", not(target_arch = "wasm32")))]
+mod postgres;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocks;
@@ -19,6 +21,8 @@ use crate::error::{Error, Result};
 
 pub use self::memory::MemoryKv;
 pub use self::pages::MemoryPages;
+#[cfg(all(feature = "server", not(target_arch = "wasm32")))]
+pub use self::postgres::{listen_for_changes, partition_of, PgKv, CHANGES_CHANNEL};
 pub use self::redb::RedbKv;
 #[cfg(feature = "rocksdb")]
 pub use self::rocks::RocksKv;
@@ -310,7 +314,19 @@ pub trait Kv: Send + Sync + 'static {
     fn is_read_only(&self) -> bool {
         false
     }
+
+    /// Makes this process the only writer of keys starting with `scope` (one tenant) until the
+    /// guard drops, waiting for writers in other processes. Backends that several processes
+    /// write at once (PostgreSQL) return a guard; the others `None`: one process owns them and
+    /// the store's own writer lock is enough.
+    fn exclusive(&self, scope: &[u8]) -> Result<Option<ExclusiveGuard>> {
+        let _ = scope;
+        Ok(None)
+    }
 }
+
+/// Held while a write to a backend shared between processes runs; see [`Kv::exclusive`].
+pub type ExclusiveGuard = Box<dyn Send>;
 
 /// How [`open_with`] opens a file backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -308,6 +308,11 @@ impl Keys {
         KeyRange::prefix(&self.sync(kind, &[]))
     }
 
+    /// The bytes every key of this tenant starts with.
+    pub(crate) fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
     pub(crate) fn meta(&self, name: &str) -> Vec<u8> {
         let mut k = self.key(META, name.len());
         k.extend_from_slice(name.as_bytes());

@@ -55,6 +55,9 @@ pub(crate) struct Store {
     writer: Mutex<()>,
     /// Compiled schemas by (tenant, table).
     schemas: RwLock<HashMap<(String, String), Arc<CompiledSchema>>>,
+    /// The schema epoch each tenant's cached schemas were checked at (backends shared
+    /// between processes only; see [`TenantStore::forget_schemas_before`]).
+    schema_epochs: Mutex<HashMap<String, u64>>,
     /// How embedded fields become vectors.
     embed: RwLock<vectors::EmbedSettings>,
     /// Told after commits that change vector indexes or queue embedding work.
@@ -71,6 +74,7 @@ impl Store {
             kv,
             writer: Mutex::new(()),
             schemas: RwLock::new(HashMap::new()),
+            schema_epochs: Mutex::new(HashMap::new()),
             embed: RwLock::new(vectors::EmbedSettings::default()),
             commit_hook: RwLock::new(None),
             limits: RwLock::new(WriteLimits::default()),
@@ -209,6 +213,22 @@ impl TenantStore {
         let mut cache = self.store.schemas.write().map_err(poisoned)?;
         // A writer that committed meanwhile has already put the newer schema: keep it.
         Ok(cache.entry(cache_key).or_insert(compiled).clone())
+    }
+
+    /// Drops this tenant's compiled schemas when another process changed schemas since they
+    /// were checked (the stored epoch moved past the one they were checked at).
+    fn forget_schemas_before(&self, epoch: u64) -> Result<()> {
+        let mut epochs = self.store.schema_epochs.lock().map_err(poisoned)?;
+        if epochs.get(self.name.as_ref()) == Some(&epoch) {
+            return Ok(());
+        }
+        self.store
+            .schemas
+            .write()
+            .map_err(poisoned)?
+            .retain(|(tenant, _), _| tenant.as_str() != self.name.as_ref());
+        epochs.insert(self.name.to_string(), epoch);
+        Ok(())
     }
 
     fn cache_schema(&self, compiled: Arc<CompiledSchema>) -> Result<()> {

@@ -26,6 +26,9 @@ pub(crate) const META_WAL_FIRST: &str = "wal_first";
 pub(crate) const META_ID_SCHEME: &str = "id_scheme";
 /// The tenant's hybrid logical clock: the last value any write used or any pull brought.
 pub(crate) const META_HLC: &str = "hlc";
+/// Counts schema changes, so processes sharing a backend know when their compiled schemas
+/// are stale.
+pub(crate) const META_SCHEMA_EPOCH: &str = "schema_epoch";
 
 pub(crate) fn count_meta(table: &str, live: bool) -> String {
     format!("{}:{table}", if live { "live" } else { "total" })
@@ -169,7 +172,17 @@ impl TenantStore {
         ready: Option<&Embedded>,
     ) -> Result<Attempt<R>> {
         let _writer = self.store.writer.lock().map_err(poisoned)?;
+        // Other processes writing the same backend wait while this write runs (and it waits
+        // for theirs); the snapshot is taken after, so it sees what they wrote.
+        let exclusive = self.store.kv.exclusive(self.keys.prefix())?;
         let snapshot = self.snapshot()?;
+        if exclusive.is_some() {
+            let epoch = match snapshot.get(&self.keys.meta(META_SCHEMA_EPOCH))? {
+                Some(v) => decode_u64(&v)?,
+                None => 0,
+            };
+            self.forget_schemas_before(epoch)?;
+        }
         let start_seq = match snapshot.get(&self.keys.meta(META_WAL_SEQ))? {
             Some(v) => decode_u64(&v)?,
             None => 0,
@@ -218,6 +231,7 @@ impl TenantStore {
         for compiled in schemas.into_values() {
             self.cache_schema(compiled)?;
         }
+        drop(exclusive);
         drop(_writer);
         if !changed.is_empty() || queued {
             if let Some(hook) = self.store.commit_hook() {
@@ -599,6 +613,12 @@ impl<'a> WriteTx<'a> {
             self.rebuild_fulltext(&compiled.info, &rows)?;
         }
         self.append_wal(WalOp::Schema, &name, None, Some(&json), ts, None)?;
+        let epoch_key = self.keys().meta(META_SCHEMA_EPOCH);
+        let epoch = match self.kv_get(&epoch_key)? {
+            Some(v) => decode_u64(&v)?,
+            None => 0,
+        };
+        self.kv_put(epoch_key, (epoch + 1).to_be_bytes().to_vec());
         self.schemas.insert(name, compiled.clone());
         Ok(compiled)
     }

@@ -305,8 +305,18 @@ fn check_history(
     steps: &[Step],
     faults: Vec<u8>,
 ) -> std::result::Result<(), String> {
-    let hub_db = Database::memory();
-    let hub = hub_db.tenant("acme").map_err(|e| e.to_string())?;
+    check_history_on(&Database::memory(), "acme", devices, steps, faults)
+}
+
+/// [`check_history`] with the hub's tenant `hub_tenant` (new and empty) in `hub_db`.
+fn check_history_on(
+    hub_db: &Database,
+    hub_tenant: &str,
+    devices: usize,
+    steps: &[Step],
+    faults: Vec<u8>,
+) -> std::result::Result<(), String> {
+    let hub = hub_db.tenant(hub_tenant).map_err(|e| e.to_string())?;
     hub.register_schema(item_schema())
         .map_err(|e| e.to_string())?;
     let dbs: Vec<Database> = (0..devices).map(|_| Database::memory()).collect();
@@ -508,6 +518,47 @@ proptest! {
         faults in prop::collection::vec(any::<u8>(), 0..200),
     ) {
         if let Err(why) = check_history(devices, &steps, faults) {
+            prop_assert!(false, "{}", why);
+        }
+    }
+}
+
+/// One hub database on the test PostgreSQL (`REM_TEST_POSTGRES`, set by `.ci/with-postgres`),
+/// shared by the cases of a run; each case gets a tenant of its own.
+#[cfg(feature = "server")]
+fn postgres_hub() -> (&'static Database, String) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static HUB: std::sync::OnceLock<Database> = std::sync::OnceLock::new();
+    static CASE: AtomicUsize = AtomicUsize::new(0);
+    let db = HUB.get_or_init(|| {
+        let url = std::env::var("REM_TEST_POSTGRES").expect(
+            "REM_TEST_POSTGRES is not set: run through `bash .ci/with-postgres cargo test …` \
+             (as .ci/run does), which starts a throwaway PostgreSQL",
+        );
+        let kv = crate::kv::PgKv::connect(&url, 8).expect("the test PostgreSQL");
+        Database::with_kv(std::sync::Arc::new(kv))
+    });
+    // A run's tenants never meet an earlier run's left in the same database.
+    let tenant = format!(
+        "acme-{}-{}",
+        uuid::Uuid::new_v4().simple(),
+        CASE.fetch_add(1, Ordering::SeqCst)
+    );
+    (db, tenant)
+}
+
+#[cfg(feature = "server")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, max_shrink_iters: 200, ..ProptestConfig::default() })]
+
+    /// The same property with the hub's state in PostgreSQL.
+    #[test]
+    fn replicas_that_sync_through_a_postgres_hub_equal_it(
+        (devices, steps) in (2usize..5).prop_flat_map(|n| (Just(n), prop::collection::vec(step(n), 1..40))),
+        faults in prop::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let (db, tenant) = postgres_hub();
+        if let Err(why) = check_history_on(db, &tenant, devices, &steps, faults) {
             prop_assert!(false, "{}", why);
         }
     }

@@ -85,6 +85,21 @@ fn rocksdb() -> Harness {
     }
 }
 
+/// The sync hub's shared storage, on the throwaway cluster `.ci/run` starts; a reopen is a new
+/// pool of connections to the same database.
+#[cfg(all(not(target_arch = "wasm32"), feature = "server"))]
+fn postgres() -> Harness {
+    let url = crate::postgres::fresh_database();
+    let kv = Arc::new(kv::PgKv::connect(&url, 4).unwrap());
+    Harness {
+        kv: Some(kv),
+        reopen: Box::new(move |old| {
+            drop(old);
+            Some(Arc::new(kv::PgKv::connect(&url, 4).unwrap()))
+        }),
+    }
+}
+
 fn keys(kv: &dyn Kv, range: &KeyRange, dir: Direction) -> Vec<Vec<u8>> {
     kv.scan(range, dir).unwrap().map(|r| r.unwrap().0).collect()
 }
@@ -532,6 +547,8 @@ suite!(redb_pages_backend, redb_pages);
 suite!(redb_file_backend, redb_file);
 #[cfg(all(not(target_arch = "wasm32"), feature = "rocksdb"))]
 suite!(rocksdb_backend, rocksdb);
+#[cfg(all(not(target_arch = "wasm32"), feature = "server"))]
+suite!(postgres_backend, postgres);
 
 #[cfg(not(target_arch = "wasm32"))]
 mod concurrency {
@@ -552,5 +569,10 @@ mod concurrency {
     #[test]
     fn rocksdb_concurrent_readers() {
         concurrent_readers(&mut rocksdb());
+    }
+    #[cfg(feature = "server")]
+    #[test]
+    fn postgres_concurrent_readers() {
+        concurrent_readers(&mut postgres());
     }
 }

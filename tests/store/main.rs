@@ -10,6 +10,9 @@ mod bm25;
 #[cfg(not(target_arch = "wasm32"))]
 #[path = "../common/mod.rs"]
 mod common;
+#[cfg(all(not(target_arch = "wasm32"), feature = "server"))]
+#[path = "../common/postgres.rs"]
+mod postgres;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod damaged_files;
