@@ -1,11 +1,12 @@
-//! Sync through a real hub on loopback: `rem serve`'s server (embedded redb storage) in this
-//! process, devices on the memory backend.
+//! Sync through a real hub on loopback: `rem serve`'s server in this process, once with its
+//! embedded redb storage and once on PostgreSQL (`REM_TEST_POSTGRES`, e.g. through
+//! `.ci/with-postgres`), devices on the memory backend.
 //!
 //! - push: 10 devices, 2,000 new rows each, push concurrently (HTTP, 1,000 ops per push) —
-//!   goal ≥ 5,000 ops/s for the hub on one machine;
+//!   goal ≥ 5,000 ops/s for the hub on PostgreSQL;
 //! - pull: a new device pulls 100,000 entries and applies them — goal ≥ 20,000 ops/s.
 //!
-//! `cargo bench --bench sync --features server`
+//! `bash .ci/with-postgres cargo bench --bench sync --features server`
 
 use std::time::Instant;
 
@@ -44,7 +45,30 @@ fn push_all(t: &Tenant, hub: &HttpHub) -> u64 {
 
 fn main() {
     let data = tempfile::tempdir().unwrap();
-    let keys = TokenKeys::load_or_create(data.path()).unwrap();
+    run("embedded redb", data.path(), None);
+    match std::env::var("REM_TEST_POSTGRES") {
+        Ok(url) => {
+            // A database of its own, so earlier runs' tenants do not count.
+            let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let name = format!("rem_bench_{}", std::process::id());
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+            run("PostgreSQL", data.path(), Some(format!("{base}/{name}")));
+        }
+        Err(_) => println!("PostgreSQL: not measured (REM_TEST_POSTGRES is not set)"),
+    }
+}
+
+/// The push and pull runs against one hub.
+fn run(storage: &str, data: &std::path::Path, postgres: Option<String>) {
+    println!("== hub storage: {storage}");
+    let keys = match &postgres {
+        Some(url) => TokenKeys::load_or_create_in(&remdb::kv::PgKv::connect(url, 2).unwrap()),
+        None => TokenKeys::load_or_create(data),
+    }
+    .unwrap();
     let token = keys
         .issue(Claims {
             kid: String::new(),
@@ -57,8 +81,9 @@ fn main() {
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let options = ServeOptions {
-        data: data.path().to_path_buf(),
+        data: data.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
+        postgres,
     };
     std::thread::spawn(move || serve(&options, |addr| tx.send(addr).unwrap()).unwrap());
     let url = format!("http://{}", rx.recv().unwrap());

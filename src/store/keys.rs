@@ -24,7 +24,8 @@
 //! "in edges of X" and "in edges of X with rel R" are all prefix scans. Relationship names never
 //! contain `\0`, so the last 16 bytes of an edge key are always the other endpoint.
 //!
-//! Outside tenants, `r<tenant>` records that a tenant exists.
+//! Outside tenants, `r<tenant>` records that a tenant exists and `hub-keys` holds a shared hub's
+//! token signing keys (`src/sync/token.rs`).
 
 use uuid::Uuid;
 

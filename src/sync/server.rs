@@ -4,6 +4,10 @@
 //! Routes: `POST /v1/push`, `GET /v1/pull?since=S&limit=N&wait=SECONDS` (long-poll),
 //! `GET /healthz`, `GET /metrics` (Prometheus text). Every `/v1` request carries
 //! `Authorization: Bearer <token>`; the token names the one tenant it opens.
+//!
+//! The hub's state lives in its own redb database (`--data DIR`) or in PostgreSQL
+//! (`--postgres URL`), which several hub processes may share: their writes to one tenant take
+//! turns ([`Kv::exclusive`](crate::kv::Kv::exclusive)) and each wakes the others' long-polls.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,20 +36,34 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Longest long-poll wait, seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
 
+/// Connections each hub process keeps to PostgreSQL at most.
+pub const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// How often a long-polling pull re-reads the log when the storage is shared, in case a
+/// notification from another process was missed (or the server has no `LISTEN`).
+const SHARED_RECHECK: Duration = Duration::from_secs(1);
+
 /// How to run a hub.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The hub's data directory: its database (`hub.redb`) and signing keys.
+    /// The hub's data directory: its database (`hub.redb`) and signing keys (unused with
+    /// `postgres`).
     pub data: PathBuf,
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Keep the hub's state (and its signing keys) in this PostgreSQL database instead, so
+    /// several `rem serve` processes can share it behind a load balancer.
+    pub postgres: Option<String>,
 }
 
 struct Hub {
     db: Database,
     keys: TokenKeys,
-    /// Woken on every push that wrote, for long-polling pulls.
+    /// Woken on every push that wrote (here, or in another process sharing the storage), for
+    /// long-polling pulls.
     pushed: tokio::sync::Notify,
+    /// Whether other processes write the same storage.
+    shared: bool,
     metrics: Metrics,
 }
 
@@ -63,14 +81,41 @@ struct Metrics {
 /// Opens the hub's database in `options.data` and serves until interrupted (Ctrl-C or
 /// SIGTERM). `ready` is called with the bound address once the hub accepts connections.
 pub fn serve(options: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
-    let keys = TokenKeys::load_or_create(&options.data)?;
-    let db = Database::open(options.data.join("hub"))?;
+    let (db, keys) = match &options.postgres {
+        Some(url) => {
+            let kv = Arc::new(crate::kv::PgKv::connect(url, POSTGRES_CONNECTIONS)?);
+            let keys = TokenKeys::load_or_create_in(&*kv)?;
+            (
+                Database::with_kv_options(kv, &crate::OpenOptions::default())?,
+                keys,
+            )
+        }
+        None => (
+            Database::open(options.data.join("hub"))?,
+            TokenKeys::load_or_create(&options.data)?,
+        ),
+    };
     let hub = Arc::new(Hub {
         db,
         keys,
         pushed: tokio::sync::Notify::new(),
+        shared: options.postgres.is_some(),
         metrics: Metrics::default(),
     });
+    if let Some(url) = options.postgres.clone() {
+        let listener = hub.clone();
+        std::thread::Builder::new()
+            .name("rem-hub-listen".into())
+            .spawn(move || loop {
+                // Pushes other processes take wake this process's long-polling pulls too.
+                let _ = crate::kv::listen_for_changes(&url, |_| {
+                    listener.pushed.notify_waiters();
+                    true
+                });
+                std::thread::sleep(SHARED_RECHECK);
+            })
+            .map_err(|e| Error::Sync(format!("cannot start the change listener: {e}")))?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,7 +293,12 @@ async fn pull(
                 .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
             return Ok(axum::Json(answer).into_response());
         }
-        let _ = tokio::time::timeout(deadline - now, woken).await;
+        let wait = if hub.shared {
+            (deadline - now).min(SHARED_RECHECK)
+        } else {
+            deadline - now
+        };
+        let _ = tokio::time::timeout(wait, woken).await;
     }
 }
 

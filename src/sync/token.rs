@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
+use crate::kv::Kv;
 
 const PREFIX: &str = "rem1.";
 
@@ -66,6 +67,9 @@ fn random_hex(bytes: usize) -> String {
     out
 }
 
+/// Where [`TokenKeys::load_or_create_in`] keeps the keys: one key outside every tenant.
+const STORED_KEYS: &[u8] = b"hub-keys";
+
 impl TokenKeys {
     /// The keys in `dir/hub-keys.json`, created with one fresh 256-bit key when missing.
     pub fn load_or_create(dir: &Path) -> Result<Self> {
@@ -75,16 +79,38 @@ impl TokenKeys {
                 .map_err(|e| Error::storage(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(dir).map_err(Error::storage)?;
-                let kid = random_hex(4);
-                let keys = TokenKeys {
-                    current: kid.clone(),
-                    keys: BTreeMap::from([(kid, random_hex(32))]),
-                };
+                let keys = Self::fresh();
                 let raw = serde_json::to_vec_pretty(&keys).map_err(Error::storage)?;
                 std::fs::write(&path, raw).map_err(Error::storage)?;
                 Ok(keys)
             }
             Err(e) => Err(Error::storage(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// The keys stored in `kv` (a hub's storage shared by several `rem serve` processes, which
+    /// must all sign and verify alike), created with one fresh key when missing. The first
+    /// process creates them; the others, waiting on [`Kv::exclusive`], read them.
+    pub fn load_or_create_in(kv: &dyn Kv) -> Result<Self> {
+        let _only_writer = kv.exclusive(STORED_KEYS)?;
+        if let Some(raw) = kv.get(STORED_KEYS)? {
+            return serde_json::from_slice(&raw)
+                .map_err(|e| Error::storage(format!("the hub's stored keys: {e}")));
+        }
+        let keys = Self::fresh();
+        kv.put(
+            STORED_KEYS,
+            &serde_json::to_vec(&keys).map_err(Error::storage)?,
+        )?;
+        Ok(keys)
+    }
+
+    /// One new 256-bit key, the signing one.
+    fn fresh() -> Self {
+        let kid = random_hex(4);
+        TokenKeys {
+            current: kid.clone(),
+            keys: BTreeMap::from([(kid, random_hex(32))]),
         }
     }
 

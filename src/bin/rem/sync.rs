@@ -116,6 +116,10 @@ pub(crate) struct ServeArgs {
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7077")]
     listen: String,
+    /// Keep the hub's state and keys in PostgreSQL instead of --data, shared by every
+    /// `rem serve` given the same URL (env REM_HUB_POSTGRES)
+    #[arg(long, global = true, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +150,10 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
     {
         use remdb::sync::server::{serve, ServeOptions};
         use remdb::sync::token::{Claims, TokenKeys};
+        let postgres = args
+            .postgres
+            .clone()
+            .or_else(|| std::env::var("REM_HUB_POSTGRES").ok().filter(|v| !v.is_empty()));
         match args.what {
             Some(ServeCommand::Token {
                 tenant,
@@ -154,7 +162,10 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
                 admin,
                 days,
             }) => {
-                let keys = TokenKeys::load_or_create(&args.data)?;
+                let keys = match &postgres {
+                    Some(url) => TokenKeys::load_or_create_in(&remdb::kv::PgKv::connect(url, 2)?)?,
+                    None => TokenKeys::load_or_create(&args.data)?,
+                };
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
@@ -181,6 +192,7 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
                 let options = ServeOptions {
                     data: args.data,
                     listen,
+                    postgres,
                 };
                 let json = out.json();
                 serve(&options, |addr| {
