@@ -268,6 +268,13 @@ pub trait KvSnapshot {
     /// Pairs in `range`, as they were when the snapshot was taken.
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>>;
 
+    /// A hint that `keys` will be read from this snapshot soon. Backends that pay a round trip
+    /// per read (PostgreSQL) fetch them all in one; the others ignore it.
+    fn prefetch(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let _ = keys;
+        Ok(())
+    }
+
     /// Calls `f(key, value)` for each pair in `range`, in order, until it returns `Ok(false)`.
     /// Backends that can lend their bytes do so instead of copying every pair (query scans).
     fn visit(&self, range: &KeyRange, direction: Direction, f: &mut PairVisitor<'_>) -> Result<()> {

@@ -256,7 +256,13 @@ impl Drop for AdvisoryLock {
 /// A `REPEATABLE READ READ ONLY` transaction on one connection.
 struct PgSnapshot {
     conn: RefCell<r2d2::PooledConnection<Manager>>,
+    /// Values [`KvSnapshot::prefetch`] read (`None`: absent); a snapshot never changes, so
+    /// they stay true for its life.
+    fetched: RefCell<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
+
+/// Keys one prefetch reads at most (a hub push touches at most a few thousand).
+const MAX_PREFETCH: usize = 16_384;
 
 impl PgSnapshot {
     fn begin(mut conn: r2d2::PooledConnection<Manager>) -> Result<Self> {
@@ -266,6 +272,7 @@ impl PgSnapshot {
             .map_err(pg)?;
         Ok(PgSnapshot {
             conn: RefCell::new(conn),
+            fetched: RefCell::new(std::collections::HashMap::new()),
         })
     }
 
@@ -318,6 +325,9 @@ impl Drop for PgSnapshot {
 
 impl KvSnapshot for PgSnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(found) = self.fetched.borrow().get(key) {
+            return Ok(found.clone());
+        }
         let mut conn = self.conn.borrow_mut();
         let Conn { client, stmts, .. } = &mut **conn;
         let row = client
@@ -328,6 +338,30 @@ impl KvSnapshot for PgSnapshot {
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
         Ok(Box::new(Cursor::new(self, range, direction)))
+    }
+
+    fn prefetch(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let mut by_part: BTreeMap<&[u8], Vec<&[u8]>> = BTreeMap::new();
+        {
+            let fetched = self.fetched.borrow();
+            for key in keys.iter().take(MAX_PREFETCH) {
+                if !fetched.contains_key(key) {
+                    by_part.entry(partition_of(key)).or_default().push(key);
+                }
+            }
+        }
+        let mut conn = self.conn.borrow_mut();
+        let Conn { client, stmts, .. } = &mut **conn;
+        let mut fetched = self.fetched.borrow_mut();
+        for (part, keys) in by_part {
+            for row in client.query(&stmts.get_many, &[&part, &keys]).map_err(pg)? {
+                fetched.insert(row.get(0), Some(row.get(1)));
+            }
+            for key in keys {
+                fetched.entry(key.to_vec()).or_insert(None);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -465,6 +499,7 @@ struct Conn {
 
 struct Statements {
     get: Statement,
+    get_many: Statement,
     fwd_in: Statement,
     rev_in: Statement,
     fwd_across: Statement,
@@ -485,6 +520,9 @@ impl Statements {
         const LOCK_KEY: &str = "hashtextextended(encode($1::bytea, 'hex'), 0)";
         Ok(Statements {
             get: c.prepare("SELECT value FROM rem_kv WHERE part = $1 AND key = $2")?,
+            get_many: c.prepare(
+                "SELECT key, value FROM rem_kv WHERE part = $1 AND key = ANY($2::bytea[])",
+            )?,
             fwd_in: c.prepare(
                 "SELECT key, value FROM rem_kv WHERE part = $1 AND key >= $2 AND key < $3 \
                  ORDER BY key LIMIT $4",

@@ -437,6 +437,11 @@ impl<'t> GraphSnapshot<'t> {
         Ok(true)
     }
 
+    /// The KV snapshot the reads come from.
+    pub(crate) fn kv(&self) -> &dyn KvSnapshot {
+        &*self.snap
+    }
+
     /// Whether entity `id` exists, and whether it is soft-deleted.
     pub(crate) fn node(&self, id: &Uuid) -> Result<Option<NodeState>> {
         let Some(table) = self.snap.get(&self.keys.dir(id))? else {

@@ -21,7 +21,8 @@ use super::protocol::{
 };
 use crate::error::{Error, Result};
 use crate::store::clock::{now_millis, Hlc};
-use crate::store::edges::{Edge, EdgeKey};
+use crate::store::edges::{decode_edge, rel_string, Edge, EdgeKey, GraphSnapshot};
+use crate::store::{check_rel, EdgeDirection};
 use crate::store::entity::{parse_ts, user_fields};
 use crate::store::schema::StoredSchema;
 use crate::store::wal::{check_row_id, check_system_fields};
@@ -146,6 +147,18 @@ impl<'a> HubTenant<'a> {
                     Some(v) => crate::store::keys::decode_u64(&v)?,
                     None => 0,
                 };
+                // What the merges will read, in one round trip where reads cost one each.
+                let mut wanted = Vec::new();
+                for op in ops.iter().filter(|op| op.entry.seq > acked) {
+                    let id = op.entry.id.as_deref().and_then(|id| parse_id(id).ok());
+                    if let (Some(Touched::Row { table, .. }), Some(id)) = (touched(&op.entry), id)
+                    {
+                        wanted.push(tx.keys().row(&table, &id));
+                        wanted.push(tx.keys().dir(&id));
+                        wanted.push(row_clocks_key(tx, &id));
+                    }
+                }
+                tx.snapshot().prefetch(&wanted)?;
                 for op in ops {
                     let seq = op.entry.seq;
                     // Duplicates too: the device may have lost the answer that carried these.
@@ -176,10 +189,17 @@ impl<'a> HubTenant<'a> {
             });
             match (outcome, failed.into_inner()) {
                 (Ok(merged), _) => {
+                    let g = self.tenant.graph_snapshot()?;
+                    let wanted: Vec<Vec<u8>> = merged
+                        .touched
+                        .iter()
+                        .filter_map(|t| self.state_key(t))
+                        .collect();
+                    g.kv().prefetch(&wanted)?;
                     let resets = merged
                         .touched
                         .iter()
-                        .map(|t| self.reset(t))
+                        .map(|t| self.reset(&g, t))
                         .collect::<Result<Vec<_>>>()?;
                     return Ok(PushResponse {
                         acked: merged.acked,
@@ -200,26 +220,43 @@ impl<'a> HubTenant<'a> {
     }
 
     /// The hub's current state of what an op touched.
-    fn reset(&self, touched: &Touched) -> Result<Reset> {
+    /// The stored key of a row or an edge an op touched.
+    fn state_key(&self, touched: &Touched) -> Option<Vec<u8>> {
+        let keys = self.tenant.keys();
+        match touched {
+            Touched::Row { table, id } => Some(keys.row(table, &parse_id(id).ok()?)),
+            Touched::Edge { src, rel, dst } => {
+                let (src, dst) = (parse_id(src).ok()?, parse_id(dst).ok()?);
+                check_rel(rel).ok()?;
+                Some(keys.edge(true, &src, rel, &dst))
+            }
+        }
+    }
+
+    /// The hub's state of what an op touched, read from `g` (one snapshot for a whole push).
+    fn reset(&self, g: &GraphSnapshot<'_>, touched: &Touched) -> Result<Reset> {
         Ok(match touched {
             Touched::Row { table, id } => {
-                let row = match parse_id(id) {
-                    Ok(uuid) => {
-                        let snap = self.tenant.snapshot()?;
-                        crate::store::read_row(&*snap, self.tenant.keys(), table, &uuid)?
-                            .map(|(row, _)| row)
-                    }
-                    Err(_) => None,
+                let uuid = parse_id(id).ok();
+                let row = match uuid {
+                    Some(uuid) => crate::store::read_row(g.kv(), self.tenant.keys(), table, &uuid)?
+                        .map(|(row, _)| row),
+                    None => None,
                 };
-                let edges = match &row {
-                    Some(_) => self
-                        .tenant
-                        .edges(id, crate::store::EdgeDirection::Both, None)?
-                        .iter()
-                        .map(|e| serde_json::to_value(e).map_err(Error::storage))
-                        .collect::<Result<Vec<_>>>()?,
-                    None => Vec::new(),
-                };
+                let mut edges = Vec::new();
+                if let (Some(uuid), Some(_)) = (uuid, &row) {
+                    g.for_each_edge(&uuid, EdgeDirection::Both, &[], |step| {
+                        let rel = rel_string(step.rel)?;
+                        let (src, dst) = if step.out {
+                            (uuid, step.other)
+                        } else {
+                            (step.other, uuid)
+                        };
+                        let edge = decode_edge(src, rel, dst, step.value)?;
+                        edges.push(serde_json::to_value(edge).map_err(Error::storage)?);
+                        Ok(true)
+                    })?;
+                }
                 Reset::Row {
                     table: table.clone(),
                     id: id.clone(),
@@ -227,17 +264,18 @@ impl<'a> HubTenant<'a> {
                     edges,
                 }
             }
-            Touched::Edge { src, rel, dst } => Reset::Edge {
-                src: src.clone(),
-                rel: rel.clone(),
-                dst: dst.clone(),
-                edge: self
-                    .tenant
-                    .edge(src, dst, rel)
-                    .ok()
-                    .flatten()
-                    .map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
-            },
+            Touched::Edge { src, rel, dst } => {
+                let edge = match (parse_id(src), parse_id(dst), check_rel(rel)) {
+                    (Ok(s), Ok(d), Ok(())) => g.edge(&s, rel, &d)?,
+                    _ => None,
+                };
+                Reset::Edge {
+                    src: src.clone(),
+                    rel: rel.clone(),
+                    dst: dst.clone(),
+                    edge: edge.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
+                }
+            }
         })
     }
 }

@@ -301,6 +301,9 @@ fn snapshots_are_consistent(h: &mut Harness) {
     w.put(b"k00010".to_vec(), b"changed".to_vec());
     w.put(b"k00010x".to_vec(), b"new".to_vec());
     kv.write(w).unwrap();
+    // A prefetch hint changes nothing a snapshot answers.
+    snap.prefetch(&[b"k00550".to_vec(), b"k00010x".to_vec(), b"k00010".to_vec()])
+        .unwrap();
     let rest: Vec<_> = scan.map(|r| r.unwrap()).collect();
     assert_eq!(
         first.len() + rest.len(),
@@ -313,6 +316,7 @@ fn snapshots_are_consistent(h: &mut Harness) {
         Some(550u32.to_be_bytes().to_vec())
     );
     assert_eq!(snap.get(b"k00010x").unwrap(), None);
+    assert_eq!(snap.get(b"k00010").unwrap(), Some(10u32.to_be_bytes().to_vec()));
     assert_eq!(
         snap.scan(&KeyRange::prefix(b"k"), Direction::Reverse)
             .unwrap()
