@@ -58,7 +58,8 @@ pub use error::{Error, Result, ValidationIssue};
 pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
 pub use sql::QueryResult;
 pub use store::{
-    ApplyReport, Category, IndexQuery, ListOptions, Row, TableSchema, WalEntry, WalOp, WriteLimits,
+    ApplyReport, Category, IndexQuery, ListOptions, MergePolicy, Row, TableSchema, WalEntry, WalOp,
+    WriteLimits,
     BUILTIN_TABLES, DEFAULT_MAX_ROW_BYTES, MAX_APPLY_ENTRIES, MAX_DEPTH, SYSTEM_FIELDS,
 };
 pub use store::{Edge, EdgeDirection, NewEdge};

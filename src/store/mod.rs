@@ -42,7 +42,7 @@ pub(crate) use self::limits::check_object_depth;
 pub use self::limits::quote;
 pub use self::limits::{WriteLimits, DEFAULT_MAX_ROW_BYTES, MAX_DEPTH};
 pub(crate) use self::schema::snake_case;
-pub use self::schema::{Category, TableSchema};
+pub use self::schema::{Category, MergePolicy, TableSchema};
 pub use self::wal::{ApplyReport, WalEntry, WalOp, MAX_APPLY_ENTRIES};
 
 use self::keys::Keys;

@@ -49,6 +49,20 @@ impl std::str::FromStr for Category {
     }
 }
 
+/// How the sync hub merges concurrent writes to one row of a table (`merge` in the schema's
+/// `json_schema_extra`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MergePolicy {
+    /// `field-lww` (the default): each top-level field takes the value of its latest writer.
+    #[default]
+    #[serde(rename = "field-lww")]
+    FieldLww,
+    /// `row-lww`: the latest write's whole row wins, for rows whose fields must change
+    /// together (cross-field invariants).
+    #[serde(rename = "row-lww")]
+    RowLww,
+}
+
 /// A registered table: its name, its JSON Schema and the REM extensions read from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TableSchema {
@@ -75,6 +89,8 @@ pub struct TableSchema {
     /// The stemmer of the full-text index (`fulltext_stemmer`: `english` by default, `none`,
     /// or another language of [`crate::tokenize::STEMMERS`]), lowercased.
     pub fulltext_stemmer: String,
+    /// How the sync hub merges concurrent writes to a row (`merge`).
+    pub merge: MergePolicy,
     /// Fully qualified model name, e.g. `myapp.models.Person`.
     pub fully_qualified_name: Option<String>,
     /// Short name, when given.
@@ -356,6 +372,15 @@ impl TableSchema {
             },
             fulltext_fields,
             fulltext_stemmer,
+            merge: match ext_string(obj, "merge")?.as_deref() {
+                None | Some("field-lww") => MergePolicy::FieldLww,
+                Some("row-lww") => MergePolicy::RowLww,
+                Some(other) => {
+                    return Err(Error::InvalidSchema(format!(
+                        "`merge` must be `field-lww` (the default) or `row-lww`, got {other:?}"
+                    )))
+                }
+            },
             fully_qualified_name,
             short_name,
             version,
@@ -508,6 +533,22 @@ mod tests {
         assert_eq!(top.name, "people");
         assert_eq!(top.embedding_fields, vec!["bio"]);
         assert_eq!(top.category, Category::User);
+    }
+
+    #[test]
+    fn merge_policies_are_read_and_checked() {
+        let base = |merge: Value| {
+            TableSchema::parse(json!({
+                "title": "T", "type": "object", "properties": {},
+                "json_schema_extra": {"merge": merge}
+            }))
+        };
+        assert_eq!(base(Value::Null).unwrap().merge, MergePolicy::FieldLww);
+        assert_eq!(base(json!("field-lww")).unwrap().merge, MergePolicy::FieldLww);
+        assert_eq!(base(json!("row-lww")).unwrap().merge, MergePolicy::RowLww);
+        let e = base(json!("newest")).unwrap_err().to_string();
+        assert!(e.contains("row-lww"), "{e}");
+        assert!(base(json!(1)).is_err());
     }
 
     #[test]

@@ -635,6 +635,22 @@ fn merge_row(
             (fields, exist)
         }
     };
+    let row_lww = schema.info.merge == crate::store::MergePolicy::RowLww;
+    let mut fields = fields;
+    if row_lww && entry.op != WalOp::Delete {
+        // The op's after-image is one write of the whole row: every field either side has.
+        let known = old
+            .as_ref()
+            .map(|o| user_fields(o).keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for f in pushed_user.keys().chain(&known).chain(clocks.fields.keys()) {
+            if !fields.contains(f) {
+                fields.push(f.clone());
+            }
+        }
+    }
+    // Row-LWW: the op wins every field or none, by the row's newest clock.
+    let beats_row = clocks.fields.values().all(|c| c == &stamp || stamp.beats(c));
     let mut live = old.as_ref().map(|o| !is_deleted(o));
     match exist {
         Some(want) if clocks.exist.as_ref().is_none_or(|(c, _)| stamp.beats(c)) => {
@@ -654,7 +670,12 @@ fn merge_row(
         // Purged here: later field writes wait in the clocks for a re-creation.
         if above_floor {
             for field in &fields {
-                if clocks.fields.get(field).is_none_or(|c| stamp.beats(c)) {
+                let wins = if row_lww {
+                    beats_row
+                } else {
+                    clocks.fields.get(field).is_none_or(|c| stamp.beats(c))
+                };
+                if wins {
                     match pushed_user.get(field) {
                         Some(v) => clocks.ghost.insert(field.clone(), v.clone()),
                         None => clocks.ghost.remove(field),
@@ -672,7 +693,12 @@ fn merge_row(
     let mut user = old_user.clone();
     for field in &fields {
         let current = clocks.fields.get(field);
-        let wins = above_floor && current.is_none_or(|c| stamp.beats(c));
+        let wins = above_floor
+            && if row_lww {
+                beats_row
+            } else {
+                current.is_none_or(|c| stamp.beats(c))
+            };
         // Concurrent: another device wrote the field after this device last pulled.
         let rival = current.filter(|c| c.device != stamp.device && c.seq > seen);
         if let Some(rival) = rival {

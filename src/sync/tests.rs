@@ -643,6 +643,64 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
     }
 }
 
+/// Two devices edit different fields of one row of a `row-lww` table; the later write's whole
+/// row wins, whichever push reaches the hub first, and the overwritten field is a conflict.
+#[test]
+fn a_row_lww_table_keeps_the_latest_whole_row_in_either_arrival_order() {
+    for later_pushes_first in [false, true] {
+        let mut schema = item_schema();
+        schema["json_schema_extra"]["merge"] = json!("row-lww");
+        let hub_db = Database::memory();
+        let hub = hub_db.tenant("acme").unwrap();
+        hub.register_schema(schema).unwrap();
+        let net = Net::new(&hub, 2);
+        let dbs = [Database::memory(), Database::memory()];
+        let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+        let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
+        sync(0);
+        sync(1);
+        let id = devs[0]
+            .insert("item", json!({"key": "k0", "title": "a", "n": 1}))
+            .unwrap()
+            .to_string();
+        sync(0);
+        sync(1);
+        devs[0].update(&id, json!({"title": "zero"})).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        devs[1].update(&id, json!({"n": 2})).unwrap(); // later, keeps title "a"
+        let report = if later_pushes_first {
+            let r = sync(1);
+            sync(0);
+            r
+        } else {
+            sync(0);
+            sync(1)
+        };
+        for _ in 0..2 {
+            sync(0);
+            sync(1);
+        }
+        for t in devs.iter().chain([&hub]) {
+            let row = t.get(&id).unwrap().unwrap();
+            assert_eq!(
+                (row["title"].clone(), row["n"].clone()),
+                (json!("a"), json!(2)),
+                "the later write's row, whole (later pushed first: {later_pushes_first})"
+            );
+        }
+        let conflicts: Vec<_> = devs
+            .iter()
+            .flat_map(|t| t.conflicts().unwrap())
+            .filter(|c| c.field == "title")
+            .collect();
+        assert_eq!(conflicts.len(), 1, "{report:?} {conflicts:?}");
+        assert_eq!(
+            (conflicts[0].winner.clone(), conflicts[0].loser.clone()),
+            (Some(json!("a")), Some(json!("zero")))
+        );
+    }
+}
+
 #[test]
 fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_back() {
     let hub_db = Database::memory();
