@@ -11,6 +11,10 @@ use crate::error::{Error, Result};
 #[cfg(not(target_arch = "wasm32"))]
 const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Push bodies from this size on are sent gzipped (the hub inflates them, bounded).
+#[cfg(not(target_arch = "wasm32"))]
+const GZIP_FROM_BYTES: usize = 16 * 1024;
+
 /// A hub at `url` (e.g. `http://127.0.0.1:7077`), reached with `token`.
 #[derive(Debug, Clone)]
 pub struct HttpHub {
@@ -39,6 +43,19 @@ impl HttpHub {
         let url = format!("{}{path}", self.url);
         let auth = format!("Bearer {}", self.token);
         let answer = match body {
+            Some(body) if body.len() >= GZIP_FROM_BYTES => {
+                use std::io::Write;
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                encoder.write_all(&body).map_err(Error::storage)?;
+                let packed = encoder.finish().map_err(Error::storage)?;
+                agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .header("Content-Type", "application/json")
+                    .header("Content-Encoding", "gzip")
+                    .send(&packed[..])
+            }
             Some(body) => agent
                 .post(&url)
                 .header("Authorization", &auth)

@@ -205,6 +205,87 @@ async fn blocking<T: Send + 'static>(
         .map_err(Failure::from)
 }
 
+/// Whether the client takes gzip answers (`Accept-Encoding: gzip`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// Answers smaller than this are sent as they are: gzip would not pay.
+const GZIP_FROM_BYTES: usize = 1024;
+
+/// `value` as a JSON answer, gzipped when `gzip` and large enough.
+fn json_answer(value: &impl serde::Serialize, gzip: bool) -> Result<Response> {
+    use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
+    use std::io::Write;
+    let json = serde_json::to_vec(value).map_err(Error::storage)?;
+    if !gzip || json.len() < GZIP_FROM_BYTES {
+        return Ok(([(CONTENT_TYPE, "application/json"), (VARY, "accept-encoding")], json)
+            .into_response());
+    }
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
+    encoder.write_all(&json).map_err(Error::storage)?;
+    let packed = encoder.finish().map_err(Error::storage)?;
+    Ok((
+        [
+            (CONTENT_TYPE, "application/json"),
+            (CONTENT_ENCODING, "gzip"),
+            (VARY, "accept-encoding"),
+        ],
+        packed,
+    )
+        .into_response())
+}
+
+/// The push body, inflated when sent with `Content-Encoding: gzip` (to at most
+/// [`MAX_BODY_BYTES`]: a body that inflates past it is refused, never held).
+fn push_body(headers: &HeaderMap, body: Bytes) -> std::result::Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let coding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match coding.as_deref() {
+        None | Some("identity") => Ok(body.to_vec()),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    Failure(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_ARGUMENT".into(),
+                        format!("push body: not valid gzip: {e}"),
+                    )
+                })?;
+            if out.len() > MAX_BODY_BYTES {
+                return Err(Failure(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "LIMIT".into(),
+                    format!("push body inflates past {MAX_BODY_BYTES} bytes; push fewer ops at once"),
+                ));
+            }
+            Ok(out)
+        }
+        Some(other) => Err(Failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_ARGUMENT".into(),
+            format!("push body encoding `{other}` is not taken; send it plain or gzip"),
+        )),
+    }
+}
+
 async fn push(
     State(hub): State<Arc<Hub>>,
     headers: HeaderMap,
@@ -218,6 +299,7 @@ async fn push(
             "this token is read-only: it cannot push".into(),
         ));
     }
+    let body = push_body(&headers, body)?;
     let request: PushRequest = serde_json::from_slice(&body).map_err(|e| {
         Failure(
             StatusCode::BAD_REQUEST,
@@ -255,7 +337,7 @@ async fn push(
         }
     }
     hub.pushed.notify_waiters();
-    Ok(axum::Json(answer).into_response())
+    Ok(json_answer(&answer, accepts_gzip(&headers))?)
 }
 
 #[derive(Deserialize)]
@@ -291,7 +373,8 @@ async fn pull(
             hub.metrics
                 .entries_pulled
                 .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
-            return Ok(axum::Json(answer).into_response());
+            let gzip = accepts_gzip(&headers);
+            return blocking(move || json_answer(&answer, gzip)).await;
         }
         let wait = if hub.shared {
             (deadline - now).min(SHARED_RECHECK)

@@ -388,3 +388,82 @@ fn a_hub_killed_mid_push_and_restarted_loses_nothing_it_acknowledged() {
     assert_eq!(fresh.count("task", false).unwrap(), 3000);
     assert_eq!(rows(&fresh), rows(&a));
 }
+
+/// One raw HTTP/1.1 exchange: status, lowercased headers, body bytes as sent.
+fn raw_http(url: &str, request_head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(format!("{request_head}Host: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes())
+        .unwrap();
+    stream.write_all(body).unwrap();
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&all[..split]).to_lowercase();
+    let status = head[9..12].parse().unwrap();
+    (status, head, all[split + 4..].to_vec())
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn pushes_and_pulls_travel_gzipped_and_a_push_that_inflates_too_far_is_refused() {
+    use std::io::Read;
+    let data = tempfile::tempdir().unwrap();
+    let hub = Hub::start(data.path());
+    let admin = token(data.path(), &["--tenant", "acme", "--admin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, a) = device(dir.path());
+    a.register_schema(task_schema()).unwrap();
+    let items: Vec<Value> = (0..500)
+        .map(|i| json!({"key": format!("t{i}"), "title": "a task title that repeats", "points": i}))
+        .collect();
+    a.insert_many("task", items).unwrap();
+    // The device's 501-op push (well over 16 KiB) goes gzipped.
+    let report = a.sync(&hub.url, &admin).unwrap();
+    assert_eq!((report.pushed, report.rejected), (501, 0), "{report:?}");
+
+    // Pulls are gzipped for clients that take it, and only for them.
+    let head = format!("GET /v1/pull?since=0 HTTP/1.1\r\nAuthorization: Bearer {admin}\r\nAccept-Encoding: gzip\r\n");
+    let (status, headers, body) = raw_http(&hub.url, &head, b"");
+    assert_eq!(status, 200, "{headers}");
+    assert!(headers.contains("content-encoding: gzip"), "{headers}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let pulled: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(pulled["entries"].as_array().unwrap().len(), 501);
+    assert!(body.len() * 5 < text.len(), "{} gzipped of {}", body.len(), text.len());
+    let plain = format!("GET /v1/pull?since=0 HTTP/1.1\r\nAuthorization: Bearer {admin}\r\n");
+    let (_, headers, body) = raw_http(&hub.url, &plain, b"");
+    assert!(!headers.contains("content-encoding"), "{headers}");
+    let unpacked: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        unpacked["entries"] == pulled["entries"] && unpacked["hub_seq"] == pulled["hub_seq"],
+        "the plain answer differs from the gzipped one"
+    );
+
+    // 20 MiB of JSON whitespace in 20 KiB of gzip: refused before it is held, nothing written.
+    let seq = pulled["hub_seq"].clone();
+    let bomb = gzip(&vec![b' '; 20 << 20]);
+    assert!(bomb.len() < 64 << 10);
+    let post = format!("POST /v1/push HTTP/1.1\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n");
+    let (status, _, body) = raw_http(&hub.url, &post, &bomb);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("inflates past"));
+    let (status, _, _) = raw_http(&hub.url, &post, b"not gzip at all");
+    assert_eq!(status, 400);
+    let brotli = post.replace("gzip", "br");
+    let (status, _, _) = raw_http(&hub.url, &brotli, b"{}");
+    assert_eq!(status, 415);
+    let (_, after) = request(&format!("{}/v1/pull?since=0", hub.url), Some(&admin), None);
+    assert_eq!(after["hub_seq"], seq, "refused pushes wrote nothing");
+}
