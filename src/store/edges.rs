@@ -438,6 +438,7 @@ impl<'t> GraphSnapshot<'t> {
     }
 
     /// The KV snapshot the reads come from.
+    #[cfg(any(feature = "server", test))]
     pub(crate) fn kv(&self) -> &dyn KvSnapshot {
         &*self.snap
     }
