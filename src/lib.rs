@@ -62,6 +62,6 @@ pub use store::{
     WriteLimits,
     BUILTIN_TABLES, DEFAULT_MAX_ROW_BYTES, MAX_APPLY_ENTRIES, MAX_DEPTH, SYSTEM_FIELDS,
 };
-pub use store::{Edge, EdgeDirection, NewEdge};
+pub use store::{Change, ChangeOrigin, ChangeSubscription, Edge, EdgeDirection, NewEdge};
 pub use tenant::{Embeddings, SyncSteps, Tenant, Vectors, Wal};
 pub use typed::{Rem, Typed};

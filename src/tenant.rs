@@ -21,8 +21,8 @@ use crate::graph::{PathOptions, Traversal, TraverseOptions};
 use crate::ingest::{Document, IngestOptions, IngestReport, IngestRun};
 use crate::sql::{QueryResult, QueryText, QueryVectors};
 use crate::store::{
-    ApplyReport, Category, Edge, EdgeDirection, IndexQuery, ListOptions, NewEdge, Row, TableSchema,
-    TenantStore, WalEntry,
+    ApplyReport, Category, Change, ChangeSubscription, Edge, EdgeDirection, IndexQuery,
+    ListOptions, NewEdge, Row, TableSchema, TenantStore, WalEntry,
 };
 use crate::sync::{
     Conflict, HubConnection, PullResponse, PushPlan, PushResponse, Rejected, SyncReport, SyncStatus,
@@ -552,6 +552,86 @@ impl Tenant {
     /// acknowledged is pushed twice into the merge, nothing unacknowledged leaves the outbox.
     pub fn sync_with(&self, hub: &dyn HubConnection) -> Result<SyncReport> {
         self.inner.sync_round(hub)
+    }
+
+    /// Calls `f` after every commit to this tenant that logged something — a local write, rows
+    /// a sync round took from a hub, a `wal apply` — with the WAL positions it took, the tables
+    /// it touched and its origin. `f` runs on the thread that wrote, after the write released
+    /// its locks (it may read or write the database). It is called until the returned
+    /// subscription is dropped.
+    ///
+    /// ```
+    /// # use remdb::Database; use serde_json::json; use std::sync::{Arc, Mutex};
+    /// let t = Database::memory().tenant("t")?;
+    /// t.init()?;
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let h = heard.clone();
+    /// let _subscription = t.on_change(move |c| h.lock().unwrap().push(c.tables.clone()));
+    /// t.insert("resources", json!({"name": "readme"}))?;
+    /// assert_eq!(*heard.lock().unwrap(), vec![vec!["resources".to_string()]]);
+    /// # Ok::<(), remdb::Error>(())
+    /// ```
+    pub fn on_change(&self, f: impl Fn(&Change) + Send + Sync + 'static) -> ChangeSubscription {
+        self.inner.on_change(f)
+    }
+
+    /// A live query: runs `query` now and again after every commit to this tenant, and calls
+    /// `on_rows` with the result whenever it differs from the last one (first with the current
+    /// result). A re-run that fails is passed on as an `Err`. Re-runs happen on the thread that
+    /// wrote, after its write returned its locks; a write made by `on_rows` itself re-runs the
+    /// query once more after it returns. The query stops when the subscription is dropped.
+    ///
+    /// ```
+    /// # use remdb::Database; use serde_json::json; use std::sync::{Arc, Mutex};
+    /// let t = Database::memory().tenant("t")?;
+    /// t.init()?;
+    /// let counts = Arc::new(Mutex::new(Vec::new()));
+    /// let c = counts.clone();
+    /// let live = t.live("SELECT COUNT(*) AS n FROM resources", &[], move |rows| {
+    ///     c.lock().unwrap().push(rows.map(|r| r.rows[0][0].clone()).ok());
+    /// })?;
+    /// t.insert("resources", json!({"name": "a"}))?;
+    /// t.insert("agents", json!({"name": "b"}))?; // the count is unchanged: no call
+    /// drop(live);
+    /// t.insert("resources", json!({"name": "c"}))?; // stopped
+    /// assert_eq!(*counts.lock().unwrap(), vec![Some(json!(0)), Some(json!(1))]);
+    /// # Ok::<(), remdb::Error>(())
+    /// ```
+    pub fn live(
+        &self,
+        query: &str,
+        params: &[Value],
+        on_rows: impl FnMut(Result<&QueryResult>) + Send + 'static,
+    ) -> Result<ChangeSubscription> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Mutex;
+        let first = self.sql(query, params)?;
+        let mut on_rows = on_rows;
+        on_rows(Ok(&first));
+        let state = Mutex::new((first, on_rows));
+        let again = AtomicBool::new(false);
+        let (me, query, params) = (self.clone(), query.to_string(), params.to_vec());
+        Ok(self.inner.on_change(move |_: &Change| loop {
+            // Busy (another thread's re-run, or this callback's own write): that run repeats.
+            let Ok(mut guard) = state.try_lock() else {
+                again.store(true, Ordering::SeqCst);
+                return;
+            };
+            again.store(false, Ordering::SeqCst);
+            let (last, on_rows) = &mut *guard;
+            match me.sql(&query, &params) {
+                Ok(result) if result != *last => {
+                    *last = result;
+                    on_rows(Ok(last));
+                }
+                Ok(_) => {}
+                Err(e) => on_rows(Err(e)),
+            }
+            drop(guard);
+            if !again.load(Ordering::SeqCst) {
+                return;
+            }
+        }))
     }
 
     /// One sync round with the hub at `url` over HTTP, with the bearer `token` (native; the JS

@@ -4,6 +4,7 @@
 //! the data, the index entries, the counters and the WAL entry into one atomic batch.
 
 mod builtin;
+pub(crate) mod changes;
 pub(crate) mod clock;
 pub(crate) mod codec;
 pub(crate) mod edges;
@@ -32,6 +33,7 @@ use crate::kv::{Direction, KeyRange, Kv, KvSnapshot};
 #[cfg(any(feature = "server", test))]
 pub(crate) use self::builtin::is_builtin_schema;
 pub use self::builtin::BUILTIN_TABLES;
+pub use self::changes::{Change, ChangeOrigin, ChangeSubscription};
 pub use self::clock::Hlc;
 pub(crate) use self::edges::check_rel;
 pub use self::edges::{Edge, EdgeDirection, NewEdge, MAX_REL_LEN};
@@ -66,6 +68,8 @@ pub(crate) struct Store {
     limits: RwLock<WriteLimits>,
     /// Added to the wall clock when stamping writes (tests play devices with skewed clocks).
     clock_skew_ms: std::sync::atomic::AtomicI64,
+    /// Told after every commit that logged something.
+    pub(crate) listeners: changes::Listeners,
 }
 
 impl Store {
@@ -79,6 +83,7 @@ impl Store {
             commit_hook: RwLock::new(None),
             limits: RwLock::new(WriteLimits::default()),
             clock_skew_ms: std::sync::atomic::AtomicI64::new(0),
+            listeners: changes::Listeners::default(),
         }
     }
 
@@ -170,6 +175,15 @@ impl TenantStore {
     /// The tenant name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Calls `f` after every commit of this tenant that logged something.
+    pub(crate) fn on_change(
+        &self,
+        f: impl Fn(&Change) + Send + Sync + 'static,
+    ) -> ChangeSubscription {
+        let id = self.store.listeners.add(self.name.clone(), Arc::new(f));
+        ChangeSubscription::new(self.store.clone(), id)
     }
 
     /// Short name of the storage backend.

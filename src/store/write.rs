@@ -16,6 +16,7 @@ use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
 use super::vectors::{EmbedWork, IndexMeta, IndexName};
 use super::wal::{encode_entry, EntryExtra, WalOp};
+use super::changes::{Change, ChangeOrigin};
 use super::{is_deleted, poisoned, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KvSnapshot, WriteBatch};
@@ -80,6 +81,8 @@ pub(crate) struct WriteTx<'a> {
     hlc_floor: Hlc,
     /// Entries appended now apply the sync hub's entry at this sequence number.
     hub_origin: Option<u64>,
+    /// What this transaction changed, for the change listeners.
+    touched: super::changes::Touched,
     /// Replaying another log: the next entry keeps that entry's clock and hub origin.
     replay_stamp: Option<(Option<Hlc>, Option<u64>)>,
 }
@@ -212,6 +215,7 @@ impl TenantStore {
             hlc_floor: Hlc::default(),
             hub_origin: None,
             replay_stamp: None,
+            touched: Default::default(),
         };
         let out = f(&mut tx)?;
         if ready.is_some() && tx.ready.is_none() {
@@ -224,6 +228,19 @@ impl TenantStore {
         let changed = tx.finish_vectors()?;
         let schemas = std::mem::take(&mut tx.schemas);
         let queued = tx.queue_changed;
+        let change = (tx.seq > start_seq && self.store.listeners.any()).then(|| Change {
+            tenant: self.name().to_string(),
+            first_seq: start_seq + 1,
+            last_seq: tx.seq,
+            tables: std::mem::take(&mut tx.touched.tables).into_iter().collect(),
+            origin: if tx.replaying {
+                ChangeOrigin::Replay
+            } else if tx.touched.from_hub {
+                ChangeOrigin::Hub
+            } else {
+                ChangeOrigin::Local
+            },
+        });
         let batch = tx.finish()?;
         if !batch.is_empty() {
             self.store.kv.write(batch)?;
@@ -237,6 +254,9 @@ impl TenantStore {
             if let Some(hook) = self.store.commit_hook() {
                 hook.after_commit(self, &changed, queued);
             }
+        }
+        if let Some(change) = change {
+            self.store.listeners.notify(&change);
         }
         Ok(Attempt::Done(out))
     }
@@ -664,6 +684,9 @@ impl<'a> WriteTx<'a> {
             }
             None => (Some(self.next_hlc()?), self.hub_origin),
         };
+        if !self.touched.tables.contains(table) {
+            self.touched.tables.insert(table.to_string());
+        }
         let extra = EntryExtra { hlc, fields, hub };
         let entry = encode_entry(self.seq, ts, op, table, id, data, &extra);
         let key = self.tenant.keys.wal(self.seq);
@@ -703,6 +726,7 @@ impl<'a> WriteTx<'a> {
     /// for local writes again).
     pub(crate) fn set_hub_origin(&mut self, hub_seq: Option<u64>) {
         self.hub_origin = hub_seq;
+        self.touched.from_hub |= hub_seq.is_some();
     }
 
     fn update_index_entries(

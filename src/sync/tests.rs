@@ -643,6 +643,40 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
     }
 }
 
+#[test]
+fn a_live_query_on_a_device_fires_when_a_sync_round_brings_rows() {
+    use std::sync::{Arc, Mutex};
+    let hub_db = Database::memory();
+    let hub = hub_db.tenant("acme").unwrap();
+    hub.register_schema(item_schema()).unwrap();
+    let net = Net::new(&hub, 2);
+    let dbs = [Database::memory(), Database::memory()];
+    let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
+    sync(0);
+    sync(1);
+    let origins = Arc::new(Mutex::new(Vec::new()));
+    let o = origins.clone();
+    let _heard = devs[1].on_change(move |c| o.lock().unwrap().push(c.origin));
+    let counts = Arc::new(Mutex::new(Vec::new()));
+    let c = counts.clone();
+    let _live = devs[1]
+        .live("SELECT COUNT(*) AS n FROM item", &[], move |rows| {
+            c.lock().unwrap().push(rows.unwrap().rows[0][0].clone())
+        })
+        .unwrap();
+    devs[0]
+        .insert("item", json!({"key": "k0", "title": "from the laptop"}))
+        .unwrap();
+    sync(0);
+    sync(1);
+    assert_eq!(*counts.lock().unwrap(), vec![json!(0), json!(1)]);
+    assert!(origins
+        .lock()
+        .unwrap()
+        .contains(&crate::store::ChangeOrigin::Hub));
+}
+
 /// Two devices edit different fields of one row of a `row-lww` table; the later write's whole
 /// row wins, whichever push reaches the hub first, and the overwritten field is a conflict.
 #[test]

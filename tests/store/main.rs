@@ -15,6 +15,8 @@ mod common;
 mod postgres;
 
 #[cfg(not(target_arch = "wasm32"))]
+mod change_notification;
+#[cfg(not(target_arch = "wasm32"))]
 mod damaged_files;
 #[cfg(not(target_arch = "wasm32"))]
 mod entity_lifecycle;
