@@ -144,7 +144,23 @@ fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors())
         .with_state(hub)
+}
+
+/// Cross-origin access for browser apps served from elsewhere: any origin may call, since
+/// every `/v1` call needs its bearer token and no cookie or other ambient credential is read.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{header, Method};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+        ])
+        .max_age(Duration::from_secs(3600))
 }
 
 /// An error as an HTTP answer: `{"error": {"code", "message"}}`.

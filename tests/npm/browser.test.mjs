@@ -1,10 +1,12 @@
 // The packed remdb package in Chromium (Debian's chromium driven by playwright-core): the API,
-// IndexedDB persistence across page reloads (including writes cut off by a reload), and two tabs
-// sharing one database (Web Locks owner, BroadcastChannel proxy, hand-over when the owner goes).
+// IndexedDB persistence across page reloads (including writes cut off by a reload), two tabs
+// sharing one database (Web Locks owner, BroadcastChannel proxy, hand-over when the owner goes),
+// and two pages on their own databases converging through a `rem serve` hub on another origin.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { serve } from './server.mjs';
+import { startHub } from './hub.mjs';
 
 let server;
 let browser;
@@ -306,4 +308,52 @@ test('opfs: a commit cut off after its journal is sealed is replayed, one cut of
   assert.deepEqual(seen.afterTorn, seen.afterSealed);
   noErrors(page);
   await context.close();
+});
+
+test('sync: two pages on their own IndexedDB databases write offline, converge through rem serve on another origin; a live query follows', async (t) => {
+  const hub = await startHub();
+  t.after(() => hub.stop());
+  const [laptop, phone] = [await browser.newContext(), await browser.newContext()];
+  const a = await openPage(laptop);
+  const b = await openPage(phone);
+  const open = (name) => async ({ name, schema, hub }) => {
+    const { RemDB } = await import('remdb');
+    window.db = await RemDB.open({ name, storage: 'indexeddb' });
+    if (schema) await window.db.registerSchema(schema);
+    const report = await window.db.sync({ url: hub.url, token: schema ? hub.admin : hub.member }).done;
+    return report.pulled + report.pushed;
+  };
+  assert.ok(await a.evaluate(open('laptop'), { name: 'laptop', schema: PEOPLE, hub }) > 0);
+  assert.ok(await b.evaluate(open('phone'), { name: 'phone', schema: null, hub }) > 0);
+  // Offline: both write, one row on both with different fields.
+  await a.evaluate(async () => {
+    await window.db.insert('person', { email: 'ada@x.io', name: 'Ada', age: 36 });
+    await window.db.insert('person', { email: 'both@x.io', name: 'From the laptop' });
+  });
+  await b.evaluate(async () => {
+    await window.db.insert('person', { email: 'grace@x.io', name: 'Grace', age: 45 });
+    await window.db.insert('person', { email: 'both@x.io', age: 50 });
+  });
+  // The phone follows the hub live, with a live query on screen.
+  await b.evaluate(async (hub) => {
+    window.seen = [];
+    window.query = window.db.live('SELECT email FROM person ORDER BY email', [], (rows) => window.seen.push(rows.map((r) => r.email)));
+    await window.query.ready;
+    window.follower = window.db.sync({ url: hub.url, token: hub.member, live: true });
+  }, hub);
+  await a.evaluate((hub) => window.db.sync({ url: hub.url, token: hub.member }).done, hub);
+  await b.waitForFunction(() => window.seen.some((emails) => emails.includes('ada@x.io')), null, { timeout: 15_000 });
+  await a.evaluate((hub) => window.db.sync({ url: hub.url, token: hub.member }).done, hub);
+  const rows = (page) => page.evaluate(async () => (await window.db.sql('SELECT email, name, age FROM person ORDER BY email')));
+  const [ra, rb] = [await rows(a), await rows(b)];
+  assert.deepEqual(ra, rb);
+  assert.deepEqual(ra.map((r) => r.email), ['ada@x.io', 'both@x.io', 'grace@x.io']);
+  const both = ra.find((r) => r.email === 'both@x.io');
+  assert.deepEqual([both.name, both.age], ['From the laptop', 50], 'fields written on each side merge');
+  await b.evaluate(async () => { window.query.unsubscribe(); await window.follower.stop(); await window.db.close(); });
+  await a.evaluate(() => window.db.close());
+  noErrors(a);
+  noErrors(b);
+  await laptop.close();
+  await phone.close();
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RemDB, RemDBError, init } from 'remdb';
 import * as full from 'remdb/full';
+import { startHub } from './hub.mjs';
 
 const ROOT = process.env.REMDB_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
 const MODEL_DIR = join(ROOT, 'models', 'all-MiniLM-L6-v2');
@@ -1271,28 +1272,6 @@ test('ask: an OpenAI-compatible server on 127.0.0.1 plans through fetch from was
     await new Promise((resolve) => server.close(resolve));
   }
 });
-
-// A `rem serve` hub on a free loopback port (the `rem` the native tests built, feature server),
-// and tokens for its tenant `acme`.
-async function startHub() {
-  const { spawn, execFileSync } = await import('node:child_process');
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const rem = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rem');
-  const data = mkdtempSync(join(tmpdir(), 'rem-hub-'));
-  const child = spawn(rem, ['--json', 'serve', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (chunk) => {
-      text += chunk;
-      if (text.includes('\n')) resolve(text.split('\n')[0]);
-    });
-    child.on('exit', (code) => reject(new Error(`rem serve exited with ${code} (is ${rem} built with --features server?)`)));
-  });
-  const url = `http://${JSON.parse(line).listening}`;
-  const token = (...args) => JSON.parse(execFileSync(rem, ['--json', 'serve', 'token', '--data', data, '--tenant', 'acme', ...args])).token;
-  return { url, admin: token('--admin'), member: token(), stop: () => child.kill() };
-}
 
 const TASK = {
   title: 'Task',

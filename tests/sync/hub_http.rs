@@ -467,3 +467,24 @@ fn pushes_and_pulls_travel_gzipped_and_a_push_that_inflates_too_far_is_refused()
     let (_, after) = request(&format!("{}/v1/pull?since=0", hub.url), Some(&admin), None);
     assert_eq!(after["hub_seq"], seq, "refused pushes wrote nothing");
 }
+
+#[test]
+fn browser_apps_on_other_origins_may_call_the_hub_with_their_token() {
+    let data = tempfile::tempdir().unwrap();
+    let hub = Hub::start(data.path());
+    let member = token(data.path(), &["--tenant", "acme"]);
+    // The preflight a browser sends before a POST with an Authorization header.
+    let preflight = "OPTIONS /v1/push HTTP/1.1\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type\r\n";
+    let (status, headers, _) = raw_http(&hub.url, preflight, b"");
+    assert!((200..300).contains(&status), "{headers}");
+    assert!(headers.contains("access-control-allow-origin: *"), "{headers}");
+    assert!(headers.contains("authorization"), "{headers}");
+    assert!(headers.contains("post"), "{headers}");
+    let get = format!("GET /v1/pull?since=0 HTTP/1.1\r\nOrigin: https://app.example\r\nAuthorization: Bearer {member}\r\n");
+    let (status, headers, _) = raw_http(&hub.url, &get, b"");
+    assert_eq!(status, 200);
+    assert!(headers.contains("access-control-allow-origin: *"), "{headers}");
+    // Without the token the answer is still a 401: CORS opens no data.
+    let anonymous = "GET /v1/pull?since=0 HTTP/1.1\r\nOrigin: https://app.example\r\n";
+    assert_eq!(raw_http(&hub.url, anonymous, b"").0, 401);
+}
