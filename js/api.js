@@ -97,7 +97,8 @@ class SyncHandle {
     this.url = url;
     this.token = token;
     this.live = live;
-    this.fetch = doFetch;
+    // Called unbound: a browser's own fetch refuses any `this` but the global object.
+    this.fetch = (url, init) => doFetch.call(globalThis, url, init);
     this.status = 'idle';
     this.report = null;
     this.error = null;

@@ -311,8 +311,9 @@ test('opfs: a commit cut off after its journal is sealed is replayed, one cut of
 });
 
 test('sync: two pages on their own IndexedDB databases write offline, converge through rem serve on another origin; a live query follows', async (t) => {
-  const hub = await startHub();
-  t.after(() => hub.stop());
+  const started = await startHub();
+  t.after(() => started.stop());
+  const hub = { url: started.url, admin: started.admin, member: started.member }; // what pages get
   const [laptop, phone] = [await browser.newContext(), await browser.newContext()];
   const a = await openPage(laptop);
   const b = await openPage(phone);
