@@ -88,12 +88,95 @@ async function main() {
     busy($('ask-run'), 'Asking…', ask);
   });
 
+  setUpSync();
+
   db.onChange(scheduleRefresh);
   await refresh();
-  for (const id of ['ingest', 'wal-export', 'sql-run', 'ask-run', 'file-input', 'file-search-input', 'file-search-run']) $(id).disabled = false;
+  for (const id of ['ingest', 'wal-export', 'sql-run', 'ask-run', 'file-input', 'file-search-input', 'file-search-run', 'sync-run']) $(id).disabled = false;
   $('search-run').disabled = !semantic;
   $('search-input').disabled = !semantic;
   document.body.dataset.ready = 'true';
+}
+
+/** The sync under way (`db.sync`'s handle), if any. */
+let syncing = null;
+
+function setUpSync() {
+  // The hub's address is remembered in this browser; the token is not.
+  $('sync-url').value = localStorage.getItem('remdb-demo-hub') ?? '';
+  $('sync-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy($('sync-run'), 'Syncing…', startSync);
+  });
+  $('sync-stop').addEventListener('click', stopSync);
+}
+
+const SYNC_STATES = {
+  pushing: 'Pushing local changes…',
+  pulling: 'Pulling the hub\'s changes…',
+  offline: 'The hub cannot be reached; retrying.',
+  error: 'The last round failed; retrying.',
+  stopped: 'Stopped.',
+};
+
+/** Starts one round (or a live sync) with the hub in the form. */
+async function startSync() {
+  const url = $('sync-url').value.trim();
+  const token = $('sync-token').value.trim();
+  $('sync-error').hidden = true;
+  if (!url || !token) {
+    showError('sync-error', 'Give the hub\'s URL and a token.');
+    return;
+  }
+  localStorage.setItem('remdb-demo-hub', url);
+  if (syncing) await stopSync();
+  const live = $('sync-live').checked;
+  const handle = db.sync({ url, token, live });
+  syncing = handle;
+  document.body.dataset.sync = 'started';
+  handle.on((state, detail) => {
+    if (state === 'idle' && detail) {
+      $('sync-status').textContent = `Synced: pushed ${detail.pushed}, pulled ${detail.pulled}, `
+        + `${detail.conflicts} conflict(s), ${detail.rejected} refused; hub at ${detail.hubSeq}`
+        + (live ? '. Following the hub…' : '.');
+      showConflicts();
+    } else if (SYNC_STATES[state]) {
+      $('sync-status').textContent = SYNC_STATES[state];
+    }
+    if ((state === 'error' || state === 'offline') && detail) showError('sync-error', describe(detail));
+    document.body.dataset.sync = state;
+  });
+  $('sync-stop').hidden = !live;
+  if (live) {
+    log(`live sync with ${url}`);
+    return;
+  }
+  try {
+    const report = await handle.done;
+    log(`synced with ${url}: pushed ${report.pushed}, pulled ${report.pulled}`);
+  } catch (e) {
+    showError('sync-error', describe(e));
+    document.body.dataset.sync = 'error';
+  } finally {
+    if (syncing === handle) syncing = null;
+  }
+}
+
+async function stopSync() {
+  const handle = syncing;
+  syncing = null;
+  $('sync-stop').hidden = true;
+  if (handle) await handle.stop();
+}
+
+/** Lists the concurrent writes the hub resolved that this database took part in. */
+async function showConflicts() {
+  const conflicts = await db.conflicts();
+  $('sync-conflicts').replaceChildren(...conflicts.map((c) => {
+    const li = document.createElement('li');
+    li.textContent = `${c.table} ${c.id.slice(0, 8)} · ${c.field}: kept ${JSON.stringify(c.winner)} over ${JSON.stringify(c.loser)}`;
+    return li;
+  }));
 }
 
 /**
@@ -572,6 +655,12 @@ function towards(p, q, distance) {
 /** A RemDBError as `CODE: message`. */
 function describe(e) {
   return e && e.code ? `${e.code}: ${e.message}` : String((e && e.message) || e);
+}
+
+/** Shows `message` in the error paragraph `id`. */
+function showError(id, message) {
+  $(id).textContent = message;
+  $(id).hidden = false;
 }
 
 /** Runs `work` with `button` disabled and relabelled; failures go to the log. */

@@ -1,6 +1,7 @@
 // The www/ demo app in Chromium (Debian's chromium driven by playwright-core), on the packed
 // remdb package as installed in this folder: open (IndexedDB + the embedding model), ingest the
-// sample, SQL, semantic search, the graph view, WAL export, the drop zone for the user's own
+// sample, SQL, semantic search, the graph view, WAL export, the Sync panel (with a `rem serve`
+// hub), the drop zone for the user's own
 // files (ingested, then found by keyword search), persistence across a reload (model
 // from the Cache API), a non-blank screenshot; then the app without a usable model.
 // Run from target/npm-test with REMDB_ROOT set (see .ci/test-npm).
@@ -12,6 +13,8 @@ import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { serve } from './server.mjs';
+import { startHub } from './hub.mjs';
+import { RemDB } from 'remdb';
 
 const root = process.env.REMDB_ROOT;
 assert.ok(root, 'set REMDB_ROOT to the repository (the demo is in $REMDB_ROOT/www)');
@@ -319,6 +322,34 @@ test('WAL export downloads one JSON line per WAL entry', SLOW, async () => {
   assert.equal(ops.link, sample.links.length);
   assert.ok(entries.some((e) => e.op === 'schema' && e.table === 'docs'));
   assert.match(await page.textContent('#wal-link'), new RegExp(`${seq} entries`));
+  noErrors(page);
+});
+
+test('the Sync panel pushes the documents to rem serve, and another database pulls them', SLOW, async (t) => {
+  const hub = await startHub();
+  t.after(() => hub.stop());
+  await page.fill('#sync-url', hub.url);
+  await page.fill('#sync-token', hub.admin); // the docs schema goes with the rows: an admin token
+  await page.click('#sync-run');
+  await page.waitForFunction(() => ['idle', 'error'].includes(document.body.dataset.sync), null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('body', 'data-sync'), 'idle', await page.textContent('#sync-error'));
+  assert.match(await page.textContent('#sync-status'), /^Synced: pushed \d+, pulled \d+, 0 conflict\(s\), 0 refused/);
+  const other = await RemDB.open();
+  try {
+    await other.sync({ url: hub.url, token: hub.member }).done;
+    const [{ n }] = await other.sql('SELECT COUNT(*) AS n FROM docs');
+    assert.equal(n, sample.docs.length);
+    assert.equal((await other.syncStatus()).outbox, 0);
+  } finally {
+    await other.close();
+  }
+  // A wrong token is shown as the hub's refusal.
+  await page.fill('#sync-token', 'rem1.forged.token');
+  await page.click('#sync-run');
+  await page.waitForFunction(() => !document.querySelector('#sync-error').hidden);
+  assert.match(await page.textContent('#sync-error'), /SYNC: .*401/);
+  // Chromium itself logs the refused request to the console; nothing else may be there.
+  page.errors = page.errors.filter((e) => !/status of 401/.test(e));
   noErrors(page);
 });
 
