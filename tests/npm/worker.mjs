@@ -1,7 +1,8 @@
 // A Cloudflare Worker over the remdb package, bundled by workerd.test.mjs with esbuild (conditions
 // workerd, worker, browser: `remdb` resolves to js/entry/workerd.js, whose `.wasm` import stays a
 // separate CompiledWasm module) and run in workerd. Each request opens a memory database and
-// answers with JSON: GET /run exercises the API, GET /errors returns the error codes it gets.
+// answers with JSON: GET /run exercises the API, GET /errors returns the error codes it gets,
+// GET /sync?hub=&admin=&member= pushes to and pulls from a `rem serve` hub.
 import { RemDB, RemDBError } from 'remdb';
 
 const NOTE = {
@@ -94,11 +95,28 @@ async function errors() {
   return codes;
 }
 
+/** Pushes the notes to the hub from one database and pulls them into another (fetch only). */
+async function sync(params) {
+  const hub = params.get('hub');
+  const pusher = await RemDB.open({ name: 'pusher' });
+  await pusher.registerSchema(NOTE);
+  await pusher.insertMany('note', NOTES);
+  const pushed = await pusher.sync({ url: hub, token: params.get('admin') }).done;
+  const puller = await RemDB.open({ name: 'puller' });
+  const pulled = await puller.sync({ url: hub, token: params.get('member') }).done;
+  const rows = await puller.sql('SELECT title, stars FROM note ORDER BY title');
+  const status = await puller.syncStatus();
+  await pusher.close();
+  await puller.close();
+  return { pushed: pushed.pushed, pulled: pulled.pulled, rows, outbox: status.outbox };
+}
+
 export default {
   async fetch(request) {
-    const { pathname } = new URL(request.url);
+    const { pathname, searchParams } = new URL(request.url);
     try {
       if (pathname === '/run') return Response.json(await run());
+      if (pathname === '/sync') return Response.json(await sync(searchParams));
       if (pathname === '/errors') return Response.json(await errors());
       return new Response('not found', { status: 404 });
     } catch (e) {

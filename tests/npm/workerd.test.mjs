@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 import { Miniflare } from 'miniflare';
+import { startHub } from './hub.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 // Cloudflare's limit on a Worker's compressed size on the paid plan (the free plan's is 3 MB).
@@ -141,4 +142,16 @@ test('in workerd: failures are RemDBErrors with stable codes', async () => {
   assert.deepEqual(r.option, { isRemDBError: true, code: 'INVALID_ARGUMENT', issues: null });
   assert.deepEqual(r.indexeddb, { isRemDBError: true, code: 'UNSUPPORTED', issues: null });
   assert.deepEqual(r.closed, { isRemDBError: true, code: 'CLOSED', issues: null });
+});
+
+test('in workerd: a Worker pushes to and pulls from a rem serve hub with fetch', async (t) => {
+  const hub = await startHub();
+  t.after(() => hub.stop());
+  const query = new URLSearchParams({ hub: hub.url, admin: hub.admin, member: hub.member });
+  const r = await getJson(`/sync?${query}`);
+  // The built-in tables' schemas and the note schema, then the three notes.
+  assert.ok(r.pushed >= 4, JSON.stringify(r));
+  assert.equal(r.pulled, r.pushed, JSON.stringify(r));
+  assert.deepEqual(r.rows, [{ title: 'alpha', stars: 5 }, { title: 'beta', stars: 3 }, { title: 'gamma', stars: 4 }]);
+  assert.equal(r.outbox, 0);
 });
