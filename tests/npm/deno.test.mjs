@@ -1,7 +1,8 @@
 // remdb in Deno 2, imported through node_modules (package.json + node_modules: no network and no
 // npm: specifiers), so the `deno` export condition picks js/entry/deno.js.
 // Run from target/npm-test (see .ci/test-npm):
-//   ./node_modules/.bin/deno test --allow-read --allow-env --allow-net deno.test.mjs
+//   ./node_modules/.bin/deno test --allow-read --allow-env --allow-net --allow-run deno.test.mjs
+// (--allow-run: the sync test starts a `rem serve` hub)
 import { RemDB, RemDBError } from 'remdb';
 import * as full from 'remdb/full';
 
@@ -190,4 +191,59 @@ Deno.test('remdb/full in Deno: the model from file paths, embed and search by te
   assertEquals((await db.search('note', 'a puppy playing fetch', { topK: 1 })).map((h) => h.title), ['dog']);
   assertEquals((await db.search('note', 'spacecraft in orbit', { topK: 1 })).map((h) => h.title), ['rocket']);
   await db.close();
+});
+
+/** A `rem serve` hub on a free port (Deno's own process API) and tokens for its tenant. */
+async function startHub() {
+  const target = Deno.env.get('CARGO_TARGET_DIR') ?? `${ROOT}/target`;
+  const rem = `${target}/debug/rem`;
+  // rem serve creates its data directory (the test itself has no write permission).
+  const data = `${Deno.env.get('TMPDIR') ?? '/tmp'}/rem-hub-deno-${crypto.randomUUID()}`;
+  const child = new Deno.Command(rem, {
+    args: ['--json', 'serve', '--data', data, '--listen', '127.0.0.1:0'],
+    stdout: 'piped',
+    stderr: 'inherit',
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = '';
+  while (!text.includes('\n')) {
+    const { value, done } = await reader.read();
+    if (done) fail(`rem serve exited (is ${rem} built with --features server?)`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  child.stdout.cancel();
+  const url = `http://${JSON.parse(text.split('\n')[0]).listening}`;
+  const token = async (...args) => {
+    const out = await new Deno.Command(rem, { args: ['--json', 'serve', 'token', '--data', data, '--tenant', 'acme', ...args] }).output();
+    return JSON.parse(new TextDecoder().decode(out.stdout)).token;
+  };
+  return { url, admin: await token('--admin'), member: await token(), stop: () => { child.kill(); return child.status; } };
+}
+
+Deno.test('sync: two databases converge through a rem serve hub with fetch', async () => {
+  const hub = await startHub();
+  try {
+    const a = await RemDB.open();
+    const b = await RemDB.open();
+    await a.registerSchema({
+      title: 'Task', type: 'object',
+      properties: { key: { type: 'string' }, points: { type: 'integer' } },
+      required: ['key'], json_schema_extra: { key_field: 'key' },
+    });
+    await a.insert('task', { key: 'docs', points: 3 });
+    await a.sync({ url: hub.url, token: hub.admin }).done;
+    const pulled = await b.sync({ url: hub.url, token: hub.member }).done;
+    assert(pulled.pulled >= 2, JSON.stringify(pulled));
+    await b.insert('task', { key: 'ship', points: 8 });
+    await b.sync({ url: hub.url, token: hub.member }).done;
+    await a.sync({ url: hub.url, token: hub.member }).done;
+    const rows = async (db) => db.sql('SELECT key, points FROM task ORDER BY key');
+    assertEquals(await rows(a), [{ key: 'docs', points: 3 }, { key: 'ship', points: 8 }]);
+    assertEquals(await rows(b), await rows(a));
+    await a.close();
+    await b.close();
+  } finally {
+    await hub.stop();
+  }
 });
