@@ -68,7 +68,7 @@ impl TenantStore {
     /// Where this device stands.
     pub(crate) fn sync_status(&self) -> Result<SyncStatus> {
         let pushed = self.meta_u64(META_PUSHED)?;
-        let (outbox, _, _) = self.outbox(pushed, self.meta_u64(META_SEEN)?, usize::MAX, true)?;
+        let outbox = self.outbox_len(pushed)?;
         Ok(SyncStatus {
             device: self
                 .store()
@@ -77,7 +77,7 @@ impl TenantStore {
                 .and_then(|raw| String::from_utf8(raw).ok()),
             pushed,
             pulled: self.meta_u64(META_PULLED)?,
-            outbox: outbox.len() as u64,
+            outbox,
             rejected: self.sync_list::<Rejected>(REJECTED)?.len() as u64,
             conflicts: self.sync_list::<Conflict>(CONFLICT)?.len() as u64,
         })
@@ -105,7 +105,7 @@ impl TenantStore {
             .collect()
     }
 
-    /// Local changes after `pushed` (at most `limit`, or only counted with `count_only`), with
+    /// Local changes after `pushed` (at most `limit`), with
     /// the hub position each was written at, the last local position scanned and the seen
     /// position there.
     fn outbox(
@@ -113,7 +113,6 @@ impl TenantStore {
         pushed: u64,
         mut seen: u64,
         limit: usize,
-        count_only: bool,
     ) -> Result<(Vec<SyncOp>, u64, u64)> {
         let mut ops = Vec::new();
         let mut scanned = pushed;
@@ -135,13 +134,38 @@ impl TenantStore {
                 None if entry.op == WalOp::Vector => {}
                 None => {
                     ops.push(SyncOp {
-                        entry: if count_only { thin(entry) } else { entry },
+                        entry,
                         seen,
                     });
                 }
             }
         }
         Ok((ops, scanned, seen))
+    }
+
+    /// How many local changes after `pushed` wait to be pushed: reads only each entry's `op`
+    /// and `hub` (the rest of the JSON is skipped, and nothing is kept).
+    fn outbox_len(&self, pushed: u64) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            op: WalOp,
+            #[serde(default)]
+            hub: Option<u64>,
+        }
+        let mut n = 0;
+        for pair in self
+            .store()
+            .kv()
+            .scan(&self.keys().wal_from(pushed + 1), Direction::Forward)?
+        {
+            let (_, raw) = pair?;
+            let head: Head = serde_json::from_slice(&raw)
+                .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
+            if head.hub.is_none() && head.op != WalOp::Vector {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// One sync round with `hub`: push the whole outbox, then pull until caught up.
@@ -184,7 +208,7 @@ impl TenantStore {
         let device = self.sync_device()?;
         let pushed = self.meta_u64(META_PUSHED)?;
         let (mut ops, scanned, seen_at) =
-            self.outbox(pushed, self.meta_u64(META_SEEN)?, MAX_PUSH_OPS, false)?;
+            self.outbox(pushed, self.meta_u64(META_SEEN)?, MAX_PUSH_OPS)?;
         if ops.is_empty() {
             if scanned > pushed {
                 // Only pulled entries since the cursor: move past them.
@@ -388,7 +412,7 @@ impl TenantStore {
 
     /// Local changes after `pushed` that the hub has not taken, by row and by edge.
     fn pending(&self, pushed: u64) -> Result<Pending> {
-        let (ops, _, _) = self.outbox(pushed, 0, MAX_PENDING + 1, false)?;
+        let (ops, _, _) = self.outbox(pushed, 0, MAX_PENDING + 1)?;
         if ops.len() > MAX_PENDING {
             return Err(Error::Limit(format!(
                 "more than {MAX_PENDING} local changes wait to be pushed; push them before pulling"
@@ -468,10 +492,6 @@ fn answer_last_hlc(tx: &WriteTx<'_>) -> Result<u64> {
 }
 
 /// An entry with its data dropped (for counting).
-fn thin(mut entry: WalEntry) -> WalEntry {
-    entry.data = None;
-    entry
-}
 
 #[derive(Default)]
 struct Pending {
