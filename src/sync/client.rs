@@ -580,6 +580,10 @@ fn set_edge(tx: &mut WriteTx<'_>, key: &EdgeKey, edge: Option<&Value>) -> Result
             if tx.table_of(&edge.src)?.is_none() || tx.table_of(&edge.dst)?.is_none() {
                 return Ok(());
             }
+            let value = crate::store::edges::encode_value(&edge)?;
+            if tx.edge_value(&edge.key())?.as_deref() == Some(value.as_slice()) {
+                return Ok(()); // already the hub's: rewriting it would only grow the log
+            }
             tx.put_edge(&edge, &ts)
         }
         None => {

@@ -644,6 +644,37 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
 }
 
 #[test]
+fn a_sync_round_rewrites_nothing_the_device_already_has() {
+    let hub_db = Database::memory();
+    let hub = hub_db.tenant("acme").unwrap();
+    hub.register_schema(item_schema()).unwrap();
+    let net = Net::new(&hub, 1);
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    let sync = || t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    sync();
+    let a = t.insert("item", json!({"key": "a"})).unwrap().to_string();
+    let b = t.insert("item", json!({"key": "b"})).unwrap().to_string();
+    t.add_edge(&a, &b, "next", json!({"w": 1})).unwrap();
+    let before = t.wal().seq().unwrap();
+    sync();
+    let logged: Vec<WalOp> = t
+        .wal()
+        .entries(before, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.op)
+        .collect();
+    assert!(
+        !logged.contains(&WalOp::Link) && !logged.contains(&WalOp::Insert),
+        "the hub's answer repeated what the device wrote: {logged:?}"
+    );
+    let after = t.wal().seq().unwrap();
+    sync();
+    assert_eq!(t.wal().seq().unwrap(), after, "a quiet round logs nothing");
+}
+
+#[test]
 fn a_live_query_on_a_device_fires_when_a_sync_round_brings_rows() {
     use std::sync::{Arc, Mutex};
     let hub_db = Database::memory();
