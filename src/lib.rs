@@ -59,8 +59,8 @@ pub use graph::{GraphPath, PathOptions, Strategy, Traversal, TraverseOptions};
 pub use sql::QueryResult;
 pub use store::{
     ApplyReport, Category, IndexQuery, ListOptions, MergePolicy, Row, TableSchema, WalEntry, WalOp,
-    WriteLimits,
-    BUILTIN_TABLES, DEFAULT_MAX_ROW_BYTES, MAX_APPLY_ENTRIES, MAX_DEPTH, SYSTEM_FIELDS,
+    WriteLimits, BUILTIN_TABLES, DEFAULT_MAX_ROW_BYTES, MAX_APPLY_ENTRIES, MAX_DEPTH,
+    SYSTEM_FIELDS,
 };
 pub use store::{Change, ChangeOrigin, ChangeSubscription, Edge, EdgeDirection, NewEdge};
 pub use tenant::{Embeddings, SyncSteps, Tenant, Vectors, Wal};

@@ -289,7 +289,11 @@ impl PgSnapshot {
         let reverse = direction == Direction::Reverse;
         let rows = match (single_partition(lo, hi), hi) {
             (Some(part), Some(hi)) => {
-                let stmt = if reverse { &stmts.rev_in } else { &stmts.fwd_in };
+                let stmt = if reverse {
+                    &stmts.rev_in
+                } else {
+                    &stmts.fwd_in
+                };
                 client.query(stmt, &[&part, &lo, &hi, &limit])
             }
             (_, Some(hi)) => {
@@ -413,12 +417,10 @@ impl<P: Pages> Cursor<P> {
     }
 
     fn refill(&mut self) -> Result<()> {
-        let page = self.pages.snapshot().page(
-            &self.lo,
-            self.hi.as_deref(),
-            self.direction,
-            self.limit,
-        )?;
+        let page =
+            self.pages
+                .snapshot()
+                .page(&self.lo, self.hi.as_deref(), self.direction, self.limit)?;
         if (page.len() as i64) < self.limit {
             self.done = true;
         }
@@ -601,7 +603,9 @@ pub fn listen_for_changes(url: &str, mut wake: impl FnMut(&[u8]) -> bool) -> Res
         .map_err(pg)?;
     let mut notifications = client.notifications();
     let mut iter = notifications.blocking_iter();
-    while let Some(n) = postgres::fallible_iterator::FallibleIterator::next(&mut iter).map_err(pg)? {
+    while let Some(n) =
+        postgres::fallible_iterator::FallibleIterator::next(&mut iter).map_err(pg)?
+    {
         let payload = n.payload();
         let part: Vec<u8> = (0..payload.len() / 2)
             .filter_map(|i| u8::from_str_radix(payload.get(2 * i..2 * i + 2)?, 16).ok())

@@ -109,7 +109,9 @@ impl Drop for ChangeSubscription {
 
 impl std::fmt::Debug for ChangeSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangeSubscription").field("id", &self.id).finish()
+        f.debug_struct("ChangeSubscription")
+            .field("id", &self.id)
+            .finish()
     }
 }
 

@@ -544,7 +544,10 @@ mod tests {
             }))
         };
         assert_eq!(base(Value::Null).unwrap().merge, MergePolicy::FieldLww);
-        assert_eq!(base(json!("field-lww")).unwrap().merge, MergePolicy::FieldLww);
+        assert_eq!(
+            base(json!("field-lww")).unwrap().merge,
+            MergePolicy::FieldLww
+        );
         assert_eq!(base(json!("row-lww")).unwrap().merge, MergePolicy::RowLww);
         let e = base(json!("newest")).unwrap_err().to_string();
         assert!(e.contains("row-lww"), "{e}");

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::changes::{Change, ChangeOrigin};
 use super::clock::{now_millis, Hlc};
 use super::codec::{decode_row, encode_row, index_values};
 use super::edges::{encode_value, split_edge_key, Edge, EdgeKey};
@@ -16,7 +17,6 @@ use super::keys::{decode_u64, Keys};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
 use super::vectors::{EmbedWork, IndexMeta, IndexName};
 use super::wal::{encode_entry, EntryExtra, WalOp};
-use super::changes::{Change, ChangeOrigin};
 use super::{is_deleted, poisoned, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KvSnapshot, WriteBatch};

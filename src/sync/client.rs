@@ -108,12 +108,7 @@ impl TenantStore {
     /// Local changes after `pushed` (at most `limit`), with
     /// the hub position each was written at, the last local position scanned and the seen
     /// position there.
-    fn outbox(
-        &self,
-        pushed: u64,
-        mut seen: u64,
-        limit: usize,
-    ) -> Result<(Vec<SyncOp>, u64, u64)> {
+    fn outbox(&self, pushed: u64, mut seen: u64, limit: usize) -> Result<(Vec<SyncOp>, u64, u64)> {
         let mut ops = Vec::new();
         let mut scanned = pushed;
         for pair in self
@@ -133,10 +128,7 @@ impl TenantStore {
                 Some(h) => seen = h,
                 None if entry.op == WalOp::Vector => {}
                 None => {
-                    ops.push(SyncOp {
-                        entry,
-                        seen,
-                    });
+                    ops.push(SyncOp { entry, seen });
                 }
             }
         }

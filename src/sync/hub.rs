@@ -22,11 +22,11 @@ use super::protocol::{
 use crate::error::{Error, Result};
 use crate::store::clock::{now_millis, Hlc};
 use crate::store::edges::{decode_edge, rel_string, Edge, EdgeKey, GraphSnapshot};
-use crate::store::{check_rel, EdgeDirection};
 use crate::store::entity::{parse_ts, user_fields};
 use crate::store::schema::StoredSchema;
 use crate::store::wal::{check_row_id, check_system_fields};
 use crate::store::write::WriteTx;
+use crate::store::{check_rel, EdgeDirection};
 use crate::store::{is_deleted, parse_id, Row, TenantStore, WalOp};
 
 /// Sync key kinds the hub keeps in its tenants.
@@ -151,8 +151,7 @@ impl<'a> HubTenant<'a> {
                 let mut wanted = Vec::new();
                 for op in ops.iter().filter(|op| op.entry.seq > acked) {
                     let id = op.entry.id.as_deref().and_then(|id| parse_id(id).ok());
-                    if let (Some(Touched::Row { table, .. }), Some(id)) = (touched(&op.entry), id)
-                    {
+                    if let (Some(Touched::Row { table, .. }), Some(id)) = (touched(&op.entry), id) {
                         wanted.push(tx.keys().row(&table, &id));
                         wanted.push(tx.keys().dir(&id));
                         wanted.push(row_clocks_key(tx, &id));
@@ -650,7 +649,10 @@ fn merge_row(
         }
     }
     // Row-LWW: the op wins every field or none, by the row's newest clock.
-    let beats_row = clocks.fields.values().all(|c| c == &stamp || stamp.beats(c));
+    let beats_row = clocks
+        .fields
+        .values()
+        .all(|c| c == &stamp || stamp.beats(c));
     let mut live = old.as_ref().map(|o| !is_deleted(o));
     match exist {
         Some(want) if clocks.exist.as_ref().is_none_or(|(c, _)| stamp.beats(c)) => {

@@ -245,11 +245,19 @@ fn json_answer(value: &impl serde::Serialize, gzip: bool) -> Result<Response> {
     use std::io::Write;
     let json = serde_json::to_vec(value).map_err(Error::storage)?;
     if !gzip || json.len() < GZIP_FROM_BYTES {
-        return Ok(([(CONTENT_TYPE, "application/json"), (VARY, "accept-encoding")], json)
+        return Ok((
+            [
+                (CONTENT_TYPE, "application/json"),
+                (VARY, "accept-encoding"),
+            ],
+            json,
+        )
             .into_response());
     }
-    let mut encoder =
-        flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
     encoder.write_all(&json).map_err(Error::storage)?;
     let packed = encoder.finish().map_err(Error::storage)?;
     Ok((
@@ -289,7 +297,9 @@ fn push_body(headers: &HeaderMap, body: Bytes) -> std::result::Result<Vec<u8>, F
                 return Err(Failure(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "LIMIT".into(),
-                    format!("push body inflates past {MAX_BODY_BYTES} bytes; push fewer ops at once"),
+                    format!(
+                        "push body inflates past {MAX_BODY_BYTES} bytes; push fewer ops at once"
+                    ),
                 ));
             }
             Ok(out)

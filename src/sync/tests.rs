@@ -783,7 +783,11 @@ fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_ba
         .insert("item", json!({"key": "k1", "n": "many"}))
         .unwrap()
         .to_string();
-    assert_eq!(t.sync_status().unwrap().outbox, 2, "the schema change and the row wait");
+    assert_eq!(
+        t.sync_status().unwrap().outbox,
+        2,
+        "the schema change and the row wait"
+    );
     let report = t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
     assert_eq!(
         report.rejected, 2,

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use remdb::{Change, ChangeOrigin, Database};
 use serde_json::json;
 
-fn recorder() -> (Arc<Mutex<Vec<Change>>>, impl Fn(&Change) + Send + Sync + 'static) {
+fn recorder() -> (
+    Arc<Mutex<Vec<Change>>>,
+    impl Fn(&Change) + Send + Sync + 'static,
+) {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let h = heard.clone();
     (heard, move |c: &Change| h.lock().unwrap().push(c.clone()))
@@ -25,7 +28,9 @@ fn listeners_hear_local_writes_and_replayed_wal_with_their_tables() {
     let b = t.insert("agents", json!({"name": "b"})).unwrap();
     t.add_edge(&a.to_string(), &b.to_string(), "uses", json!({}))
         .unwrap();
-    other.insert("resources", json!({"name": "elsewhere"})).unwrap(); // another tenant
+    other
+        .insert("resources", json!({"name": "elsewhere"}))
+        .unwrap(); // another tenant
     let seq = t.wal().seq().unwrap();
     {
         let heard = heard.lock().unwrap();
@@ -33,10 +38,18 @@ fn listeners_hear_local_writes_and_replayed_wal_with_their_tables() {
         assert_eq!(tables.len(), 3, "{heard:?}");
         assert_eq!(tables[0], vec!["resources"]);
         assert_eq!(tables[1], vec!["agents"]);
-        assert_eq!(tables[2], vec!["resources"], "an edge is logged under its source's table");
-        assert!(heard.iter().all(|c| c.origin == ChangeOrigin::Local && c.tenant == "acme"));
+        assert_eq!(
+            tables[2],
+            vec!["resources"],
+            "an edge is logged under its source's table"
+        );
+        assert!(heard
+            .iter()
+            .all(|c| c.origin == ChangeOrigin::Local && c.tenant == "acme"));
         assert_eq!(heard.last().unwrap().last_seq, seq);
-        assert!(heard.windows(2).all(|w| w[1].first_seq == w[0].last_seq + 1));
+        assert!(heard
+            .windows(2)
+            .all(|w| w[1].first_seq == w[0].last_seq + 1));
     }
 
     // A follower replaying the log hears it as a replay.

@@ -316,7 +316,10 @@ fn snapshots_are_consistent(h: &mut Harness) {
         Some(550u32.to_be_bytes().to_vec())
     );
     assert_eq!(snap.get(b"k00010x").unwrap(), None);
-    assert_eq!(snap.get(b"k00010").unwrap(), Some(10u32.to_be_bytes().to_vec()));
+    assert_eq!(
+        snap.get(b"k00010").unwrap(),
+        Some(10u32.to_be_bytes().to_vec())
+    );
     assert_eq!(
         snap.scan(&KeyRange::prefix(b"k"), Direction::Reverse)
             .unwrap()

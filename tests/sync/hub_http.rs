@@ -395,7 +395,13 @@ fn raw_http(url: &str, request_head: &str, body: &[u8]) -> (u16, String, Vec<u8>
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
-        .write_all(format!("{request_head}Host: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes())
+        .write_all(
+            format!(
+                "{request_head}Host: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
         .unwrap();
     stream.write_all(body).unwrap();
     let mut all = Vec::new();
@@ -441,7 +447,12 @@ fn pushes_and_pulls_travel_gzipped_and_a_push_that_inflates_too_far_is_refused()
         .unwrap();
     let pulled: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(pulled["entries"].as_array().unwrap().len(), 501);
-    assert!(body.len() * 5 < text.len(), "{} gzipped of {}", body.len(), text.len());
+    assert!(
+        body.len() * 5 < text.len(),
+        "{} gzipped of {}",
+        body.len(),
+        text.len()
+    );
     let plain = format!("GET /v1/pull?since=0 HTTP/1.1\r\nAuthorization: Bearer {admin}\r\n");
     let (_, headers, body) = raw_http(&hub.url, &plain, b"");
     assert!(!headers.contains("content-encoding"), "{headers}");
@@ -477,13 +488,19 @@ fn browser_apps_on_other_origins_may_call_the_hub_with_their_token() {
     let preflight = "OPTIONS /v1/push HTTP/1.1\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type\r\n";
     let (status, headers, _) = raw_http(&hub.url, preflight, b"");
     assert!((200..300).contains(&status), "{headers}");
-    assert!(headers.contains("access-control-allow-origin: *"), "{headers}");
+    assert!(
+        headers.contains("access-control-allow-origin: *"),
+        "{headers}"
+    );
     assert!(headers.contains("authorization"), "{headers}");
     assert!(headers.contains("post"), "{headers}");
     let get = format!("GET /v1/pull?since=0 HTTP/1.1\r\nOrigin: https://app.example\r\nAuthorization: Bearer {member}\r\n");
     let (status, headers, _) = raw_http(&hub.url, &get, b"");
     assert_eq!(status, 200);
-    assert!(headers.contains("access-control-allow-origin: *"), "{headers}");
+    assert!(
+        headers.contains("access-control-allow-origin: *"),
+        "{headers}"
+    );
     // Without the token the answer is still a 401: CORS opens no data.
     let anonymous = "GET /v1/pull?since=0 HTTP/1.1\r\nOrigin: https://app.example\r\n";
     assert_eq!(raw_http(&hub.url, anonymous, b"").0, 401);

@@ -19,7 +19,14 @@ impl Hub {
     fn start(postgres: &str) -> Hub {
         let data = tempfile::tempdir().unwrap(); // unused with --postgres: nothing is written
         let mut child = Command::new(env!("CARGO_BIN_EXE_rem"))
-            .args(["--json", "serve", "--listen", "127.0.0.1:0", "--postgres", postgres])
+            .args([
+                "--json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--postgres",
+                postgres,
+            ])
             .arg("--data")
             .arg(data.path())
             .stdout(Stdio::piped())
@@ -117,7 +124,9 @@ fn devices_syncing_through_two_hub_processes_on_one_postgres_converge() {
         let mut items: Vec<Value> = (0..200)
             .map(|n| json!({"key": format!("d{i}-{n}"), "points": n}))
             .collect();
-        items.extend((0..50).map(|n| json!({"key": format!("shared-{n}"), "title": format!("from {i}")})));
+        items.extend(
+            (0..50).map(|n| json!({"key": format!("shared-{n}"), "title": format!("from {i}")})),
+        );
         t.insert_many("task", items).unwrap();
     }
     // All four push at once, two through each process: their writes to the tenant take turns.
@@ -178,7 +187,10 @@ fn a_long_poll_on_one_hub_process_wakes_for_a_push_to_the_other() {
     let entries = body["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{body}");
     assert_eq!(entries[0]["data"]["key"], "wake");
-    assert!(waited < Duration::from_secs(10), "the pull waited {waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "the pull waited {waited:?}"
+    );
     eprintln!(
         "woken {:?} after the push began",
         pushed_at.elapsed().min(waited)
@@ -208,7 +220,10 @@ fn a_hub_process_killed_mid_push_loses_nothing_it_acknowledged() {
     std::thread::sleep(Duration::from_millis(300));
     hubs[0].kill();
     let (a, first) = pusher.join().unwrap();
-    eprintln!("first round: {first:?}; status {:?}", a.sync_status().unwrap());
+    eprintln!(
+        "first round: {first:?}; status {:?}",
+        a.sync_status().unwrap()
+    );
     // The device carries on through the other process; nothing is missing or doubled.
     a.sync(&hubs[1].url, &admin).unwrap();
     assert_eq!(a.sync_status().unwrap().outbox, 0, "first round: {first:?}");

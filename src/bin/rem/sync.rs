@@ -150,10 +150,11 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
     {
         use remdb::sync::server::{serve, ServeOptions};
         use remdb::sync::token::{Claims, TokenKeys};
-        let postgres = args
-            .postgres
-            .clone()
-            .or_else(|| std::env::var("REM_HUB_POSTGRES").ok().filter(|v| !v.is_empty()));
+        let postgres = args.postgres.clone().or_else(|| {
+            std::env::var("REM_HUB_POSTGRES")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
         match args.what {
             Some(ServeCommand::Token {
                 tenant,
