@@ -637,7 +637,7 @@ mod tests {
         let (lo, hi) = half_open(&whole);
         assert_eq!(single_partition(&lo, hi.as_deref()), Some(&b"tacme\0"[..]));
         // Reaching into the next tenant, unbounded, or outside tenants: across partitions.
-        let (lo, hi) = half_open(&KeyRange::half_open(b"tacme\0W", b"tacme\0\x02"));
+        let (lo, hi) = half_open(&KeyRange::half_open(b"tacme\0W", b"tacme\x02"));
         assert_eq!(single_partition(&lo, hi.as_deref()), None);
         let (lo, _) = half_open(&KeyRange::prefix(b"tacme\0W"));
         assert_eq!(single_partition(&lo, None), None);
