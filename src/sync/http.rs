@@ -94,6 +94,22 @@ impl HttpHub {
     }
 }
 
+impl HttpHub {
+    /// A long-polling pull: the hub answers as soon as it has entries after `since`, or with
+    /// none after `wait_seconds` (it caps the wait at a minute).
+    pub fn pull_waiting(
+        &self,
+        since: u64,
+        limit: usize,
+        wait_seconds: u64,
+    ) -> Result<PullResponse> {
+        self.call(
+            &format!("/v1/pull?since={since}&limit={limit}&wait={wait_seconds}"),
+            None,
+        )
+    }
+}
+
 impl HubConnection for HttpHub {
     fn push(&self, request: &PushRequest) -> Result<PushResponse> {
         let body = serde_json::to_vec(request).map_err(Error::storage)?;

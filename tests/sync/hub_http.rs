@@ -505,3 +505,54 @@ fn browser_apps_on_other_origins_may_call_the_hub_with_their_token() {
     let anonymous = "GET /v1/pull?since=0 HTTP/1.1\r\nOrigin: https://app.example\r\n";
     assert_eq!(raw_http(&hub.url, anonymous, b"").0, 401);
 }
+
+#[test]
+fn rem_sync_watch_long_polls_the_hub_and_applies_a_change_as_it_lands() {
+    let data = tempfile::tempdir().unwrap();
+    let hub = Hub::start(data.path());
+    let admin = token(data.path(), &["--tenant", "acme", "--admin"]);
+    let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_a_db, a) = device(da.path());
+    a.register_schema(task_schema()).unwrap();
+    a.sync(&hub.url, &admin).unwrap();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_rem"))
+        .arg("--db")
+        .arg(db_dir.path())
+        .args([
+            "--json", "sync", "--watch", "--hub", &hub.url, "--token", &admin,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(20);
+    let first = rx.recv_timeout(wait).expect("the first round's report");
+    assert!(first["pulled"].as_u64().unwrap() >= 1, "{first}");
+    // A change pushed by another device arrives through the waiting pull, not a timer.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    a.insert("task", json!({"key": "followed", "points": 1}))
+        .unwrap();
+    let pushed_at = std::time::Instant::now();
+    a.sync(&hub.url, &admin).unwrap();
+    let next = rx
+        .recv_timeout(wait)
+        .expect("the watcher reports the change");
+    let took = pushed_at.elapsed();
+    assert_eq!(next["pulled"], 1, "{next}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    eprintln!("rem sync --watch applied a pushed change {took:?} after the push began");
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let (_b_db, b) = device(db_dir.path());
+    assert_eq!(rows(&b), rows(&a));
+}

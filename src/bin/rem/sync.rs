@@ -19,10 +19,11 @@ pub(crate) struct SyncArgs {
     /// The bearer token `rem serve token` printed (env REM_HUB_TOKEN)
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
-    /// Keep syncing every --interval seconds until interrupted
+    /// Keep following the hub until interrupted: after each round, wait on the hub (a
+    /// long-poll) and apply what it brings at once
     #[arg(long)]
     watch: bool,
-    /// Seconds between rounds with --watch
+    /// Seconds to wait before trying again after a failed round with --watch
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     interval: u64,
 }
@@ -74,22 +75,11 @@ pub(crate) fn sync(t: &Tenant, args: SyncArgs, out: &mut Output) -> Result<(), C
             let hub = setting(args.hub, "REM_HUB", "hub")?;
             let token = setting(args.token, "REM_HUB_TOKEN", "token")?;
             loop {
-                let report = t.sync(&hub, &token);
-                match report {
-                    Ok(report) => {
-                        if out.json() {
-                            out.compact(&report)?;
-                        } else if !args.watch || report.pushed + report.pulled > 0 {
-                            out.line(&format!(
-                                "pushed {}, pulled {}, rejected {}, conflicts {}; hub at seq {}",
-                                report.pushed,
-                                report.pulled,
-                                report.rejected,
-                                report.conflicts,
-                                report.hub_seq
-                            ))?;
+                match t.sync(&hub, &token) {
+                    Ok(round) => {
+                        if out.json() || !args.watch || round.pushed + round.pulled > 0 {
+                            report(&round, out)?;
                         }
-                        out.flush()?;
                     }
                     Err(e) if args.watch => {
                         // Offline for now: the outbox keeps everything; try again later.
@@ -100,10 +90,53 @@ pub(crate) fn sync(t: &Tenant, args: SyncArgs, out: &mut Output) -> Result<(), C
                 if !args.watch {
                     return Ok(());
                 }
-                std::thread::sleep(std::time::Duration::from_secs(args.interval.max(1)));
+                if let Err(e) = follow(t, &hub, &token, out) {
+                    eprintln!("rem sync: {e}");
+                    std::thread::sleep(std::time::Duration::from_secs(args.interval.max(1)));
+                }
             }
         }
     }
+}
+
+/// How long one `--watch` long-poll waits on the hub, seconds.
+const WATCH_WAIT_SECONDS: u64 = 25;
+
+/// Waits on the hub (one long-poll) and applies what it brings; reports it like a round.
+fn follow(t: &Tenant, hub: &str, token: &str, out: &mut Output) -> Result<(), CliError> {
+    let steps = t.sync_steps();
+    let since = steps.pull_since()?;
+    let answer = remdb::sync::HttpHub::new(hub, token).pull_waiting(
+        since,
+        remdb::sync::protocol::MAX_PULL_ENTRIES,
+        WATCH_WAIT_SECONDS,
+    )?;
+    if answer.entries.is_empty() {
+        return Ok(());
+    }
+    let (pulled, _) = steps.take_pull(since, &answer)?;
+    report(
+        &remdb::sync::SyncReport {
+            pulled,
+            hub_seq: answer.hub_seq,
+            ..Default::default()
+        },
+        out,
+    )
+}
+
+/// Prints what a round (or a followed pull) did: one JSON object, or one line.
+fn report(report: &remdb::sync::SyncReport, out: &mut Output) -> Result<(), CliError> {
+    if out.json() {
+        out.compact(report)?;
+    } else {
+        out.line(&format!(
+            "pushed {}, pulled {}, rejected {}, conflicts {}; hub at seq {}",
+            report.pushed, report.pulled, report.rejected, report.conflicts, report.hub_seq
+        ))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[derive(Debug, Args)]
