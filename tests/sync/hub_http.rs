@@ -2,95 +2,11 @@
 //! mid-push loses nothing it acknowledged.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use remdb::{Database, ListOptions, Tenant};
 use serde_json::{json, Value};
 
-/// A `rem serve` process on a free loopback port.
-struct Hub {
-    child: Child,
-    url: String,
-}
-
-impl Hub {
-    fn start(data: &Path) -> Hub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rem"))
-            .args(["--json", "serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("rem serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        let url = format!("http://{}", first["listening"].as_str().unwrap());
-        Hub { child, url }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL: no shutdown code runs
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn token(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rem"))
-        .args(["--json", "serve", "token", "--data"])
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn task_schema() -> Value {
-    json!({
-        "title": "Task", "type": "object",
-        "properties": {"key": {"type": "string"}, "title": {"type": "string"},
-                       "done": {"type": "boolean"}, "points": {"type": "integer", "minimum": 0}},
-        "required": ["key"],
-        "json_schema_extra": {"key_field": "key", "indexed_fields": ["done"]}
-    })
-}
-
-fn rows(t: &Tenant) -> Vec<Value> {
-    t.list(
-        "task",
-        &ListOptions {
-            include_deleted: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .into_iter()
-    .map(Value::Object)
-    .collect()
-}
-
-fn device(dir: &Path) -> (Database, Tenant) {
-    let db = Database::open(dir).unwrap();
-    let t = db.tenant("default").unwrap();
-    (db, t)
-}
+use crate::harness::{device, rows, task_schema, token, Hub};
 
 #[test]
 fn two_devices_that_wrote_offline_converge_through_rem_serve() {

@@ -5,5 +5,6 @@
 #[path = "../common/postgres.rs"]
 mod postgres;
 
+mod harness;
 mod hub_http;
 mod postgres_hubs;

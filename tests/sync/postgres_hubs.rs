@@ -2,115 +2,24 @@
 //! through either converge, a long-poll on one wakes for a push to the other, and killing one
 //! mid-push loses nothing it acknowledged.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use remdb::{Database, ListOptions, Tenant};
+use remdb::{Database, Tenant};
 use serde_json::{json, Value};
 
-/// A `rem serve --postgres` process on a free loopback port.
-struct Hub {
-    child: Child,
-    url: String,
-}
+use crate::harness::{rows, task_schema, token_postgres as token, Hub};
 
-impl Hub {
-    fn start(postgres: &str) -> Hub {
-        let data = tempfile::tempdir().unwrap(); // unused with --postgres: nothing is written
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rem"))
-            .args([
-                "--json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--postgres",
-                postgres,
-            ])
-            .arg("--data")
-            .arg(data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("rem serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        let url = format!("http://{}", first["listening"].as_str().unwrap());
-        assert!(
-            std::fs::read_dir(data.path()).unwrap().next().is_none(),
-            "a hub on PostgreSQL writes nothing to --data"
-        );
-        Hub { child, url }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL: no shutdown code runs
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn token(postgres: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rem"))
-        .args(["--json", "serve", "token", "--postgres", postgres])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn task_schema() -> Value {
-    json!({
-        "title": "Task", "type": "object",
-        "properties": {"key": {"type": "string"}, "title": {"type": "string"},
-                       "done": {"type": "boolean"}, "points": {"type": "integer", "minimum": 0}},
-        "required": ["key"],
-        "json_schema_extra": {"key_field": "key", "indexed_fields": ["done"]}
-    })
-}
-
-/// Every row with its system fields except the local modification time, in id order.
-fn rows(t: &Tenant) -> Vec<Value> {
-    t.list(
-        "task",
-        &ListOptions {
-            include_deleted: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .into_iter()
-    .map(Value::Object)
-    .collect()
-}
-
+/// A device on a redb database in a directory of its own.
 fn device() -> (tempfile::TempDir, Database, Tenant) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
-    let t = db.tenant("default").unwrap();
+    let (db, t) = crate::harness::device(dir.path());
     (dir, db, t)
 }
 
 #[test]
 fn devices_syncing_through_two_hub_processes_on_one_postgres_converge() {
     let pg = crate::postgres::fresh_database();
-    let hubs = [Hub::start(&pg), Hub::start(&pg)];
+    let hubs = [Hub::start_postgres(&pg), Hub::start_postgres(&pg)];
     // Tokens from either process's keys verify on both: the keys are in the database.
     let admin = token(&pg, &["--tenant", "acme", "--admin"]);
     let devices: Vec<_> = (0..4).map(|_| device()).collect();
@@ -159,7 +68,7 @@ fn devices_syncing_through_two_hub_processes_on_one_postgres_converge() {
 #[test]
 fn a_long_poll_on_one_hub_process_wakes_for_a_push_to_the_other() {
     let pg = crate::postgres::fresh_database();
-    let hubs = [Hub::start(&pg), Hub::start(&pg)];
+    let hubs = [Hub::start_postgres(&pg), Hub::start_postgres(&pg)];
     let admin = token(&pg, &["--tenant", "acme", "--admin"]);
     let (_dir, _db, a) = device();
     a.register_schema(task_schema()).unwrap();
@@ -200,7 +109,7 @@ fn a_long_poll_on_one_hub_process_wakes_for_a_push_to_the_other() {
 #[test]
 fn a_hub_process_killed_mid_push_loses_nothing_it_acknowledged() {
     let pg = crate::postgres::fresh_database();
-    let mut hubs = [Hub::start(&pg), Hub::start(&pg)];
+    let mut hubs = [Hub::start_postgres(&pg), Hub::start_postgres(&pg)];
     let admin = token(&pg, &["--tenant", "acme", "--admin"]);
     let (_dir, _db, a) = device();
     a.register_schema(task_schema()).unwrap();
