@@ -32,6 +32,34 @@ fn item_schema() -> Value {
     })
 }
 
+/// `n` devices: tenant `default` of their own memory databases (kept alive beside them).
+fn memory_devices(n: usize) -> (Vec<Database>, Vec<Tenant>) {
+    let dbs: Vec<Database> = (0..n).map(|_| Database::memory()).collect();
+    let devs = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    (dbs, devs)
+}
+
+/// A hub (tenant `acme` of a memory database, with `schema`) and its devices.
+struct Fleet {
+    _dbs: Vec<Database>,
+    hub: Tenant,
+    devs: Vec<Tenant>,
+}
+
+/// A [`Fleet`] of `n` devices.
+fn fleet(schema: Value, n: usize) -> Fleet {
+    let hub_db = Database::memory();
+    let hub = hub_db.tenant("acme").unwrap();
+    hub.register_schema(schema).unwrap();
+    let (mut dbs, devs) = memory_devices(n);
+    dbs.push(hub_db);
+    Fleet {
+        _dbs: dbs,
+        hub,
+        devs,
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Insert {
@@ -319,8 +347,7 @@ fn check_history_on(
     let hub = hub_db.tenant(hub_tenant).map_err(|e| e.to_string())?;
     hub.register_schema(item_schema())
         .map_err(|e| e.to_string())?;
-    let dbs: Vec<Database> = (0..devices).map(|_| Database::memory()).collect();
-    let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    let (_dbs, devs) = memory_devices(devices);
     let net = Net::new(&hub, devices);
     *net.faults.borrow_mut() = faults;
     // Every device starts from the hub's schema.
@@ -602,12 +629,8 @@ fn the_harness_fails_when_the_merge_is_broken() {
 
 #[test]
 fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
-    let hub_db = Database::memory();
-    let hub = hub_db.tenant("acme").unwrap();
-    hub.register_schema(item_schema()).unwrap();
-    let net = Net::new(&hub, 2);
-    let dbs = [Database::memory(), Database::memory()];
-    let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 2);
+    let net = Net::new(hub, 2);
     devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
     devs[1].sync_with(&Link { net: &net, dev: 1 }).unwrap();
     let id = devs[0]
@@ -633,7 +656,7 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
         (Some(json!(3)), Some(json!(2)))
     );
     devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
-    for t in &devs {
+    for t in devs {
         let row = t.get(&id).unwrap().unwrap();
         assert_eq!(
             (row["n"].clone(), row["title"].clone()),
@@ -645,12 +668,9 @@ fn concurrent_writes_to_one_field_are_listed_as_conflicts() {
 
 #[test]
 fn a_sync_round_rewrites_nothing_the_device_already_has() {
-    let hub_db = Database::memory();
-    let hub = hub_db.tenant("acme").unwrap();
-    hub.register_schema(item_schema()).unwrap();
-    let net = Net::new(&hub, 1);
-    let db = Database::memory();
-    let t = db.tenant("default").unwrap();
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 1);
+    let net = Net::new(hub, 1);
+    let t = &devs[0];
     let sync = || t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
     sync();
     let a = t.insert("item", json!({"key": "a"})).unwrap().to_string();
@@ -677,12 +697,8 @@ fn a_sync_round_rewrites_nothing_the_device_already_has() {
 #[test]
 fn a_live_query_on_a_device_fires_when_a_sync_round_brings_rows() {
     use std::sync::{Arc, Mutex};
-    let hub_db = Database::memory();
-    let hub = hub_db.tenant("acme").unwrap();
-    hub.register_schema(item_schema()).unwrap();
-    let net = Net::new(&hub, 2);
-    let dbs = [Database::memory(), Database::memory()];
-    let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 2);
+    let net = Net::new(hub, 2);
     let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
     sync(0);
     sync(1);
@@ -715,12 +731,8 @@ fn a_row_lww_table_keeps_the_latest_whole_row_in_either_arrival_order() {
     for later_pushes_first in [false, true] {
         let mut schema = item_schema();
         schema["json_schema_extra"]["merge"] = json!("row-lww");
-        let hub_db = Database::memory();
-        let hub = hub_db.tenant("acme").unwrap();
-        hub.register_schema(schema).unwrap();
-        let net = Net::new(&hub, 2);
-        let dbs = [Database::memory(), Database::memory()];
-        let devs: Vec<Tenant> = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
+        let Fleet { hub, devs, .. } = &fleet(schema, 2);
+        let net = Net::new(hub, 2);
         let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
         sync(0);
         sync(1);
@@ -745,7 +757,7 @@ fn a_row_lww_table_keeps_the_latest_whole_row_in_either_arrival_order() {
             sync(0);
             sync(1);
         }
-        for t in devs.iter().chain([&hub]) {
+        for t in devs.iter().chain([hub]) {
             let row = t.get(&id).unwrap().unwrap();
             assert_eq!(
                 (row["title"].clone(), row["n"].clone()),
@@ -768,12 +780,9 @@ fn a_row_lww_table_keeps_the_latest_whole_row_in_either_arrival_order() {
 
 #[test]
 fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_back() {
-    let hub_db = Database::memory();
-    let hub = hub_db.tenant("acme").unwrap();
-    hub.register_schema(item_schema()).unwrap();
-    let net = Net::new(&hub, 1);
-    let db = Database::memory();
-    let t = db.tenant("default").unwrap();
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 1);
+    let net = Net::new(hub, 1);
+    let t = &devs[0];
     t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
     // The device widens its own copy of the schema (local only: it has no admin token).
     let mut wider = item_schema();
