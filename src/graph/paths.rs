@@ -742,13 +742,7 @@ mod tests {
             meter,
             |node, dir, out| {
                 for &(s, d, weight) in edges {
-                    let hop = Hop {
-                        from: id(s),
-                        to: id(d),
-                        rel: 0,
-                        out: true,
-                        weight: Some(weight),
-                    };
+                    let hop = hop(s, d, Some(weight));
                     match dir {
                         EdgeDirection::Out if hop.from == node => out.push(hop),
                         EdgeDirection::In if hop.to == node => out.push(hop.reversed()),
@@ -758,6 +752,17 @@ mod tests {
                 Ok(())
             },
         )
+    }
+
+    /// The out-hop `s -> d` (relationship 0) of the test graphs.
+    fn hop(s: u128, d: u128, weight: Option<f64>) -> Hop {
+        Hop {
+            from: id(s),
+            to: id(d),
+            rel: 0,
+            out: true,
+            weight,
+        }
     }
 
     #[test]
@@ -788,34 +793,10 @@ mod tests {
         let nodes: Vec<Uuid> = path.iter().map(|h| h.to).collect();
         assert_eq!(nodes, vec![id(1), id(2), id(3)]);
         let looped = vec![
-            Hop {
-                from: id(0),
-                to: id(1),
-                rel: 0,
-                out: true,
-                weight: None,
-            },
-            Hop {
-                from: id(1),
-                to: id(2),
-                rel: 0,
-                out: true,
-                weight: None,
-            },
-            Hop {
-                from: id(2),
-                to: id(1),
-                rel: 0,
-                out: true,
-                weight: None,
-            },
-            Hop {
-                from: id(1),
-                to: id(3),
-                rel: 0,
-                out: true,
-                weight: None,
-            },
+            hop(0, 1, None),
+            hop(1, 2, None),
+            hop(2, 1, None),
+            hop(1, 3, None),
         ];
         let cut: Vec<Uuid> = without_loops(id(0), looped).iter().map(|h| h.to).collect();
         assert_eq!(cut, vec![id(1), id(3)]);
