@@ -10,6 +10,9 @@
 
 use std::time::Instant;
 
+#[path = "../tests/common/postgres.rs"]
+mod postgres_db;
+
 use remdb::sync::server::{serve, ServeOptions};
 use remdb::sync::token::{Claims, TokenKeys};
 use remdb::sync::{HttpHub, HubConnection};
@@ -46,18 +49,15 @@ fn push_all(t: &Tenant, hub: &HttpHub) -> u64 {
 fn main() {
     let data = tempfile::tempdir().unwrap();
     run("embedded redb", data.path(), None);
-    match std::env::var("REM_TEST_POSTGRES") {
-        Ok(url) => {
-            // A database of its own, so earlier runs' tenants do not count.
-            let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            let name = format!("rem_bench_{}", std::process::id());
-            admin
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap();
-            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-            run("PostgreSQL", data.path(), Some(format!("{base}/{name}")));
-        }
-        Err(_) => println!("PostgreSQL: not measured (REM_TEST_POSTGRES is not set)"),
+    if std::env::var_os("REM_TEST_POSTGRES").is_some() {
+        // A database of its own, so earlier runs' tenants do not count.
+        run(
+            "PostgreSQL",
+            data.path(),
+            Some(postgres_db::fresh_database()),
+        );
+    } else {
+        println!("PostgreSQL: not measured (REM_TEST_POSTGRES is not set)");
     }
 }
 

@@ -168,12 +168,7 @@ impl Kv for PgKv {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut conn = self.conn()?;
-        let Conn { client, stmts, .. } = &mut *conn;
-        let row = client
-            .query_opt(&stmts.get, &[&partition_of(key), &key])
-            .map_err(pg)?;
-        Ok(row.map(|r| r.get(0)))
+        self.conn()?.get(key)
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
@@ -332,12 +327,7 @@ impl KvSnapshot for PgSnapshot {
         if let Some(found) = self.fetched.borrow().get(key) {
             return Ok(found.clone());
         }
-        let mut conn = self.conn.borrow_mut();
-        let Conn { client, stmts, .. } = &mut **conn;
-        let row = client
-            .query_opt(&stmts.get, &[&partition_of(key), &key])
-            .map_err(pg)?;
-        Ok(row.map(|r| r.get(0)))
+        self.conn.borrow_mut().get(key)
     }
 
     fn scan(&self, range: &KeyRange, direction: Direction) -> Result<KvIter<'_>> {
@@ -497,6 +487,17 @@ struct Conn {
     stmts: Statements,
     /// Set when the session must not be reused (a failed unlock or rollback).
     broken: bool,
+}
+
+impl Conn {
+    /// The value of `key`, read on this connection (inside its transaction, if one is open).
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let row = self
+            .client
+            .query_opt(&self.stmts.get, &[&partition_of(key), &key])
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
+    }
 }
 
 struct Statements {

@@ -44,11 +44,7 @@ impl HttpHub {
         let auth = format!("Bearer {}", self.token);
         let answer = match body {
             Some(body) if body.len() >= GZIP_FROM_BYTES => {
-                use std::io::Write;
-                let mut encoder =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                encoder.write_all(&body).map_err(Error::storage)?;
-                let packed = encoder.finish().map_err(Error::storage)?;
+                let packed = super::protocol::gzip(&body)?;
                 agent
                     .post(&url)
                     .header("Authorization", &auth)

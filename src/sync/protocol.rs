@@ -16,6 +16,21 @@ pub const MAX_PULL_ENTRIES: usize = 5_000;
 /// further ahead with the hub's time before it pushes them.
 pub const MAX_CLOCK_AHEAD_MS: u64 = 60_000;
 
+/// `data` gzipped at the fast level: what both ends send compressed (push bodies from the
+/// device, answers from the hub), where CPU matters more than the last bytes.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn gzip(data: &[u8]) -> crate::error::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(data)
+        .map_err(crate::error::Error::storage)?;
+    encoder.finish().map_err(crate::error::Error::storage)
+}
+
 /// One local change a device pushes: its WAL entry (whose `seq` is the device's own sequence)
 /// and the hub position the device had pulled when it wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

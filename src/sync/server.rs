@@ -242,7 +242,6 @@ const GZIP_FROM_BYTES: usize = 1024;
 /// `value` as a JSON answer, gzipped when `gzip` and large enough.
 fn json_answer(value: &impl serde::Serialize, gzip: bool) -> Result<Response> {
     use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
-    use std::io::Write;
     let json = serde_json::to_vec(value).map_err(Error::storage)?;
     if !gzip || json.len() < GZIP_FROM_BYTES {
         return Ok((
@@ -254,12 +253,7 @@ fn json_answer(value: &impl serde::Serialize, gzip: bool) -> Result<Response> {
         )
             .into_response());
     }
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(json.len() / 4),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(&json).map_err(Error::storage)?;
-    let packed = encoder.finish().map_err(Error::storage)?;
+    let packed = super::protocol::gzip(&json)?;
     Ok((
         [
             (CONTENT_TYPE, "application/json"),
