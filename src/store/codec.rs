@@ -1,29 +1,6 @@
-//! Byte encodings: row values and order-preserving index values.
+//! Order-preserving encodings of index values (row values are in [`row_format`](super::row_format)).
 
 use serde_json::Value;
-
-use crate::error::{Error, Result};
-
-/// Row value header: format version in the high nibble, flags in the low one.
-const ROW_V1: u8 = 0x10;
-const ROW_DELETED: u8 = 0x01;
-
-/// Serializes a row as its header byte followed by its JSON.
-pub(crate) fn encode_row(row: &serde_json::Map<String, Value>, deleted: bool) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(256);
-    out.push(ROW_V1 | if deleted { ROW_DELETED } else { 0 });
-    serde_json::to_writer(&mut out, row).map_err(Error::storage)?;
-    Ok(out)
-}
-
-/// Splits a stored row value into (deleted flag, JSON bytes).
-#[inline(always)]
-pub(crate) fn decode_row(value: &[u8]) -> Result<(bool, &[u8])> {
-    match value.split_first() {
-        Some((&h, json)) if h & 0xf0 == ROW_V1 => Ok((h & ROW_DELETED != 0, json)),
-        _ => Err(Error::storage("corrupt row: unknown header")),
-    }
-}
 
 /// Type tags, in sort order: null < false < true < numbers < strings < arrays/objects.
 pub(crate) const TAG_NULL: u8 = 0x01;
@@ -203,13 +180,5 @@ mod tests {
         assert_eq!(index_values(Some(&json!(["b", "a", "b"]))).len(), 2);
         assert!(index_values(Some(&json!([]))).is_empty());
         assert_eq!(index_values(None), vec![vec![TAG_NULL]]);
-    }
-
-    #[test]
-    fn row_header_round_trips() {
-        let v = encode_row(&serde_json::Map::new(), true).unwrap();
-        assert_eq!(decode_row(&v).unwrap(), (true, &b"{}"[..]));
-        assert!(decode_row(b"").is_err());
-        assert!(decode_row(b"{}").is_err());
     }
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::entity::{bump, format_ts, parse_id, Row};
 use super::keys::{trailing_id, Keys};
 use super::write::WriteTx;
-use super::{codec, json_type, TenantStore};
+use super::{json_type, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, KvSnapshot};
 
@@ -452,7 +452,7 @@ impl<'t> GraphSnapshot<'t> {
             std::str::from_utf8(&table).map_err(|_| Error::storage("corrupt directory entry"))?;
         match self.snap.get(&self.keys.row(table, id))? {
             Some(value) => Ok(Some(NodeState {
-                deleted: codec::decode_row(&value)?.0,
+                deleted: super::row_format::decode_row(&value)?.deleted,
             })),
             None => Ok(None),
         }
@@ -481,7 +481,7 @@ impl<'t> GraphSnapshot<'t> {
         let mut ids = Vec::new();
         for pair in self.snap.scan(&self.keys.rows(table), Direction::Forward)? {
             let (key, value) = pair?;
-            if include_deleted || !codec::decode_row(&value)?.0 {
+            if include_deleted || !super::row_format::decode_row(&value)?.deleted {
                 ids.push(trailing_id(&key)?);
             }
         }

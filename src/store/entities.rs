@@ -9,10 +9,11 @@ use super::entity::{
     user_fields, IdScheme, Row, SYSTEM_FIELDS,
 };
 use super::keys::trailing_id;
+use super::row_format::decode_row;
 use super::vectors::EmbedMode;
 use super::wal::WalOp;
 use super::write::{count_meta, WriteTx};
-use super::{codec, decode_row_value, into_object, read_row, TenantStore};
+use super::{decode_row_value, into_object, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
 
@@ -312,18 +313,15 @@ impl TenantStore {
         let snap = self.snapshot()?;
         for pair in snap.scan(&self.keys.rows(table), Direction::Forward)? {
             let (_, value) = pair?;
-            let (deleted, json) = codec::decode_row(&value)?;
-            if deleted && !options.include_deleted {
+            let stored = decode_row(&value)?;
+            if stored.deleted && !options.include_deleted {
                 continue;
             }
             if to_skip > 0 {
                 to_skip -= 1;
                 continue;
             }
-            rows.push(
-                serde_json::from_slice(json)
-                    .map_err(|e| Error::storage(format!("corrupt row: {e}")))?,
-            );
+            rows.push(stored.to_row()?);
             if rows.len() >= limit {
                 break;
             }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::codec::{encode_index_value, tag_of};
 use super::entity::Row;
+use super::row_format::decode_row;
 use super::TenantStore;
 use crate::error::{Error, Result};
 use crate::kv::{prefix_successor, KeyRange};
@@ -68,12 +69,12 @@ impl TenantStore {
         let mut out = Vec::new();
         for id in reader.index_ids(table, field, query, None)? {
             match reader.row(table, &id)? {
-                Some((deleted, json)) if include_deleted || !deleted => out.push((
-                    id,
-                    serde_json::from_slice(&json)
-                        .map_err(|e| Error::storage(format!("corrupt row: {e}")))?,
-                )),
-                Some(_) => {}
+                Some(value) => {
+                    let row = decode_row(&value)?;
+                    if include_deleted || !row.deleted {
+                        out.push((id, row.to_row()?));
+                    }
+                }
                 None => {
                     return Err(Error::storage(format!(
                         "index entry for missing row {id} in `{table}`"

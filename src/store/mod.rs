@@ -15,6 +15,7 @@ mod indexes;
 pub(crate) mod keys;
 mod limits;
 pub(crate) mod read;
+pub(crate) mod row_format;
 pub(crate) mod schema;
 mod schemas;
 pub(crate) mod vectors;
@@ -293,11 +294,10 @@ pub(crate) fn read_row(
     }
 }
 
+/// Decodes a stored row value: `(row, deleted)`.
 pub(crate) fn decode_row_value(value: &[u8]) -> Result<(Row, bool)> {
-    let (deleted, json) = codec::decode_row(value)?;
-    let row: Row =
-        serde_json::from_slice(json).map_err(|e| Error::storage(format!("corrupt row: {e}")))?;
-    Ok((row, deleted))
+    let stored = row_format::decode_row(value)?;
+    Ok((stored.to_row()?, stored.deleted))
 }
 
 /// `true` when the JSON value is a non-null `deleted_at`.

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use super::changes::{Change, ChangeOrigin};
 use super::clock::{now_millis, Hlc};
-use super::codec::{decode_row, encode_row, index_values};
+use super::codec::index_values;
 use super::edges::{encode_value, split_edge_key, Edge, EdgeKey};
 use super::entity::{format_ts, get_path, now, IdScheme, Row};
 use super::keys::{decode_u64, Keys};
+use super::row_format::{decode_row, encode_row};
 use super::schema::{CompiledSchema, StoredSchema, TableSchema};
 use super::vectors::{EmbedWork, IndexMeta, IndexName};
 use super::wal::{encode_entry, EntryExtra, WalOp};
@@ -410,10 +411,11 @@ impl<'a> WriteTx<'a> {
         }
         let deleted = is_deleted(&row);
         super::check_object_depth(&row, &format!("a row of `{table}`"))?;
-        let value = encode_row(&row, deleted)?;
+        // The WAL carries the row as JSON text, and the size limit is on that text.
+        let json = serde_json::to_vec(&row).map_err(Error::storage)?;
         let limits = self.tenant.store.limits();
-        super::limits::check_size(&format!("a row of `{table}`"), value.len() - 1, &limits)?;
-        let (_, json) = decode_row(&value)?;
+        super::limits::check_size(&format!("a row of `{table}`"), json.len(), &limits)?;
+        let value = encode_row(&row, deleted);
         let keys = self.tenant.keys.clone();
         if old.is_none() {
             self.batch.put(keys.dir(&id), table.as_bytes());
@@ -424,7 +426,7 @@ impl<'a> WriteTx<'a> {
         let old_live = old.as_ref().map(|r| !is_deleted(r));
         self.count(table, old_live, Some(!deleted));
         let fields = old.as_ref().map(|old| changed_fields(old, &row));
-        self.append_wal(op, table, Some(&id), Some(json), ts, fields.as_deref())?;
+        self.append_wal(op, table, Some(&id), Some(&json), ts, fields.as_deref())?;
         self.batch.put(keys.row(table, &id), value);
         self.rows.insert(
             id,
@@ -476,7 +478,7 @@ impl<'a> WriteTx<'a> {
                     return Ok(false);
                 };
                 match self.snapshot.get(&self.keys().row(&table, id))? {
-                    Some(value) => Ok(!decode_row(&value)?.0),
+                    Some(value) => Ok(!decode_row(&value)?.deleted),
                     None => Ok(false),
                 }
             }

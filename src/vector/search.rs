@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::index::{load_pending, load_segment, DEFAULT_EF};
 use crate::error::{Error, Result};
 use crate::kv::KvSnapshot;
-use crate::store::codec::decode_row;
+use crate::store::row_format::decode_row;
 use crate::store::vectors::{read_meta, IndexMeta, IndexName};
 use crate::store::{decode_row_value, Row, TenantStore};
 
@@ -287,22 +287,18 @@ pub(crate) fn search_json(
     o: &SearchOptions,
 ) -> Result<String> {
     let hits = search_raw(t, table, query, o)?;
-    let corrupt = || Error::storage("corrupt row: not a JSON object");
     let mut text = Vec::with_capacity(hits.iter().map(|h| h.value.len() + 40).sum::<usize>() + 2);
     text.push(b'[');
     for (i, h) in hits.iter().enumerate() {
         if i > 0 {
             text.push(b',');
         }
-        let fields = decode_row(&h.value)?
-            .1
-            .trim_ascii()
-            .strip_prefix(b"{")
-            .and_then(|j| j.strip_suffix(b"}"))
-            .ok_or_else(corrupt)?;
-        text.push(b'{');
-        text.extend_from_slice(fields);
-        if !fields.trim_ascii().is_empty() {
+        let start = text.len();
+        decode_row(&h.value)?.write_json(&mut text)?;
+        if text.len() < start + 2 || text[start] != b'{' || text.pop() != Some(b'}') {
+            return Err(Error::storage("corrupt row: not a JSON object"));
+        }
+        if text.len() > start + 1 {
             text.push(b',');
         }
         // Last, so it replaces a `_score` of the row's own as a map insert would (JSON parsers
@@ -320,7 +316,7 @@ pub(crate) fn search_json(
 struct RawHit {
     id: Uuid,
     score: f32,
-    /// The stored row value (header and JSON text).
+    /// The stored row value (see [`decode_row`]).
     value: Vec<u8>,
 }
 
@@ -509,7 +505,7 @@ fn validate(
         let mut row = None;
         if !o.include_deleted {
             match snap.get(&t.store_keys().row(&index.table, &id))? {
-                Some(value) if !decode_row(&value)?.0 => row = Some(value),
+                Some(value) if !decode_row(&value)?.deleted => row = Some(value),
                 _ => continue,
             }
         }

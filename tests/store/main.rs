@@ -24,6 +24,8 @@ mod entity_lifecycle;
 mod fulltext_index;
 mod kv_conformance;
 #[cfg(not(target_arch = "wasm32"))]
+mod rows_written_as_json;
+#[cfg(not(target_arch = "wasm32"))]
 mod schema_validation;
 #[cfg(not(target_arch = "wasm32"))]
 mod secondary_indexes;

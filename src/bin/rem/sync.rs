@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use remdb::Tenant;
-use serde_json::json;
 
 use crate::output::Output;
 use crate::CliError;
@@ -212,7 +211,7 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
                     exp: now.saturating_add(days.saturating_mul(86_400)),
                 })?;
                 if out.json() {
-                    out.compact(&json!({ "token": token }))?;
+                    out.compact(&serde_json::json!({ "token": token }))?;
                 } else {
                     out.line(&token)?;
                 }
@@ -232,7 +231,7 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
                 serve(&options, |addr| {
                     // The first line says where the hub listens (tests read it).
                     if json {
-                        println!("{}", json!({ "listening": addr.to_string() }));
+                        println!("{}", serde_json::json!({ "listening": addr.to_string() }));
                     } else {
                         println!("rem hub listening on http://{addr}");
                     }
