@@ -78,7 +78,7 @@ impl Kv for MemoryKv {
         for op in batch.into_ops() {
             match op {
                 BatchOp::Put { key, value } => {
-                    map.insert(KeySlice::owned(key), Bytes::from(value));
+                    map.insert(Key::new(key), Bytes::from(value));
                 }
                 BatchOp::Delete { key } => {
                     map.remove(KeySlice::new(&key));
@@ -129,7 +129,7 @@ impl KvSnapshot for MemorySnapshot {
             return Ok(());
         }
         let iter = self.map.range::<_, KeySlice>(key_bounds(range));
-        let mut each = |(k, v): (&Key, &Bytes)| f(&k.0, v);
+        let mut each = |(k, v): (&Key, &Bytes)| f(k.as_bytes(), v);
         match direction {
             Direction::Forward => {
                 for pair in iter {
@@ -181,7 +181,7 @@ impl OwnedScan {
         }
         let bounds = key_bounds(&self.range);
         // Refill the same buffer: no fresh allocation per chunk.
-        let owned = |(k, v): (&Key, &Bytes)| (k.0.to_vec(), v.to_vec());
+        let owned = |(k, v): (&Key, &Bytes)| (k.as_bytes().to_vec(), v.to_vec());
         let before = self.buffer.len();
         match self.direction {
             Direction::Forward => self.buffer.extend(
@@ -222,8 +222,69 @@ impl Iterator for OwnedScan {
     }
 }
 
-/// A stored key: [`KeySlice`] shared, so it orders as `KeySlice` does.
-type Key = Arc<KeySlice>;
+/// Longest key kept inside the tree's nodes; longer ones live on the heap. Store keys (a tenant
+/// prefix, a table name, a 16-byte id) are mostly shorter, and a lookup's binary search then
+/// compares keys lying in the node it is reading instead of following a pointer per key, which
+/// made each comparison a cache miss.
+const INLINE_KEY: usize = 46;
+
+/// A stored key: inline up to [`INLINE_KEY`] bytes, shared beyond. Orders as [`KeySlice`] does.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Shared(Bytes),
+}
+
+impl Key {
+    fn new(key: Vec<u8>) -> Key {
+        if key.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..key.len()].copy_from_slice(&key);
+            Key::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Shared(key.into())
+        }
+    }
+
+    #[inline(always)]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len).min(INLINE_KEY)],
+            Key::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl std::borrow::Borrow<KeySlice> for Key {
+    #[inline(always)]
+    fn borrow(&self) -> &KeySlice {
+        KeySlice::new(self.as_bytes())
+    }
+}
+
+impl Ord for Key {
+    #[inline(always)]
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_keys(self.as_bytes(), other.as_bytes())
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
 
 /// Key bytes ordered like `[u8]`, compared eight at a time; borrowed for lookups so they take
 /// `&[u8]` without allocating.
@@ -234,12 +295,6 @@ impl KeySlice {
     fn new(bytes: &[u8]) -> &KeySlice {
         // SAFETY: `KeySlice` is `repr(transparent)` over `[u8]`: same layout and metadata.
         unsafe { &*(bytes as *const [u8] as *const KeySlice) }
-    }
-
-    fn owned(bytes: Vec<u8>) -> Key {
-        let bytes: Bytes = bytes.into();
-        // SAFETY: as in `new`; the pointer comes from `Arc::into_raw` of the same layout.
-        unsafe { Arc::from_raw(Arc::into_raw(bytes) as *const KeySlice) }
     }
 }
 
@@ -323,6 +378,53 @@ mod tests {
             for b in &keys {
                 assert_eq!(compare_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn inline_and_heap_keys_share_one_order() {
+        // Keys on both sides of the inline limit, sharing prefixes that cross it.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for len in [
+            1,
+            2,
+            INLINE_KEY - 1,
+            INLINE_KEY,
+            INLINE_KEY + 1,
+            2 * INLINE_KEY,
+        ] {
+            for last in [0u8, 7, 0xff] {
+                let mut key = vec![b'k'; len];
+                if let Some(b) = key.last_mut() {
+                    *b = last;
+                }
+                keys.push(key);
+            }
+        }
+        let kv = MemoryKv::new();
+        let mut batch = WriteBatch::new();
+        for (i, key) in keys.iter().enumerate() {
+            batch.put(key.clone(), vec![i as u8]);
+        }
+        kv.write(batch).unwrap();
+        keys.sort();
+        keys.dedup();
+        let scanned: Vec<Vec<u8>> = kv
+            .scan(&KeyRange::all(), Direction::Forward)
+            .unwrap()
+            .map(|pair| pair.unwrap().0)
+            .collect();
+        assert_eq!(scanned, keys);
+        for key in &keys {
+            assert!(kv.get(key).unwrap().is_some(), "{key:?}");
+            let mut missing = key.clone();
+            missing.push(1);
+            missing.push(2);
+            assert_eq!(
+                kv.get(&missing).unwrap().is_some(),
+                keys.contains(&missing),
+                "{missing:?}"
+            );
         }
     }
 }

@@ -75,7 +75,7 @@ impl WriteTx<'_> {
         let modified_at = format_ts(bump(old.as_ref().and_then(|o| o.get("modified_at")), now));
         let row = build_row(&id, user, created_at, modified_at, Value::Null);
         let ts = self.now_string();
-        self.put_row(op, table, id, row, &ts)?;
+        self.put_row_over(op, table, id, old, row, &ts)?;
         if let Some(edges) = edges {
             self.link_inline(id, edges)?;
         }

@@ -400,8 +400,22 @@ impl<'a> WriteTx<'a> {
         row: Row,
         ts: &str,
     ) -> Result<()> {
-        let schema = self.schema(table)?;
         let old = self.row(table, &id)?;
+        self.put_row_over(op, table, id, old, row, ts)
+    }
+
+    /// [`put_row`](Self::put_row) for a caller that has just read `old`, the current row `id`
+    /// of `table` (`self.row(table, &id)`), saving a second read of it.
+    pub(crate) fn put_row_over(
+        &mut self,
+        op: WalOp,
+        table: &str,
+        id: Uuid,
+        old: Option<Row>,
+        row: Row,
+        ts: &str,
+    ) -> Result<()> {
+        let schema = self.schema(table)?;
         if old.is_none() {
             if let Some(other) = self.table_of(&id)? {
                 return Err(Error::InvalidArgument(format!(
