@@ -3,13 +3,15 @@
 
 mod scan;
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use serde_json::Value;
 
-use self::scan::{passes, scan_source};
-use super::expr::{Env, Tuple, Values};
+use self::scan::{passes, scan_source, Gate};
+use super::expr::{Env, Expr, Tuple, Values};
 use super::plan::{AggFunc, Aggregate, JoinKind, SelectPlan, SortKey};
 use super::value::{float_value, integer_of, integer_value, short, total_cmp};
 use super::QueryResult;
@@ -56,7 +58,7 @@ fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize, meter: &Meter) -
         by_key: HashMap::new(),
     };
     let mut tuple: Tuple = vec![None; s + 1];
-    scan_source(reader, &plan.sources[s], s, meter, |row| {
+    scan_source(reader, &plan.sources[s], s, meter, None, |row| {
         tuple[s] = Some(row.clone());
         let env = Env::rows(&tuple);
         let values = join
@@ -152,7 +154,18 @@ fn sort_keys(order: &[SortKey], env: &Env<'_>) -> Result<Vec<Value>> {
 
 fn cmp_rows(order: &[SortKey], a: &OutRow, b: &OutRow) -> Ordering {
     for (k, (x, y)) in order.iter().zip(a.keys.iter().zip(&b.keys)) {
-        let o = match (x.is_null(), y.is_null()) {
+        let o = cmp_key(k, x, y);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.seq.cmp(&b.seq)
+}
+
+/// How two values of sort key `k` order (NULL placement and direction applied).
+fn cmp_key(k: &SortKey, x: &Value, y: &Value) -> Ordering {
+    {
+        match (x.is_null(), y.is_null()) {
             (true, true) => Ordering::Equal,
             (true, false) => {
                 if k.nulls_first {
@@ -176,12 +189,20 @@ fn cmp_rows(order: &[SortKey], a: &OutRow, b: &OutRow) -> Ordering {
                     o
                 }
             }
-        };
-        if o != Ordering::Equal {
-            return o;
         }
     }
-    a.seq.cmp(&b.seq)
+}
+
+/// Whether the row in `env` sorts before `cut` (a later arrival loses ties), evaluating its
+/// keys one at a time and only as far as needed, without collecting them.
+fn sorts_before(order: &[SortKey], env: &Env<'_>, cut: &OutRow) -> Result<bool> {
+    for (k, y) in order.iter().zip(&cut.keys) {
+        match cmp_key(k, &*k.expr.eval(env)?, y) {
+            Ordering::Equal => continue,
+            o => return Ok(o == Ordering::Less),
+        }
+    }
+    Ok(false)
 }
 
 /// Collects output rows: DISTINCT, the early stop when the plan streams, and the bounded top-k
@@ -198,8 +219,9 @@ struct Collector<'p> {
     /// Whether a sort key reads the select list (an alias or a position): then the outputs are
     /// computed before the keys.
     keys_read_outputs: bool,
-    /// The k-th best row seen at the last cut: later rows must beat it.
-    cutoff: Option<OutRow>,
+    /// The k-th best row seen at the last cut: later rows must beat it. Shared with the scan's
+    /// [`Gate`] when rows come from one table.
+    cutoff: Rc<RefCell<Option<OutRow>>>,
     meter: &'p Meter,
     /// Bytes of `rows` counted on the meter.
     held: u64,
@@ -284,6 +306,7 @@ impl Collector<'_> {
         };
         if self
             .cutoff
+            .borrow()
             .as_ref()
             .is_some_and(|c| cmp_rows(order, &candidate, c) != Ordering::Less)
         {
@@ -304,15 +327,15 @@ impl Collector<'_> {
             let kept: u64 = self.rows.iter().map(OutRow::bytes).sum();
             self.meter.release(self.held - kept);
             self.held = kept;
-            self.cutoff = self
-                .rows
-                .iter()
-                .max_by(|a, b| cmp_rows(order, a, b))
-                .map(|r| OutRow {
-                    keys: r.keys.clone(),
-                    values: Vec::new(),
-                    seq: r.seq,
-                });
+            *self.cutoff.borrow_mut() =
+                self.rows
+                    .iter()
+                    .max_by(|a, b| cmp_rows(order, a, b))
+                    .map(|r| OutRow {
+                        keys: r.keys.clone(),
+                        values: Vec::new(),
+                        seq: r.seq,
+                    });
         }
         Ok(())
     }
@@ -513,15 +536,31 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Resu
         seq: 0,
         top_k,
         keys_read_outputs,
-        cutoff: None,
+        cutoff: Rc::default(),
         meter,
         held: 0,
     };
 
     match &plan.group {
         None => {
+            // ORDER BY ... LIMIT over one table: rows that cannot make the top k are dropped in
+            // the scan, before the columns the sort does not read are decoded.
+            let one_table = plan.sources.len() == 1 && plan.joins.is_empty();
+            let cutoff = collector.cutoff.clone();
+            let order = &plan.order;
+            let mut beats_cutoff = |t: &Tuple| -> Result<bool> {
+                let cut = cutoff.borrow();
+                let Some(cut) = cut.as_ref() else {
+                    return Ok(true);
+                };
+                sorts_before(order, &Env::rows(t), cut)
+            };
+            let gate = (top_k.is_some() && one_table && !keys_read_outputs).then(|| Gate {
+                slots: slots_read(order, plan.sources[0].fields.len()),
+                test: &mut beats_cutoff,
+            });
             let mut sink = |t: &Tuple| collector.push(t, &[]);
-            drive_all(reader, plan, &pipeline, &mut sink)?;
+            drive_all(reader, plan, &pipeline, gate, &mut sink)?;
         }
         Some(g) => {
             let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -582,7 +621,7 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Resu
                 }
                 Ok(true)
             };
-            drive_all(reader, plan, &pipeline, &mut sink)?;
+            drive_all(reader, plan, &pipeline, None, &mut sink)?;
             if groups.is_empty() && g.keys.is_empty() {
                 groups.push(new_group(Vec::new()));
             }
@@ -609,10 +648,29 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Resu
     Ok(collector.finish())
 }
 
+/// Which slots of the first source the sort keys read.
+fn slots_read(order: &[SortKey], width: usize) -> Vec<bool> {
+    let mut slots = vec![false; width];
+    for key in order {
+        key.expr.visit(&mut |e| {
+            if let Expr::Column {
+                source: 0, slot, ..
+            } = e
+            {
+                if let Some(s) = slots.get_mut(*slot) {
+                    *s = true;
+                }
+            }
+        });
+    }
+    slots
+}
+
 fn drive_all(
     reader: &Reader<'_>,
     plan: &SelectPlan,
     pipeline: &Pipeline<'_>,
+    gate: Option<Gate<'_>>,
     sink: &mut dyn FnMut(&Tuple) -> Result<bool>,
 ) -> Result<()> {
     let n = plan.sources.len();
@@ -622,7 +680,7 @@ fn drive_all(
         return Ok(());
     }
     let mut tuple: Tuple = vec![None; n];
-    scan_source(reader, &plan.sources[0], 0, pipeline.meter, |row| {
+    scan_source(reader, &plan.sources[0], 0, pipeline.meter, gate, |row| {
         tuple[0] = Some(row);
         pipeline.drive(&mut tuple, 0, sink)
     })

@@ -17,14 +17,26 @@ use crate::vector::{SearchMode, SearchOptions, SearchQuery, MAX_TOP_K};
 /// Estimated bytes of one id in the set a filtered vector search is given.
 const HASH_ID_BYTES: u64 = 32;
 
-/// Calls `f` with each row of `source` that passes its filter, in access order, until `f`
-/// returns `false`. Rows hold only the fields the query reads (by slot); when a filter exists,
-/// its fields are decoded first and the others only for rows that pass.
+/// A test the rows of a scan must pass, after its filter, before the fields it does not read are
+/// decoded: the cutoff of `ORDER BY ... LIMIT k` over one table, which most rows of a long scan
+/// fail once k rows are in.
+pub(super) struct Gate<'g> {
+    /// Which slots the test reads.
+    pub(super) slots: Vec<bool>,
+    /// `true` to keep the row.
+    pub(super) test: &'g mut dyn FnMut(&Tuple) -> Result<bool>,
+}
+
+/// Calls `f` with each row of `source` that passes its filter (and `gate`), in access order,
+/// until `f` returns `false`. Rows hold only the fields the query reads (by slot); when a filter
+/// or a gate exists, the fields they read are decoded first and the others only for rows that
+/// pass.
 pub(super) fn scan_source(
     reader: &Reader<'_>,
     plan: &SourcePlan,
     index: usize,
     meter: &Meter,
+    mut gate: Option<Gate<'_>>,
     mut f: impl FnMut(Values) -> Result<bool>,
 ) -> Result<()> {
     if let Access::Vector(v) = &plan.access {
@@ -32,9 +44,13 @@ pub(super) fn scan_source(
     }
     let mut tuple: Tuple = vec![None; index + 1];
     let width = plan.fields.len();
-    let two_phase = !plan.filter.is_empty() && plan.filter_slots.iter().any(|f| !f);
-    let in_filter = |i: usize| plan.filter_slots[i];
-    let not_in_filter = |i: usize| !plan.filter_slots[i];
+    let first: Vec<bool> = (0..width)
+        .map(|i| plan.filter_slots[i] || gate.as_ref().is_some_and(|g| g.slots[i]))
+        .collect();
+    let checked = !plan.filter.is_empty() || gate.is_some();
+    let two_phase = checked && first.iter().any(|f| !f);
+    let in_filter = |i: usize| first[i];
+    let not_in_filter = |i: usize| !first[i];
     let all = |_: usize| true;
     // The slots of a row the filter rejected, cleared for the next row: most rows of a
     // filtered scan are rejected, and this saves them two allocations each.
@@ -54,11 +70,16 @@ pub(super) fn scan_source(
             if two_phase { &in_filter } else { &all },
             slots,
         )?;
-        if plan.filter.is_empty() {
+        if !checked {
             return f(values);
         }
         tuple[index] = Some(values);
-        if !passes(&plan.filter, &tuple)? {
+        let keep = passes(&plan.filter, &tuple)?
+            && match gate.as_mut() {
+                Some(g) => (g.test)(&tuple)?,
+                None => true,
+            };
+        if !keep {
             if let Some(mut rejected) = tuple[index].take() {
                 if let Some(slots) = Rc::get_mut(&mut rejected) {
                     slots.fill(Value::Null);
