@@ -20,16 +20,19 @@ use crate::error::{Error, Result};
 use crate::store::codec::encode_index_value;
 use crate::store::read::Reader;
 
-/// Hash key of values (order-preserving encodings concatenated); `None` when any is NULL.
-fn hash_key(values: &[Value]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(16 * values.len());
-    for v in values {
+/// Writes the hash key of `keys` evaluated in `env` (their order-preserving encodings
+/// concatenated) into `out`, replacing what it held; `false` when any is NULL (NULL joins
+/// nothing).
+fn hash_key(keys: &[Expr], env: &Env<'_>, out: &mut Vec<u8>) -> Result<bool> {
+    out.clear();
+    for k in keys {
+        let v = k.eval(env)?;
         if v.is_null() {
-            return None;
+            return Ok(false);
         }
-        encode_index_value(v, &mut out);
+        encode_index_value(&v, out);
     }
-    Some(out)
+    Ok(true)
 }
 
 /// Grouping / DISTINCT key: NULLs are equal to each other here.
@@ -41,10 +44,43 @@ fn group_key(values: &[Value]) -> Vec<u8> {
     out
 }
 
-/// The build side of a hash join.
+/// The build side of a hash join: rows, and for each key the first and last of its rows, the
+/// rows of one key chained through `next` in arrival order (no vector per key).
 struct HashSide {
     rows: Vec<Values>,
-    by_key: HashMap<Vec<u8>, Vec<usize>>,
+    by_key: HashMap<Vec<u8>, (usize, usize)>,
+    next: Vec<usize>,
+    /// The probe's key, reused from row to row.
+    probe: RefCell<Vec<u8>>,
+}
+
+/// End of a chain in [`HashSide::next`].
+const NO_ROW: usize = usize::MAX;
+
+impl HashSide {
+    fn add(&mut self, key: &[u8], row: Values) {
+        let i = self.rows.len();
+        self.rows.push(row);
+        self.next.push(NO_ROW);
+        match self.by_key.get_mut(key) {
+            Some((_, last)) => {
+                self.next[*last] = i;
+                *last = i;
+            }
+            None => {
+                self.by_key.insert(key.to_vec(), (i, i));
+            }
+        }
+    }
+
+    /// The first row whose key equals the probe's, if any.
+    fn first_match(&self, keys: &[Expr], env: &Env<'_>) -> Result<Option<usize>> {
+        let mut probe = self.probe.borrow_mut();
+        if !hash_key(keys, env, &mut probe)? {
+            return Ok(None);
+        }
+        Ok(self.by_key.get(probe.as_slice()).map(|(first, _)| *first))
+    }
 }
 
 /// Estimated bytes of one hash-table entry beyond its row and key (the index, the table slot).
@@ -56,20 +92,19 @@ fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize, meter: &Meter) -
     let mut side = HashSide {
         rows: Vec::new(),
         by_key: HashMap::new(),
+        next: Vec::new(),
+        probe: RefCell::default(),
     };
     let mut tuple: Tuple = vec![None; s + 1];
+    let mut key = Vec::new();
     scan_source(reader, &plan.sources[s], s, meter, None, |row| {
-        tuple[s] = Some(row.clone());
-        let env = Env::rows(&tuple);
-        let values = join
-            .right_keys
-            .iter()
-            .map(|k| k.eval(&env).map(|v| v.into_owned()))
-            .collect::<Result<Vec<_>>>()?;
-        if let Some(key) = hash_key(&values) {
+        tuple[s] = Some(row);
+        if hash_key(&join.right_keys, &Env::rows(&tuple), &mut key)? {
+            let row = tuple[s]
+                .take()
+                .ok_or_else(|| Error::storage("internal: join row missing"))?;
             meter.hold(values_bytes(&row) + key.len() as u64 + HASH_ENTRY_BYTES)?;
-            side.by_key.entry(key).or_default().push(side.rows.len());
-            side.rows.push(row);
+            side.add(&key, row);
         }
         Ok(true)
     })?;
@@ -95,28 +130,22 @@ impl Pipeline<'_> {
         }
         let join = &self.plan.joins[j];
         let s = j + 1;
-        let values = {
-            let env = Env::rows(tuple);
-            join.left_keys
-                .iter()
-                .map(|k| k.eval(&env).map(|v| v.into_owned()))
-                .collect::<Result<Vec<_>>>()?
-        };
+        let side = &self.sides[j];
         let mut matched = false;
-        if let Some(hits) = hash_key(&values).and_then(|k| self.sides[j].by_key.get(&k)) {
-            for &i in hits {
-                // Every candidate pair a join looks at is a row examined: a join that fans out
-                // runs into the budget, not out of memory or time.
-                self.meter.examine(1)?;
-                tuple[s] = Some(self.sides[j].rows[i].clone());
-                if !passes(&join.on_residual, tuple)? {
-                    continue;
-                }
-                matched = true;
-                if passes(&join.after, tuple)? && !self.drive(tuple, j + 1, sink)? {
-                    tuple[s] = None;
-                    return Ok(false);
-                }
+        let mut hit = side.first_match(&join.left_keys, &Env::rows(tuple))?;
+        while let Some(i) = hit {
+            hit = Some(side.next[i]).filter(|&n| n != NO_ROW);
+            // Every candidate pair a join looks at is a row examined: a join that fans out
+            // runs into the budget, not out of memory or time.
+            self.meter.examine(1)?;
+            tuple[s] = Some(side.rows[i].clone());
+            if !passes(&join.on_residual, tuple)? {
+                continue;
+            }
+            matched = true;
+            if passes(&join.after, tuple)? && !self.drive(tuple, j + 1, sink)? {
+                tuple[s] = None;
+                return Ok(false);
             }
         }
         tuple[s] = None;
