@@ -723,6 +723,22 @@ mod tests {
         assert!(decode_row(&value).unwrap().to_row().is_err());
     }
 
+    #[test]
+    fn the_deepest_row_the_write_path_accepts_reads_back() {
+        let mut deep = json!("bottom");
+        for i in 0..MAX_DEPTH - 1 {
+            deep = if i % 2 == 0 { json!([deep]) } else { json!({ "o": deep }) };
+        }
+        let row = object(json!({ "d": deep }));
+        super::super::check_object_depth(&row, "a row").unwrap();
+        let value = encode_row(&row, false);
+        let stored = decode_row(&value).unwrap();
+        assert_eq!(stored.to_row().unwrap(), row);
+        let mut json = Vec::new();
+        stored.write_json(&mut json).unwrap();
+        assert_eq!(json, serde_json::to_vec(&row).unwrap());
+    }
+
     fn arb_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
