@@ -161,15 +161,31 @@ impl Database {
     }
 
     /// Verifies the database in `dir` (the backend already there, or `options.backend`) without
-    /// writing to it: the backend's integrity check where it has one, then a read of every key.
-    /// Damage is listed in the report's `problems`; an `Err` means the check could not run.
+    /// writing to it: the backend's integrity check where it has one, a read of every key, then
+    /// (when those found nothing) a decode of every row. Damage is listed in the report's
+    /// `problems`; an `Err` means the check could not run.
     pub fn check(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<kv::CheckReport> {
         let dir = dir.as_ref();
         let backend = options
             .backend
             .or_else(|| kv::detect(dir))
             .ok_or_else(|| Error::NotFound(format!("no database in {}", dir.display())))?;
-        kv::check(backend, dir, options.lock_timeout.unwrap_or_default())
+        let mut report = kv::check(backend, dir, options.lock_timeout.unwrap_or_default())?;
+        if report.is_ok() {
+            // The KV is sound: decode every row too, which its checks cannot judge.
+            let read_only = OpenOptions {
+                backend: Some(backend),
+                read_only: true,
+                embedding_mode: Some(EmbedMode::Off),
+                ..options.clone()
+            };
+            let db = Database::open_with(dir, &read_only)?;
+            for name in db.tenants()? {
+                let tenant = TenantStore::new(db.store.clone(), &name)?;
+                tenant.check_rows(&mut |problem| report.problems.push(problem))?;
+            }
+        }
+        Ok(report)
     }
 
     /// A fresh in-memory database.

@@ -727,7 +727,11 @@ mod tests {
     fn the_deepest_row_the_write_path_accepts_reads_back() {
         let mut deep = json!("bottom");
         for i in 0..MAX_DEPTH - 1 {
-            deep = if i % 2 == 0 { json!([deep]) } else { json!({ "o": deep }) };
+            deep = if i % 2 == 0 {
+                json!([deep])
+            } else {
+                json!({ "o": deep })
+            };
         }
         let row = object(json!({ "d": deep }));
         super::super::check_object_depth(&row, "a row").unwrap();

@@ -158,6 +158,44 @@ fn truncated_files_give_typed_errors() {
 }
 
 #[test]
+fn check_decodes_every_row_and_names_a_damaged_one() {
+    let (_tmp, dir) = populated();
+    // Overwrite one row's value with bytes the KV stores happily but no row decodes from: a
+    // binary-row header, then a field count far past the end.
+    let prefix = b"tdefault\0Rresources\0".to_vec();
+    let damaged_id = {
+        let kv = RedbKv::open_file_with(&file(&dir), &KvOptions::default()).unwrap();
+        let range = remdb::kv::KeyRange::prefix(&prefix);
+        let (key, _) = kv
+            .scan(&range, remdb::kv::Direction::Forward)
+            .unwrap()
+            .nth(7)
+            .unwrap()
+            .unwrap();
+        let mut batch = remdb::kv::WriteBatch::new();
+        batch.put(key.clone(), vec![0x20, 0xff, 0xff, 0x03]);
+        kv.write(batch).unwrap();
+        uuid::Uuid::from_slice(&key[prefix.len()..]).unwrap()
+    };
+    let report = Database::check(&dir, &redb_options(true)).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let problem = &report.problems[0];
+    assert!(
+        problem.contains(&damaged_id.to_string()) && problem.contains("`resources`"),
+        "{problem}"
+    );
+    assert!(problem.contains("corrupt row"), "{problem}");
+    // Reading that row gives the same typed error, never a panic.
+    let db = Database::open_with(&dir, &redb_options(true)).unwrap();
+    let err = db
+        .tenant("default")
+        .unwrap()
+        .get(&damaged_id.to_string())
+        .unwrap_err();
+    assert_eq!(err.code(), "STORAGE", "{err}");
+}
+
+#[test]
 fn a_read_only_open_writes_nothing_and_refuses_writes() {
     let (_tmp, dir) = populated();
     let path = file(&dir);

@@ -234,8 +234,8 @@ pub(crate) enum Command {
     /// Embedding queue and vector indexes: status, flush, optimize
     #[command(subcommand)]
     Embeddings(vectors::EmbeddingsCommand),
-    /// Verify the database without writing to it (the backend's integrity check, then a read of
-    /// every key); exits 1 and lists the damage when there is any
+    /// Verify the database without writing to it (the backend's integrity check, a read of every
+    /// key, a decode of every row); exits 1 and lists the damage when there is any
     Check,
 }
 
