@@ -141,13 +141,7 @@ impl StoredRow<'_> {
                         return Ok(());
                     }
                     let key = r.take_len_prefixed()?;
-                    // Queries name a handful of fields: a length-first linear scan is the
-                    // fastest lookup.
-                    let slot = names
-                        .iter()
-                        .position(|n| same_name(n.as_bytes(), key))
-                        .filter(|&i| want(i));
-                    match slot {
+                    match slot_of(names, key).filter(|&i| want(i)) {
                         Some(i) => {
                             out[i] = r.value(1)?;
                             left -= 1;
@@ -161,11 +155,15 @@ impl StoredRow<'_> {
     }
 }
 
-/// Whether a wanted field name equals a stored key: length and first byte before the bytes,
-/// since most keys a row walk meets differ in one of those.
+/// The slot whose name is the stored key `key`, in either format. Queries name a handful of
+/// fields, so a linear scan is the fastest lookup; length and first byte are compared before
+/// the bytes, since most keys a row walk meets differ in one of those.
 #[inline(always)]
-fn same_name(name: &[u8], key: &[u8]) -> bool {
-    name.len() == key.len() && name.first() == key.first() && name == key
+fn slot_of(names: &[String], key: &[u8]) -> Option<usize> {
+    names.iter().position(|n| {
+        let name = n.as_bytes();
+        name.len() == key.len() && name.first() == key.first() && name == key
+    })
 }
 
 // ---- encoding ----
@@ -343,14 +341,7 @@ impl<'a> Reader<'a> {
             NULL => Value::Null,
             FALSE => Value::Bool(false),
             TRUE => Value::Bool(true),
-            INT => {
-                let z = self.varint()?;
-                Value::from((z >> 1) as i64 ^ -((z & 1) as i64))
-            }
-            BIG_UINT => Value::from(u64::from_le_bytes(self.array8()?)),
-            FLOAT => Number::from_f64(f64::from_le_bytes(self.array8()?))
-                .map(Value::Number)
-                .ok_or_else(|| corrupt("a float that is not finite"))?,
+            tag @ (INT | BIG_UINT | FLOAT) => Value::Number(self.number(tag)?),
             STRING => Value::String(self.str()?.to_owned()),
             ARRAY => {
                 let mut inner = self.nested(depth)?;
@@ -428,14 +419,26 @@ impl<'a> Reader<'a> {
                 inner.members_json(depth, out)?;
                 inner.finish()?;
             }
-            _ => {
-                // Numbers: one decoder, then serde_json's own formatting.
-                self.pos -= 1;
-                let number = self.value(depth)?;
-                serde_json::to_writer(&mut *out, &number).map_err(Error::storage)?;
+            // serde_json's own formatting of the number.
+            tag @ (INT | BIG_UINT | FLOAT) => {
+                serde_json::to_writer(&mut *out, &self.number(tag)?).map_err(Error::storage)?
             }
+            _ => return Err(corrupt("unknown value tag")),
         }
         Ok(())
+    }
+
+    /// The payload of a number whose tag (`INT`, `BIG_UINT` or `FLOAT`) was just read.
+    fn number(&mut self, tag: u8) -> Result<Number> {
+        match tag {
+            INT => {
+                let z = self.varint()?;
+                Ok(Number::from((z >> 1) as i64 ^ -((z & 1) as i64)))
+            }
+            BIG_UINT => Ok(Number::from(u64::from_le_bytes(self.array8()?))),
+            _ => Number::from_f64(f64::from_le_bytes(self.array8()?))
+                .ok_or_else(|| corrupt("a float that is not finite")),
+        }
     }
 }
 
@@ -454,13 +457,8 @@ fn json_slots(
 ) -> Result<()> {
     let corrupt_json = |e: serde_json::Error| corrupt(&e.to_string());
     let split = top_level_fields(json, |key, value| {
-        if let Some(i) = names
-            .iter()
-            .position(|n| n.len() == key.len() && n.as_bytes() == key)
-        {
-            if want(i) {
-                out[i] = serde_json::from_slice(value).map_err(corrupt_json)?;
-            }
+        if let Some(i) = slot_of(names, key).filter(|&i| want(i)) {
+            out[i] = serde_json::from_slice(value).map_err(corrupt_json)?;
         }
         Ok(())
     });

@@ -193,30 +193,28 @@ fn cmp_rows(order: &[SortKey], a: &OutRow, b: &OutRow) -> Ordering {
 
 /// How two values of sort key `k` order (NULL placement and direction applied).
 fn cmp_key(k: &SortKey, x: &Value, y: &Value) -> Ordering {
-    {
-        match (x.is_null(), y.is_null()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => {
-                if k.nulls_first {
-                    Ordering::Less
-                } else {
-                    Ordering::Greater
-                }
+    match (x.is_null(), y.is_null()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => {
+            if k.nulls_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
             }
-            (false, true) => {
-                if k.nulls_first {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                }
+        }
+        (false, true) => {
+            if k.nulls_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
             }
-            (false, false) => {
-                let o = total_cmp(x, y);
-                if k.desc {
-                    o.reverse()
-                } else {
-                    o
-                }
+        }
+        (false, false) => {
+            let o = total_cmp(x, y);
+            if k.desc {
+                o.reverse()
+            } else {
+                o
             }
         }
     }

@@ -49,11 +49,11 @@ pub(super) fn scan_source(
         .collect();
     let checked = !plan.filter.is_empty() || gate.is_some();
     let two_phase = checked && first.iter().any(|f| !f);
-    let in_filter = |i: usize| first[i];
-    let not_in_filter = |i: usize| !first[i];
+    let in_first = |i: usize| first[i];
+    let not_in_first = |i: usize| !first[i];
     let all = |_: usize| true;
-    // The slots of a row the filter rejected, cleared for the next row: most rows of a
-    // filtered scan are rejected, and this saves them two allocations each.
+    // The slots of a row the filter or the gate rejected, cleared for the next row: most rows
+    // of a filtered or gated scan are rejected, and this saves them two allocations each.
     let mut spare: Option<Values> = None;
     let mut visit = |row: StoredRow<'_>| -> Result<bool> {
         meter.examine(1)?;
@@ -67,7 +67,7 @@ pub(super) fn scan_source(
             .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
         row.decode_slots(
             &plan.fields,
-            if two_phase { &in_filter } else { &all },
+            if two_phase { &in_first } else { &all },
             slots,
         )?;
         if !checked {
@@ -94,7 +94,7 @@ pub(super) fn scan_source(
         if two_phase {
             let slots = Rc::get_mut(&mut values)
                 .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
-            row.decode_slots(&plan.fields, &not_in_filter, slots)?;
+            row.decode_slots(&plan.fields, &not_in_first, slots)?;
         }
         f(values)
     };
