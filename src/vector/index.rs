@@ -6,6 +6,10 @@
 //! vectors; then they are built into one segment. When an index has more than
 //! [`MAX_SEGMENTS`] segments, or a segment is at least a third dead, the smallest and the dead
 //! segments are merged into one. [`optimize`] builds everything into a single segment.
+//!
+//! A merge does not rebuild: the merged segment with the most live entries (at least half of
+//! them live) keeps its graph, loses its dead entries (their neighbours' links repaired) and
+//! takes the other segments' live entries and the pending vectors by incremental insertion.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -182,6 +186,9 @@ pub(crate) fn maintain(
         });
     }
     // Gather members: pending vectors (if sealing) and the live entries of merged segments.
+    // The merged segment with the most live entries (at least half of it live) is the base: the
+    // others' entries are inserted into a copy of its graph, its dead ones removed and their
+    // neighbours' links repaired. Without such a base, the graph is built afresh.
     let pending = if seal {
         tenant.pending_vectors(&*snap, index)?
     } else {
@@ -189,27 +196,68 @@ pub(crate) fn maintain(
     };
     let mut members: Vec<(Uuid, u64, Vec<f32>)> =
         pending.into_iter().map(|(id, v)| (id, 0, v)).collect();
+    let mut loaded = Vec::with_capacity(merge.len());
     for info in &merge {
         let seg = load_segment(tenant, &*snap, index, &meta, info.no)?;
-        for (id, v) in seg.entries() {
-            if let Some((at, _)) = tenant.stored_vector_in(&*snap, index, &id)? {
-                if at == info.no {
-                    members.push((id, info.no, v.to_vec()));
-                }
+        let mut dead = Vec::with_capacity(seg.len());
+        for (id, _) in seg.entries() {
+            let live = tenant
+                .stored_vector_in(&*snap, index, &id)?
+                .is_some_and(|(at, _)| at == info.no);
+            dead.push(!live);
+        }
+        loaded.push((info.no, seg, dead));
+    }
+    drop(snap);
+    let live = |dead: &[bool]| dead.iter().filter(|d| !**d).count();
+    let base = (0..loaded.len())
+        .filter(|&i| {
+            let n = live(&loaded[i].2);
+            n > 0 && n * 2 >= loaded[i].1.len()
+        })
+        .max_by_key(|&i| (live(&loaded[i].2), std::cmp::Reverse(loaded[i].0)))
+        .map(|i| loaded.swap_remove(i));
+    for (no, seg, dead) in &loaded {
+        for ((id, v), dead) in seg.entries().zip(dead) {
+            if !dead {
+                members.push((id, *no, v.to_vec()));
             }
         }
     }
-    drop(snap);
     let sealed = members.iter().filter(|m| m.1 == 0).count() as u64;
     let replaced: Vec<u64> = merge.iter().map(|s| s.no).collect();
+    let mut grown = None;
+    if let Some((no, seg, dead)) = base {
+        let kept = if dead.iter().any(|d| *d) {
+            seg.without(&dead)
+        } else {
+            Some(Segment::clone(&seg))
+        };
+        if let Some(mut kept) = kept {
+            let base_live = kept.len();
+            kept.insert(members.iter().map(|(id, _, v)| (*id, v.as_slice())))?;
+            members.extend(
+                kept.entries()
+                    .take(base_live)
+                    .map(|(id, v)| (id, no, v.to_vec())),
+            );
+            grown = Some(kept);
+        }
+    }
     if members.is_empty() {
         // Everything in the merged segments is dead: just drop them.
         tenant.write(|tx| tx.drop_segments(index, &replaced))?;
     } else {
-        let (seg, chunks) = Segment::build(
-            meta.metric,
-            members.iter().map(|(id, _, v)| (*id, v.clone())).collect(),
-        )?;
+        let (seg, chunks) = match grown {
+            Some(seg) => {
+                let chunks = seg.encode();
+                (seg, chunks)
+            }
+            None => Segment::build(
+                meta.metric,
+                members.iter().map(|(id, _, v)| (*id, v.clone())).collect(),
+            )?,
+        };
         let refs: Vec<(Uuid, u64, &[f32])> = members
             .iter()
             .map(|(id, from, v)| (*id, *from, v.as_slice()))

@@ -2,8 +2,9 @@
 //!
 //! Layered on [`crate::store`], which stores vectors through its one write path (each logged as
 //! a `vector` WAL entry) and keeps pending vectors, built segments and the embedding queue.
-//! This module builds and merges HNSW segments ([instant-distance]), searches them, and drains
-//! the embedding queue.
+//! This module builds HNSW segments (its own construction, in `segment`), grows them on merges
+//! by inserting into the largest one's live graph, removes dead entries by repairing their
+//! neighbours' links, searches them, and drains the embedding queue.
 //!
 //! ```
 //! use remdb::{Database, vector::{SearchOptions, SearchQuery}};
@@ -21,8 +22,6 @@
 //! assert!(hits[0].score > hits[1].score);
 //! # Ok::<(), remdb::Error>(())
 //! ```
-//!
-//! [instant-distance]: https://docs.rs/instant-distance
 
 mod index;
 mod quantized;

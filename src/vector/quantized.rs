@@ -30,6 +30,7 @@ const LINE: usize = 64;
 struct Line([u8; LINE]);
 
 /// A segment's vectors, one byte per component.
+#[derive(Clone)]
 pub(crate) struct Quantized {
     metric: Metric,
     dims: usize,
@@ -68,17 +69,12 @@ impl Quantized {
         let mut lines = vec![Line([0; LINE]); points * stride / LINE];
         let mut norms = Vec::new();
         for (p, v) in vectors.chunks_exact(dims.max(1)).enumerate() {
-            let out = &mut lines[p * stride / LINE..(p + 1) * stride / LINE];
-            let mut norm = 0.0;
-            for (d, x) in v.iter().enumerate() {
-                let code = if step[d] > 0.0 {
-                    ((x - lo[d]) / step[d]).round().clamp(0.0, LEVELS) as u8
-                } else {
-                    0
-                };
-                out[d / LINE].0[d % LINE] = code;
-                norm += (step[d] * f32::from(code)).powi(2);
-            }
+            let norm = code(
+                &lo,
+                &step,
+                v,
+                &mut lines[p * stride / LINE..(p + 1) * stride / LINE],
+            );
             if metric == Metric::L2 {
                 norms.push(norm);
             }
@@ -92,6 +88,31 @@ impl Quantized {
             lines,
             norms,
         }
+    }
+
+    /// Codes `vectors` (whole points) after the ones coded, when every component lies in the
+    /// range the codes cover; `false` (nothing added) when one does not.
+    pub(crate) fn append(&mut self, vectors: &[f32]) -> bool {
+        let dims = self.dims.max(1);
+        let fits = vectors.chunks_exact(dims).all(|v| {
+            v.iter().enumerate().all(|(d, x)| {
+                let lo = self.lo[d];
+                *x >= lo && *x <= lo + LEVELS * self.step[d]
+            })
+        });
+        if !fits || self.dims == 0 {
+            return false;
+        }
+        let per = self.stride / LINE;
+        for v in vectors.chunks_exact(dims) {
+            let at = self.lines.len();
+            self.lines.resize(at + per, Line([0; LINE]));
+            let norm = code(&self.lo, &self.step, v, &mut self.lines[at..]);
+            if self.metric == Metric::L2 {
+                self.norms.push(norm);
+            }
+        }
+        true
     }
 
     /// The codes of point `p`, `stride` bytes (zero past `dims`).
@@ -164,6 +185,22 @@ impl Quantized {
             Metric::Cosine | Metric::InnerProduct => d,
         }
     }
+}
+
+/// Writes the codes of `v` (component `d` in `lo[d]..=lo[d] + 255 step[d]`) into `out`, its
+/// lines; returns `Σ (step_d c_d)²`.
+fn code(lo: &[f32], step: &[f32], v: &[f32], out: &mut [Line]) -> f32 {
+    let mut norm = 0.0;
+    for (d, x) in v.iter().enumerate() {
+        let c = if step[d] > 0.0 {
+            ((x - lo[d]) / step[d]).round().clamp(0.0, LEVELS) as u8
+        } else {
+            0
+        };
+        out[d / LINE].0[d % LINE] = c;
+        norm += (step[d] * f32::from(c)).powi(2);
+    }
+    norm
 }
 
 /// A query prepared against one [`Quantized`] set: distance

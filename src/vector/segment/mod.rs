@@ -1,71 +1,36 @@
-//! One immutable HNSW segment: a graph built by instant-distance over a fixed set of vectors,
-//! its persisted form (instant-distance's own serde form, postcard, in chunks) and its search.
+//! One HNSW segment: a graph over a set of vectors, built and grown here, its persisted form,
+//! and its search.
 //!
-//! instant-distance builds the graph and writes the persisted form. Reading it back goes into a
-//! flat copy instead of instant-distance's own types: every vector in one contiguous array and
-//! every layer's links in one array, so a distance costs one memory access instead of two (a
-//! point there is a boxed slice), and the search breadth (`ef`) is chosen per query (there it is
-//! fixed when the graph is built). The walk is the same algorithm, step for step; a unit test
-//! pins that both return the same neighbours. It runs over one-byte codes of the vectors
-//! ([`Quantized`]), a quarter of the memory traffic, and what it finds is re-scored with the
-//! exact vectors.
+//! - [`build`](self::build): the construction (hnswlib's algorithm: random levels, a greedy
+//!   descent, a breadth-`ef_construction` search per layer, heuristic neighbour selection and
+//!   pruning). It inserts into a live graph, so a merge grows the largest segment instead of
+//!   rebuilding it, and it removes dead entries by repairing their neighbours' links.
+//! - [`persist`](self::persist): the stored form, flat little-endian arrays in chunks; segments
+//!   written by instant-distance (the library remdb built graphs with before) still read.
+//!
+//! Everything lives in flat arrays: every vector in one contiguous array, every node's links on
+//! layer 0 in one array, its links on the layers above in another. The walk ranks by one-byte
+//! codes of the vectors ([`Quantized`]), a quarter of the memory traffic; what it finds is
+//! re-scored with the exact vectors. The construction walks the same way and re-ranks exactly
+//! before it selects neighbours.
+
+mod build;
+mod persist;
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fmt;
-use std::marker::PhantomData;
 
-use instant_distance::{Builder, Point};
-use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::quantized::{Quantized, QuantizedQuery};
 use crate::distance::{dot, l2, Metric};
-use crate::error::{Error, Result};
 
-/// Size of one stored chunk of a segment.
-pub(crate) const CHUNK_BYTES: usize = 1 << 20;
-
-/// `ef_construction` of every build.
-pub(crate) const EF_CONSTRUCTION: usize = 100;
-
-/// Links per node on layer 0 (instant-distance's `M * 2`).
-const ZERO_LINKS: usize = 64;
-/// Links per node on the upper layers (instant-distance's `M`).
-const UPPER_LINKS: usize = 32;
 /// An unused link slot; a node's links end at the first one.
 const NO_LINK: u32 = u32::MAX;
-/// The `ef_search` written into the persisted form (not used when reading: `ef` is per query).
-const PERSISTED_EF: usize = 100;
 
-/// A vector compared by dot product (cosine on normalised vectors); distance `-dot`.
-#[derive(Clone, Serialize, Deserialize)]
-struct DotPoint(Box<[f32]>);
-
-impl Point for DotPoint {
-    #[inline(always)]
-    fn distance(&self, other: &Self) -> f32 {
-        -dot(&self.0, &other.0)
-    }
-}
-
-/// A vector compared by Euclidean distance.
-#[derive(Clone, Serialize, Deserialize)]
-struct L2Point(Box<[f32]>);
-
-impl Point for L2Point {
-    #[inline(always)]
-    fn distance(&self, other: &Self) -> f32 {
-        l2(&self.0, &other.0)
-    }
-}
-
-const TAG_DOT: u8 = 1;
-const TAG_L2: u8 = 2;
-
-/// A built segment, ready to search.
+/// A built segment, ready to search (and to grow: see [`Segment::insert`]).
+#[derive(Clone)]
 pub(crate) struct Segment {
     metric: Metric,
     dims: usize,
@@ -75,98 +40,96 @@ pub(crate) struct Segment {
     vectors: Vec<f32>,
     /// The vectors coded a byte per component, for the walk.
     quantized: Quantized,
-    /// Layer 0: point `p`'s links are `zero[p * ZERO_LINKS..][..ZERO_LINKS]`.
+    /// The links.
+    graph: Graph,
+}
+
+/// An HNSW graph's links, flat.
+#[derive(Clone, Debug, PartialEq)]
+struct Graph {
+    /// Link slots of a node on layer 0.
+    zero_width: usize,
+    /// Link slots of a node on each layer above.
+    upper_width: usize,
+    /// Point `p`'s links on layer 0 are `zero[p * zero_width..][..zero_width]`.
     zero: Vec<u32>,
-    /// Layers 1 and up (`upper[l - 1]`), [`UPPER_LINKS`] per node. Layer `l` holds points
-    /// `0..upper[l - 1].len() / UPPER_LINKS`; point 0 is on every layer (the entry point).
-    upper: Vec<Vec<u32>>,
+    /// The top layer of each point.
+    levels: Vec<u8>,
+    /// For a point above layer 0: where its upper links start in `upper`, in nodes of
+    /// `upper_width` slots (layer `l`'s links follow at node `upper_at[p] + l - 1`).
+    upper_at: Vec<u32>,
+    /// Links on layers 1 and up, `levels[p] * upper_width` slots per point above layer 0.
+    upper: Vec<u32>,
+    /// Where every search starts: a point on the top layer (meaningless when empty).
+    entry: u32,
+}
+
+impl Graph {
+    fn empty(zero_width: usize, upper_width: usize) -> Self {
+        Graph {
+            zero_width,
+            upper_width,
+            zero: Vec::new(),
+            levels: Vec::new(),
+            upper_at: Vec::new(),
+            upper: Vec::new(),
+            entry: 0,
+        }
+    }
+
+    /// Number of nodes.
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The top layer (0 when empty).
+    fn top(&self) -> usize {
+        self.levels
+            .get(self.entry as usize)
+            .map_or(0, |&l| usize::from(l))
+    }
+
+    /// Point `p`'s link slots on `layer` (which `p` must be on).
+    #[inline(always)]
+    fn links(&self, layer: usize, p: usize) -> &[u32] {
+        if layer == 0 {
+            &self.zero[p * self.zero_width..][..self.zero_width]
+        } else {
+            let node = self.upper_at[p] as usize + layer - 1;
+            &self.upper[node * self.upper_width..][..self.upper_width]
+        }
+    }
+
+    /// Point `p`'s link slots on `layer`, to change.
+    fn links_mut(&mut self, layer: usize, p: usize) -> &mut [u32] {
+        if layer == 0 {
+            &mut self.zero[p * self.zero_width..][..self.zero_width]
+        } else {
+            let node = self.upper_at[p] as usize + layer - 1;
+            &mut self.upper[node * self.upper_width..][..self.upper_width]
+        }
+    }
+
+    /// Adds a node on layers `0..=level`, unlinked; returns its point number.
+    fn push_node(&mut self, level: u8) -> u32 {
+        let p = self.levels.len() as u32;
+        self.levels.push(level);
+        self.zero.resize(self.zero.len() + self.zero_width, NO_LINK);
+        if level > 0 {
+            self.upper_at
+                .push((self.upper.len() / self.upper_width) as u32);
+            self.upper.resize(
+                self.upper.len() + usize::from(level) * self.upper_width,
+                NO_LINK,
+            );
+        } else {
+            self.upper_at.push(NO_LINK);
+        }
+        p
+    }
 }
 
 impl Segment {
-    /// Builds a segment over `points` (already prepared for `metric`); returns it and its
-    /// persisted form in chunks of at most [`CHUNK_BYTES`].
-    pub(crate) fn build(
-        metric: Metric,
-        points: Vec<(Uuid, Vec<f32>)>,
-    ) -> Result<(Self, Vec<Vec<u8>>)> {
-        let builder = Builder::default()
-            .ef_construction(EF_CONSTRUCTION)
-            .ef_search(PERSISTED_EF)
-            .seed(0x5eed);
-        let (ids, vectors): (Vec<Uuid>, Vec<Vec<f32>>) = points.into_iter().unzip();
-        let (tag, body) = match metric {
-            Metric::Cosine | Metric::InnerProduct => {
-                let points = vectors.into_iter().map(|v| DotPoint(v.into())).collect();
-                (TAG_DOT, postcard::to_allocvec(&builder.build(points, ids)))
-            }
-            Metric::L2 => {
-                let points = vectors.into_iter().map(|v| L2Point(v.into())).collect();
-                (TAG_L2, postcard::to_allocvec(&builder.build(points, ids)))
-            }
-        };
-        let body =
-            body.map_err(|e| Error::storage(format!("cannot encode vector segment: {e}")))?;
-        let mut bytes = Vec::with_capacity(body.len() + 1);
-        bytes.push(tag);
-        bytes.extend_from_slice(&body);
-        drop(body);
-        let segment = Self::from_bytes(metric, &bytes)?;
-        Ok((
-            segment,
-            bytes.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect(),
-        ))
-    }
-
-    /// Reads a persisted segment.
-    pub(crate) fn decode(metric: Metric, chunks: &[Vec<u8>]) -> Result<Self> {
-        Self::from_bytes(metric, &chunks.concat())
-    }
-
-    fn from_bytes(metric: Metric, bytes: &[u8]) -> Result<Self> {
-        let corrupt = |why: &str| Error::storage(format!("corrupt vector segment: {why}"));
-        let (&tag, body) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
-        match (tag, metric) {
-            (TAG_DOT, Metric::Cosine | Metric::InnerProduct) | (TAG_L2, Metric::L2) => {}
-            _ => return Err(corrupt("metric does not match the index")),
-        }
-        let p: Persisted = postcard::from_bytes(body).map_err(|e| corrupt(&e.to_string()))?;
-        let n = p.values.len();
-        let Persisted {
-            graph:
-                PersistedGraph {
-                    points,
-                    zero,
-                    layers,
-                    ..
-                },
-            values: ids,
-        } = p;
-        if points.count != n || zero.0.len() != n * ZERO_LINKS {
-            return Err(corrupt("points, links and ids disagree in number"));
-        }
-        if zero.0.iter().any(|&l| l != NO_LINK && l as usize >= n) {
-            return Err(corrupt("a link points past the last point"));
-        }
-        let mut upper = Vec::with_capacity(layers.len());
-        for Links(links) in layers {
-            let nodes = links.len() / UPPER_LINKS;
-            if nodes == 0 || nodes > n || links.iter().any(|&l| l != NO_LINK && l as usize >= nodes)
-            {
-                return Err(corrupt("an upper layer links outside itself"));
-            }
-            upper.push(links);
-        }
-        Ok(Segment {
-            metric,
-            dims: points.dims,
-            ids,
-            quantized: Quantized::new(metric, &points.data, points.dims),
-            vectors: points.data,
-            zero: zero.0,
-            upper,
-        })
-    }
-
     /// Number of entries (live or dead).
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
@@ -195,7 +158,7 @@ impl Segment {
         self.scored(&found)
     }
 
-    /// The search with exact distances all the way: instant-distance's own results.
+    /// The search with exact distances all the way.
     #[cfg(test)]
     fn search_unquantized(&self, query: &[f32], ef: usize) -> Vec<(Uuid, f32)> {
         if self.ids.is_empty() || query.len() != self.dims {
@@ -204,7 +167,7 @@ impl Segment {
         self.scored(&self.walk(ef, &Exact(self, query)))
     }
 
-    /// The metric's distance from `query` to point `p` (instant-distance's `Point::distance`).
+    /// The metric's distance from `query` to point `p` (lower is nearer).
     #[inline(always)]
     fn distance(&self, query: &[f32], p: u32) -> f32 {
         let v = self.vector(p as usize);
@@ -228,9 +191,8 @@ impl Segment {
             .collect()
     }
 
-    /// instant-distance's search (the HNSW paper's algorithm 2 per layer, breadth 1 on the
-    /// upper layers) over the flat arrays, by `dist`: the keys of the (at most) `ef` nearest
-    /// points found, nearest first.
+    /// The HNSW search (the paper's algorithm 2 per layer, breadth 1 on the upper layers) by
+    /// `dist`: the keys of the (at most) `ef` nearest points found, nearest first.
     fn walk(&self, ef: usize, dist: &impl Distances) -> Vec<u64> {
         SCRATCH.with(|cell| {
             let mut fresh = Scratch::default();
@@ -240,19 +202,18 @@ impl Segment {
                 Err(_) => &mut fresh, // re-entered: cannot happen today, but never panic
             };
             s.begin(self.ids.len());
-            s.push(0, 1, dist);
-            for links in self.upper.iter().rev() {
-                s.expand(1, dist, |p| &links[p * UPPER_LINKS..][..UPPER_LINKS]);
+            let g = &self.graph;
+            s.push(g.entry, 1, dist);
+            for layer in (1..=g.top()).rev() {
+                s.expand(1, dist, |p| g.links(layer, p));
                 s.cull();
             }
-            s.expand(ef.max(1), dist, |p| {
-                &self.zero[p * ZERO_LINKS..][..ZERO_LINKS]
-            });
+            s.expand(ef.max(1), dist, |p| g.links(0, p));
             s.nearest.clone()
         })
     }
 
-    /// Every entry with its vector, in build order.
+    /// Every entry with its vector, in point order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (Uuid, &[f32])> + '_ {
         self.ids
             .iter()
@@ -299,15 +260,17 @@ impl Distances for Approximate<'_> {
     }
 }
 
-/// The exact distances of a query (instant-distance's `Point::distance`).
+/// The exact distances of a query.
 #[cfg(test)]
 struct Exact<'a>(&'a Segment, &'a [f32]);
 
 #[cfg(test)]
 impl Distances for Exact<'_> {
+    #[inline(always)]
     fn dist(&self, p: u32) -> f32 {
         self.0.distance(self.1, p)
     }
+    #[inline(always)]
     fn warm(&self, _: u32) -> u8 {
         0
     }
@@ -320,8 +283,7 @@ thread_local! {
 }
 
 /// A candidate as one integer: the distance's bits mapped to an order-preserving `u32` in the
-/// high half, the point in the low half. Ordering keys orders by distance, then point, like
-/// instant-distance's candidates.
+/// high half, the point in the low half. Ordering keys orders by distance, then point.
 #[inline(always)]
 fn key(distance: f32, point: u32) -> u64 {
     let bits = distance.to_bits();
@@ -486,147 +448,6 @@ impl Scratch {
             self.candidates.push(Reverse(k));
             self.visit(point_of(k));
         }
-    }
-}
-
-/// instant-distance's `HnswMap<P, Uuid>` as persisted: the graph, then the ids.
-#[derive(Deserialize)]
-struct Persisted {
-    graph: PersistedGraph,
-    values: Vec<Uuid>,
-}
-
-/// instant-distance's `Hnsw<P>`: `ef_search`, the points, layer 0 (`[PointId; 64]` per point),
-/// the upper layers (`[PointId; 32]` per node). A `PointId` is its `u32`.
-#[derive(Deserialize)]
-struct PersistedGraph {
-    #[allow(dead_code)]
-    ef_search: usize,
-    points: FlatVectors,
-    zero: Links<ZERO_LINKS>,
-    layers: Vec<Links<UPPER_LINKS>>,
-}
-
-/// A sequence of equally long `f32` sequences, read into one array.
-struct FlatVectors {
-    count: usize,
-    dims: usize,
-    data: Vec<f32>,
-}
-
-impl<'de> Deserialize<'de> for FlatVectors {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Points;
-        impl<'de> Visitor<'de> for Points {
-            type Value = FlatVectors;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a sequence of vectors")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<FlatVectors, A::Error> {
-                let mut out = FlatVectors {
-                    count: 0,
-                    dims: 0,
-                    data: Vec::new(),
-                };
-                while let Some(len) = seq.next_element_seed(AppendFloats(&mut out.data))? {
-                    if out.count == 0 {
-                        out.dims = len;
-                        // Corrupt input cannot make this large: the hint is capped.
-                        let rest = seq.size_hint().unwrap_or(0).min(1 << 22);
-                        out.data.reserve(rest.saturating_mul(len));
-                    } else if len != out.dims {
-                        return Err(de::Error::custom("vectors of different lengths"));
-                    }
-                    out.count += 1;
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_seq(Points)
-    }
-}
-
-/// Appends one `f32` sequence to a vector; its value is the sequence's length.
-struct AppendFloats<'a>(&'a mut Vec<f32>);
-
-impl<'de> DeserializeSeed<'de> for AppendFloats<'_> {
-    type Value = usize;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<usize, D::Error> {
-        struct Floats<'a>(&'a mut Vec<f32>);
-        impl<'de> Visitor<'de> for Floats<'_> {
-            type Value = usize;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a vector")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<usize, A::Error> {
-                let mut len = 0;
-                while let Some(x) = seq.next_element::<f32>()? {
-                    self.0.push(x);
-                    len += 1;
-                }
-                Ok(len)
-            }
-        }
-        d.deserialize_seq(Floats(self.0))
-    }
-}
-
-/// A sequence of `[u32; W]` arrays, read into one array.
-struct Links<const W: usize>(Vec<u32>);
-
-impl<'de, const W: usize> Deserialize<'de> for Links<W> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Nodes<const W: usize>;
-        impl<'de, const W: usize> Visitor<'de> for Nodes<W> {
-            type Value = Links<W>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "a sequence of {W} links per node")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Links<W>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 22) * W);
-                while seq
-                    .next_element_seed(AppendLinks::<W>(&mut out, PhantomData))?
-                    .is_some()
-                {}
-                Ok(Links(out))
-            }
-        }
-        d.deserialize_seq(Nodes::<W>)
-    }
-}
-
-/// Appends one `[u32; W]` (a serde tuple) to a vector.
-struct AppendLinks<'a, const W: usize>(&'a mut Vec<u32>, PhantomData<[u32; W]>);
-
-impl<'de, const W: usize> DeserializeSeed<'de> for AppendLinks<'_, W> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        struct Node<'a, const W: usize>(&'a mut Vec<u32>);
-        impl<'de, const W: usize> Visitor<'de> for Node<'_, W> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "{W} links")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-                for i in 0..W {
-                    let link = seq
-                        .next_element::<u32>()?
-                        .ok_or_else(|| de::Error::invalid_length(i, &self))?;
-                    self.0.push(link);
-                }
-                Ok(())
-            }
-        }
-        d.deserialize_tuple(W, Node::<W>(self.0))
     }
 }
 
