@@ -12,10 +12,9 @@
 //!
 //! Peers on the same vectors: an exact brute-force scan (plain Rust loop over a contiguous
 //! array, same scalar dot product as remdb; `vector_exact`, also filtered), and instant-distance
-//! alone — the HNSW library remdb builds its graphs with, built with remdb's parameters and
-//! re-materialised per ef (its `ef_search` is fixed at build), searched by its own code, without
-//! a store around it (`vector_hnsw/instant-distance`). remdb searches the same graph through its
-//! flat copy (`vector::segment`).
+//! alone — the HNSW library remdb built its graphs with before it had its own construction, with
+//! the same M (32) and ef_construction (100), re-materialised per ef (its `ef_search` is fixed at
+//! build), searched by its own code, without a store around it (`vector_hnsw/instant-distance`).
 //!
 //! Every engine is built first, then each configuration is measured on all of them in a row.
 //! A run takes 8–15 min on a 2-core machine, mostly the three 100k HNSW builds.
@@ -285,7 +284,7 @@ struct Raw {
     encoded: Vec<u8>,
 }
 
-/// Builds the graph with remdb's parameters (ef_construction 100, seed 0x5eed).
+/// Builds instant-distance's graph with remdb's parameters (ef_construction 100; its M is 32).
 fn build_raw(data: &Data, results: &mut Results) -> Raw {
     let started = Instant::now();
     let map = Builder::default()
