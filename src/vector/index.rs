@@ -62,29 +62,34 @@ fn cache_remove(tenant: &TenantStore, key: &[u8]) {
     });
 }
 
-fn segment_cache_key(tenant: &TenantStore, index: &IndexName, no: u64) -> Vec<u8> {
-    tenant.store_keys().vsegment_chunk(index, no, u32::MAX)
+/// The cache key of one version of a segment (its number and generation).
+fn segment_cache_key(tenant: &TenantStore, index: &IndexName, info: &SegmentInfo) -> Vec<u8> {
+    let mut key = tenant.store_keys().vsegment_chunk(index, info.no, u32::MAX);
+    key.extend_from_slice(&info.generation.to_be_bytes());
+    key
 }
 
-/// Segment `no` of `index`, decoded (cached).
+/// The segment `info` describes (as of the caller's snapshot), decoded (cached).
 pub(crate) fn load_segment(
     tenant: &TenantStore,
     snap: &dyn KvSnapshot,
     index: &IndexName,
     meta: &IndexMeta,
-    no: u64,
+    info: &SegmentInfo,
 ) -> Result<Arc<Segment>> {
-    let key = segment_cache_key(tenant, index, no);
+    let key = segment_cache_key(tenant, index, info);
     if let Some(seg) = cache_get::<Segment>(tenant, &key) {
         return Ok(seg);
     }
-    // From the caller's snapshot: a merge may have removed the segment since (then it is not
-    // cached again, or it would stay in the cache for good).
-    let chunks = tenant.segment_chunks(snap, index, no)?;
+    // From the caller's snapshot: a merge may have removed or grown the segment since (then
+    // this version is not cached again, or it would stay in the cache for good).
+    let chunks = tenant.segment_chunks(snap, index, info.no)?;
     let seg = Arc::new(Segment::decode(meta.metric, &chunks)?);
-    let current = tenant
-        .vector_index(index)?
-        .is_some_and(|m| m.segments.iter().any(|s| s.no == no));
+    let current = tenant.vector_index(index)?.is_some_and(|m| {
+        m.segments
+            .iter()
+            .any(|s| s.no == info.no && s.generation == info.generation)
+    });
     if current {
         cache_put(tenant, key, seg.clone());
     }
@@ -198,7 +203,7 @@ pub(crate) fn maintain(
         pending.into_iter().map(|(id, v)| (id, 0, v)).collect();
     let mut loaded = Vec::with_capacity(merge.len());
     for info in &merge {
-        let seg = load_segment(tenant, &*snap, index, &meta, info.no)?;
+        let seg = load_segment(tenant, &*snap, index, &meta, info)?;
         let mut dead = Vec::with_capacity(seg.len());
         for (id, _) in seg.entries() {
             let live = tenant
@@ -227,6 +232,7 @@ pub(crate) fn maintain(
     let sealed = members.iter().filter(|m| m.1 == 0).count() as u64;
     let replaced: Vec<u64> = merge.iter().map(|s| s.no).collect();
     let mut grown = None;
+    let mut keep = None;
     if let Some((no, seg, dead)) = base {
         let kept = if dead.iter().any(|d| *d) {
             seg.without(&dead)
@@ -242,6 +248,7 @@ pub(crate) fn maintain(
                     .map(|(id, v)| (id, no, v.to_vec())),
             );
             grown = Some(kept);
+            keep = Some(no);
         }
     }
     if members.is_empty() {
@@ -262,11 +269,20 @@ pub(crate) fn maintain(
             .iter()
             .map(|(id, from, v)| (*id, *from, v.as_slice()))
             .collect();
-        let no = tenant.write(|tx| tx.install_segment(index, &refs, &replaced, chunks))?;
-        cache_put(tenant, segment_cache_key(tenant, index, no), Arc::new(seg));
+        let no = tenant.write(|tx| tx.install_segment(index, &refs, &replaced, chunks, keep))?;
+        if let Some(info) = tenant
+            .vector_index(index)?
+            .and_then(|m| m.segments.into_iter().find(|s| s.no == no))
+        {
+            cache_put(
+                tenant,
+                segment_cache_key(tenant, index, &info),
+                Arc::new(seg),
+            );
+        }
     }
-    for no in &replaced {
-        cache_remove(tenant, &segment_cache_key(tenant, index, *no));
+    for info in &merge {
+        cache_remove(tenant, &segment_cache_key(tenant, index, info));
     }
     let segments = tenant.vector_index(index)?.map_or(0, |m| m.segments.len());
     Ok(MaintenanceReport {

@@ -427,7 +427,7 @@ fn search_index(
     let mut cands = pending.clone();
     let mut truncated = Vec::new();
     for info in &meta.segments {
-        let seg = load_segment(t, snap, index, meta, info.no)?;
+        let seg = load_segment(t, snap, index, meta, info)?;
         let found = seg.search(q, ef);
         if found.len() >= ef && seg.len() > found.len() {
             truncated.push(info.no);
@@ -446,7 +446,7 @@ fn search_index(
     // HNSW came up short (filter or dead entries): score the truncated segments exactly.
     let mut cands = pending;
     for info in &meta.segments {
-        let seg = load_segment(t, snap, index, meta, info.no)?;
+        let seg = load_segment(t, snap, index, meta, info)?;
         let found = if truncated.contains(&info.no) {
             seg.exact(q, &mut |id| passes(id))
         } else {

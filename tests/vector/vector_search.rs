@@ -178,6 +178,63 @@ fn segments_persist_across_reopen_and_keep_answers() {
     }
 }
 
+/// A merge grows the largest segment in place: it keeps its number (its members' records are
+/// not rewritten), loses its dead entries, takes the new vectors, and every backend finds all
+/// of them — before and after a reopen — and none of the removed.
+#[test]
+fn merges_grow_the_largest_segment_in_place() {
+    let index = remdb::vector::IndexName::new("doc", "title", "test").unwrap();
+    for f in common::fixtures() {
+        let t = f.tenant();
+        let vs = vectors(3000, 16, 11);
+        let ids = load(&t, &vs[..2500]);
+        t.vectors().optimize(Some("doc"), true).unwrap();
+        let first = t.vectors().index(&index).unwrap().unwrap().segments;
+        assert_eq!(first.len(), 1, "{}", f.name);
+        // A tenth of the built entries deleted, 500 new vectors pending.
+        for id in ids.iter().step_by(10) {
+            t.hard_delete(&id.to_string()).unwrap();
+        }
+        let more = load(&t, &vs[2500..]);
+        t.vectors().optimize(Some("doc"), true).unwrap();
+        let grown = t.vectors().index(&index).unwrap().unwrap();
+        assert_eq!(grown.segments.len(), 1, "{}", f.name);
+        let seg = &grown.segments[0];
+        assert_eq!(
+            (seg.no, seg.generation, seg.size, seg.dead, grown.pending),
+            (first[0].no, first[0].generation + 1, 2750, 0, 0),
+            "{}: the same segment, grown",
+            f.name
+        );
+        let live: Vec<(usize, Uuid)> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 != 0)
+            .map(|(i, id)| (i, *id))
+            .chain(more.iter().enumerate().map(|(i, id)| (2500 + i, *id)))
+            .collect();
+        let check = |t: &Tenant, name: &str| {
+            for &(i, id) in live.iter().step_by(97) {
+                let hits = t
+                    .search("doc", SearchQuery::Vector(vs[i].clone()), &opts(3))
+                    .unwrap();
+                assert_eq!(hits[0].id, id, "{name}: row {i} finds itself");
+            }
+            for i in (0..2500).step_by(250) {
+                let hits = t
+                    .search("doc", SearchQuery::Vector(vs[i].clone()), &opts(20))
+                    .unwrap();
+                assert!(!ids_of(&hits).contains(&ids[i]), "{name}: deleted row {i}");
+            }
+        };
+        check(&t, f.name);
+        drop(t);
+        let f = f.reopen();
+        let t = f.tenant();
+        check(&t, f.name);
+    }
+}
+
 #[test]
 fn updates_and_deletes_are_visible_in_segments_and_pending() {
     for f in common::fixtures() {

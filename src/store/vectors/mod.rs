@@ -85,6 +85,13 @@ pub struct SegmentInfo {
     pub dead: u64,
     /// Number of stored chunks.
     pub chunks: u32,
+    /// Times the segment was rewritten under its number (grown by a merge); 0 when first built.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Metadata of one vector index.

@@ -331,13 +331,29 @@ impl<'a> WriteTx<'a> {
         members: &[(Uuid, u64, &[f32])],
         replaced: &[u64],
         chunks: Vec<Vec<u8>>,
+        keep: Option<u64>,
     ) -> Result<u64> {
         let keys = self.keys().clone();
         let Some(meta) = self.vmeta(index)? else {
             return Err(Error::NotFound(format!("no vector index {index}")));
         };
-        let no = meta.next_segment;
-        meta.next_segment += 1;
+        // A segment grown from a replaced one keeps its number: its members' records already
+        // point at it and are only checked, not rewritten.
+        let (no, generation) = match keep {
+            Some(no) if replaced.contains(&no) => {
+                let generation = meta
+                    .segments
+                    .iter()
+                    .find(|s| s.no == no)
+                    .map_or(0, |s| s.generation + 1);
+                (no, generation)
+            }
+            _ => {
+                let no = meta.next_segment;
+                meta.next_segment += 1;
+                (no, 0)
+            }
+        };
         let mut dead = 0u64;
         let mut moved_from_pending = 0u64;
         for (id, from, vector) in members {
@@ -352,6 +368,9 @@ impl<'a> WriteTx<'a> {
             };
             if !still {
                 dead += 1;
+                continue;
+            }
+            if *from == no {
                 continue;
             }
             if *from == 0 {
@@ -376,7 +395,9 @@ impl<'a> WriteTx<'a> {
             size: members.len() as u64,
             dead,
             chunks: chunks.len() as u32,
+            generation,
         });
+        meta.segments.sort_by_key(|s| s.no);
         for (i, chunk) in chunks.into_iter().enumerate() {
             self.kv_put(keys.vsegment_chunk(index, no, i as u32), chunk);
         }

@@ -88,7 +88,7 @@ fn segments_stored_by_instant_distance_read_and_search_as_it_does() {
         let queries = vectors(40, 12, metric, 0x1234_5678);
         for ef in [1, 10, 57, 200] {
             let bytes = legacy_bytes(metric, &pts, ef);
-            let seg = Segment::decode(metric, &[bytes.clone()]).unwrap();
+            let seg = Segment::decode(metric, std::slice::from_ref(&bytes)).unwrap();
             assert_eq!(seg.len(), 3000);
             for (_, q) in &queries {
                 let mut search = Search::default();
