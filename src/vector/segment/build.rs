@@ -187,6 +187,8 @@ impl Segment {
             self.vectors.extend_from_slice(v);
         }
         if self.ids.len() > u32::MAX as usize - 1 {
+            self.ids.truncate(first);
+            self.vectors.truncate(first * self.dims);
             return Err(Error::InvalidArgument(
                 "a segment holds at most 2^32 - 2 vectors".into(),
             ));
