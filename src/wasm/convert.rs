@@ -23,6 +23,31 @@ pub(super) fn options<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| invalid(format!("{what} must be {shape}: {e}")))
 }
 
+/// A large JS value (an array of many objects) as `T`, through one `JSON.stringify` and one
+/// string copied into the module. Reading it object by object ([`from_js`]) makes JS garbage
+/// for every property (entries arrays, key strings); at 100k edges a call that was mostly
+/// the garbage collector. `NaN` and infinities become `null`, `undefined` properties are left
+/// out (`JSON.stringify`'s rules); nesting past serde_json's 128 levels is a `LIMIT` error.
+pub(super) fn from_js_bulk<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: &JsValue,
+) -> Result<T, JsValue> {
+    let text = js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| invalid(format!("{what} is not JSON-compatible")))?;
+    serde_json::from_str(&text).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("recursion limit") {
+            js_error(Error::Limit(format!(
+                "{what} is nested too deeply: {message}"
+            )))
+        } else {
+            invalid(format!("{what}: {message}"))
+        }
+    })
+}
+
 /// A JS value as JSON (`undefined` reads as `null`). Objects and arrays nested deeper than the
 /// store keeps (plus room for argument envelopes such as an array of rows) are refused with
 /// `LIMIT` while reading, so a hostile value can never exhaust the wasm stack.

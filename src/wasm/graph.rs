@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{budget_of, from_js, invalid, js_error, options, to_js, to_usize, JsBudget};
+use super::convert::{
+    budget_of, from_js, from_js_bulk, invalid, js_error, options, to_js, to_usize, JsBudget,
+};
 use super::RemDb;
 use crate::{EdgeDirection, PathOptions, Strategy, TraverseOptions};
 
@@ -35,12 +37,10 @@ impl RemDb {
     /// Adds many edges `[{src, dst, rel, properties?}]` in one atomic batch (all or none).
     #[wasm_bindgen(js_name = addEdges)]
     pub fn add_edges(&self, edges: JsValue) -> Result<(), JsValue> {
-        let items: Vec<JsNewEdge> =
-            serde_json::from_value(from_js("edges", edges)?).map_err(|e| {
-                invalid(format!(
-                    "addEdges expects an array of {{src, dst, rel, properties}}: {e}"
-                ))
-            })?;
+        let items: Vec<JsNewEdge> = from_js_bulk(
+            "addEdges expects an array of {src, dst, rel, properties}",
+            &edges,
+        )?;
         let edges = items
             .into_iter()
             .map(|e| {
