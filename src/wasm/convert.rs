@@ -26,16 +26,37 @@ pub(super) fn options<T: serde::de::DeserializeOwned + Default>(
 /// A large JS value (an array of many objects) as `T`, through one `JSON.stringify` and one
 /// string copied into the module. Reading it object by object ([`from_js`]) makes JS garbage
 /// for every property (entries arrays, key strings); at 100k edges a call that was mostly
-/// the garbage collector. `NaN` and infinities become `null`, `undefined` properties are left
-/// out (`JSON.stringify`'s rules); nesting past serde_json's 128 levels is a `LIMIT` error.
+/// the garbage collector. `NaN` and infinities become `null` and `undefined` properties are left
+/// out, as [`from_js`] does; a `Map`, `Set` or typed array anywhere inside is refused (it would
+/// stringify as `{}`), and so is a `BigInt`. Nesting past serde_json's 128 levels is `LIMIT`.
 pub(super) fn from_js_bulk<T: serde::de::DeserializeOwned>(
     what: &str,
     value: &JsValue,
 ) -> Result<T, JsValue> {
-    let text = js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| invalid(format!("{what} is not JSON-compatible")))?;
+    let refuse = Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+        |_key: JsValue, v: JsValue| {
+            if v.is_object()
+                && (v.is_instance_of::<js_sys::Map>()
+                    || v.is_instance_of::<js_sys::Set>()
+                    || js_sys::ArrayBuffer::is_view(&v))
+            {
+                return Err(JsValue::from_str(
+                    "a Map, Set or typed array (use plain objects and arrays)",
+                ));
+            }
+            Ok(v)
+        },
+    );
+    let text = js_sys::JSON::stringify_with_replacer(value, refuse.as_ref())
+        .map_err(|e| {
+            let why = e
+                .as_string()
+                .or_else(|| js_sys::Error::from(e).message().as_string())
+                .unwrap_or_default();
+            invalid(format!("{what}: not JSON-compatible: {why}"))
+        })?
+        .as_string()
+        .ok_or_else(|| invalid(format!("{what}: not JSON-compatible")))?;
     serde_json::from_str(&text).map_err(|e| {
         let message = e.to_string();
         if message.contains("recursion limit") {

@@ -573,6 +573,11 @@ test('graph: addEdges (atomic), neighbors, neighborsAtDepth, countPaths, cycles'
   await rejectsWith(db.addEdges([{ src: a, dst: c, rel: 'x' }, { src: a, dst: MISSING_ID, rel: 'x' }]), 'NOT_FOUND');
   assert.deepEqual(await db.edges(a, { rel: 'x' }), []);
   await rejectsWith(db.addEdges([{ src: a, dst: c }]), 'INVALID_ARGUMENT');
+  // Properties that JSON cannot carry are refused, never silently emptied.
+  await rejectsWith(db.addEdges([{ src: a, dst: c, rel: 'x', properties: new Map([['weight', 1]]) }]), 'INVALID_ARGUMENT');
+  await rejectsWith(db.addEdges([{ src: a, dst: c, rel: 'x', properties: { v: new Float32Array(2) } }]), 'INVALID_ARGUMENT');
+  await rejectsWith(db.addEdges([{ src: a, dst: c, rel: 'x', properties: { n: 1n } }]), 'INVALID_ARGUMENT');
+  assert.deepEqual(await db.edges(a, { rel: 'x' }), []);
 
   assert.deepEqual((await db.neighbors(a)).sort(), [b, c, d].sort(), 'both directions by default');
   assert.deepEqual(await db.neighbors(a, { direction: 'out', rel: 'likes' }), [d]);
