@@ -190,7 +190,7 @@ pub(crate) fn maintain(
             ..Default::default()
         });
     }
-    // Gather members: pending vectors (if sealing) and the live entries of merged segments.
+    // Gather the pending vectors (if sealing) and the live entries of merged segments.
     // The merged segment with the most live entries (at least half of it live) is the base: the
     // others' entries are inserted into a copy of its graph, its dead ones removed and their
     // neighbours' links repaired. Without such a base, the graph is built afresh.
@@ -199,8 +199,6 @@ pub(crate) fn maintain(
     } else {
         Vec::new()
     };
-    let mut members: Vec<(Uuid, u64, Vec<f32>)> =
-        pending.into_iter().map(|(id, v)| (id, 0, v)).collect();
     let mut loaded = Vec::with_capacity(merge.len());
     for info in &merge {
         let seg = load_segment(tenant, &*snap, index, &meta, info)?;
@@ -222,58 +220,56 @@ pub(crate) fn maintain(
         })
         .max_by_key(|&i| (live(&loaded[i].2), std::cmp::Reverse(loaded[i].0)))
         .map(|i| loaded.swap_remove(i));
-    for (no, seg, dead) in &loaded {
-        for ((id, v), dead) in seg.entries().zip(dead) {
-            if !dead {
-                members.push((id, *no, v.to_vec()));
-            }
-        }
-    }
+    // Every vector going in besides the base's own, with where it comes from (0: pending).
+    let members: Vec<(Uuid, u64, &[f32])> = pending
+        .iter()
+        .map(|(id, v)| (*id, 0, v.as_slice()))
+        .chain(loaded.iter().flat_map(|(no, seg, dead)| {
+            seg.entries()
+                .zip(dead)
+                .filter(|(_, dead)| !**dead)
+                .map(move |((id, v), _)| (id, *no, v))
+        }))
+        .collect();
     let sealed = members.iter().filter(|m| m.1 == 0).count() as u64;
     let replaced: Vec<u64> = merge.iter().map(|s| s.no).collect();
-    let mut grown = None;
-    let mut keep = None;
-    if let Some((no, seg, dead)) = base {
+    // The base without its dead entries (never empty: it has live ones), with its number and the
+    // count of its own entries, which come first in it.
+    let base = base.and_then(|(no, seg, dead)| {
         let kept = if dead.iter().any(|d| *d) {
             seg.without(&dead)
         } else {
             Some(Segment::clone(&seg))
         };
-        if let Some(mut kept) = kept {
-            let base_live = kept.len();
-            kept.insert(members.iter().map(|(id, _, v)| (*id, v.as_slice())))?;
-            members.extend(
-                kept.entries()
-                    .take(base_live)
-                    .map(|(id, v)| (id, no, v.to_vec())),
-            );
-            grown = Some(kept);
-            keep = Some(no);
+        kept.map(|kept| (no, kept.len(), kept))
+    });
+    let built = match base {
+        Some((no, own, mut seg)) => {
+            seg.insert(members.iter().map(|(id, _, v)| (*id, *v)))?;
+            let chunks = seg.encode();
+            Some((seg, chunks, Some(no), own))
         }
-    }
-    if members.is_empty() {
+        None if members.is_empty() => None,
+        None => {
+            let points: Vec<(Uuid, &[f32])> = members.iter().map(|(id, _, v)| (*id, *v)).collect();
+            let (seg, chunks) = Segment::build(meta.metric, &points)?;
+            Some((seg, chunks, None, 0))
+        }
+    };
+    match built {
         // Everything in the merged segments is dead: just drop them.
-        tenant.write(|tx| tx.drop_segments(index, &replaced))?;
-    } else {
-        let (seg, chunks) = match grown {
-            Some(seg) => {
-                let chunks = seg.encode();
-                (seg, chunks)
-            }
-            None => Segment::build(
-                meta.metric,
-                members.iter().map(|(id, _, v)| (*id, v.clone())).collect(),
-            )?,
-        };
-        let refs: Vec<(Uuid, u64, &[f32])> = members
-            .iter()
-            .map(|(id, from, v)| (*id, *from, v.as_slice()))
-            .collect();
-        let no = tenant.write(|tx| tx.install_segment(index, &refs, &replaced, chunks, keep))?;
-        if let Some(info) = tenant
-            .vector_index(index)?
-            .and_then(|m| m.segments.into_iter().find(|s| s.no == no))
-        {
+        None => tenant.write(|tx| tx.drop_segments(index, &replaced))?,
+        Some((seg, chunks, keep, own)) => {
+            // Every entry of the new segment with where it came from: the base's own (read from
+            // the new segment, not copied) and the members.
+            let refs: Vec<(Uuid, u64, &[f32])> = keep
+                .into_iter()
+                .flat_map(|no| seg.entries().take(own).map(move |(id, v)| (id, no, v)))
+                .chain(members.iter().copied())
+                .collect();
+            let info =
+                tenant.write(|tx| tx.install_segment(index, &refs, &replaced, chunks, keep))?;
+            drop(refs);
             cache_put(
                 tenant,
                 segment_cache_key(tenant, index, &info),

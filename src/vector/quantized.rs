@@ -93,18 +93,20 @@ impl Quantized {
     /// Codes `vectors` (whole points) after the ones coded, when every component lies in the
     /// range the codes cover; `false` (nothing added) when one does not.
     pub(crate) fn append(&mut self, vectors: &[f32]) -> bool {
-        let dims = self.dims.max(1);
-        let fits = vectors.chunks_exact(dims).all(|v| {
+        if self.dims == 0 {
+            return false;
+        }
+        let fits = vectors.chunks_exact(self.dims).all(|v| {
             v.iter().enumerate().all(|(d, x)| {
                 let lo = self.lo[d];
                 *x >= lo && *x <= lo + LEVELS * self.step[d]
             })
         });
-        if !fits || self.dims == 0 {
+        if !fits {
             return false;
         }
         let per = self.stride / LINE;
-        for v in vectors.chunks_exact(dims) {
+        for v in vectors.chunks_exact(self.dims) {
             let at = self.lines.len();
             self.lines.resize(at + per, Line([0; LINE]));
             let norm = code(&self.lo, &self.step, v, &mut self.lines[at..]);

@@ -324,7 +324,9 @@ impl<'a> WriteTx<'a> {
 
     /// Installs a built segment. `members` are the ids it was built from with the segment each
     /// came from (0: pending) and the vector used; a member whose record changed since is
-    /// counted dead in the new segment. `replaced` segments are removed. Returns the new number.
+    /// counted dead in the new segment. `replaced` segments are removed; with `keep` (one of
+    /// them), the new segment takes its number. Returns what the index metadata now records of
+    /// the new segment.
     pub(crate) fn install_segment(
         &mut self,
         index: &IndexName,
@@ -332,7 +334,7 @@ impl<'a> WriteTx<'a> {
         replaced: &[u64],
         chunks: Vec<Vec<u8>>,
         keep: Option<u64>,
-    ) -> Result<u64> {
+    ) -> Result<SegmentInfo> {
         let keys = self.keys().clone();
         let Some(meta) = self.vmeta(index)? else {
             return Err(Error::NotFound(format!("no vector index {index}")));
@@ -390,19 +392,20 @@ impl<'a> WriteTx<'a> {
         let meta = self.vmetas.get_mut(index).expect("loaded above");
         meta.pending = meta.pending.saturating_sub(moved_from_pending);
         meta.segments.retain(|s| !replaced.contains(&s.no));
-        meta.segments.push(SegmentInfo {
+        let info = SegmentInfo {
             no,
             size: members.len() as u64,
             dead,
             chunks: chunks.len() as u32,
             generation,
-        });
+        };
+        meta.segments.push(info.clone());
         meta.segments.sort_by_key(|s| s.no);
         for (i, chunk) in chunks.into_iter().enumerate() {
             self.kv_put(keys.vsegment_chunk(index, no, i as u32), chunk);
         }
         self.changed_indexes.insert(index.clone());
-        Ok(no)
+        Ok(info)
     }
 
     /// Removes segments whose entries are all dead.

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::persist::{self, MAX_LEVEL};
 use super::{point_of, Approximate, Distances, Graph, Scratch, Segment, NO_LINK};
-use crate::distance::{dot, l2, Metric};
+use crate::distance::Metric;
 use crate::error::{Error, Result};
 use crate::vector::quantized::Quantized;
 
@@ -48,10 +48,7 @@ impl<'a> Space<'a> {
     /// Distance from `v` to point `p` (lower is nearer).
     #[inline(always)]
     fn distance(&self, v: &[f32], p: u32) -> f32 {
-        match self.metric {
-            Metric::Cosine | Metric::InnerProduct => -dot(v, self.vector(p)),
-            Metric::L2 => l2(v, self.vector(p)),
-        }
+        super::distance(self.metric, v, self.vector(p))
     }
 }
 
@@ -127,11 +124,11 @@ fn write_links(slots: &mut [u32], links: &[u32]) {
 impl Segment {
     /// Builds a segment over `points` (already prepared for `metric`, all of one length);
     /// returns it and its stored form in chunks of at most 1 MiB.
-    pub(crate) fn build(
+    pub(crate) fn build<V: AsRef<[f32]>>(
         metric: Metric,
-        points: Vec<(Uuid, Vec<f32>)>,
+        points: &[(Uuid, V)],
     ) -> Result<(Self, Vec<Vec<u8>>)> {
-        let dims = points.first().map_or(0, |p| p.1.len());
+        let dims = points.first().map_or(0, |p| p.1.as_ref().len());
         let mut seg = Segment {
             metric,
             dims,
@@ -149,7 +146,7 @@ impl Segment {
             let j = (random.bits() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
-        seg.insert(order.iter().map(|&i| (points[i].0, points[i].1.as_slice())))?;
+        seg.insert(order.iter().map(|&i| (points[i].0, points[i].1.as_ref())))?;
         let chunks = seg.encode();
         Ok((seg, chunks))
     }
@@ -252,25 +249,21 @@ impl Segment {
         let mut graph = self.graph.clone();
         let mut candidates: Vec<(f32, u32)> = Vec::new();
         let mut chosen = Vec::new();
+        let mut pool: Vec<u32> = Vec::new();
         for p in (0..n as u32).filter(|&p| !is_dead(p)) {
             for layer in 0..=usize::from(graph.levels[p as usize]) {
-                let links = self.graph.links(layer, p as usize);
-                let links = &links[..links
-                    .iter()
-                    .position(|&l| l == NO_LINK)
-                    .unwrap_or(links.len())];
+                let links = self.graph.linked(layer, p as usize);
                 if !links.iter().any(|&l| is_dead(l)) {
                     continue;
                 }
                 // Its live links, and the live links of the dead ones (as they were).
-                let mut pool: Vec<u32> = Vec::new();
+                pool.clear();
                 for &l in links {
                     if is_dead(l) {
                         pool.extend(
                             self.graph
-                                .links(layer, l as usize)
+                                .linked(layer, l as usize)
                                 .iter()
-                                .take_while(|&&x| x != NO_LINK)
                                 .filter(|&&x| x != p && !is_dead(x)),
                         );
                     } else {
@@ -310,14 +303,15 @@ impl Segment {
             let level = graph.levels[p];
             let q = out.push_node(level) as usize;
             for layer in 0..=usize::from(level) {
-                let mapped: Vec<u32> = graph
-                    .links(layer, p)
-                    .iter()
-                    .take_while(|&&x| x != NO_LINK)
-                    .map(|&x| new_of[x as usize])
-                    .filter(|&x| x != NO_LINK)
-                    .collect();
-                write_links(out.links_mut(layer, q), &mapped);
+                chosen.clear();
+                chosen.extend(
+                    graph
+                        .linked(layer, p)
+                        .iter()
+                        .map(|&x| new_of[x as usize])
+                        .filter(|&x| x != NO_LINK),
+                );
+                write_links(out.links_mut(layer, q), &chosen);
             }
             ids.push(self.ids[p]);
             vectors.extend_from_slice(self.vector(p));

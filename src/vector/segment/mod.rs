@@ -100,6 +100,16 @@ impl Graph {
         }
     }
 
+    /// Point `p`'s links on `layer`: its slots up to the first empty one.
+    fn linked(&self, layer: usize, p: usize) -> &[u32] {
+        let slots = self.links(layer, p);
+        let used = slots
+            .iter()
+            .position(|&l| l == NO_LINK)
+            .unwrap_or(slots.len());
+        &slots[..used]
+    }
+
     /// Point `p`'s link slots on `layer`, to change.
     fn links_mut(&mut self, layer: usize, p: usize) -> &mut [u32] {
         if layer == 0 {
@@ -170,11 +180,7 @@ impl Segment {
     /// The metric's distance from `query` to point `p` (lower is nearer).
     #[inline(always)]
     fn distance(&self, query: &[f32], p: u32) -> f32 {
-        let v = self.vector(p as usize);
-        match self.metric {
-            Metric::Cosine | Metric::InnerProduct => -dot(query, v),
-            Metric::L2 => l2(query, v),
-        }
+        distance(self.metric, query, self.vector(p as usize))
     }
 
     /// Ids and scores of candidate keys.
@@ -231,6 +237,16 @@ impl Segment {
             .filter(|(id, _)| keep(id))
             .map(|(id, v)| (id, self.metric.score(query, v)))
             .collect()
+    }
+}
+
+/// The distance the graph is ordered by (lower is nearer): `-a·b` for the dot-product metrics,
+/// Euclidean for L2.
+#[inline(always)]
+fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    match metric {
+        Metric::Cosine | Metric::InnerProduct => -dot(a, b),
+        Metric::L2 => l2(a, b),
     }
 }
 

@@ -122,17 +122,21 @@ fn segments_stored_by_instant_distance_read_and_search_as_it_does() {
     }
 }
 
+/// The ids of the 10 entries of `pts` that score best against `q`, by brute force.
+fn true_top10(metric: Metric, pts: &[(Uuid, Vec<f32>)], q: &[f32]) -> Vec<Uuid> {
+    let mut truth: Vec<(f32, Uuid)> = pts
+        .iter()
+        .map(|(id, v)| (metric.score(q, v), *id))
+        .collect();
+    truth.sort_by(|a, b| b.0.total_cmp(&a.0));
+    truth[..10].iter().map(|t| t.1).collect()
+}
+
 /// recall@10 of `seg` at breadth `ef` over `queries`, against brute force over `pts`.
 fn recall(seg: &Segment, pts: &[(Uuid, Vec<f32>)], queries: &[(Uuid, Vec<f32>)], ef: usize) -> f64 {
-    let metric = seg.metric;
     let mut hits = 0;
     for (_, q) in queries {
-        let mut truth: Vec<(f32, Uuid)> = pts
-            .iter()
-            .map(|(id, v)| (metric.score(q, v), *id))
-            .collect();
-        truth.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let top: Vec<Uuid> = truth[..10].iter().map(|t| t.1).collect();
+        let top = true_top10(seg.metric, pts, q);
         hits += seg
             .search(q, ef)
             .iter()
@@ -154,7 +158,7 @@ fn built_graphs_recall_what_instant_distance_graphs_do() {
     ] {
         let pts = vectors(n, dims, metric, 0xabcd);
         let queries = vectors(80, dims, metric, 0x77);
-        let (ours, _) = Segment::build(metric, pts.clone()).unwrap();
+        let (ours, _) = Segment::build(metric, &pts).unwrap();
         let theirs = Segment::decode(metric, &[legacy_bytes(metric, &pts, 100)]).unwrap();
         for ef in [20, 80] {
             let (a, b) = (
@@ -184,16 +188,11 @@ fn quantized_search_keeps_recall_and_exact_scores() {
         (Metric::InnerProduct, 800, 384),
     ] {
         let pts = vectors(n, dims, metric, 0x51ed);
-        let (seg, _) = Segment::build(metric, pts.clone()).unwrap();
+        let (seg, _) = Segment::build(metric, &pts).unwrap();
         let queries = vectors(60, dims, metric, 0xfeed);
         let (mut ours, mut theirs) = (0, 0);
         for (_, q) in &queries {
-            let mut truth: Vec<(f32, Uuid)> = pts
-                .iter()
-                .map(|(id, v)| (metric.score(q, v), *id))
-                .collect();
-            truth.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let top: Vec<Uuid> = truth[..10].iter().map(|t| t.1).collect();
+            let top = true_top10(metric, &pts, q);
             let found = seg.search(q, 40);
             assert_eq!(found.len(), 40);
             for w in found.windows(2) {
@@ -218,7 +217,7 @@ fn quantized_search_keeps_recall_and_exact_scores() {
 #[test]
 fn persisted_segments_search_alike_with_any_ef() {
     let pts = vectors(500, 3, Metric::Cosine, 7);
-    let (seg, chunks) = Segment::build(Metric::Cosine, pts.clone()).unwrap();
+    let (seg, chunks) = Segment::build(Metric::Cosine, &pts).unwrap();
     assert_eq!(seg.len(), 500);
     let q = pts[17].1.clone();
     let hits = seg.search(&q, 40);
@@ -253,7 +252,7 @@ fn persisted_segments_search_alike_with_any_ef() {
 #[test]
 fn corrupt_or_mismatched_segments_are_refused() {
     let pts = vectors(60, 4, Metric::Cosine, 3);
-    let (seg, chunks) = Segment::build(Metric::Cosine, pts).unwrap();
+    let (seg, chunks) = Segment::build(Metric::Cosine, &pts).unwrap();
     assert!(
         Segment::decode(Metric::L2, &chunks).is_err(),
         "metric mismatch"
@@ -317,8 +316,8 @@ fn inserting_into_a_built_graph_keeps_recall() {
     for metric in [Metric::Cosine, Metric::L2] {
         let pts = vectors(4000, 16, metric, 0x5151);
         let queries = vectors(80, 16, metric, 0x99);
-        let (whole, _) = Segment::build(metric, pts.clone()).unwrap();
-        let (mut grown, _) = Segment::build(metric, pts[..2500].to_vec()).unwrap();
+        let (whole, _) = Segment::build(metric, &pts).unwrap();
+        let (mut grown, _) = Segment::build(metric, &pts[..2500]).unwrap();
         // In batches, some with vectors beyond the codes' range (everything is re-coded).
         grown
             .insert(pts[2500..3500].iter().map(|(id, v)| (*id, v.as_slice())))
@@ -366,7 +365,7 @@ fn removing_entries_repairs_the_graph() {
     let metric = Metric::Cosine;
     let pts = vectors(4000, 16, metric, 0xdead);
     let queries = vectors(80, 16, metric, 0x42);
-    let (seg, _) = Segment::build(metric, pts.clone()).unwrap();
+    let (seg, _) = Segment::build(metric, &pts).unwrap();
     // A third of the rows, by id (the build stores points in its own order).
     let removed = |id: &Uuid| id.as_u128() % 3 == 1;
     let dead: Vec<bool> = seg.entries().map(|(id, _)| removed(&id)).collect();
@@ -375,7 +374,7 @@ fn removing_entries_repairs_the_graph() {
     assert_eq!(kept.len(), live.len());
     let ids: std::collections::HashSet<Uuid> = kept.entries().map(|e| e.0).collect();
     assert!(live.iter().all(|p| ids.contains(&p.0)));
-    let (fresh, _) = Segment::build(metric, live.clone()).unwrap();
+    let (fresh, _) = Segment::build(metric, &live).unwrap();
     let (a, b) = (
         recall(&kept, &live, &queries, 40),
         recall(&fresh, &live, &queries, 40),
@@ -416,7 +415,7 @@ fn check_graph(seg: &Segment) {
     let mut stack = vec![g.entry];
     seen[g.entry as usize] = true;
     while let Some(p) = stack.pop() {
-        for &l in g.links(0, p as usize).iter().take_while(|&&l| l != NO_LINK) {
+        for &l in g.linked(0, p as usize) {
             assert_ne!(l, p, "a self-link");
             if !seen[l as usize] {
                 seen[l as usize] = true;
