@@ -4,7 +4,7 @@
 //! `cargo bench --bench sql`. Goals: indexed equality on 100k rows ≤ 50 µs, scan+filter of 10k
 //! rows ≤ 3 ms.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
@@ -12,6 +12,10 @@ use remdb::kv::Backend;
 use remdb::{Database, OpenOptions, Tenant};
 use rusqlite::types::ValueRef;
 use serde_json::{json, Value};
+
+#[path = "common/report.rs"]
+mod report;
+use report::{criterion_dir, human_time, mean_ns, record_mean};
 
 const BIG: u64 = 100_000;
 const SMALL: u64 = 10_000;
@@ -201,21 +205,6 @@ fn run(c: &mut Criterion) {
     }
 }
 
-fn mean_ns(dir: &Path, group: &str, engine: &str) -> Option<f64> {
-    let raw =
-        std::fs::read_to_string(dir.join(group).join(engine).join("new/estimates.json")).ok()?;
-    serde_json::from_str::<Value>(&raw).ok()?["mean"]["point_estimate"].as_f64()
-}
-
-fn human_time(ns: f64) -> String {
-    match ns {
-        n if n < 1e3 => format!("{n:.0} ns"),
-        n if n < 1e6 => format!("{:.1} µs", n / 1e3),
-        n if n < 1e9 => format!("{:.2} ms", n / 1e6),
-        n => format!("{:.2} s", n / 1e9),
-    }
-}
-
 fn print_summary(dir: &Path) {
     let engines = ["remdb-memory", "remdb-redb", "sqlite"];
     println!("\nSQL benchmarks (mean time per query, rows read into JSON values; SQLite in-memory with the same indexes)\n");
@@ -245,13 +234,16 @@ fn print_summary(dir: &Path) {
     for (name, sql, _, _) in QUERIES {
         println!("  {name}: {sql}");
     }
+    for (name, sql, _, goal) in QUERIES {
+        for engine in engines {
+            let extra = json!({"label": sql, "peer": engine == "sqlite", "goal": goal});
+            record_mean(dir, "sql", name, engine, engine, extra);
+        }
+    }
 }
 
 fn main() {
-    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("criterion");
+    let out = criterion_dir();
     let mut c = Criterion::default()
         .output_directory(&out)
         .sample_size(20)
@@ -261,4 +253,7 @@ fn main() {
     run(&mut c);
     c.final_summary();
     print_summary(&out);
+    report::record(
+        json!({"suite": "versions", "engine": "SQLite (rusqlite, bundled)", "version": rusqlite::version()}),
+    );
 }

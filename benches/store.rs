@@ -3,14 +3,19 @@
 //! `cargo bench --bench store` (add `--features rocksdb` for RocksDB). Operations: insert one,
 //! insert_many 1000, get by id, list (scan) 10k rows, indexed equality lookup on 100k rows and WAL
 //! export of 100k entries. Goals: insert_many ≥ 200k entities/s, get ≤ 2 µs, scan 10k ≤ 3 ms.
+//! The peer, for insert_many, get and scan: SQLite (rusqlite) in memory and in a durable file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use remdb::kv::Backend;
 use remdb::{Database, IndexQuery, ListOptions, OpenOptions, Tenant};
 use serde_json::{json, Value};
+
+#[path = "common/report.rs"]
+mod report;
+use report::{criterion_dir, human_time, mean_ns, record_mean};
 
 fn schema() -> Value {
     json!({
@@ -82,7 +87,141 @@ fn backends() -> Vec<Backend> {
     all
 }
 
+/// The peer: SQLite through rusqlite, the same rows with the same two indexes, fed the same JSON
+/// values and returning rows as JSON objects (as remdb does). `durable`: a file in WAL mode with
+/// `synchronous = FULL` (one fsync per commit, like redb); otherwise in memory.
+struct Lite {
+    name: &'static str,
+    _dir: tempfile::TempDir,
+    conn: rusqlite::Connection,
+}
+
+impl Lite {
+    fn open(durable: bool) -> Lite {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = if durable {
+            let c = rusqlite::Connection::open(dir.path().join("bench.sqlite")).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                .unwrap();
+            c
+        } else {
+            rusqlite::Connection::open_in_memory().unwrap()
+        };
+        conn.execute_batch(
+            "CREATE TABLE item (id TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT, price REAL NOT NULL,
+                                stock INTEGER, tags TEXT);
+             CREATE INDEX item_category ON item(category); CREATE INDEX item_price ON item(price);",
+        )
+        .unwrap();
+        let name = if durable {
+            "sqlite-file"
+        } else {
+            "sqlite-memory"
+        };
+        Lite {
+            name,
+            _dir: dir,
+            conn,
+        }
+    }
+
+    /// Inserts `rows` in one transaction; returns their ids.
+    fn insert_many(&mut self, rows: &[Value]) -> Vec<String> {
+        let tx = self.conn.transaction().unwrap();
+        let mut ids = Vec::with_capacity(rows.len());
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO item VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .unwrap();
+            for row in rows {
+                let id = uuid::Uuid::new_v4().to_string();
+                stmt.execute(rusqlite::params![
+                    id,
+                    row["name"].as_str(),
+                    row["category"].as_str(),
+                    row["price"].as_f64(),
+                    row["stock"].as_i64(),
+                    row["tags"].to_string()
+                ])
+                .unwrap();
+                ids.push(id);
+            }
+        }
+        tx.commit().unwrap();
+        ids
+    }
+
+    fn rows(&self, sql: &str, params: impl rusqlite::Params) -> Vec<Value> {
+        let mut stmt = self.conn.prepare_cached(sql).unwrap();
+        let names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
+        let mut out = Vec::new();
+        let mut rows = stmt.query(params).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let mut object = serde_json::Map::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                let value = match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Integer(v) => json!(v),
+                    rusqlite::types::ValueRef::Real(v) => json!(v),
+                    rusqlite::types::ValueRef::Text(t) if name == "tags" => {
+                        serde_json::from_slice(t).unwrap()
+                    }
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Value::String(String::from_utf8_lossy(t).into_owned())
+                    }
+                    _ => Value::Null,
+                };
+                object.insert(name.clone(), value);
+            }
+            out.push(Value::Object(object));
+        }
+        out
+    }
+}
+
+/// SQLite's side of insert_many_1000, get_by_id and list_scan_10k.
+fn run_sqlite(c: &mut Criterion) {
+    for durable in [false, true] {
+        let mut lite = Lite::open(durable);
+        let mut next = 1_000_000_000u64;
+        c.benchmark_group("insert_many_1000")
+            .throughput(Throughput::Elements(1000))
+            .bench_function(BenchmarkId::from_parameter(lite.name), |b| {
+                b.iter_batched(
+                    || {
+                        next += 1000;
+                        (next..next + 1000).map(item).collect::<Vec<Value>>()
+                    },
+                    |batch| lite.insert_many(&batch),
+                    BatchSize::LargeInput,
+                )
+            });
+        let mut scan = Lite::open(durable);
+        let ids = scan.insert_many(&(0..10_000).map(item).collect::<Vec<_>>());
+        let mut k = 0usize;
+        c.benchmark_group("get_by_id")
+            .throughput(Throughput::Elements(1))
+            .bench_function(BenchmarkId::from_parameter(scan.name), |b| {
+                b.iter(|| {
+                    k = (k + 7919) % ids.len();
+                    let rows = scan.rows("SELECT * FROM item WHERE id = ?1", [&ids[k]]);
+                    assert_eq!(rows.len(), 1);
+                    rows
+                })
+            });
+        c.benchmark_group("list_scan_10k")
+            .throughput(Throughput::Elements(10_000))
+            .bench_function(BenchmarkId::from_parameter(scan.name), |b| {
+                b.iter(|| {
+                    let rows = scan.rows("SELECT * FROM item", []);
+                    assert_eq!(rows.len(), 10_000);
+                    rows
+                })
+            });
+    }
+}
+
 fn run(c: &mut Criterion) {
+    run_sqlite(c);
     let setups: Vec<Setup> = backends().into_iter().map(open).collect();
     for s in &setups {
         let name = s.backend.name();
@@ -187,26 +326,6 @@ fn run(c: &mut Criterion) {
     }
 }
 
-/// Reads criterion's mean estimate (ns) for one group/backend.
-fn mean_ns(dir: &Path, group: &str, backend: &str) -> Option<f64> {
-    let raw =
-        std::fs::read_to_string(dir.join(group).join(backend).join("new/estimates.json")).ok()?;
-    let v: Value = serde_json::from_str(&raw).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
-fn human_time(ns: f64) -> String {
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
 fn human_rate(per_sec: f64) -> String {
     if per_sec >= 1e6 {
         format!("{:.2}M/s", per_sec / 1e6)
@@ -250,13 +369,29 @@ fn print_summary(dir: &Path) {
         }
         println!(" {goal:<18} |");
     }
+    println!("\nSQLite peer (rusqlite, same rows and indexes, rows as JSON objects):");
+    for (group, items, _) in groups {
+        for peer in ["sqlite-memory", "sqlite-file"] {
+            if let Some(ns) = mean_ns(dir, group, peer) {
+                let rate = human_rate(items * 1e9 / ns);
+                println!("  {group} {peer}: {} ({rate})", human_time(ns));
+            }
+        }
+    }
+    for (group, items, goal) in groups {
+        for n in &names {
+            let extra = json!({"per_op": items, "goal": goal});
+            record_mean(dir, "store", group, n, &format!("remdb-{n}"), extra);
+        }
+        for peer in ["sqlite-memory", "sqlite-file"] {
+            let extra = json!({"per_op": items, "goal": goal, "peer": true});
+            record_mean(dir, "store", group, peer, peer, extra);
+        }
+    }
 }
 
 fn main() {
-    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("criterion");
+    let out = criterion_dir();
     let mut c = Criterion::default()
         .output_directory(&out)
         .sample_size(20)

@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
@@ -29,8 +29,12 @@ use instant_distance::{Builder, HnswMap, Point, Search};
 use remdb::kv::Backend;
 use remdb::vector::{IndexName, SearchOptions, SearchQuery};
 use remdb::{Database, OpenOptions, Tenant};
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
+
+#[path = "common/report.rs"]
+mod report;
+use report::{criterion_dir, human_time, mean_ns, record, record_mean};
 
 #[path = "../tests/common/glove.rs"]
 mod glove;
@@ -444,20 +448,6 @@ fn backends() -> Vec<Backend> {
     all
 }
 
-fn mean_ns(dir: &Path, group: &str, id: &str) -> Option<f64> {
-    let raw = std::fs::read_to_string(dir.join(group).join(id).join("new/estimates.json")).ok()?;
-    serde_json::from_str::<Value>(&raw).ok()?["mean"]["point_estimate"].as_f64()
-}
-
-fn human_time(ns: f64) -> String {
-    match ns {
-        n if n < 1e3 => format!("{n:.0} ns"),
-        n if n < 1e6 => format!("{:.1} µs", n / 1e3),
-        n if n < 1e9 => format!("{:.2} ms", n / 1e6),
-        n => format!("{:.2} s", n / 1e9),
-    }
-}
-
 fn qps(ns: f64) -> String {
     let q = 1e9 / ns;
     if q >= 1e4 {
@@ -567,10 +557,7 @@ fn print_summary(dir: &Path, results: &Results) {
 }
 
 fn main() {
-    let out: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("criterion");
+    let out = criterion_dir();
     let mut c = Criterion::default()
         .output_directory(&out)
         .sample_size(20)
@@ -582,4 +569,41 @@ fn main() {
     run(&mut c, &data, &mut results);
     c.final_summary();
     print_summary(&out, &results);
+    record_results(&out, &results);
+}
+
+/// Records the builds and every measured search for `benches/report.sh`.
+fn record_results(dir: &Path, results: &Results) {
+    for (name, put, optimize) in &results.builds {
+        let engine = if name == "instant-distance" {
+            name.clone()
+        } else {
+            format!("remdb-{name}")
+        };
+        record(json!({
+            "suite": "vector", "case": "build", "engine": engine, "size": BASE,
+            "seconds": put + optimize, "peer": name == "instant-distance",
+            "label": format!("HNSW index of {BASE} GloVe-50 vectors, built"),
+        }));
+    }
+    let mut engines: Vec<(String, String)> = backends()
+        .iter()
+        .map(|b| (b.name().to_string(), format!("remdb-{}", b.name())))
+        .collect();
+    engines.push(("instant-distance".into(), "instant-distance".into()));
+    for (id, engine) in &engines {
+        let peer = id == "instant-distance";
+        for ef in EFS {
+            let recall = results.recall(&format!("vector_hnsw/{id}/ef{ef}"));
+            let extra = json!({"ef": ef, "recall": recall, "peer": peer, "size": BASE});
+            record_mean(
+                dir,
+                "vector",
+                "vector_hnsw",
+                &format!("{id}/ef{ef}"),
+                engine,
+                extra,
+            );
+        }
+    }
 }

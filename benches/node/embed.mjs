@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadRemDb, printTable, since } from './harness.mjs';
+import { loadRemDb, printTable, since, record } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const modelDir = process.env.REM_MODEL_DIR ?? path.join(here, '..', '..', 'models', 'all-MiniLM-L6-v2');
@@ -155,6 +155,9 @@ for (const n of BATCHES) {
   console.error(`onnxruntime-web batch ${n}: median ${o.median.toFixed(1)} ms`);
   const tok = await timeCalls(() => tokenize(texts), RUNS[n]);
   latency.push([n, r, o, tok]);
+  const label = `embedding a batch of ${n} (all-MiniLM-L6-v2 int8, median per call)`;
+  record({ suite: 'embed', case: `embed_batch_${n}`, engine: 'remdb-wasm', ns: r.median * 1e6, per_op: n, label });
+  record({ suite: 'embed', case: `embed_batch_${n}`, engine: 'onnxruntime-web', ns: o.median * 1e6, per_op: n, label, peer: true });
 }
 
 // ---- insert with inline embedding -------------------------------------------------------------

@@ -3,7 +3,7 @@
 // weights 1..10) and a 20k-entity / 100k-edge graph acyclic but for 5 back edges.
 //
 //   bash benches/node/build.sh && node benches/node/graph.mjs [memory|redb]
-import { loadRemDb, Rng, measure, humanTime, printTable, since } from './harness.mjs';
+import { loadRemDb, Rng, measure, humanTime, printTable, since, record } from './harness.mjs';
 
 const { RemDb } = loadRemDb();
 const backend = process.argv[2] ?? 'memory';
@@ -48,6 +48,11 @@ writeEdges(db, edges);
 const edgeSecs = since(t0);
 edges.length = 0;
 console.error(`${backend}: ${NODES} entities in ${nodeSecs.toFixed(1)} s, ${NODES * OUT_DEGREE} edges in ${edgeSecs.toFixed(1)} s`);
+const engine = `remdb-wasm-${backend}`;
+record({
+  suite: 'graph', case: 'write_1m_edges', engine, seconds: edgeSecs, per_op: NODES * OUT_DEGREE, goal: '≤ 20 s (wasm)',
+  label: `writing ${NODES * OUT_DEGREE} edges (addEdges, ${BATCH} per batch)`,
+});
 
 const cyc = open();
 const cids = nodes(cyc, CYCLE_NODES);
@@ -83,7 +88,9 @@ for (const [name, opts, goal] of [
   ['traverse_3hop_all', hops(0, false), '-'],
 ]) {
   const ns = measure((i) => db.traverse(starts[i % starts.length], opts));
-  rows.push([name, `${humanTime(ns)} (${reached(opts)} reached)`, goal]);
+  const r = reached(opts);
+  record({ suite: 'graph', case: name, engine, ns, reached: Number(r), goal });
+  rows.push([name, `${humanTime(ns)} (${r} reached)`, goal]);
 }
 for (const [name, weighted, minMs] of [
   ['shortest_path', false, 3000],
@@ -91,11 +98,14 @@ for (const [name, weighted, minMs] of [
 ]) {
   const opts = { weighted, includeRows: false };
   const ns = measure((i) => db.shortestPath(pairs[i % pairs.length][0], pairs[i % pairs.length][1], opts), { minMs, warmup: 1 });
+  record({ suite: 'graph', case: name, engine, ns, goal: weighted ? '≤ 50 ms' : '-' });
   rows.push([name, humanTime(ns), '-']);
 }
 const found = cyc.cycles(undefined, { table: 'node', includeRows: false }).paths.length;
 if (found < 1 || found > 5) throw new Error(`expected 1..5 cycles, found ${found}`);
-rows.push(['find_cycles_100k', humanTime(measure(() => cyc.cycles(undefined, { table: 'node', includeRows: false }), { warmup: 1 })), '-']);
+const cyclesNs = measure(() => cyc.cycles(undefined, { table: 'node', includeRows: false }), { warmup: 1 });
+record({ suite: 'graph', case: 'find_cycles_100k', engine, ns: cyclesNs, goal: '-' });
+rows.push(['find_cycles_100k', humanTime(cyclesNs), '-']);
 
 console.log(`\nremdb graph benchmarks, wasm in Node ${process.version} (${backend}): ${NODES} entities, ${NODES * OUT_DEGREE} edges\n`);
 printTable(['operation', `wasm/${backend}`, 'goal'], rows);

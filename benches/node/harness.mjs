@@ -1,5 +1,6 @@
 // Shared helpers for Node benchmarks of the wasm build (see build.sh): load the bindings, time
 // an operation, print a table. Kept generic so other benchmark scripts can reuse it.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -75,4 +76,15 @@ export function printTable(headers, rows) {
 /** Seconds since `start` (a process.hrtime.bigint()). */
 export function since(start) {
   return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * Appends `result` (an object; `env: 'node'` is added) as one JSON line to the file named by
+ * `REM_BENCH_OUT`, which `benches/report.sh` sets and `benches/report.mjs` reads; does nothing
+ * without it.
+ */
+export function record(result) {
+  const out = process.env.REM_BENCH_OUT;
+  if (!out) return;
+  fs.appendFileSync(out, `${JSON.stringify({ ...result, env: 'node' })}\n`);
 }

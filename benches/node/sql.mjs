@@ -2,11 +2,11 @@
 // with the same indexes, in the same run — the queries of benches/sql.rs.
 //
 //   bash benches/node/build.sh && (cd benches/node && npm install) \
-//     && node benches/node/sql.mjs [memory|redb]
-import { loadRemDb, measure, humanTime, printTable, since } from './harness.mjs';
+//     && node benches/node/sql.mjs [memory|redb|memory,redb]
+import { loadRemDb, measure, humanTime, printTable, since, record } from './harness.mjs';
 
 const { RemDb } = loadRemDb();
-const backend = process.argv[2] ?? 'memory';
+const backends = (process.argv[2] ?? 'memory').split(',');
 const BIG = 100_000;
 const SMALL = 10_000;
 
@@ -22,7 +22,7 @@ const QUERIES = [
 const item = (i) => ({ k: i, n: i, g: i % 100, s: `s${i % 1000}`, x: ((i * 7919) % 10_000) / 10_000, name: `item number ${i}` });
 const props = { k: { type: 'integer' }, n: { type: 'integer' }, g: { type: 'integer' }, s: { type: 'string' }, x: { type: 'number' }, name: { type: 'string' } };
 
-function loadRemdb() {
+function loadRemdb(backend) {
   const db = backend === 'redb' ? RemDb.openRedbMemory() : RemDb.openMemory();
   db.registerSchema({ title: 'Item', type: 'object', properties: props, json_schema_extra: { key_field: 'k', indexed_fields: ['n', 's'] } });
   db.registerSchema({ title: 'Small', type: 'object', properties: props, json_schema_extra: { key_field: 'k' } });
@@ -65,12 +65,15 @@ async function measureAsync(fn, minMs = 2000) {
   return Number(process.hrtime.bigint() - start) / n;
 }
 
-let t0 = process.hrtime.bigint();
-const db = loadRemdb();
-console.error(`remdb (${backend}) loaded ${BIG + 3 * SMALL} rows in ${since(t0).toFixed(1)} s`);
+const dbs = [];
+for (const backend of backends) {
+  const t0 = process.hrtime.bigint();
+  dbs.push(loadRemdb(backend));
+  console.error(`remdb (${backend}) loaded ${BIG + 3 * SMALL} rows in ${since(t0).toFixed(1)} s`);
+}
 let pg = null;
 try {
-  t0 = process.hrtime.bigint();
+  const t0 = process.hrtime.bigint();
   pg = await loadPglite();
   console.error(`PGlite loaded the same rows in ${since(t0).toFixed(1)} s`);
 } catch (e) {
@@ -79,17 +82,27 @@ try {
 
 const rows = [];
 for (const [name, sql] of QUERIES) {
-  const ours = db.sql(sql);
-  let theirs = 'n/a';
-  if (pg) {
-    const expected = (await pg.query(sql)).rows.length;
-    if (expected !== ours.length) throw new Error(`${name}: remdb returned ${ours.length} rows, PGlite ${expected}`);
-    theirs = humanTime(await measureAsync(() => pg.query(sql)));
+  const row = [name];
+  let expected = null;
+  if (pg) expected = (await pg.query(sql)).rows.length;
+  for (const [i, db] of dbs.entries()) {
+    const ours = db.sql(sql).length;
+    if (expected !== null && expected !== ours) throw new Error(`${name}: remdb returned ${ours} rows, PGlite ${expected}`);
+    if (i === 0) row.push(ours);
+    const ns = measure(() => db.sql(sql), { minMs: 2000, warmup: 3 });
+    record({ suite: 'sql', case: name, label: sql, engine: `remdb-wasm-${backends[i]}`, ns });
+    row.push(humanTime(ns));
   }
-  const mine = humanTime(measure(() => db.sql(sql), { minMs: 2000, warmup: 3 }));
-  rows.push([name, ours.length, mine, theirs]);
+  if (pg) {
+    const ns = await measureAsync(() => pg.query(sql));
+    record({ suite: 'sql', case: name, label: sql, engine: 'pglite', ns, peer: true });
+    row.push(humanTime(ns));
+  } else {
+    row.push('n/a');
+  }
+  rows.push(row);
 }
-console.log(`\nSQL in Node: remdb wasm (${backend}) vs PGlite, same rows and indexes (mean per query, rows returned as JS objects)\n`);
-printTable(['query', 'rows', `remdb-wasm (${backend})`, 'PGlite'], rows);
+console.log(`\nSQL in Node: remdb wasm (${backends.join(', ')}) vs PGlite, same rows and indexes (mean per query, rows returned as JS objects)\n`);
+printTable(['query', 'rows', ...backends.map((b) => `remdb-wasm (${b})`), 'PGlite'], rows);
 console.log();
 for (const [name, sql] of QUERIES) console.log(`  ${name}: ${sql}`);

@@ -8,12 +8,12 @@
 //     && node benches/node/vector.mjs [remdb] [remdb-wal] [hnswlib] [hnswlib32] [edgevec] [pglite]
 //
 // Environment: VEC_BASE (base size, default 100000), VEC_QUERIES (default 1000), VEC_EFS
-// (default 10,20,40,80,160,320), VEC_MIN_MS (time per measured point, default 2000), GLOVE (path of
+// (default 10,20,40,80,160,320; empty: build only, no searches), VEC_MIN_MS (time per measured point, default 2000), GLOVE (path of
 // vectors.f32). Build time and QPS are single-threaded wall time on whatever the machine is doing.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadRemDb, printTable, since } from './harness.mjs';
+import { loadRemDb, printTable, since, record } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DIM = 50;
@@ -21,7 +21,7 @@ const K = 10;
 const N = Number(process.env.VEC_BASE ?? 100_000);
 const NQ = Number(process.env.VEC_QUERIES ?? 1000);
 const QUERY_START = 300_000;
-const EFS = (process.env.VEC_EFS ?? '10,20,40,80,160,320').split(',').map(Number);
+const EFS = (process.env.VEC_EFS ?? '10,20,40,80,160,320').split(',').filter((ef) => ef.trim() !== '').map(Number);
 const MIN_MS = Number(process.env.VEC_MIN_MS ?? 2000);
 /** Vectors remdb inserts into its built index after the searches. */
 const GROW = 10_000;
@@ -176,8 +176,11 @@ async function remdb(load = 'put') {
   db.free();
   return {
     system: `remdb wasm, ${how} (M=32, efC=100)`,
+    engine: load === 'put' ? 'remdb-wasm' : 'remdb-wasm-wal',
     build,
+    buildSecs: insertSecs + vectorSecs + optimizeSecs,
     rows,
+    grow: { seconds: growSecs, per_op: GROW },
     note: `${GROW} more vectors into the built ${N}: ${growSecs.toFixed(2)} s`,
   };
 }
@@ -194,7 +197,8 @@ async function hnswlib(m = M, efc = EF_CONSTRUCTION) {
   const index = new lib.HierarchicalNSW('cosine', DIM, '');
   index.initIndex(N, m, efc, 100);
   for (let i = 0; i < N; i++) index.addPoint(baseVec(i), i, false);
-  const build = `${since(t).toFixed(1)} s`;
+  const buildSecs = since(t);
+  const build = `${buildSecs.toFixed(1)} s`;
   console.error(`hnswlib-wasm (M=${m}, efC=${efc}): ${build}`);
   const rows = {};
   for (const ef of EFS) {
@@ -202,7 +206,8 @@ async function hnswlib(m = M, efc = EF_CONSTRUCTION) {
     index.setEfSearch(ef);
     rows[ef] = await measureEf((q) => index.searchKnn(q, K, undefined).neighbors);
   }
-  return { system: `hnswlib-wasm (M=${m}, efC=${efc})`, build, rows };
+  const engine = m === M ? 'hnswlib-wasm' : `hnswlib-wasm-m${m}`;
+  return { system: `hnswlib-wasm (M=${m}, efC=${efc})`, engine, build, buildSecs, rows };
 }
 
 /** EdgeVec: metric l2 on unit vectors (its cosine returns farthest first); ef fixed per build. */
@@ -212,7 +217,7 @@ async function edgevec() {
   ev.initSync({ module: fs.readFileSync(wasmPath) });
   const rows = {};
   const builds = [];
-  for (const ef of EFS) {
+  for (const ef of EFS.length ? EFS : [EF_CONSTRUCTION]) {
     const cfg = new ev.EdgeVecConfig(DIM);
     cfg.metric = 'l2';
     cfg.m = M;
@@ -227,11 +232,11 @@ async function edgevec() {
     console.error(`EdgeVec build for ef=${ef}: ${secs.toFixed(1)} s`);
     const index = new Int32Array(N + 2).fill(-1); // EdgeVec ids → base index
     assigned.forEach((id, i) => (index[id] = i));
-    rows[ef] = await measureEf((q) => db.search(q, K).map((r) => index[r.id]));
+    if (EFS.length) rows[ef] = await measureEf((q) => db.search(q, K).map((r) => index[r.id]));
     db.free();
   }
   const mean = builds.reduce((a, b) => a + b, 0) / builds.length;
-  return { system: `EdgeVec (M=${M}, efC=${EF_CONSTRUCTION}, l2)`, build: `${mean.toFixed(1)} s (one build per ef)`, rows };
+  return { system: `EdgeVec (M=${M}, efC=${EF_CONSTRUCTION}, l2)`, engine: 'edgevec', build: `${mean.toFixed(1)} s (one build per ef)`, buildSecs: mean, rows };
 }
 
 /** PGlite + pgvector: HNSW index with vector_cosine_ops, `SET hnsw.ef_search`. */
@@ -268,7 +273,7 @@ async function pglite() {
     rows[ef] = await measureEf(async (q) => (await pg.query(sql, [text(q)])).rows.map((r) => r.id));
   }
   await pg.close();
-  return { system: `PGlite + pgvector (M=${M}, efC=${EF_CONSTRUCTION})`, build, rows };
+  return { system: `PGlite + pgvector (M=${M}, efC=${EF_CONSTRUCTION})`, engine: 'pglite-pgvector', build, buildSecs: insertSecs + indexSecs, rows };
 }
 
 // ---- run --------------------------------------------------------------------------------------
@@ -290,6 +295,16 @@ for (const name of systems) {
     console.error(`${name} failed: ${e.stack ?? e}`);
     results.push({ system: name, build: `failed: ${e.message}`, rows: {} });
   }
+}
+
+for (const r of results) {
+  if (r.buildSecs === undefined) continue;
+  const peer = !r.engine.startsWith('remdb');
+  record({ suite: 'vector', case: 'build', engine: r.engine, seconds: r.buildSecs, size: N, peer, label: `HNSW index of ${N} GloVe-50 vectors, loaded and built` });
+  for (const [ef, x] of Object.entries(r.rows)) {
+    record({ suite: 'vector', case: 'vector_hnsw', engine: r.engine, ef: Number(ef), ns: 1e9 / x.qps, recall: x.recall, size: N, peer });
+  }
+  if (r.grow) record({ suite: 'vector', case: 'grow_10k', engine: r.engine, seconds: r.grow.seconds, per_op: r.grow.per_op, size: N, goal: '≤ 3 s', label: `${GROW} more vectors into the built ${N}-vector index` });
 }
 
 const cell = (r) => (r ? `${Math.round(r.qps)} q/s · ${r.recall.toFixed(3)}` : '-');
