@@ -18,7 +18,9 @@
 //!   `syncTakePull`) that js/api.js's `RemDB.sync` drives with `fetch`, and `syncStatus`,
 //!   `conflicts`, `rejected`;
 //! - [`custom`]: `custom:NAME` providers backed by a JavaScript function (`useCustomEmbedder`);
-//! - [`convert`]: JS values to and from Rust, and remdb errors as JS errors.
+//! - [`convert`]: JS values to and from Rust, and remdb errors as JS errors;
+//! - [`alloc`]: the module's allocator, which grows linear memory in steps (feature
+//!   `wasm-allocator`, on by default).
 //!
 //! Values cross as plain JSON-compatible JS objects (never `Map`s). Failures are thrown as JS
 //! `Error`s whose `message` is the remdb error text, with a stable `code` (see [`Error::code`])
@@ -26,6 +28,8 @@
 //! bad input: malformed values and numbers become `INVALID_ARGUMENT` errors. The npm package's
 //! `RemDB` class (js/api.js) wraps this one; js/api-list.json lists the operations of every face.
 
+#[cfg(feature = "wasm-allocator")]
+mod alloc;
 mod ask;
 mod convert;
 mod custom;

@@ -280,3 +280,30 @@ fn wal_replicates_memory_to_redb() {
 fn wal_replicates_redb_to_memory() {
     replicate!(open!(redb), open!(memory));
 }
+
+/// The module's allocator grows linear memory in steps of at least 1 MiB, not page by page:
+/// 8 MiB of small allocations, all kept, grow it at most 8 times (64 KiB pages would be 128).
+#[wasm_bindgen_test]
+fn memory_grows_in_steps_not_pages() {
+    let pages = || core::arch::wasm32::memory_size(0);
+    let mut sizes = vec![pages()];
+    let mut kept: Vec<Vec<u8>> = Vec::with_capacity(2048);
+    for i in 0..2048 {
+        kept.push(vec![i as u8; 4096]);
+        if pages() != sizes[sizes.len() - 1] {
+            sizes.push(pages());
+        }
+    }
+    assert!(
+        sizes.len() - 1 <= 8,
+        "memory grew {} times: {sizes:?}",
+        sizes.len() - 1
+    );
+    for step in sizes.windows(2) {
+        assert!(
+            (step[1] - step[0]) * 65536 >= 1 << 20,
+            "a step under 1 MiB: {sizes:?}"
+        );
+    }
+    assert!(kept.iter().enumerate().all(|(i, v)| v[4095] == i as u8));
+}
