@@ -224,12 +224,18 @@ function lineChart({ title, series, xLabel, yLabel, logY, fmtX, fmtY, xTicks }) 
   const xHi = x1 + xPad;
   let yLo;
   let yHi;
+  let yStep;
   if (logY) {
     yLo = 10 ** Math.floor(Math.log10(Math.min(...ys)));
     yHi = 10 ** Math.ceil(Math.log10(Math.max(...ys)));
   } else {
+    // A round step (1, 2 or 5 times a power of ten) giving about five ticks.
+    const raw = (Math.max(...ys) * 1.05) / 5;
+    const power = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((f) => f * power).find((s) => s >= raw);
     yLo = 0;
-    yHi = Math.max(...ys) * 1.1;
+    yHi = Math.ceil((Math.max(...ys) * 1.05) / step) * step;
+    yStep = step;
   }
   const px = (v) => left + ((v - xLo) / (xHi - xLo)) * plotWidth;
   const py = (v) =>
@@ -238,7 +244,7 @@ function lineChart({ title, series, xLabel, yLabel, logY, fmtX, fmtY, xTicks }) 
       : top + plotHeight - ((v - yLo) / (yHi - yLo)) * plotHeight;
   const colour = colours(series.map((s) => s.name));
   const body = [`<text x="${left}" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>`];
-  const yTicks = logY ? logTicks(yLo, yHi) : Array.from({ length: 6 }, (_, i) => (yHi / 5) * i);
+  const yTicks = logY ? logTicks(yLo, yHi) : Array.from({ length: Math.round(yHi / yStep) + 1 }, (_, i) => yStep * i);
   for (const t of yTicks) {
     body.push(`<line x1="${left}" y1="${py(t).toFixed(1)}" x2="${left + plotWidth}" y2="${py(t).toFixed(1)}" stroke="#dddddd"/>`);
     body.push(`<text x="${left - 6}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end" fill="#555555">${escapeXml(fmtY(t))}</text>`);
@@ -341,15 +347,16 @@ const searches = results.filter((r) => r.suite === 'vector' && r.case === 'vecto
 const builds = results.filter((r) => r.suite === 'vector' && r.case === 'build');
 if (searches.length || builds.length) {
   const lines = ['### Vector search (GloVe-50, cosine, k = 10)', ''];
-  const curves = unique(searches.map(seriesName)).map((name) => ({
-    name,
-    points: searches.filter((r) => seriesName(r) === name && r.recall !== null && r.recall !== undefined).map((r) => [r.recall, 1e9 / r.ns]),
-    size: searches.find((r) => seriesName(r) === name).size,
-  }));
+  // One curve per system and index size (a run may measure several sizes).
+  const curveKey = (r) => `${seriesName(r)}@${r.size}`;
+  const curves = unique(searches.map(curveKey)).map((key) => {
+    const these = searches.filter((r) => curveKey(r) === key && r.recall !== null && r.recall !== undefined);
+    return { name: seriesName(these[0]), size: these[0].size, points: these.map((r) => [r.recall, 1e9 / r.ns]) };
+  });
   if (curves.length) {
     const best = curves.map((c) => {
       const ok = c.points.filter((p) => p[0] >= 0.95).sort((a, b) => b[1] - a[1])[0];
-      return [c.name, String(c.size), ok ? `${Math.round(ok[1])} QPS (recall ${ok[0].toFixed(3)})` : 'recall 0.95 not reached', ...c.points.sort((a, b) => a[0] - b[0]).slice(-1).map((p) => `${Math.round(p[1])} QPS at ${p[0].toFixed(3)}`)];
+      return [c.name, c.size.toLocaleString('en'), ok ? `${Math.round(ok[1])} QPS (recall ${ok[0].toFixed(3)})` : 'recall 0.95 not reached', ...c.points.sort((a, b) => a[0] - b[0]).slice(-1).map((p) => `${Math.round(p[1])} QPS at ${p[0].toFixed(3)}`)];
     });
     lines.push(markdownTable(['system', 'index size', 'best QPS at recall@10 ≥ 0.95', 'highest recall measured'], best), '');
     const bySize = unique(curves.map((c) => c.size));
