@@ -129,25 +129,61 @@ impl KvSnapshot for MemorySnapshot {
             return Ok(());
         }
         let iter = self.map.range::<_, KeySlice>(key_bounds(range));
-        let mut each = |(k, v): (&Key, &Bytes)| f(k.as_bytes(), v);
         match direction {
-            Direction::Forward => {
-                for pair in iter {
-                    if !each(pair)? {
-                        break;
-                    }
-                }
-            }
-            Direction::Reverse => {
-                for pair in iter.rev() {
-                    if !each(pair)? {
-                        break;
-                    }
-                }
-            }
+            Direction::Forward => visit_prefetched(iter, f),
+            Direction::Reverse => visit_prefetched(iter.rev(), f),
         }
-        Ok(())
     }
+}
+
+/// How many pairs ahead of the one visited a scan asks for the value's memory.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Calls `f` on each pair of `pairs` until it returns `false`, asking the CPU for each value's
+/// first bytes [`PREFETCH_AHEAD`] pairs early. Values live in heap blocks of their own, so a
+/// scan that reads them (a table scan reads every row's header) otherwise waits on memory once
+/// per pair: that wait was most of the time of a 100k-row `ORDER BY ... LIMIT`.
+fn visit_prefetched<'m>(
+    mut pairs: impl Iterator<Item = (&'m Key, &'m Bytes)>,
+    f: &mut PairVisitor<'_>,
+) -> Result<()> {
+    let mut ahead: VecDeque<(&Key, &Bytes)> = VecDeque::with_capacity(PREFETCH_AHEAD);
+    let mut pull = |ahead: &mut VecDeque<(&'m Key, &'m Bytes)>| {
+        if let Some(pair) = pairs.next() {
+            prefetch(pair.1);
+            ahead.push_back(pair);
+        }
+    };
+    for _ in 0..PREFETCH_AHEAD {
+        pull(&mut ahead);
+    }
+    while let Some((key, value)) = ahead.pop_front() {
+        pull(&mut ahead);
+        if !f(key.as_bytes(), value)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of a value a scan prefetches: rows are read from their start, and a filter or a sort
+/// key seldom lies beyond the first few fields.
+const PREFETCH_BYTES: usize = 256;
+
+/// Asks the CPU to bring the first [`PREFETCH_BYTES`] of `bytes` into cache without waiting for
+/// them (x86-64; other targets have no stable prefetch instruction and skip it).
+#[inline(always)]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes[..bytes.len().min(PREFETCH_BYTES)].chunks(64) {
+        // SAFETY: a prefetch is a hint: it never faults and reads nothing into the program.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// A scan over an owned snapshot, refilled in chunks so the iterator needs no borrow.
