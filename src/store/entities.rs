@@ -12,7 +12,7 @@ use super::keys::trailing_id;
 use super::row_format::decode_row;
 use super::vectors::EmbedMode;
 use super::wal::WalOp;
-use super::write::{count_meta, WriteTx};
+use super::write::{count_meta, Prior, WriteTx};
 use super::{decode_row_value, into_object, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
@@ -55,8 +55,9 @@ impl WriteTx<'_> {
             return Err(Error::InvalidArgument("entity is not an object".into()));
         };
         let scheme = self.id_scheme()?;
-        let (id, _) = derive_id(scheme, self.tenant().name(), &schema.info, &user)?;
-        let old = self.row(table, &id)?;
+        let (id, keyed) = derive_id(scheme, self.tenant().name(), &schema.info, &user)?;
+        // An id derived from a key may name an existing row; a drawn one cannot.
+        let old = if keyed { self.row(table, &id)? } else { None };
         if skip_same && edges.is_none() {
             if let Some(old) = &old {
                 if !super::is_deleted(old) && user_fields(old) == user {
@@ -75,7 +76,12 @@ impl WriteTx<'_> {
         let modified_at = format_ts(bump(old.as_ref().and_then(|o| o.get("modified_at")), now));
         let row = build_row(&id, user, created_at, modified_at, Value::Null);
         let ts = self.now_string();
-        self.put_row_over(op, table, id, old, row, &ts)?;
+        let prior = if keyed {
+            Prior::Read(old)
+        } else {
+            Prior::Fresh
+        };
+        self.put_row_over(op, table, id, prior, row, &ts)?;
         if let Some(edges) = edges {
             self.link_inline(id, edges)?;
         }
@@ -238,7 +244,7 @@ impl TenantStore {
         self.write_embedding(|tx| {
             let (table, old) = tx.live_row(&id)?;
             let mut patch = into_object(&table, patch.clone())?;
-            super::check_object_depth(&patch, &format!("a patch of `{table}`"))?;
+            super::check_object_depth(&patch, format_args!("a patch of `{table}`"))?;
             let edges = patch.remove("edges").map(parse_inline_edges).transpose()?;
             for field in SYSTEM_FIELDS {
                 if let Some(v) = patch.get(field) {

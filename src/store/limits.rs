@@ -64,7 +64,7 @@ pub(crate) fn depth(value: &Value, cap: usize) -> usize {
 /// itself counted as one level.
 pub(crate) fn check_object_depth(
     fields: &serde_json::Map<String, Value>,
-    what: &str,
+    what: impl std::fmt::Display,
 ) -> Result<()> {
     let deepest = fields
         .values()
@@ -77,7 +77,7 @@ pub(crate) fn check_object_depth(
     Ok(())
 }
 
-fn too_deep(what: &str) -> Error {
+fn too_deep(what: impl std::fmt::Display) -> Error {
     Error::Limit(format!(
         "{what} is nested more than {MAX_DEPTH} levels deep; remdb stores at most {MAX_DEPTH} \
          levels of objects and arrays"
@@ -86,7 +86,11 @@ fn too_deep(what: &str) -> Error {
 
 /// Refuses an encoded record (`what`: "a row of `people`", "an edge") larger than the database's
 /// row size limit.
-pub(crate) fn check_size(what: &str, bytes: usize, limits: &WriteLimits) -> Result<()> {
+pub(crate) fn check_size(
+    what: impl std::fmt::Display,
+    bytes: usize,
+    limits: &WriteLimits,
+) -> Result<()> {
     if bytes > limits.max_row_bytes {
         return Err(Error::Limit(format!(
             "{what} is {bytes} bytes encoded, over the maximum row size of {} bytes \

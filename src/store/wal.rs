@@ -449,7 +449,7 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
                     "`edges` in inserted data becomes edges and is never stored in a row",
                 ));
             }
-            super::check_object_depth(&row, &format!("a row of `{}`", entry.table))?;
+            super::check_object_depth(&row, format_args!("a row of `{}`", entry.table))?;
             schema.validate(&Value::Object(user.clone()))?;
             check_row_id(tx, &schema.info, &user, id).map_err(|e| bad(&e))?;
             let old = tx.row(&entry.table, &id)?;

@@ -38,6 +38,15 @@ pub(crate) fn count_meta(table: &str, live: bool) -> String {
 
 /// A row as the transaction sees it: written in this transaction, or read from the snapshot.
 #[derive(Clone)]
+/// What a write knows of the row its id held before it.
+pub(crate) enum Prior {
+    /// The current row of the id in the table written, as just read ([`WriteTx::row`]).
+    Read(Option<Row>),
+    /// A UUIDv7 this write drew: no row anywhere has it yet, so neither the table's row nor the
+    /// id directory is read.
+    Fresh,
+}
+
 enum Staged {
     Row { table: String, row: Row },
     Purged,
@@ -401,22 +410,26 @@ impl<'a> WriteTx<'a> {
         ts: &str,
     ) -> Result<()> {
         let old = self.row(table, &id)?;
-        self.put_row_over(op, table, id, old, row, ts)
+        self.put_row_over(op, table, id, Prior::Read(old), row, ts)
     }
 
-    /// [`put_row`](Self::put_row) for a caller that has just read `old`, the current row `id`
-    /// of `table` (`self.row(table, &id)`), saving a second read of it.
+    /// [`put_row`](Self::put_row) for a caller that knows what `id` held before (`prior`),
+    /// saving the reads of it.
     pub(crate) fn put_row_over(
         &mut self,
         op: WalOp,
         table: &str,
         id: Uuid,
-        old: Option<Row>,
+        prior: Prior,
         row: Row,
         ts: &str,
     ) -> Result<()> {
         let schema = self.schema(table)?;
-        if old.is_none() {
+        let (old, fresh) = match prior {
+            Prior::Read(old) => (old, false),
+            Prior::Fresh => (None, true),
+        };
+        if old.is_none() && !fresh {
             if let Some(other) = self.table_of(&id)? {
                 return Err(Error::InvalidArgument(format!(
                     "id {id} already belongs to table `{other}`"
@@ -424,11 +437,11 @@ impl<'a> WriteTx<'a> {
             }
         }
         let deleted = is_deleted(&row);
-        super::check_object_depth(&row, &format!("a row of `{table}`"))?;
+        super::check_object_depth(&row, format_args!("a row of `{table}`"))?;
         // The WAL carries the row as JSON text, and the size limit is on that text.
         let json = serde_json::to_vec(&row).map_err(Error::storage)?;
         let limits = self.tenant.store.limits();
-        super::limits::check_size(&format!("a row of `{table}`"), json.len(), &limits)?;
+        super::limits::check_size(format_args!("a row of `{table}`"), json.len(), &limits)?;
         let value = encode_row(&row, deleted);
         let keys = self.tenant.keys.clone();
         if old.is_none() {
@@ -511,7 +524,7 @@ impl<'a> WriteTx<'a> {
         }
         let value = encode_value(edge)?;
         let limits = self.tenant.store.limits();
-        super::limits::check_size(&format!("edge `{}`", edge.rel), value.len(), &limits)?;
+        super::limits::check_size(format_args!("edge `{}`", edge.rel), value.len(), &limits)?;
         let keys = self.tenant.keys.clone();
         self.batch.put(
             keys.edge(true, &edge.src, &edge.rel, &edge.dst),

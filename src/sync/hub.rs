@@ -738,7 +738,7 @@ fn merge_row(
                 "`edges` in inserted data becomes edges and is never stored in a row".into(),
             ));
         }
-        crate::store::check_object_depth(user, &format!("a row of `{table}`"))?;
+        crate::store::check_object_depth(user, format_args!("a row of `{table}`"))?;
         schema.validate(&Value::Object(user.clone()))?;
         check_row_id(tx, &schema.info, user, id).map_err(Error::InvalidArgument)
     };
