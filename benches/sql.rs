@@ -21,7 +21,7 @@ const BIG: u64 = 100_000;
 const SMALL: u64 = 10_000;
 
 /// (name, SQL, rows per iteration, goal)
-const QUERIES: [(&str, &str, f64, &str); 6] = [
+const QUERIES: [(&str, &str, f64, &str); 7] = [
     (
         "index_eq_100k",
         "SELECT * FROM item WHERE n = 54321",
@@ -56,6 +56,12 @@ const QUERIES: [(&str, &str, f64, &str); 6] = [
         "top10_of_100k",
         "SELECT name, x FROM item ORDER BY x DESC LIMIT 10",
         100_000.0,
+        "-",
+    ),
+    (
+        "top10_indexed_of_100k",
+        "SELECT name, n FROM item ORDER BY n DESC LIMIT 10",
+        10.0,
         "-",
     ),
 ];

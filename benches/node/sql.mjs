@@ -17,6 +17,7 @@ const QUERIES = [
   ['group_by_100k', 'SELECT g, COUNT(*), AVG(x) FROM item GROUP BY g'],
   ['join_10k_x_10k', 'SELECT a.k, b.label FROM a JOIN b ON a.ref = b.k'],
   ['top10_of_100k', 'SELECT name, x FROM item ORDER BY x DESC LIMIT 10'],
+  ['top10_indexed_of_100k', 'SELECT name, n FROM item ORDER BY n DESC LIMIT 10'],
 ];
 
 const item = (i) => ({ k: i, n: i, g: i % 100, s: `s${i % 1000}`, x: ((i * 7919) % 10_000) / 10_000, name: `item number ${i}` });

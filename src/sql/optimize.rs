@@ -56,6 +56,11 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
             .saturating_add(bound.limit.unwrap_or(unlimited));
         ((bound.vector.as_ref(), bound.keyword.as_ref()), k)
     });
+    let value_ordered = bound
+        .sources
+        .first()
+        .map(|s| s.value_ordered.clone())
+        .unwrap_or_default();
     let mut sources = Vec::with_capacity(bound.sources.len());
     for (s, (src, filter)) in bound.sources.iter().zip(placed.filters).enumerate() {
         let mut plan = source_plan(src, s, filter, include_deleted[s]);
@@ -89,8 +94,41 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
             }
         }
     }
+    index_order(&mut plan, &value_ordered);
     plan.presorted = presorted(&plan);
     Ok(plan)
+}
+
+/// `ORDER BY f [DESC] LIMIT k` over one table, with no other condition, when `f`'s index is in
+/// SQL's order of `f` (`value_ordered`): the rows come from the index already sorted and stop
+/// at the limit, instead of a top-k over a full scan. (With a condition, the index walk could
+/// read every row by id to find k that pass, slower than the scan; it is left to the scan.)
+fn index_order(plan: &mut SelectPlan, value_ordered: &[String]) {
+    if plan.sources.len() != 1 || plan.group.is_some() || plan.distinct || plan.limit.is_none() {
+        return;
+    }
+    let [key] = plan.order.as_slice() else {
+        return;
+    };
+    let Expr::Column {
+        source: 0, path, ..
+    } = &key.expr
+    else {
+        return;
+    };
+    let source = &mut plan.sources[0];
+    if path.len() != 1
+        || !value_ordered.contains(&path[0])
+        || source.access != Access::FullScan
+        || !source.filter.is_empty()
+    {
+        return;
+    }
+    source.access = Access::IndexOrder {
+        field: path[0].clone(),
+        desc: key.desc,
+        nulls_first: key.nulls_first,
+    };
 }
 
 /// Whether each source's soft-deleted rows are visible: only to queries whose conditions
@@ -287,8 +325,15 @@ fn vector_access(
 }
 
 /// Rows come out of a full scan in id order, and joins keep the driving order: ORDER BY `id`
-/// needs no sort then.
+/// needs no sort then; nor does an index-order scan.
 fn presorted(plan: &SelectPlan) -> bool {
+    if plan
+        .sources
+        .first()
+        .is_some_and(|s| matches!(s.access, Access::IndexOrder { .. }))
+    {
+        return true;
+    }
     matches!(plan.order.as_slice(), [k] if !k.desc
         && matches!(&k.expr, Expr::Column { source: 0, path, .. } if path.len() == 1 && path[0] == "id")
         && plan.sources.first().is_some_and(|s| s.access == Access::FullScan))

@@ -27,6 +27,13 @@ pub(crate) enum Access {
         query: IndexQuery,
         text: String,
     },
+    /// Every row, in the order of a secondary index whose order is SQL's order of its field
+    /// (`ORDER BY field [DESC] LIMIT k`): rows stream out sorted and stop at the limit.
+    IndexOrder {
+        field: String,
+        desc: bool,
+        nulls_first: bool,
+    },
     /// No row can match (e.g. `id = 'not a uuid'`).
     Empty,
     /// A top-k similarity search; the other conditions on the table (found through `base`)
@@ -344,6 +351,20 @@ impl SelectPlan {
                 };
                 format!("{pad}Index scan {name} using {text} (est. {est} rows{deleted})")
             }
+            Access::IndexOrder {
+                field,
+                desc,
+                nulls_first,
+            } => format!(
+                "{pad}Index order scan {name} by {field}{}{} (est. {} rows{deleted})",
+                if *desc { " DESC" } else { "" },
+                if *nulls_first {
+                    " NULLS FIRST"
+                } else {
+                    " NULLS LAST"
+                },
+                s.estimate
+            ),
             Access::Empty => format!("{pad}Empty {name} (no id can match)"),
             Access::Vector(v) => {
                 use crate::vector::SearchMode;
@@ -354,6 +375,7 @@ impl SelectPlan {
                         Access::FullScan => "a full scan".to_string(),
                         Access::Ids(ids) => format!("{} ids", ids.len()),
                         Access::Index { text, .. } => format!("index {text}"),
+                        Access::IndexOrder { field, .. } => format!("index order of {field}"),
                         Access::Empty => "nothing".to_string(),
                         Access::Vector(_) => "a vector search".to_string(),
                     };

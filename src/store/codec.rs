@@ -76,6 +76,27 @@ fn sortable_f64(f: f64) -> [u8; 8] {
     key.to_be_bytes()
 }
 
+/// Whether an encoded index value (a whole one: tag and payload) stands for its values
+/// exactly: true except for numbers of magnitude 2^53 or more, which share an encoding with
+/// their neighbours (the index keeps numbers as `f64`).
+pub(crate) fn index_value_is_exact(encoded: &[u8]) -> bool {
+    match encoded {
+        [TAG_NUMBER, payload @ ..] => match <[u8; 8]>::try_from(payload) {
+            Ok(bytes) => {
+                let key = u64::from_be_bytes(bytes);
+                let bits = if key >> 63 == 1 {
+                    key & !(1 << 63)
+                } else {
+                    !key
+                };
+                f64::from_bits(bits).abs() < 9_007_199_254_740_992.0
+            }
+            Err(_) => false,
+        },
+        _ => true,
+    }
+}
+
 /// `0x00` becomes `0x00 0xff`; the string ends with `0x00 0x01`. Byte order is preserved and no
 /// encoded string is a prefix of another.
 fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
@@ -116,6 +137,33 @@ pub(crate) fn decode_index_string(encoded: &[u8]) -> Option<(String, &[u8])> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_numbers_beyond_f64_precision_are_inexact() {
+        let exact = |v: Value| {
+            let mut out = Vec::new();
+            encode_index_value(&v, &mut out);
+            index_value_is_exact(&out)
+        };
+        for v in [
+            json!(0),
+            json!(-1.5),
+            json!(9_007_199_254_740_991_i64),
+            json!(-1e15),
+        ] {
+            assert!(exact(v.clone()), "{v}");
+        }
+        for v in [
+            json!(9_007_199_254_740_992_i64),
+            json!(-9_007_199_254_740_993_i64),
+            json!(1e300),
+        ] {
+            assert!(!exact(v.clone()), "{v}");
+        }
+        for v in [json!(null), json!(true), json!("s"), json!([1])] {
+            assert!(exact(v.clone()), "{v}");
+        }
+    }
 
     #[test]
     fn index_strings_decode() {

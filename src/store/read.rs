@@ -4,16 +4,18 @@
 //! only the fields a query touches ([`StoredRow::decode_slots`]).
 
 use std::collections::HashSet;
+use std::ops::Bound;
 
 use uuid::Uuid;
 
+use super::codec::TAG_NULL;
 use super::indexes::{index_ranges, IndexQuery};
 use super::keys::trailing_id;
 use super::row_format::{decode_row, StoredRow};
 use super::schema::TableSchema;
 use super::TenantStore;
-use crate::error::Result;
-use crate::kv::{Direction, KvSnapshot};
+use crate::error::{Error, Result};
+use crate::kv::{prefix_successor, Direction, KeyRange, KvSnapshot};
 
 /// A read-only view of one tenant at one point in time.
 pub(crate) struct Reader<'t> {
@@ -77,6 +79,80 @@ impl<'t> Reader<'t> {
             Direction::Forward,
             &mut |key, value| f(trailing_id(key)?, decode_row(value)?),
         )
+    }
+
+    /// Walks the index of `field` in value order, descending when `desc`, with the null (and
+    /// missing) values first when `nulls_first` and last otherwise: calls `f(encoded value,
+    /// ids)` once per run of entries with one encoded value, until it returns `false`. The ids
+    /// of a run are in id order in both directions, the order a table scan and a stable sort
+    /// give rows with equal values.
+    pub(crate) fn index_in_order(
+        &self,
+        table: &str,
+        field: &str,
+        desc: bool,
+        nulls_first: bool,
+        mut f: impl FnMut(&[u8], &[Uuid]) -> Result<bool>,
+    ) -> Result<()> {
+        let prefix = self.tenant.keys.index_field(table, field);
+        let nulls = KeyRange::prefix(&[prefix.as_slice(), &[TAG_NULL]].concat());
+        let values = KeyRange {
+            start: Bound::Included([prefix.as_slice(), &[TAG_NULL + 1]].concat()),
+            end: match prefix_successor(&prefix) {
+                Some(end) => Bound::Excluded(end),
+                None => Bound::Unbounded,
+            },
+        };
+        let ranges = if nulls_first {
+            [nulls, values]
+        } else {
+            [values, nulls]
+        };
+        let direction = if desc {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
+        let mut value: Vec<u8> = Vec::new();
+        let mut ids: Vec<Uuid> = Vec::new();
+        for range in &ranges {
+            let mut going = true;
+            self.snap.visit(range, direction, &mut |key, _| {
+                let id = trailing_id(key)?;
+                let encoded = key
+                    .get(prefix.len()..key.len().saturating_sub(16))
+                    .ok_or_else(|| Error::storage("corrupt index entry"))?;
+                if encoded != value.as_slice() && !ids.is_empty() {
+                    if desc {
+                        ids.reverse();
+                    }
+                    going = f(&value, &ids)?;
+                    ids.clear();
+                    if !going {
+                        return Ok(false);
+                    }
+                }
+                if ids.is_empty() {
+                    value.clear();
+                    value.extend_from_slice(encoded);
+                }
+                ids.push(id);
+                Ok(true)
+            })?;
+            if !going {
+                return Ok(());
+            }
+            if !ids.is_empty() {
+                if desc {
+                    ids.reverse();
+                }
+                if !f(&value, &ids)? {
+                    return Ok(());
+                }
+                ids.clear();
+            }
+        }
+        Ok(())
     }
 
     /// The stored value of row `id` of `table` (read it with [`decode_row`]).

@@ -107,6 +107,28 @@ pub struct TableSchema {
     pub schema: Value,
 }
 
+impl TableSchema {
+    /// Whether the index on `field` lists the table's rows in SQL's order of the field: a
+    /// top-level indexed field whose declared type is numbers (`integer`, `number`) or
+    /// `boolean`, optionally with `null`. Such a field indexes every row exactly once (a
+    /// missing value as null), numbers in numeric order (exact below 2^53, see
+    /// `index_value_is_exact`); strings are left out (SQL compares timestamps in them as times).
+    pub(crate) fn index_in_value_order(&self, field: &str) -> bool {
+        if !self.indexed_fields.iter().any(|f| f == field) {
+            return false;
+        }
+        let declared = &self.schema["properties"][field]["type"];
+        let types: Vec<&str> = match declared {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => return false,
+        };
+        let kinds: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+        !kinds.is_empty()
+            && (kinds.iter().all(|t| matches!(*t, "integer" | "number")) || kinds == ["boolean"])
+    }
+}
+
 fn extension<'a>(schema: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     schema
         .get("json_schema_extra")

@@ -537,7 +537,7 @@ fn merge_edge(tx: &mut WriteTx<'_>, entry: &crate::store::WalEntry, stamp: Stamp
         let mut edge = Edge::from_json(data)?;
         crate::store::check_object_depth(
             &edge.properties,
-            &format!("properties of edge `{}`", edge.rel),
+            format_args!("properties of edge `{}`", edge.rel),
         )?;
         for end in [edge.src, edge.dst] {
             if !tx.is_live(&end)? {

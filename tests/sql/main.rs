@@ -16,6 +16,7 @@ mod sql_differential;
 mod sql_fulltext;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_fuzz;
+mod sql_index_order;
 mod sql_queries;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_vectors;

@@ -98,6 +98,9 @@ pub(crate) struct BoundSource {
     pub(crate) fields: Vec<String>,
     /// The table's indexed fields.
     pub(crate) indexed: Vec<String>,
+    /// Its indexed fields whose index order is SQL's order of the field (see
+    /// `TableSchema::index_in_value_order`).
+    pub(crate) value_ordered: Vec<String>,
 }
 
 /// A SELECT with every name resolved and every clause bound; how it runs is not decided yet.
@@ -201,6 +204,13 @@ impl<'r, 'p> Binder<'r, 'p> {
                 .sources
                 .into_iter()
                 .map(|s| BoundSource {
+                    value_ordered: s
+                        .schema
+                        .indexed_fields
+                        .iter()
+                        .filter(|f| s.schema.index_in_value_order(f))
+                        .cloned()
+                        .collect(),
                     table: s.table,
                     alias: s.alias,
                     fields: s.needed,

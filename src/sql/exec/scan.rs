@@ -10,6 +10,8 @@ use crate::budget::Meter;
 use crate::error::{Error, Result};
 use crate::sql::expr::{Env, Expr, Tuple, Values};
 use crate::sql::plan::{Access, Pred, SourcePlan, VectorAccess};
+use crate::sql::value::total_cmp;
+use crate::store::codec::index_value_is_exact;
 use crate::store::read::Reader;
 use crate::store::row_format::{decode_row, StoredRow};
 use crate::vector::{SearchMode, SearchOptions, SearchQuery, MAX_TOP_K};
@@ -135,6 +137,47 @@ fn for_each_row(
                 }
             }
             Ok(())
+        }
+        Access::IndexOrder {
+            field,
+            desc,
+            nulls_first,
+        } => {
+            let names = [field.clone()];
+            let mut rows: Vec<Vec<u8>> = Vec::new();
+            reader.index_in_order(table, field, *desc, *nulls_first, |encoded, ids| {
+                rows.clear();
+                for id in ids {
+                    rows.push(reader.row(table, id)?.ok_or_else(|| {
+                        Error::storage(format!("index entry for missing row {id} in `{table}`"))
+                    })?);
+                }
+                if rows.len() > 1 && !index_value_is_exact(encoded) {
+                    // Numbers this large share an encoding: order them by their values.
+                    let mut keyed = Vec::with_capacity(rows.len());
+                    for value in rows.drain(..) {
+                        let mut slot = [Value::Null];
+                        decode_row(&value)?.decode_slots(&names, &|_| true, &mut slot)?;
+                        let [key] = slot;
+                        keyed.push((key, value));
+                    }
+                    keyed.sort_by(|a, b| {
+                        let o = total_cmp(&a.0, &b.0);
+                        if *desc {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    });
+                    rows.extend(keyed.into_iter().map(|(_, value)| value));
+                }
+                for value in &rows {
+                    if !visit(decode_row(value)?)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
         }
         Access::Vector(_) => Err(Error::storage("internal: nested vector access")),
     }
