@@ -103,6 +103,46 @@ for (const [name, sql] of QUERIES) {
   }
   rows.push(row);
 }
+// Bulk inserts: 50k rows as JS objects in calls of 10k into an empty table with the same key
+// and indexes (remdb insertMany; PGlite one INSERT ... SELECT FROM unnest of column arrays
+// per call, the arrays built from the same objects inside the timing).
+const INSERT_ROWS = 50_000;
+const INSERT_BATCH = 10_000;
+const insertBatches = [];
+for (let start = 0; start < INSERT_ROWS; start += INSERT_BATCH) {
+  insertBatches.push(Array.from({ length: INSERT_BATCH }, (_, j) => item(1_000_000 + start + j)));
+}
+const insertLabel = `inserting ${INSERT_BATCH} rows per call (JS objects, key k, indexes on n and s), ${INSERT_ROWS} in all`;
+const insertRow = ['insert_many_10k', INSERT_BATCH];
+for (const backend of backends) {
+  const db = backend === 'redb' ? RemDb.openRedbMemory() : RemDb.openMemory();
+  db.registerSchema({ title: 'Item', type: 'object', properties: props, json_schema_extra: { key_field: 'k', indexed_fields: ['n', 's'] } });
+  const t0 = process.hrtime.bigint();
+  for (const batch of insertBatches) db.insertMany('item', batch);
+  const ns = Number(process.hrtime.bigint() - t0) / insertBatches.length;
+  record({ suite: 'sql', case: 'insert_many_10k', label: insertLabel, engine: `remdb-wasm-${backend}`, ns, per_op: INSERT_BATCH, goal: '≥ 100k rows/s' });
+  insertRow.push(`${humanTime(ns)} (${Math.round((INSERT_BATCH * 1e9) / ns)} rows/s)`);
+  db.free();
+}
+if (pg) {
+  await pg.exec(`CREATE TABLE ins (k BIGINT PRIMARY KEY, n BIGINT, g BIGINT, s TEXT, x DOUBLE PRECISION, name TEXT);
+    CREATE INDEX ins_n ON ins(n); CREATE INDEX ins_s ON ins(s);`);
+  const t0 = process.hrtime.bigint();
+  for (const batch of insertBatches) {
+    const cols = ['k', 'n', 'g', 's', 'x', 'name'].map((c) => batch.map((r) => r[c]));
+    await pg.query(
+      'INSERT INTO ins SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::float8[], $6::text[])',
+      cols,
+    );
+  }
+  const ns = Number(process.hrtime.bigint() - t0) / insertBatches.length;
+  record({ suite: 'sql', case: 'insert_many_10k', label: insertLabel, engine: 'pglite', ns, per_op: INSERT_BATCH, peer: true, goal: '≥ 100k rows/s' });
+  insertRow.push(`${humanTime(ns)} (${Math.round((INSERT_BATCH * 1e9) / ns)} rows/s)`);
+} else {
+  insertRow.push('n/a');
+}
+rows.push(insertRow);
+
 console.log(`\nSQL in Node: remdb wasm (${backends.join(', ')}) vs PGlite, same rows and indexes (mean per query, rows returned as JS objects)\n`);
 printTable(['query', 'rows', ...backends.map((b) => `remdb-wasm (${b})`), 'PGlite'], rows);
 console.log();
