@@ -97,7 +97,7 @@ impl TenantStore {
         params: &[Value],
         budget: &Budget,
     ) -> Result<QueryResult> {
-        let statement = parse::parse(query)?;
+        let statement = parse::parse_cached(query)?;
         self.run_statement(&statement, params, None, budget)
     }
 
@@ -106,7 +106,7 @@ impl TenantStore {
     /// statement, so it fails as [`TenantStore::sql`] would for a statement that cannot run;
     /// a search whose provider cannot be chosen lists nothing and fails in phase two.
     pub(crate) fn sql_query_texts(&self, query: &str, params: &[Value]) -> Result<Vec<QueryText>> {
-        let statement = parse::parse(query)?;
+        let statement = parse::parse_cached(query)?;
         let Some(q) = select_of(&statement) else {
             return Ok(Vec::new());
         };
@@ -131,7 +131,7 @@ impl TenantStore {
         vectors: &QueryVectors,
         budget: &Budget,
     ) -> Result<QueryResult> {
-        let statement = parse::parse(query)?;
+        let statement = parse::parse_cached(query)?;
         self.run_statement(&statement, params, Some(vectors), budget)
     }
 
