@@ -26,6 +26,10 @@ pub(crate) enum Access {
         field: String,
         query: IndexQuery,
         text: String,
+        /// The matching ids in index order, when the planner's probe of the index read them
+        /// all (fewer than [`PROBE_CAP`]); plan and run share one snapshot, so the run reuses
+        /// them instead of reading the index again.
+        probed: Option<Vec<Uuid>>,
     },
     /// Every row, in the order of a secondary index whose order is SQL's order of its field
     /// (`ORDER BY field [DESC] LIMIT k`): rows stream out sorted and stop at the limit.

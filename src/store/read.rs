@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use super::codec::TAG_NULL;
 use super::indexes::{index_ranges, IndexQuery};
 use super::keys::trailing_id;
 use super::row_format::{decode_row, StoredRow};
-use super::schema::TableSchema;
+use super::schema::CompiledSchema;
 use super::TenantStore;
 use crate::error::{Error, Result};
 use crate::kv::{prefix_successor, Direction, KeyRange, KvSnapshot};
@@ -64,8 +65,8 @@ impl<'t> Reader<'t> {
     }
 
     /// The schema of `table` (an [`Error::UnknownTable`] when there is none).
-    pub(crate) fn schema(&self, table: &str) -> Result<TableSchema> {
-        Ok(self.tenant.compiled_schema(table)?.info.clone())
+    pub(crate) fn schema(&self, table: &str) -> Result<Arc<CompiledSchema>> {
+        self.tenant.compiled_schema(table)
     }
 
     /// Calls `f(id, row)` for every row of `table` in id order until it returns `false`.

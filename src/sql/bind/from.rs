@@ -1,6 +1,8 @@
 //! FROM and JOIN: the tables of the query, their aliases and columns, and name resolution of
 //! column references against them.
 
+use std::sync::Arc;
+
 use sqlparser::ast;
 
 use super::{unsupported, Binder};
@@ -8,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::sql::expr::Expr;
 use crate::sql::plan::JoinKind;
 use crate::store::entity::SYSTEM_FIELDS;
-use crate::store::TableSchema;
+use crate::store::schema::CompiledSchema;
 
 /// Most tables one query may name (sources are tracked in a 64-bit set).
 const MAX_SOURCES: usize = 63;
@@ -17,7 +19,7 @@ const MAX_SOURCES: usize = 63;
 pub(super) struct Source {
     pub(super) table: String,
     pub(super) alias: String,
-    pub(super) schema: TableSchema,
+    pub(super) schema: Arc<CompiledSchema>,
     /// `id`, the schema's properties, then the other system fields.
     pub(super) columns: Vec<String>,
     /// Top-level fields the query reads, in slot order.
@@ -25,9 +27,9 @@ pub(super) struct Source {
 }
 
 impl Source {
-    fn new(table: String, alias: String, schema: TableSchema) -> Self {
+    fn new(table: String, alias: String, schema: Arc<CompiledSchema>) -> Self {
         let mut columns = vec!["id".to_string()];
-        columns.extend(schema.fields.iter().cloned());
+        columns.extend(schema.info.fields.iter().cloned());
         columns.extend(
             SYSTEM_FIELDS
                 .iter()

@@ -210,7 +210,7 @@ impl Binder<'_, '_> {
             return unsupported("full-text search over several tables (JOIN); search one table");
         }
         let src = &mut self.sources[0];
-        let fields = &src.schema.fulltext_fields;
+        let fields = &src.schema.info.fulltext_fields;
         let field = if field.eq_ignore_ascii_case("fulltext") {
             if fields.is_empty() {
                 return unsupported(format!(
@@ -273,18 +273,18 @@ impl Binder<'_, '_> {
         }
         let src = &mut self.sources[0];
         let field = if field.eq_ignore_ascii_case("embedding") {
-            if src.schema.embedding_fields.is_empty() {
+            if src.schema.info.embedding_fields.is_empty() {
                 return unsupported(format!(
                     "vector similarity on `{}`: the table has no embedding_fields",
                     src.table
                 ));
             }
             None
-        } else if src.schema.embedding_fields.iter().any(|f| f == field) {
+        } else if src.schema.info.embedding_fields.iter().any(|f| f == field) {
             Some(field.to_string())
         } else {
             let mut columns = vec!["embedding".to_string()];
-            columns.extend(src.schema.embedding_fields.iter().cloned());
+            columns.extend(src.schema.info.embedding_fields.iter().cloned());
             return Err(Error::UnknownColumn {
                 column: field.to_string(),
                 table: src.table.clone(),

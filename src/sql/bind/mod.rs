@@ -206,15 +206,16 @@ impl<'r, 'p> Binder<'r, 'p> {
                 .map(|s| BoundSource {
                     value_ordered: s
                         .schema
+                        .info
                         .indexed_fields
                         .iter()
-                        .filter(|f| s.schema.index_in_value_order(f))
+                        .filter(|f| s.schema.info.index_in_value_order(f))
                         .cloned()
                         .collect(),
+                    indexed: s.schema.info.indexed_fields.clone(),
                     table: s.table,
                     alias: s.alias,
                     fields: s.needed,
-                    indexed: s.schema.indexed_fields,
                 })
                 .collect(),
             joins: joins.iter().map(|(k, _)| *k).collect(),

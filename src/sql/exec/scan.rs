@@ -127,9 +127,22 @@ fn for_each_row(
             }
             Ok(())
         }
-        Access::Index { field, query, .. } => {
-            for id in reader.index_ids(table, field, query, None)? {
-                let value = reader.row(table, &id)?.ok_or_else(|| {
+        Access::Index {
+            field,
+            query,
+            probed,
+            ..
+        } => {
+            let read;
+            let ids = match probed {
+                Some(ids) => ids,
+                None => {
+                    read = reader.index_ids(table, field, query, None)?;
+                    &read
+                }
+            };
+            for id in ids {
+                let value = reader.row(table, id)?.ok_or_else(|| {
                     Error::storage(format!("index entry for missing row {id} in `{table}`"))
                 })?;
                 if !visit(decode_row(&value)?)? {

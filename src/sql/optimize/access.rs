@@ -240,11 +240,19 @@ pub(super) fn choose_access(
             queries.push((f, IndexQuery::Range { lower, upper }, text));
         }
         for (field, query, text) in queries {
-            let n = reader
-                .index_ids(&plan.table, &field, &query, Some(PROBE_CAP))?
-                .len() as u64;
+            let ids = reader.index_ids(&plan.table, &field, &query, Some(PROBE_CAP))?;
+            let n = ids.len() as u64;
             if best.as_ref().is_none_or(|(_, m)| n < *m) {
-                best = Some((Access::Index { field, query, text }, n));
+                let probed = (ids.len() < PROBE_CAP).then_some(ids);
+                best = Some((
+                    Access::Index {
+                        field,
+                        query,
+                        text,
+                        probed,
+                    },
+                    n,
+                ));
             }
         }
     }
