@@ -175,15 +175,15 @@ impl<'t> Reader<'t> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for range in index_ranges(&prefix, query) {
-            for pair in self.snap.scan(&range, Direction::Forward)? {
-                let (key, _) = pair?;
-                let id = trailing_id(&key)?;
+            self.snap.visit(&range, Direction::Forward, &mut |key, _| {
+                let id = trailing_id(key)?;
                 if seen.insert(id) {
                     out.push(id);
-                    if out.len() >= cap {
-                        return Ok(out);
-                    }
                 }
+                Ok(out.len() < cap)
+            })?;
+            if out.len() >= cap {
+                break;
             }
         }
         Ok(out)
