@@ -36,8 +36,6 @@ pub(crate) fn count_meta(table: &str, live: bool) -> String {
     format!("{}:{table}", if live { "live" } else { "total" })
 }
 
-/// A row as the transaction sees it: written in this transaction, or read from the snapshot.
-#[derive(Clone)]
 /// What a write knows of the row its id held before it.
 pub(crate) enum Prior {
     /// The current row of the id in the table written, as just read ([`WriteTx::row`]).
@@ -47,6 +45,8 @@ pub(crate) enum Prior {
     Fresh,
 }
 
+/// A row as the transaction sees it: written in this transaction, or read from the snapshot.
+#[derive(Clone)]
 enum Staged {
     Row { table: String, row: Row },
     Purged,
@@ -425,17 +425,18 @@ impl<'a> WriteTx<'a> {
         ts: &str,
     ) -> Result<()> {
         let schema = self.schema(table)?;
-        let (old, fresh) = match prior {
-            Prior::Read(old) => (old, false),
-            Prior::Fresh => (None, true),
-        };
-        if old.is_none() && !fresh {
-            if let Some(other) = self.table_of(&id)? {
-                return Err(Error::InvalidArgument(format!(
-                    "id {id} already belongs to table `{other}`"
-                )));
+        let old = match prior {
+            Prior::Read(None) => {
+                if let Some(other) = self.table_of(&id)? {
+                    return Err(Error::InvalidArgument(format!(
+                        "id {id} already belongs to table `{other}`"
+                    )));
+                }
+                None
             }
-        }
+            Prior::Read(old) => old,
+            Prior::Fresh => None,
+        };
         let deleted = is_deleted(&row);
         super::check_object_depth(&row, format_args!("a row of `{table}`"))?;
         // The WAL carries the row as JSON text, and the size limit is on that text.
