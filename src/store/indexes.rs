@@ -68,18 +68,10 @@ impl TenantStore {
         let reader = self.reader()?;
         let mut out = Vec::new();
         for id in reader.index_ids(table, field, query, None)? {
-            match reader.row(table, &id)? {
-                Some(value) => {
-                    let row = decode_row(&value)?;
-                    if include_deleted || !row.deleted {
-                        out.push((id, row.to_row()?));
-                    }
-                }
-                None => {
-                    return Err(Error::storage(format!(
-                        "index entry for missing row {id} in `{table}`"
-                    )))
-                }
+            let value = reader.indexed_row(table, &id)?;
+            let row = decode_row(&value)?;
+            if include_deleted || !row.deleted {
+                out.push((id, row.to_row()?));
             }
         }
         Ok(out)

@@ -114,8 +114,22 @@ impl<'t> Reader<'t> {
         } else {
             Direction::Forward
         };
+        // The run being collected: its encoded value and ids. Runs never cross the two ranges
+        // (null and non-null values encode differently).
         let mut value: Vec<u8> = Vec::new();
         let mut ids: Vec<Uuid> = Vec::new();
+        // Hands the run to `f` (ids in id order) and empties it; `false` when `f` stops.
+        let mut finish_run = |value: &[u8], ids: &mut Vec<Uuid>| -> Result<bool> {
+            if ids.is_empty() {
+                return Ok(true);
+            }
+            if desc {
+                ids.reverse();
+            }
+            let going = f(value, ids)?;
+            ids.clear();
+            Ok(going)
+        };
         for range in &ranges {
             let mut going = true;
             self.snap.visit(range, direction, &mut |key, _| {
@@ -123,37 +137,29 @@ impl<'t> Reader<'t> {
                 let encoded = key
                     .get(prefix.len()..key.len().saturating_sub(16))
                     .ok_or_else(|| Error::storage("corrupt index entry"))?;
-                if encoded != value.as_slice() && !ids.is_empty() {
-                    if desc {
-                        ids.reverse();
-                    }
-                    going = f(&value, &ids)?;
-                    ids.clear();
+                if encoded != value.as_slice() {
+                    going = finish_run(&value, &mut ids)?;
                     if !going {
                         return Ok(false);
                     }
-                }
-                if ids.is_empty() {
                     value.clear();
                     value.extend_from_slice(encoded);
                 }
                 ids.push(id);
                 Ok(true)
             })?;
-            if !going {
+            if !going || !finish_run(&value, &mut ids)? {
                 return Ok(());
-            }
-            if !ids.is_empty() {
-                if desc {
-                    ids.reverse();
-                }
-                if !f(&value, &ids)? {
-                    return Ok(());
-                }
-                ids.clear();
             }
         }
         Ok(())
+    }
+
+    /// The stored value of row `id` of `table`, which an index entry names: a missing row is
+    /// a corrupt index (an [`Error::Storage`]).
+    pub(crate) fn indexed_row(&self, table: &str, id: &Uuid) -> Result<Vec<u8>> {
+        self.row(table, id)?
+            .ok_or_else(|| Error::storage(format!("index entry for missing row {id} in `{table}`")))
     }
 
     /// The stored value of row `id` of `table` (read it with [`decode_row`]).

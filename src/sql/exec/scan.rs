@@ -142,9 +142,7 @@ fn for_each_row(
                 }
             };
             for id in ids {
-                let value = reader.row(table, id)?.ok_or_else(|| {
-                    Error::storage(format!("index entry for missing row {id} in `{table}`"))
-                })?;
+                let value = reader.indexed_row(table, id)?;
                 if !visit(decode_row(&value)?)? {
                     break;
                 }
@@ -161,9 +159,7 @@ fn for_each_row(
             reader.index_in_order(table, field, *desc, *nulls_first, |encoded, ids| {
                 rows.clear();
                 for id in ids {
-                    rows.push(reader.row(table, id)?.ok_or_else(|| {
-                        Error::storage(format!("index entry for missing row {id} in `{table}`"))
-                    })?);
+                    rows.push(reader.indexed_row(table, id)?);
                 }
                 if rows.len() > 1 && !index_value_is_exact(encoded) {
                     // Numbers this large share an encoding: order them by their values.
