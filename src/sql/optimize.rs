@@ -27,6 +27,7 @@ use super::plan::{
 use super::value::CmpOp;
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
+use crate::store::TableSchema;
 
 /// Plans `bound` against the tenant's data (index selectivity is probed through `reader`).
 pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<SelectPlan> {
@@ -56,15 +57,10 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
             .saturating_add(bound.limit.unwrap_or(unlimited));
         ((bound.vector.as_ref(), bound.keyword.as_ref()), k)
     });
-    let value_ordered = bound
-        .sources
-        .first()
-        .map(|s| s.value_ordered.clone())
-        .unwrap_or_default();
     let mut sources = Vec::with_capacity(bound.sources.len());
     for (s, (src, filter)) in bound.sources.iter().zip(placed.filters).enumerate() {
         let mut plan = source_plan(src, s, filter, include_deleted[s]);
-        choose_access(reader, &mut plan, s, &src.indexed)?;
+        choose_access(reader, &mut plan, s, &src.schema.info.indexed_fields)?;
         if let (0, Some((v, k))) = (s, vector) {
             vector_access(&mut plan, v, k);
         }
@@ -94,16 +90,18 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
             }
         }
     }
-    index_order(&mut plan, &value_ordered);
+    if let Some(first) = bound.sources.first() {
+        index_order(&mut plan, &first.schema.info);
+    }
     plan.presorted = presorted(&plan);
     Ok(plan)
 }
 
-/// `ORDER BY f [DESC] LIMIT k` over one table, with no other condition, when `f`'s index is in
-/// SQL's order of `f` (`value_ordered`): the rows come from the index already sorted and stop
-/// at the limit, instead of a top-k over a full scan. (With a condition, the index walk could
-/// read every row by id to find k that pass, slower than the scan; it is left to the scan.)
-fn index_order(plan: &mut SelectPlan, value_ordered: &[String]) {
+/// `ORDER BY f [DESC] LIMIT k` over one table (`schema`), with no other condition, when `f`'s
+/// index is in SQL's order of `f`: the rows come from the index already sorted and stop at the
+/// limit, instead of a top-k over a full scan. (With a condition, the index walk could read
+/// every row by id to find k that pass, slower than the scan; it is left to the scan.)
+fn index_order(plan: &mut SelectPlan, schema: &TableSchema) {
     if plan.sources.len() != 1 || plan.group.is_some() || plan.distinct || plan.limit.is_none() {
         return;
     }
@@ -118,7 +116,7 @@ fn index_order(plan: &mut SelectPlan, value_ordered: &[String]) {
     };
     let source = &mut plan.sources[0];
     if path.len() != 1
-        || !value_ordered.contains(&path[0])
+        || !schema.index_in_value_order(&path[0])
         || source.access != Access::FullScan
         || !source.filter.is_empty()
     {

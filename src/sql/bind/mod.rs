@@ -26,6 +26,8 @@ mod group;
 mod order;
 mod projection;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlparser::ast;
@@ -38,6 +40,7 @@ use super::plan::{
 };
 use crate::error::{Error, Result};
 use crate::store::read::Reader;
+use crate::store::schema::CompiledSchema;
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T> {
     Err(Error::SqlUnsupported(what.into()))
@@ -96,11 +99,8 @@ pub(crate) struct BoundSource {
     pub(crate) alias: String,
     /// Top-level fields the query reads, by slot.
     pub(crate) fields: Vec<String>,
-    /// The table's indexed fields.
-    pub(crate) indexed: Vec<String>,
-    /// Its indexed fields whose index order is SQL's order of the field (see
-    /// `TableSchema::index_in_value_order`).
-    pub(crate) value_ordered: Vec<String>,
+    /// The table's schema (its indexed fields, and whether an index is in SQL's order).
+    pub(crate) schema: Arc<CompiledSchema>,
 }
 
 /// A SELECT with every name resolved and every clause bound; how it runs is not decided yet.
@@ -204,18 +204,10 @@ impl<'r, 'p> Binder<'r, 'p> {
                 .sources
                 .into_iter()
                 .map(|s| BoundSource {
-                    value_ordered: s
-                        .schema
-                        .info
-                        .indexed_fields
-                        .iter()
-                        .filter(|f| s.schema.info.index_in_value_order(f))
-                        .cloned()
-                        .collect(),
-                    indexed: s.schema.info.indexed_fields.clone(),
                     table: s.table,
                     alias: s.alias,
                     fields: s.needed,
+                    schema: s.schema,
                 })
                 .collect(),
             joins: joins.iter().map(|(k, _)| *k).collect(),
