@@ -147,18 +147,17 @@ fn visit_prefetched<'m>(
     mut pairs: impl Iterator<Item = (&'m Key, &'m Bytes)>,
     f: &mut PairVisitor<'_>,
 ) -> Result<()> {
-    let mut ahead: VecDeque<(&Key, &Bytes)> = VecDeque::with_capacity(PREFETCH_AHEAD);
-    let mut pull = |ahead: &mut VecDeque<(&'m Key, &'m Bytes)>| {
-        if let Some(pair) = pairs.next() {
-            prefetch(pair.1);
-            ahead.push_back(pair);
-        }
-    };
-    for _ in 0..PREFETCH_AHEAD {
-        pull(&mut ahead);
+    // A ring of the pairs already asked for: slot `at` holds the next pair to visit, and takes
+    // the one PREFETCH_AHEAD further on once visited. No allocation: point lookups visit too.
+    let mut pull = || pairs.next().inspect(|pair| prefetch(pair.1));
+    let mut ring: [Option<(&Key, &Bytes)>; PREFETCH_AHEAD] = [None; PREFETCH_AHEAD];
+    for slot in &mut ring {
+        *slot = pull();
     }
-    while let Some((key, value)) = ahead.pop_front() {
-        pull(&mut ahead);
+    let mut at = 0;
+    while let Some((key, value)) = ring[at].take() {
+        ring[at] = pull();
+        at = (at + 1) % PREFETCH_AHEAD;
         if !f(key.as_bytes(), value)? {
             break;
         }
