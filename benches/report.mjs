@@ -303,43 +303,32 @@ sections.push(
   ].join('\n'),
 );
 
+/**
+ * A suite's section: `intro`, its table, the texts of its cases, and a bar chart titled
+ * `chart` (none without one).
+ */
+function suiteSection(suite, heading, { intro, chart } = {}) {
+  const parts = [`### ${heading}`];
+  if (intro) parts.push(intro);
+  parts.push(suiteTable(suite));
+  const labels = caseLabels(suite);
+  if (labels) parts.push(labels);
+  if (chart) parts.push(writeChart(`${suite}.svg`, barChart(chart, timed(suite))));
+  return parts.join('\n\n');
+}
+
 if (timed('sql').length) {
-  sections.push(
-    [
-      '### SQL',
-      '',
-      suiteTable('sql'),
-      '',
-      caseLabels('sql'),
-      '',
-      writeChart('sql.svg', barChart('SQL: time per query (100k-row and 10k-row tables)', timed('sql'))),
-    ].join('\n'),
-  );
+  sections.push(suiteSection('sql', 'SQL', { chart: 'SQL: time per query (100k-row and 10k-row tables)' }));
 }
 if (timed('store').length) {
-  sections.push(
-    [
-      '### Store operations',
-      '',
-      suiteTable('store'),
-      '',
-      writeChart('store.svg', barChart('Store operations: time per operation', timed('store'))),
-    ].join('\n'),
-  );
+  sections.push(suiteSection('store', 'Store operations', { chart: 'Store operations: time per operation' }));
 }
 if (timed('graph').length) {
   sections.push(
-    [
-      '### Graph',
-      '',
-      'remdb natively and its wasm build in Node (no peer runs these walks in the same process).',
-      '',
-      suiteTable('graph'),
-      '',
-      caseLabels('graph'),
-      '',
-      writeChart('graph.svg', barChart('Graph: 100k entities, 1M edges', timed('graph'))),
-    ].join('\n'),
+    suiteSection('graph', 'Graph', {
+      intro: 'remdb natively and its wasm build in Node (no peer runs these walks in the same process).',
+      chart: 'Graph: 100k entities, 1M edges',
+    }),
   );
 }
 
@@ -414,7 +403,7 @@ if (searches.length || builds.length) {
   sections.push(lines.join('\n').trimEnd());
 }
 if (timed('embed').length) {
-  sections.push(['### Embeddings (all-MiniLM-L6-v2 int8, one thread)', '', suiteTable('embed'), '', caseLabels('embed')].join('\n'));
+  sections.push(suiteSection('embed', 'Embeddings (all-MiniLM-L6-v2 int8, one thread)'));
 }
 
 // ---- into docs/BENCHMARKS.md --------------------------------------------------------------------
