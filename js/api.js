@@ -83,12 +83,11 @@ function withDeadline(embed, ms) {
 /** How long the app's LLM function may take to answer one `ask` request (as REM_LLM_TIMEOUT_MS). */
 const ASK_LLM_TIMEOUT_MS = 60_000;
 
-/**
- * `value`, or what its promise settles to; rejects when that takes longer than `ms` (the
- * error's message ends with `why`).
- */
-/** Longest long-poll a live sync asks the hub for, seconds. */
-const SYNC_WAIT_SECONDS = 25;
+/** How long a live sync follows one stream of the hub's log before it opens another, seconds. */
+const SYNC_STREAM_SECONDS = 300;
+
+/** Longest server-sent event a live sync reads from the hub, in characters. */
+const SYNC_MAX_EVENT = 256 * 1024 * 1024;
 
 /** A sync with a hub, as `RemDB.sync` returns it. */
 class SyncHandle {
@@ -180,7 +179,7 @@ class SyncHandle {
 
   /** One round: push the whole outbox, then pull until caught up. */
   async round() {
-    const report = { pushed: 0, pulled: 0, rejected: 0, conflicts: 0, hubSeq: 0 };
+    const report = { pushed: 0, pulled: 0, loaded: 0, rejected: 0, conflicts: 0, hubSeq: 0 };
     for (;;) {
       const plan = await this.step('nextPush');
       if (!plan || this.stopped) break;
@@ -192,10 +191,17 @@ class SyncHandle {
     }
     this.set('pulling');
     while (!this.stopped) {
-      const since = await this.step('pullSince');
-      const answer = await this.hub(`/v1/pull?since=${since}`);
+      const plan = await this.step('nextPull');
+      if (plan.snapshot) {
+        // A new device, or one behind the hub's compacted log: the hub's state, page by page.
+        const page = await this.hub(plan.path);
+        report.hubSeq = page.hub_seq;
+        report.loaded += (await this.step('takeSnapshot', { after: plan.after, page })).loaded;
+        continue;
+      }
+      const answer = await this.hub(plan.path);
       report.hubSeq = answer.hub_seq;
-      const taken = await this.step('takePull', { since, answer });
+      const taken = await this.step('takePull', { since: plan.since, answer });
       report.pulled += taken.pulled;
       if (taken.caughtUp) break;
     }
@@ -203,15 +209,70 @@ class SyncHandle {
     return report;
   }
 
-  /** Waits for a local write, or for the hub's log to grow (applying what it brings). */
+  /**
+   * Follows the hub's log as server-sent events (`/v1/stream`, read with `fetch` so the
+   * bearer token goes in a header), applying each batch as it lands; resolves when the stream
+   * ends or the device must load a snapshot (the next round does).
+   */
+  async follow(signal) {
+    const plan = await this.step('nextPull');
+    if (plan.snapshot) return;
+    let since = plan.since;
+    let res;
+    try {
+      res = await this.fetch(`${this.url}${plan.path.replace('/v1/pull?', '/v1/stream?')}&wait=${SYNC_STREAM_SECONDS}`, {
+        headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
+        signal,
+      });
+    } catch (e) {
+      const err = new RemDBError('SYNC', `cannot reach the hub at ${this.url}: ${(e && e.message) || e}`);
+      err.offline = true;
+      throw err;
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let message = text.slice(0, 300);
+      try { message = JSON.parse(text).error.message || message; } catch { /* not JSON */ }
+      throw new RemDBError('SYNC', `the hub answered ${res.status}: ${message}`);
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        if (buffer.length > SYNC_MAX_EVENT) throw new RemDBError('LIMIT', `an event of the hub's stream is over ${SYNC_MAX_EVENT} characters`);
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let event = 'message';
+          const data = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event:')) event = line.slice(6).trim();
+            else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+          }
+          if (data.length === 0) continue; // a heartbeat comment
+          const answer = JSON.parse(data.join('\n'));
+          if (event === 'error') throw new RemDBError('SYNC', `the hub's stream failed: ${answer.error && answer.error.message}`);
+          if (event !== 'entries' && event !== 'snapshot') continue;
+          await this.step('takePull', { since, answer });
+          if (answer.snapshot) return;
+          since = answer.entries[answer.entries.length - 1].seq;
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
+
+  /** Waits for a local write, or follows the hub's log until its stream ends. */
   async quiet() {
     const local = new Promise((resolve) => { this.wake = resolve; });
     this.abort = new AbortController();
-    const remote = (async () => {
-      const since = await this.step('pullSince');
-      const answer = await this.hub(`/v1/pull?since=${since}&wait=${SYNC_WAIT_SECONDS}`, undefined, this.abort.signal);
-      if (answer.entries.length > 0) await this.step('takePull', { since, answer });
-    })();
+    const remote = this.follow(this.abort.signal);
     try {
       await Promise.race([local, remote]);
     } finally {
@@ -422,8 +483,9 @@ const METHODS = {
       switch (step) {
         case 'nextPush': return h.syncNextPush();
         case 'takePush': return h.syncTakePush(arg.plan, arg.answer);
-        case 'pullSince': return h.syncPullSince();
+        case 'nextPull': return h.syncNextPull();
         case 'takePull': return h.syncTakePull(arg.since, arg.answer);
+        case 'takeSnapshot': return h.syncTakeSnapshot(arg.after, arg.page);
         default: throw new RemDBError('INVALID_ARGUMENT', 'db.sync takes one options object: {url, token, live}');
       }
     },

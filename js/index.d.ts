@@ -412,7 +412,7 @@ export interface SyncOptions {
   url: string;
   /** A token `rem serve token` printed for this tenant. */
   token: string;
-  /** Keep syncing: push after every local write, long-poll the hub, reconnect with backoff. */
+  /** Keep syncing: push after every local write, follow the hub's stream, reconnect with backoff. */
   live?: boolean;
   /** The `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
@@ -421,6 +421,8 @@ export interface SyncOptions {
 export interface SyncReport {
   pushed: number;
   pulled: number;
+  /** Rows and edges loaded from the hub's snapshot (a new device, or one behind its compacted log). */
+  loaded: number;
   rejected: number;
   conflicts: number;
   hubSeq: number;

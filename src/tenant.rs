@@ -25,7 +25,8 @@ use crate::store::{
     ListOptions, NewEdge, Row, TableSchema, TenantStore, WalEntry,
 };
 use crate::sync::{
-    Conflict, HubConnection, PullResponse, PushPlan, PushResponse, Rejected, SyncReport, SyncStatus,
+    Conflict, HubConnection, PullPlan, PullResponse, PushPlan, PushResponse, Rejected,
+    SnapshotPage, SyncReport, SyncStatus,
 };
 use crate::typed::Typed;
 use crate::vector::{
@@ -753,8 +754,9 @@ impl Wal<'_> {
 }
 
 /// A sync round in steps, for faces that reach the hub themselves (see [`Tenant::sync_steps`]):
-/// `next_push` → send → `take_push` until `None`; then `pull_since` → pull → `take_pull` until
-/// caught up. [`Tenant::sync`] runs the same steps over HTTP.
+/// `next_push` → send → `take_push` until `None`; then `next_pull` → send its `path` →
+/// `take_pull` (or `take_snapshot` when the plan is a snapshot page) until caught up.
+/// [`Tenant::sync`] runs the same steps over HTTP.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncSteps<'t>(&'t TenantStore);
 
@@ -774,9 +776,22 @@ impl SyncSteps<'_> {
         self.0.pull_since()
     }
 
-    /// Applies a pull's answer; returns `(entries applied, caught up)`.
+    /// What to ask the hub for next while pulling: the log after the checkpoint, or the next
+    /// page of the hub's snapshot when one is being loaded.
+    pub fn next_pull(&self) -> Result<PullPlan> {
+        self.0.next_pull()
+    }
+
+    /// Applies a pull's answer; returns `(entries applied, caught up)`. An answer asking for a
+    /// snapshot starts loading one (the next plan is its first page).
     pub fn take_pull(&self, since: u64, answer: &PullResponse) -> Result<(u64, bool)> {
         self.0.take_pull(since, answer)
+    }
+
+    /// Applies a snapshot page asked after `after` (the plan's `after`); returns `(rows and
+    /// edges taken, load finished)`.
+    pub fn take_snapshot(&self, after: Option<&str>, page: &SnapshotPage) -> Result<(u64, bool)> {
+        self.0.take_snapshot(after, page)
     }
 }
 

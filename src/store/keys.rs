@@ -179,6 +179,18 @@ impl Keys {
         k
     }
 
+    /// Every edge, stored under its source: ordered by source, relationship, target.
+    pub(crate) fn edges_out(&self) -> KeyRange {
+        KeyRange::prefix(&self.key(EDGE_OUT, 0))
+    }
+
+    /// The source id of an edge key stored under its source (see [`edges_out`](Self::edges_out)).
+    pub(crate) fn edge_source(&self, key: &[u8]) -> Result<Uuid> {
+        key.get(self.prefix.len() + 1..self.prefix.len() + 17)
+            .and_then(|b| Uuid::from_slice(b).ok())
+            .ok_or_else(|| Error::storage("corrupt edge key"))
+    }
+
     /// Length of an [`edge_prefix`](Self::edge_prefix) without a relationship: where the
     /// relationship starts in an edge key.
     pub(crate) fn edge_rel_start(&self) -> usize {

@@ -7,9 +7,14 @@ use std::collections::HashMap;
 use serde_json::Value;
 use uuid::Uuid;
 
+use std::collections::HashSet;
+use std::ops::Bound;
+
+use serde::{Deserialize, Serialize};
+
 use super::protocol::{
-    Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp, MAX_CLOCK_AHEAD_MS,
-    MAX_PULL_ENTRIES, MAX_PUSH_OPS,
+    Conflict, PullPlan, PullResponse, PushRequest, PushResponse, Rejected, Reset, SnapshotCursor,
+    SnapshotPage, SyncOp, MAX_CLOCK_AHEAD_MS, MAX_PUSH_OPS,
 };
 use super::{HubConnection, PushPlan, SyncReport, SyncStatus};
 use crate::error::{Error, Result};
@@ -29,6 +34,7 @@ const META_PULLED: &str = "sync_pulled";
 const META_OFFSET: &str = "sync_offset_ms";
 const META_LAST_HLC: &str = "sync_last_hlc";
 const META_CONFLICTS: &str = "sync_conflicts";
+const META_SNAPSHOT: &str = "sync_snapshot";
 /// Sync key kinds the device keeps.
 const REJECTED: u8 = b'r';
 const CONFLICT: u8 = b'c';
@@ -37,11 +43,23 @@ const CONFLICT: u8 = b'c';
 /// first (a sync round always does).
 const MAX_PENDING: usize = 100_000;
 
-/// Most pushes or pulls of one round (each at most [`MAX_PUSH_OPS`] or [`MAX_PULL_ENTRIES`]).
+/// Most pushes or pulls of one round (each at most [`MAX_PUSH_OPS`] or
+/// [`MAX_PULL_ENTRIES`](super::protocol::MAX_PULL_ENTRIES)).
 const MAX_ROUND_TRIPS: usize = 10_000;
 
 /// `hub` marks a local entry as applying a reset the hub sent with a push answer.
 const RESET_ORIGIN: u64 = 0;
+
+/// A snapshot being loaded (kept in the tenant's meta space until the last page is taken).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Loading {
+    /// The hub's position when the first page was read: the log is pulled after it.
+    seq: u64,
+    /// Where the next page starts (`None` before the first page).
+    next: Option<String>,
+    /// The hub's tables, from the first page: their rows are what the pages replace.
+    tables: Vec<String>,
+}
 
 impl TenantStore {
     fn meta_i64(&self, name: &str) -> Result<i64> {
@@ -182,10 +200,16 @@ impl TenantStore {
                     "the hub's log did not end; giving up this round".into(),
                 ));
             }
-            let since = self.meta_u64(META_PULLED)?;
-            let answer = hub.pull(since, MAX_PULL_ENTRIES)?;
+            let plan = self.next_pull()?;
+            if plan.snapshot {
+                let page = hub.snapshot(&plan)?;
+                report.hub_seq = page.hub_seq;
+                report.loaded += self.take_snapshot(plan.after.as_deref(), &page)?.0;
+                continue;
+            }
+            let answer = hub.pull(&plan)?;
             report.hub_seq = answer.hub_seq;
-            let (pulled, caught_up) = self.take_pull(since, &answer)?;
+            let (pulled, caught_up) = self.take_pull(plan.since, &answer)?;
             report.pulled += pulled;
             if caught_up {
                 break;
@@ -269,12 +293,215 @@ impl TenantStore {
         self.meta_u64(META_PULLED)
     }
 
+    /// What to ask the hub for next while pulling: the log after the checkpoint, or the next
+    /// page of a snapshot being loaded.
+    pub(crate) fn next_pull(&self) -> Result<PullPlan> {
+        let device = self.sync_device()?;
+        let since = self.meta_u64(META_PULLED)?;
+        Ok(match self.loading()? {
+            Some(loading) => PullPlan::snapshot(device, since, loading.next),
+            None => PullPlan::log(device, since),
+        })
+    }
+
+    fn loading(&self) -> Result<Option<Loading>> {
+        match self.store().kv().get(&self.keys().meta(META_SNAPSHOT))? {
+            Some(raw) => serde_json::from_slice(&raw)
+                .map(Some)
+                .map_err(|e| Error::storage(format!("corrupt snapshot state: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes one snapshot page asked after `after`: its rows and edges replace this device's
+    /// in the page's key range (rows and edges there that the hub does not have are removed;
+    /// unpushed local changes are laid over), in one write with the load's progress. After the
+    /// last page the pull checkpoint becomes the first page's hub position. Returns `(rows and
+    /// edges taken, done)`. A page that does not continue the load is a `SYNC` error and
+    /// changes nothing.
+    pub(crate) fn take_snapshot(
+        &self,
+        after: Option<&str>,
+        page: &SnapshotPage,
+    ) -> Result<(u64, bool)> {
+        let mut loading = self
+            .loading()?
+            .ok_or_else(|| Error::Sync("no snapshot is being loaded".into()))?;
+        if loading.next.as_deref() != after {
+            return Err(Error::Sync(
+                "this snapshot page was already taken (the load moved since it was asked)".into(),
+            ));
+        }
+        let lower = after.map(SnapshotCursor::parse).transpose()?;
+        let upper = page
+            .next
+            .as_deref()
+            .map(SnapshotCursor::parse)
+            .transpose()?;
+        if let (Some(l), Some(u)) = (&lower, &upper) {
+            if u <= l {
+                return Err(Error::Sync(
+                    "the hub's snapshot page does not move forward".into(),
+                ));
+            }
+        }
+        if after.is_none() {
+            loading.seq = page.hub_seq;
+            loading.tables = page
+                .schemas
+                .iter()
+                .filter_map(|s| s.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            loading.tables.sort();
+        } else if !page.schemas.is_empty() {
+            return Err(Error::Sync(
+                "schemas come with the first snapshot page only".into(),
+            ));
+        }
+        let in_range = |c: &SnapshotCursor| {
+            lower.as_ref().is_none_or(|l| c > l) && upper.as_ref().is_none_or(|u| c <= u)
+        };
+        let mut rows = Vec::with_capacity(page.rows.len());
+        let mut row_ids = HashSet::with_capacity(page.rows.len());
+        for r in &page.rows {
+            let id = parse_id(r.row.get("id").and_then(Value::as_str).unwrap_or_default())
+                .map_err(|e| Error::Sync(format!("snapshot row: {e}")))?;
+            let cursor = SnapshotCursor::Row(r.table.clone(), id);
+            if loading.tables.binary_search(&r.table).is_err() || !in_range(&cursor) {
+                return Err(Error::Sync(format!(
+                    "snapshot row {id} of `{}` lies outside its page",
+                    r.table
+                )));
+            }
+            row_ids.insert(id);
+            rows.push((r.table.as_str(), id, r.row.clone()));
+        }
+        let mut edges = Vec::with_capacity(page.edges.len());
+        let mut edge_keys = HashSet::with_capacity(page.edges.len());
+        for e in &page.edges {
+            let key =
+                EdgeKey::from_json(e).map_err(|e| Error::Sync(format!("snapshot edge: {e}")))?;
+            if !in_range(&SnapshotCursor::Edge(key.src, key.rel.clone(), key.dst)) {
+                return Err(Error::Sync("a snapshot edge lies outside its page".into()));
+            }
+            edge_keys.insert(key.clone());
+            edges.push((key, e));
+        }
+        let pending = self.pending(self.meta_u64(META_PUSHED)?)?;
+        let seq = loading.seq;
+        let taken = (rows.len() + edges.len()) as u64;
+        let done = page.next.is_none();
+        self.write(|tx| {
+            tx.set_hub_origin(Some(seq));
+            if after.is_none() {
+                for schema in &page.schemas {
+                    take_schema(tx, schema.clone())?;
+                }
+            }
+            for (table, id, row) in &rows {
+                take_row(tx, table, *id, Some(row.clone()), &pending)?;
+            }
+            // Rows in the page's range that the hub does not have.
+            if !matches!(lower, Some(SnapshotCursor::Edge(..))) {
+                let mut gone = Vec::new();
+                for table in &loading.tables {
+                    let mut range = tx.keys().rows(table);
+                    if let Some(SnapshotCursor::Row(t, id)) = &lower {
+                        if table < t {
+                            continue;
+                        }
+                        if table == t {
+                            range.start = Bound::Excluded(tx.keys().row(table, id));
+                        }
+                    }
+                    if let Some(SnapshotCursor::Row(t, id)) = &upper {
+                        if table > t {
+                            continue;
+                        }
+                        if table == t {
+                            range.end = Bound::Included(tx.keys().row(table, id));
+                        }
+                    }
+                    for pair in tx.snapshot().scan(&range, Direction::Forward)? {
+                        let (key, _) = pair?;
+                        let id = crate::store::keys::trailing_id(&key)?;
+                        if !row_ids.contains(&id) && !pending.rows.contains_key(&id) {
+                            gone.push((table.clone(), id));
+                        }
+                    }
+                }
+                for (table, id) in gone {
+                    set_row(tx, &table, id, None)?;
+                }
+            }
+            for (key, edge) in &edges {
+                if !pending.edges.contains_key(key) {
+                    set_edge(tx, key, Some(edge))?;
+                }
+            }
+            // Edges in the page's range that the hub does not have.
+            if !matches!(upper, Some(SnapshotCursor::Row(..))) {
+                let keys = tx.keys();
+                let mut range = keys.edges_out();
+                if let Some(SnapshotCursor::Edge(src, rel, dst)) = &lower {
+                    range.start = Bound::Excluded(keys.edge(true, src, rel, dst));
+                }
+                if let Some(SnapshotCursor::Edge(src, rel, dst)) = &upper {
+                    range.end = Bound::Included(keys.edge(true, src, rel, dst));
+                }
+                let rel_start = keys.edge_rel_start();
+                let mut gone = Vec::new();
+                for pair in tx.snapshot().scan(&range, Direction::Forward)? {
+                    let (raw_key, _) = pair?;
+                    let src = keys.edge_source(&raw_key)?;
+                    let (rel, dst) = crate::store::edges::split_edge_key(&raw_key, rel_start)?;
+                    let key = EdgeKey {
+                        src,
+                        rel: String::from_utf8_lossy(rel).into_owned(),
+                        dst,
+                    };
+                    if !edge_keys.contains(&key) && !pending.edges.contains_key(&key) {
+                        gone.push(key);
+                    }
+                }
+                for key in gone {
+                    set_edge(tx, &key, None)?;
+                }
+            }
+            tx.set_hub_origin(None);
+            if done {
+                tx.kv_put(tx.keys().meta(META_PULLED), seq.to_be_bytes().to_vec());
+                tx.kv_delete(tx.keys().meta(META_SNAPSHOT));
+            } else {
+                let mut next = loading.clone();
+                next.next = page.next.clone();
+                let raw = serde_json::to_vec(&next).map_err(Error::storage)?;
+                tx.kv_put(tx.keys().meta(META_SNAPSHOT), raw);
+            }
+            Ok(())
+        })?;
+        Ok((taken, done))
+    }
+
     /// Applies a pull's answer (asked with `since`); returns `(entries applied, caught up)`.
     pub(crate) fn take_pull(&self, since: u64, answer: &PullResponse) -> Result<(u64, bool)> {
         if self.meta_u64(META_PULLED)? != since {
             return Err(Error::Sync(
                 "this pull was already applied (the checkpoint moved since it was asked)".into(),
             ));
+        }
+        if answer.snapshot {
+            // The hub's log does not reach back to `since` (or this device has never pulled):
+            // load the hub's state instead, then pull after it.
+            self.write(|tx| {
+                let key = tx.keys().meta(META_SNAPSHOT);
+                if tx.kv_get(&key)?.is_none() {
+                    let raw = serde_json::to_vec(&Loading::default()).map_err(Error::storage)?;
+                    tx.kv_put(key, raw);
+                }
+                Ok(())
+            })?;
+            return Ok((0, false));
         }
         if answer.entries.is_empty() {
             return Ok((0, true));
@@ -590,20 +817,13 @@ fn set_edge(tx: &mut WriteTx<'_>, key: &EdgeKey, edge: Option<&Value>) -> Result
 fn apply_hub_entry(tx: &mut WriteTx<'_>, entry: &WalEntry, pending: &Pending) -> Result<()> {
     match entry.op {
         WalOp::Vector => Ok(()),
-        WalOp::Schema => {
-            let data = entry
+        WalOp::Schema => take_schema(
+            tx,
+            entry
                 .data
                 .clone()
-                .ok_or_else(|| Error::Sync("schema entry without data".into()))?;
-            let stored: StoredSchema =
-                serde_json::from_value(data).map_err(|e| Error::Sync(e.to_string()))?;
-            if super::schema_unchanged(tx, &stored)? {
-                return Ok(());
-            }
-            let ts = tx.now_string();
-            tx.put_schema(stored, &ts)?;
-            Ok(())
-        }
+                .ok_or_else(|| Error::Sync("schema entry without data".into()))?,
+        ),
         WalOp::Link | WalOp::Unlink => {
             let data = entry
                 .data
@@ -622,15 +842,37 @@ fn apply_hub_entry(tx: &mut WriteTx<'_>, entry: &WalEntry, pending: &Pending) ->
                 (_, Some(Value::Object(row))) => Some(row.clone()),
                 _ => return Err(Error::Sync("row entry without an after-image".into())),
             };
-            let mine = pending.rows.get(&id).map_or(&[][..], Vec::as_slice);
-            let laid = overlay(state.clone(), mine);
-            // A local change that no longer fits the hub's row waits for the hub's verdict.
-            let table = entry.table.as_str();
-            match set_row(tx, table, id, laid.clone()) {
-                Ok(()) => Ok(()),
-                Err(Error::Validation { .. }) if laid != state => set_row(tx, table, id, state),
-                Err(e) => Err(e),
-            }
+            take_row(tx, &entry.table, id, state, pending)
         }
+    }
+}
+
+/// Takes a schema the hub logged (`{name, schema}`), unless it is already this tenant's.
+fn take_schema(tx: &mut WriteTx<'_>, data: Value) -> Result<()> {
+    let stored: StoredSchema =
+        serde_json::from_value(data).map_err(|e| Error::Sync(e.to_string()))?;
+    if super::schema_unchanged(tx, &stored)? {
+        return Ok(());
+    }
+    let ts = tx.now_string();
+    tx.put_schema(stored, &ts)?;
+    Ok(())
+}
+
+/// Makes row `id` the hub's `state` with this device's unpushed changes laid over it.
+fn take_row(
+    tx: &mut WriteTx<'_>,
+    table: &str,
+    id: Uuid,
+    state: Option<Row>,
+    pending: &Pending,
+) -> Result<()> {
+    let mine = pending.rows.get(&id).map_or(&[][..], Vec::as_slice);
+    let laid = overlay(state.clone(), mine);
+    // A local change that no longer fits the hub's row waits for the hub's verdict.
+    match set_row(tx, table, id, laid.clone()) {
+        Ok(()) => Ok(()),
+        Err(Error::Validation { .. }) if laid != state => set_row(tx, table, id, state),
+        Err(e) => Err(e),
     }
 }

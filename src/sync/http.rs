@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::protocol::{PullResponse, PushRequest, PushResponse};
+use super::protocol::{PullPlan, PullResponse, PushRequest, PushResponse, SnapshotPage};
 use super::HubConnection;
 use crate::error::{Error, Result};
 
@@ -91,18 +91,114 @@ impl HttpHub {
 }
 
 impl HttpHub {
-    /// A long-polling pull: the hub answers as soon as it has entries after `since`, or with
-    /// none after `wait_seconds` (it caps the wait at a minute).
-    pub fn pull_waiting(
+    /// A long-polling pull: the hub answers as soon as it has entries after `plan.since`, or
+    /// with none after `wait_seconds` (it caps the wait at a minute).
+    pub fn pull_waiting(&self, plan: &PullPlan, wait_seconds: u64) -> Result<PullResponse> {
+        self.call(&format!("{}&wait={wait_seconds}", plan.path), None)
+    }
+}
+
+/// Longest server-sent event read from a hub's stream.
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_EVENT_BYTES: usize = 256 * 1024 * 1024;
+
+impl HttpHub {
+    /// Follows the hub's log as server-sent events (`/v1/stream`) for up to `wait_seconds`:
+    /// calls `on_answer` with each batch of entries after `plan.since` as they land (an answer
+    /// with `snapshot` set ends the stream: the device must load one first). Returns when the
+    /// hub ends the stream or `on_answer` returns `false`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn stream(
         &self,
-        since: u64,
-        limit: usize,
+        plan: &PullPlan,
         wait_seconds: u64,
-    ) -> Result<PullResponse> {
-        self.call(
-            &format!("/v1/pull?since={since}&limit={limit}&wait={wait_seconds}"),
-            None,
-        )
+        mut on_answer: impl FnMut(PullResponse) -> Result<bool>,
+    ) -> Result<()> {
+        use std::io::{BufRead, Read};
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_recv_body(Some(Duration::from_secs(wait_seconds.saturating_add(60))))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let path = plan.path.replacen("/v1/pull?", "/v1/stream?", 1);
+        let url = format!("{}{path}&wait={wait_seconds}", self.url);
+        let mut answer = agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Accept", "text/event-stream")
+            .call()
+            .map_err(|e| Error::Sync(format!("cannot reach the hub at {}: {e}", self.url)))?;
+        let status = answer.status().as_u16();
+        if status != 200 {
+            let text = answer
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_string()
+                .unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| text.chars().take(300).collect());
+            return Err(Error::Sync(format!("the hub answered {status}: {message}")));
+        }
+        let body = answer.body_mut().with_config().limit(u64::MAX).reader();
+        let mut lines = std::io::BufReader::new(body);
+        let (mut event, mut data) = (String::new(), String::new());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = (&mut lines)
+                .take(MAX_EVENT_BYTES as u64 + 1)
+                .read_line(&mut line)
+                .map_err(|e| Error::Sync(format!("reading the hub's stream: {e}")))?;
+            if read == 0 {
+                return Ok(()); // the hub ended the stream
+            }
+            if data.len() + line.len() > MAX_EVENT_BYTES {
+                return Err(Error::Limit(format!(
+                    "an event of the hub's stream is over {MAX_EVENT_BYTES} bytes"
+                )));
+            }
+            let text = line.trim_end_matches(['\n', '\r']);
+            if text.is_empty() {
+                if !data.is_empty() {
+                    match event.as_str() {
+                        "entries" | "snapshot" => {
+                            let answer: PullResponse =
+                                serde_json::from_str(&data).map_err(|e| {
+                                    Error::Sync(format!(
+                                        "the hub's stream sent an invalid event: {e}"
+                                    ))
+                                })?;
+                            if !on_answer(answer)? {
+                                return Ok(());
+                            }
+                        }
+                        "error" => {
+                            let message = serde_json::from_str::<serde_json::Value>(&data)
+                                .ok()
+                                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                                .unwrap_or_else(|| data.chars().take(300).collect());
+                            return Err(Error::Sync(format!("the hub's stream failed: {message}")));
+                        }
+                        _ => {} // events of later versions
+                    }
+                }
+                event.clear();
+                data.clear();
+            } else if let Some(name) = text.strip_prefix("event:") {
+                event = name.trim().to_string();
+            } else if let Some(value) = text.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            }
+            // Other lines (comments starting with `:`, `id:`, `retry:`) carry nothing here.
+        }
     }
 }
 
@@ -112,7 +208,11 @@ impl HubConnection for HttpHub {
         self.call("/v1/push", Some(body))
     }
 
-    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse> {
-        self.call(&format!("/v1/pull?since={since}&limit={limit}"), None)
+    fn pull(&self, plan: &PullPlan) -> Result<PullResponse> {
+        self.call(&plan.path, None)
+    }
+
+    fn snapshot(&self, plan: &PullPlan) -> Result<SnapshotPage> {
+        self.call(&plan.path, None)
     }
 }

@@ -15,11 +15,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use std::ops::Bound;
+
 use super::protocol::{
-    Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp, MAX_CLOCK_AHEAD_MS,
-    MAX_PULL_ENTRIES, MAX_PUSH_OPS,
+    Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SnapshotCursor,
+    SnapshotPage, SnapshotRow, SyncOp, MAX_CLOCK_AHEAD_MS, MAX_PULL_ENTRIES, MAX_PUSH_OPS,
+    MAX_SNAPSHOT_ITEMS, MAX_SNAPSHOT_PAGE_BYTES,
 };
 use crate::error::{Error, Result};
+use crate::kv::Direction;
 use crate::store::clock::{now_millis, Hlc};
 use crate::store::edges::{decode_edge, rel_string, Edge, EdgeKey, GraphSnapshot};
 use crate::store::entity::{parse_ts, user_fields};
@@ -33,6 +37,51 @@ use crate::store::{is_deleted, parse_id, Row, TenantStore, WalOp};
 const ROW_CLOCKS: u8 = b'k';
 const EDGE_CLOCK: u8 = b'e';
 const DEVICE: u8 = b'd';
+/// Per device: the position it last pulled after and when (Unix ms), 16 bytes big-endian.
+const PULLED: u8 = b'p';
+
+/// A device's pull record is rewritten when its position moves, or when it is older than this
+/// (so an idle device that keeps pulling stays active without a write per pull).
+const PULL_RECORD_REFRESH_MS: u64 = 10 * 60 * 1000;
+
+/// How much history a hub keeps (see [`HubTenant::compact`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The newest log entries always kept, whatever the devices do.
+    pub keep_entries: u64,
+    /// A device that has not pulled for this long (ms) no longer holds the log back: when it
+    /// returns behind the horizon it loads a snapshot.
+    pub device_ttl_ms: u64,
+    /// Tombstones (the clocks of purged rows and removed edges) are dropped once they are below
+    /// the position of every device that pulled within this long (ms). A device offline for
+    /// longer may bring back a row purged meanwhile when it pushes changes it made before.
+    pub tombstone_ttl_ms: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        Retention {
+            keep_entries: 100_000,
+            device_ttl_ms: 7 * DAY_MS,
+            tombstone_ttl_ms: 30 * DAY_MS,
+        }
+    }
+}
+
+/// What one [`HubTenant::compact`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Compaction {
+    /// The log now starts at this position: devices that pulled less than `log_start - 1`
+    /// load a snapshot.
+    pub log_start: u64,
+    /// Log entries removed.
+    pub entries_removed: u64,
+    /// Tombstones removed.
+    pub tombstones_removed: u64,
+    /// Devices not heard from within the tombstone TTL, whose pull records were dropped.
+    pub devices_forgotten: u64,
+}
 
 /// What a token lets its holder do on the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,7 +156,257 @@ impl<'a> HubTenant<'a> {
             entries,
             hub_seq: self.tenant.wal_seq()?,
             hub_ms: now_millis(),
+            snapshot: false,
         })
+    }
+
+    /// What a device's pull gets: like [`pull`](Self::pull), but when `snapshots` (the device
+    /// can load one) and the entries after `since` were compacted away, or the device has never
+    /// pulled from a hub with history, the answer asks for a snapshot instead. `device` (when
+    /// given) is recorded with the time: the positions of active devices hold compaction back.
+    pub fn pull_for(
+        &self,
+        device: Option<&str>,
+        since: u64,
+        limit: usize,
+        snapshots: bool,
+    ) -> Result<PullResponse> {
+        if let Some(device) = device {
+            check_device(device)?;
+            self.note_pull(device, since)?;
+        }
+        let seq = self.tenant.wal_seq()?;
+        let first = self
+            .tenant
+            .meta_u64(crate::store::write::META_WAL_FIRST)?
+            .max(1);
+        if snapshots && (since.saturating_add(1) < first || (since == 0 && seq > 0)) {
+            return Ok(PullResponse {
+                entries: Vec::new(),
+                hub_seq: seq,
+                hub_ms: now_millis(),
+                snapshot: true,
+            });
+        }
+        self.pull(since, limit)
+    }
+
+    /// Records that `device` pulled after `since` now (skipped when nothing would change much).
+    fn note_pull(&self, device: &str, since: u64) -> Result<()> {
+        let key = self.tenant.keys().sync(PULLED, device.as_bytes());
+        let now = now_millis();
+        if let Some((was, at)) = self
+            .tenant
+            .store()
+            .kv()
+            .get(&key)?
+            .as_deref()
+            .and_then(pull_record)
+        {
+            if was == since && now.saturating_sub(at) < PULL_RECORD_REFRESH_MS {
+                return Ok(());
+            }
+        }
+        self.tenant.write(|tx| {
+            tx.kv_put(
+                key.clone(),
+                [since.to_be_bytes(), now.to_be_bytes()].concat(),
+            );
+            Ok(())
+        })
+    }
+
+    /// One page of the tenant's current state, after `after` (a page's `next`; `None` for the
+    /// first page, which also carries the schemas), of at most `limit` rows and edges (capped
+    /// at [`MAX_SNAPSHOT_ITEMS`] and [`MAX_SNAPSHOT_PAGE_BYTES`]). Each page is read from one
+    /// consistent view of the store.
+    pub fn snapshot(&self, after: Option<&str>, limit: usize) -> Result<SnapshotPage> {
+        let after = after.map(SnapshotCursor::parse).transpose()?;
+        let limit = limit.clamp(1, MAX_SNAPSHOT_ITEMS);
+        let keys = self.tenant.keys();
+        let snap = self.tenant.snapshot()?;
+        let hub_seq = match snap.get(&keys.meta(crate::store::write::META_WAL_SEQ))? {
+            Some(v) => crate::store::keys::decode_u64(&v)?,
+            None => 0,
+        };
+        let mut page = SnapshotPage {
+            hub_seq,
+            hub_ms: now_millis(),
+            ..SnapshotPage::default()
+        };
+        let mut tables = Vec::new();
+        for pair in snap.scan(&keys.schemas(), Direction::Forward)? {
+            let (_, raw) = pair?;
+            let stored: Value = serde_json::from_slice(&raw)
+                .map_err(|e| Error::storage(format!("corrupt schema: {e}")))?;
+            if let Some(name) = stored.get("name").and_then(Value::as_str) {
+                tables.push(name.to_string());
+            }
+            if after.is_none() {
+                page.schemas.push(stored);
+            }
+        }
+        tables.sort();
+        let (mut items, mut bytes) = (0usize, 0usize);
+        let full = |items: usize, bytes: usize| items >= limit || bytes >= MAX_SNAPSHOT_PAGE_BYTES;
+        if !matches!(after, Some(SnapshotCursor::Edge(..))) {
+            for table in &tables {
+                let mut range = keys.rows(table);
+                match &after {
+                    Some(SnapshotCursor::Row(t, _)) if t > table => continue,
+                    Some(SnapshotCursor::Row(t, id)) if t == table => {
+                        range.start = Bound::Excluded(keys.row(table, id));
+                    }
+                    _ => {}
+                }
+                for pair in snap.scan(&range, Direction::Forward)? {
+                    let (key, raw) = pair?;
+                    let (row, _) = crate::store::decode_row_value(&raw)?;
+                    let id = crate::store::keys::trailing_id(&key)?;
+                    page.rows.push(SnapshotRow {
+                        table: table.clone(),
+                        row,
+                    });
+                    items += 1;
+                    bytes += raw.len();
+                    if full(items, bytes) {
+                        page.next = Some(SnapshotCursor::Row(table.clone(), id).encode());
+                        return Ok(page);
+                    }
+                }
+            }
+        }
+        let mut range = keys.edges_out();
+        if let Some(SnapshotCursor::Edge(src, rel, dst)) = &after {
+            range.start = Bound::Excluded(keys.edge(true, src, rel, dst));
+        }
+        let rel_start = keys.edge_rel_start();
+        for pair in snap.scan(&range, Direction::Forward)? {
+            let (key, raw) = pair?;
+            let src = keys.edge_source(&key)?;
+            let (rel, dst) = crate::store::edges::split_edge_key(&key, rel_start)?;
+            let rel = String::from_utf8(rel.to_vec())
+                .map_err(|_| Error::storage("corrupt edge key: relationship is not UTF-8"))?;
+            let edge = decode_edge(src, rel.clone(), dst, &raw)?;
+            page.edges
+                .push(serde_json::to_value(edge).map_err(Error::storage)?);
+            items += 1;
+            bytes += key.len() + raw.len();
+            if full(items, bytes) {
+                page.next = Some(SnapshotCursor::Edge(src, rel, dst).encode());
+                return Ok(page);
+            }
+        }
+        Ok(page)
+    }
+
+    /// Drops history no device needs (see [`Retention`]): log entries below the position of
+    /// every device that pulled within `device_ttl_ms` and older than the newest
+    /// `keep_entries`, then the tombstones below every device heard from within
+    /// `tombstone_ttl_ms`, and the pull records of devices not heard from for that long.
+    /// Devices behind the new log start load a snapshot on their next pull.
+    pub fn compact(&self, retention: &Retention) -> Result<Compaction> {
+        let now = now_millis();
+        let seq = self.tenant.wal_seq()?;
+        let first = self
+            .tenant
+            .meta_u64(crate::store::write::META_WAL_FIRST)?
+            .max(1);
+        let mut log_start = seq
+            .saturating_add(1)
+            .saturating_sub(retention.keep_entries)
+            .max(1);
+        let mut tomb_before = log_start;
+        let mut forgotten = Vec::new();
+        let kv = self.tenant.store().kv();
+        for pair in kv.scan(&self.tenant.keys().sync_kind(PULLED), Direction::Forward)? {
+            let (key, raw) = pair?;
+            let Some((since, at)) = pull_record(&raw) else {
+                forgotten.push(key);
+                continue;
+            };
+            let age = now.saturating_sub(at);
+            if age <= retention.device_ttl_ms {
+                log_start = log_start.min(since.saturating_add(1));
+            }
+            if age <= retention.tombstone_ttl_ms {
+                tomb_before = tomb_before.min(since.saturating_add(1));
+            } else {
+                forgotten.push(key);
+            }
+        }
+        let tomb_before = tomb_before.min(log_start);
+        let mut done = Compaction {
+            log_start: first.max(log_start),
+            devices_forgotten: forgotten.len() as u64,
+            ..Compaction::default()
+        };
+        if log_start > first {
+            self.tenant.compact_wal(log_start)?;
+            done.entries_removed = log_start - first;
+        }
+        // Tombstones: row clocks of rows that are gone, edge clocks of edges that are gone,
+        // both decided before `tomb_before` (bounded batches, so a large hub never builds one
+        // huge write).
+        let mut dead = Vec::new();
+        let snap = self.tenant.snapshot()?;
+        let keys = self.tenant.keys();
+        let kind_start = keys.sync_kind(ROW_CLOCKS);
+        for pair in snap.scan(&kind_start, Direction::Forward)? {
+            let (key, raw) = pair?;
+            let clocks: RowClocks = match serde_json::from_slice(&raw) {
+                Ok(c) => c,
+                Err(_) => continue,
+            };
+            let Some((stamp, false)) = &clocks.exist else {
+                continue;
+            };
+            if !clocks.ghost.is_empty() {
+                continue; // writes waiting for a re-creation are not a tombstone
+            }
+            let newest = clocks
+                .fields
+                .values()
+                .chain(clocks.floor.as_ref())
+                .map(|s| s.seq)
+                .chain([stamp.seq])
+                .max()
+                .unwrap_or(0);
+            let id = crate::store::keys::trailing_id(&key)?;
+            if newest < tomb_before && snap.get(&keys.dir(&id))?.is_none() {
+                dead.push(key);
+            }
+        }
+        for pair in snap.scan(&keys.sync_kind(EDGE_CLOCK), Direction::Forward)? {
+            let (key, raw) = pair?;
+            let Ok(stamp) = serde_json::from_slice::<Stamp>(&raw) else {
+                continue;
+            };
+            if stamp.seq >= tomb_before {
+                continue;
+            }
+            let rest = &key[keys.sync(EDGE_CLOCK, &[]).len()..];
+            let gone = match edge_clock_key(rest) {
+                Some((src, rel, dst)) => snap.get(&keys.edge(true, &src, rel, &dst))?.is_none(),
+                None => false,
+            };
+            if gone {
+                dead.push(key);
+            }
+        }
+        drop(snap);
+        done.tombstones_removed = dead.len() as u64;
+        let mut doomed = dead;
+        doomed.extend(forgotten);
+        for batch in doomed.chunks(10_000) {
+            self.tenant.write(|tx| {
+                for key in batch {
+                    tx.kv_delete(key.clone());
+                }
+                Ok(())
+            })?;
+        }
+        Ok(done)
     }
 
     /// Merges one push. Ops at or below the device's acknowledged sequence are duplicates and
@@ -323,6 +622,24 @@ fn touched(entry: &crate::store::WalEntry) -> Option<Touched> {
         }),
         WalOp::Schema | WalOp::Vector => None,
     }
+}
+
+/// A device's pull record: `(since, at ms)`.
+fn pull_record(raw: &[u8]) -> Option<(u64, u64)> {
+    let since = u64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+    let at = u64::from_be_bytes(raw.get(8..16)?.try_into().ok()?);
+    Some((since, at))
+}
+
+/// The edge an edge clock's key names: `<src:16><rel>\0<dst:16>`.
+fn edge_clock_key(rest: &[u8]) -> Option<(Uuid, &str, Uuid)> {
+    if rest.len() < 33 {
+        return None;
+    }
+    let src = Uuid::from_slice(&rest[..16]).ok()?;
+    let dst = Uuid::from_slice(&rest[rest.len() - 16..]).ok()?;
+    let rel = std::str::from_utf8(&rest[16..rest.len() - 17]).ok()?;
+    Some((src, rel, dst))
 }
 
 fn rejection(op: &SyncOp, e: &Error) -> Rejected {

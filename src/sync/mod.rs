@@ -6,12 +6,16 @@
 //!   push cursor, each stamped with a hybrid logical clock by the write path), a round pushes
 //!   it and pulls the hub's log, applying the hub's rows with the still-unpushed local changes
 //!   laid over them; conflicts and rejected ops are kept in lists (`client.rs`);
+//! - snapshots: a device that never pulled, or fell behind the hub's compacted log, loads the
+//!   hub's current state page by page (each page replaces the device's rows and edges in its
+//!   key range, unpushed local changes laid over), then pulls the log after the first page;
 //! - [`HubConnection`]: how a device reaches a hub (HTTP natively, `fetch` in the JS face, or
 //!   a hub in the same process);
 //! - the hub's merge ([`hub`], built with the `server` feature and in tests): per-field last
 //!   writer wins by clock, existence as its own register (delete beats concurrent updates,
 //!   insert undeletes), tombstones for purges, edges as registers, schemas only from admin
-//!   tokens. Every pushed op is checked as a local insert would be.
+//!   tokens. Every pushed op is checked as a local insert would be. The hub serves snapshot
+//!   pages and compacts its log and tombstones below the positions of active devices.
 //!
 //! Convergence is proven by the property test in `tests.rs`: replicas that sync until quiet
 //! equal the hub, whatever the partitions, duplicates, reorderings and clock skews.
@@ -32,7 +36,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 pub use http::HttpHub;
-pub use protocol::{Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SyncOp};
+pub use protocol::{
+    Conflict, PullPlan, PullResponse, PushRequest, PushResponse, Rejected, Reset, SnapshotPage,
+    SnapshotRow, SyncOp,
+};
 
 /// Whether `stored` is already this tenant's schema of its table (the same JSON Schema), as
 /// `tx` sees it: a schema op or entry that changes nothing is not applied again.
@@ -51,8 +58,11 @@ fn schema_unchanged(
 pub trait HubConnection {
     /// Sends a push and returns the hub's answer.
     fn push(&self, request: &PushRequest) -> Result<PushResponse>;
-    /// Asks for up to `limit` log entries after `since`.
-    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse>;
+    /// Asks for the log entries `plan` names (after `plan.since`, for `plan.device`; the hub
+    /// may answer that a snapshot is needed instead).
+    fn pull(&self, plan: &PullPlan) -> Result<PullResponse>;
+    /// Asks for the snapshot page `plan` names (after `plan.after`).
+    fn snapshot(&self, plan: &PullPlan) -> Result<SnapshotPage>;
 }
 
 /// One push a device is about to send, and where its outbox cursor goes when the hub takes it
@@ -76,6 +86,10 @@ pub struct SyncReport {
     pub pushed: u64,
     /// Hub entries applied here.
     pub pulled: u64,
+    /// Rows and edges loaded from the hub's snapshot (a new device, or one that fell behind
+    /// the hub's compacted log).
+    #[serde(default)]
+    pub loaded: u64,
     /// Pushed changes the hub refused (see `rejected()`).
     pub rejected: u64,
     /// Concurrent writes recorded (see `conflicts()`).

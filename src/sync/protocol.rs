@@ -12,6 +12,12 @@ pub const MAX_PUSH_OPS: usize = 1_000;
 /// Most entries one pull returns.
 pub const MAX_PULL_ENTRIES: usize = 5_000;
 
+/// Most rows and edges one snapshot page carries.
+pub const MAX_SNAPSHOT_ITEMS: usize = 5_000;
+
+/// A snapshot page stops growing once its rows and edges take this many stored bytes.
+pub const MAX_SNAPSHOT_PAGE_BYTES: usize = 8 * 1024 * 1024;
+
 /// How far ahead of the hub's clock (ms) a pushed op's clock may be; the client re-stamps ops
 /// further ahead with the hub's time before it pushes them.
 pub const MAX_CLOCK_AHEAD_MS: u64 = 60_000;
@@ -159,4 +165,145 @@ pub struct PullResponse {
     pub hub_seq: u64,
     /// The hub's wall clock (Unix ms).
     pub hub_ms: u64,
+    /// The device should load the hub's snapshot (`/v1/snapshot`) instead of this log: the
+    /// entries after `since` were compacted away, or the device has never pulled and the
+    /// current state is cheaper to take than the history. `entries` is then empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
+}
+
+/// One page of a hub tenant's current state, for a device that loads it instead of replaying
+/// the log: every table's rows (soft-deleted ones too) in key order, then every edge. Pages are
+/// read at different moments; the device then pulls the log after the first page's `hub_seq`,
+/// whose entries bring whatever changed while it loaded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    /// The hub's log position when the page was read.
+    pub hub_seq: u64,
+    /// The hub's wall clock (Unix ms).
+    pub hub_ms: u64,
+    /// The first page only: every table's schema, as logged (`{name, schema}`).
+    #[serde(default)]
+    pub schemas: Vec<Value>,
+    /// Rows, in the order of their tables' names, then of their ids.
+    #[serde(default)]
+    pub rows: Vec<SnapshotRow>,
+    /// Edges (`{src, rel, dst, properties, created_at, modified_at}`), by source, relationship
+    /// and target.
+    #[serde(default)]
+    pub edges: Vec<Value>,
+    /// Where the next page starts (the last row or edge of this one), or `None` after the last.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// One row of a snapshot page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRow {
+    /// Its table.
+    pub table: String,
+    /// The whole row, system fields included.
+    pub row: Row,
+}
+
+/// Where a snapshot page ends: a row `(table, id)` or an edge `(src, rel, dst)`. Written as
+/// text that needs no escaping in a URL: `r.<table>.<id>` or `e.<src>.<rel as hex>.<dst>`
+/// (ids as 32 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SnapshotCursor {
+    /// After this row.
+    Row(String, uuid::Uuid),
+    /// After this edge.
+    Edge(uuid::Uuid, String, uuid::Uuid),
+}
+
+impl SnapshotCursor {
+    /// The cursor's text.
+    pub(crate) fn encode(&self) -> String {
+        match self {
+            SnapshotCursor::Row(table, id) => format!("r.{table}.{}", id.simple()),
+            SnapshotCursor::Edge(src, rel, dst) => {
+                let hex: String = rel.bytes().map(|b| format!("{b:02x}")).collect();
+                format!("e.{}.{hex}.{}", src.simple(), dst.simple())
+            }
+        }
+    }
+
+    /// Reads a cursor's text; anything else is an `INVALID_ARGUMENT` error.
+    pub(crate) fn parse(text: &str) -> crate::error::Result<Self> {
+        let bad = || {
+            crate::error::Error::InvalidArgument(format!(
+                "snapshot cursor {:?} is not one a snapshot page gave",
+                crate::store::quote(text)
+            ))
+        };
+        let id = |s: &str| uuid::Uuid::try_parse(s).map_err(|_| bad());
+        let parts: Vec<&str> = text.split('.').collect();
+        match parts.as_slice() {
+            ["r", table, row] => {
+                crate::store::schema::check_table_name(table).map_err(|_| bad())?;
+                Ok(SnapshotCursor::Row(table.to_string(), id(row)?))
+            }
+            ["e", src, rel, dst] => {
+                if rel.len() % 2 != 0 || !rel.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad());
+                }
+                let bytes: Vec<u8> = (0..rel.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&rel[i..i + 2], 16))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| bad())?;
+                let rel = String::from_utf8(bytes).map_err(|_| bad())?;
+                crate::store::check_rel(&rel).map_err(|_| bad())?;
+                Ok(SnapshotCursor::Edge(id(src)?, rel, id(dst)?))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// What a device asks its hub for next while it pulls (see [`crate::SyncSteps::next_pull`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullPlan {
+    /// This device's id.
+    pub device: String,
+    /// Pull the log after this position (when not loading a snapshot).
+    pub since: u64,
+    /// Load a snapshot page instead.
+    pub snapshot: bool,
+    /// The page to load starts after this cursor (`None`: the first page).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// The request to send the hub: a path with its query (`/v1/pull?…` or `/v1/snapshot?…`).
+    pub path: String,
+}
+
+impl PullPlan {
+    /// A plan to pull the log after `since`.
+    pub(crate) fn log(device: String, since: u64) -> Self {
+        let path =
+            format!("/v1/pull?since={since}&limit={MAX_PULL_ENTRIES}&device={device}&snapshot=1");
+        PullPlan {
+            device,
+            since,
+            snapshot: false,
+            after: None,
+            path,
+        }
+    }
+
+    /// A plan to load the snapshot page after `after`.
+    pub(crate) fn snapshot(device: String, since: u64, after: Option<String>) -> Self {
+        let path = match &after {
+            Some(a) => format!("/v1/snapshot?after={a}&limit={MAX_SNAPSHOT_ITEMS}"),
+            None => format!("/v1/snapshot?limit={MAX_SNAPSHOT_ITEMS}"),
+        };
+        PullPlan {
+            device,
+            since,
+            snapshot: true,
+            after,
+            path,
+        }
+    }
 }

@@ -1,9 +1,13 @@
 //! `rem serve`: the hub over HTTP (feature `server`, native only). axum on tokio at the edge;
 //! every merge and read runs the synchronous core on the blocking pool.
 //!
-//! Routes: `POST /v1/push`, `GET /v1/pull?since=S&limit=N&wait=SECONDS` (long-poll),
-//! `GET /healthz`, `GET /metrics` (Prometheus text). Every `/v1` request carries
-//! `Authorization: Bearer <token>`; the token names the one tenant it opens.
+//! Routes: `POST /v1/push`, `GET /v1/pull?since=S&limit=N&wait=SECONDS&device=D&snapshot=1`
+//! (long-poll), `GET /v1/snapshot?after=CURSOR&limit=N` (the state, page by page),
+//! `GET /v1/stream?since=S&device=D&wait=SECONDS` (the log as server-sent events, read with
+//! `fetch` so the `Authorization` header works everywhere), `GET /healthz`, `GET /metrics`
+//! (Prometheus text). Every `/v1` request carries `Authorization: Bearer <token>`; the token
+//! names the one tenant it opens. Every tenant's log and tombstones are compacted in the
+//! background (see [`Retention`]).
 //!
 //! The hub's state lives in its own redb database (`--data DIR`) or in PostgreSQL
 //! (`--postgres URL`), which several hub processes may share: their writes to one tenant take
@@ -24,8 +28,8 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::hub::Rights;
-use super::protocol::{PushRequest, MAX_PULL_ENTRIES};
+use super::hub::{Retention, Rights};
+use super::protocol::{PullResponse, PushRequest, MAX_PULL_ENTRIES, MAX_SNAPSHOT_ITEMS};
 use super::token::{Claims, TokenKeys};
 use crate::error::{Error, Result};
 use crate::Database;
@@ -35,6 +39,13 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Longest long-poll wait, seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// Longest a stream (`/v1/stream`) stays open, seconds; the client then opens another.
+pub const MAX_STREAM_SECONDS: u64 = 3600;
+
+/// A stream sends a comment line this often when it has nothing else to send, so proxies and
+/// clients see the connection alive.
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Connections each hub process keeps to PostgreSQL at most.
 pub const POSTGRES_CONNECTIONS: u32 = 16;
@@ -54,6 +65,10 @@ pub struct ServeOptions {
     /// Keep the hub's state (and its signing keys) in this PostgreSQL database instead, so
     /// several `rem serve` processes can share it behind a load balancer.
     pub postgres: Option<String>,
+    /// How much history each tenant keeps.
+    pub retention: Retention,
+    /// How often every tenant is compacted (`None`: never).
+    pub compact_every: Option<Duration>,
 }
 
 struct Hub {
@@ -74,6 +89,11 @@ struct Metrics {
     ops_rejected: AtomicU64,
     pulls: AtomicU64,
     entries_pulled: AtomicU64,
+    snapshot_pages: AtomicU64,
+    snapshot_items: AtomicU64,
+    streams: AtomicU64,
+    entries_compacted: AtomicU64,
+    tombstones_collected: AtomicU64,
     push_micros: AtomicU64,
     devices: Mutex<std::collections::BTreeSet<(String, String)>>,
 }
@@ -116,6 +136,17 @@ pub fn serve(options: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<(
             })
             .map_err(|e| Error::Sync(format!("cannot start the change listener: {e}")))?;
     }
+    if let Some(every) = options.compact_every {
+        let compactor = hub.clone();
+        let retention = options.retention;
+        std::thread::Builder::new()
+            .name("rem-hub-compact".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                compactor.compact_all(&retention);
+            })
+            .map_err(|e| Error::Sync(format!("cannot start the compactor: {e}")))?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -137,10 +168,41 @@ pub fn serve(options: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<(
     })
 }
 
+impl Hub {
+    /// Compacts every tenant (errors are reported on stderr; the next pass tries again).
+    fn compact_all(&self, retention: &Retention) {
+        let tenants = match self.db.tenants() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("rem serve: compaction: cannot list tenants: {e}");
+                return;
+            }
+        };
+        for name in tenants {
+            match self
+                .db
+                .tenant(&name)
+                .and_then(|t| t.hub().compact(retention))
+            {
+                Ok(done) => {
+                    let m = &self.metrics;
+                    m.entries_compacted
+                        .fetch_add(done.entries_removed, Ordering::Relaxed);
+                    m.tombstones_collected
+                        .fetch_add(done.tombstones_removed, Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("rem serve: compaction of tenant {name:?}: {e}"),
+            }
+        }
+    }
+}
+
 fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/v1/push", post(push))
         .route("/v1/pull", get(pull))
+        .route("/v1/snapshot", get(snapshot))
+        .route("/v1/stream", get(stream))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -367,6 +429,26 @@ struct PullQuery {
     limit: Option<usize>,
     #[serde(default)]
     wait: u64,
+    /// The pulling device: its position is recorded (active devices hold compaction back).
+    device: Option<String>,
+    /// `1`: the device can load a snapshot, so the hub may answer `snapshot: true` instead of
+    /// refusing a pull from before its compacted log.
+    #[serde(default)]
+    snapshot: u8,
+}
+
+/// The device a pull names, checked against the token's.
+fn pull_device(claims: &Claims, q: &PullQuery) -> std::result::Result<Option<String>, Failure> {
+    if let (Some(mine), Some(asked)) = (&claims.device, &q.device) {
+        if mine != asked {
+            return Err(Failure(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN".into(),
+                "this token belongs to another device".into(),
+            ));
+        }
+    }
+    Ok(q.device.clone().or_else(|| claims.device.clone()))
 }
 
 async fn pull(
@@ -375,6 +457,7 @@ async fn pull(
     Query(q): Query<PullQuery>,
 ) -> std::result::Result<Response, Failure> {
     let claims = auth(&hub, &headers)?;
+    let device = pull_device(&claims, &q)?;
     let limit = q
         .limit
         .unwrap_or(MAX_PULL_ENTRIES)
@@ -385,10 +468,17 @@ async fn pull(
         let woken = hub.pushed.notified();
         let worker = hub.clone();
         let tenant = claims.tenant.clone();
-        let since = q.since;
-        let answer = blocking(move || worker.db.tenant(&tenant)?.hub().pull(since, limit)).await?;
+        let (since, snapshots, device) = (q.since, q.snapshot == 1, device.clone());
+        let answer = blocking(move || {
+            worker
+                .db
+                .tenant(&tenant)?
+                .hub()
+                .pull_for(device.as_deref(), since, limit, snapshots)
+        })
+        .await?;
         let now = Instant::now();
-        if !answer.entries.is_empty() || now >= deadline {
+        if !answer.entries.is_empty() || answer.snapshot || now >= deadline {
             hub.metrics.pulls.fetch_add(1, Ordering::Relaxed);
             hub.metrics
                 .entries_pulled
@@ -405,6 +495,156 @@ async fn pull(
     }
 }
 
+#[derive(Deserialize)]
+struct SnapshotQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn snapshot(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Query(q): Query<SnapshotQuery>,
+) -> std::result::Result<Response, Failure> {
+    let claims = auth(&hub, &headers)?;
+    let limit = q
+        .limit
+        .unwrap_or(MAX_SNAPSHOT_ITEMS)
+        .clamp(1, MAX_SNAPSHOT_ITEMS);
+    let worker = hub.clone();
+    let gzip = accepts_gzip(&headers);
+    let (page, answer) = blocking(move || {
+        let page = worker
+            .db
+            .tenant(&claims.tenant)?
+            .hub()
+            .snapshot(q.after.as_deref(), limit)?;
+        let answer = json_answer(&page, gzip)?;
+        Ok(((page.rows.len() + page.edges.len()) as u64, answer))
+    })
+    .await?;
+    hub.metrics.snapshot_pages.fetch_add(1, Ordering::Relaxed);
+    hub.metrics
+        .snapshot_items
+        .fetch_add(page, Ordering::Relaxed);
+    Ok(answer)
+}
+
+/// `GET /v1/stream`: the log after `since` as server-sent events, for as long as `wait`
+/// seconds (at most [`MAX_STREAM_SECONDS`]): `event: entries` with a pull answer as data
+/// whenever the log grows (at most [`MAX_PULL_ENTRIES`] entries an event), `event: snapshot`
+/// (and the end of the stream) when the device must load a snapshot first, and a comment line
+/// every 15 s when there is nothing to send.
+async fn stream(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Query(q): Query<PullQuery>,
+) -> std::result::Result<Response, Failure> {
+    use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+    let claims = auth(&hub, &headers)?;
+    let device = pull_device(&claims, &q)?;
+    let limit = q
+        .limit
+        .unwrap_or(MAX_PULL_ENTRIES)
+        .clamp(1, MAX_PULL_ENTRIES);
+    let wait = if q.wait == 0 {
+        MAX_STREAM_SECONDS
+    } else {
+        q.wait.min(MAX_STREAM_SECONDS)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    hub.metrics.streams.fetch_add(1, Ordering::Relaxed);
+    struct Follow {
+        hub: Arc<Hub>,
+        tenant: String,
+        device: Option<String>,
+        since: u64,
+        limit: usize,
+        deadline: tokio::time::Instant,
+        ended: bool,
+    }
+    let start = Follow {
+        hub: hub.clone(),
+        tenant: claims.tenant,
+        device,
+        since: q.since,
+        limit,
+        deadline,
+        ended: false,
+    };
+    let events = futures_util::stream::unfold(start, |mut f| async move {
+        if f.ended {
+            return None;
+        }
+        let hub = f.hub.clone();
+        loop {
+            let woken = hub.pushed.notified();
+            let (worker, tenant, device, since, limit) = (
+                f.hub.clone(),
+                f.tenant.clone(),
+                f.device.clone(),
+                f.since,
+                f.limit,
+            );
+            let answer = blocking(move || {
+                worker
+                    .db
+                    .tenant(&tenant)?
+                    .hub()
+                    .pull_for(device.as_deref(), since, limit, true)
+            })
+            .await;
+            let answer: PullResponse = match answer {
+                Ok(a) => a,
+                Err(Failure(_, code, message)) => {
+                    f.ended = true;
+                    let data = json!({"error": {"code": code, "message": message}});
+                    return Some((Ok::<_, std::convert::Infallible>(sse("error", &data)), f));
+                }
+            };
+            if answer.snapshot {
+                f.ended = true;
+                return Some((Ok(sse("snapshot", &answer)), f));
+            }
+            if let Some(last) = answer.entries.last() {
+                f.since = last.seq;
+                f.hub.metrics.pulls.fetch_add(1, Ordering::Relaxed);
+                f.hub
+                    .metrics
+                    .entries_pulled
+                    .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
+                return Some((Ok(sse("entries", &answer)), f));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= f.deadline {
+                return None;
+            }
+            let nap = (f.deadline - now).min(if f.hub.shared {
+                SHARED_RECHECK
+            } else {
+                STREAM_HEARTBEAT
+            });
+            if tokio::time::timeout(nap, woken).await.is_err() && nap >= STREAM_HEARTBEAT {
+                return Some((Ok(Bytes::from_static(b": alive\n\n")), f));
+            }
+        }
+    });
+    Ok((
+        [
+            (CONTENT_TYPE, "text/event-stream"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response())
+}
+
+/// One server-sent event: `event: <name>` and the JSON of `data` on one `data:` line.
+fn sse(name: &str, data: &impl serde::Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
+}
+
 async fn metrics(State(hub): State<Arc<Hub>>) -> String {
     let m = &hub.metrics;
     let devices = m.devices.lock().map_or(0, |d| d.len());
@@ -416,12 +656,22 @@ async fn metrics(State(hub): State<Arc<Hub>>) -> String {
          # HELP rem_hub_ops_rejected_total Pushed ops refused.\n# TYPE rem_hub_ops_rejected_total counter\nrem_hub_ops_rejected_total {}\n\
          # HELP rem_hub_pulls_total Pull answers sent.\n# TYPE rem_hub_pulls_total counter\nrem_hub_pulls_total {}\n\
          # HELP rem_hub_entries_pulled_total Log entries sent to pulls.\n# TYPE rem_hub_entries_pulled_total counter\nrem_hub_entries_pulled_total {}\n\
+         # HELP rem_hub_snapshot_pages_total Snapshot pages sent.\n# TYPE rem_hub_snapshot_pages_total counter\nrem_hub_snapshot_pages_total {}\n\
+         # HELP rem_hub_snapshot_items_total Rows and edges sent in snapshot pages.\n# TYPE rem_hub_snapshot_items_total counter\nrem_hub_snapshot_items_total {}\n\
+         # HELP rem_hub_streams_total Log streams opened.\n# TYPE rem_hub_streams_total counter\nrem_hub_streams_total {}\n\
+         # HELP rem_hub_entries_compacted_total Log entries removed by compaction.\n# TYPE rem_hub_entries_compacted_total counter\nrem_hub_entries_compacted_total {}\n\
+         # HELP rem_hub_tombstones_collected_total Tombstones removed by compaction.\n# TYPE rem_hub_tombstones_collected_total counter\nrem_hub_tombstones_collected_total {}\n\
          # HELP rem_hub_active_devices Devices that pushed since the hub started.\n# TYPE rem_hub_active_devices gauge\nrem_hub_active_devices {devices}\n\
          # HELP rem_hub_push_seconds Time spent merging pushes.\n# TYPE rem_hub_push_seconds summary\nrem_hub_push_seconds_sum {}\nrem_hub_push_seconds_count {pushes}\n",
         m.ops_pushed.load(Ordering::Relaxed),
         m.ops_rejected.load(Ordering::Relaxed),
         m.pulls.load(Ordering::Relaxed),
         m.entries_pulled.load(Ordering::Relaxed),
+        m.snapshot_pages.load(Ordering::Relaxed),
+        m.snapshot_items.load(Ordering::Relaxed),
+        m.streams.load(Ordering::Relaxed),
+        m.entries_compacted.load(Ordering::Relaxed),
+        m.tombstones_collected.load(Ordering::Relaxed),
         micros as f64 / 1e6,
     )
 }

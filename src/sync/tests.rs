@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::hub::{Rights, BREAK_MERGE};
-use super::protocol::{PullResponse, PushRequest, PushResponse, SyncOp};
+use super::hub::{Retention, Rights, BREAK_MERGE};
+use super::protocol::{
+    PullPlan, PullResponse, PushRequest, PushResponse, SnapshotPage, SyncOp, MAX_PULL_ENTRIES,
+    MAX_SNAPSHOT_ITEMS,
+};
 use super::HubConnection;
 use crate::error::{Error, Result};
 use crate::store::{is_deleted, Row, WalOp};
@@ -109,6 +112,13 @@ enum Step {
         ms: i64,
     },
     Deliver,
+    /// The hub compacts its log down to `keep` entries (and below every device's position
+    /// unless `forget`: then devices behind load snapshots) and drops tombstones below every
+    /// device's position.
+    Compact {
+        keep: u64,
+        forget: bool,
+    },
 }
 
 fn step(devices: usize) -> impl Strategy<Value = Step> {
@@ -126,6 +136,7 @@ fn step(devices: usize) -> impl Strategy<Value = Step> {
         1 => (d.clone(), any::<bool>()).prop_map(|(dev, on)| Step::Partition { dev, on }),
         1 => (d.clone(), -3_600_000i64..3_600_000).prop_map(|(dev, ms)| Step::Skew { dev, ms }),
         1 => Just(Step::Deliver),
+        2 => (0u64..4, any::<bool>()).prop_map(|(keep, forget)| Step::Compact { keep, forget }),
     ]
 }
 
@@ -137,6 +148,8 @@ struct Net<'h> {
     delayed: RefCell<Vec<PushRequest>>,
     /// Every op the hub took, by (device, seq), as it received it, unless rejected.
     taken: RefCell<BTreeMap<(String, u64), SyncOp>>,
+    /// A `wal apply` follower of the hub, caught up before every compaction.
+    follower: Option<Tenant>,
 }
 
 impl<'h> Net<'h> {
@@ -148,7 +161,20 @@ impl<'h> Net<'h> {
             partitioned: RefCell::new(vec![false; devices]),
             delayed: RefCell::new(Vec::new()),
             taken: RefCell::new(BTreeMap::new()),
+            follower: None,
         }
+    }
+
+    /// Applies the hub's log after the follower's position to the follower.
+    fn follow(&self) -> Result<()> {
+        let Some(follower) = &self.follower else {
+            return Ok(());
+        };
+        let entries = self.hub.wal().entries(follower.wal().seq()?, usize::MAX)?;
+        for chunk in entries.chunks(1000) {
+            follower.wal().apply(chunk)?;
+        }
+        Ok(())
     }
 
     fn fault(&self) -> u8 {
@@ -209,15 +235,34 @@ impl HubConnection for Link<'_, '_> {
         }
     }
 
-    fn pull(&self, since: u64, limit: usize) -> Result<PullResponse> {
+    fn pull(&self, plan: &PullPlan) -> Result<PullResponse> {
         if self.net.partitioned.borrow()[self.dev] {
             return Err(lost());
         }
+        let hub = self.net.hub.hub();
+        let device = Some(plan.device.as_str());
         match self.net.fault() {
             0 => Err(lost()),
             // Small pages exercise the checkpoint between pulls.
-            1 => self.net.hub.hub().pull(since, limit.min(3)),
-            _ => self.net.hub.hub().pull(since, limit),
+            1 => hub.pull_for(device, plan.since, 3, true),
+            _ => hub.pull_for(device, plan.since, MAX_PULL_ENTRIES, true),
+        }
+    }
+
+    fn snapshot(&self, plan: &PullPlan) -> Result<SnapshotPage> {
+        if self.net.partitioned.borrow()[self.dev] {
+            return Err(lost());
+        }
+        let hub = self.net.hub.hub();
+        match self.net.fault() {
+            0 => Err(lost()),
+            1 => {
+                hub.snapshot(plan.after.as_deref(), 2)?; // the answer is lost
+                Err(lost())
+            }
+            // Small pages exercise the sweep of each page's key range.
+            2..=5 => hub.snapshot(plan.after.as_deref(), 2),
+            _ => hub.snapshot(plan.after.as_deref(), MAX_SNAPSHOT_ITEMS),
         }
     }
 }
@@ -297,6 +342,17 @@ fn run_step(devs: &[Tenant], net: &Net<'_>, s: &Step) {
                 let _ = net.hub_push(request);
             }
         }
+        Step::Compact { keep, forget } => {
+            net.follow().expect("the follower takes the hub's log");
+            net.hub
+                .hub()
+                .compact(&Retention {
+                    keep_entries: keep,
+                    device_ttl_ms: if forget { 0 } else { u64::MAX },
+                    tombstone_ttl_ms: u64::MAX,
+                })
+                .expect("compaction");
+        }
     }
 }
 
@@ -348,7 +404,9 @@ fn check_history_on(
     hub.register_schema(item_schema())
         .map_err(|e| e.to_string())?;
     let (_dbs, devs) = memory_devices(devices);
-    let net = Net::new(&hub, devices);
+    let follower_db = Database::memory();
+    let mut net = Net::new(&hub, devices);
+    net.follower = Some(follower_db.tenant("acme").map_err(|e| e.to_string())?);
     *net.faults.borrow_mut() = faults;
     // Every device starts from the hub's schema.
     for (dev, t) in devs.iter().enumerate() {
@@ -400,19 +458,9 @@ fn check_history_on(
     }
     check_last_writer_wins(&hub, &net.taken.borrow())?;
     // A follower of the hub's log equals the hub.
-    let follower_db = Database::memory();
-    let follower = follower_db.tenant("acme").map_err(|e| e.to_string())?;
-    let entries = hub
-        .wal()
-        .entries(0, usize::MAX)
-        .map_err(|e| e.to_string())?;
-    for chunk in entries.chunks(1000) {
-        follower
-            .wal()
-            .apply(chunk)
-            .map_err(|e| format!("follower: {e}"))?;
-    }
-    if state(&follower) != want {
+    net.follow().map_err(|e| format!("follower: {e}"))?;
+    let follower = net.follower.as_ref().expect("the follower");
+    if state(follower) != want {
         return Err("the wal follower differs from the hub".into());
     }
     Ok(())
@@ -816,4 +864,137 @@ fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_ba
         "the device took the hub's state back"
     );
     assert_eq!(t.sync_status().unwrap().outbox, 0);
+}
+
+#[test]
+fn a_device_behind_the_compacted_log_loads_a_snapshot_without_what_the_hub_purged() {
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 2);
+    let net = Net::new(hub, 2);
+    let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
+    sync(0);
+    sync(1);
+    let ids: Vec<String> = (0..4)
+        .map(|k| {
+            devs[0]
+                .insert("item", json!({"key": key_of(k), "title": "t"}))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    devs[0]
+        .add_edge(&ids[1], &ids[2], "rel", json!({}))
+        .unwrap();
+    devs[0]
+        .add_edge(&ids[2], &ids[3], "rel", json!({}))
+        .unwrap();
+    sync(0);
+    sync(1);
+    assert_eq!(state(&devs[1]), state(hub));
+    // While device 1 is away: a purge, an unlink, a soft delete, an update.
+    devs[0].hard_delete(&ids[0]).unwrap();
+    devs[0].remove_edge(&ids[1], &ids[2], "rel").unwrap();
+    devs[0].delete(&ids[3]).unwrap();
+    devs[0].update(&ids[1], json!({"n": 7})).unwrap();
+    sync(0);
+    // Device 1 has something of its own waiting too.
+    devs[1].update(&ids[2], json!({"title": "mine"})).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2)); // both devices' pulls are older
+    let done = hub
+        .hub()
+        .compact(&Retention {
+            keep_entries: 0,
+            device_ttl_ms: 0,
+            tombstone_ttl_ms: u64::MAX,
+        })
+        .unwrap();
+    assert_eq!(done.log_start, hub.wal().seq().unwrap() + 1, "{done:?}");
+    let behind = devs[1].sync_status().unwrap().pulled;
+    assert!(
+        hub.hub().pull(behind, 10).is_err(),
+        "the log no longer reaches back to device 1"
+    );
+    let report = sync(1);
+    assert!(report.loaded >= 3, "{report:?}");
+    assert_eq!(report.pulled, 0, "{report:?}");
+    assert_eq!(state(&devs[1]), state(hub));
+    assert_eq!(
+        devs[1].get(&ids[0]).unwrap(),
+        None,
+        "the purged row is gone"
+    );
+    assert_eq!(devs[1].get(&ids[2]).unwrap().unwrap()["title"], "mine");
+    assert_eq!(devs[1].sync_status().unwrap().outbox, 0);
+    // A device that never synced starts from a snapshot, and then follows the log.
+    let (_db, mut late) = memory_devices(1);
+    let late = late.remove(0);
+    let late_net = Net::new(hub, 1);
+    let first = late
+        .sync_with(&Link {
+            net: &late_net,
+            dev: 0,
+        })
+        .unwrap();
+    assert_eq!(
+        (first.pulled, first.loaded),
+        (0, 3 + 1),
+        "3 rows, 1 edge: {first:?}"
+    );
+    assert_eq!(state(&late), state(hub));
+    devs[0].update(&ids[1], json!({"n": 8})).unwrap();
+    sync(0);
+    let next = late
+        .sync_with(&Link {
+            net: &late_net,
+            dev: 0,
+        })
+        .unwrap();
+    assert_eq!((next.pulled, next.loaded), (1, 0), "{next:?}");
+    assert_eq!(state(&late), state(hub));
+}
+
+#[test]
+fn compaction_drops_tombstones_only_below_every_devices_position() {
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 2);
+    let net = Net::new(hub, 2);
+    let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
+    sync(0);
+    sync(1);
+    let a = devs[0]
+        .insert("item", json!({"key": "a"}))
+        .unwrap()
+        .to_string();
+    let b = devs[0]
+        .insert("item", json!({"key": "b"}))
+        .unwrap()
+        .to_string();
+    devs[0].add_edge(&a, &b, "rel", json!({})).unwrap();
+    sync(0);
+    devs[0].remove_edge(&a, &b, "rel").unwrap();
+    devs[0].hard_delete(&a).unwrap();
+    sync(0);
+    let keep_all = Retention {
+        keep_entries: 0,
+        device_ttl_ms: u64::MAX,
+        tombstone_ttl_ms: u64::MAX,
+    };
+    // Device 1 has not pulled the purge: its tombstones stay, and so does the log after it.
+    let held = hub.hub().compact(&keep_all).unwrap();
+    assert_eq!(held.tombstones_removed, 0, "{held:?}");
+    assert_eq!(held.log_start, devs[1].sync_status().unwrap().pulled + 1);
+    // A pull records the position the device asked from: the round after the one that
+    // brought the purge tells the hub it has it.
+    sync(1);
+    sync(1);
+    sync(0);
+    let done = hub.hub().compact(&keep_all).unwrap();
+    assert_eq!(done.tombstones_removed, 2, "row and edge: {done:?}");
+    assert_eq!(done.log_start, hub.wal().seq().unwrap() + 1);
+    // A re-creation after the collection is an ordinary insert everywhere.
+    devs[1]
+        .insert("item", json!({"key": "a", "title": "again"}))
+        .unwrap();
+    sync(1);
+    sync(0);
+    assert_eq!(state(&devs[0]), state(hub));
+    assert_eq!(devs[0].get(&a).unwrap().unwrap()["title"], "again");
 }

@@ -14,8 +14,8 @@
 //!   `embeddingsIdle`), and the async drain of queued work;
 //! - [`ask`]: natural-language questions (`askStart`, `askResume`): sessions that await async
 //!   embedders, `fetch` to an LLM, or the app's own LLM function;
-//! - [`sync`]: the steps of a sync round (`syncNextPush`, `syncTakePush`, `syncPullSince`,
-//!   `syncTakePull`) that js/api.js's `RemDB.sync` drives with `fetch`, and `syncStatus`,
+//! - [`sync`]: the steps of a sync round (`syncNextPush`, `syncTakePush`, `syncNextPull`,
+//!   `syncTakePull`, `syncTakeSnapshot`) that js/api.js's `RemDB.sync` drives with `fetch`, and `syncStatus`,
 //!   `conflicts`, `rejected`;
 //! - [`custom`]: `custom:NAME` providers backed by a JavaScript function (`useCustomEmbedder`);
 //! - [`convert`]: JS values to and from Rust, and remdb errors as JS errors;

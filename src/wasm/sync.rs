@@ -5,7 +5,7 @@ use wasm_bindgen::prelude::*;
 
 use super::convert::{from_js, invalid, js_error, to_js, to_u64};
 use super::RemDb;
-use crate::sync::{PullResponse, PushPlan, PushResponse};
+use crate::sync::{PullResponse, PushPlan, PushResponse, SnapshotPage};
 
 /// A JS value as a typed body.
 fn typed<T: serde::de::DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsValue> {
@@ -34,10 +34,25 @@ impl RemDb {
             .map_err(js_error)? as f64)
     }
 
-    /// The hub position to pull after.
-    #[wasm_bindgen(js_name = syncPullSince)]
-    pub fn sync_pull_since(&self) -> Result<f64, JsValue> {
-        Ok(self.tenant.sync_steps().pull_since().map_err(js_error)? as f64)
+    /// What to ask the hub for next while pulling: `{device, since, snapshot, after, path}`
+    /// (send a GET to `path`: the log after `since`, or a snapshot page when `snapshot`).
+    #[wasm_bindgen(js_name = syncNextPull)]
+    pub fn sync_next_pull(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.tenant.sync_steps().next_pull().map_err(js_error)?)
+    }
+
+    /// Applies a snapshot page asked after `after` (the plan's, `null` for the first):
+    /// `{loaded, done}`.
+    #[wasm_bindgen(js_name = syncTakeSnapshot)]
+    pub fn sync_take_snapshot(&self, after: JsValue, page: JsValue) -> Result<JsValue, JsValue> {
+        let after: Option<String> = typed("snapshot cursor", after)?;
+        let page: SnapshotPage = typed("snapshot page", page)?;
+        let (loaded, done) = self
+            .tenant
+            .sync_steps()
+            .take_snapshot(after.as_deref(), &page)
+            .map_err(js_error)?;
+        to_js(&serde_json::json!({"loaded": loaded, "done": done}))
     }
 
     /// Applies the hub's answer to a pull asked with `since`: `{pulled, caughtUp}`.

@@ -38,8 +38,9 @@ impl Hub {
         hub
     }
 
-    /// `rem serve` with `storage` (its `--data` or `--postgres` flags), once it listens.
-    fn spawn(storage: &[&OsStr]) -> Hub {
+    /// `rem serve` with `storage` (its `--data` or `--postgres` flags, and any others), once
+    /// it listens.
+    pub fn spawn(storage: &[&OsStr]) -> Hub {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rem"))
             .args(["--json", "serve", "--listen", "127.0.0.1:0"])
             .args(storage)

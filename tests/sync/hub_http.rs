@@ -33,7 +33,11 @@ fn two_devices_that_wrote_offline_converge_through_rem_serve() {
     let report = a.sync(&hub.url, &admin).unwrap();
     assert_eq!((report.pushed, report.rejected), (4, 0), "{report:?}");
     let report = b.sync(&hub.url, &member).unwrap();
-    assert!(report.pulled >= 4, "{report:?}");
+    assert_eq!(
+        (report.loaded, report.pulled),
+        (3, 0),
+        "a new device loads the hub's snapshot (2 rows, 1 edge): {report:?}"
+    );
     assert_eq!(rows(&b), rows(&a));
 
     // Both go offline and write: different fields of one row, a delete, a new row each.
@@ -423,7 +427,7 @@ fn browser_apps_on_other_origins_may_call_the_hub_with_their_token() {
 }
 
 #[test]
-fn rem_sync_watch_long_polls_the_hub_and_applies_a_change_as_it_lands() {
+fn rem_sync_watch_follows_the_hubs_stream_and_applies_a_change_as_it_lands() {
     let data = tempfile::tempdir().unwrap();
     let hub = Hub::start(data.path());
     let admin = token(data.path(), &["--tenant", "acme", "--admin"]);
@@ -453,8 +457,9 @@ fn rem_sync_watch_long_polls_the_hub_and_applies_a_change_as_it_lands() {
     });
     let wait = std::time::Duration::from_secs(20);
     let first = rx.recv_timeout(wait).expect("the first round's report");
-    assert!(first["pulled"].as_u64().unwrap() >= 1, "{first}");
-    // A change pushed by another device arrives through the waiting pull, not a timer.
+    assert_eq!(first["loaded"], 0, "{first}");
+    assert!(first["hub_seq"].as_u64().unwrap() >= 1, "{first}");
+    // A change pushed by another device arrives through the stream, not a timer.
     std::thread::sleep(std::time::Duration::from_millis(300));
     a.insert("task", json!({"key": "followed", "points": 1}))
         .unwrap();
@@ -471,4 +476,96 @@ fn rem_sync_watch_long_polls_the_hub_and_applies_a_change_as_it_lands() {
     let _ = watcher.wait();
     let (_b_db, b) = device(db_dir.path());
     assert_eq!(rows(&b), rows(&a));
+}
+
+#[test]
+fn a_device_behind_the_hubs_compacted_log_catches_up_from_a_snapshot_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    // Compacts every second, keeping no log for devices silent for even a moment.
+    let mut hub = Hub::spawn(&[
+        "--data".as_ref(),
+        data.path().as_os_str(),
+        "--keep-log".as_ref(),
+        "0".as_ref(),
+        "--device-ttl-days".as_ref(),
+        "0".as_ref(),
+        "--compact-every".as_ref(),
+        "1".as_ref(),
+    ]);
+    let admin = token(data.path(), &["--tenant", "acme", "--admin"]);
+    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_a_db, a) = device(da.path());
+    let (_b_db, b) = device(db_.path());
+    a.register_schema(task_schema()).unwrap();
+    let ids: Vec<String> = (0..30)
+        .map(|i| {
+            a.insert("task", json!({"key": format!("t{i}"), "points": i}))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    a.sync(&hub.url, &admin).unwrap();
+    let first = b.sync(&hub.url, &admin).unwrap();
+    assert_eq!((first.loaded, first.pulled), (30, 0), "{first:?}");
+    // While b is away: purges and an update, then the hub compacts them out of its log.
+    a.hard_delete(&ids[0]).unwrap();
+    a.hard_delete(&ids[1]).unwrap();
+    a.update(&ids[2], json!({"points": 100})).unwrap();
+    a.sync(&hub.url, &admin).unwrap();
+    let compacted = |hub: &Hub| {
+        let (_, metrics) = request(&format!("{}/metrics", hub.url), None, None);
+        let text = metrics.as_str().unwrap_or_default().to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix("rem_hub_entries_compacted_total "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let seq = a.sync_status().unwrap().pulled;
+    while compacted(&hub) < seq {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub never compacted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let behind = b.sync_status().unwrap().pulled;
+    let (status, answer) = request(
+        &format!("{}/v1/pull?since={behind}", hub.url),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(
+        status, 410,
+        "an old client is told the log is gone: {answer}"
+    );
+    let report = b.sync(&hub.url, &admin).unwrap();
+    assert_eq!((report.loaded, report.pulled), (28, 0), "{report:?}");
+    assert_eq!(rows(&b), rows(&a));
+    assert_eq!(b.get(&ids[0]).unwrap(), None, "purged while b was away");
+    assert_eq!(b.get(&ids[2]).unwrap().unwrap()["points"], 100);
+    let (_, metrics) = request(&format!("{}/metrics", hub.url), None, None);
+    let items = metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("rem_hub_snapshot_items_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(items >= 30 + 28, "{metrics}");
+    // Offline, `rem serve compact` does the same on demand.
+    hub.kill();
+    let out = Command::new(env!("CARGO_BIN_EXE_rem"))
+        .args(["--json", "serve", "compact", "--keep-log", "0"])
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(done["acme"]["log_start"].as_u64().unwrap() > 1, "{done}");
 }

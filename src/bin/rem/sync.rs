@@ -18,8 +18,8 @@ pub(crate) struct SyncArgs {
     /// The bearer token `rem serve token` printed (env REM_HUB_TOKEN)
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
-    /// Keep following the hub until interrupted: after each round, wait on the hub (a
-    /// long-poll) and apply what it brings at once
+    /// Keep following the hub until interrupted: after each round, follow the hub's stream of
+    /// log entries (server-sent events) and apply what it brings at once
     #[arg(long)]
     watch: bool,
     /// Seconds to wait before trying again after a failed round with --watch
@@ -76,7 +76,10 @@ pub(crate) fn sync(t: &Tenant, args: SyncArgs, out: &mut Output) -> Result<(), C
             loop {
                 match t.sync(&hub, &token) {
                     Ok(round) => {
-                        if out.json() || !args.watch || round.pushed + round.pulled > 0 {
+                        if out.json()
+                            || !args.watch
+                            || round.pushed + round.pulled + round.loaded > 0
+                        {
                             report(&round, out)?;
                         }
                     }
@@ -98,30 +101,38 @@ pub(crate) fn sync(t: &Tenant, args: SyncArgs, out: &mut Output) -> Result<(), C
     }
 }
 
-/// How long one `--watch` long-poll waits on the hub, seconds.
-const WATCH_WAIT_SECONDS: u64 = 25;
+/// How long `--watch` follows one stream before the next round (which pushes anything written
+/// meanwhile), seconds.
+const WATCH_STREAM_SECONDS: u64 = 300;
 
-/// Waits on the hub (one long-poll) and applies what it brings; reports it like a round.
+/// Follows the hub's stream and applies each batch of entries as it lands, reporting each
+/// like a round; returns when the stream ends (or the device must load a snapshot, which the
+/// next round does).
 fn follow(t: &Tenant, hub: &str, token: &str, out: &mut Output) -> Result<(), CliError> {
     let steps = t.sync_steps();
-    let since = steps.pull_since()?;
-    let answer = remdb::sync::HttpHub::new(hub, token).pull_waiting(
-        since,
-        remdb::sync::protocol::MAX_PULL_ENTRIES,
-        WATCH_WAIT_SECONDS,
-    )?;
-    if answer.entries.is_empty() {
+    let plan = steps.next_pull()?;
+    if plan.snapshot {
         return Ok(());
     }
-    let (pulled, _) = steps.take_pull(since, &answer)?;
-    report(
-        &remdb::sync::SyncReport {
-            pulled,
-            hub_seq: answer.hub_seq,
-            ..Default::default()
-        },
-        out,
-    )
+    let mut since = plan.since;
+    let mut printed: Result<(), CliError> = Ok(());
+    remdb::sync::HttpHub::new(hub, token).stream(&plan, WATCH_STREAM_SECONDS, |answer| {
+        let (pulled, _) = steps.take_pull(since, &answer)?;
+        if answer.snapshot {
+            return Ok(false);
+        }
+        since = steps.pull_since()?;
+        printed = report(
+            &remdb::sync::SyncReport {
+                pulled,
+                hub_seq: answer.hub_seq,
+                ..Default::default()
+            },
+            out,
+        );
+        Ok(printed.is_ok())
+    })?;
+    printed
 }
 
 /// Prints what a round (or a followed pull) did: one JSON object, or one line.
@@ -130,8 +141,13 @@ fn report(report: &remdb::sync::SyncReport, out: &mut Output) -> Result<(), CliE
         out.compact(report)?;
     } else {
         out.line(&format!(
-            "pushed {}, pulled {}, rejected {}, conflicts {}; hub at seq {}",
-            report.pushed, report.pulled, report.rejected, report.conflicts, report.hub_seq
+            "pushed {}, pulled {}, loaded {}, rejected {}, conflicts {}; hub at seq {}",
+            report.pushed,
+            report.pulled,
+            report.loaded,
+            report.rejected,
+            report.conflicts,
+            report.hub_seq
         ))?;
     }
     out.flush()?;
@@ -152,6 +168,40 @@ pub(crate) struct ServeArgs {
     /// `rem serve` given the same URL (env REM_HUB_POSTGRES)
     #[arg(long, global = true, value_name = "URL")]
     postgres: Option<String>,
+    /// Log entries every tenant keeps, however far behind its devices are
+    #[arg(long, global = true, value_name = "N", default_value_t = 100_000)]
+    keep_log: u64,
+    /// Days after which a device that has not pulled no longer holds the log back (it loads a
+    /// snapshot when it returns)
+    #[arg(long, global = true, value_name = "DAYS", default_value_t = 7.0)]
+    device_ttl_days: f64,
+    /// Days after which a silent device no longer holds tombstones (purged rows, removed
+    /// edges) back; a device offline longer may bring a purged row back
+    #[arg(long, global = true, value_name = "DAYS", default_value_t = 30.0)]
+    tombstone_ttl_days: f64,
+    /// Seconds between compactions of every tenant (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    compact_every: u64,
+}
+
+#[cfg(feature = "server")]
+impl ServeArgs {
+    fn retention(&self) -> Result<remdb::sync::hub::Retention, CliError> {
+        let ms = |days: f64, flag: &str| {
+            if days.is_finite() && days >= 0.0 {
+                Ok((days * 86_400_000.0).min(u64::MAX as f64) as u64)
+            } else {
+                Err(CliError::Message(format!(
+                    "--{flag} must be a number of days ≥ 0, got {days}"
+                )))
+            }
+        };
+        Ok(remdb::sync::hub::Retention {
+            keep_entries: self.keep_log,
+            device_ttl_ms: ms(self.device_ttl_days, "device-ttl-days")?,
+            tombstone_ttl_ms: ms(self.tombstone_ttl_days, "tombstone-ttl-days")?,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +224,9 @@ pub(crate) enum ServeCommand {
         #[arg(long, default_value_t = 365)]
         days: u64,
     },
+    /// Compact every tenant's log and tombstones now (as the running hub does every
+    /// --compact-every seconds) and print what was dropped
+    Compact,
 }
 
 /// Runs `rem serve` (needs a `rem` built with the `server` feature).
@@ -187,7 +240,34 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
                 .ok()
                 .filter(|v| !v.is_empty())
         });
+        let retention = args.retention()?;
         match args.what {
+            Some(ServeCommand::Compact) => {
+                let db = match &postgres {
+                    Some(url) => remdb::Database::with_kv(std::sync::Arc::new(
+                        remdb::kv::PgKv::connect(url, 2)?,
+                    )),
+                    None => remdb::Database::open(args.data.join("hub"))?,
+                };
+                let mut done = serde_json::Map::new();
+                for name in db.tenants()? {
+                    let compaction = db.tenant(&name)?.hub().compact(&retention)?;
+                    if !out.json() {
+                        out.line(&format!(
+                            "{name}: log starts at seq {}; removed {} entries, {} tombstones; forgot {} device(s)",
+                            compaction.log_start,
+                            compaction.entries_removed,
+                            compaction.tombstones_removed,
+                            compaction.devices_forgotten
+                        ))?;
+                    }
+                    done.insert(name, serde_json::to_value(compaction).unwrap_or_default());
+                }
+                if out.json() {
+                    out.compact(&done)?;
+                }
+                Ok(())
+            }
             Some(ServeCommand::Token {
                 tenant,
                 device,
@@ -226,6 +306,9 @@ pub(crate) fn serve(args: ServeArgs, out: &mut Output) -> Result<(), CliError> {
                     data: args.data,
                     listen,
                     postgres,
+                    retention,
+                    compact_every: (args.compact_every > 0)
+                        .then(|| std::time::Duration::from_secs(args.compact_every)),
                 };
                 let json = out.json();
                 serve(&options, |addr| {
