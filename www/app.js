@@ -137,7 +137,7 @@ async function startSync() {
   handle.on((state, detail) => {
     if (state === 'idle' && detail) {
       $('sync-status').textContent = `Synced: pushed ${detail.pushed}, pulled ${detail.pulled}, `
-        + `${detail.conflicts} conflict(s), ${detail.rejected} refused; hub at ${detail.hubSeq}`
+        + `loaded ${detail.loaded}, ${detail.conflicts} conflict(s), ${detail.rejected} refused; hub at ${detail.hubSeq}`
         + (live ? '. Following the hub…' : '.');
       showConflicts();
     } else if (SYNC_STATES[state]) {
@@ -153,7 +153,7 @@ async function startSync() {
   }
   try {
     const report = await handle.done;
-    log(`synced with ${url}: pushed ${report.pushed}, pulled ${report.pulled}`);
+    log(`synced with ${url}: pushed ${report.pushed}, pulled ${report.pulled}, loaded ${report.loaded}`);
   } catch (e) {
     showError('sync-error', describe(e));
     document.body.dataset.sync = 'error';

@@ -167,9 +167,10 @@ fn visit_prefetched<'m>(
 
 /// Bytes of a value a scan prefetches: rows are read from their start, and a filter or a sort
 /// key seldom lies beyond the first few fields.
+#[cfg(target_arch = "x86_64")]
 const PREFETCH_BYTES: usize = 256;
 
-/// Asks the CPU to bring the first [`PREFETCH_BYTES`] of `bytes` into cache without waiting for
+/// Asks the CPU to bring the first `PREFETCH_BYTES` of `bytes` into cache without waiting for
 /// them (x86-64; other targets have no stable prefetch instruction and skip it).
 #[inline(always)]
 fn prefetch(bytes: &[u8]) {

@@ -202,6 +202,23 @@ impl HttpHub {
     }
 }
 
+impl HttpHub {
+    /// Follows the hub's stream: native only (the JS face reads it with `fetch`).
+    #[cfg(target_arch = "wasm32")]
+    pub fn stream(
+        &self,
+        _plan: &PullPlan,
+        _wait_seconds: u64,
+        _on_answer: impl FnMut(PullResponse) -> Result<bool>,
+    ) -> Result<()> {
+        Err(Error::Sync(format!(
+            "cannot follow {} from WebAssembly: the JS face follows the hub (db.sync with \
+             live: true, with fetch)",
+            self.url
+        )))
+    }
+}
+
 impl HubConnection for HttpHub {
     fn push(&self, request: &PushRequest) -> Result<PushResponse> {
         let body = serde_json::to_vec(request).map_err(Error::storage)?;

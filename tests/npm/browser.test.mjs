@@ -322,7 +322,7 @@ test('sync: two pages on their own IndexedDB databases write offline, converge t
     window.db = await RemDB.open({ name, storage: 'indexeddb' });
     if (schema) await window.db.registerSchema(schema);
     const report = await window.db.sync({ url: hub.url, token: schema ? hub.admin : hub.member }).done;
-    return report.pulled + report.pushed;
+    return report.pulled + report.loaded + report.pushed;
   };
   assert.ok(await a.evaluate(open('laptop'), { name: 'laptop', schema: PEOPLE, hub }) > 0);
   assert.ok(await b.evaluate(open('phone'), { name: 'phone', schema: null, hub }) > 0);

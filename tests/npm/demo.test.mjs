@@ -333,7 +333,7 @@ test('the Sync panel pushes the documents to rem serve, and another database pul
   await page.click('#sync-run');
   await page.waitForFunction(() => ['idle', 'error'].includes(document.body.dataset.sync), null, { timeout: 60_000 });
   assert.equal(await page.getAttribute('body', 'data-sync'), 'idle', await page.textContent('#sync-error'));
-  assert.match(await page.textContent('#sync-status'), /^Synced: pushed \d+, pulled \d+, 0 conflict\(s\), 0 refused/);
+  assert.match(await page.textContent('#sync-status'), /^Synced: pushed \d+, pulled \d+, loaded \d+, 0 conflict\(s\), 0 refused/);
   const other = await RemDB.open();
   try {
     await other.sync({ url: hub.url, token: hub.member }).done;

@@ -108,7 +108,7 @@ async function sync(params) {
   const status = await puller.syncStatus();
   await pusher.close();
   await puller.close();
-  return { pushed: pushed.pushed, pulled: pulled.pulled, rows, outbox: status.outbox };
+  return { pushed: pushed.pushed, pulled: pulled.pulled, loaded: pulled.loaded, rows, outbox: status.outbox };
 }
 
 export default {
