@@ -427,7 +427,8 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
                         .ok_or_else(|| bad("vector values must be numbers"))
                 })
                 .collect::<Result<_>>()?;
-            tx.put_vector(&index, id, &vector, &entry.ts)?;
+            let sha = data.get("text_sha").and_then(Value::as_str);
+            tx.put_vector(&index, id, &vector, &entry.ts, sha)?;
         }
         WalOp::Insert | WalOp::Update | WalOp::Delete => {
             let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;

@@ -144,7 +144,6 @@ impl TenantStore {
             match entry.hub {
                 Some(RESET_ORIGIN) => {}
                 Some(h) => seen = h,
-                None if entry.op == WalOp::Vector => {}
                 None => {
                     ops.push(SyncOp { entry, seen });
                 }
@@ -153,12 +152,11 @@ impl TenantStore {
         Ok((ops, scanned, seen))
     }
 
-    /// How many local changes after `pushed` wait to be pushed: reads only each entry's `op`
-    /// and `hub` (the rest of the JSON is skipped, and nothing is kept).
+    /// How many local changes after `pushed` wait to be pushed: reads only each entry's `hub`
+    /// (the rest of the JSON is skipped, and nothing is kept).
     fn outbox_len(&self, pushed: u64) -> Result<u64> {
         #[derive(serde::Deserialize)]
         struct Head {
-            op: WalOp,
             #[serde(default)]
             hub: Option<u64>,
         }
@@ -171,7 +169,7 @@ impl TenantStore {
             let (_, raw) = pair?;
             let head: Head = serde_json::from_slice(&raw)
                 .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
-            if head.hub.is_none() && head.op != WalOp::Vector {
+            if head.hub.is_none() {
                 n += 1;
             }
         }
@@ -391,15 +389,24 @@ impl TenantStore {
         let seq = loading.seq;
         let taken = (rows.len() + edges.len()) as u64;
         let done = page.next.is_none();
-        self.write(|tx| {
+        let written = self.write(|tx| {
             tx.set_hub_origin(Some(seq));
             if after.is_none() {
                 for schema in &page.schemas {
                     take_schema(tx, schema.clone())?;
                 }
             }
-            for (table, id, row) in &rows {
+            for ((table, id, row), r) in rows.iter().zip(&page.rows) {
                 take_row(tx, table, *id, Some(row.clone()), &pending)?;
+                for v in &r.vectors {
+                    // A vector this device cannot name is left: it embeds the row itself.
+                    let Ok(index) =
+                        crate::store::vectors::IndexName::new(table, &v.field, &v.provider)
+                    else {
+                        continue;
+                    };
+                    take_vector(tx, &index, *id, &v.vector, v.text_sha.as_deref())?;
+                }
             }
             // Rows in the page's range that the hub does not have.
             if !matches!(lower, Some(SnapshotCursor::Edge(..))) {
@@ -479,8 +486,21 @@ impl TenantStore {
                 tx.kv_put(tx.keys().meta(META_SNAPSHOT), raw);
             }
             Ok(())
-        })?;
-        Ok((taken, done))
+        });
+        match written {
+            Ok(()) => Ok((taken, done)),
+            // The hub changed a schema while this device loaded its pages (a later page's row
+            // no longer fits the schemas the first page brought): start the load again.
+            Err(Error::Validation { .. }) if after.is_some() => {
+                self.write(|tx| {
+                    let raw = serde_json::to_vec(&Loading::default()).map_err(Error::storage)?;
+                    tx.kv_put(tx.keys().meta(META_SNAPSHOT), raw);
+                    Ok(())
+                })?;
+                Ok((0, false))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Applies a pull's answer (asked with `since`); returns `(entries applied, caught up)`.
@@ -816,7 +836,11 @@ fn set_edge(tx: &mut WriteTx<'_>, key: &EdgeKey, edge: Option<&Value>) -> Result
 
 fn apply_hub_entry(tx: &mut WriteTx<'_>, entry: &WalEntry, pending: &Pending) -> Result<()> {
     match entry.op {
-        WalOp::Vector => Ok(()),
+        // A vector entry this device cannot read is left: it embeds the row itself.
+        WalOp::Vector => match super::vector_entry(entry) {
+            Ok((index, id, vector, sha)) => take_vector(tx, &index, id, &vector, sha.as_deref()),
+            Err(_) => Ok(()),
+        },
         WalOp::Schema => take_schema(
             tx,
             entry
@@ -857,6 +881,37 @@ fn take_schema(tx: &mut WriteTx<'_>, data: Value) -> Result<()> {
     let ts = tx.now_string();
     tx.put_schema(stored, &ts)?;
     Ok(())
+}
+
+/// Takes a vector that travelled with its row, unless this device would not have made it: a
+/// vector an embedder made (`text_sha` set) is taken only for a provider this device embeds the
+/// table with and only when its own text of the field is the one embedded; then the device
+/// does not embed that text again. A vector this device cannot hold (another length than its
+/// index of that provider) is left: the device embeds the text itself.
+fn take_vector(
+    tx: &mut WriteTx<'_>,
+    index: &crate::store::vectors::IndexName,
+    id: Uuid,
+    vector: &[f32],
+    text_sha: Option<&str>,
+) -> Result<()> {
+    let Some(row) = tx.row(&index.table, &id)? else {
+        return Ok(());
+    };
+    if let Some(sha) = text_sha {
+        let schema = tx.schema(&index.table)?;
+        let providers = tx.tenant().embed_settings().providers(&schema.info);
+        if !providers.contains(&index.provider)
+            || super::row_text_sha(&row, &index.field).as_deref() != Some(sha)
+        {
+            return Ok(());
+        }
+    }
+    let ts = tx.now_string();
+    match tx.put_vector(index, id, vector, &ts, text_sha) {
+        Err(Error::InvalidArgument(_)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Makes row `id` the hub's `state` with this device's unpushed changes laid over it.

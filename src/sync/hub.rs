@@ -19,8 +19,8 @@ use std::ops::Bound;
 
 use super::protocol::{
     Conflict, PullResponse, PushRequest, PushResponse, Rejected, Reset, SnapshotCursor,
-    SnapshotPage, SnapshotRow, SyncOp, MAX_CLOCK_AHEAD_MS, MAX_PULL_ENTRIES, MAX_PUSH_OPS,
-    MAX_SNAPSHOT_ITEMS, MAX_SNAPSHOT_PAGE_BYTES,
+    SnapshotPage, SnapshotRow, SnapshotVector, SyncOp, MAX_CLOCK_AHEAD_MS, MAX_PULL_ENTRIES,
+    MAX_PUSH_OPS, MAX_SNAPSHOT_ITEMS, MAX_SNAPSHOT_PAGE_BYTES,
 };
 use crate::error::{Error, Result};
 use crate::kv::Direction;
@@ -263,12 +263,14 @@ impl<'a> HubTenant<'a> {
                     let (key, raw) = pair?;
                     let (row, _) = crate::store::decode_row_value(&raw)?;
                     let id = crate::store::keys::trailing_id(&key)?;
+                    let (vectors, size) = self.row_vectors(&*snap, table, &id, &row)?;
                     page.rows.push(SnapshotRow {
                         table: table.clone(),
                         row,
+                        vectors,
                     });
                     items += 1;
-                    bytes += raw.len();
+                    bytes += raw.len() + size;
                     if full(items, bytes) {
                         page.next = Some(SnapshotCursor::Row(table.clone(), id).encode());
                         return Ok(page);
@@ -298,6 +300,56 @@ impl<'a> HubTenant<'a> {
             }
         }
         Ok(page)
+    }
+
+    /// The vectors of row `id` in `snap`, and their stored size. Those of the table's embedded
+    /// fields carry the fingerprint of the row's text they embed (the write path drops a
+    /// field's vectors whenever its text changes, so a stored one embeds the current text).
+    fn row_vectors(
+        &self,
+        snap: &dyn crate::kv::KvSnapshot,
+        table: &str,
+        id: &Uuid,
+        row: &crate::store::Row,
+    ) -> Result<(Vec<SnapshotVector>, usize)> {
+        let keys = self.tenant.keys();
+        let prefix = keys.vectors_of(table, id);
+        let mut out = Vec::new();
+        let mut size = 0;
+        let mut embedded: Option<Vec<String>> = None;
+        for pair in snap.scan(&crate::kv::KeyRange::prefix(&prefix), Direction::Forward)? {
+            let (key, record) = pair?;
+            let rest = &key[prefix.len()..];
+            let split = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(|| Error::storage("corrupt vector key"))?;
+            let field = String::from_utf8_lossy(&rest[..split]).into_owned();
+            let provider = String::from_utf8_lossy(&rest[split + 1..]).into_owned();
+            let fields = match &embedded {
+                Some(f) => f,
+                None => embedded.insert(
+                    self.tenant
+                        .compiled_schema(table)?
+                        .info
+                        .embedding_fields
+                        .clone(),
+                ),
+            };
+            let text_sha = if fields.contains(&field) {
+                super::row_text_sha(row, &field)
+            } else {
+                None
+            };
+            size += record.len();
+            out.push(SnapshotVector {
+                field,
+                provider,
+                vector: crate::store::vectors::record_vector(&record)?,
+                text_sha,
+            });
+        }
+        Ok((out, size))
     }
 
     /// Drops history no device needs (see [`Retention`]): log entries below the position of
@@ -678,9 +730,6 @@ fn merge_op(
     conflicts: &mut Vec<Conflict>,
 ) -> Result<()> {
     let entry = &op.entry;
-    if entry.op == WalOp::Vector {
-        return Ok(()); // vectors are not synced: every receiver embeds the rows it gets
-    }
     if entry.op == WalOp::Schema {
         return merge_schema(tx, rights, entry);
     }
@@ -702,10 +751,26 @@ fn merge_op(
         seq: tx.seq() + 1,
     };
     match entry.op {
+        WalOp::Vector => merge_vector(tx, entry),
         WalOp::Link | WalOp::Unlink => merge_edge(tx, entry, stamp),
         WalOp::Purge => merge_purge(tx, entry, stamp),
         _ => merge_row(tx, entry, op.seen, stamp, conflicts),
     }
+}
+
+/// A vector pushed with its row: the hub keeps it while its row still has the text it embeds
+/// (a vector of text changed since, or of a row that is gone, is superseded: dropped without a
+/// rejection). Caller-supplied vectors (no text fingerprint) follow their row as they are.
+fn merge_vector(tx: &mut WriteTx<'_>, entry: &crate::store::WalEntry) -> Result<()> {
+    let (index, id, vector, sha) = super::vector_entry(entry)?;
+    let Some(row) = tx.row(&index.table, &id)? else {
+        return Ok(());
+    };
+    if sha.is_some() && super::row_text_sha(&row, &index.field) != sha {
+        return Ok(());
+    }
+    let ts = tx.now_string();
+    tx.put_vector(&index, id, &vector, &ts, sha.as_deref())
 }
 
 fn merge_schema(

@@ -38,7 +38,7 @@ use crate::error::Result;
 pub use http::HttpHub;
 pub use protocol::{
     Conflict, PullPlan, PullResponse, PushRequest, PushResponse, Rejected, Reset, SnapshotPage,
-    SnapshotRow, SyncOp,
+    SnapshotRow, SnapshotVector, SyncOp,
 };
 
 /// Whether `stored` is already this tenant's schema of its table (the same JSON Schema), as
@@ -52,6 +52,44 @@ fn schema_unchanged(
             .is_ok_and(|current| current.schema == stored.schema),
         None => false,
     })
+}
+
+/// A vector WAL entry's parts: its index, row, values and text fingerprint.
+fn vector_entry(
+    entry: &crate::store::WalEntry,
+) -> Result<(
+    crate::store::vectors::IndexName,
+    uuid::Uuid,
+    Vec<f32>,
+    Option<String>,
+)> {
+    use crate::error::Error;
+    let bad = |why: &str| Error::InvalidArgument(format!("vector op: {why}"));
+    let data = entry.data.as_ref().ok_or_else(|| bad("no data"))?;
+    let text = |k: &str| data.get(k).and_then(serde_json::Value::as_str);
+    let index = crate::store::vectors::IndexName::new(
+        &entry.table,
+        text("field").ok_or_else(|| bad("no `field`"))?,
+        text("provider").ok_or_else(|| bad("no `provider`"))?,
+    )?;
+    let id = crate::store::parse_id(entry.id.as_deref().unwrap_or_default())?;
+    let vector = data
+        .get("vector")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| bad("no `vector`"))?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .map(|f| f as f32)
+                .ok_or_else(|| bad("values must be numbers"))
+        })
+        .collect::<Result<Vec<f32>>>()?;
+    Ok((index, id, vector, text("text_sha").map(str::to_string)))
+}
+
+/// The fingerprint of `row`'s text of `field`, when it has one.
+fn row_text_sha(row: &crate::store::Row, field: &str) -> Option<String> {
+    crate::store::vectors::embed_text(row, field).map(|t| crate::store::vectors::text_sha(&t))
 }
 
 /// How a device reaches its hub.

@@ -204,6 +204,24 @@ pub struct SnapshotRow {
     pub table: String,
     /// The whole row, system fields included.
     pub row: Row,
+    /// Its vectors on the hub (a device takes those of providers it embeds the table with, when
+    /// its own text of the field is the one they embed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vectors: Vec<SnapshotVector>,
+}
+
+/// A row's vector in a snapshot page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotVector {
+    /// The embedded (or caller-named) field.
+    pub field: String,
+    /// The provider that made it (or the caller's label).
+    pub provider: String,
+    /// The values.
+    pub vector: Vec<f32>,
+    /// The fingerprint of the field's text on the hub, for fields the table embeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_sha: Option<String>,
 }
 
 /// Where a snapshot page ends: a row `(table, id)` or an edge `(src, rel, dst)`. Written as
@@ -218,7 +236,8 @@ pub(crate) enum SnapshotCursor {
 }
 
 impl SnapshotCursor {
-    /// The cursor's text.
+    /// The cursor's text (the hub writes it; devices only read it).
+    #[cfg(any(feature = "server", test))]
     pub(crate) fn encode(&self) -> String {
         match self {
             SnapshotCursor::Row(table, id) => format!("r.{table}.{}", id.simple()),

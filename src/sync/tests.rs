@@ -998,3 +998,124 @@ fn compaction_drops_tombstones_only_below_every_devices_position() {
     assert_eq!(state(&devs[0]), state(hub));
     assert_eq!(devs[0].get(&a).unwrap().unwrap()["title"], "again");
 }
+
+/// Embeds a text as `[length, 1, byte sum mod 7]` and counts the texts it was given.
+struct Counting(std::sync::Mutex<Vec<String>>);
+
+impl crate::embed::Embedder for Counting {
+    fn name(&self) -> &str {
+        "custom:count"
+    }
+
+    fn dimensions(&self) -> usize {
+        3
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(texts.iter().map(|t| t.to_string()));
+        Ok(texts.iter().map(|t| counting_vector(t)).collect())
+    }
+}
+
+fn counting_vector(text: &str) -> Vec<f32> {
+    let sum: u32 = text.bytes().map(u32::from).sum();
+    vec![text.len() as f32, 1.0, (sum % 7) as f32]
+}
+
+/// [`counting_vector`] as a cosine index stores it.
+fn stored_counting_vector(text: &str) -> Vec<f32> {
+    let mut v = counting_vector(text);
+    crate::distance::Metric::Cosine.prepare(&mut v);
+    v
+}
+
+#[test]
+fn vectors_travel_with_their_rows_so_devices_do_not_embed_them_again() {
+    use crate::store::vectors::IndexName;
+    let doc = json!({
+        "title": "Doc", "type": "object",
+        "properties": {"key": {"type": "string"}, "text": {"type": "string"}},
+        "required": ["key"],
+        "json_schema_extra": {"key_field": "key", "embedding_fields": ["text"],
+                              "embedding_provider": "custom:count"}
+    });
+    let Fleet { hub, devs, _dbs } = &fleet(doc, 3);
+    let embedders: Vec<std::sync::Arc<Counting>> = (0..3)
+        .map(|d| {
+            let e = std::sync::Arc::new(Counting(std::sync::Mutex::new(Vec::new())));
+            _dbs[d].embedders().register("custom:count", e.clone());
+            e
+        })
+        .collect();
+    let calls = |d: usize| embedders[d].0.lock().unwrap().clone();
+    let net = Net::new(hub, 3);
+    let sync = |dev: usize| devs[dev].sync_with(&Link { net: &net, dev }).unwrap();
+    sync(0);
+    sync(1);
+    let ids: Vec<String> = ["north", "south", "east"]
+        .iter()
+        .map(|text| {
+            devs[0]
+                .insert("doc", json!({"key": text, "text": format!("go {text}")}))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(calls(0).len(), 3, "device 0 embeds its own rows");
+    sync(0);
+    sync(1); // from the log
+    sync(2); // a new device: from the snapshot
+    let index = IndexName::new("doc", "text", "custom:count").unwrap();
+    let vector_of = |t: &Tenant, id: &str| {
+        t.vectors()
+            .stored(&index, &uuid::Uuid::parse_str(id).unwrap())
+            .unwrap()
+            .map(|(_, v)| v)
+    };
+    for (dev, t) in devs.iter().enumerate() {
+        for id in &ids {
+            let text = t.get(id).unwrap().unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let want = stored_counting_vector(&text);
+            assert_eq!(vector_of(t, id), Some(want), "device {dev}, row {id}");
+        }
+    }
+    assert!(calls(1).is_empty(), "pulled vectors: {:?}", calls(1));
+    assert!(calls(2).is_empty(), "snapshot vectors: {:?}", calls(2));
+    assert_eq!(hub.embeddings().queued().unwrap(), (0, 0));
+
+    // Device 1 rewrites a text before it pulls device 0's rewrite of it: device 0's vector no
+    // longer embeds the text the row ends with, so it stays behind; device 1's travels.
+    devs[0]
+        .update(&ids[0], json!({"text": "go far north"}))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    devs[1]
+        .update(&ids[0], json!({"text": "go north again"}))
+        .unwrap();
+    sync(0);
+    sync(1);
+    sync(0);
+    sync(2);
+    for (dev, t) in devs.iter().enumerate() {
+        let row = t.get(&ids[0]).unwrap().unwrap();
+        assert_eq!(row["text"], "go north again", "device {dev}");
+        let want = stored_counting_vector("go north again");
+        assert_eq!(vector_of(t, &ids[0]), Some(want), "device {dev}");
+    }
+    assert_eq!(
+        calls(1),
+        ["go north again"],
+        "device 1 embedded only its own text"
+    );
+    assert!(
+        !calls(2).contains(&"go north again".to_string()),
+        "{:?}",
+        calls(2)
+    );
+}

@@ -104,7 +104,7 @@ impl TenantStore {
         let id = parse_id(id)?;
         self.write(|tx| {
             let ts = tx.now_string();
-            tx.put_vector(&index, id, vector, &ts)
+            tx.put_vector(&index, id, vector, &ts, None)
         })
     }
 
@@ -120,12 +120,15 @@ impl TenantStore {
         self.write(|tx| {
             let ts = tx.now_string();
             items.iter().enumerate().try_for_each(|(i, (id, v))| {
-                tx.put_vector(&index, *id, v, &ts).map_err(|e| match e {
-                    // The item's own error code, its position in the message.
-                    Error::InvalidArgument(m) => Error::InvalidArgument(format!("item {i}: {m}")),
-                    Error::NotFound(m) => Error::NotFound(format!("item {i}: {m}")),
-                    other => other,
-                })
+                tx.put_vector(&index, *id, v, &ts, None)
+                    .map_err(|e| match e {
+                        // The item's own error code, its position in the message.
+                        Error::InvalidArgument(m) => {
+                            Error::InvalidArgument(format!("item {i}: {m}"))
+                        }
+                        Error::NotFound(m) => Error::NotFound(format!("item {i}: {m}")),
+                        other => other,
+                    })
             })
         })
     }
@@ -326,7 +329,8 @@ impl TenantStore {
                 if let Some(v) = vector {
                     if current == *text {
                         let index = IndexName::new(table, &work.field, &work.provider)?;
-                        tx.put_vector(&index, *id, v, &ts)?;
+                        let sha = current.as_deref().map(crate::store::vectors::text_sha);
+                        tx.put_vector(&index, *id, v, &ts, sha.as_deref())?;
                         embedded += 1;
                     }
                 }

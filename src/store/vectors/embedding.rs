@@ -113,6 +113,17 @@ impl EmbedSettings {
     }
 }
 
+/// A short fingerprint of an embedded text (the first 16 bytes of its SHA-256, as hex): logged
+/// with each vector an embedder made, so a sync device takes a vector that travelled with a
+/// row only when its own text of the field is the same.
+pub(crate) fn text_sha(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The text of an embedded field: strings as they are, lists of strings joined by newlines,
 /// numbers and booleans as written, objects as JSON; nothing for null, missing or empty.
 pub(crate) fn embed_text(row: &Row, field: &str) -> Option<String> {

@@ -113,7 +113,7 @@ pub struct IndexMeta {
     pub version: u64,
 }
 
-pub(crate) use self::embedding::{embed_text, CommitHook, EmbedWork, QueueRecord};
+pub(crate) use self::embedding::{embed_text, text_sha, CommitHook, EmbedWork, QueueRecord};
 pub use self::embedding::{EmbedMode, EmbedSettings, EmbeddingSource, QueuedWork, TokenCounter};
 pub(crate) use self::read::read_meta;
 use self::record::{corrupt, encode_f32s};

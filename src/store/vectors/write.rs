@@ -20,14 +20,18 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Stores `vector` as the vector of `index.field` of row `id` (which must exist in
-    /// `index.table`), replacing any earlier one, and logs it. Creates the index on first use
-    /// with the table's metric; every later vector must have the same length.
+    /// `index.table`), replacing any earlier one, and logs it with `text_sha` (the
+    /// [`text_sha`](super::embedding::text_sha) of the text it embeds, when an embedder made
+    /// it from the row: sync devices take it only for that text). Creates the index on first
+    /// use with the table's metric; every later vector must have the same length. Embedding
+    /// work for the same field and provider collected in this batch is dropped.
     pub(crate) fn put_vector(
         &mut self,
         index: &IndexName,
         id: Uuid,
         vector: &[f32],
         ts: &str,
+        text_sha: Option<&str>,
     ) -> Result<()> {
         if vector.is_empty() || vector.len() > MAX_DIMENSIONS {
             return Err(Error::InvalidArgument(format!(
@@ -100,10 +104,19 @@ impl<'a> WriteTx<'a> {
         self.kv_put(key, encode_record(0, &prepared));
         self.kv_put(keys.vpending(index, &id), encode_f32s(&prepared));
         self.changed_indexes.insert(index.clone());
-        let data = serde_json::to_vec(&serde_json::json!({
+        let mut data = serde_json::json!({
             "field": index.field, "provider": index.provider, "vector": vector,
-        }))
-        .map_err(Error::storage)?;
+        });
+        if let Some(sha) = text_sha {
+            data["text_sha"] = serde_json::Value::String(sha.to_string());
+        }
+        let data = serde_json::to_vec(&data).map_err(Error::storage)?;
+        self.embed_work.items.remove(&(
+            index.table.clone(),
+            id,
+            index.field.clone(),
+            index.provider.clone(),
+        ));
         self.append_wal_entry(WalOp::Vector, &index.table, Some(&id), Some(&data), ts)?;
         self.unqueue(&index.table, &id, &index.field, &index.provider)
     }
@@ -245,6 +258,7 @@ impl<'a> WriteTx<'a> {
         }
         for (provider, work) in by_provider {
             for (table, id, field, text) in work {
+                let sha = super::embedding::text_sha(&text);
                 let vector = ready
                     .get(&(provider.clone(), text))
                     .ok_or_else(|| Error::storage("internal: an inline text was not embedded"))?;
@@ -253,7 +267,7 @@ impl<'a> WriteTx<'a> {
                     field,
                     provider: provider.clone(),
                 };
-                self.put_vector(&index, id, vector, &ts)?;
+                self.put_vector(&index, id, vector, &ts, Some(&sha))?;
             }
         }
         Ok(Vec::new())
