@@ -92,10 +92,12 @@ fn run(storage: &str, data: &std::path::Path, postgres: Option<String>) {
     std::thread::spawn(move || serve(&options, |addr| tx.send(addr).unwrap()).unwrap());
     let url = format!("http://{}", rx.recv().unwrap());
 
-    // The schema first, from one device.
+    // The schema first, from one device; a follower that synced then pulls everything after.
     let (_db0, first) = device();
     first.register_schema(task_schema()).unwrap();
     first.sync(&url, &token).unwrap();
+    let (_dbf, follower) = device();
+    follower.sync(&url, &token).unwrap();
 
     // Push: 10 devices at once.
     let devices: Vec<(Database, Tenant)> = (0..10)
@@ -123,10 +125,8 @@ fn run(storage: &str, data: &std::path::Path, postgres: Option<String>) {
     let secs = started.elapsed().as_secs_f64();
     println!("push: {pushed} ops from 10 concurrent devices in {secs:.2} s = {:.0} ops/s (goal >= 5,000)", pushed as f64 / secs);
 
-    // Pull: 100,000 entries into a device that synced before them (80,000 more rows first,
+    // Pull: 100,000 entries into the device that synced before them (80,000 more rows first,
     // from one device); then the same state into a new device, from the hub's snapshot.
-    let (_dbf, follower) = device();
-    follower.sync(&url, &token).unwrap();
     let (_dbp, big) = device();
     big.sync(&url, &token).unwrap();
     for chunk in 0..8 {

@@ -223,8 +223,20 @@ impl<'a> HubTenant<'a> {
     pub fn snapshot(&self, after: Option<&str>, limit: usize) -> Result<SnapshotPage> {
         let after = after.map(SnapshotCursor::parse).transpose()?;
         let limit = limit.clamp(1, MAX_SNAPSHOT_ITEMS);
-        let keys = self.tenant.keys();
         let snap = self.tenant.snapshot()?;
+        let mut page = self.snapshot_page(&*snap, after, limit)?;
+        self.fill_vectors(&*snap, &mut page.rows)?;
+        Ok(page)
+    }
+
+    /// A snapshot page's rows (without their vectors) and edges, read from `snap`.
+    fn snapshot_page(
+        &self,
+        snap: &dyn crate::kv::KvSnapshot,
+        after: Option<SnapshotCursor>,
+        limit: usize,
+    ) -> Result<SnapshotPage> {
+        let keys = self.tenant.keys();
         let hub_seq = match snap.get(&keys.meta(crate::store::write::META_WAL_SEQ))? {
             Some(v) => crate::store::keys::decode_u64(&v)?,
             None => 0,
@@ -263,14 +275,13 @@ impl<'a> HubTenant<'a> {
                     let (key, raw) = pair?;
                     let (row, _) = crate::store::decode_row_value(&raw)?;
                     let id = crate::store::keys::trailing_id(&key)?;
-                    let (vectors, size) = self.row_vectors(&*snap, table, &id, &row)?;
                     page.rows.push(SnapshotRow {
                         table: table.clone(),
                         row,
-                        vectors,
+                        vectors: Vec::new(),
                     });
                     items += 1;
-                    bytes += raw.len() + size;
+                    bytes += raw.len();
                     if full(items, bytes) {
                         page.next = Some(SnapshotCursor::Row(table.clone(), id).encode());
                         return Ok(page);
@@ -302,54 +313,85 @@ impl<'a> HubTenant<'a> {
         Ok(page)
     }
 
-    /// The vectors of row `id` in `snap`, and their stored size. Those of the table's embedded
-    /// fields carry the fingerprint of the row's text they embed (the write path drops a
-    /// field's vectors whenever its text changes, so a stored one embeds the current text).
-    fn row_vectors(
+    /// Adds their vectors to `rows` (a page's, in key order): one scan of the vector keys per
+    /// run of rows of one table, not one per row. Vectors of the table's embedded fields carry
+    /// the fingerprint of the row's text they embed (the write path drops a field's vectors
+    /// whenever its text changes, so a stored one embeds the current text).
+    fn fill_vectors(
         &self,
         snap: &dyn crate::kv::KvSnapshot,
-        table: &str,
-        id: &Uuid,
-        row: &crate::store::Row,
-    ) -> Result<(Vec<SnapshotVector>, usize)> {
+        rows: &mut [SnapshotRow],
+    ) -> Result<()> {
         let keys = self.tenant.keys();
-        let prefix = keys.vectors_of(table, id);
-        let mut out = Vec::new();
-        let mut size = 0;
-        let mut embedded: Option<Vec<String>> = None;
-        for pair in snap.scan(&crate::kv::KeyRange::prefix(&prefix), Direction::Forward)? {
-            let (key, record) = pair?;
-            let rest = &key[prefix.len()..];
-            let split = rest
+        let mut start = 0;
+        while start < rows.len() {
+            let table = rows[start].table.clone();
+            let end = start
+                + rows[start..]
+                    .iter()
+                    .take_while(|r| r.table == table)
+                    .count();
+            let run = &mut rows[start..end];
+            start = end;
+            let id_of = |r: &SnapshotRow| {
+                r.row
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok())
+            };
+            let (Some(first), Some(last)) =
+                (run.first().and_then(id_of), run.last().and_then(id_of))
+            else {
+                continue;
+            };
+            let at: std::collections::HashMap<Uuid, usize> = run
                 .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(|| Error::storage("corrupt vector key"))?;
-            let field = String::from_utf8_lossy(&rest[..split]).into_owned();
-            let provider = String::from_utf8_lossy(&rest[split + 1..]).into_owned();
-            let fields = match &embedded {
-                Some(f) => f,
-                None => embedded.insert(
-                    self.tenant
-                        .compiled_schema(table)?
-                        .info
-                        .embedding_fields
-                        .clone(),
-                ),
+                .enumerate()
+                .filter_map(|(i, r)| id_of(r).map(|id| (id, i)))
+                .collect();
+            let embedded = self
+                .tenant
+                .compiled_schema(&table)?
+                .info
+                .embedding_fields
+                .clone();
+            let low = keys.vectors_of(&table, &first);
+            let table_prefix = low.len() - 16;
+            let range = match crate::kv::prefix_successor(&keys.vectors_of(&table, &last)) {
+                Some(high) => crate::kv::KeyRange::half_open(&low, &high),
+                None => crate::kv::KeyRange {
+                    start: Bound::Included(low.clone()),
+                    end: Bound::Unbounded,
+                },
             };
-            let text_sha = if fields.contains(&field) {
-                super::row_text_sha(row, &field)
-            } else {
-                None
-            };
-            size += record.len();
-            out.push(SnapshotVector {
-                field,
-                provider,
-                vector: crate::store::vectors::record_vector(&record)?,
-                text_sha,
-            });
+            for pair in snap.scan(&range, Direction::Forward)? {
+                let (key, record) = pair?;
+                let id = key
+                    .get(table_prefix..table_prefix + 16)
+                    .and_then(|b| Uuid::from_slice(b).ok())
+                    .ok_or_else(|| Error::storage("corrupt vector key"))?;
+                let Some(&i) = at.get(&id) else { continue };
+                let rest = &key[table_prefix + 16..];
+                let split = rest
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or_else(|| Error::storage("corrupt vector key"))?;
+                let field = String::from_utf8_lossy(&rest[..split]).into_owned();
+                let provider = String::from_utf8_lossy(&rest[split + 1..]).into_owned();
+                let text_sha = if embedded.contains(&field) {
+                    super::row_text_sha(&run[i].row, &field)
+                } else {
+                    None
+                };
+                run[i].vectors.push(SnapshotVector {
+                    field,
+                    provider,
+                    vector: crate::store::vectors::record_vector(&record)?,
+                    text_sha,
+                });
+            }
         }
-        Ok((out, size))
+        Ok(())
     }
 
     /// Drops history no device needs (see [`Retention`]): log entries below the position of
