@@ -15,6 +15,15 @@ const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 #[cfg(not(target_arch = "wasm32"))]
 const GZIP_FROM_BYTES: usize = 16 * 1024;
 
+/// The message of a hub's error body (`{"error": {"code", "message"}}`), else the body's start.
+#[cfg(not(target_arch = "wasm32"))]
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(300).collect())
+}
+
 /// A hub at `url` (e.g. `http://127.0.0.1:7077`), reached with `token`.
 #[derive(Debug, Clone)]
 pub struct HttpHub {
@@ -69,11 +78,10 @@ impl HttpHub {
             .read_to_string()
             .map_err(|e| Error::Sync(format!("reading the hub's answer: {e}")))?;
         if status != 200 {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(Error::Sync(format!("the hub answered {status}: {message}")));
+            return Err(Error::Sync(format!(
+                "the hub answered {status}: {}",
+                error_message(&text)
+            )));
         }
         serde_json::from_str(&text)
             .map_err(|e| Error::Sync(format!("the hub's answer is not valid: {e}")))
@@ -138,11 +146,10 @@ impl HttpHub {
                 .limit(64 * 1024)
                 .read_to_string()
                 .unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(Error::Sync(format!("the hub answered {status}: {message}")));
+            return Err(Error::Sync(format!(
+                "the hub answered {status}: {}",
+                error_message(&text)
+            )));
         }
         let body = answer.body_mut().with_config().limit(u64::MAX).reader();
         let mut lines = std::io::BufReader::new(body);
@@ -178,11 +185,10 @@ impl HttpHub {
                             }
                         }
                         "error" => {
-                            let message = serde_json::from_str::<serde_json::Value>(&data)
-                                .ok()
-                                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                                .unwrap_or_else(|| data.chars().take(300).collect());
-                            return Err(Error::Sync(format!("the hub's stream failed: {message}")));
+                            return Err(Error::Sync(format!(
+                                "the hub's stream failed: {}",
+                                error_message(&data)
+                            )));
                         }
                         _ => {} // events of later versions
                     }
