@@ -163,6 +163,11 @@ impl TenantStore {
         self.meta_u64(META_WAL_SEQ)
     }
 
+    /// The sequence number of the first WAL entry still kept (1 until a compaction).
+    pub(crate) fn wal_first(&self) -> Result<u64> {
+        Ok(self.meta_u64(META_WAL_FIRST)?.max(1))
+    }
+
     pub(crate) fn meta_u64(&self, name: &str) -> Result<u64> {
         match self.store.kv().get(&self.keys.meta(name))? {
             Some(v) => decode_u64(&v),
@@ -173,7 +178,7 @@ impl TenantStore {
     /// Up to `limit` entries with `seq > since`, in order. Asking for entries that were compacted
     /// away is an error (the caller needs a full copy instead).
     pub(crate) fn wal_entries(&self, since: u64, limit: usize) -> Result<Vec<WalEntry>> {
-        let first = self.meta_u64(META_WAL_FIRST)?.max(1);
+        let first = self.wal_first()?;
         if since.saturating_add(1) < first {
             return Err(Error::Wal(format!(
                 "entries before seq {first} were compacted; cannot export from seq {since}"
@@ -267,6 +272,41 @@ impl TenantStore {
             Ok(())
         })
     }
+}
+
+/// A vector entry's parts: its index, row id, values and text fingerprint (`text_sha`, when an
+/// embedder made it). `bad` makes the error for a malformed entry.
+pub(crate) fn vector_parts(
+    entry: &WalEntry,
+    bad: impl Fn(&str) -> Error,
+) -> Result<(super::vectors::IndexName, Uuid, Vec<f32>, Option<String>)> {
+    let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;
+    let data = entry
+        .data
+        .as_ref()
+        .ok_or_else(|| bad("vector entry without data"))?;
+    let text = |k: &str| {
+        data.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(&format!("missing `{k}`")))
+    };
+    let index = super::vectors::IndexName::new(&entry.table, text("field")?, text("provider")?)?;
+    let vector: Vec<f32> = data
+        .get("vector")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("missing `vector`"))?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .map(|f| f as f32)
+                .ok_or_else(|| bad("vector values must be numbers"))
+        })
+        .collect::<Result<_>>()?;
+    let sha = data
+        .get("text_sha")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((index, id, vector, sha))
 }
 
 fn check_same(tx: &WriteTx<'_>, entry: &WalEntry) -> Result<()> {
@@ -404,31 +444,8 @@ fn apply_entry(tx: &mut WriteTx<'_>, entry: &WalEntry) -> Result<()> {
             }
         }
         WalOp::Vector => {
-            let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;
-            let data = entry
-                .data
-                .as_ref()
-                .ok_or_else(|| bad("vector entry without data"))?;
-            let text = |k: &str| {
-                data.get(k)
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(&format!("missing `{k}`")))
-            };
-            let index =
-                super::vectors::IndexName::new(&entry.table, text("field")?, text("provider")?)?;
-            let vector: Vec<f32> = data
-                .get("vector")
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad("missing `vector`"))?
-                .iter()
-                .map(|x| {
-                    x.as_f64()
-                        .map(|f| f as f32)
-                        .ok_or_else(|| bad("vector values must be numbers"))
-                })
-                .collect::<Result<_>>()?;
-            let sha = data.get("text_sha").and_then(Value::as_str);
-            tx.put_vector(&index, id, &vector, &entry.ts, sha)?;
+            let (index, id, vector, sha) = vector_parts(entry, bad)?;
+            tx.put_vector(&index, id, &vector, &entry.ts, sha.as_deref())?;
         }
         WalOp::Insert | WalOp::Update | WalOp::Delete => {
             let id = parse_id(entry.id.as_deref().ok_or_else(|| bad("missing id"))?)?;

@@ -176,10 +176,7 @@ impl<'a> HubTenant<'a> {
             self.note_pull(device, since)?;
         }
         let seq = self.tenant.wal_seq()?;
-        let first = self
-            .tenant
-            .meta_u64(crate::store::write::META_WAL_FIRST)?
-            .max(1);
+        let first = self.tenant.wal_first()?;
         if snapshots && (since.saturating_add(1) < first || (since == 0 && seq > 0)) {
             return Ok(PullResponse {
                 entries: Vec::new(),
@@ -402,10 +399,7 @@ impl<'a> HubTenant<'a> {
     pub fn compact(&self, retention: &Retention) -> Result<Compaction> {
         let now = now_millis();
         let seq = self.tenant.wal_seq()?;
-        let first = self
-            .tenant
-            .meta_u64(crate::store::write::META_WAL_FIRST)?
-            .max(1);
+        let first = self.tenant.wal_first()?;
         let mut log_start = seq
             .saturating_add(1)
             .saturating_sub(retention.keep_entries)

@@ -54,7 +54,7 @@ fn schema_unchanged(
     })
 }
 
-/// A vector WAL entry's parts: its index, row, values and text fingerprint.
+/// A pushed or pulled vector entry's parts (see [`crate::store::wal::vector_parts`]).
 fn vector_entry(
     entry: &crate::store::WalEntry,
 ) -> Result<(
@@ -63,28 +63,9 @@ fn vector_entry(
     Vec<f32>,
     Option<String>,
 )> {
-    use crate::error::Error;
-    let bad = |why: &str| Error::InvalidArgument(format!("vector op: {why}"));
-    let data = entry.data.as_ref().ok_or_else(|| bad("no data"))?;
-    let text = |k: &str| data.get(k).and_then(serde_json::Value::as_str);
-    let index = crate::store::vectors::IndexName::new(
-        &entry.table,
-        text("field").ok_or_else(|| bad("no `field`"))?,
-        text("provider").ok_or_else(|| bad("no `provider`"))?,
-    )?;
-    let id = crate::store::parse_id(entry.id.as_deref().unwrap_or_default())?;
-    let vector = data
-        .get("vector")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| bad("no `vector`"))?
-        .iter()
-        .map(|x| {
-            x.as_f64()
-                .map(|f| f as f32)
-                .ok_or_else(|| bad("values must be numbers"))
-        })
-        .collect::<Result<Vec<f32>>>()?;
-    Ok((index, id, vector, text("text_sha").map(str::to_string)))
+    crate::store::wal::vector_parts(entry, |why| {
+        crate::error::Error::InvalidArgument(format!("vector op: {why}"))
+    })
 }
 
 /// The fingerprint of `row`'s text of `field`, when it has one.
