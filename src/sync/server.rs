@@ -437,18 +437,57 @@ struct PullQuery {
     snapshot: u8,
 }
 
-/// The device a pull names, checked against the token's.
-fn pull_device(claims: &Claims, q: &PullQuery) -> std::result::Result<Option<String>, Failure> {
-    if let (Some(mine), Some(asked)) = (&claims.device, &q.device) {
-        if mine != asked {
-            return Err(Failure(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN".into(),
-                "this token belongs to another device".into(),
-            ));
+impl PullQuery {
+    /// The device the query names, checked against the token's.
+    fn device(&self, claims: &Claims) -> std::result::Result<Option<String>, Failure> {
+        if let (Some(mine), Some(asked)) = (&claims.device, &self.device) {
+            if mine != asked {
+                return Err(Failure(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN".into(),
+                    "this token belongs to another device".into(),
+                ));
+            }
         }
+        Ok(self.device.clone().or_else(|| claims.device.clone()))
     }
-    Ok(q.device.clone().or_else(|| claims.device.clone()))
+
+    /// Entries per answer: as asked, within 1..=[`MAX_PULL_ENTRIES`].
+    fn limit(&self) -> usize {
+        self.limit
+            .unwrap_or(MAX_PULL_ENTRIES)
+            .clamp(1, MAX_PULL_ENTRIES)
+    }
+}
+
+impl Hub {
+    /// Reads the log of `tenant` for a pull or a stream, on the blocking pool (see
+    /// [`HubTenant::pull_for`](super::hub::HubTenant::pull_for)).
+    async fn read_log(
+        self: &Arc<Self>,
+        tenant: &str,
+        device: Option<&str>,
+        since: u64,
+        limit: usize,
+        snapshots: bool,
+    ) -> std::result::Result<PullResponse, Failure> {
+        let (hub, tenant, device) = (self.clone(), tenant.to_string(), device.map(str::to_string));
+        blocking(move || {
+            hub.db
+                .tenant(&tenant)?
+                .hub()
+                .pull_for(device.as_deref(), since, limit, snapshots)
+        })
+        .await
+    }
+
+    /// Counts an answer sent to a pull or a stream.
+    fn count_pulled(&self, answer: &PullResponse) {
+        self.metrics.pulls.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .entries_pulled
+            .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
+    }
 }
 
 async fn pull(
@@ -457,32 +496,24 @@ async fn pull(
     Query(q): Query<PullQuery>,
 ) -> std::result::Result<Response, Failure> {
     let claims = auth(&hub, &headers)?;
-    let device = pull_device(&claims, &q)?;
-    let limit = q
-        .limit
-        .unwrap_or(MAX_PULL_ENTRIES)
-        .clamp(1, MAX_PULL_ENTRIES);
+    let device = q.device(&claims)?;
+    let limit = q.limit();
     let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT_SECONDS));
     loop {
         // Registered before reading, so a push between the read and the wait is not missed.
         let woken = hub.pushed.notified();
-        let worker = hub.clone();
-        let tenant = claims.tenant.clone();
-        let (since, snapshots, device) = (q.since, q.snapshot == 1, device.clone());
-        let answer = blocking(move || {
-            worker
-                .db
-                .tenant(&tenant)?
-                .hub()
-                .pull_for(device.as_deref(), since, limit, snapshots)
-        })
-        .await?;
+        let answer = hub
+            .read_log(
+                &claims.tenant,
+                device.as_deref(),
+                q.since,
+                limit,
+                q.snapshot == 1,
+            )
+            .await?;
         let now = Instant::now();
         if !answer.entries.is_empty() || answer.snapshot || now >= deadline {
-            hub.metrics.pulls.fetch_add(1, Ordering::Relaxed);
-            hub.metrics
-                .entries_pulled
-                .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
+            hub.count_pulled(&answer);
             let gzip = accepts_gzip(&headers);
             return blocking(move || json_answer(&answer, gzip)).await;
         }
@@ -542,11 +573,8 @@ async fn stream(
 ) -> std::result::Result<Response, Failure> {
     use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
     let claims = auth(&hub, &headers)?;
-    let device = pull_device(&claims, &q)?;
-    let limit = q
-        .limit
-        .unwrap_or(MAX_PULL_ENTRIES)
-        .clamp(1, MAX_PULL_ENTRIES);
+    let device = q.device(&claims)?;
+    let limit = q.limit();
     let wait = if q.wait == 0 {
         MAX_STREAM_SECONDS
     } else {
@@ -579,21 +607,9 @@ async fn stream(
         let hub = f.hub.clone();
         loop {
             let woken = hub.pushed.notified();
-            let (worker, tenant, device, since, limit) = (
-                f.hub.clone(),
-                f.tenant.clone(),
-                f.device.clone(),
-                f.since,
-                f.limit,
-            );
-            let answer = blocking(move || {
-                worker
-                    .db
-                    .tenant(&tenant)?
-                    .hub()
-                    .pull_for(device.as_deref(), since, limit, true)
-            })
-            .await;
+            let answer = hub
+                .read_log(&f.tenant, f.device.as_deref(), f.since, f.limit, true)
+                .await;
             let answer: PullResponse = match answer {
                 Ok(a) => a,
                 Err(Failure(_, code, message)) => {
@@ -608,18 +624,14 @@ async fn stream(
             }
             if let Some(last) = answer.entries.last() {
                 f.since = last.seq;
-                f.hub.metrics.pulls.fetch_add(1, Ordering::Relaxed);
-                f.hub
-                    .metrics
-                    .entries_pulled
-                    .fetch_add(answer.entries.len() as u64, Ordering::Relaxed);
+                hub.count_pulled(&answer);
                 return Some((Ok(sse("entries", &answer)), f));
             }
             let now = tokio::time::Instant::now();
             if now >= f.deadline {
                 return None;
             }
-            let nap = (f.deadline - now).min(if f.hub.shared {
+            let nap = (f.deadline - now).min(if hub.shared {
                 SHARED_RECHECK
             } else {
                 STREAM_HEARTBEAT
