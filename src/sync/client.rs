@@ -359,7 +359,8 @@ impl TenantStore {
         let in_range = |c: &SnapshotCursor| {
             lower.as_ref().is_none_or(|l| c > l) && upper.as_ref().is_none_or(|u| c <= u)
         };
-        let mut rows = Vec::with_capacity(page.rows.len());
+        // The page's row ids, in its order (the rows themselves are read from the page).
+        let mut ids = Vec::with_capacity(page.rows.len());
         let mut row_ids = HashSet::with_capacity(page.rows.len());
         for r in &page.rows {
             let id = parse_id(r.row.get("id").and_then(Value::as_str).unwrap_or_default())
@@ -372,7 +373,7 @@ impl TenantStore {
                 )));
             }
             row_ids.insert(id);
-            rows.push((r.table.as_str(), id, r.row.clone()));
+            ids.push(id);
         }
         let mut edges = Vec::with_capacity(page.edges.len());
         let mut edge_keys = HashSet::with_capacity(page.edges.len());
@@ -387,7 +388,7 @@ impl TenantStore {
         }
         let pending = self.pending(self.meta_u64(META_PUSHED)?)?;
         let seq = loading.seq;
-        let taken = (rows.len() + edges.len()) as u64;
+        let taken = (ids.len() + edges.len()) as u64;
         let done = page.next.is_none();
         let written = self.write(|tx| {
             tx.set_hub_origin(Some(seq));
@@ -396,8 +397,9 @@ impl TenantStore {
                     take_schema(tx, schema.clone())?;
                 }
             }
-            for ((table, id, row), r) in rows.iter().zip(&page.rows) {
-                take_row(tx, table, *id, Some(row.clone()), &pending)?;
+            for (&id, r) in ids.iter().zip(&page.rows) {
+                let table = r.table.as_str();
+                take_row(tx, table, id, Some(r.row.clone()), &pending)?;
                 for v in &r.vectors {
                     // A vector this device cannot name is left: it embeds the row itself.
                     let Ok(index) =
@@ -405,7 +407,7 @@ impl TenantStore {
                     else {
                         continue;
                     };
-                    take_vector(tx, &index, *id, &v.vector, v.text_sha.as_deref())?;
+                    take_vector(tx, &index, id, &v.vector, v.text_sha.as_deref())?;
                 }
             }
             // Rows in the page's range that the hub does not have.
