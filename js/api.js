@@ -141,15 +141,17 @@ class SyncHandle {
     }
   }
 
-  async hub(path, body, signal) {
+  /**
+   * `fetch` of `path` on the hub with the bearer token: the response when the hub answered 2xx;
+   * else a SYNC error (`offline` set when the hub could not be reached) with the hub's message.
+   */
+  async request(path, { method = 'GET', headers = {}, body, signal } = {}) {
     let res;
     try {
       res = await this.fetch(this.url + path, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: body === undefined
-          ? { authorization: `Bearer ${this.token}` }
-          : { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...headers },
+        body,
         signal,
       });
     } catch (e) {
@@ -157,15 +159,22 @@ class SyncHandle {
       err.offline = true;
       throw err;
     }
-    const text = await res.text();
-    let json = null;
-    try { json = JSON.parse(text); } catch { /* reported below */ }
     if (!res.ok) {
-      const message = (json && json.error && json.error.message) || text.slice(0, 300);
+      const text = await res.text();
+      let message = text.slice(0, 300);
+      try { message = JSON.parse(text).error.message || message; } catch { /* not JSON */ }
       throw new RemDBError('SYNC', `the hub answered ${res.status}: ${message}`);
     }
-    if (json === null) throw new RemDBError('SYNC', 'the hub\'s answer is not JSON');
-    return json;
+    return res;
+  }
+
+  /** A JSON call of the hub: GET `path`, or POST `body` as JSON. */
+  async hub(path, body, signal) {
+    const res = await this.request(path, body === undefined
+      ? { signal }
+      : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+    const text = await res.text();
+    try { return JSON.parse(text); } catch { throw new RemDBError('SYNC', 'the hub\'s answer is not JSON'); }
   }
 
   async step(step, arg) {
@@ -218,23 +227,11 @@ class SyncHandle {
     const plan = await this.step('nextPull');
     if (plan.snapshot) return;
     let since = plan.since;
-    let res;
-    try {
-      res = await this.fetch(`${this.url}${plan.path.replace('/v1/pull?', '/v1/stream?')}&wait=${SYNC_STREAM_SECONDS}`, {
-        headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
-        signal,
-      });
-    } catch (e) {
-      const err = new RemDBError('SYNC', `cannot reach the hub at ${this.url}: ${(e && e.message) || e}`);
-      err.offline = true;
-      throw err;
-    }
-    if (!res.ok || !res.body) {
-      const text = await res.text();
-      let message = text.slice(0, 300);
-      try { message = JSON.parse(text).error.message || message; } catch { /* not JSON */ }
-      throw new RemDBError('SYNC', `the hub answered ${res.status}: ${message}`);
-    }
+    const res = await this.request(`${plan.path.replace('/v1/pull?', '/v1/stream?')}&wait=${SYNC_STREAM_SECONDS}`, {
+      headers: { accept: 'text/event-stream' },
+      signal,
+    });
+    if (!res.body) throw new RemDBError('SYNC', `the hub answered ${res.status} without a stream`);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
