@@ -319,6 +319,9 @@ export interface WalEntry {
   fields?: string[];
   /** Set when the entry applied the sync hub's entry at this sequence number. */
   hub?: number;
+  /** Inserts, updates, soft deletes: the version (16 hex digits) of the table's schema the
+   *  write was made under; the sync hub carries ops of an earlier version forward. */
+  schema_sha?: string;
 }
 
 export interface ApplyReport {

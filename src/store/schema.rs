@@ -418,6 +418,8 @@ impl TableSchema {
 pub(crate) struct CompiledSchema {
     pub(crate) info: TableSchema,
     validator: jsonschema::Validator,
+    /// The schema's version: a fingerprint of its JSON (see [`schema_sha`]).
+    pub(crate) sha: String,
 }
 
 impl std::fmt::Debug for CompiledSchema {
@@ -441,7 +443,12 @@ impl CompiledSchema {
             .map_err(|e| {
                 Error::InvalidSchema(format!("{e} (at schema path {})", e.schema_path()))
             })?;
-        Ok(CompiledSchema { info, validator })
+        let sha = schema_sha(&info.schema);
+        Ok(CompiledSchema {
+            info,
+            validator,
+            sha,
+        })
     }
 
     /// Validates user data (system fields excluded) against the schema.
@@ -523,6 +530,19 @@ fn apply_defaults(root: &Value, schema: &Value, data: &mut Value, depth: usize) 
         }
         _ => {}
     }
+}
+
+/// A table schema's version as every replica computes it without asking anyone: the first 8
+/// bytes of the SHA-256 of its JSON, in hex. Row entries in the WAL record the version they
+/// were written under (`schema_sha`), so the sync hub knows which ops to carry forward.
+pub(crate) fn schema_sha(schema: &Value) -> String {
+    use sha2::Digest;
+    // Serializing a `Value` cannot fail.
+    let json = serde_json::to_vec(schema).unwrap_or_default();
+    sha2::Sha256::digest(&json)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The raw form a schema takes in the KV and in WAL entries.

@@ -85,6 +85,11 @@ pub struct WalEntry {
     /// change, not a local write: it is never pushed back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub: Option<u64>,
+    /// For inserts, updates and soft deletes: the version of the table's schema the write was
+    /// made under (16 hex digits, a fingerprint of the schema's JSON). The sync hub carries
+    /// ops written under an earlier version forward to its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_sha: Option<String>,
 }
 
 /// What [`Wal::apply`](crate::Wal::apply) did.
@@ -103,12 +108,13 @@ pub struct ApplyReport {
 /// streams them so), each atomic; re-applying a batch skips what is already there.
 pub const MAX_APPLY_ENTRIES: usize = 10_000;
 
-/// The optional parts of an encoded entry ([`WalEntry::hlc`], `fields`, `hub`).
+/// The optional parts of an encoded entry ([`WalEntry::hlc`], `fields`, `hub`, `schema_sha`).
 #[derive(Default)]
 pub(crate) struct EntryExtra<'a> {
     pub(crate) hlc: Option<Hlc>,
     pub(crate) fields: Option<&'a [String]>,
     pub(crate) hub: Option<u64>,
+    pub(crate) schema_sha: Option<&'a str>,
 }
 
 /// Serializes an entry without re-serializing the after-image (already JSON bytes).
@@ -152,6 +158,11 @@ pub(crate) fn encode_entry(
     }
     if let Some(hub) = extra.hub {
         out.extend_from_slice(format!(",\"hub\":{hub}").as_bytes());
+    }
+    if let Some(sha) = extra.schema_sha {
+        out.extend_from_slice(b",\"schema_sha\":");
+        // A fingerprint is hex digits; serializing a string cannot fail.
+        out.extend_from_slice(&serde_json::to_vec(sha).unwrap_or_else(|_| b"null".to_vec()));
     }
     out.push(b'}');
     out
@@ -566,6 +577,7 @@ mod tests {
                 hlc: Some(Hlc(5)),
                 fields: Some(&["a".to_string()]),
                 hub: Some(3),
+                schema_sha: Some("0123456789abcdef"),
             },
         );
         let e: WalEntry = serde_json::from_slice(&raw).unwrap();
@@ -574,8 +586,13 @@ mod tests {
         assert_eq!(e.id, Some(id.to_string()));
         assert_eq!(e.data, Some(serde_json::json!({"a": 1})));
         assert_eq!(
-            (e.hlc, e.fields, e.hub),
-            (Some(Hlc(5)), Some(vec!["a".into()]), Some(3))
+            (e.hlc, e.fields, e.hub, e.schema_sha.as_deref()),
+            (
+                Some(Hlc(5)),
+                Some(vec!["a".into()]),
+                Some(3),
+                Some("0123456789abcdef")
+            )
         );
         let tomb: WalEntry = serde_json::from_slice(&encode_entry(
             8,

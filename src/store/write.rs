@@ -36,6 +36,14 @@ pub(crate) fn count_meta(table: &str, live: bool) -> String {
     format!("{}:{table}", if live { "live" } else { "total" })
 }
 
+/// What a row's WAL entry records beside its after-image.
+struct RowWrite<'a> {
+    /// For an update: the top-level fields it changed.
+    fields: Option<&'a [String]>,
+    /// The version of the table's schema it was written under.
+    schema_sha: &'a str,
+}
+
 /// What a write knows of the row its id held before it.
 pub(crate) enum Prior {
     /// The current row of the id in the table written, as just read ([`WriteTx::row`]).
@@ -454,7 +462,11 @@ impl<'a> WriteTx<'a> {
         let old_live = old.as_ref().map(|r| !is_deleted(r));
         self.count(table, old_live, Some(!deleted));
         let fields = old.as_ref().map(|old| changed_fields(old, &row));
-        self.append_wal(op, table, Some(&id), Some(&json), ts, fields.as_deref())?;
+        let written = RowWrite {
+            fields: fields.as_deref(),
+            schema_sha: &schema.sha,
+        };
+        self.append_wal(op, table, Some(&id), Some(&json), ts, Some(written))?;
         self.batch.put(keys.row(table, &id), value);
         self.rows.insert(
             id,
@@ -693,8 +705,8 @@ impl<'a> WriteTx<'a> {
         self.append_wal(op, table, id, data, ts, None)
     }
 
-    /// Appends a WAL entry with the next sequence number and the next clock; `fields` lists
-    /// what an update changed.
+    /// Appends a WAL entry with the next sequence number and the next clock; `row` says what a
+    /// row write changed and under which schema.
     fn append_wal(
         &mut self,
         op: WalOp,
@@ -702,7 +714,7 @@ impl<'a> WriteTx<'a> {
         id: Option<&Uuid>,
         data: Option<&[u8]>,
         ts: &str,
-        fields: Option<&[String]>,
+        row: Option<RowWrite<'_>>,
     ) -> Result<()> {
         self.seq += 1;
         let (hlc, hub) = match self.replay_stamp.take() {
@@ -717,7 +729,12 @@ impl<'a> WriteTx<'a> {
         if !self.touched.tables.contains(table) {
             self.touched.tables.insert(table.to_string());
         }
-        let extra = EntryExtra { hlc, fields, hub };
+        let extra = EntryExtra {
+            hlc,
+            fields: row.as_ref().and_then(|r| r.fields),
+            hub,
+            schema_sha: row.as_ref().map(|r| r.schema_sha),
+        };
         let entry = encode_entry(self.seq, ts, op, table, id, data, &extra);
         let key = self.tenant.keys.wal(self.seq);
         self.batch.put(key, entry);

@@ -925,8 +925,23 @@ fn take_row(
     pending: &Pending,
 ) -> Result<()> {
     let mine = pending.rows.get(&id).map_or(&[][..], Vec::as_slice);
-    let laid = overlay(state.clone(), mine);
-    // A local change that no longer fits the hub's row waits for the hub's verdict.
+    let mut laid = overlay(state.clone(), mine);
+    // Local changes written under an earlier schema are carried forward to the one the hub
+    // sent (its new fields' defaults filled in), as the hub will do when they are pushed.
+    if let (Some(row), false) = (laid.as_mut(), mine.is_empty()) {
+        let schema = tx.schema(table)?;
+        if mine
+            .iter()
+            .any(|p| p.schema_sha.as_deref() != Some(schema.sha.as_str()))
+        {
+            let mut user = Value::Object(user_fields(row));
+            schema.apply_defaults(&mut user);
+            if let Value::Object(user) = user {
+                row.extend(user);
+            }
+        }
+    }
+    // A local change that still does not fit the hub's row waits for the hub's verdict.
     match set_row(tx, table, id, laid.clone()) {
         Ok(()) => Ok(()),
         Err(Error::Validation { .. }) if laid != state => set_row(tx, table, id, state),

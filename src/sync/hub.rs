@@ -977,6 +977,15 @@ fn merge_edge(tx: &mut WriteTx<'_>, entry: &crate::store::WalEntry, stamp: Stamp
     Ok(())
 }
 
+/// `row` (user fields) with the `default`s of `schema` filled in where it has no value.
+fn fill_defaults(schema: &crate::store::schema::CompiledSchema, row: &mut Row) {
+    let mut value = Value::Object(std::mem::take(row));
+    schema.apply_defaults(&mut value);
+    if let Value::Object(filled) = value {
+        *row = filled;
+    }
+}
+
 /// Insert, update, soft delete or undelete: field by field.
 fn merge_row(
     tx: &mut WriteTx<'_>,
@@ -1150,6 +1159,15 @@ fn merge_row(
             clocks.fields.insert(field.clone(), stamp.clone());
         }
     }
+    // An op written under another version of the table's schema is carried forward to the
+    // hub's: fields the hub's schema added with a `default` take it where the merged row has
+    // no value (without a clock, so any real write of them wins).
+    let migrate = entry.schema_sha.as_deref() != Some(schema.sha.as_str());
+    let mut pushed_user = pushed_user;
+    if migrate {
+        fill_defaults(&schema, &mut user);
+        fill_defaults(&schema, &mut pushed_user);
+    }
     let valid = |tx: &mut WriteTx<'_>, user: &Row| -> Result<()> {
         if user.contains_key("edges") {
             return Err(Error::InvalidArgument(
@@ -1167,7 +1185,23 @@ fn merge_row(
             .values()
             .all(|c| c == &stamp || stamp.beats(c));
         if entry.op == WalOp::Delete || !newest || valid(tx, &pushed_user).is_err() {
-            return Err(merged_error);
+            return Err(match (merged_error, &entry.schema_sha) {
+                (Error::Validation { table, mut issues }, Some(sha)) if migrate => {
+                    issues.push(crate::error::ValidationIssue {
+                        pointer: String::new(),
+                        reason: format!(
+                            "the op was written under version {} of the schema of `{table}` and \
+                             the hub's is {}: the change between them is not additive (a \
+                             required field without a default, a removed field or a narrower \
+                             type), so the op cannot be carried forward",
+                            crate::store::quote(sha),
+                            schema.sha
+                        ),
+                    });
+                    Error::Validation { table, issues }
+                }
+                (e, _) => e,
+            });
         }
         conflicts.push(Conflict {
             table: table.to_string(),

@@ -866,6 +866,132 @@ fn a_pushed_op_the_schema_refuses_is_listed_and_the_device_takes_the_hubs_row_ba
     assert_eq!(t.sync_status().unwrap().outbox, 0);
 }
 
+/// [`item_schema`] with a required `status` that defaults to `open`: an additive change.
+fn item_schema_with_status() -> Value {
+    let mut schema = item_schema();
+    schema["properties"]["status"] = json!({"type": "string", "default": "open"});
+    schema["required"] = json!(["key", "status"]);
+    schema
+}
+
+/// The schema version the WAL entry of `id`'s last write on `t` records.
+fn written_under(t: &Tenant, id: &str) -> Option<String> {
+    let entries = t.wal().entries(0, usize::MAX).unwrap();
+    let last = entries
+        .iter()
+        .rev()
+        .find(|e| e.id.as_deref() == Some(id) && e.op != WalOp::Vector)
+        .unwrap();
+    last.schema_sha.clone()
+}
+
+#[test]
+fn ops_written_under_an_earlier_schema_are_carried_forward_by_an_additive_change() {
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 2);
+    let net = Net::new(hub, 2);
+    for (dev, t) in devs.iter().enumerate() {
+        t.sync_with(&Link { net: &net, dev }).unwrap();
+    }
+    let before = written_under(
+        hub,
+        &hub.insert("item", json!({"key": "seed"}))
+            .unwrap()
+            .to_string(),
+    );
+    // Offline, both devices write under the schema they have.
+    let k1 = devs[0]
+        .insert("item", json!({"key": "k1", "title": "from zero"}))
+        .unwrap()
+        .to_string();
+    devs[0]
+        .insert("item", json!({"key": "k2", "title": "zero's k2"}))
+        .unwrap();
+    let k2 = devs[1]
+        .insert("item", json!({"key": "k2", "title": "from one"}))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        written_under(&devs[0], &k1),
+        before,
+        "the op records its schema version"
+    );
+    // Meanwhile the hub's admin adds a required field with a default.
+    hub.register_schema(item_schema_with_status()).unwrap();
+    let after = written_under(
+        hub,
+        &hub.insert("item", json!({"key": "probe"}))
+            .unwrap()
+            .to_string(),
+    );
+    assert_ne!(before, after, "a changed schema is another version");
+
+    devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    // Device one pulls the new schema, and the hub's `k2`, before it pushes: its own insert of
+    // `k2` is laid over the hub's row, carried forward to the new schema, not set aside.
+    let steps = devs[1].sync_steps();
+    let plan = steps.next_pull().unwrap();
+    let answer = Link { net: &net, dev: 1 }.pull(&plan).unwrap();
+    steps.take_pull(plan.since, &answer).unwrap();
+    assert_eq!(
+        devs[1].sync_status().unwrap().outbox,
+        1,
+        "its insert still waits"
+    );
+    let local = devs[1].get(&k2).unwrap().unwrap();
+    assert_eq!(
+        (local["title"].clone(), local["status"].clone()),
+        (json!("from one"), json!("open"))
+    );
+
+    // The hub took device zero's ops written under the old version with the new default, and
+    // takes device one's.
+    let report = devs[1].sync_with(&Link { net: &net, dev: 1 }).unwrap();
+    assert_eq!(report.rejected + devs[0].sync_status().unwrap().rejected, 0);
+    for id in [&k1, &k2] {
+        assert_eq!(hub.get(id).unwrap().unwrap()["status"], json!("open"));
+        assert_eq!(
+            written_under(hub, id),
+            after,
+            "the hub logs the row under its own version"
+        );
+    }
+    devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    for t in devs {
+        assert_eq!(state(t), state(hub), "the replicas converge");
+    }
+}
+
+#[test]
+fn an_op_a_non_additive_schema_change_cannot_carry_forward_is_rejected_with_both_versions() {
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 1);
+    let net = Net::new(hub, 1);
+    let t = &devs[0];
+    t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    let id = t.insert("item", json!({"key": "k1"})).unwrap().to_string();
+    let mut owned = item_schema();
+    owned["properties"]["owner"] = json!({"type": "string"});
+    owned["required"] = json!(["key", "owner"]);
+    hub.register_schema(owned).unwrap();
+    let report = t.sync_with(&Link { net: &net, dev: 0 }).unwrap();
+    assert_eq!(report.rejected, 1, "{report:?}");
+    let rejected = t.rejected().unwrap();
+    assert_eq!(rejected[0].code, "VALIDATION");
+    assert!(
+        rejected[0].reason.contains("not additive") && rejected[0].reason.contains("owner"),
+        "{}",
+        rejected[0].reason
+    );
+    assert!(
+        hub.get(&id).unwrap().is_none(),
+        "nothing invalid reached the hub"
+    );
+    assert_eq!(
+        t.sync_status().unwrap().outbox,
+        0,
+        "the op is listed, not lost"
+    );
+}
+
 #[test]
 fn a_device_behind_the_compacted_log_loads_a_snapshot_without_what_the_hub_purged() {
     let Fleet { hub, devs, .. } = &fleet(item_schema(), 2);

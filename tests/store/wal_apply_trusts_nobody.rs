@@ -173,6 +173,7 @@ fn a_vector_entry_must_fit_its_provider() {
         hlc: None,
         fields: None,
         hub: None,
+        schema_sha: None,
     });
     let err = refused(&entries);
     assert!(err.to_string().contains("384-dimensional"), "{err}");
