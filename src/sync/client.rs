@@ -21,10 +21,11 @@ use crate::error::{Error, Result};
 use crate::kv::Direction;
 use crate::store::clock::{now_millis, Hlc};
 use crate::store::edges::{Edge, EdgeKey};
-use crate::store::entity::user_fields;
+use crate::store::entity::{user_fields, SYSTEM_FIELDS};
 use crate::store::keys::decode_u64;
+use crate::store::schema::CompiledSchema;
 use crate::store::schema::StoredSchema;
-use crate::store::write::WriteTx;
+use crate::store::write::{Prior, WriteTx};
 use crate::store::{is_deleted, parse_id, Row, TenantStore, WalEntry, WalOp};
 
 const META_DEVICE: &str = "sync_device";
@@ -391,6 +392,7 @@ impl TenantStore {
         let taken = (ids.len() + edges.len()) as u64;
         let done = page.next.is_none();
         let written = self.write(|tx| {
+            let start = tx.seq();
             tx.set_hub_origin(Some(seq));
             if after.is_none() {
                 for schema in &page.schemas {
@@ -478,6 +480,7 @@ impl TenantStore {
                 }
             }
             tx.set_hub_origin(None);
+            pending.move_outbox_past(tx, start, seq);
             if done {
                 tx.kv_put(tx.keys().meta(META_PULLED), seq.to_be_bytes().to_vec());
                 tx.kv_delete(tx.keys().meta(META_SNAPSHOT));
@@ -651,15 +654,19 @@ impl TenantStore {
         })
     }
 
-    /// Local changes after `pushed` that the hub has not taken, by row and by edge.
+    /// Local changes after `pushed` that the hub has not taken, by row and by edge; with none,
+    /// also the last WAL position the scan read ([`Pending::quiet_at`]).
     fn pending(&self, pushed: u64) -> Result<Pending> {
-        let (ops, _, _) = self.outbox(pushed, 0, MAX_PENDING + 1)?;
+        let (ops, scanned, _) = self.outbox(pushed, 0, MAX_PENDING + 1)?;
         if ops.len() > MAX_PENDING {
             return Err(Error::Limit(format!(
                 "more than {MAX_PENDING} local changes wait to be pushed; push them before pulling"
             )));
         }
-        let mut pending = Pending::default();
+        let mut pending = Pending {
+            quiet_at: ops.is_empty().then_some(scanned),
+            ..Pending::default()
+        };
         for op in ops {
             let entry = op.entry;
             match entry.op {
@@ -695,6 +702,7 @@ impl TenantStore {
         let pending = self.pending(self.meta_u64(META_PUSHED)?)?;
         let last = expected - 1;
         self.write(|tx| {
+            let start = tx.seq();
             for entry in &answer.entries {
                 tx.set_hub_origin(Some(entry.seq));
                 if let Some(h) = entry.hlc {
@@ -711,6 +719,7 @@ impl TenantStore {
             }
             tx.set_hub_origin(None);
             tx.kv_put(tx.keys().meta(META_PULLED), last.to_be_bytes().to_vec());
+            pending.move_outbox_past(tx, start, last);
             Ok(())
         })?;
         Ok(answer.entries.len() as u64)
@@ -738,6 +747,21 @@ fn answer_last_hlc(tx: &WriteTx<'_>) -> Result<u64> {
 struct Pending {
     rows: HashMap<Uuid, Vec<WalEntry>>,
     edges: HashMap<EdgeKey, WalEntry>,
+    /// With no local change waiting: the last WAL position read, `Some` only then.
+    quiet_at: Option<u64>,
+}
+
+impl Pending {
+    /// After a write that applied the hub's state with nothing local waiting (the WAL still
+    /// ending where `pending` read it, `start`): moves the outbox cursor past the entries the
+    /// write added, all of them the hub's, with `seen` the hub position they bring. The next
+    /// `pending` or push then reads only what comes after, instead of every pulled entry again.
+    fn move_outbox_past(&self, tx: &mut WriteTx<'_>, start: u64, seen: u64) {
+        if self.quiet_at == Some(start) {
+            tx.kv_put(tx.keys().meta(META_PUSHED), tx.seq().to_be_bytes().to_vec());
+            tx.kv_put(tx.keys().meta(META_SEEN), seen.to_be_bytes().to_vec());
+        }
+    }
 }
 
 /// `state` with the device's unpushed changes `pending` laid over it, in order.
@@ -777,6 +801,24 @@ fn overlay(mut state: Option<Row>, pending: &[WalEntry]) -> Option<Row> {
     state
 }
 
+/// `row` when its user fields pass `schema` (checked without copying them).
+fn validated(schema: &CompiledSchema, mut row: Row) -> Result<Row> {
+    let system: Vec<(&str, Value)> = SYSTEM_FIELDS
+        .iter()
+        .filter_map(|&f| row.remove(f).map(|v| (f, v)))
+        .collect();
+    let value = Value::Object(row);
+    let checked = schema.validate(&value);
+    let mut row = match value {
+        Value::Object(row) => row,
+        _ => Row::new(), // never: built as an object above
+    };
+    for (f, v) in system {
+        row.insert(f.to_string(), v);
+    }
+    checked.map(|()| row)
+}
+
 /// Makes row `id` of `table` be `state` (a full row, or gone).
 fn set_row(tx: &mut WriteTx<'_>, table: &str, id: Uuid, state: Option<Row>) -> Result<()> {
     if let Some(other) = tx.table_of(&id)? {
@@ -799,14 +841,14 @@ fn set_row(tx: &mut WriteTx<'_>, table: &str, id: Uuid, state: Option<Row>) -> R
                 return Ok(());
             }
             let schema = tx.schema(table)?;
-            schema.validate(&Value::Object(user_fields(&row)))?;
+            let row = validated(&schema, row)?;
             let op = match (&local, is_deleted(&row)) {
                 (None, _) => WalOp::Insert,
                 (Some(_), true) => WalOp::Delete,
                 (Some(_), false) => WalOp::Update,
             };
             let ts = tx.now_string();
-            tx.put_row(op, table, id, row, &ts)?;
+            tx.put_row_over(op, table, id, Prior::Read(local), row, &ts)?;
         }
     }
     Ok(())
@@ -925,10 +967,13 @@ fn take_row(
     pending: &Pending,
 ) -> Result<()> {
     let mine = pending.rows.get(&id).map_or(&[][..], Vec::as_slice);
+    if mine.is_empty() {
+        return set_row(tx, table, id, state);
+    }
     let mut laid = overlay(state.clone(), mine);
     // Local changes written under an earlier schema are carried forward to the one the hub
     // sent (its new fields' defaults filled in), as the hub will do when they are pushed.
-    if let (Some(row), false) = (laid.as_mut(), mine.is_empty()) {
+    if let Some(row) = laid.as_mut() {
         let schema = tx.schema(table)?;
         if mine
             .iter()

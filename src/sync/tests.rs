@@ -928,10 +928,7 @@ fn ops_written_under_an_earlier_schema_are_carried_forward_by_an_additive_change
     devs[0].sync_with(&Link { net: &net, dev: 0 }).unwrap();
     // Device one pulls the new schema, and the hub's `k2`, before it pushes: its own insert of
     // `k2` is laid over the hub's row, carried forward to the new schema, not set aside.
-    let steps = devs[1].sync_steps();
-    let plan = steps.next_pull().unwrap();
-    let answer = Link { net: &net, dev: 1 }.pull(&plan).unwrap();
-    steps.take_pull(plan.since, &answer).unwrap();
+    pull_only(&devs[1], &Link { net: &net, dev: 1 });
     assert_eq!(
         devs[1].sync_status().unwrap().outbox,
         1,
@@ -959,6 +956,47 @@ fn ops_written_under_an_earlier_schema_are_carried_forward_by_an_additive_change
     for t in devs {
         assert_eq!(state(t), state(hub), "the replicas converge");
     }
+}
+
+/// Pulls the hub's log into `t` until caught up, without pushing.
+fn pull_only(t: &Tenant, link: &Link<'_, '_>) {
+    let steps = t.sync_steps();
+    loop {
+        let plan = steps.next_pull().unwrap();
+        let answer = link.pull(&plan).unwrap();
+        if steps.take_pull(plan.since, &answer).unwrap().1 {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_pull_with_nothing_local_waiting_moves_the_outbox_cursor_past_what_it_applied() {
+    let Fleet { hub, devs, .. } = &fleet(item_schema(), 1);
+    let net = Net::new(hub, 1);
+    let (t, link) = (&devs[0], Link { net: &net, dev: 0 });
+    t.sync_with(&link).unwrap();
+    for i in 0..5 {
+        hub.insert("item", json!({"key": format!("h{i}")})).unwrap();
+    }
+    pull_only(t, &link);
+    let status = t.sync_status().unwrap();
+    assert_eq!(status.pushed, t.wal().seq().unwrap(), "{status:?}");
+    assert_eq!(status.outbox, 0);
+    // A local change waits: pulls leave the cursor before it.
+    let mine = t
+        .insert("item", json!({"key": "mine"}))
+        .unwrap()
+        .to_string();
+    let before = t.sync_status().unwrap().pushed;
+    hub.insert("item", json!({"key": "h5"})).unwrap();
+    pull_only(t, &link);
+    let status = t.sync_status().unwrap();
+    assert_eq!((status.pushed, status.outbox), (before, 1), "{status:?}");
+    t.sync_with(&link).unwrap();
+    assert!(hub.get(&mine).unwrap().is_some());
+    assert_eq!(t.sync_status().unwrap().outbox, 0);
+    assert_eq!(state(t), state(hub));
 }
 
 #[test]
