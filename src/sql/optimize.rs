@@ -10,6 +10,8 @@
 //!   and the slots of `id` and `_score` for a vector search.
 //! - **Access paths** (`access.rs`): rows by id, by a secondary index, a full scan, or — for a
 //!   similarity search — a vector search filtered by the rows the other conditions find.
+//! - **Counting:** `COUNT(*)` of a whole table with no condition and no GROUP BY reads the
+//!   table's row counter instead of its rows.
 //! - **Ordering and paging:** ORDER BY `id` over a full scan needs no sort; ORDER BY with a
 //!   LIMIT is a bounded top-k (in `exec`); a false constant condition without FROM yields no row.
 
@@ -21,7 +23,7 @@ use self::access::choose_access;
 use super::bind::{BoundSelect, BoundSource, VectorSpec, BM25_COLUMN, SCORE_COLUMN};
 use super::expr::Expr;
 use super::plan::{
-    Access, JoinKind, JoinPlan, KeywordSpec, Pred, SelectPlan, SourcePlan, VectorAccess,
+    Access, AggFunc, JoinKind, JoinPlan, KeywordSpec, Pred, SelectPlan, SourcePlan, VectorAccess,
     DEFAULT_VECTOR_LIMIT,
 };
 use super::value::CmpOp;
@@ -94,7 +96,28 @@ pub(crate) fn optimize(reader: &Reader<'_>, bound: BoundSelect) -> Result<Select
         index_order(&mut plan, &first.schema.info);
     }
     plan.presorted = presorted(&plan);
+    counter(&mut plan);
     Ok(plan)
+}
+
+/// `COUNT(*)` (any number of times, in any expressions) of one whole table, with no condition
+/// and no GROUP BY: the answer is the table's row counter, and no row is read.
+fn counter(plan: &mut SelectPlan) {
+    let Some(group) = &plan.group else { return };
+    let only_count_star = group
+        .aggs
+        .iter()
+        .all(|a| a.func == AggFunc::Count && a.arg.is_none());
+    if let ([source], true, true, true) = (
+        plan.sources.as_mut_slice(),
+        plan.joins.is_empty(),
+        group.keys.is_empty(),
+        only_count_star,
+    ) {
+        if source.access == Access::FullScan && source.filter.is_empty() {
+            source.access = Access::Counter;
+        }
+    }
 }
 
 /// `ORDER BY f [DESC] LIMIT k` over one table (`schema`), with no other condition, when `f`'s
@@ -368,6 +391,27 @@ mod tests {
         assert_eq!(s.filter.len(), 2);
         assert_eq!(s.fields, ["city", "age", "name"]);
         assert_eq!(s.filter_slots, [true, true, false]);
+    }
+
+    #[test]
+    fn count_star_of_a_whole_table_reads_its_row_counter_and_nothing_else_does() {
+        for sql in [
+            "SELECT COUNT(*) FROM person",
+            "SELECT COUNT(*) AS n, COUNT(*) + 1 AS m FROM person",
+            "SELECT COUNT(*) FROM person HAVING COUNT(*) > 1",
+        ] {
+            assert_eq!(plan(sql).sources[0].access, Access::Counter, "{sql}");
+        }
+        for sql in [
+            "SELECT COUNT(*) FROM person WHERE age > 30",
+            "SELECT city, COUNT(*) FROM person GROUP BY city",
+            "SELECT COUNT(name) FROM person",
+            "SELECT COUNT(*), MAX(age) FROM person",
+            "SELECT COUNT(*) FROM person p JOIN pet ON pet.owner = p.name",
+            "SELECT COUNT(*) FROM person WHERE 1 = 2",
+        ] {
+            assert_ne!(plan(sql).sources[0].access, Access::Counter, "{sql}");
+        }
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub(crate) enum Access {
     },
     /// No row can match (e.g. `id = 'not a uuid'`).
     Empty,
+    /// No row is read: `COUNT(*)` of a whole table with no condition and no GROUP BY is the
+    /// table's row counter, which the write path keeps. (Read as rows, it is a full scan.)
+    Counter,
     /// A top-k similarity search; the other conditions on the table (found through `base`)
     /// become its filter.
     Vector(Box<VectorAccess>),
@@ -370,6 +373,10 @@ impl SelectPlan {
                 s.estimate
             ),
             Access::Empty => format!("{pad}Empty {name} (no id can match)"),
+            Access::Counter => format!(
+                "{pad}Row counter of {name} ({} rows{deleted}, no row read)",
+                s.estimate
+            ),
             Access::Vector(v) => {
                 use crate::vector::SearchMode;
                 let filter = if s.filter.is_empty() {
@@ -381,6 +388,7 @@ impl SelectPlan {
                         Access::Index { text, .. } => format!("index {text}"),
                         Access::IndexOrder { field, .. } => format!("index order of {field}"),
                         Access::Empty => "nothing".to_string(),
+                        Access::Counter => "the row counter".to_string(),
                         Access::Vector(_) => "a vector search".to_string(),
                     };
                     format!(", filtered by the rows matching the conditions (found by {base})")

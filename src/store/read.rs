@@ -69,6 +69,19 @@ impl<'t> Reader<'t> {
         self.tenant.compiled_schema(table)
     }
 
+    /// How many rows `table` holds (soft-deleted ones too when `include_deleted`), from the
+    /// counters the write path keeps, as of this reader's snapshot.
+    pub(crate) fn count(&self, table: &str, include_deleted: bool) -> Result<u64> {
+        let key = self
+            .tenant
+            .keys
+            .meta(&super::write::count_meta(table, !include_deleted));
+        match self.snap.get(&key)? {
+            Some(v) => super::keys::decode_u64(&v),
+            None => Ok(0),
+        }
+    }
+
     /// Calls `f(id, row)` for every row of `table` in id order until it returns `false`.
     pub(crate) fn scan(
         &self,

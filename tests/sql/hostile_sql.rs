@@ -173,13 +173,14 @@ fn a_database_budget_applies_to_every_call_and_a_call_budget_wins() {
     let t = db.tenant("default").unwrap();
     t.register_schema(items_schema()).unwrap();
     insert_items(&t, 100, 3);
+    // COUNT(name) reads every row (COUNT(*) alone would read the table's counter, no row).
     limit_error(
-        t.sql("SELECT COUNT(*) FROM item", &[]),
+        t.sql("SELECT COUNT(name) FROM item", &[]),
         "max_rows_examined = 50",
     );
     let r = t
         .sql_with(
-            "SELECT COUNT(*) FROM item",
+            "SELECT COUNT(name) FROM item",
             &[],
             &budget(Some(1000), None, None),
         )
@@ -188,7 +189,7 @@ fn a_database_budget_applies_to_every_call_and_a_call_budget_wins() {
     // A call that sets only the time keeps the database's row budget.
     limit_error(
         t.sql_with(
-            "SELECT COUNT(*) FROM item",
+            "SELECT COUNT(name) FROM item",
             &[],
             &budget(None, None, Some(60_000)),
         ),

@@ -1282,3 +1282,48 @@ fn traverse_statement_returns_paths_with_rows() {
         "{p}"
     );
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn count_star_of_a_whole_table_reads_the_row_counter_and_agrees_with_a_scan() {
+    let (_db, t) = setup();
+    let p = plan(&t, "SELECT COUNT(*) AS n FROM employee");
+    assert!(p.contains("Row counter of employee (120 rows"), "{p}");
+    assert!(!p.contains("scan"), "{p}");
+    // Soft deletes, a purge, an upsert of an existing key and a new row move the counter as
+    // they move a scan's count.
+    let ids: Vec<String> = q(
+        &t,
+        "SELECT id FROM employee WHERE email <> 'e005@corp.example' ORDER BY id LIMIT 3",
+    )
+    .rows
+    .iter()
+    .map(|r| r[0].as_str().unwrap().to_string())
+    .collect();
+    t.delete(&ids[0]).unwrap();
+    t.delete(&ids[1]).unwrap();
+    t.hard_delete(&ids[2]).unwrap();
+    t.insert("employee", employee(5)).unwrap(); // an upsert: the key exists
+    t.insert("employee", employee(500)).unwrap();
+    let counted = q(
+        &t,
+        "SELECT COUNT(*) AS n, COUNT(*) * 2 AS twice FROM employee",
+    );
+    let scanned = q(&t, "SELECT COUNT(id) AS n FROM employee WHERE age >= 0");
+    assert_eq!(counted.rows, [[json!(118), json!(236)]]);
+    assert_eq!(scanned.rows, [[json!(118)]]);
+    assert_eq!(
+        q(
+            &t,
+            "SELECT COUNT(*) AS n FROM employee HAVING COUNT(*) > 1000"
+        )
+        .rows
+        .len(),
+        0
+    );
+    // Another table counts as a scan does.
+    assert_eq!(
+        q(&t, "SELECT COUNT(*) AS n FROM product WHERE 1 = 1").rows,
+        q(&t, "SELECT COUNT(*) AS n FROM product").rows
+    );
+}

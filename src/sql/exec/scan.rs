@@ -111,7 +111,7 @@ fn for_each_row(
     visit: &mut dyn FnMut(StoredRow<'_>) -> Result<bool>,
 ) -> Result<()> {
     match access {
-        Access::FullScan => reader.scan(table, |_, row| visit(row)),
+        Access::FullScan | Access::Counter => reader.scan(table, |_, row| visit(row)),
         Access::Empty => Ok(()),
         Access::Ids(ids) => {
             let mut seen = HashSet::new();
