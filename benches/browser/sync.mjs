@@ -1,7 +1,8 @@
 // Sync in Chromium against a real hub (`rem serve`: REM_BIN, which run.sh sets to a release
 // build, else the debug build `cargo test --features server` leaves): a device in Node (the package's wasm build) pushes N rows; then
 // (1) a new device in a Chromium page with IndexedDB storage loads them with one `sync()` round
-// (the hub's snapshot, page by page, every page committed to IndexedDB) and (2) a live query on a
+// (the hub's snapshot, page by page, every page committed to IndexedDB; and once more into OPFS,
+// on a page of its own) and (2) a live query on a
 // page following the hub (`live: true`, the hub's server-sent events) hears a row another
 // device pushed, timed from the moment the hub acknowledged that push.
 //   ROWS=100000 node sync.mjs   (run.sh installs the package first)
@@ -32,21 +33,29 @@ try {
   const pushed = await writer.sync({ url: hub.url, token: hub.admin }).done;
   console.log(`hub filled: ${pushed.pushed} ops pushed from Node in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
-  // (1) A new device in Chromium loads the hub's state into IndexedDB.
+  // (1) A new device in Chromium loads the hub's state: into IndexedDB on the page that then
+  // follows the hub, and into OPFS (the database in a worker) on a page of its own.
+  const load = async (page, storage) => {
+    const out = await page.evaluate(async ({ url, token, storage }) => {
+      const { RemDB } = await import('remdb');
+      const db = await RemDB.open({ name: `snapshot-bench-${storage}`, storage });
+      const t0 = performance.now();
+      const report = await db.sync({ url, token }).done;
+      const ms = performance.now() - t0;
+      const count = await db.count('doc');
+      if (storage === 'indexeddb') window.db = db; else await db.close();
+      return { ms, report, count };
+    }, { url: hub.url, token: hub.member, storage });
+    if (out.count !== ROWS) throw new Error(`${storage}: the page holds ${out.count} rows, not ${ROWS}`);
+    console.log(`snapshot into ${storage === 'opfs' ? 'OPFS' : 'IndexedDB'}: ${out.report.loaded} rows in ${(out.ms / 1000).toFixed(2)} s (${Math.round(out.report.loaded / (out.ms / 1000))} rows/s; goal <= 10 s for 100k)`);
+  };
+  const opfsPage = await (await browser.newContext()).newPage();
+  await opfsPage.goto(`${server.url}/`);
+  await load(opfsPage, 'opfs');
+  await opfsPage.context().close();
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${server.url}/`);
-  const load = await page.evaluate(async ({ url, token }) => {
-    const { RemDB } = await import('remdb');
-    const db = await RemDB.open({ name: 'snapshot-bench', storage: 'indexeddb' });
-    const t0 = performance.now();
-    const report = await db.sync({ url, token }).done;
-    const ms = performance.now() - t0;
-    const count = await db.count('doc');
-    window.db = db;
-    return { ms, report, count };
-  }, { url: hub.url, token: hub.member });
-  if (load.count !== ROWS) throw new Error(`the page holds ${load.count} rows, not ${ROWS}`);
-  console.log(`snapshot into IndexedDB: ${load.report.loaded} rows in ${(load.ms / 1000).toFixed(2)} s (${Math.round(load.report.loaded / (load.ms / 1000))} rows/s; goal <= 10 s for 100k)`);
+  await load(page, 'indexeddb');
 
   // (2) A live query on that page, following the hub, hears a row the Node device pushes.
   await page.evaluate(async ({ url, token }) => {
