@@ -18,7 +18,7 @@
 //!   pages and compacts its log and tombstones below the positions of active devices.
 //!
 //! Convergence is proven by the property test in `tests.rs`: replicas that sync until quiet
-//! equal the hub, whatever the partitions, duplicates, reorderings and clock skews.
+//! equal the hub, whatever the partitions, duplicates, reorderings, clock skews and crashes.
 
 mod client;
 mod http;

@@ -1,6 +1,8 @@
 //! Convergence, proven on random histories: 2–4 devices and a hub; random inserts, upserts,
 //! field sets and unsets, deletes, undeletes, purges, links and unlinks; partitions, lost
-//! requests and answers, duplicated and delayed pushes, clocks up to an hour off. After healing
+//! requests and answers, duplicated and delayed pushes, clocks up to an hour off, devices whose
+//! process dies in a commit of a sync round (before it is durable or right after) and restarts
+//! over what their storage kept, hub compactions that force snapshots. After healing
 //! and syncing until quiet, every device equals the hub, no outbox op is left unaccounted, the
 //! hub's fields are what per-field last-writer-wins over the taken ops says, and a `wal apply`
 //! follower of the hub equals the hub. A merge broken on purpose makes the oracle fail.
@@ -40,6 +42,57 @@ fn memory_devices(n: usize) -> (Vec<Database>, Vec<Tenant>) {
     let dbs: Vec<Database> = (0..n).map(|_| Database::memory()).collect();
     let devs = dbs.iter().map(|d| d.tenant("default").unwrap()).collect();
     (dbs, devs)
+}
+
+/// A memory KV whose process can die in a commit: armed with `(n, landed)`, its `n + 1`-th
+/// next write fails, after writing its batch when `landed` (the storage keeps what was
+/// committed, as a disk does).
+struct CrashableKv {
+    inner: crate::kv::MemoryKv,
+    crash_in: std::sync::Mutex<Option<(u8, bool)>>,
+}
+
+impl crate::kv::Kv for CrashableKv {
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn scan(
+        &self,
+        range: &crate::kv::KeyRange,
+        direction: crate::kv::Direction,
+    ) -> Result<crate::kv::KvIter<'_>> {
+        self.inner.scan(range, direction)
+    }
+    fn write(&self, batch: crate::kv::WriteBatch) -> Result<()> {
+        let mut crash_in = self.crash_in.lock().unwrap_or_else(|e| e.into_inner());
+        match *crash_in {
+            Some((0, landed)) => {
+                *crash_in = None;
+                if landed {
+                    self.inner.write(batch)?;
+                }
+                Err(Error::Storage("the process died in this commit".into()))
+            }
+            Some((n, landed)) => {
+                *crash_in = Some((n - 1, landed));
+                self.inner.write(batch)
+            }
+            None => self.inner.write(batch),
+        }
+    }
+    fn snapshot(&self) -> Result<Box<dyn crate::kv::KvSnapshot + '_>> {
+        self.inner.snapshot()
+    }
+}
+
+/// A device over `kv`, as its process starts.
+fn open_device(kv: &std::sync::Arc<CrashableKv>) -> (Database, Tenant) {
+    let db = Database::with_kv_options(kv.clone(), &crate::OpenOptions::default()).unwrap();
+    let t = db.tenant("default").unwrap();
+    (db, t)
 }
 
 /// A hub (tenant `acme` of a memory database, with `schema`) and its devices.
@@ -112,6 +165,15 @@ enum Step {
         ms: i64,
     },
     Deliver,
+    /// The device's process dies during its next sync round, in the commit `after` writes
+    /// later (the one applying a pulled page with its checkpoint, or storing a push's answer):
+    /// before the commit is durable, or (`landed`) right after; it restarts over what its
+    /// storage kept.
+    Crash {
+        dev: usize,
+        after: u8,
+        landed: bool,
+    },
     /// The hub compacts its log down to `keep` entries (and below every device's position
     /// unless `forget`: then devices behind load snapshots) and drops tombstones below every
     /// device's position.
@@ -136,6 +198,7 @@ fn step(devices: usize) -> impl Strategy<Value = Step> {
         1 => (d.clone(), any::<bool>()).prop_map(|(dev, on)| Step::Partition { dev, on }),
         1 => (d.clone(), -3_600_000i64..3_600_000).prop_map(|(dev, ms)| Step::Skew { dev, ms }),
         1 => Just(Step::Deliver),
+        1 => (d.clone(), 0u8..4, any::<bool>()).prop_map(|(dev, after, landed)| Step::Crash { dev, after, landed }),
         2 => (0u64..4, any::<bool>()).prop_map(|(keep, forget)| Step::Compact { keep, forget }),
     ]
 }
@@ -336,6 +399,7 @@ fn run_step(devs: &[Tenant], net: &Net<'_>, s: &Step) {
         }
         Step::Partition { dev, on } => net.partitioned.borrow_mut()[dev] = on,
         Step::Skew { dev, ms } => devs[dev].store_handle().store().set_clock_skew_ms(ms),
+        Step::Crash { .. } => {} // `check_history_on` restarts the device
         Step::Deliver => {
             let delayed: Vec<PushRequest> = net.delayed.borrow_mut().drain(..).collect();
             for request in delayed.iter().rev() {
@@ -403,7 +467,15 @@ fn check_history_on(
     let hub = hub_db.tenant(hub_tenant).map_err(|e| e.to_string())?;
     hub.register_schema(item_schema())
         .map_err(|e| e.to_string())?;
-    let (_dbs, devs) = memory_devices(devices);
+    let kvs: Vec<std::sync::Arc<CrashableKv>> = (0..devices)
+        .map(|_| {
+            std::sync::Arc::new(CrashableKv {
+                inner: crate::kv::MemoryKv::new(),
+                crash_in: std::sync::Mutex::new(None),
+            })
+        })
+        .collect();
+    let (mut dbs, mut devs): (Vec<Database>, Vec<Tenant>) = kvs.iter().map(open_device).unzip();
     let follower_db = Database::memory();
     let mut net = Net::new(&hub, devices);
     net.follower = Some(follower_db.tenant("acme").map_err(|e| e.to_string())?);
@@ -415,6 +487,13 @@ fn check_history_on(
             .map_err(|e| format!("first sync: {e}"))?;
     }
     for s in steps {
+        if let Step::Crash { dev, after, landed } = *s {
+            *kvs[dev].crash_in.lock().unwrap() = Some((after, landed));
+            let _ = devs[dev].sync_with(&Link { net: &net, dev });
+            *kvs[dev].crash_in.lock().unwrap() = None;
+            (dbs[dev], devs[dev]) = open_device(&kvs[dev]);
+            continue;
+        }
         run_step(&devs, &net, s);
     }
     // Heal: deliver what was delayed, end partitions and faults, sync until quiet.
