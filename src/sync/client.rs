@@ -18,11 +18,11 @@ use super::protocol::{
 };
 use super::{HubConnection, PushPlan, SyncReport, SyncStatus};
 use crate::error::{Error, Result};
-use crate::kv::Direction;
+use crate::kv::{Direction, KvSnapshot};
 use crate::store::clock::{now_millis, Hlc};
 use crate::store::edges::{Edge, EdgeKey};
 use crate::store::entity::{user_fields, SYSTEM_FIELDS};
-use crate::store::keys::decode_u64;
+use crate::store::keys::{decode_u64, Keys};
 use crate::store::schema::CompiledSchema;
 use crate::store::schema::StoredSchema;
 use crate::store::write::{Prior, WriteTx};
@@ -127,30 +127,9 @@ impl TenantStore {
     /// Local changes after `pushed` (at most `limit`), with
     /// the hub position each was written at, the last local position scanned and the seen
     /// position there.
-    fn outbox(&self, pushed: u64, mut seen: u64, limit: usize) -> Result<(Vec<SyncOp>, u64, u64)> {
-        let mut ops = Vec::new();
-        let mut scanned = pushed;
-        for pair in self
-            .store()
-            .kv()
-            .scan(&self.keys().wal_from(pushed + 1), Direction::Forward)?
-        {
-            let (_, raw) = pair?;
-            let entry: WalEntry = serde_json::from_slice(&raw)
-                .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
-            if ops.len() >= limit {
-                break;
-            }
-            scanned = entry.seq;
-            match entry.hub {
-                Some(RESET_ORIGIN) => {}
-                Some(h) => seen = h,
-                None => {
-                    ops.push(SyncOp { entry, seen });
-                }
-            }
-        }
-        Ok((ops, scanned, seen))
+    fn outbox(&self, pushed: u64, seen: u64, limit: usize) -> Result<(Vec<SyncOp>, u64, u64)> {
+        let snapshot = self.store().kv().snapshot()?;
+        scan_outbox(&*snapshot, self.keys(), pushed, seen, limit)
     }
 
     /// How many local changes after `pushed` wait to be pushed: reads only each entry's `hub`
@@ -387,12 +366,12 @@ impl TenantStore {
             edge_keys.insert(key.clone());
             edges.push((key, e));
         }
-        let pending = self.pending(self.meta_u64(META_PUSHED)?)?;
         let seq = loading.seq;
         let taken = (ids.len() + edges.len()) as u64;
         let done = page.next.is_none();
         let written = self.write(|tx| {
             let start = tx.seq();
+            let pending = pending_in(tx, meta_in(tx, META_PUSHED)?)?;
             tx.set_hub_origin(Some(seq));
             if after.is_none() {
                 for schema in &page.schemas {
@@ -561,7 +540,6 @@ impl TenantStore {
         cursor: (u64, u64),
         pushed_hlc: Hlc,
     ) -> Result<()> {
-        let pending = self.pending(cursor.0)?;
         // The device's own edges of every reset row, to drop those the hub does not have.
         let mut local_edges: HashMap<Uuid, Vec<EdgeKey>> = HashMap::new();
         for reset in &answer.resets {
@@ -576,6 +554,7 @@ impl TenantStore {
             }
         }
         self.write(|tx| {
+            let pending = pending_in(tx, cursor.0)?;
             let offset = answer.hub_ms as i64 - now_millis() as i64;
             tx.kv_put(
                 tx.keys().meta(META_OFFSET),
@@ -654,39 +633,6 @@ impl TenantStore {
         })
     }
 
-    /// Local changes after `pushed` that the hub has not taken, by row and by edge; with none,
-    /// also the last WAL position the scan read ([`Pending::quiet_at`]).
-    fn pending(&self, pushed: u64) -> Result<Pending> {
-        let (ops, scanned, _) = self.outbox(pushed, 0, MAX_PENDING + 1)?;
-        if ops.len() > MAX_PENDING {
-            return Err(Error::Limit(format!(
-                "more than {MAX_PENDING} local changes wait to be pushed; push them before pulling"
-            )));
-        }
-        let mut pending = Pending {
-            quiet_at: ops.is_empty().then_some(scanned),
-            ..Pending::default()
-        };
-        for op in ops {
-            let entry = op.entry;
-            match entry.op {
-                WalOp::Link | WalOp::Unlink => {
-                    if let Some(key) = entry.data.as_ref().and_then(|d| EdgeKey::from_json(d).ok())
-                    {
-                        pending.edges.insert(key, entry);
-                    }
-                }
-                WalOp::Insert | WalOp::Update | WalOp::Delete | WalOp::Purge => {
-                    if let Some(id) = entry.id.as_deref().and_then(|i| parse_id(i).ok()) {
-                        pending.rows.entry(id).or_default().push(entry);
-                    }
-                }
-                WalOp::Schema | WalOp::Vector => {}
-            }
-        }
-        Ok(pending)
-    }
-
     /// Applies pulled hub entries (after `since`) in one write with the new checkpoint.
     fn apply_pull(&self, since: u64, answer: &PullResponse) -> Result<u64> {
         let mut expected = since + 1;
@@ -699,10 +645,10 @@ impl TenantStore {
             }
             expected += 1;
         }
-        let pending = self.pending(self.meta_u64(META_PUSHED)?)?;
         let last = expected - 1;
         self.write(|tx| {
             let start = tx.seq();
+            let pending = pending_in(tx, meta_in(tx, META_PUSHED)?)?;
             for entry in &answer.entries {
                 tx.set_hub_origin(Some(entry.seq));
                 if let Some(h) = entry.hlc {
@@ -726,6 +672,69 @@ impl TenantStore {
     }
 }
 
+/// [`TenantStore::outbox`] as `snapshot` sees it (a write reads it through its own snapshot,
+/// so no local write can come between the read and the write).
+fn scan_outbox(
+    snapshot: &dyn KvSnapshot,
+    keys: &Keys,
+    pushed: u64,
+    mut seen: u64,
+    limit: usize,
+) -> Result<(Vec<SyncOp>, u64, u64)> {
+    let mut ops = Vec::new();
+    let mut scanned = pushed;
+    for pair in snapshot.scan(&keys.wal_from(pushed + 1), Direction::Forward)? {
+        let (_, raw) = pair?;
+        let entry: WalEntry = serde_json::from_slice(&raw)
+            .map_err(|e| Error::storage(format!("corrupt WAL entry: {e}")))?;
+        if ops.len() >= limit {
+            break;
+        }
+        scanned = entry.seq;
+        match entry.hub {
+            Some(RESET_ORIGIN) => {}
+            Some(h) => seen = h,
+            None => {
+                ops.push(SyncOp { entry, seen });
+            }
+        }
+    }
+    Ok((ops, scanned, seen))
+}
+
+/// Local changes after `pushed` that the hub has not taken, by row and by edge; with none,
+/// also the last WAL position the scan read ([`Pending::quiet_at`]). Read in the write that
+/// uses them, so no local write comes between.
+fn pending_in(tx: &WriteTx<'_>, pushed: u64) -> Result<Pending> {
+    let (ops, scanned, _) = scan_outbox(tx.snapshot(), tx.keys(), pushed, 0, MAX_PENDING + 1)?;
+    if ops.len() > MAX_PENDING {
+        return Err(Error::Limit(format!(
+            "more than {MAX_PENDING} local changes wait to be pushed; push them before pulling"
+        )));
+    }
+    let mut pending = Pending {
+        quiet_at: ops.is_empty().then_some(scanned),
+        ..Pending::default()
+    };
+    for op in ops {
+        let entry = op.entry;
+        match entry.op {
+            WalOp::Link | WalOp::Unlink => {
+                if let Some(key) = entry.data.as_ref().and_then(|d| EdgeKey::from_json(d).ok()) {
+                    pending.edges.insert(key, entry);
+                }
+            }
+            WalOp::Insert | WalOp::Update | WalOp::Delete | WalOp::Purge => {
+                if let Some(id) = entry.id.as_deref().and_then(|i| parse_id(i).ok()) {
+                    pending.rows.entry(id).or_default().push(entry);
+                }
+            }
+            WalOp::Schema | WalOp::Vector => {}
+        }
+    }
+    Ok(pending)
+}
+
 fn op_name(op: WalOp) -> String {
     serde_json::to_value(op)
         .ok()
@@ -735,7 +744,12 @@ fn op_name(op: WalOp) -> String {
 
 /// The clock of the last local entry, read in the transaction (the pushed clocks never go below).
 fn answer_last_hlc(tx: &WriteTx<'_>) -> Result<u64> {
-    Ok(match tx.kv_get(&tx.keys().meta(META_LAST_HLC))? {
+    meta_in(tx, META_LAST_HLC)
+}
+
+/// The sync meta value `name` as `tx` sees it (0 when unset).
+fn meta_in(tx: &WriteTx<'_>, name: &str) -> Result<u64> {
+    Ok(match tx.kv_get(&tx.keys().meta(name))? {
         Some(v) => decode_u64(&v)?,
         None => 0,
     })
