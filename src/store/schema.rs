@@ -477,6 +477,16 @@ impl CompiledSchema {
     pub(crate) fn apply_defaults(&self, data: &mut Value) {
         apply_defaults(&self.info.schema, &self.info.schema, data, 0);
     }
+
+    /// [`apply_defaults`](Self::apply_defaults) on a row's top-level object (its system fields,
+    /// which no schema declares, stay as they are).
+    pub(crate) fn fill_defaults(&self, row: &mut Map<String, Value>) {
+        let mut value = Value::Object(std::mem::take(row));
+        self.apply_defaults(&mut value);
+        if let Value::Object(filled) = value {
+            *row = filled;
+        }
+    }
 }
 
 const MAX_SCHEMA_DEPTH: usize = 32;

@@ -993,11 +993,7 @@ fn take_row(
             .iter()
             .any(|p| p.schema_sha.as_deref() != Some(schema.sha.as_str()))
         {
-            let mut user = Value::Object(user_fields(row));
-            schema.apply_defaults(&mut user);
-            if let Value::Object(user) = user {
-                row.extend(user);
-            }
+            schema.fill_defaults(row);
         }
     }
     // A local change that still does not fit the hub's row waits for the hub's verdict.

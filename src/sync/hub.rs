@@ -977,15 +977,6 @@ fn merge_edge(tx: &mut WriteTx<'_>, entry: &crate::store::WalEntry, stamp: Stamp
     Ok(())
 }
 
-/// `row` (user fields) with the `default`s of `schema` filled in where it has no value.
-fn fill_defaults(schema: &crate::store::schema::CompiledSchema, row: &mut Row) {
-    let mut value = Value::Object(std::mem::take(row));
-    schema.apply_defaults(&mut value);
-    if let Value::Object(filled) = value {
-        *row = filled;
-    }
-}
-
 /// Insert, update, soft delete or undelete: field by field.
 fn merge_row(
     tx: &mut WriteTx<'_>,
@@ -1165,8 +1156,8 @@ fn merge_row(
     let migrate = entry.schema_sha.as_deref() != Some(schema.sha.as_str());
     let mut pushed_user = pushed_user;
     if migrate {
-        fill_defaults(&schema, &mut user);
-        fill_defaults(&schema, &mut pushed_user);
+        schema.fill_defaults(&mut user);
+        schema.fill_defaults(&mut pushed_user);
     }
     let valid = |tx: &mut WriteTx<'_>, user: &Row| -> Result<()> {
         if user.contains_key("edges") {
