@@ -311,6 +311,15 @@ impl<'a> WriteTx<'a> {
         }
     }
 
+    /// The meta value `name` as this transaction sees it (0 when unset), the transaction's
+    /// counterpart of `TenantStore::meta_u64`.
+    pub(crate) fn meta_u64(&self, name: &str) -> Result<u64> {
+        match self.kv_get(&self.keys().meta(name))? {
+            Some(v) => decode_u64(&v),
+            None => Ok(0),
+        }
+    }
+
     /// Puts a key in the batch, visible to later [`Self::kv_get`]s of this transaction.
     pub(crate) fn kv_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.batch.put(key.clone(), value.clone());
@@ -675,12 +684,11 @@ impl<'a> WriteTx<'a> {
             self.rebuild_fulltext(&compiled.info, &rows)?;
         }
         self.append_wal(WalOp::Schema, &name, None, Some(&json), ts, None)?;
-        let epoch_key = self.keys().meta(META_SCHEMA_EPOCH);
-        let epoch = match self.kv_get(&epoch_key)? {
-            Some(v) => decode_u64(&v)?,
-            None => 0,
-        };
-        self.kv_put(epoch_key, (epoch + 1).to_be_bytes().to_vec());
+        let epoch = self.meta_u64(META_SCHEMA_EPOCH)?;
+        self.kv_put(
+            self.keys().meta(META_SCHEMA_EPOCH),
+            (epoch + 1).to_be_bytes().to_vec(),
+        );
         self.schemas.insert(name, compiled.clone());
         Ok(compiled)
     }

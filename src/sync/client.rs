@@ -22,7 +22,7 @@ use crate::kv::{Direction, KvSnapshot};
 use crate::store::clock::{now_millis, Hlc};
 use crate::store::edges::{Edge, EdgeKey};
 use crate::store::entity::{user_fields, SYSTEM_FIELDS};
-use crate::store::keys::{decode_u64, Keys};
+use crate::store::keys::Keys;
 use crate::store::schema::CompiledSchema;
 use crate::store::schema::StoredSchema;
 use crate::store::write::{Prior, WriteTx};
@@ -371,7 +371,7 @@ impl TenantStore {
         let done = page.next.is_none();
         let written = self.write(|tx| {
             let start = tx.seq();
-            let pending = pending_in(tx, meta_in(tx, META_PUSHED)?)?;
+            let pending = pending_in(tx, tx.meta_u64(META_PUSHED)?)?;
             tx.set_hub_origin(Some(seq));
             if after.is_none() {
                 for schema in &page.schemas {
@@ -564,10 +564,7 @@ impl TenantStore {
                 let raw = serde_json::to_vec(r).map_err(Error::storage)?;
                 tx.kv_put(tx.keys().sync(REJECTED, &r.seq.to_be_bytes()), raw);
             }
-            let mut n = match tx.kv_get(&tx.keys().meta(META_CONFLICTS))? {
-                Some(v) => decode_u64(&v)?,
-                None => 0,
-            };
+            let mut n = tx.meta_u64(META_CONFLICTS)?;
             for c in &answer.conflicts {
                 n += 1;
                 let raw = serde_json::to_vec(c).map_err(Error::storage)?;
@@ -622,7 +619,8 @@ impl TenantStore {
                 }
             }
             tx.set_hub_origin(None);
-            let last_hlc = answer_last_hlc(tx)?.max(pushed_hlc.0);
+            // The clock of the last local entry: the pushed clocks never go below it.
+            let last_hlc = tx.meta_u64(META_LAST_HLC)?.max(pushed_hlc.0);
             tx.kv_put(
                 tx.keys().meta(META_LAST_HLC),
                 last_hlc.to_be_bytes().to_vec(),
@@ -648,7 +646,7 @@ impl TenantStore {
         let last = expected - 1;
         self.write(|tx| {
             let start = tx.seq();
-            let pending = pending_in(tx, meta_in(tx, META_PUSHED)?)?;
+            let pending = pending_in(tx, tx.meta_u64(META_PUSHED)?)?;
             for entry in &answer.entries {
                 tx.set_hub_origin(Some(entry.seq));
                 if let Some(h) = entry.hlc {
@@ -742,21 +740,7 @@ fn op_name(op: WalOp) -> String {
         .unwrap_or_default()
 }
 
-/// The clock of the last local entry, read in the transaction (the pushed clocks never go below).
-fn answer_last_hlc(tx: &WriteTx<'_>) -> Result<u64> {
-    meta_in(tx, META_LAST_HLC)
-}
-
-/// The sync meta value `name` as `tx` sees it (0 when unset).
-fn meta_in(tx: &WriteTx<'_>, name: &str) -> Result<u64> {
-    Ok(match tx.kv_get(&tx.keys().meta(name))? {
-        Some(v) => decode_u64(&v)?,
-        None => 0,
-    })
-}
-
-/// An entry with its data dropped (for counting).
-
+/// The device's local changes the hub has not taken, by row and by edge (see `pending_in`).
 #[derive(Default)]
 struct Pending {
     rows: HashMap<Uuid, Vec<WalEntry>>,
