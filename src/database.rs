@@ -219,6 +219,12 @@ impl Database {
         store.set_limits(limits);
         store.set_embed_settings(settings);
         store.set_commit_hook(maintainer.clone());
+        if !options.read_only {
+            // Full-text indexes an older remdb wrote are rebuilt in the current format.
+            for name in store.tenants()? {
+                TenantStore::new(store.clone(), &name)?.upgrade_fulltext()?;
+            }
+        }
         Ok(Database {
             _closer: Arc::new(Closer(maintainer.clone())),
             store,

@@ -12,15 +12,14 @@
 pub mod hybrid;
 pub mod query;
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use crate::budget::{Budget, Meter};
 use crate::error::{Error, Result};
 use crate::kv::KvSnapshot;
-use crate::store::fulltext::{FieldIndex, Posting};
+use crate::store::fulltext::{FieldIndex, Posting, TableDocNumbers};
 use crate::store::TenantStore;
 use crate::tokenize::Analyzer;
 
@@ -99,22 +98,93 @@ pub(crate) fn fields_of(
     Ok((fields, Analyzer::new(&schema.info.fulltext_stemmer)?))
 }
 
-/// A candidate in the top-k heap: ordered so the heap's top is the worst kept (lowest score,
-/// then highest id).
-#[derive(PartialEq)]
-struct Ranked(f64, Uuid);
+/// Filters larger than this are checked per candidate (reading its row id) instead of being
+/// turned into document numbers up front (reading one per filter id).
+const FILTER_BY_NUMBER_MAX: usize = 4096;
 
-impl Eq for Ranked {}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// The rows a search may return, in the index's terms.
+enum DocFilter<'a> {
+    /// Any row.
+    All,
+    /// Rows with these document numbers.
+    Numbers(HashSet<u64>),
+    /// Rows with these ids; each candidate's id is read once (`seen`).
+    Ids {
+        ids: &'a HashSet<Uuid>,
+        seen: HashMap<u64, bool>,
+    },
 }
 
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+/// Candidates gathered by a search, by document number.
+struct Candidates<'a> {
+    docs: TableDocNumbers<'a>,
+    filter: DocFilter<'a>,
+    scores: HashMap<u64, f64>,
+    excluded: HashSet<u64>,
+    meter: &'a Meter,
+}
+
+impl Candidates<'_> {
+    /// Adds weight `w` to row `doc` for a positive clause, or excludes it for a negated one.
+    fn add(&mut self, negated: bool, doc: u64, w: f64) -> Result<()> {
+        if negated {
+            if self.excluded.insert(doc) {
+                self.meter.hold(CANDIDATE_BYTES)?;
+            }
+            return Ok(());
+        }
+        let kept = match &mut self.filter {
+            DocFilter::All => true,
+            DocFilter::Numbers(numbers) => numbers.contains(&doc),
+            DocFilter::Ids { ids, seen } => match seen.get(&doc) {
+                Some(&kept) => kept,
+                None => {
+                    let kept = ids.contains(&self.docs.row(doc)?);
+                    seen.insert(doc, kept);
+                    self.meter.hold(CANDIDATE_BYTES)?;
+                    kept
+                }
+            },
+        };
+        if !kept {
+            return Ok(());
+        }
+        let mut fresh = false;
+        *self.scores.entry(doc).or_insert_with(|| {
+            fresh = true;
+            0.0
+        }) += w;
+        if fresh {
+            self.meter.hold(CANDIDATE_BYTES)?;
+        }
+        Ok(())
+    }
+
+    /// The `k` best rows, best first, ties broken by row id (so every replica answers alike,
+    /// whatever numbers it gave its rows).
+    fn top(self, k: usize) -> Result<Vec<(Uuid, f64)>> {
+        let mut ranked: Vec<(f64, u64)> = Vec::with_capacity(self.scores.len());
+        for (doc, score) in self.scores {
+            self.meter.tick()?;
+            if !self.excluded.contains(&doc) {
+                ranked.push((score, doc));
+            }
+        }
+        if ranked.len() > k {
+            // The k best, and every row tied with the k-th (the row id decides among them).
+            ranked.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+            let kth = ranked[k - 1].0;
+            let mut kept = ranked.split_off(k);
+            kept.retain(|c| c.0.total_cmp(&kth).is_eq());
+            ranked.extend(kept);
+        }
+        let mut out = Vec::with_capacity(ranked.len());
+        for (score, doc) in ranked {
+            out.push((self.docs.row(doc)?, score));
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
+        Ok(out)
     }
 }
 
@@ -131,8 +201,32 @@ pub(crate) fn keyword_search(
     if req.top_k == 0 || !clauses.iter().any(|c| !c.negated) {
         return Ok(Vec::new());
     }
-    let mut scores: HashMap<Uuid, f64> = HashMap::new();
-    let mut excluded: HashSet<Uuid> = HashSet::new();
+    let first = FieldIndex::new(snap, t.store_keys(), req.table, &fields[0]);
+    let docs = first.doc_numbers();
+    let filter = match req.filter {
+        None => DocFilter::All,
+        Some(ids) if ids.len() <= FILTER_BY_NUMBER_MAX => {
+            let mut numbers = HashSet::with_capacity(ids.len());
+            for id in ids {
+                meter.tick()?;
+                if let Some(doc) = docs.doc(id)? {
+                    numbers.insert(doc);
+                }
+            }
+            DocFilter::Numbers(numbers)
+        }
+        Some(ids) => DocFilter::Ids {
+            ids,
+            seen: HashMap::new(),
+        },
+    };
+    let mut found = Candidates {
+        docs,
+        filter,
+        scores: HashMap::new(),
+        excluded: HashSet::new(),
+        meter,
+    };
     for field in &fields {
         let index = FieldIndex::new(snap, t.store_keys(), req.table, field);
         let stats = index.stats()?;
@@ -141,23 +235,7 @@ pub(crate) fn keyword_search(
         }
         let avg = stats.total_len as f64 / stats.docs as f64;
         for clause in &clauses {
-            let mut add = |id: Uuid, w: f64| -> Result<()> {
-                if clause.negated {
-                    if excluded.insert(id) {
-                        meter.hold(CANDIDATE_BYTES)?;
-                    }
-                } else if req.filter.is_none_or(|f| f.contains(&id)) {
-                    let mut fresh = false;
-                    *scores.entry(id).or_insert_with(|| {
-                        fresh = true;
-                        0.0
-                    }) += w;
-                    if fresh {
-                        meter.hold(CANDIDATE_BYTES)?;
-                    }
-                }
-                Ok(())
-            };
+            let mut add = |doc: u64, w: f64| found.add(clause.negated, doc, w);
             match &clause.kind {
                 Kind::Term(term) => {
                     let n = index.doc_freq(term)?;
@@ -181,25 +259,7 @@ pub(crate) fn keyword_search(
             }
         }
     }
-    let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(req.top_k.min(4096) + 1);
-    for (id, score) in scores {
-        if excluded.contains(&id) {
-            continue;
-        }
-        meter.tick()?;
-        let candidate = Ranked(score, id);
-        if heap.len() < req.top_k {
-            heap.push(candidate);
-        } else if heap.peek().is_some_and(|worst| candidate < *worst) {
-            heap.pop();
-            heap.push(candidate);
-        }
-    }
-    Ok(heap
-        .into_sorted_vec()
-        .into_iter()
-        .map(|Ranked(s, id)| (id, s))
-        .collect())
+    found.top(req.top_k)
 }
 
 fn score_term(
@@ -209,14 +269,14 @@ fn score_term(
     avg: f64,
     n: u64,
     meter: &Meter,
-    add: &mut dyn FnMut(Uuid, f64) -> Result<()>,
+    add: &mut dyn FnMut(u64, f64) -> Result<()>,
 ) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
     index.postings(term, false, &mut |p: Posting| {
         meter.examine(1)?;
-        add(p.id, idf * tf_weight(p.tf, p.len, avg))?;
+        add(p.doc, idf * tf_weight(p.tf, p.len, avg))?;
         Ok(true)
     })
 }
@@ -228,7 +288,7 @@ fn score_phrase(
     docs: u64,
     avg: f64,
     meter: &Meter,
-    add: &mut dyn FnMut(Uuid, f64) -> Result<()>,
+    add: &mut dyn FnMut(u64, f64) -> Result<()>,
 ) -> Result<()> {
     // Start from the rarest term so the candidate set is smallest; the others only narrow it.
     let mut dfs = Vec::with_capacity(terms.len());
@@ -240,14 +300,14 @@ fn score_phrase(
         dfs.push(n);
     }
     let rarest = (0..terms.len()).min_by_key(|&i| dfs[i]).unwrap_or(0);
-    let mut found: HashMap<Uuid, Vec<Option<Posting>>> = HashMap::new();
+    let mut found: HashMap<u64, Vec<Option<Posting>>> = HashMap::new();
     index.postings(&terms[rarest], true, &mut |p: Posting| {
         meter.examine(1)?;
         meter.hold(CANDIDATE_BYTES + 4 * u64::from(p.tf))?;
         let mut slots = vec![None; terms.len()];
-        let id = p.id;
+        let doc = p.doc;
         slots[rarest] = Some(p);
-        found.insert(id, slots);
+        found.insert(doc, slots);
         Ok(true)
     })?;
     for (i, term) in terms.iter().enumerate() {
@@ -256,7 +316,7 @@ fn score_phrase(
         }
         index.postings(term, true, &mut |p: Posting| {
             meter.examine(1)?;
-            if let Some(slots) = found.get_mut(&p.id) {
+            if let Some(slots) = found.get_mut(&p.doc) {
                 meter.hold(4 * u64::from(p.tf))?;
                 slots[i] = Some(p);
             }
@@ -264,7 +324,7 @@ fn score_phrase(
         })?;
         found.retain(|_, slots| slots[i].is_some());
     }
-    for (id, slots) in found {
+    for (doc, slots) in found {
         let postings: Vec<Posting> = slots.into_iter().flatten().collect();
         if postings.len() != terms.len() || !phrase_occurs(&postings) {
             continue;
@@ -274,7 +334,7 @@ fn score_phrase(
             .zip(&dfs)
             .map(|(p, &n)| idf(docs, n) * tf_weight(p.tf, p.len, avg))
             .sum();
-        add(id, score)?;
+        add(doc, score)?;
     }
     Ok(())
 }

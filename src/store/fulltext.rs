@@ -1,55 +1,113 @@
 //! The full-text (BM25) index: kept by the write path in the same batch as the rows, read by the
 //! query side (`src/fulltext`).
 //!
-//! One index per (table, field) of the table's `fulltext_fields`, under
-//! `T<table>\0<field>\0` ([`Keys::fulltext_field`]), then one kind byte:
+//! Every row of a table that holds indexed text has a **document number**, drawn from a
+//! per-table counter when the row first holds such text and kept until it holds none. Postings
+//! name rows by it, so a term's postings sort in insertion order, new rows append to the end of
+//! each list, and a posting takes a few bytes. Keys, under `T<table>\0` ([`Keys::fulltext_table`]):
 //!
-//! | key after the field prefix | value                                                     |
-//! |----------------------------|-----------------------------------------------------------|
-//! | `p<term>\0<id:16>`         | posting: varint field length, varint tf, tf varint position deltas |
-//! | `d<term>`                  | document frequency (u64 BE): rows whose field holds `term` |
-//! | `n`                        | rows indexed (u64 BE): live rows whose field is a string  |
-//! | `l`                        | total length of those fields in terms (u64 BE)           |
+//! | key after `T<table>\0`          | value                                                   |
+//! |---------------------------------|---------------------------------------------------------|
+//! | `\0c`                           | the next document number (u64 BE)                      |
+//! | `\0r<id:16>`                    | the row's document number (u64 BE)                     |
+//! | `\0i<doc:8, BE>`                | the row id (16 bytes)                                   |
+//! | `<field>\0b<term>\0<doc:8, BE>` | a block of the term's postings, from number `doc` on    |
+//! | `<field>\0d<term>`              | document frequency (u64 BE): rows whose field holds it  |
+//! | `<field>\0n`                    | rows indexed (u64 BE): live rows whose field is a string |
+//! | `<field>\0l`                    | total length of those fields in terms (u64 BE)          |
 //!
-//! A query reads only the postings of its own terms (one prefix scan per term), the dictionary
-//! entries `d` it needs (prefix queries scan `d<prefix>`), and the two statistics. Each posting
-//! carries the field's length, so scoring never reads another key per row.
+//! A block holds the postings of the rows numbered from its key's number up to the next block's,
+//! in order: a varint count, then per posting the varint gap from the previous number (the first
+//! from the key's), the field's length, the term frequency, the byte length of the positions,
+//! and the positions as varint gaps. Blocks split past [`BLOCK_MAX`] postings into blocks of
+//! [`BLOCK_FILL`] and are removed when empty. A transaction gathers its posting changes per term
+//! and rewrites each block it touches once, at commit ([`WriteTx::finish_fulltext`]), so a batch
+//! of inserts costs one block write per distinct term.
+//!
+//! A query reads only the blocks of its own terms (one prefix scan per term), the dictionary
+//! entries `d` it needs (prefix queries scan `d<prefix>`), the two statistics, and the row ids of
+//! the rows it returns. Each posting carries the field's length, so scoring reads nothing else.
 //!
 //! Only live rows are indexed: soft-deleting a row removes its postings (and its share of the
 //! statistics), undeleting (an upsert of the row) adds them back, so deleted rows never match
 //! and the statistics count live rows only.
+//!
+//! Indexes written before document numbers (one KV entry per posting, keyed by row id) are
+//! rebuilt when a database is opened for writing ([`TenantStore::upgrade_fulltext`]); a
+//! read-only reader of one gets an error saying so.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use super::entity::Row;
-use super::is_deleted;
 use super::keys::{decode_u64, Keys};
 use super::schema::TableSchema;
 use super::write::WriteTx;
+use super::{is_deleted, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::{Direction, KeyRange, KvSnapshot};
 use crate::tokenize::Analyzer;
 
-const POSTING: u8 = b'p';
+const BLOCK: u8 = b'b';
 const DICT: u8 = b'd';
 const DOCS: u8 = b'n';
 const LENGTH: u8 = b'l';
+const NEXT_DOC: u8 = b'c';
+const DOC_OF_ROW: u8 = b'r';
+const ROW_OF_DOC: u8 = b'i';
+
+/// Postings a block may hold before it is split (small in unit tests, so they split often).
+const BLOCK_MAX: usize = if cfg!(test) { 6 } else { 256 };
+/// Postings per block a split leaves (the last block of a split takes the rest).
+const BLOCK_FILL: usize = BLOCK_MAX / 2;
 
 fn sub(prefix: &[u8], kind: u8, term: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + 2 + term.len() + 16);
+    let mut k = Vec::with_capacity(prefix.len() + 2 + term.len() + 8);
     k.extend_from_slice(prefix);
     k.push(kind);
     k.extend_from_slice(term.as_bytes());
     k
 }
 
-/// Prefix of the postings of `term` under a field prefix.
-fn postings_prefix(prefix: &[u8], term: &str) -> Vec<u8> {
-    let mut k = sub(prefix, POSTING, term);
+/// Prefix of the posting blocks of `term` under a field prefix.
+fn blocks_prefix(prefix: &[u8], term: &str) -> Vec<u8> {
+    let mut k = sub(prefix, BLOCK, term);
     k.push(0);
     k
+}
+
+/// The key of the block starting at document `doc` under a term's blocks prefix.
+fn block_key(blocks: &[u8], doc: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(blocks.len() + 8);
+    k.extend_from_slice(blocks);
+    k.extend_from_slice(&doc.to_be_bytes());
+    k
+}
+
+/// Prefix of a table's document-number keys: `T<table>\0\0` (no field name is empty).
+fn doc_numbers_prefix(keys: &Keys, table: &str) -> Vec<u8> {
+    let mut k = keys.fulltext_table(table);
+    k.push(0);
+    k
+}
+
+fn doc_of_row_key(docs: &[u8], id: &Uuid) -> Vec<u8> {
+    let mut k = docs.to_vec();
+    k.push(DOC_OF_ROW);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn row_of_doc_key(docs: &[u8], doc: u64) -> Vec<u8> {
+    let mut k = docs.to_vec();
+    k.push(ROW_OF_DOC);
+    k.extend_from_slice(&doc.to_be_bytes());
+    k
+}
+
+fn corrupt() -> Error {
+    Error::storage("corrupt full-text posting block")
 }
 
 fn push_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -63,16 +121,95 @@ fn push_varint(out: &mut Vec<u8>, mut v: u64) {
 fn read_varint(bytes: &[u8], at: &mut usize) -> Result<u64> {
     let mut v: u64 = 0;
     for shift in (0..64).step_by(7) {
-        let b = *bytes
-            .get(*at)
-            .ok_or_else(|| Error::storage("corrupt full-text posting"))?;
+        let b = *bytes.get(*at).ok_or_else(corrupt)?;
         *at += 1;
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Ok(v);
         }
     }
-    Err(Error::storage("corrupt full-text posting"))
+    Err(corrupt())
+}
+
+fn read_u32(bytes: &[u8], at: &mut usize) -> Result<u32> {
+    u32::try_from(read_varint(bytes, at)?).map_err(|_| corrupt())
+}
+
+/// One posting of a block as stored: its document number and the bytes after the number
+/// (field length, term frequency, positions' byte length, positions).
+struct StoredPosting<'b> {
+    doc: u64,
+    body: &'b [u8],
+    len: u32,
+    tf: u32,
+    positions: &'b [u8],
+}
+
+/// Calls `f` with each posting of the block keyed at `start`, in order.
+fn read_block<'b>(
+    start: u64,
+    bytes: &'b [u8],
+    f: &mut dyn FnMut(StoredPosting<'b>) -> Result<bool>,
+) -> Result<()> {
+    let mut at = 0;
+    let count = read_varint(bytes, &mut at)?;
+    let mut doc = start;
+    for i in 0..count {
+        let gap = read_varint(bytes, &mut at)?;
+        if i > 0 && gap == 0 {
+            return Err(corrupt());
+        }
+        doc = doc.checked_add(gap).ok_or_else(corrupt)?;
+        let body_at = at;
+        let len = read_u32(bytes, &mut at)?;
+        let tf = read_u32(bytes, &mut at)?;
+        let positions_len = usize::try_from(read_varint(bytes, &mut at)?).map_err(|_| corrupt())?;
+        let end = at.checked_add(positions_len).ok_or_else(corrupt)?;
+        let positions = bytes.get(at..end).ok_or_else(corrupt)?;
+        at = end;
+        let posting = StoredPosting {
+            doc,
+            body: &bytes[body_at..end],
+            len,
+            tf,
+            positions,
+        };
+        if !f(posting)? {
+            return Ok(());
+        }
+    }
+    if at != bytes.len() {
+        return Err(corrupt());
+    }
+    Ok(())
+}
+
+/// Encodes a block keyed at `start` holding `postings` (numbers ascending, all ≥ `start`).
+fn encode_block(start: u64, postings: &[(u64, &[u8])]) -> Vec<u8> {
+    let size: usize = postings.iter().map(|(_, b)| b.len() + 2).sum();
+    let mut out = Vec::with_capacity(size + 4);
+    push_varint(&mut out, postings.len() as u64);
+    let mut last = start;
+    for (doc, body) in postings {
+        push_varint(&mut out, doc - last);
+        out.extend_from_slice(body);
+        last = *doc;
+    }
+    out
+}
+
+/// Decodes `tf` varint position gaps.
+fn decode_positions(bytes: &[u8], tf: u32) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(tf.min(1 << 16) as usize);
+    let (mut at, mut pos) = (0, 0u64);
+    for _ in 0..tf {
+        pos += read_varint(bytes, &mut at)?;
+        out.push(u32::try_from(pos).map_err(|_| corrupt())?);
+    }
+    if at != bytes.len() {
+        return Err(corrupt());
+    }
+    Ok(out)
 }
 
 /// One field of one row as the index sees it: its length and each term's positions.
@@ -83,29 +220,38 @@ struct Doc {
 
 impl Doc {
     fn new(analyzer: &Analyzer, text: &str) -> Doc {
-        let words = analyzer.terms(text);
-        let len = words.len() as u64;
         let mut terms: HashMap<String, Vec<u32>> = HashMap::new();
-        for (pos, term) in words.into_iter().enumerate() {
+        let mut pos = 0u32;
+        analyzer.each_term(text, &mut |term| {
             if !term.is_empty() {
-                terms
-                    .entry(term)
-                    .or_default()
-                    .push(u32::try_from(pos).unwrap_or(u32::MAX));
+                match terms.get_mut(term) {
+                    Some(positions) => positions.push(pos),
+                    None => {
+                        terms.insert(term.to_string(), vec![pos]);
+                    }
+                }
             }
+            pos = pos.saturating_add(1);
+        });
+        Doc {
+            len: u64::from(pos),
+            terms,
         }
-        Doc { len, terms }
     }
 
-    fn posting(&self, positions: &[u32]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(4 + positions.len() * 2);
-        push_varint(&mut v, self.len);
-        push_varint(&mut v, positions.len() as u64);
+    /// A posting's stored bytes after its document number.
+    fn body(&self, positions: &[u32]) -> Vec<u8> {
+        let mut gaps = Vec::with_capacity(positions.len() * 2);
         let mut last = 0u32;
         for &p in positions {
-            push_varint(&mut v, u64::from(p - last));
+            push_varint(&mut gaps, u64::from(p - last));
             last = p;
         }
+        let mut v = Vec::with_capacity(gaps.len() + 6);
+        push_varint(&mut v, self.len);
+        push_varint(&mut v, positions.len() as u64);
+        push_varint(&mut v, gaps.len() as u64);
+        v.extend_from_slice(&gaps);
         v
     }
 }
@@ -117,9 +263,80 @@ fn indexed_text<'r>(row: Option<&'r Row>, field: &str) -> Option<&'r str> {
         .and_then(|v| v.as_str())
 }
 
+/// One term's posting changes in a transaction, in the order made.
+type TermChanges = Vec<(u64, Option<Vec<u8>>)>;
+
+/// `changes` sorted by document number, only the last change of each document kept.
+fn last_change_per_doc(mut changes: TermChanges) -> TermChanges {
+    // Stable: the changes of one document stay in the order made.
+    changes.sort_by_key(|c| c.0);
+    let mut out: TermChanges = Vec::with_capacity(changes.len());
+    for change in changes {
+        match out.last_mut() {
+            Some(last) if last.0 == change.0 => *last = change,
+            _ => out.push(change),
+        }
+    }
+    out
+}
+
+/// A row's document number as stored before the transaction and as it is now.
+#[derive(Clone, Copy)]
+struct DocSlot {
+    stored: Option<u64>,
+    now: Option<u64>,
+}
+
+/// One table's document numbers as a transaction changes them.
+struct TableDocs {
+    prefix: Vec<u8>,
+    next_stored: u64,
+    next: u64,
+    rows: HashMap<Uuid, DocSlot>,
+}
+
+/// What a transaction changes in full-text indexes, applied at commit.
+#[derive(Default)]
+pub(super) struct FulltextTx {
+    /// Dictionary and statistics counter deltas, by key.
+    counters: HashMap<Vec<u8>, i64>,
+    /// Posting changes by field prefix, then term, in the order made: the document number and
+    /// the new posting body, or `None` to remove the posting.
+    postings: HashMap<Vec<u8>, HashMap<String, TermChanges>>,
+    /// Document numbers, by table.
+    tables: HashMap<String, TableDocs>,
+    /// Prefixes of tables whose index this transaction rebuilt: nothing stored under them counts.
+    rebuilt: Vec<Vec<u8>>,
+    /// Analyzers by stemmer, kept for the transaction (they remember the words they have seen).
+    analyzers: HashMap<String, Analyzer>,
+}
+
+impl FulltextTx {
+    fn is_rebuilt(&self, key: &[u8]) -> bool {
+        self.rebuilt.iter().any(|p| key.starts_with(p))
+    }
+
+    fn count(&mut self, key: Vec<u8>, delta: i64) {
+        *self.counters.entry(key).or_default() += delta;
+    }
+
+    fn change(&mut self, field: &[u8], term: &str, doc: u64, body: Option<Vec<u8>>) {
+        let terms = match self.postings.get_mut(field) {
+            Some(terms) => terms,
+            None => self.postings.entry(field.to_vec()).or_default(),
+        };
+        match terms.get_mut(term) {
+            Some(changes) => changes.push((doc, body)),
+            None => {
+                terms.insert(term.to_string(), vec![(doc, body)]);
+            }
+        }
+    }
+}
+
 impl WriteTx<'_> {
     /// Updates the full-text index of row `id` of `schema`'s table from `old` to `new` (either
-    /// absent): postings of terms gone are deleted, those of the new text written, and the
+    /// absent): postings of terms gone are removed, those of the new text written, and the
     /// dictionary and statistics counters moved by the difference.
     pub(super) fn update_fulltext(
         &mut self,
@@ -131,50 +348,124 @@ impl WriteTx<'_> {
         if schema.fulltext_fields.is_empty() {
             return Ok(());
         }
-        let mut analyzer = None;
-        for field in &schema.fulltext_fields {
-            let (old_text, new_text) = (indexed_text(old, field), indexed_text(new, field));
+        let texts: Vec<(Option<&str>, Option<&str>)> = schema
+            .fulltext_fields
+            .iter()
+            .map(|f| (indexed_text(old, f), indexed_text(new, f)))
+            .collect();
+        if texts.iter().all(|(o, n)| o == n) {
+            return Ok(());
+        }
+        let was = texts.iter().any(|(o, _)| o.is_some());
+        let is = texts.iter().any(|(_, n)| n.is_some());
+        let doc = self.doc_number(&schema.name, id, was, is)?;
+        let analyzer = match self.fulltext.analyzers.remove(&schema.fulltext_stemmer) {
+            Some(a) => a,
+            None => Analyzer::new(&schema.fulltext_stemmer)?,
+        };
+        for (field, (old_text, new_text)) in schema.fulltext_fields.iter().zip(texts) {
             if old_text == new_text {
                 continue;
             }
-            let analyzer = match &analyzer {
-                Some(a) => a,
-                None => analyzer.insert(Analyzer::new(&schema.fulltext_stemmer)?),
-            };
-            let old_doc = old_text.map(|t| Doc::new(analyzer, t));
-            let new_doc = new_text.map(|t| Doc::new(analyzer, t));
+            let old_doc = old_text.map(|t| Doc::new(&analyzer, t));
+            let new_doc = new_text.map(|t| Doc::new(&analyzer, t));
             let prefix = self.keys().fulltext_field(&schema.name, field);
-            let posting_key = |term: &str| {
-                let mut k = postings_prefix(&prefix, term);
-                k.extend_from_slice(id.as_bytes());
-                k
-            };
+            let ft = &mut self.fulltext;
             if let Some(od) = &old_doc {
                 for term in od.terms.keys() {
                     if !new_doc.as_ref().is_some_and(|n| n.terms.contains_key(term)) {
-                        self.batch.delete(posting_key(term));
-                        self.ft_count(sub(&prefix, DICT, term), -1);
+                        ft.change(&prefix, term, doc, None);
+                        ft.count(sub(&prefix, DICT, term), -1);
                     }
                 }
-                self.ft_count(sub(&prefix, DOCS, ""), -1);
-                self.ft_count(sub(&prefix, LENGTH, ""), -(od.len as i64));
+                ft.count(sub(&prefix, DOCS, ""), -1);
+                ft.count(sub(&prefix, LENGTH, ""), -(od.len as i64));
             }
             if let Some(nd) = &new_doc {
                 for (term, positions) in &nd.terms {
-                    self.batch.put(posting_key(term), nd.posting(positions));
+                    ft.change(&prefix, term, doc, Some(nd.body(positions)));
                     if !old_doc.as_ref().is_some_and(|o| o.terms.contains_key(term)) {
-                        self.ft_count(sub(&prefix, DICT, term), 1);
+                        ft.count(sub(&prefix, DICT, term), 1);
                     }
                 }
-                self.ft_count(sub(&prefix, DOCS, ""), 1);
-                self.ft_count(sub(&prefix, LENGTH, ""), nd.len as i64);
+                ft.count(sub(&prefix, DOCS, ""), 1);
+                ft.count(sub(&prefix, LENGTH, ""), nd.len as i64);
             }
         }
+        self.fulltext
+            .analyzers
+            .insert(schema.fulltext_stemmer.clone(), analyzer);
         Ok(())
     }
 
-    fn ft_count(&mut self, key: Vec<u8>, delta: i64) {
-        *self.ft_counters.entry(key).or_default() += delta;
+    /// The document number of row `id` of `table`, which held indexed text before this change
+    /// when `was` and holds some after it when `is`: its own, or a new one for a row that held
+    /// none. A row left without indexed text gives its number up at commit.
+    fn doc_number(&mut self, table: &str, id: &Uuid, was: bool, is: bool) -> Result<u64> {
+        if !self.fulltext.tables.contains_key(table) {
+            let prefix = doc_numbers_prefix(self.keys(), table);
+            let next = if self.fulltext.is_rebuilt(&prefix) {
+                0
+            } else {
+                counter(self.snapshot(), &sub(&prefix, NEXT_DOC, ""))?
+            };
+            let docs = TableDocs {
+                prefix,
+                next_stored: next,
+                next,
+                rows: HashMap::new(),
+            };
+            self.fulltext.tables.insert(table.to_string(), docs);
+        }
+        let known = self
+            .fulltext
+            .tables
+            .get(table)
+            .and_then(|d| d.rows.get(id).copied());
+        let slot = match known {
+            Some(slot) => slot,
+            None => {
+                let prefix = &self.fulltext.tables[table].prefix;
+                let stored = if self.fulltext.is_rebuilt(prefix) {
+                    None
+                } else {
+                    match self.snapshot().get(&doc_of_row_key(prefix, id))? {
+                        Some(v) => Some(decode_u64(&v)?),
+                        None => None,
+                    }
+                };
+                DocSlot {
+                    stored,
+                    now: stored,
+                }
+            }
+        };
+        let docs =
+            self.fulltext.tables.get_mut(table).ok_or_else(|| {
+                Error::storage("full-text document numbers of a table went missing")
+            })?;
+        let doc = match (slot.now, was) {
+            (Some(doc), _) => doc,
+            (None, true) => {
+                return Err(Error::storage(format!(
+                    "the full-text index of `{table}` has no document number for row {id}, which holds indexed text"
+                )))
+            }
+            // A row that gave its number up earlier in this transaction takes it back.
+            (None, false) => match slot.stored {
+                Some(doc) => doc,
+                None => {
+                    let doc = docs.next;
+                    docs.next = doc
+                        .checked_add(1)
+                        .ok_or_else(|| Error::storage("full-text document numbers exhausted"))?;
+                    doc
+                }
+            },
+        };
+        let now = is.then_some(doc);
+        docs.rows.insert(*id, DocSlot { now, ..slot });
+        Ok(doc)
     }
 
     /// Drops the whole full-text index of `schema`'s table and indexes `rows` (every row of the
@@ -188,39 +479,240 @@ impl WriteTx<'_> {
         if let Some(end) = crate::kv::prefix_successor(&prefix) {
             self.batch.delete_range(prefix.clone(), end);
         }
-        self.ft_counters.retain(|k, _| !k.starts_with(&prefix));
-        self.ft_rebuilt.push(prefix);
+        let ft = &mut self.fulltext;
+        ft.counters.retain(|k, _| !k.starts_with(&prefix));
+        ft.postings.retain(|k, _| !k.starts_with(&prefix));
+        ft.tables.remove(&schema.name);
+        ft.rebuilt.push(prefix);
         for (id, row) in rows {
             self.update_fulltext(schema, id, None, Some(row))?;
         }
         Ok(())
     }
 
-    /// Adds the full-text counters to the batch (a counter back at zero is deleted).
+    /// Adds what the transaction changed in full-text indexes to the batch: counters (one back at
+    /// zero is deleted), document numbers, and every touched posting block, rewritten once.
     pub(super) fn finish_fulltext(&mut self) -> Result<()> {
-        for (key, delta) in std::mem::take(&mut self.ft_counters) {
-            if delta == 0 {
+        let ft = std::mem::take(&mut self.fulltext);
+        for (key, delta) in ft.counters.iter() {
+            if *delta == 0 {
                 continue;
             }
-            let current = if self.ft_rebuilt.iter().any(|p| key.starts_with(p)) {
+            let current = if ft.is_rebuilt(key) {
                 0
             } else {
-                match self.snapshot().get(&key)? {
-                    Some(v) => decode_u64(&v)?,
-                    None => 0,
-                }
+                counter(self.snapshot(), key)?
             };
             let next = current
-                .checked_add_signed(delta)
+                .checked_add_signed(*delta)
                 .ok_or_else(|| Error::storage("full-text counter out of range"))?;
             if next == 0 {
-                self.batch.delete(key);
+                self.batch.delete(key.clone());
             } else {
-                self.batch.put(key, next.to_be_bytes());
+                self.batch.put(key.clone(), next.to_be_bytes());
+            }
+        }
+        for docs in ft.tables.values() {
+            if docs.next != docs.next_stored {
+                self.batch
+                    .put(sub(&docs.prefix, NEXT_DOC, ""), docs.next.to_be_bytes());
+            }
+            for (id, slot) in &docs.rows {
+                if slot.stored == slot.now {
+                    continue;
+                }
+                if let Some(doc) = slot.stored {
+                    self.batch.delete(row_of_doc_key(&docs.prefix, doc));
+                    if slot.now.is_none() {
+                        self.batch.delete(doc_of_row_key(&docs.prefix, id));
+                    }
+                }
+                if let Some(doc) = slot.now {
+                    self.batch
+                        .put(doc_of_row_key(&docs.prefix, id), doc.to_be_bytes());
+                    self.batch
+                        .put(row_of_doc_key(&docs.prefix, doc), id.as_bytes().to_vec());
+                }
+            }
+        }
+        for (field, terms) in ft.postings {
+            let rebuilt = ft.rebuilt.iter().any(|p| field.starts_with(p));
+            for (term, changes) in terms {
+                let changes = last_change_per_doc(changes);
+                self.merge_postings(&blocks_prefix(&field, &term), &changes, rebuilt)?;
             }
         }
         Ok(())
     }
+
+    /// Applies `changes` to the posting blocks under `blocks` (none stored when `rebuilt`): each
+    /// block a change falls in is read, merged with every change it covers and written back.
+    fn merge_postings(
+        &mut self,
+        blocks: &[u8],
+        changes: &[(u64, Option<Vec<u8>>)],
+        rebuilt: bool,
+    ) -> Result<()> {
+        let mut pending = changes.iter().peekable();
+        while let Some(&&(first, _)) = pending.peek() {
+            let (start, stored, end) = if rebuilt {
+                (None, None, None)
+            } else {
+                block_around(self.snapshot(), blocks, first)?
+            };
+            let stored_bytes = stored.unwrap_or_default();
+            let mut stored_postings: Vec<(u64, &[u8])> = Vec::new();
+            if let Some(start) = start {
+                read_block(start, &stored_bytes, &mut |p| {
+                    stored_postings.push((p.doc, p.body));
+                    Ok(true)
+                })?;
+            }
+            let mut merged: Vec<(u64, &[u8])> = Vec::with_capacity(stored_postings.len() + 1);
+            let mut stored_iter = stored_postings.into_iter().peekable();
+            while let Some(&&(doc, ref body)) = pending.peek() {
+                if end.is_some_and(|e| doc >= e) {
+                    break;
+                }
+                pending.next();
+                while let Some(&(d, b)) = stored_iter.peek() {
+                    if d >= doc {
+                        break;
+                    }
+                    merged.push((d, b));
+                    stored_iter.next();
+                }
+                if stored_iter.peek().is_some_and(|&(d, _)| d == doc) {
+                    stored_iter.next();
+                }
+                if let Some(body) = body {
+                    merged.push((doc, body));
+                }
+            }
+            merged.extend(stored_iter);
+            self.write_blocks(blocks, start, &merged);
+        }
+        Ok(())
+    }
+
+    /// Writes `postings` as the block keyed at `start` (or, for a new block, at the first
+    /// posting's number), split past [`BLOCK_MAX`]; removes the block when there are none.
+    fn write_blocks(&mut self, blocks: &[u8], start: Option<u64>, postings: &[(u64, &[u8])]) {
+        let Some(&(first, _)) = postings.first() else {
+            if let Some(start) = start {
+                self.batch.delete(block_key(blocks, start));
+            }
+            return;
+        };
+        let size = if postings.len() > BLOCK_MAX {
+            BLOCK_FILL
+        } else {
+            BLOCK_MAX
+        };
+        for (i, piece) in postings.chunks(size).enumerate() {
+            let key_doc = if i == 0 {
+                start.unwrap_or(first)
+            } else {
+                piece[0].0
+            };
+            self.batch
+                .put(block_key(blocks, key_doc), encode_block(key_doc, piece));
+        }
+    }
+}
+
+/// The stored block holding document `doc` under `blocks` (the last keyed at or before it) as
+/// its start and bytes, and where the next block starts (`None`: no block after).
+#[allow(clippy::type_complexity)]
+fn block_around(
+    snap: &dyn KvSnapshot,
+    blocks: &[u8],
+    doc: u64,
+) -> Result<(Option<u64>, Option<Vec<u8>>, Option<u64>)> {
+    let start_of = |k: &[u8]| -> Result<u64> {
+        k.get(blocks.len()..)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| Error::storage("corrupt full-text block key"))
+    };
+    let mut failed = None;
+    let mut last_before = |end: u64| -> Result<Option<(u64, Vec<u8>)>> {
+        let upto = KeyRange {
+            start: std::ops::Bound::Included(blocks.to_vec()),
+            end: std::ops::Bound::Included(block_key(blocks, end)),
+        };
+        let mut found = None;
+        snap.visit(&upto, Direction::Reverse, &mut |k, v| {
+            match start_of(k) {
+                Ok(s) => found = Some((s, v.to_vec())),
+                Err(e) => failed = Some(e),
+            }
+            Ok(false)
+        })?;
+        Ok(found)
+    };
+    // New rows append: most often `doc` falls in the last block, which one read finds.
+    let found = match last_before(u64::MAX)? {
+        Some((start, bytes)) if start <= doc => return Ok((Some(start), Some(bytes), None)),
+        Some(_) => last_before(doc)?,
+        None => None,
+    };
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut next = None;
+    if let Some(after) = doc.checked_add(1) {
+        let mut range = KeyRange::prefix(blocks);
+        range.start = std::ops::Bound::Included(block_key(blocks, after));
+        snap.visit(&range, Direction::Forward, &mut |k, _| {
+            match start_of(k) {
+                Ok(s) => next = Some(s),
+                Err(e) => failed = Some(e),
+            }
+            Ok(false)
+        })?;
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (start, bytes) = found.unzip();
+    Ok((start, bytes, next))
+}
+
+impl TenantStore {
+    /// Rebuilds every full-text index of this tenant still in the format before document
+    /// numbers, one write per table; returns how many were rebuilt.
+    pub(crate) fn upgrade_fulltext(&self) -> Result<usize> {
+        let mut rebuilt = 0;
+        for table in self.table_names()? {
+            let schema = self.compiled_schema(&table)?;
+            let info = &schema.info;
+            let Some(field) = info.fulltext_fields.first() else {
+                continue;
+            };
+            let snap = self.snapshot()?;
+            if !is_legacy(&*snap, self.keys(), &table, field)? {
+                continue;
+            }
+            drop(snap);
+            self.write(|tx| {
+                let rows = tx.table_rows(&table)?;
+                tx.rebuild_fulltext(info, &rows)
+            })?;
+            rebuilt += 1;
+        }
+        Ok(rebuilt)
+    }
+}
+
+/// Whether the index of `table` (whose first full-text field is `field`) predates document
+/// numbers: it counts indexed rows but has no document counter.
+fn is_legacy(snap: &dyn KvSnapshot, keys: &Keys, table: &str, field: &str) -> Result<bool> {
+    let docs = counter(snap, &sub(&keys.fulltext_field(table, field), DOCS, ""))?;
+    let numbered = snap
+        .get(&sub(&doc_numbers_prefix(keys, table), NEXT_DOC, ""))?
+        .is_some();
+    Ok(docs > 0 && !numbered)
 }
 
 /// Statistics of one field's index.
@@ -235,8 +727,8 @@ pub(crate) struct FieldStats {
 /// One posting read back.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Posting {
-    /// The row.
-    pub(crate) id: Uuid,
+    /// The row's document number ([`TableDocNumbers::row`] gives its id).
+    pub(crate) doc: u64,
     /// The field's length in terms.
     pub(crate) len: u32,
     /// How often the term occurs.
@@ -248,7 +740,9 @@ pub(crate) struct Posting {
 /// Read access to one field's index in one snapshot.
 pub(crate) struct FieldIndex<'s> {
     snap: &'s dyn KvSnapshot,
+    table: String,
     prefix: Vec<u8>,
+    docs_prefix: Vec<u8>,
 }
 
 fn counter(snap: &dyn KvSnapshot, key: &[u8]) -> Result<u64> {
@@ -263,16 +757,31 @@ impl<'s> FieldIndex<'s> {
     pub(crate) fn new(snap: &'s dyn KvSnapshot, keys: &Keys, table: &str, field: &str) -> Self {
         FieldIndex {
             snap,
+            table: table.to_string(),
             prefix: keys.fulltext_field(table, field),
+            docs_prefix: doc_numbers_prefix(keys, table),
         }
     }
 
-    /// Rows indexed and their total length.
+    /// Rows indexed and their total length. An index in the format before document numbers is
+    /// an error asking for the database to be opened for writing once (which rebuilds it).
     pub(crate) fn stats(&self) -> Result<FieldStats> {
-        Ok(FieldStats {
+        let stats = FieldStats {
             docs: counter(self.snap, &sub(&self.prefix, DOCS, ""))?,
             total_len: counter(self.snap, &sub(&self.prefix, LENGTH, ""))?,
-        })
+        };
+        if stats.docs > 0
+            && self
+                .snap
+                .get(&sub(&self.docs_prefix, NEXT_DOC, ""))?
+                .is_none()
+        {
+            return Err(Error::storage(format!(
+                "the full-text index of `{}` was written by an older remdb: open the database for writing once to rebuild it",
+                self.table
+            )));
+        }
+        Ok(stats)
     }
 
     /// How many rows hold `term`.
@@ -307,62 +816,310 @@ impl<'s> FieldIndex<'s> {
         }
     }
 
-    /// Calls `f` with each posting of `term` in id order (positions decoded when `positions`),
-    /// until it returns `Ok(false)`.
+    /// Calls `f` with each posting of `term` in document-number order (positions decoded when
+    /// `positions`), until it returns `Ok(false)`.
     pub(crate) fn postings(
         &self,
         term: &str,
         positions: bool,
         f: &mut dyn FnMut(Posting) -> Result<bool>,
     ) -> Result<()> {
-        let prefix = postings_prefix(&self.prefix, term);
+        let blocks = blocks_prefix(&self.prefix, term);
+        let mut more = true;
         self.snap.visit(
-            &KeyRange::prefix(&prefix),
+            &KeyRange::prefix(&blocks),
             Direction::Forward,
             &mut |k, v| {
-                let id = super::keys::trailing_id(k)?;
-                f(decode_posting(id, v, positions)?)
+                let start = k
+                    .get(blocks.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| Error::storage("corrupt full-text block key"))?;
+                read_block(start, v, &mut |p| {
+                    let positions = if positions {
+                        decode_positions(p.positions, p.tf)?
+                    } else {
+                        Vec::new()
+                    };
+                    more = f(Posting {
+                        doc: p.doc,
+                        len: p.len,
+                        tf: p.tf,
+                        positions,
+                    })?;
+                    Ok(more)
+                })?;
+                Ok(more)
             },
         )
     }
-}
 
-fn decode_posting(id: Uuid, v: &[u8], with_positions: bool) -> Result<Posting> {
-    let mut at = 0;
-    let len = read_varint(v, &mut at)?;
-    let tf = read_varint(v, &mut at)?;
-    let too_big = || Error::storage("corrupt full-text posting");
-    let len = u32::try_from(len).map_err(|_| too_big())?;
-    let tf = u32::try_from(tf).map_err(|_| too_big())?;
-    let mut positions = Vec::new();
-    if with_positions {
-        positions.reserve(tf.min(1 << 16) as usize);
-        let mut pos: u64 = 0;
-        for _ in 0..tf {
-            pos += read_varint(v, &mut at)?;
-            positions.push(u32::try_from(pos).map_err(|_| too_big())?);
+    /// The document numbers of this field's table.
+    pub(crate) fn doc_numbers(&self) -> TableDocNumbers<'s> {
+        TableDocNumbers {
+            snap: self.snap,
+            prefix: self.docs_prefix.clone(),
         }
     }
-    Ok(Posting {
-        id,
-        len,
-        tf,
-        positions,
-    })
+}
+
+/// Read access to a table's document numbers in one snapshot.
+pub(crate) struct TableDocNumbers<'s> {
+    snap: &'s dyn KvSnapshot,
+    prefix: Vec<u8>,
+}
+
+impl TableDocNumbers<'_> {
+    /// The row numbered `doc`.
+    pub(crate) fn row(&self, doc: u64) -> Result<Uuid> {
+        let v = self
+            .snap
+            .get(&row_of_doc_key(&self.prefix, doc))?
+            .ok_or_else(|| Error::storage(format!("full-text document {doc} names no row")))?;
+        Uuid::from_slice(&v).map_err(|_| Error::storage("corrupt full-text document number entry"))
+    }
+
+    /// The number of row `id`, when it holds indexed text.
+    pub(crate) fn doc(&self, id: &Uuid) -> Result<Option<u64>> {
+        match self.snap.get(&doc_of_row_key(&self.prefix, id))? {
+            Some(v) => Ok(Some(decode_u64(&v)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
     use super::*;
 
+    /// A posting read back whole: number, field length, tf, positions.
+    type Whole = (u64, u32, u32, Vec<u32>);
+
+    fn postings_of(start: u64, block: &[u8]) -> Result<Vec<Whole>> {
+        let mut out = Vec::new();
+        read_block(start, block, &mut |p| {
+            out.push((p.doc, p.len, p.tf, decode_positions(p.positions, p.tf)?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
     #[test]
-    fn postings_round_trip() {
+    fn blocks_round_trip() {
         let a = Analyzer::new("none").unwrap();
         let doc = Doc::new(&a, "a b a c a");
-        let v = doc.posting(&doc.terms["a"]);
-        let p = decode_posting(Uuid::nil(), &v, true).unwrap();
-        assert_eq!((p.len, p.tf, p.positions), (5, 3, vec![0, 2, 4]));
-        assert!(decode_posting(Uuid::nil(), &[0x80], true).is_err());
-        assert!(decode_posting(Uuid::nil(), &[1, 5, 0], true).is_err());
+        let (x, y) = (doc.body(&doc.terms["a"]), doc.body(&doc.terms["c"]));
+        let block = encode_block(5, &[(7, &x), (9, &y)]);
+        assert_eq!(
+            postings_of(5, &block).unwrap(),
+            vec![(7, 5, 3, vec![0, 2, 4]), (9, 5, 1, vec![3])]
+        );
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors() {
+        let a = Analyzer::new("none").unwrap();
+        let doc = Doc::new(&a, "a b a");
+        let body = doc.body(&doc.terms["a"]);
+        let block = encode_block(0, &[(1, &body), (2, &body)]);
+        for cut in 0..block.len() {
+            assert!(postings_of(0, &block[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = block.clone();
+        longer.push(0);
+        assert!(postings_of(0, &longer).is_err());
+        // A repeated document number.
+        let repeated = encode_block(0, &[(1, &body), (1, &body)]);
+        assert!(postings_of(0, &repeated).is_err());
+        assert!(postings_of(u64::MAX, &block).is_err());
+    }
+
+    const WORDS: [&str; 5] = ["ant", "bee", "cat", "dog", "eel"];
+
+    fn schema() -> serde_json::Value {
+        json!({
+            "title": "Note", "type": "object",
+            "properties": {"key": {"type": "string"}, "body": {"type": "string"}},
+            "json_schema_extra": {"key_field": "key", "fulltext_fields": ["body"], "fulltext_stemmer": "none"}
+        })
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Upserts rows (key, body) in one write.
+        Put(Vec<(u8, String)>),
+        Delete(u8),
+        Purge(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let body =
+            prop::collection::vec(prop::sample::select(&WORDS[..]), 0..4).prop_map(|w| w.join(" "));
+        prop_oneof![
+            4 => prop::collection::vec((0u8..24, body), 1..12).prop_map(Op::Put),
+            1 => (0u8..24).prop_map(Op::Delete),
+            1 => (0u8..24).prop_map(Op::Purge),
+        ]
+    }
+
+    fn id_of(t: &crate::Tenant, key: u8) -> Option<String> {
+        let key = format!("k{key}");
+        t.list(
+            "note",
+            &crate::ListOptions {
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|r| r["key"] == key)
+        .map(|r| r["id"].as_str().unwrap().to_string())
+    }
+
+    /// Every term's blocks: non-empty, at most `BLOCK_MAX` postings, numbers ascending within
+    /// `[key, next key)`, each naming a row whose live body holds the term; and every live row
+    /// holding a term has a posting of it.
+    fn check(t: &crate::Tenant, model: &BTreeMap<u8, String>) {
+        let store = t.store();
+        let snap = store.snapshot().unwrap();
+        let index = FieldIndex::new(&*snap, store.keys(), "note", "body");
+        let docs = index.doc_numbers();
+        for word in WORDS {
+            let blocks = blocks_prefix(&index.prefix, word);
+            let mut starts = Vec::new();
+            let mut found = BTreeSet::new();
+            for pair in snap
+                .scan(&KeyRange::prefix(&blocks), Direction::Forward)
+                .unwrap()
+            {
+                let (k, v) = pair.unwrap();
+                let start = u64::from_be_bytes(k[blocks.len()..].try_into().unwrap());
+                let postings = postings_of(start, &v).unwrap();
+                assert!(
+                    !postings.is_empty() && postings.len() <= BLOCK_MAX,
+                    "{word}: {postings:?}"
+                );
+                assert!(postings[0].0 >= start);
+                starts.push((start, postings.last().unwrap().0));
+                for (doc, ..) in postings {
+                    found.insert(docs.row(doc).unwrap().to_string());
+                }
+            }
+            for pair in starts.windows(2) {
+                assert!(pair[0].1 < pair[1].0, "{word}: blocks overlap: {starts:?}");
+            }
+            let want: BTreeSet<String> = model
+                .iter()
+                .filter(|(_, body)| body.split(' ').any(|w| w == word))
+                .map(|(k, _)| id_of(t, *k).unwrap())
+                .collect();
+            assert_eq!(found, want, "{word}");
+            assert_eq!(index.doc_freq(word).unwrap(), want.len() as u64, "{word}");
+        }
+        let indexed = model.len() as u64;
+        assert_eq!(index.stats().unwrap().docs, indexed);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Blocks split, shrink and vanish as rows come and go, in batches and one by one, and
+        /// always hold exactly the live rows' postings.
+        #[test]
+        fn blocks_hold_exactly_the_live_rows_postings(ops in prop::collection::vec(op(), 1..30)) {
+            let db = crate::Database::memory();
+            let t = db.tenant("t").unwrap();
+            t.register_schema(schema()).unwrap();
+            let mut model: BTreeMap<u8, String> = BTreeMap::new();
+            for op in &ops {
+                match op {
+                    Op::Put(rows) => {
+                        let items = rows
+                            .iter()
+                            .map(|(k, body)| json!({"key": format!("k{k}"), "body": body}))
+                            .collect();
+                        t.insert_many("note", items).unwrap();
+                        for (k, body) in rows {
+                            model.insert(*k, body.clone());
+                        }
+                    }
+                    Op::Delete(k) => {
+                        if model.remove(k).is_some() {
+                            t.delete(&id_of(&t, *k).unwrap()).unwrap();
+                        }
+                    }
+                    Op::Purge(k) => {
+                        if let Some(id) = id_of(&t, *k) {
+                            t.hard_delete(&id).unwrap();
+                            model.remove(k);
+                        }
+                    }
+                }
+                check(&t, &model);
+            }
+        }
+    }
+
+    /// Deletes the document counter so the index looks like one written before document numbers.
+    fn make_legacy(kv: &dyn crate::kv::Kv) {
+        let keys = Keys::new("t");
+        let key = sub(&doc_numbers_prefix(&keys, "note"), NEXT_DOC, "");
+        kv.delete(&key).unwrap();
+        // And a posting in the old layout, which the rebuild must sweep away.
+        let mut old = keys.fulltext_field("note", "body");
+        old.extend_from_slice(b"pant\0");
+        old.extend_from_slice(Uuid::nil().as_bytes());
+        kv.put(&old, &[1, 1, 0]).unwrap();
+    }
+
+    #[test]
+    fn an_index_without_document_numbers_is_rebuilt_when_opened_for_writing() {
+        let kv: std::sync::Arc<dyn crate::kv::Kv> = std::sync::Arc::new(crate::kv::MemoryKv::new());
+        {
+            let db = crate::Database::with_kv(kv.clone());
+            let t = db.tenant("t").unwrap();
+            t.register_schema(schema()).unwrap();
+            t.insert("note", json!({"key": "a", "body": "ant bee"}))
+                .unwrap();
+            t.insert("note", json!({"key": "b", "body": "bee"}))
+                .unwrap();
+        }
+        make_legacy(&*kv);
+        let keyword = crate::vector::SearchOptions {
+            mode: crate::vector::SearchMode::Keyword,
+            ..Default::default()
+        };
+        let read_only = crate::OpenOptions {
+            read_only: true,
+            ..Default::default()
+        };
+        let db = crate::Database::with_kv_options(kv.clone(), &read_only).unwrap();
+        let err = db
+            .tenant("t")
+            .unwrap()
+            .search("note", "bee", &keyword)
+            .unwrap_err();
+        assert!(err.to_string().contains("older remdb"), "{err}");
+        drop(db);
+        let db = crate::Database::with_kv(kv.clone());
+        let t = db.tenant("t").unwrap();
+        let hits = t.search("note", "bee", &keyword).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(t.search("note", "ant", &keyword).unwrap().len(), 1);
+        let snap = kv.snapshot().unwrap();
+        let mut old = Keys::new("t").fulltext_field("note", "body");
+        old.push(b'p');
+        assert_eq!(
+            snap.scan(&KeyRange::prefix(&old), Direction::Forward)
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

@@ -264,6 +264,12 @@ fn ext_fulltext_fields(obj: &Map<String, Value>) -> Result<Vec<String>> {
     }
     let props = obj.get("properties").and_then(Value::as_object);
     for (i, field) in fields.iter().enumerate() {
+        if field.is_empty() || field.contains('\0') {
+            return Err(Error::InvalidSchema(format!(
+                "`fulltext_fields` names `{}`: a full-text field's name must be non-empty and hold no NUL",
+                super::quote(field)
+            )));
+        }
         if fields[..i].contains(field) {
             return Err(Error::InvalidSchema(format!(
                 "`fulltext_fields` names `{}` twice",

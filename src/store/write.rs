@@ -89,10 +89,8 @@ pub(crate) struct WriteTx<'a> {
     pub(super) ready: Option<Embedded>,
     /// The tenant's id scheme, once read (or chosen, for a tenant's first write).
     id_scheme: Option<IdScheme>,
-    /// Full-text dictionary and statistics counter deltas, by key (`fulltext.rs`).
-    pub(super) ft_counters: HashMap<Vec<u8>, i64>,
-    /// Key prefixes of full-text indexes rebuilt in this transaction: their stored counters are gone.
-    pub(super) ft_rebuilt: Vec<Vec<u8>>,
+    /// Full-text index changes, applied at commit (`fulltext.rs`).
+    pub(super) fulltext: super::fulltext::FulltextTx,
     /// The last clock this transaction stamped on an entry (read from the tenant's at the first).
     hlc: Option<Hlc>,
     /// Clocks observed from elsewhere in this transaction: every later stamp is above them.
@@ -227,8 +225,7 @@ impl TenantStore {
             replaying: false,
             ready: None,
             id_scheme: None,
-            ft_counters: HashMap::new(),
-            ft_rebuilt: Vec::new(),
+            fulltext: Default::default(),
             hlc: None,
             hlc_floor: Hlc::default(),
             hub_origin: None,
@@ -827,7 +824,7 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Every row of `table` (live and soft-deleted) as this transaction sees it.
-    fn table_rows(&self, name: &str) -> Result<Vec<(Uuid, Row)>> {
+    pub(super) fn table_rows(&self, name: &str) -> Result<Vec<(Uuid, Row)>> {
         let mut rows: Vec<(Uuid, Row)> = Vec::new();
         for pair in self
             .snapshot
