@@ -8,7 +8,7 @@
 //! moves: a question after a write rebuilds it, questions between writes share it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::cache::TenantCache;
 
@@ -126,7 +126,7 @@ pub(crate) fn dictionary(
 
 /// The text a table is known by when a question names none: its name, description and its
 /// fields with their descriptions.
-fn table_text(schema: &TableSchema) -> String {
+pub(crate) fn table_text(schema: &TableSchema) -> String {
     let mut text = format!(
         "{}: {}",
         schema.name,
@@ -142,30 +142,4 @@ fn table_text(schema: &TableSchema) -> String {
         }
     }
     text
-}
-
-type TableVectors = Mutex<HashMap<(String, String), Arc<Vec<f32>>>>;
-
-/// The embedding of a table's text ([`table_text`]) by `provider`, normalised for cosine and
-/// cached by (provider, text): `None` when the provider cannot embed here.
-pub(crate) fn table_vector(
-    store: &TenantStore,
-    provider: &str,
-    schema: &TableSchema,
-) -> Option<Arc<Vec<f32>>> {
-    static CACHE: std::sync::OnceLock<TableVectors> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = (provider.to_string(), table_text(schema));
-    if let Some(v) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Some(v.clone());
-    }
-    let mut v = store.embed(&[key.1.as_str()], Some(provider)).ok()?.pop()?;
-    crate::distance::Metric::Cosine.prepare(&mut v);
-    let v = Arc::new(v);
-    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if cache.len() >= 1_024 {
-        cache.clear();
-    }
-    cache.insert(key, v.clone());
-    Some(v)
 }

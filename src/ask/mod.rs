@@ -26,6 +26,7 @@ mod dictionary;
 mod exec;
 pub mod llm;
 mod lookup;
+mod meaning;
 mod offline;
 mod plan;
 mod prepass;
@@ -209,6 +210,8 @@ enum Source {
 
 #[derive(Debug)]
 enum State {
+    /// Waiting for the vectors of the texts to link by meaning (`meaning.rs`), before planning.
+    AwaitMeaning(Vec<QueryText>),
     /// Waiting for the LLM's plan (or repair).
     AwaitLlm,
     /// A plan to run.
@@ -240,6 +243,10 @@ pub struct AskSession {
     embed_inline: bool,
     relaxed: bool,
     cache_key: Option<String>,
+    /// What the question may link by meaning.
+    meaning: meaning::Meaning,
+    /// The time the question is asked at.
+    now: DateTime<FixedOffset>,
 }
 
 impl std::fmt::Debug for AskSession {
@@ -317,15 +324,12 @@ impl AskSession {
             .unwrap_or_else(|| Utc::now().with_timezone(&FixedOffset::east_opt(0).expect("UTC")));
         let dict = dictionary::dictionary(&store, &schemas)?;
         let hints = prepass::prepass(question, &now, &schemas, &dict);
-        let vectors = QueryVectors::new();
-        let offline = offline::plan(
+        let meaning = meaning::Meaning::wanted(
             &hints,
-            &store,
             &schemas,
             options.table.as_deref(),
-            &vectors,
-            embed_inline,
-        )?;
+            store.embed_settings().default_provider,
+        );
         let mut options = options.clone();
         options.budget = options.budget.or(&budget);
         let mut session = AskSession {
@@ -335,7 +339,7 @@ impl AskSession {
             llm_calls: 0,
             repaired: false,
             llm_error: None,
-            vectors,
+            vectors: QueryVectors::new(),
             pending: Vec::new(),
             embed_inline,
             relaxed: false,
@@ -344,11 +348,65 @@ impl AskSession {
             schemas,
             hints,
             llm,
-            offline,
+            offline: Verdict::Unanswerable(String::new()),
             options,
+            meaning,
+            now,
         };
-        session.state = session.first_state(&now, &dict);
+        let missing = session.meaning.missing();
+        session.state = if missing.is_empty() {
+            session.plan()
+        } else if embed_inline {
+            // Embedded in place; linking by meaning is a help, so a failure only skips it.
+            let vectors: Result<Vec<Vec<f32>>> = missing
+                .iter()
+                .map(|t| crate::vector::embed_query(&session.store, &t.provider, &t.text))
+                .collect();
+            if let Ok(v) = vectors {
+                session.meaning.supply(&missing, v);
+            }
+            session.plan()
+        } else {
+            State::AwaitMeaning(missing)
+        };
         Ok(session)
+    }
+
+    /// Links by meaning, plans offline, and starts the LLM planner when there is one.
+    fn plan(&mut self) -> State {
+        self.meaning.link_fields(&mut self.hints);
+        let dict = match dictionary::dictionary(&self.store, &self.schemas) {
+            Ok(d) => d,
+            Err(e) => {
+                return State::Done(Box::new(self.answer(
+                    Status::Failed,
+                    None,
+                    e.to_string(),
+                    0.0,
+                )))
+            }
+        };
+        let offline = offline::plan(
+            &self.hints,
+            &self.store,
+            &self.schemas,
+            self.options.table.as_deref(),
+            &self.vectors,
+            &self.meaning,
+        );
+        self.offline = match offline {
+            Ok(v) => v,
+            Err(e) => {
+                return State::Done(Box::new(self.answer(
+                    Status::Failed,
+                    None,
+                    e.to_string(),
+                    0.0,
+                )))
+            }
+        };
+        let now = self.now;
+        self.first_state(&now, &dict)
     }
 
     fn first_state(&mut self, now: &DateTime<FixedOffset>, dict: &dictionary::Dictionary) -> State {
@@ -469,6 +527,10 @@ impl AskSession {
     pub fn advance(&mut self) -> AskStep {
         loop {
             match std::mem::replace(&mut self.state, State::Taken) {
+                State::AwaitMeaning(texts) => {
+                    self.state = State::AwaitMeaning(texts.clone());
+                    return AskStep::Embed(texts);
+                }
                 State::AwaitLlm => {
                     let Some(request) = self.request.clone() else {
                         self.state = self.offline_state();
@@ -583,6 +645,16 @@ impl AskSession {
 
     /// Hands the vectors of the texts [`AskStep::Embed`] asked for (in its order).
     pub fn embedded(&mut self, texts: &[QueryText], vectors: Result<Vec<Vec<f32>>>) {
+        if matches!(self.state, State::AwaitMeaning(_)) {
+            // Linking by meaning is a help: without the vectors the name rules alone link.
+            if let Ok(v) = vectors {
+                if v.len() == texts.len() {
+                    self.meaning.supply(texts, v);
+                }
+            }
+            self.state = self.plan();
+            return;
+        }
         match vectors {
             Ok(v) if v.len() == texts.len() => {
                 for (t, v) in texts.iter().zip(v) {

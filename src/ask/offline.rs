@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::lookup::{lookup_fuzzy, LookupOptions, LookupStatus, Rung};
+use super::meaning::Meaning;
 use super::plan::{
     time_field, Aggregate, AggregateFn, Direction, Filter, Intent, Op, Order, Plan, Returns, Stage,
     TimeFilter,
@@ -106,7 +107,7 @@ pub(crate) fn plan(
     schemas: &BTreeMap<String, TableSchema>,
     table: Option<&str>,
     vectors: &QueryVectors,
-    embed_inline: bool,
+    meaning: &Meaning,
 ) -> Result<Verdict> {
     let w: Vec<&str> = h.words.iter().map(String::as_str).collect();
     if w.is_empty() {
@@ -153,7 +154,7 @@ pub(crate) fn plan(
         schemas,
         forced: table,
         vectors,
-        embed_inline,
+        meaning,
     };
     planner.run()
 }
@@ -165,9 +166,8 @@ struct Planner<'a> {
     schemas: &'a BTreeMap<String, TableSchema>,
     forced: Option<&'a str>,
     vectors: &'a QueryVectors,
-    /// Embedding may run synchronously here (natively): the table to search can be chosen by
-    /// meaning when the question names none.
-    embed_inline: bool,
+    /// Links by meaning (the table to search when the question names none).
+    meaning: &'a Meaning,
 }
 
 /// An entity found in a span of the question.
@@ -776,7 +776,7 @@ impl Planner<'_> {
 
     /// When no table is named, the table to search by meaning: the searchable table whose
     /// `name: description` is clearly closest to the question in embedding space (when the
-    /// default embedder can run here), else `resources` (the documents), else a table whose
+    /// tenant has a default embedder), else `resources` (the documents), else a table whose
     /// description the question's words name.
     fn search_table(&self) -> Option<String> {
         let searchable = |t: &str| {
@@ -784,10 +784,8 @@ impl Planner<'_> {
                 .get(t)
                 .is_some_and(|s| !s.embedding_fields.is_empty())
         };
-        if self.embed_inline {
-            if let Some(t) = self.closest_table() {
-                return Some(t);
-            }
+        if let Some(t) = self.meaning.closest_table() {
+            return Some(t);
         }
         if searchable("resources") {
             return Some("resources".into());
@@ -797,33 +795,6 @@ impl Planner<'_> {
             .iter()
             .find(|t| searchable(&t.table))
             .map(|t| t.table.clone())
-    }
-
-    /// The searchable table whose description is closest in meaning to the question, when it
-    /// is at least 0.2 in cosine and 0.05 ahead of the next; `None` when there is no default
-    /// embedder, fewer than two candidates, or no clear winner.
-    fn closest_table(&self) -> Option<String> {
-        let candidates: Vec<&TableSchema> = self
-            .schemas
-            .values()
-            .filter(|s| !s.embedding_fields.is_empty())
-            .collect();
-        if candidates.len() < 2 {
-            return None;
-        }
-        let provider = self.store.embed_settings().default_provider?;
-        let cosine = crate::distance::Metric::Cosine;
-        let mut question =
-            crate::vector::embed_query(self.store, &provider, &self.h.normalized).ok()?;
-        cosine.prepare(&mut question);
-        let mut scored: Vec<(f64, &str)> = Vec::new();
-        for schema in candidates {
-            let v = super::dictionary::table_vector(self.store, &provider, schema)?;
-            scored.push((f64::from(cosine.score(&question, &v)), schema.name.as_str()));
-        }
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (best, second) = (scored[0], scored[1]);
-        (best.0 >= 0.2 && best.0 - second.0 >= 0.05).then(|| best.1.to_string())
     }
 
     fn aggregate(&self, schema: &TableSchema) -> Option<Aggregate> {

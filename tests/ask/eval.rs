@@ -392,3 +392,55 @@ fn a_question_naming_no_table_searches_the_table_closest_in_meaning() {
     );
     assert_eq!(a.rows[0]["summary"], "Crash on save");
 }
+
+/// Words a rule needs a field for, which no field is named like, link to the field closest to
+/// them in meaning: an aggregate's argument among the number fields, a group's key among all.
+#[test]
+fn words_naming_no_field_link_to_the_field_closest_in_meaning() {
+    let db = Database::memory();
+    let t = db.tenant("default").unwrap();
+    t.register_schema(serde_json::json!({
+        "title": "Order", "description": "Orders customers placed in the shop",
+        "type": "object", "properties": {
+            "ref": {"type": "string", "description": "Order reference"},
+            "amount": {"type": "number", "description": "The price the customer paid, in euros"},
+            "items": {"type": "integer", "description": "How many articles the order holds"},
+            "channel": {"enum": ["web", "phone", "store"], "description": "Where the customer placed the order: website, phone call or shop"}
+        },
+        "json_schema_extra": {"short_name": "orders", "key_field": "ref", "indexed_fields": ["channel"]}
+    }))
+    .unwrap();
+    for (r, amount, items, channel) in [
+        ("A1", 10.0, 1, "web"),
+        ("A2", 30.0, 3, "web"),
+        ("A3", 50.0, 2, "phone"),
+    ] {
+        t.insert(
+            "orders",
+            serde_json::json!({"ref": r, "amount": amount, "items": items, "channel": channel}),
+        )
+        .unwrap();
+    }
+    let opts = AskOptions {
+        planner: Planner::Offline,
+        ..AskOptions::default()
+    };
+    let a = t.ask("average cost of orders", &opts).unwrap();
+    assert_eq!(a.status, Status::Ok, "{a:?}");
+    assert!(
+        a.stages[0].query.contains("AVG(`amount`)"),
+        "{:?}",
+        a.stages
+    );
+    assert!(a.rows[0].values().any(|v| v == 30.0), "{:?}", a.rows);
+    let a = t.ask("how many orders per venue", &opts).unwrap();
+    assert_eq!(a.status, Status::Ok, "{a:?}");
+    assert!(
+        a.stages[0].query.contains("GROUP BY `channel`"),
+        "{:?}",
+        a.stages
+    );
+    // A word close to nothing links to nothing: the planner says it cannot ground it.
+    let a = t.ask("average giraffe of orders", &opts).unwrap();
+    assert!(!a.stages.iter().any(|s| s.query.contains("AVG(")), "{a:?}");
+}

@@ -1213,6 +1213,35 @@ test('ask: the offline planner answers in wasm — counts, time phrases, lookups
   await db.close();
 });
 
+test('ask: words naming no field link by meaning through an async custom embedder, field texts embedded once', async () => {
+  const words = wordsEmbedder();
+  const db = await RemDB.open({ embedding: { provider: 'custom:words', dimensions: 16, embed: words.embed } });
+  await db.registerSchema({
+    title: 'Order', type: 'object',
+    properties: {
+      ref: { type: 'string' },
+      amount: { type: 'number', description: 'What the order cost in euros' },
+      items: { type: 'integer', description: 'How many pieces it holds' },
+    },
+    json_schema_extra: { short_name: 'orders', key_field: 'ref' },
+  });
+  await db.insertMany('orders', [{ ref: 'A1', amount: 10, items: 1 }, { ref: 'A2', amount: 50, items: 3 }]);
+  const a = await db.ask('average cost of orders');
+  assert.equal(a.status, 'ok', JSON.stringify(a));
+  assert.ok(a.stages[0].query.includes('AVG(`amount`)'), a.stages[0].query);
+  assert.deepEqual(Object.values(a.rows[0]), [30]);
+  const asked = words.calls.flatMap(([kind, texts]) => texts.map((t) => [kind, t]));
+  assert.ok(asked.some(([kind, t]) => kind === 'query' && t === 'cost'), JSON.stringify(asked));
+  assert.ok(asked.some(([, t]) => t.startsWith('amount: ')), JSON.stringify(asked));
+  // The next question embeds at most its own word: the field texts are remembered.
+  words.calls.length = 0;
+  const b = await db.ask('maximum cost of orders');
+  assert.ok(b.stages[0].query.includes('MAX(`amount`)'), b.stages[0].query);
+  const again = words.calls.flatMap(([, texts]) => texts);
+  assert.ok(again.every((t) => t === 'cost'), JSON.stringify(again));
+  await db.close();
+});
+
 test('ask: an app function answers the LLM request (OpenAI body, plan object, repair), failures fall back to offline', async () => {
   const db = await ticketDb();
   const requests = [];
