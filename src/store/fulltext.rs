@@ -212,47 +212,75 @@ fn decode_positions(bytes: &[u8], tf: u32) -> Result<Vec<u32>> {
     Ok(out)
 }
 
-/// One field of one row as the index sees it: its length and each term's positions.
+/// The terms of a transaction, numbered in the order first seen (shared by its fields).
+#[derive(Default)]
+struct Terms {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Terms {
+    fn id(&mut self, term: &str) -> u32 {
+        if let Some(&id) = self.ids.get(term) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(term.to_string(), id);
+        self.names.push(term.to_string());
+        id
+    }
+}
+
+/// One field of one row as the index sees it: its length in terms and each term's positions,
+/// as `(term, position)` pairs sorted by term, then position.
 struct Doc {
     len: u64,
-    terms: HashMap<String, Vec<u32>>,
+    pairs: Vec<(u32, u32)>,
 }
 
 impl Doc {
-    fn new(analyzer: &Analyzer, text: &str) -> Doc {
-        let mut terms: HashMap<String, Vec<u32>> = HashMap::new();
+    fn new(analyzer: &Analyzer, terms: &mut Terms, text: &str) -> Doc {
+        let mut pairs = Vec::new();
         let mut pos = 0u32;
         analyzer.each_term(text, &mut |term| {
             if !term.is_empty() {
-                match terms.get_mut(term) {
-                    Some(positions) => positions.push(pos),
-                    None => {
-                        terms.insert(term.to_string(), vec![pos]);
-                    }
-                }
+                pairs.push((terms.id(term), pos));
             }
             pos = pos.saturating_add(1);
         });
+        pairs.sort_unstable();
         Doc {
             len: u64::from(pos),
-            terms,
+            pairs,
         }
     }
 
-    /// A posting's stored bytes after its document number.
-    fn body(&self, positions: &[u32]) -> Vec<u8> {
-        let mut gaps = Vec::with_capacity(positions.len() * 2);
+    /// Each term with its positions, in term order.
+    fn terms(&self) -> impl Iterator<Item = (u32, &[(u32, u32)])> + '_ {
+        self.pairs
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|group| (group[0].0, group))
+    }
+
+    /// Appends a posting's stored bytes after its document number (field length, tf, the
+    /// positions' byte length, the positions as gaps) to `out`.
+    fn body(&self, positions: &[(u32, u32)], out: &mut Vec<u8>) {
+        // The positions' byte length comes first: count the gaps' varint bytes.
+        let mut size = 0u64;
         let mut last = 0u32;
-        for &p in positions {
-            push_varint(&mut gaps, u64::from(p - last));
+        for &(_, p) in positions {
+            let gap = p - last;
+            size += u64::from((32 - gap.leading_zeros()).max(1).div_ceil(7));
             last = p;
         }
-        let mut v = Vec::with_capacity(gaps.len() + 6);
-        push_varint(&mut v, self.len);
-        push_varint(&mut v, positions.len() as u64);
-        push_varint(&mut v, gaps.len() as u64);
-        v.extend_from_slice(&gaps);
-        v
+        push_varint(out, self.len);
+        push_varint(out, positions.len() as u64);
+        push_varint(out, size);
+        last = 0;
+        for &(_, p) in positions {
+            push_varint(out, u64::from(p - last));
+            last = p;
+        }
     }
 }
 
@@ -263,21 +291,48 @@ fn indexed_text<'r>(row: Option<&'r Row>, field: &str) -> Option<&'r str> {
         .and_then(|v| v.as_str())
 }
 
-/// One term's posting changes in a transaction, in the order made.
-type TermChanges = Vec<(u64, Option<Vec<u8>>)>;
+/// A posting change: the document, and the new body's range in [`FulltextTx::bodies`] (`None`:
+/// the posting is removed).
+type Change = (u64, Option<(usize, usize)>);
 
 /// `changes` sorted by document number, only the last change of each document kept.
-fn last_change_per_doc(mut changes: TermChanges) -> TermChanges {
+fn last_change_per_doc(changes: &mut Vec<Change>) {
     // Stable: the changes of one document stay in the order made.
     changes.sort_by_key(|c| c.0);
-    let mut out: TermChanges = Vec::with_capacity(changes.len());
-    for change in changes {
-        match out.last_mut() {
-            Some(last) if last.0 == change.0 => *last = change,
-            _ => out.push(change),
+    let mut kept = 0;
+    for i in 0..changes.len() {
+        if kept > 0 && changes[kept - 1].0 == changes[i].0 {
+            changes[kept - 1] = changes[i];
+        } else {
+            changes[kept] = changes[i];
+            kept += 1;
         }
     }
-    out
+    changes.truncate(kept);
+}
+
+/// What a transaction changes in one field's index.
+#[derive(Default)]
+struct FieldChanges {
+    /// By term id: posting changes in the order made.
+    postings: Vec<Vec<Change>>,
+    /// By term id: the change of the term's document frequency.
+    df: Vec<i64>,
+    /// Change of the rows indexed, and of their total length.
+    docs: i64,
+    length: i64,
+}
+
+impl FieldChanges {
+    fn change(&mut self, term: u32, change: Change, df: i64) {
+        let t = term as usize;
+        if self.postings.len() <= t {
+            self.postings.resize_with(t + 1, Vec::new);
+            self.df.resize(t + 1, 0);
+        }
+        self.postings[t].push(change);
+        self.df[t] += df;
+    }
 }
 
 /// A row's document number as stored before the transaction and as it is now.
@@ -298,11 +353,12 @@ struct TableDocs {
 /// What a transaction changes in full-text indexes, applied at commit.
 #[derive(Default)]
 pub(super) struct FulltextTx {
-    /// Dictionary and statistics counter deltas, by key.
-    counters: HashMap<Vec<u8>, i64>,
-    /// Posting changes by field prefix, then term, in the order made: the document number and
-    /// the new posting body, or `None` to remove the posting.
-    postings: HashMap<Vec<u8>, HashMap<String, TermChanges>>,
+    /// The terms seen, numbered.
+    terms: Terms,
+    /// The bodies of the postings written, one after another.
+    bodies: Vec<u8>,
+    /// Changes by field prefix.
+    fields: HashMap<Vec<u8>, FieldChanges>,
     /// Document numbers, by table.
     tables: HashMap<String, TableDocs>,
     /// Prefixes of tables whose index this transaction rebuilt: nothing stored under them counts.
@@ -314,23 +370,6 @@ pub(super) struct FulltextTx {
 impl FulltextTx {
     fn is_rebuilt(&self, key: &[u8]) -> bool {
         self.rebuilt.iter().any(|p| key.starts_with(p))
-    }
-
-    fn count(&mut self, key: Vec<u8>, delta: i64) {
-        *self.counters.entry(key).or_default() += delta;
-    }
-
-    fn change(&mut self, field: &[u8], term: &str, doc: u64, body: Option<Vec<u8>>) {
-        let terms = match self.postings.get_mut(field) {
-            Some(terms) => terms,
-            None => self.postings.entry(field.to_vec()).or_default(),
-        };
-        match terms.get_mut(term) {
-            Some(changes) => changes.push((doc, body)),
-            None => {
-                terms.insert(term.to_string(), vec![(doc, body)]);
-            }
-        }
     }
 }
 
@@ -367,29 +406,48 @@ impl WriteTx<'_> {
             if old_text == new_text {
                 continue;
             }
-            let old_doc = old_text.map(|t| Doc::new(&analyzer, t));
-            let new_doc = new_text.map(|t| Doc::new(&analyzer, t));
             let prefix = self.keys().fulltext_field(&schema.name, field);
             let ft = &mut self.fulltext;
-            if let Some(od) = &old_doc {
-                for term in od.terms.keys() {
-                    if !new_doc.as_ref().is_some_and(|n| n.terms.contains_key(term)) {
-                        ft.change(&prefix, term, doc, None);
-                        ft.count(sub(&prefix, DICT, term), -1);
-                    }
-                }
-                ft.count(sub(&prefix, DOCS, ""), -1);
-                ft.count(sub(&prefix, LENGTH, ""), -(od.len as i64));
-            }
+            let old_doc = old_text.map(|t| Doc::new(&analyzer, &mut ft.terms, t));
+            let new_doc = new_text.map(|t| Doc::new(&analyzer, &mut ft.terms, t));
+            let changes = match ft.fields.get_mut(&prefix) {
+                Some(c) => c,
+                None => ft.fields.entry(prefix).or_default(),
+            };
+            let mut old_terms = old_doc
+                .as_ref()
+                .map(|d| d.terms())
+                .into_iter()
+                .flatten()
+                .peekable();
             if let Some(nd) = &new_doc {
-                for (term, positions) in &nd.terms {
-                    ft.change(&prefix, term, doc, Some(nd.body(positions)));
-                    if !old_doc.as_ref().is_some_and(|o| o.terms.contains_key(term)) {
-                        ft.count(sub(&prefix, DICT, term), 1);
+                for (term, positions) in nd.terms() {
+                    // Terms only the old text held lose their posting.
+                    while let Some(&(o, _)) = old_terms.peek() {
+                        if o >= term {
+                            break;
+                        }
+                        changes.change(o, (doc, None), -1);
+                        old_terms.next();
                     }
+                    let kept = old_terms.peek().is_some_and(|&(o, _)| o == term);
+                    if kept {
+                        old_terms.next();
+                    }
+                    let start = ft.bodies.len();
+                    nd.body(positions, &mut ft.bodies);
+                    let change = (doc, Some((start, ft.bodies.len())));
+                    changes.change(term, change, if kept { 0 } else { 1 });
                 }
-                ft.count(sub(&prefix, DOCS, ""), 1);
-                ft.count(sub(&prefix, LENGTH, ""), nd.len as i64);
+                changes.docs += 1;
+                changes.length += nd.len as i64;
+            }
+            for (o, _) in old_terms {
+                changes.change(o, (doc, None), -1);
+            }
+            if let Some(od) = &old_doc {
+                changes.docs -= 1;
+                changes.length -= od.len as i64;
             }
         }
         self.fulltext
@@ -480,8 +538,7 @@ impl WriteTx<'_> {
             self.batch.delete_range(prefix.clone(), end);
         }
         let ft = &mut self.fulltext;
-        ft.counters.retain(|k, _| !k.starts_with(&prefix));
-        ft.postings.retain(|k, _| !k.starts_with(&prefix));
+        ft.fields.retain(|k, _| !k.starts_with(&prefix));
         ft.tables.remove(&schema.name);
         ft.rebuilt.push(prefix);
         for (id, row) in rows {
@@ -493,25 +550,7 @@ impl WriteTx<'_> {
     /// Adds what the transaction changed in full-text indexes to the batch: counters (one back at
     /// zero is deleted), document numbers, and every touched posting block, rewritten once.
     pub(super) fn finish_fulltext(&mut self) -> Result<()> {
-        let ft = std::mem::take(&mut self.fulltext);
-        for (key, delta) in ft.counters.iter() {
-            if *delta == 0 {
-                continue;
-            }
-            let current = if ft.is_rebuilt(key) {
-                0
-            } else {
-                counter(self.snapshot(), key)?
-            };
-            let next = current
-                .checked_add_signed(*delta)
-                .ok_or_else(|| Error::storage("full-text counter out of range"))?;
-            if next == 0 {
-                self.batch.delete(key.clone());
-            } else {
-                self.batch.put(key.clone(), next.to_be_bytes());
-            }
-        }
+        let mut ft = std::mem::take(&mut self.fulltext);
         for docs in ft.tables.values() {
             if docs.next != docs.next_stored {
                 self.batch
@@ -535,12 +574,48 @@ impl WriteTx<'_> {
                 }
             }
         }
-        for (field, terms) in ft.postings {
+        let mut resolved: Vec<(u64, Option<&[u8]>)> = Vec::new();
+        for (field, changes) in ft.fields.iter_mut() {
             let rebuilt = ft.rebuilt.iter().any(|p| field.starts_with(p));
-            for (term, changes) in terms {
-                let changes = last_change_per_doc(changes);
-                self.merge_postings(&blocks_prefix(&field, &term), &changes, rebuilt)?;
+            self.add_to_counter(sub(field, DOCS, ""), changes.docs, rebuilt)?;
+            self.add_to_counter(sub(field, LENGTH, ""), changes.length, rebuilt)?;
+            for (term, term_changes) in changes.postings.iter_mut().enumerate() {
+                let name = &ft.terms.names[term];
+                self.add_to_counter(sub(field, DICT, name), changes.df[term], rebuilt)?;
+                if term_changes.is_empty() {
+                    continue;
+                }
+                last_change_per_doc(term_changes);
+                resolved.clear();
+                resolved.extend(
+                    term_changes
+                        .iter()
+                        .map(|&(doc, body)| (doc, body.map(|(a, b)| &ft.bodies[a..b]))),
+                );
+                self.merge_postings(&blocks_prefix(field, name), &resolved, rebuilt)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Moves the u64 counter at `key` by `delta` (stored nowhere when `rebuilt`); one back at
+    /// zero is deleted.
+    fn add_to_counter(&mut self, key: Vec<u8>, delta: i64, rebuilt: bool) -> Result<()> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let current = if rebuilt {
+            0
+        } else {
+            counter(self.snapshot(), &key)?
+        };
+        let next = current
+            .checked_add_signed(delta)
+            .ok_or_else(|| Error::storage("full-text counter out of range"))?;
+        if next == 0 {
+            self.batch.delete(key);
+        } else {
+            self.batch.put(key, next.to_be_bytes());
         }
         Ok(())
     }
@@ -550,7 +625,7 @@ impl WriteTx<'_> {
     fn merge_postings(
         &mut self,
         blocks: &[u8],
-        changes: &[(u64, Option<Vec<u8>>)],
+        changes: &[(u64, Option<&[u8]>)],
         rebuilt: bool,
     ) -> Result<()> {
         let mut pending = changes.iter().peekable();
@@ -570,7 +645,7 @@ impl WriteTx<'_> {
             }
             let mut merged: Vec<(u64, &[u8])> = Vec::with_capacity(stored_postings.len() + 1);
             let mut stored_iter = stored_postings.into_iter().peekable();
-            while let Some(&&(doc, ref body)) = pending.peek() {
+            while let Some(&&(doc, body)) = pending.peek() {
                 if end.is_some_and(|e| doc >= e) {
                     break;
                 }
@@ -909,24 +984,43 @@ mod tests {
         Ok(out)
     }
 
+    /// The posting bodies of `text`'s terms, by term.
+    fn bodies_of(text: &str) -> HashMap<String, Vec<u8>> {
+        let a = Analyzer::new("none").unwrap();
+        let mut terms = Terms::default();
+        let doc = Doc::new(&a, &mut terms, text);
+        doc.terms()
+            .map(|(t, positions)| {
+                let mut body = Vec::new();
+                doc.body(positions, &mut body);
+                (terms.names[t as usize].clone(), body)
+            })
+            .collect()
+    }
+
     #[test]
     fn blocks_round_trip() {
-        let a = Analyzer::new("none").unwrap();
-        let doc = Doc::new(&a, "a b a c a");
-        let (x, y) = (doc.body(&doc.terms["a"]), doc.body(&doc.terms["c"]));
-        let block = encode_block(5, &[(7, &x), (9, &y)]);
+        let bodies = bodies_of("a b a c a");
+        let block = encode_block(5, &[(7, &bodies["a"]), (9, &bodies["c"])]);
         assert_eq!(
             postings_of(5, &block).unwrap(),
             vec![(7, 5, 3, vec![0, 2, 4]), (9, 5, 1, vec![3])]
+        );
+        // Gaps of several varint bytes.
+        let long = format!("a {}a", "x ".repeat(20_000));
+        let bodies = bodies_of(&long);
+        let block = encode_block(0, &[(0, &bodies["a"])]);
+        assert_eq!(
+            postings_of(0, &block).unwrap(),
+            vec![(0, 20_002, 2, vec![0, 20_001])]
         );
     }
 
     #[test]
     fn damaged_blocks_are_errors() {
-        let a = Analyzer::new("none").unwrap();
-        let doc = Doc::new(&a, "a b a");
-        let body = doc.body(&doc.terms["a"]);
-        let block = encode_block(0, &[(1, &body), (2, &body)]);
+        let bodies = bodies_of("a b a");
+        let body = &bodies["a"];
+        let block = encode_block(0, &[(1, body), (2, body)]);
         for cut in 0..block.len() {
             assert!(postings_of(0, &block[..cut]).is_err(), "cut at {cut}");
         }
@@ -934,7 +1028,7 @@ mod tests {
         longer.push(0);
         assert!(postings_of(0, &longer).is_err());
         // A repeated document number.
-        let repeated = encode_block(0, &[(1, &body), (1, &body)]);
+        let repeated = encode_block(0, &[(1, body), (1, body)]);
         assert!(postings_of(0, &repeated).is_err());
         assert!(postings_of(u64::MAX, &block).is_err());
     }
