@@ -9,8 +9,6 @@
 //! boundary) and never holds a NUL byte, so it can sit inside a key between separators.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
@@ -84,15 +82,9 @@ pub(crate) fn check_stemmer(name: &str) -> Result<String> {
     }
 }
 
-/// Most words an [`Analyzer`] remembers the terms of; past this it forgets them all and starts
-/// again, so its memory stays bounded whatever it reads.
-const MEMO_MAX: usize = 1 << 16;
-
-/// Cuts text into terms: segmentation, lowercasing, optional stemming. It remembers the terms of
-/// the words it has seen (text repeats its words), so keep one for a batch of texts.
+/// Cuts text into terms: segmentation, lowercasing, optional stemming.
 pub(crate) struct Analyzer {
     stemmer: Option<Stemmer>,
-    memo: RefCell<HashMap<String, String>>,
 }
 
 impl Analyzer {
@@ -101,32 +93,17 @@ impl Analyzer {
         let lower = check_stemmer(name)?;
         Ok(Analyzer {
             stemmer: algorithm(&lower).flatten().map(Stemmer::create),
-            memo: RefCell::new(HashMap::new()),
         })
     }
 
     /// The terms of `text` in order; a term's position is its index.
     pub(crate) fn terms(&self, text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        self.each_term(text, &mut |t| out.push(t.to_string()));
-        out
+        self.words(text).map(|w| self.term(w)).collect()
     }
 
-    /// Calls `f` with each term of `text` in order.
-    pub(crate) fn each_term(&self, text: &str, f: &mut dyn FnMut(&str)) {
-        let mut memo = self.memo.borrow_mut();
-        for word in text.unicode_words() {
-            if let Some(term) = memo.get(word) {
-                f(term);
-                continue;
-            }
-            let term = self.term(word);
-            f(&term);
-            if memo.len() >= MEMO_MAX {
-                memo.clear();
-            }
-            memo.insert(word.to_string(), term);
-        }
+    /// The words of `text` in order, before they become terms ([`term`](Self::term)).
+    pub(crate) fn words<'t>(&self, text: &'t str) -> impl Iterator<Item = &'t str> {
+        text.unicode_words()
     }
 
     /// The words of `text` lowercased but not stemmed (for prefix queries, whose last word is
@@ -137,8 +114,8 @@ impl Analyzer {
             .collect()
     }
 
-    /// One word as a term.
-    fn term(&self, word: &str) -> String {
+    /// One word as a term (lowercased, stemmed, cleaned; empty when nothing is left).
+    pub(crate) fn term(&self, word: &str) -> String {
         let lower = word.to_lowercase();
         let stemmed = match &self.stemmer {
             Some(s) => s.stem(&lower),

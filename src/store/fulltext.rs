@@ -212,10 +212,16 @@ fn decode_positions(bytes: &[u8], tf: u32) -> Result<Vec<u32>> {
     Ok(out)
 }
 
+/// A seeded fast hasher for the write path's per-word maps (their keys come from user text).
+type FastHash = foldhash::fast::RandomState;
+
+/// Term numbers that stand for no term (a word that cleans to nothing).
+const NO_TERM: u32 = u32::MAX;
+
 /// The terms of a transaction, numbered in the order first seen (shared by its fields).
 #[derive(Default)]
 struct Terms {
-    ids: HashMap<String, u32>,
+    ids: HashMap<String, u32, FastHash>,
     names: Vec<String>,
 }
 
@@ -224,9 +230,39 @@ impl Terms {
         if let Some(&id) = self.ids.get(term) {
             return id;
         }
-        let id = self.names.len() as u32;
+        let id = u32::try_from(self.names.len()).unwrap_or(NO_TERM);
         self.ids.insert(term.to_string(), id);
         self.names.push(term.to_string());
+        id
+    }
+}
+
+/// An analyzer and the term numbers of the words it has cut in this transaction.
+struct Lexicon {
+    analyzer: Analyzer,
+    words: HashMap<String, u32, FastHash>,
+}
+
+impl Lexicon {
+    fn new(stemmer: &str) -> Result<Lexicon> {
+        Ok(Lexicon {
+            analyzer: Analyzer::new(stemmer)?,
+            words: HashMap::default(),
+        })
+    }
+
+    /// The term number of `word` (stemmed once per transaction).
+    fn term(&mut self, terms: &mut Terms, word: &str) -> u32 {
+        if let Some(&id) = self.words.get(word) {
+            return id;
+        }
+        let term = self.analyzer.term(word);
+        let id = if term.is_empty() {
+            NO_TERM
+        } else {
+            terms.id(&term)
+        };
+        self.words.insert(word.to_string(), id);
         id
     }
 }
@@ -239,15 +275,16 @@ struct Doc {
 }
 
 impl Doc {
-    fn new(analyzer: &Analyzer, terms: &mut Terms, text: &str) -> Doc {
+    fn new(lexicon: &mut Lexicon, terms: &mut Terms, text: &str) -> Doc {
         let mut pairs = Vec::new();
         let mut pos = 0u32;
-        analyzer.each_term(text, &mut |term| {
-            if !term.is_empty() {
-                pairs.push((terms.id(term), pos));
+        for word in lexicon.analyzer.words(text) {
+            let id = lexicon.term(terms, word);
+            if id != NO_TERM {
+                pairs.push((id, pos));
             }
             pos = pos.saturating_add(1);
-        });
+        }
         pairs.sort_unstable();
         Doc {
             len: u64::from(pos),
@@ -363,8 +400,8 @@ pub(super) struct FulltextTx {
     tables: HashMap<String, TableDocs>,
     /// Prefixes of tables whose index this transaction rebuilt: nothing stored under them counts.
     rebuilt: Vec<Vec<u8>>,
-    /// Analyzers by stemmer, kept for the transaction (they remember the words they have seen).
-    analyzers: HashMap<String, Analyzer>,
+    /// Analyzers by stemmer, with the words they have cut in this transaction.
+    lexicons: HashMap<String, Lexicon>,
 }
 
 impl FulltextTx {
@@ -398,9 +435,9 @@ impl WriteTx<'_> {
         let was = texts.iter().any(|(o, _)| o.is_some());
         let is = texts.iter().any(|(_, n)| n.is_some());
         let doc = self.doc_number(&schema.name, id, was, is)?;
-        let analyzer = match self.fulltext.analyzers.remove(&schema.fulltext_stemmer) {
-            Some(a) => a,
-            None => Analyzer::new(&schema.fulltext_stemmer)?,
+        let mut lexicon = match self.fulltext.lexicons.remove(&schema.fulltext_stemmer) {
+            Some(l) => l,
+            None => Lexicon::new(&schema.fulltext_stemmer)?,
         };
         for (field, (old_text, new_text)) in schema.fulltext_fields.iter().zip(texts) {
             if old_text == new_text {
@@ -408,8 +445,8 @@ impl WriteTx<'_> {
             }
             let prefix = self.keys().fulltext_field(&schema.name, field);
             let ft = &mut self.fulltext;
-            let old_doc = old_text.map(|t| Doc::new(&analyzer, &mut ft.terms, t));
-            let new_doc = new_text.map(|t| Doc::new(&analyzer, &mut ft.terms, t));
+            let old_doc = old_text.map(|t| Doc::new(&mut lexicon, &mut ft.terms, t));
+            let new_doc = new_text.map(|t| Doc::new(&mut lexicon, &mut ft.terms, t));
             let changes = match ft.fields.get_mut(&prefix) {
                 Some(c) => c,
                 None => ft.fields.entry(prefix).or_default(),
@@ -451,8 +488,8 @@ impl WriteTx<'_> {
             }
         }
         self.fulltext
-            .analyzers
-            .insert(schema.fulltext_stemmer.clone(), analyzer);
+            .lexicons
+            .insert(schema.fulltext_stemmer.clone(), lexicon);
         Ok(())
     }
 
@@ -986,9 +1023,9 @@ mod tests {
 
     /// The posting bodies of `text`'s terms, by term.
     fn bodies_of(text: &str) -> HashMap<String, Vec<u8>> {
-        let a = Analyzer::new("none").unwrap();
+        let mut lexicon = Lexicon::new("none").unwrap();
         let mut terms = Terms::default();
-        let doc = Doc::new(&a, &mut terms, text);
+        let doc = Doc::new(&mut lexicon, &mut terms, text);
         doc.terms()
             .map(|(t, positions)| {
                 let mut body = Vec::new();
