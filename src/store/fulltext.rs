@@ -85,6 +85,14 @@ fn block_key(blocks: &[u8], doc: u64) -> Vec<u8> {
     k
 }
 
+/// The number a block key under the term's blocks prefix `blocks` starts at.
+fn block_start(blocks: &[u8], key: &[u8]) -> Result<u64> {
+    key.get(blocks.len()..)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::storage("corrupt full-text block key"))
+}
+
 /// Prefix of a table's document-number keys: `T<table>\0\0` (no field name is empty).
 fn doc_numbers_prefix(keys: &Keys, table: &str) -> Vec<u8> {
     let mut k = keys.fulltext_table(table);
@@ -97,6 +105,19 @@ fn doc_of_row_key(docs: &[u8], id: &Uuid) -> Vec<u8> {
     k.push(DOC_OF_ROW);
     k.extend_from_slice(id.as_bytes());
     k
+}
+
+/// The stored document number of row `id` under a table's document-number prefix `docs`.
+fn stored_doc(snap: &dyn KvSnapshot, docs: &[u8], id: &Uuid) -> Result<Option<u64>> {
+    snap.get(&doc_of_row_key(docs, id))?
+        .map(|v| decode_u64(&v))
+        .transpose()
+}
+
+/// Whether an index counting `docs` rows has no document counter under `docs_prefix`: it was
+/// written before document numbers.
+fn unnumbered(snap: &dyn KvSnapshot, docs: u64, docs_prefix: &[u8]) -> Result<bool> {
+    Ok(docs > 0 && snap.get(&sub(docs_prefix, NEXT_DOC, ""))?.is_none())
 }
 
 fn row_of_doc_key(docs: &[u8], doc: u64) -> Vec<u8> {
@@ -524,10 +545,7 @@ impl WriteTx<'_> {
                 let stored = if self.fulltext.is_rebuilt(prefix) {
                     None
                 } else {
-                    match self.snapshot().get(&doc_of_row_key(prefix, id))? {
-                        Some(v) => Some(decode_u64(&v)?),
-                        None => None,
-                    }
+                    stored_doc(self.snapshot(), prefix, id)?
                 };
                 DocSlot {
                     stored,
@@ -741,12 +759,7 @@ fn block_around(
     blocks: &[u8],
     doc: u64,
 ) -> Result<(Option<u64>, Option<Vec<u8>>, Option<u64>)> {
-    let start_of = |k: &[u8]| -> Result<u64> {
-        k.get(blocks.len()..)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| Error::storage("corrupt full-text block key"))
-    };
+    let start_of = |k: &[u8]| block_start(blocks, k);
     let mut failed = None;
     let mut last_before = |end: u64| -> Result<Option<(u64, Vec<u8>)>> {
         let upto = KeyRange {
@@ -795,36 +808,30 @@ impl TenantStore {
     /// Rebuilds every full-text index of this tenant still in the format before document
     /// numbers, one write per table; returns how many were rebuilt.
     pub(crate) fn upgrade_fulltext(&self) -> Result<usize> {
-        let mut rebuilt = 0;
-        for table in self.table_names()? {
-            let schema = self.compiled_schema(&table)?;
-            let info = &schema.info;
-            let Some(field) = info.fulltext_fields.first() else {
-                continue;
-            };
+        // Found in one snapshot, released before the first write.
+        let mut legacy = Vec::new();
+        {
             let snap = self.snapshot()?;
-            if !is_legacy(&*snap, self.keys(), &table, field)? {
-                continue;
+            let keys = self.keys();
+            for table in self.table_names()? {
+                let schema = self.compiled_schema(&table)?;
+                let Some(field) = schema.info.fulltext_fields.first() else {
+                    continue;
+                };
+                let docs = counter(&*snap, &sub(&keys.fulltext_field(&table, field), DOCS, ""))?;
+                if unnumbered(&*snap, docs, &doc_numbers_prefix(keys, &table))? {
+                    legacy.push(schema);
+                }
             }
-            drop(snap);
-            self.write(|tx| {
-                let rows = tx.table_rows(&table)?;
-                tx.rebuild_fulltext(info, &rows)
-            })?;
-            rebuilt += 1;
         }
-        Ok(rebuilt)
+        for schema in &legacy {
+            self.write(|tx| {
+                let rows = tx.table_rows(&schema.info.name)?;
+                tx.rebuild_fulltext(&schema.info, &rows)
+            })?;
+        }
+        Ok(legacy.len())
     }
-}
-
-/// Whether the index of `table` (whose first full-text field is `field`) predates document
-/// numbers: it counts indexed rows but has no document counter.
-fn is_legacy(snap: &dyn KvSnapshot, keys: &Keys, table: &str, field: &str) -> Result<bool> {
-    let docs = counter(snap, &sub(&keys.fulltext_field(table, field), DOCS, ""))?;
-    let numbered = snap
-        .get(&sub(&doc_numbers_prefix(keys, table), NEXT_DOC, ""))?
-        .is_some();
-    Ok(docs > 0 && !numbered)
 }
 
 /// Statistics of one field's index.
@@ -882,12 +889,7 @@ impl<'s> FieldIndex<'s> {
             docs: counter(self.snap, &sub(&self.prefix, DOCS, ""))?,
             total_len: counter(self.snap, &sub(&self.prefix, LENGTH, ""))?,
         };
-        if stats.docs > 0
-            && self
-                .snap
-                .get(&sub(&self.docs_prefix, NEXT_DOC, ""))?
-                .is_none()
-        {
+        if unnumbered(self.snap, stats.docs, &self.docs_prefix)? {
             return Err(Error::storage(format!(
                 "the full-text index of `{}` was written by an older remdb: open the database for writing once to rebuild it",
                 self.table
@@ -942,12 +944,7 @@ impl<'s> FieldIndex<'s> {
             &KeyRange::prefix(&blocks),
             Direction::Forward,
             &mut |k, v| {
-                let start = k
-                    .get(blocks.len()..)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| Error::storage("corrupt full-text block key"))?;
-                read_block(start, v, &mut |p| {
+                read_block(block_start(&blocks, k)?, v, &mut |p| {
                     let positions = if positions {
                         decode_positions(p.positions, p.tf)?
                     } else {
@@ -993,10 +990,7 @@ impl TableDocNumbers<'_> {
 
     /// The number of row `id`, when it holds indexed text.
     pub(crate) fn doc(&self, id: &Uuid) -> Result<Option<u64>> {
-        match self.snap.get(&doc_of_row_key(&self.prefix, id))? {
-            Some(v) => Ok(Some(decode_u64(&v)?)),
-            None => Ok(None),
-        }
+        stored_doc(self.snap, &self.prefix, id)
     }
 }
 
