@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
+use super::offline::is_aggregate_word;
 use super::plan::property;
 use super::prepass::{FieldHint, Hints};
 use super::text::is_stop_word;
@@ -30,11 +31,6 @@ const MAX_WORDS: usize = 4;
 const MAX_FIELDS: usize = 64;
 /// Most table and field texts remembered (all providers together); past this all are forgotten.
 const MAX_REMEMBERED: usize = 4_096;
-
-const AGGREGATE_WORDS: [&str; 14] = [
-    "average", "avg", "mean", "sum", "total", "maximum", "max", "highest", "largest", "minimum",
-    "min", "lowest", "smallest", "median",
-];
 
 type Remembered = Mutex<HashMap<(String, String), Arc<Vec<f32>>>>;
 
@@ -141,14 +137,10 @@ impl Meaning {
                 });
             }
         }
-        if h.fields.is_empty()
-            && h.words
-                .iter()
-                .any(|w| AGGREGATE_WORDS.contains(&w.as_str()))
-        {
+        if h.fields.is_empty() && h.words.iter().any(|w| is_aggregate_word(w)) {
             for i in 0..h.words.len() {
                 if free(i)
-                    && !AGGREGATE_WORDS.contains(&h.words[i].as_str())
+                    && !is_aggregate_word(&h.words[i])
                     && !m.words.iter().any(|w| w.token == i)
                 {
                     m.words.push(Word {

@@ -372,41 +372,33 @@ impl AskSession {
         Ok(session)
     }
 
-    /// Links by meaning, plans offline, and starts the LLM planner when there is one.
+    /// Links by meaning, plans offline, and starts the LLM planner when there is one; a
+    /// failure to read what planning needs ends the question as `failed`.
     fn plan(&mut self) -> State {
+        match self.try_plan() {
+            Ok(state) => state,
+            Err(e) => State::Done(Box::new(self.answer(
+                Status::Failed,
+                None,
+                e.to_string(),
+                0.0,
+            ))),
+        }
+    }
+
+    fn try_plan(&mut self) -> Result<State> {
         self.meaning.link_fields(&mut self.hints);
-        let dict = match dictionary::dictionary(&self.store, &self.schemas) {
-            Ok(d) => d,
-            Err(e) => {
-                return State::Done(Box::new(self.answer(
-                    Status::Failed,
-                    None,
-                    e.to_string(),
-                    0.0,
-                )))
-            }
-        };
-        let offline = offline::plan(
+        let dict = dictionary::dictionary(&self.store, &self.schemas)?;
+        self.offline = offline::plan(
             &self.hints,
             &self.store,
             &self.schemas,
             self.options.table.as_deref(),
             &self.vectors,
             &self.meaning,
-        );
-        self.offline = match offline {
-            Ok(v) => v,
-            Err(e) => {
-                return State::Done(Box::new(self.answer(
-                    Status::Failed,
-                    None,
-                    e.to_string(),
-                    0.0,
-                )))
-            }
-        };
+        )?;
         let now = self.now;
-        self.first_state(&now, &dict)
+        Ok(self.first_state(&now, &dict))
     }
 
     fn first_state(&mut self, now: &DateTime<FixedOffset>, dict: &dictionary::Dictionary) -> State {

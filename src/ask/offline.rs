@@ -100,6 +100,21 @@ const RELATIONS: [Relation; 4] = [
     },
 ];
 
+/// The words that ask for an aggregate, by function, in the order they are tried.
+pub(super) const AGGREGATE_WORDS: [(AggregateFn, &[&str]); 4] = [
+    (AggregateFn::Avg, &["average", "avg", "mean"]),
+    (AggregateFn::Sum, &["sum", "total"]),
+    (AggregateFn::Max, &["maximum", "max", "highest", "largest"]),
+    (AggregateFn::Min, &["minimum", "min", "lowest", "smallest"]),
+];
+
+/// Whether `word` asks for an aggregate.
+pub(super) fn is_aggregate_word(word: &str) -> bool {
+    AGGREGATE_WORDS
+        .iter()
+        .any(|(_, words)| words.contains(&word))
+}
+
 /// Plans `h`. `table` forces the table (the caller's `--table`).
 pub(crate) fn plan(
     h: &Hints,
@@ -798,17 +813,10 @@ impl Planner<'_> {
     }
 
     fn aggregate(&self, schema: &TableSchema) -> Option<Aggregate> {
-        let func = if self.h.has(&["average", "avg", "mean"]) {
-            AggregateFn::Avg
-        } else if self.h.has(&["sum", "total"]) {
-            AggregateFn::Sum
-        } else if self.h.has(&["maximum", "max", "highest", "largest"]) {
-            AggregateFn::Max
-        } else if self.h.has(&["minimum", "min", "lowest", "smallest"]) {
-            AggregateFn::Min
-        } else {
-            return None;
-        };
+        let (func, _) = AGGREGATE_WORDS
+            .iter()
+            .find(|(_, words)| self.h.has(words))?;
+        let func = *func;
         let field = self
             .h
             .fields
