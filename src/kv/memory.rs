@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 use imbl::OrdMap;
 
 use super::{
-    BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, PairVisitor, WriteBatch,
+    compare_keys, BatchOp, Direction, KeyRange, Kv, KvIter, KvPair, KvSnapshot, PairVisitor,
+    WriteBatch,
 };
 use crate::error::{Error, Result};
 
@@ -71,11 +72,12 @@ impl Kv for MemoryKv {
         for op in batch.ops() {
             op.check()?;
         }
+        let ops = batch.into_ops_for_applying();
         let mut map = self
             .map
             .write()
             .map_err(|_| Error::storage("memory store lock poisoned"))?;
-        for op in batch.into_ops() {
+        for op in ops {
             match op {
                 BatchOp::Put { key, value } => {
                     map.insert(Key::new(key), Bytes::from(value));
@@ -355,34 +357,6 @@ impl PartialEq for KeySlice {
 }
 
 impl Eq for KeySlice {}
-
-/// `a.cmp(b)` for byte strings, comparing big-endian `u64` words while they are equal. Index
-/// loops, no iterator adapters: inlined, this stays one loop at every opt-level.
-#[inline(always)]
-fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: `i + 8 <= n` bytes of both slices; unaligned reads.
-        let (x, y) = unsafe {
-            (
-                u64::from_be(a.as_ptr().add(i).cast::<u64>().read_unaligned()),
-                u64::from_be(b.as_ptr().add(i).cast::<u64>().read_unaligned()),
-            )
-        };
-        if x != y {
-            return x.cmp(&y);
-        }
-        i += 8;
-    }
-    while i < n {
-        if a[i] != b[i] {
-            return a[i].cmp(&b[i]);
-        }
-        i += 1;
-    }
-    a.len().cmp(&b.len())
-}
 
 /// A key range as bounds over [`KeySlice`].
 fn key_bounds(range: &KeyRange) -> (Bound<&KeySlice>, Bound<&KeySlice>) {

@@ -57,7 +57,15 @@ impl WriteTx<'_> {
         let scheme = self.id_scheme()?;
         let (id, keyed) = derive_id(scheme, self.tenant().name(), &schema.info, &user)?;
         // An id derived from a key may name an existing row; a drawn one cannot.
-        let old = if keyed { self.row(table, &id)? } else { None };
+        let prior = if keyed {
+            self.row_if_any(table, &id)?
+        } else {
+            Prior::Fresh
+        };
+        let old = match &prior {
+            Prior::Read(old) => old.as_ref(),
+            Prior::Fresh | Prior::Absent => None,
+        };
         if skip_same && edges.is_none() {
             if let Some(old) = &old {
                 if !super::is_deleted(old) && user_fields(old) == user {
@@ -66,21 +74,16 @@ impl WriteTx<'_> {
             }
         }
         let now = self.now();
-        let (op, created_at) = match &old {
+        let (op, created_at) = match old {
             Some(old) => (
                 WalOp::Update,
                 old.get("created_at").cloned().unwrap_or(Value::Null),
             ),
             None => (WalOp::Insert, Value::String(format_ts(now))),
         };
-        let modified_at = format_ts(bump(old.as_ref().and_then(|o| o.get("modified_at")), now));
+        let modified_at = format_ts(bump(old.and_then(|o| o.get("modified_at")), now));
         let row = build_row(&id, user, created_at, modified_at, Value::Null);
         let ts = self.now_string();
-        let prior = if keyed {
-            Prior::Read(old)
-        } else {
-            Prior::Fresh
-        };
         self.put_row_over(op, table, id, prior, row, &ts)?;
         if let Some(edges) = edges {
             self.link_inline(id, edges)?;

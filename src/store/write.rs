@@ -51,6 +51,9 @@ pub(crate) enum Prior {
     /// A UUIDv7 this write drew: no row anywhere has it yet, so neither the table's row nor the
     /// id directory is read.
     Fresh,
+    /// The id's directory entry was just read and names no table ([`WriteTx::row_if_any`]):
+    /// no row anywhere has it, and the directory is not read again.
+    Absent,
 }
 
 /// A row as the transaction sees it: written in this transaction, or read from the snapshot.
@@ -405,6 +408,19 @@ impl<'a> WriteTx<'a> {
         }
     }
 
+    /// What `id` holds before a write of it into `table`, read with one lookup when no table
+    /// has it (the common case of inserting a new keyed row): the directory is read first, and
+    /// the row only when the directory names `table`. An id another table holds is an error.
+    pub(crate) fn row_if_any(&self, table: &str, id: &Uuid) -> Result<Prior> {
+        match self.table_of(id)? {
+            None => Ok(Prior::Absent),
+            Some(t) if t == table => Ok(Prior::Read(self.row(table, id)?)),
+            Some(other) => Err(Error::InvalidArgument(format!(
+                "id {id} already belongs to table `{other}`"
+            ))),
+        }
+    }
+
     /// The current row `id` of `table` (live or soft-deleted).
     pub(crate) fn row(&self, table: &str, id: &Uuid) -> Result<Option<Row>> {
         match self.rows.get(id) {
@@ -449,7 +465,7 @@ impl<'a> WriteTx<'a> {
                 None
             }
             Prior::Read(old) => old,
-            Prior::Fresh => None,
+            Prior::Fresh | Prior::Absent => None,
         };
         let deleted = is_deleted(&row);
         super::check_object_depth(&row, format_args!("a row of `{table}`"))?;

@@ -283,6 +283,40 @@ fn batch_atomicity(h: &mut Harness) {
     );
 }
 
+/// Backends may apply a batch in another order than written (by key, for speed), but the
+/// outcome is the written order's: the last op on a key wins, and a range delete removes what
+/// was written before it and keeps what comes after.
+fn batch_outcome_is_the_written_order(h: &mut Harness) {
+    let kv = h.kv();
+    kv.put(b"gone", b"old").unwrap();
+    let mut b = WriteBatch::new();
+    b.put(b"z", b"1")
+        .put(b"a", b"1")
+        .delete(b"z")
+        .put(b"m", b"1")
+        .delete(b"gone")
+        .put(b"a", b"2")
+        .put(b"z", b"3")
+        .delete(b"m")
+        .put(b"gone", b"back")
+        .put(b"b", b"1");
+    kv.write(b).unwrap();
+    assert_eq!(kv.get(b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(kv.get(b"z").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(kv.get(b"m").unwrap(), None);
+    assert_eq!(kv.get(b"gone").unwrap(), Some(b"back".to_vec()));
+    assert_eq!(kv.get(b"b").unwrap(), Some(b"1".to_vec()));
+    let mut b = WriteBatch::new();
+    b.put(b"s2", b"before").put(b"s0", b"before");
+    b.delete_range(b"s0".to_vec(), b"s9".to_vec());
+    b.put(b"s1", b"after");
+    kv.write(b).unwrap();
+    assert_eq!(
+        keys(kv, &KeyRange::prefix(b"s"), Direction::Forward),
+        vec![b"s1".to_vec()]
+    );
+}
+
 fn snapshots_are_consistent(h: &mut Harness) {
     let kv = h.kv();
     let mut b = WriteBatch::new();
@@ -538,6 +572,7 @@ macro_rules! suite {
                 prefix_bounds,
                 reverse_scans,
                 batch_atomicity,
+                batch_outcome_is_the_written_order,
                 snapshots_are_consistent,
                 large_values,
                 scans_of_100k_keys,
