@@ -64,7 +64,9 @@ build() {
   wasm-bindgen --target web --no-typescript "${bindgen_flags[@]}" --out-dir "$pkg/$name" --out-name remdb \
     "$target_dir/wasm32-unknown-unknown/$(profile_dir "$build_profile")/remdb.wasm"
 }
-build core "$core_profile" ${features:+--features "$features"}
+# The core build leaves out PDF extraction (cargo feature `pdf`, default natively): lopdf and what it
+# links were a large part of its module.
+build core "$core_profile" --no-default-features --features "wasm-allocator${features:+,$features}"
 build full "$profile" --features "${features:+$features,}embeddings"
 
 mkdir -p "$pkg/js/entry/full"

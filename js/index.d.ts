@@ -330,7 +330,7 @@ export interface ApplyReport {
   seq: number;
 }
 
-/** A document for `ingest`: its text, or its bytes (a PDF, or text in any encoding). */
+/** A document for `ingest`: its text, or its bytes (a PDF with `remdb/full`, or text in any encoding). */
 export interface IngestDocument {
   /** The document's URI: each chunk's `uri` (with `ordinal`, its identity). */
   uri: string;
@@ -507,7 +507,8 @@ export declare class RemDB {
   insertMany(table: string, entities: JsonObject[]): Promise<string[]>;
   /**
    * Ingests one document: Markdown, HTML, PDF, text or code becomes chunks of `resources` (or
-   * `table`), CSV/JSON/JSONL rows of `table`. An unchanged document writes nothing.
+   * `table`), CSV/JSON/JSONL rows of `table`. An unchanged document writes nothing. PDFs are
+   * read by `remdb/full`; the core build skips them (`skipped`, with the reason).
    */
   ingest(document: IngestDocument): Promise<IngestReport>;
   /** The live row, or null; a soft-deleted row too with `includeDeleted`. */

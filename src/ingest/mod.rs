@@ -38,6 +38,7 @@ mod code;
 mod detect;
 mod html;
 mod markdown;
+#[cfg(feature = "pdf")]
 mod pdf;
 mod rows;
 mod run;

@@ -8,13 +8,19 @@ use uuid::Uuid;
 
 use super::chunk::{Chunker, Piece};
 use super::detect::{self, file_name, Kind};
+#[cfg(feature = "pdf")]
+use super::pdf;
 use super::{
-    html, markdown, pdf, rows, Document, IngestOptions, IngestReport, Rejected, Skipped, Warning,
+    html, markdown, rows, Document, IngestOptions, IngestReport, Rejected, Skipped, Warning,
     MAX_CHUNKS,
 };
 use crate::error::{Error, Result};
 use crate::store::vectors::EmbedMode;
 use crate::store::{TenantStore, BUILTIN_TABLES};
+
+/// Why a PDF is skipped by a build without the `pdf` feature.
+const NO_PDF: &str = "PDF text extraction is not in this build (cargo feature `pdf`; the npm \
+                      package's core build leaves it out: import `remdb/full` to ingest PDFs)";
 
 /// Rows gathered from documents before they are written in one batch.
 const BATCH_ROWS: usize = 512;
@@ -200,6 +206,10 @@ impl IngestRun {
                 return Ok(());
             }
         };
+        if kind == Kind::Pdf && !cfg!(feature = "pdf") {
+            self.skip(&doc.uri, NO_PDF);
+            return Ok(());
+        }
         if kind.is_data() {
             return self.add_rows(doc, kind);
         }
@@ -275,6 +285,7 @@ impl IngestRun {
         let mut doc_meta = Map::new();
         let mut title: Option<String> = None;
         let pieces: Vec<Piece> = match kind {
+            #[cfg(feature = "pdf")]
             Kind::Pdf => {
                 let parsed = pdf::parse(&doc.bytes, &self.chunker)?;
                 for w in parsed.warnings {
@@ -284,6 +295,8 @@ impl IngestRun {
                 title = parsed.title;
                 parsed.pieces
             }
+            #[cfg(not(feature = "pdf"))]
+            Kind::Pdf => return Err(Error::InvalidArgument(NO_PDF.into())),
             Kind::Markdown | Kind::Html => {
                 let text = self.decode(doc);
                 let (text, html_title) = if kind == Kind::Html {

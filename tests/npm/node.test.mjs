@@ -376,6 +376,49 @@ test('ingest: text and bytes become chunks of resources, found by keyword search
   await db.close();
 });
 
+/** A minimal one-font PDF whose page i shows pages[i] (ASCII text, no parentheses). */
+function tinyPdf(pages) {
+  const objects = ['<< /Type /Catalog /Pages 2 0 R >>',
+    `<< /Type /Pages /Kids [${pages.map((_, i) => `${4 + 2 * i} 0 R`).join(' ')}] /Count ${pages.length} >>`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>'];
+  pages.forEach((text, i) => {
+    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ${5 + 2 * i} 0 R /Resources << /Font << /F1 3 0 R >> >> >>`);
+    const stream = `BT /F1 12 Tf 72 720 Td (${text}) Tj ET`;
+    objects.push(`<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`);
+  });
+  let out = '%PDF-1.4\n';
+  const offsets = objects.map((body, i) => {
+    const at = out.length;
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return at;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const at of offsets) out += `${String(at).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return new TextEncoder().encode(out);
+}
+
+test('ingest: PDFs become chunks per page in remdb/full; the core build skips them and says why', async () => {
+  const bytes = tinyPdf(['Tide tables for the harbour', 'Moon phases and spring tides']);
+  const db = await full.RemDB.open();
+  const report = await db.ingest({ uri: 'tides.pdf', bytes });
+  assert.equal(report.written, 2);
+  const rows = await db.sql("SELECT ordinal, category, metadata FROM resources WHERE uri = 'tides.pdf' ORDER BY ordinal");
+  assert.deepEqual(rows.map((r) => [r.category, r.metadata.page]), [['pdf', 1], ['pdf', 2]]);
+  assert.equal((await db.search('resources', 'moon', { mode: 'keyword' }))[0].metadata.page, 2);
+  await db.close();
+  const core = await RemDB.open();
+  const seq = await core.walSeq();
+  const skipped = await core.ingest({ uri: 'tides.pdf', bytes });
+  assert.equal(skipped.written, 0);
+  assert.equal(skipped.skipped.length, 1);
+  assert.equal(skipped.skipped[0].uri, 'tides.pdf');
+  assert.match(skipped.skipped[0].reason, /PDF text extraction is not in this build.*remdb\/full/);
+  assert.equal(await core.walSeq(), seq);
+  await core.close();
+});
+
 test('ingest: CSV rows go to the named table; a bad row rejects its file; bad arguments reject', async () => {
   const db = await RemDB.open();
   await db.registerSchema({
