@@ -265,14 +265,20 @@ impl WriteBatch {
     /// their path from the root, which stays in cache, where a batch's random keys (ids, index
     /// values) would each miss on every level.
     pub fn into_ops_for_applying(self) -> Vec<BatchOp> {
-        let mut ops = self.ops;
-        if !ops
+        let ops = self.ops;
+        if ops
             .iter()
             .any(|op| matches!(op, BatchOp::DeleteRange { .. }))
         {
-            ops.sort_by(|a, b| compare_keys(a.key(), b.key()));
+            return ops;
         }
-        ops
+        // Positions are sorted, not the operations: moving a position is cheaper than moving
+        // a whole operation, and the position breaks ties, which keeps the batch's order
+        // among operations on one key without a stable sort.
+        let mut order: Vec<usize> = (0..ops.len()).collect();
+        order.sort_unstable_by(|&a, &b| compare_keys(ops[a].key(), ops[b].key()).then(a.cmp(&b)));
+        let mut slots: Vec<Option<BatchOp>> = ops.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
     }
 
     /// Number of operations.
