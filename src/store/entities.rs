@@ -13,7 +13,7 @@ use super::row_format::decode_row;
 use super::vectors::EmbedMode;
 use super::wal::WalOp;
 use super::write::{count_meta, Prior, WriteTx};
-use super::{decode_row_value, into_object, read_row, TenantStore};
+use super::{into_object, read_row, TenantStore};
 use crate::error::{Error, Result};
 use crate::kv::Direction;
 
@@ -319,22 +319,24 @@ impl TenantStore {
         if limit == 0 {
             return Ok(rows);
         }
+        // Visited in place: the pairs are read where the snapshot holds them, not copied out.
         let snap = self.snapshot()?;
-        for pair in snap.scan(&self.keys.rows(table), Direction::Forward)? {
-            let (_, value) = pair?;
-            let stored = decode_row(&value)?;
-            if stored.deleted && !options.include_deleted {
-                continue;
-            }
-            if to_skip > 0 {
-                to_skip -= 1;
-                continue;
-            }
-            rows.push(stored.to_row()?);
-            if rows.len() >= limit {
-                break;
-            }
-        }
+        snap.visit(
+            &self.keys.rows(table),
+            Direction::Forward,
+            &mut |_, value| {
+                let stored = decode_row(value)?;
+                if stored.deleted && !options.include_deleted {
+                    return Ok(true);
+                }
+                if to_skip > 0 {
+                    to_skip -= 1;
+                    return Ok(true);
+                }
+                rows.push(stored.to_row()?);
+                Ok(rows.len() < limit)
+            },
+        )?;
         Ok(rows)
     }
 
@@ -347,14 +349,17 @@ impl TenantStore {
     ) -> Result<()> {
         self.compiled_schema(table)?;
         let snap = self.snapshot()?;
-        for pair in snap.scan(&self.keys.rows(table), Direction::Forward)? {
-            let (key, value) = pair?;
-            let (row, deleted) = decode_row_value(&value)?;
-            if (include_deleted || !deleted) && !f(trailing_id(&key)?, row) {
-                break;
-            }
-        }
-        Ok(())
+        snap.visit(
+            &self.keys.rows(table),
+            Direction::Forward,
+            &mut |key, value| {
+                let stored = decode_row(value)?;
+                if stored.deleted && !include_deleted {
+                    return Ok(true);
+                }
+                Ok(f(trailing_id(key)?, stored.to_row()?))
+            },
+        )
     }
 
     /// Number of rows in `table` (soft-deleted ones only when `include_deleted`). Constant time:
