@@ -378,29 +378,34 @@ impl<'t> GraphSnapshot<'t> {
                     };
                     let mut skipped = 0;
                     let mut rest = None;
-                    for pair in self.snap.scan(&range, Direction::Forward)? {
-                        let (key, value) = pair?;
-                        let (rel, other) = split_edge_key(&key, self.keys.edge_rel_start())?;
-                        match rels.binary_search_by(|r| r.as_bytes().cmp(rel)) {
-                            Ok(_) => {
-                                if !f(Step {
-                                    other,
-                                    rel,
-                                    out,
-                                    value: &value,
-                                })? {
-                                    return Ok(false);
+                    let mut stopped = false;
+                    let rel_start = self.keys.edge_rel_start();
+                    self.snap
+                        .visit(&range, Direction::Forward, &mut |key, value| {
+                            let (rel, other) = split_edge_key(key, rel_start)?;
+                            match rels.binary_search_by(|r| r.as_bytes().cmp(rel)) {
+                                Ok(_) => {
+                                    stopped = !f(Step {
+                                        other,
+                                        rel,
+                                        out,
+                                        value,
+                                    })?;
+                                    Ok(!stopped)
+                                }
+                                Err(pos) => {
+                                    skipped += 1;
+                                    if skipped > MAX_SKIPPED {
+                                        // rels[..pos] sort before this edge's relationship: done.
+                                        rest = Some(pos);
+                                        return Ok(false);
+                                    }
+                                    Ok(true)
                                 }
                             }
-                            Err(pos) => {
-                                skipped += 1;
-                                if skipped > MAX_SKIPPED {
-                                    // rels[..pos] sort before this edge's relationship: done.
-                                    rest = Some(pos);
-                                    break;
-                                }
-                            }
-                        }
+                        })?;
+                    if stopped {
+                        return Ok(false);
                     }
                     for rel in rest.map_or(&[][..], |pos| &rels[pos..]) {
                         if !self.scan_edges(&range_of(Some(rel)), out, &mut f)? {
@@ -422,19 +427,19 @@ impl<'t> GraphSnapshot<'t> {
         f: &mut impl FnMut(Step<'_>) -> Result<bool>,
     ) -> Result<bool> {
         let rel_start = self.keys.edge_rel_start();
-        for pair in self.snap.scan(range, Direction::Forward)? {
-            let (key, value) = pair?;
-            let (rel, other) = split_edge_key(&key, rel_start)?;
-            if !f(Step {
-                other,
-                rel,
-                out,
-                value: &value,
-            })? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        let mut going = true;
+        self.snap
+            .visit(range, Direction::Forward, &mut |key, value| {
+                let (rel, other) = split_edge_key(key, rel_start)?;
+                going = f(Step {
+                    other,
+                    rel,
+                    out,
+                    value,
+                })?;
+                Ok(going)
+            })?;
+        Ok(going)
     }
 
     /// The KV snapshot the reads come from.
