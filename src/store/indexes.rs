@@ -99,10 +99,16 @@ impl TenantStore {
                 start: Bound::Included(start.clone()),
                 end: end.clone().map_or(Bound::Unbounded, Bound::Excluded),
             };
-            let Some(pair) = snap.scan(&range, crate::kv::Direction::Forward)?.next() else {
+            // Only the first key is wanted: a visit stops there, where a scan iterator would
+            // copy a whole chunk of pairs out first.
+            let mut first = None;
+            snap.visit(&range, crate::kv::Direction::Forward, &mut |key, _| {
+                first = Some(key.to_vec());
+                Ok(false)
+            })?;
+            let Some(key) = first else {
                 return Ok((values, true));
             };
-            let (key, _) = pair?;
             let Some((value, id)) = super::codec::decode_index_string(&key[prefix.len()..]) else {
                 return Err(Error::storage(format!(
                     "corrupt index key of `{table}.{field}`"
