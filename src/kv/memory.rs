@@ -22,8 +22,13 @@ use crate::error::{Error, Result};
 type Bytes = Arc<[u8]>;
 type Map = OrdMap<Key, Bytes>;
 
-/// Pairs fetched from the snapshot per refill of a scan iterator.
+/// Most pairs fetched from the snapshot per refill of a scan iterator.
 const SCAN_CHUNK: usize = 256;
+
+/// Pairs fetched by a scan iterator's first refill; each refill after fetches twice as many, up
+/// to [`SCAN_CHUNK`]. Many scans stop after a pair or a few (the first key of a range, an
+/// entity's edges), and each fetched pair is a copy of its key and value.
+const FIRST_SCAN_CHUNK: usize = 8;
 
 /// The in-memory backend.
 #[derive(Default)]
@@ -194,6 +199,8 @@ struct OwnedScan {
     range: KeyRange,
     direction: Direction,
     buffer: VecDeque<KvPair>,
+    /// Pairs the next refill fetches.
+    chunk: usize,
     done: bool,
 }
 
@@ -207,6 +214,7 @@ impl OwnedScan {
             range,
             direction,
             buffer: VecDeque::new(),
+            chunk: FIRST_SCAN_CHUNK,
             done,
         }
     }
@@ -221,22 +229,21 @@ impl OwnedScan {
         // Refill the same buffer: no fresh allocation per chunk.
         let owned = |(k, v): (&Key, &Bytes)| (k.as_bytes().to_vec(), v.to_vec());
         let before = self.buffer.len();
+        let chunk = self.chunk;
+        self.chunk = (chunk * 2).min(SCAN_CHUNK);
         match self.direction {
-            Direction::Forward => self.buffer.extend(
-                self.map
-                    .range::<_, KeySlice>(bounds)
-                    .take(SCAN_CHUNK)
-                    .map(owned),
-            ),
+            Direction::Forward => self
+                .buffer
+                .extend(self.map.range::<_, KeySlice>(bounds).take(chunk).map(owned)),
             Direction::Reverse => self.buffer.extend(
                 self.map
                     .range::<_, KeySlice>(bounds)
                     .rev()
-                    .take(SCAN_CHUNK)
+                    .take(chunk)
                     .map(owned),
             ),
         }
-        if self.buffer.len() - before < SCAN_CHUNK {
+        if self.buffer.len() - before < chunk {
             self.done = true;
         }
         if let Some((last, _)) = self.buffer.back() {
