@@ -258,8 +258,8 @@ impl WriteBatch {
 
     /// Consumes the batch into its operations in the order a B-tree applies them fastest, with
     /// the same outcome as applying them as written: by key, the batch's own order kept among
-    /// the operations on one key (a stable sort), so the last still wins. A range delete's
-    /// place among the keys it covers matters, so a batch holding one keeps its order.
+    /// the operations on one key, so the last still wins. A range delete's place among the keys
+    /// it covers matters, so a batch holding one keeps its order.
     ///
     /// In key order the inserts of a batch walk the tree like a merge: consecutive keys share
     /// their path from the root, which stays in cache, where a batch's random keys (ids, index

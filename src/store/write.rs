@@ -36,6 +36,11 @@ pub(crate) fn count_meta(table: &str, live: bool) -> String {
     format!("{}:{table}", if live { "live" } else { "total" })
 }
 
+/// The error of a write that gives a row the id a row of table `other` already has.
+fn held_elsewhere(id: &Uuid, other: &str) -> Error {
+    Error::InvalidArgument(format!("id {id} already belongs to table `{other}`"))
+}
+
 /// What a row's WAL entry records beside its after-image.
 struct RowWrite<'a> {
     /// For an update: the top-level fields it changed.
@@ -415,9 +420,7 @@ impl<'a> WriteTx<'a> {
         match self.table_of(id)? {
             None => Ok(Prior::Absent),
             Some(t) if t == table => Ok(Prior::Read(self.row(table, id)?)),
-            Some(other) => Err(Error::InvalidArgument(format!(
-                "id {id} already belongs to table `{other}`"
-            ))),
+            Some(other) => Err(held_elsewhere(id, &other)),
         }
     }
 
@@ -439,8 +442,8 @@ impl<'a> WriteTx<'a> {
         row: Row,
         ts: &str,
     ) -> Result<()> {
-        let old = self.row(table, &id)?;
-        self.put_row_over(op, table, id, Prior::Read(old), row, ts)
+        let prior = self.row_if_any(table, &id)?;
+        self.put_row_over(op, table, id, prior, row, ts)
     }
 
     /// [`put_row`](Self::put_row) for a caller that knows what `id` held before (`prior`),
@@ -458,9 +461,7 @@ impl<'a> WriteTx<'a> {
         let old = match prior {
             Prior::Read(None) => {
                 if let Some(other) = self.table_of(&id)? {
-                    return Err(Error::InvalidArgument(format!(
-                        "id {id} already belongs to table `{other}`"
-                    )));
+                    return Err(held_elsewhere(&id, &other));
                 }
                 None
             }
