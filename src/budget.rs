@@ -236,6 +236,11 @@ impl Meter {
 pub(crate) fn value_bytes(value: &serde_json::Value) -> u64 {
     use serde_json::Value;
     const SLOT: u64 = std::mem::size_of::<Value>() as u64;
+    match value {
+        Value::Array(_) | Value::Object(_) => {}
+        Value::String(s) => return SLOT.saturating_add(s.len() as u64),
+        _ => return SLOT,
+    }
     let mut total = 0u64;
     let mut pending = vec![value];
     while let Some(v) = pending.pop() {

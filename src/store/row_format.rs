@@ -155,6 +155,75 @@ impl StoredRow<'_> {
     }
 }
 
+/// A top-level field of a version 2 row as stored: scalars read in place, nested values only
+/// marked. What [`StoredRow::visit_fields`] hands its caller.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum FieldRef<'a> {
+    /// JSON `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer in the `i64` range.
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    BigUint(u64),
+    /// A float (always finite).
+    Float(f64),
+    /// A string.
+    Str(&'a str),
+    /// An array or an object, not decoded.
+    Nested,
+}
+
+/// How [`StoredRow::visit_fields`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldWalk {
+    /// Every wanted field the row holds was visited.
+    Done,
+    /// The visitor asked to stop.
+    Stopped,
+    /// The row is version 1 (JSON text): nothing was visited; decode it with
+    /// [`StoredRow::decode_slots`] instead.
+    NotBinary,
+}
+
+impl<'a> StoredRow<'a> {
+    /// Calls `f(i, field)` for each top-level field named `names[i]` with `want[i]`, in stored
+    /// order, reading each in place without building a value, until `f` returns `false`.
+    /// Fields the row lacks are not visited.
+    pub(crate) fn visit_fields(
+        &self,
+        names: &[String],
+        want: &[bool],
+        wanted: usize,
+        mut f: impl FnMut(usize, FieldRef<'a>) -> bool,
+    ) -> Result<FieldWalk> {
+        let Body::Binary(bytes) = self.body else {
+            return Ok(FieldWalk::NotBinary);
+        };
+        let mut left = wanted;
+        let mut r = Reader { bytes, pos: 0 };
+        let count = r.varint()?;
+        for _ in 0..count {
+            if left == 0 {
+                return Ok(FieldWalk::Done);
+            }
+            let key = r.take_len_prefixed()?;
+            match slot_of(names, key).filter(|&i| want[i]) {
+                Some(i) => {
+                    left -= 1;
+                    if !f(i, r.field_ref()?) {
+                        return Ok(FieldWalk::Stopped);
+                    }
+                }
+                None => r.skip_value()?,
+            }
+        }
+        r.finish()?;
+        Ok(FieldWalk::Done)
+    }
+}
+
 /// The slot whose name is the stored key `key`, in either format. Queries name a handful of
 /// fields, so a linear scan is the fastest lookup; length and first byte are compared before
 /// the bytes, since most keys a row walk meets differ in one of those.
@@ -358,6 +427,34 @@ impl<'a> Reader<'a> {
                 let map = inner.members(depth)?;
                 inner.finish()?;
                 Value::Object(map)
+            }
+            _ => return Err(corrupt("unknown value tag")),
+        })
+    }
+
+    /// The next value as a [`FieldRef`]: scalars read, nested values skipped.
+    #[inline(always)]
+    fn field_ref(&mut self) -> Result<FieldRef<'a>> {
+        Ok(match self.byte()? {
+            NULL => FieldRef::Null,
+            FALSE => FieldRef::Bool(false),
+            TRUE => FieldRef::Bool(true),
+            INT => {
+                let z = self.varint()?;
+                FieldRef::Int((z >> 1) as i64 ^ -((z & 1) as i64))
+            }
+            BIG_UINT => FieldRef::BigUint(u64::from_le_bytes(self.array8()?)),
+            FLOAT => {
+                let f = f64::from_le_bytes(self.array8()?);
+                if !f.is_finite() {
+                    return Err(corrupt("a float that is not finite"));
+                }
+                FieldRef::Float(f)
+            }
+            STRING => FieldRef::Str(self.str()?),
+            ARRAY | OBJECT => {
+                self.take_len_prefixed()?;
+                FieldRef::Nested
             }
             _ => return Err(corrupt("unknown value tag")),
         })
@@ -782,6 +879,23 @@ mod tests {
             for (name, got) in names.iter().zip(&out) {
                 prop_assert_eq!(got, row.get(name).unwrap_or(&Value::Null));
             }
+            // Fields read in place agree with the decoded values, and absent ones are skipped.
+            let want = vec![true; names.len()];
+            let mut seen = vec![false; names.len()];
+            let walk = stored.visit_fields(&names, &want, names.len(), |i, field| {
+                let expected = match &row[&names[i]] {
+                    Value::Null => FieldRef::Null,
+                    Value::Bool(b) => FieldRef::Bool(*b),
+                    Value::Number(n) if n.is_f64() => FieldRef::Float(n.as_f64().unwrap()),
+                    Value::Number(n) => n.as_i64().map_or_else(|| FieldRef::BigUint(n.as_u64().unwrap()), FieldRef::Int),
+                    Value::String(s) => FieldRef::Str(s),
+                    Value::Array(_) | Value::Object(_) => FieldRef::Nested,
+                };
+                seen[i] = field == expected;
+                true
+            }).unwrap();
+            prop_assert_eq!(walk, FieldWalk::Done);
+            prop_assert_eq!(seen.iter().filter(|s| **s).count(), row.len());
             // The same row written by the previous format reads the same.
             let old = v1(&serde_json::to_vec(&row).unwrap(), deleted);
             prop_assert_eq!(&decode_row(&old).unwrap().to_row().unwrap(), &row);

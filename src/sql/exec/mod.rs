@@ -2,6 +2,7 @@
 //! sink that projects (streaming, stopping early at LIMIT when order allows) or aggregates.
 
 mod scan;
+mod stored_filter;
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -10,7 +11,8 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use self::scan::{passes, scan_source, Gate};
+use self::scan::{passes, scan_source, Gate, StoredGateTest, Verdict};
+use self::stored_filter::StoredSortKey;
 use super::expr::{Env, Expr, Tuple, Values};
 use super::plan::{Access, AggFunc, Aggregate, JoinKind, SelectPlan, SortKey};
 use super::value::{float_value, integer_of, integer_value, short, total_cmp};
@@ -19,6 +21,7 @@ use crate::budget::{values_bytes, Meter};
 use crate::error::{Error, Result};
 use crate::store::codec::encode_index_value;
 use crate::store::read::Reader;
+use crate::store::row_format::StoredRow;
 
 /// Writes the hash key of `keys` evaluated in `env` (their order-preserving encodings
 /// concatenated) into `out`, replacing what it held; `false` when any is NULL (NULL joins
@@ -582,9 +585,22 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Resu
                 };
                 sorts_before(order, &Env::rows(t), cut)
             };
+            let names = plan.sources.first().map_or(&[][..], |s| &s.fields);
+            let stored_key = StoredSortKey::new(order, names);
+            let stored_beats = |row: &StoredRow<'_>, names: &[String]| -> Result<Verdict> {
+                let cut = cutoff.borrow();
+                match (cut.as_ref().and_then(|c| c.keys.first()), &stored_key) {
+                    (None, _) => Ok(Verdict::Pass),
+                    (Some(cut), Some(key)) => key.beats(row, names, cut),
+                    (Some(_), None) => Ok(Verdict::Undecided),
+                }
+            };
             let gate = (top_k.is_some() && one_table && !keys_read_outputs).then(|| Gate {
-                slots: slots_read(order, plan.sources[0].fields.len()),
+                slots: slots_read(order, names.len()),
                 test: &mut beats_cutoff,
+                stored: stored_key
+                    .is_some()
+                    .then_some(&stored_beats as &StoredGateTest<'_>),
             });
             let mut sink = |t: &Tuple| collector.push(t, &[]);
             drive_all(reader, plan, &pipeline, gate, &mut sink)?;

@@ -6,6 +6,8 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::stored_filter::StoredFilter;
+pub(super) use super::stored_filter::Verdict;
 use crate::budget::Meter;
 use crate::error::{Error, Result};
 use crate::sql::expr::{Env, Expr, Tuple, Values};
@@ -19,6 +21,9 @@ use crate::vector::{SearchMode, SearchOptions, SearchQuery, MAX_TOP_K};
 /// Estimated bytes of one id in the set a filtered vector search is given.
 const HASH_ID_BYTES: u64 = 32;
 
+/// A gate's test on a row as stored, given the names of the source's fields.
+pub(super) type StoredGateTest<'g> = dyn Fn(&StoredRow<'_>, &[String]) -> Result<Verdict> + 'g;
+
 /// A test the rows of a scan must pass, after its filter, before the fields it does not read are
 /// decoded: the cutoff of `ORDER BY ... LIMIT k` over one table, which most rows of a long scan
 /// fail once k rows are in.
@@ -27,6 +32,9 @@ pub(super) struct Gate<'g> {
     pub(super) slots: Vec<bool>,
     /// `true` to keep the row.
     pub(super) test: &'g mut dyn FnMut(&Tuple) -> Result<bool>,
+    /// The same test on the row as stored (given the names of the source's fields), run
+    /// first when there is one: `test` runs only on the rows it leaves undecided.
+    pub(super) stored: Option<&'g StoredGateTest<'g>>,
 }
 
 /// Calls `f` with each row of `source` that passes its filter (and `gate`), in access order,
@@ -57,29 +65,56 @@ pub(super) fn scan_source(
     // The slots of a row the filter or the gate rejected, cleared for the next row: most rows
     // of a filtered or gated scan are rejected, and this saves them two allocations each.
     let mut spare: Option<Values> = None;
+    let mut stored_filter = StoredFilter::new(&plan.filter, index, &plan.fields);
     let mut visit = |row: StoredRow<'_>| -> Result<bool> {
         meter.examine(1)?;
         if row.deleted && !plan.include_deleted {
             return Ok(true);
+        }
+        // Simple conditions first, on the stored bytes: most rows a filter rejects are never
+        // decoded.
+        let mut filter_passed = false;
+        if let Some(stored) = stored_filter.as_mut() {
+            match stored.check(&row, &plan.fields)? {
+                Verdict::Fail => return Ok(true),
+                Verdict::Pass => filter_passed = stored.is_complete(),
+                Verdict::Undecided => {}
+            }
+        }
+        let mut gate_passed = false;
+        if let Some(stored) = gate.as_ref().and_then(|g| g.stored) {
+            match stored(&row, &plan.fields)? {
+                Verdict::Fail => return Ok(true),
+                Verdict::Pass => gate_passed = true,
+                Verdict::Undecided => {}
+            }
         }
         let mut values = spare
             .take()
             .unwrap_or_else(|| Rc::new(vec![Value::Null; width]));
         let slots = Rc::get_mut(&mut values)
             .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
+        // Whether the stored tests settled the filter and the gate: then the row is in.
+        let filter_done = plan.filter.is_empty() || filter_passed;
+        let gate_done = gate.is_none() || gate_passed;
+        let settled = filter_done && gate_done;
         row.decode_slots(
             &plan.fields,
-            if two_phase { &in_first } else { &all },
+            if two_phase && !settled {
+                &in_first
+            } else {
+                &all
+            },
             slots,
         )?;
-        if !checked {
+        if !checked || settled {
             return f(values);
         }
         tuple[index] = Some(values);
-        let keep = passes(&plan.filter, &tuple)?
+        let keep = (filter_done || passes(&plan.filter, &tuple)?)
             && match gate.as_mut() {
-                Some(g) => (g.test)(&tuple)?,
-                None => true,
+                Some(g) if !gate_done => (g.test)(&tuple)?,
+                _ => true,
             };
         if !keep {
             if let Some(mut rejected) = tuple[index].take() {
