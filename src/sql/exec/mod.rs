@@ -51,11 +51,67 @@ fn group_key(values: &[Value]) -> Vec<u8> {
 /// rows of one key chained through `next` in arrival order (no vector per key).
 struct HashSide {
     rows: Vec<Values>,
-    by_key: HashMap<Vec<u8>, (usize, usize)>,
+    by_key: HashMap<JoinKey, (usize, usize)>,
     next: Vec<usize>,
     /// The probe's key, reused from row to row.
     probe: RefCell<Vec<u8>>,
 }
+
+/// Longest join key kept inline in the hash table (an encoded number takes 9 bytes).
+const INLINE_JOIN_KEY: usize = 22;
+
+/// A join key's encoded bytes: inline when short, so most build rows cost no allocation for
+/// their key. Hashes and compares as its bytes.
+#[derive(Clone)]
+enum JoinKey {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_JOIN_KEY],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl JoinKey {
+    fn new(key: &[u8]) -> JoinKey {
+        if key.len() <= INLINE_JOIN_KEY {
+            let mut bytes = [0; INLINE_JOIN_KEY];
+            bytes[..key.len()].copy_from_slice(key);
+            JoinKey::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            JoinKey::Heap(key.into())
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            JoinKey::Inline { len, bytes } => &bytes[..usize::from(*len).min(INLINE_JOIN_KEY)],
+            JoinKey::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for JoinKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for JoinKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl PartialEq for JoinKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for JoinKey {}
 
 /// End of a chain in [`HashSide::next`].
 const NO_ROW: usize = usize::MAX;
@@ -71,7 +127,7 @@ impl HashSide {
                 *last = i;
             }
             None => {
-                self.by_key.insert(key.to_vec(), (i, i));
+                self.by_key.insert(JoinKey::new(key), (i, i));
             }
         }
     }
@@ -101,13 +157,16 @@ fn build_side(reader: &Reader<'_>, plan: &SelectPlan, j: usize, meter: &Meter) -
     let mut tuple: Tuple = vec![None; s + 1];
     let mut key = Vec::new();
     scan_source(reader, &plan.sources[s], s, meter, None, |row| {
-        tuple[s] = Some(row);
+        tuple[s] = row.take();
         if hash_key(&join.right_keys, &Env::rows(&tuple), &mut key)? {
             let row = tuple[s]
                 .take()
                 .ok_or_else(|| Error::storage("internal: join row missing"))?;
             meter.hold(values_bytes(&row) + key.len() as u64 + HASH_ENTRY_BYTES)?;
             side.add(&key, row);
+        } else {
+            // A NULL key joins nothing: the row goes back to the scan.
+            *row = tuple[s].take();
         }
         Ok(true)
     })?;
@@ -735,7 +794,10 @@ fn drive_all(
     }
     let mut tuple: Tuple = vec![None; n];
     scan_source(reader, &plan.sources[0], 0, pipeline.meter, gate, |row| {
-        tuple[0] = Some(row);
-        pipeline.drive(&mut tuple, 0, sink)
+        tuple[0] = row.take();
+        let more = pipeline.drive(&mut tuple, 0, sink);
+        // The sink copies what it keeps: the row goes back to the scan.
+        *row = tuple[0].take();
+        more
     })
 }

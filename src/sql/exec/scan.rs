@@ -40,14 +40,15 @@ pub(super) struct Gate<'g> {
 /// Calls `f` with each row of `source` that passes its filter (and `gate`), in access order,
 /// until `f` returns `false`. Rows hold only the fields the query reads (by slot); when a filter
 /// or a gate exists, the fields they read are decoded first and the others only for rows that
-/// pass.
+/// pass. `f` takes the row out of the option it is given to keep it; a row it leaves there (and
+/// holds no other reference to) is reused for the next one.
 pub(super) fn scan_source(
     reader: &Reader<'_>,
     plan: &SourcePlan,
     index: usize,
     meter: &Meter,
     mut gate: Option<Gate<'_>>,
-    mut f: impl FnMut(Values) -> Result<bool>,
+    mut f: impl FnMut(&mut Option<Values>) -> Result<bool>,
 ) -> Result<()> {
     if let Access::Vector(v) = &plan.access {
         return vector_scan(reader, plan, index, v, meter, f);
@@ -91,7 +92,7 @@ pub(super) fn scan_source(
         }
         let mut values = spare
             .take()
-            .unwrap_or_else(|| Rc::new(vec![Value::Null; width]));
+            .unwrap_or_else(|| std::iter::repeat_n(Value::Null, width).collect());
         let slots = Rc::get_mut(&mut values)
             .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
         // Whether the stored tests settled the filter and the gate: then the row is in.
@@ -108,7 +109,7 @@ pub(super) fn scan_source(
             slots,
         )?;
         if !checked || settled {
-            return f(values);
+            return hand_over(&mut f, values, &mut spare);
         }
         tuple[index] = Some(values);
         let keep = (filter_done || passes(&plan.filter, &tuple)?)
@@ -133,9 +134,27 @@ pub(super) fn scan_source(
                 .ok_or_else(|| Error::storage("internal: row shared during a scan"))?;
             row.decode_slots(&plan.fields, &not_in_first, slots)?;
         }
-        f(values)
+        hand_over(&mut f, values, &mut spare)
     };
     for_each_row(reader, &plan.table, &plan.access, &mut visit)
+}
+
+/// Gives `values` to `f`; when `f` leaves them and nothing else holds them, they are cleared
+/// into `spare` for the next row.
+fn hand_over(
+    f: &mut impl FnMut(&mut Option<Values>) -> Result<bool>,
+    values: Values,
+    spare: &mut Option<Values>,
+) -> Result<bool> {
+    let mut row = Some(values);
+    let more = f(&mut row)?;
+    if let Some(mut left) = row {
+        if let Some(slots) = Rc::get_mut(&mut left) {
+            slots.fill(Value::Null);
+            *spare = Some(left);
+        }
+    }
+    Ok(more)
 }
 
 /// Calls `visit(row)` for each row an access path yields, until it returns `false`.
@@ -235,7 +254,7 @@ fn vector_scan(
     index: usize,
     v: &VectorAccess,
     meter: &Meter,
-    mut f: impl FnMut(Values) -> Result<bool>,
+    mut f: impl FnMut(&mut Option<Values>) -> Result<bool>,
 ) -> Result<()> {
     let width = plan.fields.len();
     let reads_score = |p: &&Pred| {
@@ -261,7 +280,7 @@ fn vector_scan(
             let id = values[v.id_slot]
                 .as_str()
                 .and_then(|s| uuid::Uuid::parse_str(s).ok());
-            tuple[index] = Some(Rc::new(values));
+            tuple[index] = Some(Rc::from(values));
             let env = Env::rows(&tuple);
             for p in &pre {
                 if !p.expr.test(&env)? {
@@ -323,14 +342,14 @@ fn vector_scan(
                 .and_then(serde_json::Number::from_f64)
                 .map_or(Value::Null, Value::Number);
         }
-        tuple[index] = Some(Rc::new(values));
+        tuple[index] = Some(Rc::from(values));
         if !passes(&plan.filter, &tuple)? {
             continue;
         }
         let values = tuple[index]
             .take()
             .ok_or_else(|| Error::storage("internal: vector row missing"))?;
-        if !f(values)? {
+        if !f(&mut Some(values))? {
             break;
         }
     }

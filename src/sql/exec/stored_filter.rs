@@ -502,7 +502,7 @@ mod tests {
             let stored = decode_row(&stored).unwrap();
             let mut values = vec![Value::Null];
             stored.decode_slots(&names, &|_| true, &mut values).unwrap();
-            let tuple: Vec<Option<Values>> = vec![Some(Rc::new(values))];
+            let tuple: Vec<Option<Values>> = vec![Some(Rc::from(values))];
             for expr in &exprs {
                 let pred = Pred {
                     expr: expr.clone(),

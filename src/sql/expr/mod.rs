@@ -16,8 +16,9 @@ use super::value::{
 use crate::error::{Error, Result};
 use crate::store::entity::format_ts;
 
-/// The fields of one row a query reads, by slot (see [`Expr::Column`]); NULL when absent.
-pub(crate) type Values = Rc<Vec<Value>>;
+/// The fields of one row a query reads, by slot (see [`Expr::Column`]); NULL when absent. One
+/// allocation per row.
+pub(crate) type Values = Rc<[Value]>;
 
 /// One row per source (table) of a query; `None` for the missing side of a LEFT JOIN.
 pub(crate) type Tuple = Vec<Option<Values>>;
