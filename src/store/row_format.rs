@@ -231,8 +231,22 @@ impl<'a> StoredRow<'a> {
 fn slot_of(names: &[String], key: &[u8]) -> Option<usize> {
     names.iter().position(|n| {
         let name = n.as_bytes();
-        name.len() == key.len() && name.first() == key.first() && name == key
+        name.len() == key.len() && name.first() == key.first() && same_bytes(name, key)
     })
+}
+
+/// `a == b` for slices of one length, compared in place eight bytes at a time: field names are
+/// short, and a call to `memcmp` per key met was a sixth of a grouping scan's time.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut a8).zip(&mut b8) {
+        if x != y {
+            return false;
+        }
+    }
+    let (x, y) = (a8.remainder(), b8.remainder());
+    x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p == q)
 }
 
 // ---- encoding ----
