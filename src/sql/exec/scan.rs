@@ -63,8 +63,8 @@ pub(super) fn scan_source(
     let in_first = |i: usize| first[i];
     let not_in_first = |i: usize| !first[i];
     let all = |_: usize| true;
-    // The slots of a row the filter or the gate rejected, cleared for the next row: most rows
-    // of a filtered or gated scan are rejected, and this saves them two allocations each.
+    // The slots of a row the filter, the gate or the consumer let go, cleared for the next row,
+    // which then costs no allocation.
     let mut spare: Option<Values> = None;
     let mut stored_filter = StoredFilter::new(&plan.filter, index, &plan.fields);
     let mut visit = |row: StoredRow<'_>| -> Result<bool> {
