@@ -100,6 +100,8 @@ enum Test {
     },
     /// `field IS [NOT] NULL`.
     IsNull { negated: bool },
+    /// `field [NOT] IN (constants)`.
+    In { items: Vec<Constant>, negated: bool },
 }
 
 /// The three-valued answer of a comparison, as `apply_cmp` gives it for scalars.
@@ -133,6 +135,16 @@ impl Test {
                 Ok(order) => cmp_truth(*op, order),
                 Err(()) => return Verdict::Undecided,
             },
+            Test::In { items, negated } => {
+                let mut hit = false;
+                for c in items {
+                    match c.order(field) {
+                        Ok(o) => hit |= o == Some(Ordering::Equal),
+                        Err(()) => return Verdict::Undecided,
+                    }
+                }
+                Some(hit != *negated)
+            }
             Test::Between { low, high, negated } => {
                 let (Ok(lo), Ok(hi)) = (low.order(field), high.order(field)) else {
                     return Verdict::Undecided;
@@ -222,6 +234,17 @@ fn compile(expr: &Expr, source: usize) -> Option<(usize, Test)> {
             Test::Between {
                 low: constant(low)?,
                 high: constant(high)?,
+                negated: *negated,
+            },
+        )),
+        Expr::In {
+            expr,
+            list,
+            negated,
+        } if !list.is_empty() => Some((
+            field_slot(expr, source)?,
+            Test::In {
+                items: list.iter().map(constant).collect::<Option<_>>()?,
                 negated: *negated,
             },
         )),
@@ -479,6 +502,22 @@ mod tests {
             for op in ops {
                 exprs.push(Expr::Cmp(op, column(0, "f"), literal(c.clone())));
                 exprs.push(Expr::Cmp(op, literal(c.clone()), column(0, "f")));
+            }
+            for negated in [false, true] {
+                exprs.push(Expr::In {
+                    expr: column(0, "f"),
+                    list: vec![*literal(c.clone())],
+                    negated,
+                });
+                exprs.push(Expr::In {
+                    expr: column(0, "f"),
+                    list: vec![
+                        *literal(json!(-7)),
+                        *literal(c.clone()),
+                        *literal(json!("abc")),
+                    ],
+                    negated,
+                });
             }
             for high in &constants {
                 for negated in [false, true] {
