@@ -270,21 +270,40 @@ fn vector_scan(
         None
     } else {
         let mut ids = HashSet::new();
+        // The conditions that compile are tested on the stored row first; when they are all the
+        // conditions and the row passes, only its id is decoded.
+        let pre_owned: Vec<Pred> = pre.iter().map(|p| (*p).clone()).collect();
+        let mut stored_filter = StoredFilter::new(&pre_owned, index, &plan.fields);
+        let id_only = |i: usize| i == v.id_slot;
         let mut visit = |row: StoredRow<'_>| -> Result<bool> {
             meter.examine(1)?;
             if row.deleted && !plan.include_deleted {
                 return Ok(true);
             }
+            let mut settled = false;
+            if let Some(stored) = stored_filter.as_mut() {
+                match stored.check(&row, &plan.fields)? {
+                    Verdict::Fail => return Ok(true),
+                    Verdict::Pass => settled = stored.is_complete(),
+                    Verdict::Undecided => {}
+                }
+            }
             let mut values = vec![Value::Null; width];
-            row.decode_slots(&plan.fields, &|_| true, &mut values)?;
+            row.decode_slots(
+                &plan.fields,
+                if settled { &id_only } else { &|_| true },
+                &mut values,
+            )?;
             let id = values[v.id_slot]
                 .as_str()
                 .and_then(|s| uuid::Uuid::parse_str(s).ok());
-            tuple[index] = Some(Rc::from(values));
-            let env = Env::rows(&tuple);
-            for p in &pre {
-                if !p.expr.test(&env)? {
-                    return Ok(true);
+            if !settled {
+                tuple[index] = Some(Rc::from(values));
+                let env = Env::rows(&tuple);
+                for p in &pre {
+                    if !p.expr.test(&env)? {
+                        return Ok(true);
+                    }
                 }
             }
             if let Some(id) = id {
