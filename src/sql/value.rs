@@ -82,14 +82,16 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 fn cmp_numbers(a: &Number, b: &Number) -> Ordering {
     match (a.as_i64(), b.as_i64()) {
         (Some(x), Some(y)) => x.cmp(&y),
-        _ => {
-            let (x, y) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                b.as_f64().unwrap_or(f64::NAN),
-            );
-            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
-        }
+        _ => cmp_f64(
+            a.as_f64().unwrap_or(f64::NAN),
+            b.as_f64().unwrap_or(f64::NAN),
+        ),
     }
+}
+
+/// Numbers that are not both 64-bit integers compare as floats, NaN equal to everything.
+pub(crate) fn cmp_f64(x: f64, y: f64) -> Ordering {
+    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
 }
 
 fn cmp_strings(a: &str, b: &str) -> Ordering {
@@ -205,7 +207,7 @@ pub(crate) fn apply_cmp(op: CmpOp, a: &Value, b: &Value) -> Truth {
 }
 
 /// Type rank for the total order used by ORDER BY, MIN/MAX and grouping.
-fn rank(v: &Value) -> u8 {
+pub(crate) fn type_rank(v: &Value) -> u8 {
     match v {
         Value::Null => 0,
         Value::Bool(_) => 1,
@@ -232,7 +234,7 @@ pub(crate) fn total_cmp(a: &Value, b: &Value) -> Ordering {
             x.len().cmp(&y.len())
         }
         (Value::Object(_), Value::Object(_)) => a.to_string().cmp(&b.to_string()),
-        _ => rank(a).cmp(&rank(b)),
+        _ => type_rank(a).cmp(&type_rank(b)),
     }
 }
 

@@ -133,26 +133,47 @@ impl StoredRow<'_> {
         match self.body {
             Body::Json(json) => json_slots(json, names, want, out),
             Body::Binary(bytes) => {
-                let mut left = (0..names.len()).filter(|&i| want(i)).count();
-                let mut r = Reader { bytes, pos: 0 };
-                let count = r.varint()?;
-                for _ in 0..count {
-                    if left == 0 {
-                        return Ok(());
-                    }
-                    let key = r.take_len_prefixed()?;
-                    match slot_of(names, key).filter(|&i| want(i)) {
-                        Some(i) => {
-                            out[i] = r.value(1)?;
-                            left -= 1;
-                        }
-                        None => r.skip_value()?,
-                    }
-                }
-                r.finish()
+                let wanted = (0..names.len()).filter(|&i| want(i)).count();
+                walk_wanted(bytes, names, want, wanted, |i, r| {
+                    out[i] = r.value(1)?;
+                    Ok(true)
+                })
+                .map(|_| ())
             }
         }
     }
+}
+
+/// Walks a version 2 body's top-level fields: calls `read(i, reader)` with the reader at the
+/// value of each field named `names[i]` for which `want(i)` holds (`read` must consume that
+/// value) and skips the others, until `wanted` fields were read or `read` returns `false`.
+fn walk_wanted<'a>(
+    bytes: &'a [u8],
+    names: &[String],
+    want: impl Fn(usize) -> bool,
+    wanted: usize,
+    mut read: impl FnMut(usize, &mut Reader<'a>) -> Result<bool>,
+) -> Result<FieldWalk> {
+    let mut left = wanted;
+    let mut r = Reader { bytes, pos: 0 };
+    let count = r.varint()?;
+    for _ in 0..count {
+        if left == 0 {
+            return Ok(FieldWalk::Done);
+        }
+        let key = r.take_len_prefixed()?;
+        match slot_of(names, key).filter(|&i| want(i)) {
+            Some(i) => {
+                left -= 1;
+                if !read(i, &mut r)? {
+                    return Ok(FieldWalk::Stopped);
+                }
+            }
+            None => r.skip_value()?,
+        }
+    }
+    r.finish()?;
+    Ok(FieldWalk::Done)
 }
 
 /// A top-level field of a version 2 row as stored: scalars read in place, nested values only
@@ -201,26 +222,13 @@ impl<'a> StoredRow<'a> {
         let Body::Binary(bytes) = self.body else {
             return Ok(FieldWalk::NotBinary);
         };
-        let mut left = wanted;
-        let mut r = Reader { bytes, pos: 0 };
-        let count = r.varint()?;
-        for _ in 0..count {
-            if left == 0 {
-                return Ok(FieldWalk::Done);
-            }
-            let key = r.take_len_prefixed()?;
-            match slot_of(names, key).filter(|&i| want[i]) {
-                Some(i) => {
-                    left -= 1;
-                    if !f(i, r.field_ref()?) {
-                        return Ok(FieldWalk::Stopped);
-                    }
-                }
-                None => r.skip_value()?,
-            }
-        }
-        r.finish()?;
-        Ok(FieldWalk::Done)
+        walk_wanted(
+            bytes,
+            names,
+            |i| want[i],
+            wanted,
+            |i, r| Ok(f(i, r.field_ref()?)),
+        )
     }
 }
 

@@ -645,21 +645,21 @@ pub(crate) fn run(reader: &Reader<'_>, plan: &SelectPlan, meter: &Meter) -> Resu
                 sorts_before(order, &Env::rows(t), cut)
             };
             let names = plan.sources.first().map_or(&[][..], |s| &s.fields);
-            let stored_key = StoredSortKey::new(order, names);
-            let stored_beats = |row: &StoredRow<'_>, names: &[String]| -> Result<Verdict> {
-                let cut = cutoff.borrow();
-                match (cut.as_ref().and_then(|c| c.keys.first()), &stored_key) {
-                    (None, _) => Ok(Verdict::Pass),
-                    (Some(cut), Some(key)) => key.beats(row, names, cut),
-                    (Some(_), None) => Ok(Verdict::Undecided),
+            let stored_beats = StoredSortKey::new(order, names).map(|key| {
+                let cutoff = &cutoff;
+                move |row: &StoredRow<'_>, names: &[String]| -> Result<Verdict> {
+                    match cutoff.borrow().as_ref().and_then(|c| c.keys.first()) {
+                        None => Ok(Verdict::Pass),
+                        Some(cut) => key.beats(row, names, cut),
+                    }
                 }
-            };
+            });
             let gate = (top_k.is_some() && one_table && !keys_read_outputs).then(|| Gate {
                 slots: slots_read(order, names.len()),
                 test: &mut beats_cutoff,
-                stored: stored_key
-                    .is_some()
-                    .then_some(&stored_beats as &StoredGateTest<'_>),
+                stored: stored_beats
+                    .as_ref()
+                    .map(|test| test as &StoredGateTest<'_>),
             });
             let mut sink = |t: &Tuple| collector.push(t, &[]);
             drive_all(reader, plan, &pipeline, gate, &mut sink)?;

@@ -78,7 +78,7 @@ pub(super) fn scan_source(
         if let Some(stored) = stored_filter.as_mut() {
             match stored.check(&row, &plan.fields)? {
                 Verdict::Fail => return Ok(true),
-                Verdict::Pass => filter_passed = stored.is_complete(),
+                Verdict::Pass => filter_passed = true,
                 Verdict::Undecided => {}
             }
         }
@@ -272,8 +272,7 @@ fn vector_scan(
         let mut ids = HashSet::new();
         // The conditions that compile are tested on the stored row first; when they are all the
         // conditions and the row passes, only its id is decoded.
-        let pre_owned: Vec<Pred> = pre.iter().map(|p| (*p).clone()).collect();
-        let mut stored_filter = StoredFilter::new(&pre_owned, index, &plan.fields);
+        let mut stored_filter = StoredFilter::new(pre.iter().copied(), index, &plan.fields);
         let id_only = |i: usize| i == v.id_slot;
         let mut visit = |row: StoredRow<'_>| -> Result<bool> {
             meter.examine(1)?;
@@ -284,7 +283,7 @@ fn vector_scan(
             if let Some(stored) = stored_filter.as_mut() {
                 match stored.check(&row, &plan.fields)? {
                     Verdict::Fail => return Ok(true),
-                    Verdict::Pass => settled = stored.is_complete(),
+                    Verdict::Pass => settled = true,
                     Verdict::Undecided => {}
                 }
             }

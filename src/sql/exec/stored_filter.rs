@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::sql::expr::Expr;
 use crate::sql::plan::{Pred, SortKey};
-use crate::sql::value::{parse_time, CmpOp};
+use crate::sql::value::{cmp_f64, parse_time, type_rank, CmpOp};
 use crate::store::row_format::{FieldRef, FieldWalk, StoredRow};
 
 /// What a stored-row test says about one row.
@@ -79,12 +79,6 @@ impl Constant {
             _ => None,
         })
     }
-}
-
-/// Numbers that are not both integers compare as floats, NaN equal to everything, as
-/// [`crate::sql::value::compare`] does.
-fn cmp_f64(x: f64, y: f64) -> Ordering {
-    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
 }
 
 /// One condition on one field.
@@ -180,8 +174,8 @@ pub(super) struct StoredFilter {
     reads: Vec<bool>,
     /// How many slots a test reads.
     read_count: usize,
-    /// Whether every condition of the filter is here: then a row that passes needs no further
-    /// evaluation of the filter.
+    /// Whether every condition of the filter is here: only then can a row pass on these tests
+    /// alone.
     complete: bool,
     /// Slots met during the current row's walk.
     met: Vec<bool>,
@@ -259,11 +253,16 @@ fn compile(expr: &Expr, source: usize) -> Option<(usize, Test)> {
 impl StoredFilter {
     /// The conditions of `filter` (over source `source`, whose slots hold the fields `names`)
     /// that compile; `None` when none does.
-    pub(super) fn new(filter: &[Pred], source: usize, names: &[String]) -> Option<StoredFilter> {
+    pub(super) fn new<'p>(
+        filter: impl IntoIterator<Item = &'p Pred>,
+        source: usize,
+        names: &[String],
+    ) -> Option<StoredFilter> {
         let width = names.len();
         let mut by_slot = vec![Vec::new(); width];
-        let mut compiled = 0;
+        let (mut compiled, mut conditions) = (0, 0);
         for p in filter {
+            conditions += 1;
             if let Some((slot, test)) =
                 compile(&p.expr, source).filter(|(s, _)| sole_slot(names, *s))
             {
@@ -279,27 +278,28 @@ impl StoredFilter {
             read_count: reads.iter().filter(|r| **r).count(),
             reads,
             by_slot,
-            complete: compiled == filter.len(),
+            complete: compiled == conditions,
             met: vec![false; width],
         })
     }
 
-    /// Whether a row this filter passes needs no other condition tested.
-    pub(super) fn is_complete(&self) -> bool {
-        self.complete
-    }
-
-    /// Tests `row`, whose top-level fields are named by `names` (one per slot).
+    /// Tests `row`, whose top-level fields are named by `names` (one per slot):
+    /// [`Verdict::Pass`] only when the whole filter passes, so a row that meets every compiled
+    /// condition of a filter with others is [`Verdict::Undecided`].
     pub(super) fn check(&mut self, row: &StoredRow<'_>, names: &[String]) -> Result<Verdict> {
         let StoredFilter {
             by_slot,
             reads,
             read_count,
+            complete,
             met,
-            ..
         } = self;
         met.fill(false);
-        let mut verdict = Verdict::Pass;
+        let mut verdict = if *complete {
+            Verdict::Pass
+        } else {
+            Verdict::Undecided
+        };
         let walk = row.visit_fields(names, reads, *read_count, |slot, field| {
             met[slot] = true;
             for test in &by_slot[slot] {
@@ -338,13 +338,6 @@ fn total_order(field: FieldRef<'_>, v: &Value) -> Option<Ordering> {
         FieldRef::Str(_) => 3,
         FieldRef::Nested => 4,
     };
-    let value_rank = match v {
-        Value::Null => 0u8,
-        Value::Bool(_) => 1,
-        Value::Number(_) => 2,
-        Value::String(_) => 3,
-        Value::Array(_) | Value::Object(_) => 4,
-    };
     Some(match (field, v) {
         (FieldRef::Nested, _) => return None,
         (FieldRef::Bool(x), Value::Bool(y)) => x.cmp(y),
@@ -353,7 +346,7 @@ fn total_order(field: FieldRef<'_>, v: &Value) -> Option<Ordering> {
         (FieldRef::Int(x), Value::Number(n)) => cmp_f64(x as f64, n.as_f64()?),
         (FieldRef::BigUint(x), Value::Number(n)) => cmp_f64(x as f64, n.as_f64()?),
         (FieldRef::Float(x), Value::Number(n)) => cmp_f64(x, n.as_f64()?),
-        _ => rank(field).cmp(&value_rank),
+        _ => rank(field).cmp(&type_rank(v)),
     })
 }
 
@@ -444,28 +437,39 @@ mod tests {
         Box::new(Expr::Literal(v))
     }
 
+    /// A field's value of every kind (`None`: the row lacks the field), with neighbours that
+    /// tell orders apart: integers and floats, timestamps in two spellings, nested values.
+    fn field_values() -> Vec<Option<Value>> {
+        [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(3),
+            json!(-7),
+            json!(u64::MAX),
+            json!(2.5),
+            json!(3.0),
+            json!("abc"),
+            json!("abd"),
+            json!(""),
+            json!("2024-01-01T00:00:00Z"),
+            json!("2024-01-01 00:00:00"),
+            json!([1]),
+            json!([1, 3]),
+            json!({"a": 1}),
+        ]
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .collect()
+    }
+
     /// Every condition a stored-row test handles, on every kind of field value: where the test
     /// decides, it agrees with the general evaluation of the decoded row.
     #[test]
     fn stored_tests_agree_with_evaluating_decoded_values() {
         let names: Vec<String> = vec!["f".into()];
-        let fields = [
-            None,
-            Some(json!(null)),
-            Some(json!(true)),
-            Some(json!(false)),
-            Some(json!(3)),
-            Some(json!(-7)),
-            Some(json!(u64::MAX)),
-            Some(json!(2.5)),
-            Some(json!(3.0)),
-            Some(json!("abc")),
-            Some(json!("")),
-            Some(json!("2024-01-01T00:00:00Z")),
-            Some(json!("2024-01-01 00:00:00")),
-            Some(json!([1, 3])),
-            Some(json!({"a": 1})),
-        ];
+        let fields = field_values();
         let constants = [
             json!(null),
             json!(true),
@@ -568,22 +572,7 @@ mod tests {
     #[test]
     fn stored_sort_keys_agree_with_comparing_decoded_values() {
         let names: Vec<String> = vec!["f".into()];
-        let values = [
-            None,
-            Some(json!(null)),
-            Some(json!(false)),
-            Some(json!(true)),
-            Some(json!(-7)),
-            Some(json!(3)),
-            Some(json!(3.0)),
-            Some(json!(2.5)),
-            Some(json!(u64::MAX)),
-            Some(json!("abc")),
-            Some(json!("abd")),
-            Some(json!("")),
-            Some(json!([1])),
-            Some(json!({"a": 1})),
-        ];
+        let values = field_values();
         let mut decided = 0;
         for field in &values {
             let mut row = Row::new();
@@ -629,6 +618,28 @@ mod tests {
             }
         }
         assert!(decided > 1000, "only {decided} cases decided");
+    }
+
+    #[test]
+    fn a_filter_with_conditions_it_cannot_test_never_passes_a_row_alone() {
+        let names = vec!["f".to_string(), "g".to_string()];
+        let compiled = Pred {
+            expr: Expr::Cmp(CmpOp::Eq, column(0, "f"), literal(json!(1))),
+            text: String::new(),
+        };
+        let other = Pred {
+            expr: Expr::Cmp(CmpOp::Eq, column(1, "g"), column(0, "f")),
+            text: String::new(),
+        };
+        let value = encode_row(&Row::from_iter([("f".into(), json!(1))]), false);
+        let row = decode_row(&value).unwrap();
+        let mut alone = StoredFilter::new([&compiled], 0, &names).unwrap();
+        assert_eq!(alone.check(&row, &names).unwrap(), Verdict::Pass);
+        let mut with_other = StoredFilter::new([&compiled, &other], 0, &names).unwrap();
+        assert_eq!(with_other.check(&row, &names).unwrap(), Verdict::Undecided);
+        let value = encode_row(&Row::from_iter([("f".into(), json!(2))]), false);
+        let row = decode_row(&value).unwrap();
+        assert_eq!(with_other.check(&row, &names).unwrap(), Verdict::Fail);
     }
 
     #[test]
