@@ -11,6 +11,7 @@ mod postgres;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocks;
+mod tree;
 
 use std::cmp::Ordering;
 use std::ops::Bound;
@@ -256,29 +257,28 @@ impl WriteBatch {
         self.ops
     }
 
-    /// Consumes the batch into its operations in the order a B-tree applies them fastest, with
-    /// the same outcome as applying them as written: by key, the batch's own order kept among
-    /// the operations on one key, so the last still wins. A range delete's place among the keys
-    /// it covers matters, so a batch holding one keeps its order.
+    /// The operations in the order a B-tree applies them fastest, with the same outcome as
+    /// applying them as written: by key, the batch's own order kept among the operations on one
+    /// key, so the last still wins. A range delete's place among the keys it covers matters, so
+    /// a batch holding one keeps its order.
     ///
     /// In key order the inserts of a batch walk the tree like a merge: consecutive keys share
     /// their path from the root, which stays in cache, where a batch's random keys (ids, index
     /// values) would each miss on every level.
-    pub fn into_ops_for_applying(self) -> Vec<BatchOp> {
-        let ops = self.ops;
-        if ops
+    pub fn ops_for_applying(&self) -> Vec<&BatchOp> {
+        let mut ops: Vec<&BatchOp> = self.ops.iter().collect();
+        if !ops
             .iter()
             .any(|op| matches!(op, BatchOp::DeleteRange { .. }))
         {
-            return ops;
+            // Operations on one key stay in the batch's order: they lie at ascending addresses
+            // in it. (A stable sort would allocate scratch space as large as half the batch.)
+            ops.sort_unstable_by(|a, b| {
+                compare_keys(a.key(), b.key())
+                    .then_with(|| std::ptr::from_ref(*a).cmp(&std::ptr::from_ref(*b)))
+            });
         }
-        // Positions are sorted, not the operations: moving a position is cheaper than moving
-        // a whole operation, and the position breaks ties, which keeps the batch's order
-        // among operations on one key without a stable sort.
-        let mut order: Vec<usize> = (0..ops.len()).collect();
-        order.sort_unstable_by(|&a, &b| compare_keys(ops[a].key(), ops[b].key()).then(a.cmp(&b)));
-        let mut slots: Vec<Option<BatchOp>> = ops.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|i| slots[i].take()).collect()
+        ops
     }
 
     /// Number of operations.
@@ -616,6 +616,29 @@ pub(crate) fn compare_keys(a: &[u8], b: &[u8]) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_order_like_byte_slices() {
+        let keys: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 0],
+            vec![1, 2, 3, 4, 5, 6, 7, 9],
+            vec![1, 2, 3, 4, 5, 6, 8],
+            vec![0xff; 17],
+            b"tenant/table/row/0123456789abcdef".to_vec(),
+            b"tenant/table/row/0123456789abcdeg".to_vec(),
+            b"tenant/table/rox".to_vec(),
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(compare_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn prefix_successor_skips_ff() {

@@ -234,7 +234,7 @@ impl RedbKv {
         let txn = db.begin_write().map_err(|e| fail(&self.label, e))?;
         let applied = (|| -> Result<()> {
             let mut table = txn.open_table(TABLE).map_err(|e| fail(&self.label, e))?;
-            for op in &batch.into_ops_for_applying() {
+            for op in batch.ops_for_applying() {
                 op.check()?;
                 match op {
                     BatchOp::Put { key, value } => {
