@@ -13,8 +13,6 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-type Map = Tree;
-
 /// Most pairs fetched from the snapshot per refill of a scan iterator.
 const SCAN_CHUNK: usize = 256;
 
@@ -26,7 +24,7 @@ const FIRST_SCAN_CHUNK: usize = 8;
 /// The in-memory backend.
 #[derive(Default)]
 pub struct MemoryKv {
-    map: RwLock<Map>,
+    map: RwLock<Tree>,
 }
 
 impl MemoryKv {
@@ -35,7 +33,7 @@ impl MemoryKv {
         Self::default()
     }
 
-    fn current(&self) -> Result<Map> {
+    fn current(&self) -> Result<Tree> {
         self.map
             .read()
             .map(|m| m.clone())
@@ -112,7 +110,7 @@ impl Kv for MemoryKv {
 }
 
 struct MemorySnapshot {
-    map: Map,
+    map: Tree,
 }
 
 impl KvSnapshot for MemorySnapshot {
@@ -141,7 +139,7 @@ impl KvSnapshot for MemorySnapshot {
 
 /// A scan over an owned snapshot, refilled in chunks so the iterator needs no borrow.
 struct OwnedScan {
-    map: Map,
+    map: Tree,
     range: KeyRange,
     direction: Direction,
     buffer: VecDeque<KvPair>,
@@ -151,7 +149,7 @@ struct OwnedScan {
 }
 
 impl OwnedScan {
-    fn new(map: Map, range: KeyRange, direction: Direction) -> Self {
+    fn new(map: Tree, range: KeyRange, direction: Direction) -> Self {
         let done = range.is_empty();
         // The buffer grows on demand: many scans (e.g. one per entity in a graph walk) return a
         // handful of pairs, and a 256-pair allocation each made them malloc-bound.

@@ -51,7 +51,7 @@ impl Tree {
             match node {
                 Node::Branch(branch) => node = &branch.children[branch.child_for(key)],
                 Node::Leaf(leaf) => {
-                    return leaf.search(key).ok().map(|i| leaf.value(i));
+                    return leaf.search(key).ok().map(|i| leaf.entry(i).1);
                 }
             }
         }
@@ -240,22 +240,10 @@ impl Node {
                 if to - from >= PREFETCH_FROM {
                     leaf.prefetch();
                 }
-                if reverse {
-                    for i in (from..to).rev() {
-                        let (key, value) = leaf.entry(i);
-                        if !f(key, value)? {
-                            return Ok(false);
-                        }
-                    }
-                } else {
-                    for i in from..to {
-                        let (key, value) = leaf.entry(i);
-                        if !f(key, value)? {
-                            return Ok(false);
-                        }
-                    }
-                }
-                Ok(true)
+                in_order(from..to, reverse, |i| {
+                    let (key, value) = leaf.entry(i);
+                    f(key, value)
+                })
             }
             Node::Branch(branch) => {
                 let first = match start {
@@ -276,50 +264,93 @@ impl Node {
                         if c == last { end } else { Bound::Unbounded },
                     )
                 };
-                let mut go = |c: usize| {
+                in_order(first..last + 1, reverse, |c| {
                     let (s, e) = bounds(c);
                     branch.children[c].visit(s, e, reverse, f)
-                };
-                if reverse {
-                    for c in (first..=last).rev() {
-                        if !go(c)? {
-                            return Ok(false);
-                        }
-                    }
-                } else {
-                    for c in first..=last {
-                        if !go(c)? {
-                            return Ok(false);
-                        }
-                    }
-                }
-                Ok(true)
+                })
             }
         }
     }
 }
 
-/// The part of each key after a node's shared prefix, eight bytes of it as a big-endian `u64`:
-/// the compact array a node's binary search runs over.
-///
-/// Invariant: every key of the node starts with `prefix[..skip]` and `heads[i]` is
-/// [`head_of`]`(key i, skip)`. Heads order like their keys (a smaller head means a smaller key),
-/// and equal heads leave the order to the whole keys.
-#[derive(Clone)]
-struct Heads {
-    skip: u8,
-    prefix: [u8; PREFIX_CAP],
-    heads: Vec<u64>,
-}
-
-impl Default for Heads {
-    fn default() -> Self {
-        Heads {
-            skip: 0,
-            prefix: [0; PREFIX_CAP],
-            heads: Vec::new(),
+/// Calls `step` on each index of `range`, ascending or descending, until it returns `false`;
+/// `Ok(false)` then.
+fn in_order(
+    range: std::ops::Range<usize>,
+    reverse: bool,
+    mut step: impl FnMut(usize) -> Result<bool>,
+) -> Result<bool> {
+    if reverse {
+        for i in range.rev() {
+            if !step(i)? {
+                return Ok(false);
+            }
+        }
+    } else {
+        for i in range {
+            if !step(i)? {
+                return Ok(false);
+            }
         }
     }
+    Ok(true)
+}
+
+/// The bytes every key of a node starts with (at most [`PREFIX_CAP`] of them): a node's keys
+/// are compared by their heads after it.
+#[derive(Clone, Copy)]
+struct Prefix {
+    len: u8,
+    bytes: [u8; PREFIX_CAP],
+}
+
+impl Default for Prefix {
+    fn default() -> Self {
+        Prefix {
+            len: 0,
+            bytes: [0; PREFIX_CAP],
+        }
+    }
+}
+
+impl Prefix {
+    /// The prefix of the keys from `first` to `last` (every key between shares it).
+    fn of(first: &[u8], last: &[u8]) -> Prefix {
+        let len = shared_prefix(first, last);
+        let mut bytes = [0; PREFIX_CAP];
+        bytes[..len].copy_from_slice(&first[..len]);
+        Prefix {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len()]
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether the key just inserted at `i`, among `n` keys from `first` to `last`, leaves
+    /// this no longer the shared prefix: the first key, or a new first or last key that shares
+    /// less with the others.
+    fn outgrown_by(&self, i: usize, n: usize, first: &[u8], last: &[u8]) -> bool {
+        n == 1 || ((i == 0 || i == n - 1) && shared_prefix(first, last) < self.len())
+    }
+}
+
+/// The part of each key after a node's shared prefix, eight bytes of it as a big-endian `u64`:
+/// the compact array a branch's binary search runs over (a leaf keeps its heads in its slots).
+///
+/// Invariant: every key of the node starts with `prefix` and `heads[i]` is
+/// [`head_of`]`(key i, prefix length)`. Heads order like their keys (a smaller head means a
+/// smaller key), and equal heads leave the order to the whole keys.
+#[derive(Clone, Default)]
+struct Heads {
+    prefix: Prefix,
+    heads: Vec<u64>,
 }
 
 /// Eight bytes of `key` from `skip` on, zero-padded, as a big-endian number.
@@ -348,25 +379,20 @@ impl Heads {
     /// Recomputes everything from the node's `n` keys.
     fn rebuild<'k>(&mut self, n: usize, key: impl Fn(usize) -> &'k [u8]) {
         self.heads.clear();
-        if n == 0 {
-            self.skip = 0;
-            return;
-        }
-        let (first, last) = (key(0), key(n - 1));
-        let skip = shared_prefix(first, last);
-        self.prefix[..skip].copy_from_slice(&first[..skip]);
-        self.skip = skip as u8;
+        self.prefix = match n {
+            0 => Prefix::default(),
+            _ => Prefix::of(key(0), key(n - 1)),
+        };
+        let skip = self.prefix.len();
         self.heads.extend((0..n).map(|i| head_of(key(i), skip)));
     }
 
     /// Records the key just inserted at `i` (the node now has `n` keys).
     fn inserted<'k>(&mut self, i: usize, n: usize, key: impl Fn(usize) -> &'k [u8]) {
-        let skip = usize::from(self.skip);
-        // A new first or last key may share less with the others.
-        if n == 1 || ((i == 0 || i == n - 1) && shared_prefix(key(0), key(n - 1)) < skip) {
+        if self.prefix.outgrown_by(i, n, key(0), key(n - 1)) {
             self.rebuild(n, key);
         } else {
-            self.heads.insert(i, head_of(key(i), skip));
+            self.heads.insert(i, head_of(key(i), self.prefix.len()));
         }
     }
 
@@ -374,7 +400,7 @@ impl Heads {
     #[inline]
     fn search<'k>(&self, key: &[u8], key_at: impl Fn(usize) -> &'k [u8]) -> Result<usize, usize> {
         search_keys(
-            &self.prefix[..usize::from(self.skip)],
+            self.prefix.as_slice(),
             self.heads.len(),
             key,
             |i| self.heads[i],
@@ -393,9 +419,8 @@ impl Heads {
 /// rewrites its page compactly, in key order, when it splits or its garbage is needed.
 #[derive(Clone)]
 struct Leaf {
-    /// Length of the prefix every key shares (at most [`PREFIX_CAP`]); heads start after it.
-    skip: u8,
-    prefix: [u8; PREFIX_CAP],
+    /// The prefix every key shares; the slots' heads start after it.
+    prefix: Prefix,
     page: Box<[u8]>,
     /// Number of slots.
     n: usize,
@@ -456,8 +481,7 @@ impl Leaf {
     /// An empty leaf with a page of `size` bytes.
     fn new(size: usize) -> Leaf {
         Leaf {
-            skip: 0,
-            prefix: [0; PREFIX_CAP],
+            prefix: Prefix::default(),
             page: vec![0; size].into_boxed_slice(),
             n: 0,
             high: 0,
@@ -539,21 +563,9 @@ impl Leaf {
         }
     }
 
-    #[inline]
-    fn value(&self, i: usize) -> &[u8] {
-        let slot = self.slot(i);
-        match slot.block() {
-            None => {
-                let at = slot.at as usize + usize::from(slot.key_len);
-                &self.page[at..at + usize::from(slot.value)]
-            }
-            Some(block) => &self.blocks[block],
-        }
-    }
-
     fn search(&self, key: &[u8]) -> Result<usize, usize> {
         search_keys(
-            &self.prefix[..usize::from(self.skip)],
+            self.prefix.as_slice(),
             self.n,
             key,
             |i| self.head(i),
@@ -650,18 +662,16 @@ impl Leaf {
                 let start = self.slot_at(0);
                 self.page.copy_within(start..start + i * SLOT, start - SLOT);
                 self.n += 1;
-                let skip = usize::from(self.skip);
                 let slot = Slot {
-                    head: head_of(key, skip),
+                    head: head_of(key, self.prefix.len()),
                     at,
                     key_len: key.len() as u16,
                     value,
                 };
                 self.set_slot(i, slot);
-                // A new first or last key may share less with the others.
-                if self.n == 1
-                    || ((i == 0 || i == self.n - 1)
-                        && shared_prefix(self.key(0), self.key(self.n - 1)) < skip)
+                if self
+                    .prefix
+                    .outgrown_by(i, self.n, self.key(0), self.key(self.n - 1))
                 {
                     self.refresh_heads();
                 }
@@ -689,14 +699,11 @@ impl Leaf {
     /// Recomputes the shared prefix from the first and last keys, and every head.
     fn refresh_heads(&mut self) {
         if self.n == 0 {
-            self.skip = 0;
+            self.prefix = Prefix::default();
             return;
         }
-        let skip = shared_prefix(self.key(0), self.key(self.n - 1));
-        let first = self.slot(0);
-        let at = first.at as usize;
-        self.prefix[..skip].copy_from_slice(&self.page[at..at + skip]);
-        self.skip = skip as u8;
+        self.prefix = Prefix::of(self.key(0), self.key(self.n - 1));
+        let skip = self.prefix.len();
         for i in 0..self.n {
             let mut slot = self.slot(i);
             slot.head = head_of(self.key(i), skip);
@@ -979,8 +986,8 @@ mod tests {
                     let key = leaf.key(i);
                     assert!(low.is_none_or(|l| key >= l) && high.is_none_or(|h| key < h));
                     assert!(i == 0 || leaf.key(i - 1) < key);
-                    assert_eq!(leaf.head(i), head_of(key, leaf.skip.into()));
-                    assert!(key.starts_with(&leaf.prefix[..leaf.skip.into()]));
+                    assert_eq!(leaf.head(i), head_of(key, leaf.prefix.len()));
+                    assert!(key.starts_with(leaf.prefix.as_slice()));
                     let slot = leaf.slot(i);
                     assert!(slot.at as usize + slot.entry_len() <= leaf.high);
                     live += slot.entry_len();
